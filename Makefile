@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint format bench bench-full clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/bidwire serve --demo
+
+test: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests bench client.py
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy --strict src
+
+format: install
+	$(BIN)/ruff check --fix src tests bench client.py
+	$(BIN)/ruff format src tests
+
+bench: install
+	$(BIN)/python bench/harness.py --quick
+
+bench-full: install
+	$(BIN)/python bench/harness.py --full
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from bidwire.cli import main
+
+main()

@@ -1,0 +1,114 @@
+"""Putting the server together: store -> house -> feed -> transports, and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from bidwire.catalog import Defaults, demo_catalog, load_catalog
+from bidwire.clock import Clock, SystemClock
+from bidwire.engine.feed import Feed
+from bidwire.engine.house import AuctionHouse
+from bidwire.settings import Settings
+from bidwire.store import open_store
+from bidwire.transports.session import SessionContext
+from bidwire.transports.tcp import start_tcp
+
+log = logging.getLogger("bidwire")
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def catalog_defaults(settings: Settings) -> Defaults:
+    return Defaults(
+        opening_seconds=settings.opening_seconds,
+        extend_seconds=settings.extend_seconds,
+        gap_seconds=settings.lot_gap_seconds,
+    )
+
+
+async def serve(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[dict[str, int]], Awaitable[None] | None] | None = None,
+) -> None:
+    """Run until ``stop`` is set (or SIGTERM / Ctrl-C), then stop cleanly: no new bids, every
+    queued commit finished, every client told."""
+    clock = clock or SystemClock()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals
+            pass
+    async with open_store(settings.store_url, synchronous=settings.synchronous) as store:
+        feed = Feed(clock)
+        house = AuctionHouse(store, feed, clock)
+        await house.load()
+        if not house.sales:
+            defaults = catalog_defaults(settings)
+            if settings.catalog:
+                catalog = load_catalog(settings.catalog, defaults)
+            elif settings.demo:
+                catalog = demo_catalog(defaults)
+            else:
+                catalog = []
+            for sale, lots in catalog:
+                await house.add_sale(sale, lots)
+        await house.resume()
+        house.start()
+        ctx = SessionContext(house, feed, clock, guests_allowed=settings.guests)
+        tcp = await start_tcp(
+            ctx, settings.host, settings.tcp_port, greet_after=settings.greet_after_seconds
+        )
+        ports = {"tcp": tcp.sockets[0].getsockname()[1]}
+        print(
+            f"bidwire listening: tcp {settings.host}:{ports['tcp']}"
+            f" store {settings.store_url} ({len(house.lots)} lots)",
+            flush=True,
+        )
+        if on_ready is not None:
+            maybe = on_ready(ports)
+            if maybe is not None:
+                await maybe
+        try:
+            await stop.wait()
+        finally:
+            print("bidwire stopping: no new bids; finishing commits", flush=True)
+            tcp.close()
+            try:
+                await asyncio.wait_for(house.stop(), SHUTDOWN_GRACE_SECONDS)
+            except TimeoutError:
+                log.error("commits still pending after %ss", SHUTDOWN_GRACE_SECONDS)
+            feed.flush()
+            for session in list(ctx.sessions):
+                session.goodbye("The server is shutting down; reconnect in a moment.")
+            feed.close()
+            await asyncio.sleep(0.05)  # let the goodbyes reach the sockets
+        print("bidwire stopped", flush=True)
+
+
+def run(settings: Settings) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        try:
+            runner.run(serve(settings))
+        except KeyboardInterrupt:
+            pass
+        except (ValueError, OSError) as exc:
+            print(f"bidwire: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None

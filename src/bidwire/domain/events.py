@@ -1,0 +1,74 @@
+"""Events: every change to a lot, in its order (``seq``), and the sale-level announcements.
+
+They are the log, the bid history and the wire messages at once: a stored event is sent as is.
+Structs are frozen; ``type`` is the tag.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class LotOpened(msgspec.Struct, frozen=True, tag="lot_opened", tag_field="type"):
+    lot: str
+    seq: int
+    sale: str
+    title: str
+    description: str
+    currency: str
+    starting_price: int
+    min_amount: int
+    ends_at: int
+    ts: int
+
+
+class BidPlaced(msgspec.Struct, frozen=True, tag="bid_placed", tag_field="type"):
+    lot: str
+    seq: int
+    amount: int
+    bidder: str
+    ends_at: int
+    min_amount: int
+    ts: int
+
+
+class LotExtended(msgspec.Struct, frozen=True, tag="lot_extended", tag_field="type"):
+    """The deadline moved without a bid: after an outage every open lot gets a fresh window."""
+
+    lot: str
+    seq: int
+    ends_at: int
+    reason: str
+    ts: int
+
+
+class LotClosed(msgspec.Struct, frozen=True, tag="lot_closed", tag_field="type"):
+    lot: str
+    seq: int
+    outcome: Literal["sold", "unsold"]
+    winner: str | None
+    amount: int | None
+    ts: int
+    reason: str = "ended"
+    """``ended`` (the countdown ran out) or ``reserve_not_met``, ``no_bids``."""
+
+
+LotEvent = LotOpened | BidPlaced | LotExtended | LotClosed
+
+
+class SaleStarted(msgspec.Struct, frozen=True, tag="sale_started", tag_field="type"):
+    sale: str
+    title: str
+    mode: str
+    lots: list[str]
+    ts: int
+
+
+class SaleEnded(msgspec.Struct, frozen=True, tag="sale_ended", tag_field="type"):
+    sale: str
+    ts: int
+
+
+SaleEvent = SaleStarted | SaleEnded

@@ -1,0 +1,106 @@
+"""Money is an int count of minor units; increments say how far the next bid must go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+MAX_AMOUNT = 10**15
+"""The largest amount anyone may bid or set, in minor units (protocol.md)."""
+
+# ISO 4217 minor-unit exponents that differ from the usual 2.
+_EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3}
+
+
+def exponent(currency: str) -> int:
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def format_amount(minor: int, currency: str) -> str:
+    """``12500, "USD"`` -> ``"125.00 USD"``."""
+    exp = exponent(currency)
+    if exp == 0:
+        return f"{minor:,} {currency}"
+    whole, frac = divmod(minor, 10**exp)
+    return f"{whole:,}.{frac:0{exp}d} {currency}"
+
+
+def parse_units(text: str | int | float, currency: str) -> int:
+    """Whole or decimal currency units (``"150"``, ``"12.5"``) -> minor units.
+
+    Raises ValueError with a message a person understands.
+    """
+    try:
+        value = Decimal(str(text).strip().replace(",", ""))
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a number")
+    exp = exponent(currency)
+    scaled = value.scaleb(exp)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{currency} amounts have at most {exp} decimal places")
+    minor = int(scaled)
+    if minor < 0:
+        raise ValueError("amounts cannot be negative")
+    if minor > MAX_AMOUNT:
+        raise ValueError("amount is too large")
+    return minor
+
+
+@dataclass(frozen=True, slots=True)
+class FixedIncrement:
+    """Every bid must beat the last one by the same step."""
+
+    step: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.step <= MAX_AMOUNT:
+            raise ValueError("increment step must be a positive amount")
+
+    def after(self, amount: int) -> int:
+        return self.step
+
+
+@dataclass(frozen=True, slots=True)
+class TieredIncrement:
+    """A table of ``(from_amount, step)`` rows: the step grows with the price, as in the
+    salerooms' published increment tables. Rows ascend and the first starts at 0."""
+
+    tiers: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        if not self.tiers or self.tiers[0][0] != 0:
+            raise ValueError("the first increment tier must start at 0")
+        froms = [f for f, _ in self.tiers]
+        if froms != sorted(set(froms)):
+            raise ValueError("increment tiers must ascend")
+        if any(not 0 < step <= MAX_AMOUNT for _, step in self.tiers):
+            raise ValueError("increment steps must be positive amounts")
+
+    def after(self, amount: int) -> int:
+        step = self.tiers[0][1]
+        for start, tier_step in self.tiers:
+            if amount < start:
+                break
+            step = tier_step
+        return step
+
+
+IncrementRule = FixedIncrement | TieredIncrement
+
+# The common auction-house table (in cents): 0.05 under 1, 0.25 under 5, ... 100 from 5,000.
+DEFAULT_INCREMENTS = TieredIncrement(
+    (
+        (0, 5),
+        (100, 25),
+        (500, 50),
+        (2_500, 100),
+        (10_000, 250),
+        (25_000, 500),
+        (50_000, 1_000),
+        (100_000, 2_500),
+        (250_000, 5_000),
+        (500_000, 10_000),
+    )
+)

@@ -1,0 +1,1 @@
+"""The engine: commands in -> domain -> store.append -> feed.publish -> sessions."""

@@ -1,0 +1,300 @@
+"""The feed: committed events out to every watcher, encoded once, batched per loop turn.
+
+Events arrive here only after their commit. They are applied to a published view of each lot
+(what snapshots show) at flush time, so a snapshot and the events that follow it never overlap
+or leave a gap. Each loop turn's events go to each subscriber in one ``deliver`` call carrying
+bytes built once for everybody; what a subscriber does with them must not block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import msgspec
+
+from bidwire.clock import Clock
+from bidwire.domain.events import LotEvent, SaleEvent
+from bidwire.domain.lot import Lot
+from bidwire.wire import text
+
+RING_SIZE = 256
+"""Recent encoded events kept per lot for ``resync``; older gaps get a snapshot instead."""
+NOTICE_BEFORE_MS = (5_000, 2_000)
+"""Text-mode watchers hear "going once/twice" this long before a deadline."""
+
+
+class HighBid(msgspec.Struct):
+    amount: int
+    bidder: str
+
+
+class SnapshotBid(msgspec.Struct):
+    amount: int
+    bidder: str
+    ts: int
+
+
+class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
+    lot: str
+    seq: int
+    state: str
+    sale: str
+    title: str
+    description: str
+    currency: str
+    starting_price: int
+    min_amount: int
+    ends_at: int | None
+    high_bid: HighBid | None
+    bids: list[SnapshotBid]
+    bid_count: int
+    outcome: str | None
+    ts: int
+
+
+def snapshot_of(lot: Lot, now_ms: int) -> Snapshot:
+    high = (
+        HighBid(lot.high_amount, lot.high_bidder)
+        if lot.high_amount is not None and lot.high_bidder is not None
+        else None
+    )
+    return Snapshot(
+        lot=lot.id,
+        seq=lot.seq,
+        state=lot.status,
+        sale=lot.sale,
+        title=lot.spec.title,
+        description=lot.spec.description,
+        currency=lot.spec.currency,
+        starting_price=lot.spec.starting_price,
+        min_amount=lot.min_amount(),
+        ends_at=lot.ends_at,
+        high_bid=high,
+        bids=[SnapshotBid(b.amount, b.bidder, b.ts) for b in lot.recent],
+        bid_count=lot.bid_count,
+        outcome=lot.outcome,
+        ts=now_ms,
+    )
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """One event, encoded once."""
+
+    lot: str | None
+    json: bytes
+    text: bytes = b""
+
+
+@dataclass(slots=True)
+class Batch:
+    """A loop turn's events for one audience; the joined forms are built on first use."""
+
+    items: list[Outgoing]
+    _json_lines: bytes | None = field(default=None)
+    _text_lines: bytes | None = field(default=None)
+
+    @property
+    def json_lines(self) -> bytes:
+        if self._json_lines is None:
+            self._json_lines = b"".join(item.json + b"\n" for item in self.items)
+        return self._json_lines
+
+    @property
+    def text_lines(self) -> bytes:
+        if self._text_lines is None:
+            self._text_lines = b"".join(item.text for item in self.items if item.text)
+        return self._text_lines
+
+
+class Subscriber(Protocol):
+    wants_text: bool
+
+    def deliver(self, batch: Batch) -> None: ...
+
+    def notice(self, line: bytes) -> None:
+        """A text-only line (countdown calls); JSON subscribers ignore it."""
+        ...
+
+
+class Feed:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.views: dict[str, Lot] = {}
+        self._rings: dict[str, deque[tuple[int, bytes]]] = {}
+        self._held: dict[str, dict[int, LotEvent]] = {}
+        self._next_seq: dict[str, int] = {}
+        self._pending: list[LotEvent | SaleEvent] = []
+        self._flush_scheduled = False
+        self.house: set[Subscriber] = set()
+        self.by_lot: dict[str, set[Subscriber]] = {}
+        self.text_watchers = 0
+        self._notices: dict[str, list[asyncio.TimerHandle]] = {}
+        self.delivered = 0
+        """Events handed to subscribers, counted once per subscriber (for /metrics and bench)."""
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def track(self, lot: Lot) -> None:
+        """Start publishing a lot whose committed state is ``lot`` (a copy the feed owns)."""
+        self.views[lot.id] = lot
+        self._next_seq[lot.id] = lot.seq + 1
+        self._rings.setdefault(lot.id, deque(maxlen=RING_SIZE))
+
+    # -- subscriptions -----------------------------------------------------------------------
+
+    def subscribe_house(self, sub: Subscriber) -> None:
+        if sub not in self.house:
+            self.house.add(sub)
+            self.text_watchers += sub.wants_text
+
+    def subscribe_lots(self, sub: Subscriber, lots: Iterable[str]) -> None:
+        for lot_id in lots:
+            self.by_lot.setdefault(lot_id, set()).add(sub)
+
+    def unsubscribe_lots(self, sub: Subscriber, lots: Iterable[str]) -> None:
+        for lot_id in lots:
+            subs = self.by_lot.get(lot_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self.by_lot[lot_id]
+
+    def leave_house(self, sub: Subscriber) -> None:
+        if sub in self.house:
+            self.house.discard(sub)
+            self.text_watchers -= sub.wants_text
+
+    def remove(self, sub: Subscriber, lots: Iterable[str] = ()) -> None:
+        self.leave_house(sub)
+        self.unsubscribe_lots(sub, lots)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def snapshot(self, lot_id: str) -> Snapshot:
+        return snapshot_of(self.views[lot_id], self.clock.now_ms())
+
+    def events_since(self, lot_id: str, since_seq: int) -> list[bytes] | None:
+        """Encoded events after ``since_seq``, or None if the ring no longer reaches back."""
+        view = self.views[lot_id]
+        if since_seq >= view.seq:
+            return []
+        ring = self._rings[lot_id]
+        if not ring or ring[0][0] > since_seq + 1:
+            return None
+        return [body for seq, body in ring if seq > since_seq]
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def publish(self, event: LotEvent) -> None:
+        """Take a committed event; out-of-order ones wait for the gap to fill."""
+        held = self._held.setdefault(event.lot, {})
+        held[event.seq] = event
+        expected = self._next_seq[event.lot]
+        while expected in held:
+            self._pending.append(held.pop(expected))
+            expected += 1
+        self._next_seq[event.lot] = expected
+        if not held:
+            del self._held[event.lot]
+        self._schedule_flush()
+
+    def publish_sale(self, event: SaleEvent) -> None:
+        self._pending.append(event)
+        self._schedule_flush()
+
+    def reset_lot(self, lot: Lot) -> None:
+        """After a failed commit: the store's state is the truth again."""
+        self._held.pop(lot.id, None)
+        self._pending = [e for e in self._pending if getattr(e, "lot", None) != lot.id]
+        self.views[lot.id] = lot
+        self._next_seq[lot.id] = lot.seq + 1
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        items: list[Outgoing] = []
+        want_text = self.text_watchers > 0
+        for event in pending:
+            body = msgspec.json.encode(event)
+            lot_id: str | None = getattr(event, "lot", None)
+            line = b""
+            if lot_id is not None:
+                view = self.views[lot_id]
+                view.apply(event)  # type: ignore[arg-type]
+                self._rings[lot_id].append((event.seq, body))  # type: ignore[union-attr]
+                if want_text:
+                    line = (text.render_event(event, view) + "\n").encode()  # type: ignore[arg-type]
+                self._arm_notices(view)
+            items.append(Outgoing(lot_id, body, line))
+        everything = Batch(items)
+        for sub in self.house:
+            sub.deliver(everything)
+        self.delivered += len(items) * len(self.house)
+        if self.by_lot:
+            self._deliver_by_lot(items)
+
+    def _deliver_by_lot(self, items: list[Outgoing]) -> None:
+        per_lot: dict[str, list[Outgoing]] = {}
+        for item in items:
+            if item.lot is not None and item.lot in self.by_lot:
+                per_lot.setdefault(item.lot, []).append(item)
+        chosen: dict[Subscriber, list[Outgoing]] = {}
+        shared: dict[str, Batch] = {}
+        for lot_id, lot_items in per_lot.items():
+            for sub in self.by_lot[lot_id]:
+                if sub in self.house:
+                    continue
+                chosen.setdefault(sub, []).extend(lot_items)
+            shared[lot_id] = Batch(lot_items)
+        for sub, sub_items in chosen.items():
+            only_lot = sub_items[0].lot
+            same = all(item.lot == only_lot for item in sub_items)
+            batch = shared[only_lot] if same and only_lot is not None else Batch(
+                sorted(sub_items, key=items.index)
+            )
+            sub.deliver(batch)
+            self.delivered += len(batch.items)
+
+    # -- countdown calls for text mode -------------------------------------------------------
+
+    def _arm_notices(self, lot: Lot) -> None:
+        for handle in self._notices.pop(lot.id, []):
+            handle.cancel()
+        if lot.status != "open" or lot.ends_at is None or lot.mode != "live":
+            return
+        loop = asyncio.get_running_loop()
+        now = self.clock.now_ms()
+        handles = []
+        for before in NOTICE_BEFORE_MS:
+            at = lot.ends_at - before
+            if at > now:
+                handles.append(loop.call_later((at - now) / 1000, self._notice, lot.id, at))
+        if handles:
+            self._notices[lot.id] = handles
+
+    def _notice(self, lot_id: str, at: int) -> None:
+        lot = self.views[lot_id]
+        if lot.status != "open" or not self.text_watchers:
+            return
+        line = (text.render_countdown(lot, at) + "\n").encode()
+        for sub in self.house:
+            if sub.wants_text:
+                sub.notice(line)
+
+    def close(self) -> None:
+        for handles in self._notices.values():
+            for handle in handles:
+                handle.cancel()
+        self._notices.clear()

@@ -1,0 +1,335 @@
+"""The auction house: one writer per lot, one scheduler, commit before acknowledge.
+
+Every decision is taken synchronously on the event loop, so on one node each lot has exactly
+one writer and decisions are totally ordered. A decision is applied to the lot at once (the
+next bid must see it) and queued for commit in decision order; only when the store says it is
+durable is the bid acknowledged and the event published. If a commit fails, the lot is reloaded
+from the store, which is the truth, and the bids that rode on it are refused ``unavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bidwire.clock import Clock
+from bidwire.domain.commands import Actor
+from bidwire.domain.events import BidPlaced, LotEvent, SaleEnded, SaleStarted
+from bidwire.domain.lot import Lot, LotSpec, Refusal
+from bidwire.domain.sale import SaleSpec, plan
+from bidwire.engine.feed import Feed
+from bidwire.errors import ServerError
+from bidwire.store.base import EVENT_DECODER, Store, StoredLot
+
+log = logging.getLogger("bidwire.house")
+
+
+@dataclass(slots=True)
+class SaleState:
+    spec: SaleSpec
+    started_at: int | None = None
+    ended_at: int | None = None
+    announced: bool = False
+    """The start is committed and published; only then do its lots open."""
+
+    @property
+    def running(self) -> bool:
+        return self.started_at is not None and self.ended_at is None
+
+
+def _rebuild(stored: StoredLot) -> Lot:
+    lot = Lot(stored.spec, stored.sale, stored.mode)
+    for event in stored.events:
+        lot.apply(event)
+    return lot
+
+
+class AuctionHouse:
+    def __init__(self, store: Store, feed: Feed, clock: Clock) -> None:
+        self.store = store
+        self.feed = feed
+        self.clock = clock
+        self.lots: dict[str, Lot] = {}
+        self.sales: dict[str, SaleState] = {}
+        self._request_keys: dict[str, tuple[str, int, int]] = {}
+        self._inflight: dict[str, int] = {}
+        self._broken: set[str] = set()
+        self._wakes: list[tuple[int, str]] = []
+        self._wake_of: dict[str, int] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: int | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.accepting = True
+        self.accepted_bids = 0
+
+    # -- start and stop ----------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Rebuild every lot and sale from the store."""
+        house = await self.store.load()
+        for stored_sale in house.sales:
+            self.sales[stored_sale.spec.id] = SaleState(
+                stored_sale.spec,
+                stored_sale.started_at,
+                stored_sale.ended_at,
+                announced=stored_sale.started_at is not None,
+            )
+        for stored in house.lots:
+            self._track(_rebuild(stored), _rebuild(stored))
+        for key, (lot_id, seq) in house.request_keys.items():
+            event = next(e for e in self._stored_events(house.lots, lot_id) if e.seq == seq)
+            assert isinstance(event, BidPlaced)
+            self._request_keys[key] = (lot_id, seq, event.amount)
+
+    @staticmethod
+    def _stored_events(lots: Sequence[StoredLot], lot_id: str) -> list[LotEvent]:
+        return next(s.events for s in lots if s.spec.id == lot_id)
+
+    def _track(self, lot: Lot, view: Lot) -> None:
+        self.lots[lot.id] = lot
+        self.feed.track(view)
+        self._arm(lot)
+
+    async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
+        if sale.id in self.sales:
+            raise ValueError(f"a sale with id {sale.id!r} already exists")
+        taken = [lot.id for lot in lots if lot.id in self.lots]
+        if taken:
+            raise ValueError(f"lot ids already in use: {', '.join(taken)}")
+        if tuple(lot.id for lot in lots) != sale.lot_ids:
+            raise ValueError("the sale's lot ids do not match its lots")
+        await self.store.add_sale(sale, lots)
+        self.sales[sale.id] = SaleState(sale)
+        for spec in lots:
+            self._track(Lot(spec, sale.id, sale.mode), Lot(spec, sale.id, sale.mode))
+
+    async def resume(self) -> None:
+        """After a start: every open lot with less than a full window left gets a fresh one,
+        announced to all, so an outage never costs anyone a lot."""
+        now = self.clock.now_ms()
+        waiting = []
+        for lot in self.lots.values():
+            event = lot.decide_resume(now)
+            if event is not None:
+                waiting.append(self._commit([event]))
+        for future in waiting:
+            try:
+                await asyncio.shield(future)
+            except ServerError:
+                log.exception("could not commit a restart extension")
+
+    def start(self) -> None:
+        """Start the scheduler: it wakes for the next deadline or sale step, and no sooner."""
+        self.run_due()
+
+    async def stop(self) -> None:
+        """No new bids; wait for every queued commit so nothing acknowledged is lost."""
+        self.accepting = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._inflight or self._tasks:
+            await asyncio.sleep(0.005)
+
+    # -- bids --------------------------------------------------------------------------------
+
+    async def place_bid(
+        self, actor: Actor, lot_id: str, amount: int, request_id: str | None = None
+    ) -> BidPlaced | Refusal:
+        if not self.accepting:
+            return Refusal("unavailable", "the server is shutting down; bid again in a moment")
+        lot = self.lots.get(lot_id)
+        if lot is None:
+            return Refusal("unknown_lot", f"there is no lot {lot_id[:64]!r}")
+        if lot_id in self._broken:
+            return Refusal("unavailable", "this lot is recovering from a storage fault; retry")
+        key = f"{actor.name}\x00{request_id}" if request_id is not None else None
+        if key is not None and key in self._request_keys:
+            first_lot, seq, first_amount = self._request_keys[key]
+            return BidPlaced(first_lot, seq, first_amount, actor.name, 0, 0, 0)
+        decision = lot.decide_bid(actor.name, amount, self.clock.now_ms())
+        if isinstance(decision, Refusal):
+            return decision
+        if key is not None:
+            self._request_keys[key] = (lot_id, decision.seq, amount)
+        try:
+            await asyncio.shield(self._commit([decision], key))
+        except ServerError:
+            if key is not None:
+                self._request_keys.pop(key, None)
+            return Refusal("unavailable", "the bid could not be stored; it was not placed")
+        self.accepted_bids += 1
+        return decision
+
+    # -- committing --------------------------------------------------------------------------
+
+    def _commit(
+        self, events: list[LotEvent], request_key: str | None = None
+    ) -> asyncio.Future[None]:
+        lot = self.lots[events[0].lot]
+        for event in events:
+            lot.apply(event)
+        self._inflight[lot.id] = self._inflight.get(lot.id, 0) + 1
+        future = self.store.append(events, request_key)
+        future.add_done_callback(lambda f: self._committed(lot.id, events, f))
+        self._arm(lot)
+        return future
+
+    def _committed(self, lot_id: str, events: list[LotEvent], future: asyncio.Future[None]) -> None:
+        left = self._inflight[lot_id] - 1
+        if left:
+            self._inflight[lot_id] = left
+        else:
+            del self._inflight[lot_id]
+        if future.cancelled() or future.exception() is not None:
+            if lot_id not in self._broken:
+                self._broken.add(lot_id)
+                self._spawn(self._reload(lot_id))
+            return
+        for event in events:
+            self.feed.publish(event)
+
+    async def _reload(self, lot_id: str) -> None:
+        while self._inflight.get(lot_id):
+            await asyncio.sleep(0.01)
+        old = self.lots[lot_id]
+        while True:
+            try:
+                bodies = await self.store.events_since(lot_id, 0, 10**9)
+                break
+            except Exception:
+                log.exception("reloading lot %s", lot_id)
+                await asyncio.sleep(0.5)
+        stored = StoredLot(old.spec, old.sale, old.mode, [EVENT_DECODER.decode(b) for b in bodies])
+        self.lots[lot_id] = _rebuild(stored)
+        self.feed.reset_lot(_rebuild(stored))
+        self._broken.discard(lot_id)
+        self._arm(self.lots[lot_id])
+        log.warning("lot %s reloaded from the store at seq %d", lot_id, self.lots[lot_id].seq)
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- the scheduler -----------------------------------------------------------------------
+
+    def _arm(self, lot: Lot) -> None:
+        deadline = lot.next_deadline()
+        if deadline is None:
+            return
+        known = self._wake_of.get(lot.id)
+        if known is not None and known <= deadline:
+            return  # an earlier wake is queued; it will re-arm for the rest
+        self._wake_of[lot.id] = deadline
+        heapq.heappush(self._wakes, (deadline, lot.id))
+        self._set_timer(deadline)
+
+    def _set_timer(self, at: int) -> None:
+        if not self.accepting:
+            return
+        if self._timer_at is not None and self._timer_at <= at and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (at - self.clock.now_ms()) / 1000)
+        self._timer_at = at
+        self._timer = loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.run_due()
+
+    def run_due(self) -> int | None:
+        """Do everything due by now: close lots, advance and start sales. Returns the next
+        moment anything is due (and arms the timer for it)."""
+        now = self.clock.now_ms()
+        touched: set[str] = set()
+        while self._wakes and self._wakes[0][0] <= now:
+            at, lot_id = heapq.heappop(self._wakes)
+            if self._wake_of.get(lot_id) != at:
+                continue  # superseded by an earlier wake
+            del self._wake_of[lot_id]
+            lot = self.lots[lot_id]
+            if lot_id in self._broken:
+                continue  # re-armed by the reload
+            closing = lot.decide_close(now)
+            if closing is not None:
+                self._commit([closing])
+                touched.add(lot.sale)
+            else:
+                self._arm(lot)
+        next_sale_wake = self._run_sales(now, touched)
+        candidates = [t for t in (next_sale_wake, self._wakes[0][0] if self._wakes else None) if t]
+        next_at = min(candidates) if candidates else None
+        if next_at is not None:
+            self._set_timer(next_at)
+        return next_at
+
+    def _run_sales(self, now: int, touched: set[str]) -> int | None:
+        wake: int | None = None
+        for sale in self.sales.values():
+            if sale.ended_at is not None:
+                continue
+            if sale.started_at is None:
+                starts_at = sale.spec.starts_at or now
+                if starts_at > now:
+                    wake = starts_at if wake is None else min(wake, starts_at)
+                    continue
+                sale.started_at = now
+                self._announce_sale(sale, started=True)
+            if not sale.announced:
+                continue
+            step = plan(sale.spec, sale.started_at, self.lots, now)
+            for lot_id in step.open_now:
+                opening = self.lots[lot_id].decide_open(now)
+                if not isinstance(opening, Refusal):
+                    self._commit([opening])
+            if step.ended:
+                sale.ended_at = now
+                self._announce_sale(sale, started=False)
+            elif step.wake_at is not None and step.wake_at > now:
+                wake = step.wake_at if wake is None else min(wake, step.wake_at)
+        return wake
+
+    def _announce_sale(self, sale: SaleState, *, started: bool) -> None:
+        async def mark() -> None:
+            try:
+                if started:
+                    assert sale.started_at is not None
+                    await self.store.mark_sale(sale.spec.id, started_at=sale.started_at)
+                    self.feed.publish_sale(
+                        SaleStarted(
+                            sale.spec.id,
+                            sale.spec.title,
+                            sale.spec.mode,
+                            list(sale.spec.lot_ids),
+                            sale.started_at,
+                        )
+                    )
+                    sale.announced = True
+                    self.run_due()  # now its first lots may open
+                else:
+                    assert sale.ended_at is not None
+                    await self.store.mark_sale(sale.spec.id, ended_at=sale.ended_at)
+                    self.feed.publish_sale(SaleEnded(sale.spec.id, sale.ended_at))
+            except ServerError:
+                log.exception("could not record the progress of sale %s", sale.spec.id)
+
+        self._spawn(mark())
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def lot_on_the_block(self) -> str | None:
+        """The most recently opened lot still open (what a bare number bids on)."""
+        best: tuple[int, str] | None = None
+        for lot in self.feed.views.values():
+            if lot.status == "open" and lot.opened_at is not None:
+                if best is None or lot.opened_at >= best[0]:
+                    best = (lot.opened_at, lot.id)
+        return best[1] if best else None

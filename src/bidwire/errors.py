@@ -1,0 +1,88 @@
+"""Every error bidwire raises, each with its wire ``code``.
+
+    BidwireError
+    ├── ClientError                 the peer sent something wrong; the connection stays open
+    │   ├── BadJson          bad_json
+    │   ├── UnknownType      unknown_type
+    │   ├── BadRequest       bad_request
+    │   ├── BadAmount        bad_amount
+    │   ├── UnknownLot       unknown_lot
+    │   ├── NotAuthenticated not_authenticated
+    │   ├── Forbidden        forbidden
+    │   ├── RateLimited      rate_limited
+    │   └── TooLarge         too_large      (this one closes the connection)
+    └── ServerError                 our fault or our dependencies'
+        ├── StoreUnavailable unavailable    the store cannot commit now
+        └── SeqConflict      unavailable    someone else appended first; reload and retry
+
+An ordinary refusal (a bid too low, a lot closed) is a result, not an exception:
+see :class:`bidwire.domain.lot.Refusal`.
+"""
+
+from __future__ import annotations
+
+
+class BidwireError(Exception):
+    code = "internal"
+
+
+class ClientError(BidwireError):
+    code = "bad_request"
+
+
+class BadJson(ClientError):
+    code = "bad_json"
+
+
+class UnknownType(ClientError):
+    code = "unknown_type"
+
+
+class BadRequest(ClientError):
+    code = "bad_request"
+
+
+class BadAmount(ClientError):
+    code = "bad_amount"
+
+
+class UnknownLot(ClientError):
+    code = "unknown_lot"
+
+
+class NotAuthenticated(ClientError):
+    code = "not_authenticated"
+
+
+class Forbidden(ClientError):
+    code = "forbidden"
+
+
+class RateLimited(ClientError):
+    code = "rate_limited"
+
+
+class TooLarge(ClientError):
+    code = "too_large"
+
+
+class ServerError(BidwireError):
+    code = "unavailable"
+
+
+class StoreUnavailable(ServerError):
+    code = "unavailable"
+
+
+class SeqConflict(ServerError):
+    code = "unavailable"
+
+
+class CatalogError(ValueError):
+    """A catalog file is wrong; ``problems`` lists each bad row as ``(line, message)``."""
+
+    def __init__(self, source: str, problems: list[tuple[int, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "; ".join(f"line {line}: {msg}" for line, msg in problems[:20])
+        super().__init__(f"{source}: {lines}")

@@ -1,0 +1,85 @@
+"""Settings: one frozen dataclass, built from flags and ``BIDWIRE_*`` environment in one place.
+
+Precedence: a flag given on the command line, then the environment, then the default.
+Every limit is finite by default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "bidwire"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    tcp_port: int = 65432
+    http_port: int = 8000
+    store: str = ""
+    """Store URL; empty means ``sqlite:///<data_dir>/bidwire.db``."""
+    data_dir: str = ""
+    catalog: str = ""
+    demo: bool = False
+    extend_seconds: float = 10.0
+    opening_seconds: float = 30.0
+    lot_gap_seconds: float = 2.0
+    synchronous: str = "FULL"
+    guests: bool = True
+    greet_after_seconds: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("tcp_port", "http_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise ValueError(f"{name.replace('_', '-')} must be between 0 and 65535")
+        for name in ("extend_seconds", "opening_seconds"):
+            if not 0 < getattr(self, name) <= 86_400 * 365:
+                raise ValueError(f"{name.replace('_', '-')} must be positive")
+        if not 0 <= self.lot_gap_seconds <= 86_400:
+            raise ValueError("lot-gap-seconds must be between 0 and 86400")
+        if self.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
+
+    @property
+    def store_url(self) -> str:
+        if self.store:
+            return self.store
+        data_dir = Path(self.data_dir) if self.data_dir else default_data_dir()
+        return f"sqlite:///{(data_dir / 'bidwire.db').resolve()}"
+
+    @classmethod
+    def build(
+        cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Flags that are None were not given; the environment fills them, then defaults."""
+        env = os.environ if env is None else env
+        chosen: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"BIDWIRE_{f.name.upper()}")
+            if raw is not None and raw != "":
+                chosen[f.name] = _coerce(f.name, raw, type(getattr(cls(), f.name)))
+        for name, value in (flags or {}).items():
+            if value is not None:
+                chosen[name] = value
+        return replace(cls(), **chosen)
+
+
+def _coerce(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"BIDWIRE_{name.upper()}={raw!r} is not a valid {kind.__name__}") from None

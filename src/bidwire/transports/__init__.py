@@ -1,0 +1,1 @@
+"""Transports: thin shells that turn bytes into messages for one Session type."""

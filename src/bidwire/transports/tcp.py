@@ -1,0 +1,157 @@
+"""The TCP transport: lines in, bytes out, nothing about auctions.
+
+JSON clients speak first; the original client never does, so a connection that stays silent
+for ``greet_after`` seconds is greeted in text mode. The original client also sends its bids
+without a line end (the bytes ``150``): in text mode a partial line that sits unfinished for
+``partial_after`` seconds is taken as a whole line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import cast
+
+from bidwire.engine.feed import Batch
+from bidwire.transports.session import Session, SessionContext
+from bidwire.wire.codec import MAX_MESSAGE_BYTES
+
+WRITE_HIGH_WATER = 256 * 1024
+"""Bytes buffered for a peer before it counts as not reading (then it gets conflated)."""
+
+
+class TcpConnection(asyncio.Protocol):
+    def __init__(
+        self, ctx: SessionContext, *, greet_after: float = 0.3, partial_after: float = 0.05
+    ) -> None:
+        self.ctx = ctx
+        self.greet_after = greet_after
+        self.partial_after = partial_after
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self._buffer = b""
+        self._idle: asyncio.TimerHandle | None = None
+        self._partial: asyncio.TimerHandle | None = None
+        self._backed_up = False
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one
+        self.transport = cast(asyncio.Transport, transport)
+        transport = self.transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.session = Session(self.ctx, self)
+        self._idle = asyncio.get_running_loop().call_later(self.greet_after, self._on_idle)
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        if session is None or session.closed:
+            return
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._partial is not None:
+            self._partial.cancel()
+            self._partial = None
+        buffer = self._buffer + data if self._buffer else data
+        start = 0
+        while True:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            line = buffer[start:end]
+            start = end + 1
+            if len(line) > MAX_MESSAGE_BYTES:
+                self._buffer = b""
+                session.on_too_large()
+                return
+            session.on_message(line[:-1] if line.endswith(b"\r") else line)
+            if session.closed:
+                return
+        self._buffer = buffer[start:]
+        if len(self._buffer) > MAX_MESSAGE_BYTES:
+            self._buffer = b""
+            session.on_too_large()
+            return
+        if self._buffer and session.mode != "json" and not self._buffer.lstrip().startswith(b"{"):
+            self._partial = asyncio.get_running_loop().call_later(
+                self.partial_after, self._flush_partial
+            )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for handle in (self._idle, self._partial):
+            if handle is not None:
+                handle.cancel()
+        if self.session is not None:
+            self.session.on_close()
+
+    def pause_writing(self) -> None:
+        self._backed_up = True
+
+    def resume_writing(self) -> None:
+        self._backed_up = False
+        if self.session is not None:
+            self.session.on_writable()
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def _on_idle(self) -> None:
+        self._idle = None
+        if self.session is not None:
+            self.session.on_idle()
+
+    def _flush_partial(self) -> None:
+        self._partial = None
+        line, self._buffer = self._buffer, b""
+        if self.session is not None and line:
+            self.session.on_message(line)
+
+    # -- Outlet ------------------------------------------------------------------------------
+
+    @property
+    def backed_up(self) -> bool:
+        return self._backed_up
+
+    def send_message(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data + b"\n")
+
+    def send_batch(self, batch: Batch) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(batch.json_lines)
+
+    def send_text(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def start_tcp(
+    ctx: SessionContext,
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    greet_after: float = 0.3,
+) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: TcpConnection(ctx, greet_after=greet_after),
+        host,
+        port,
+        backlog=4096,
+        ssl=ssl_context,
+        reuse_address=True,
+    )
