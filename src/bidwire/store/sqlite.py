@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 
@@ -82,10 +81,8 @@ MIGRATIONS: tuple[str, ...] = (
 
 def sqlite_path(url: str) -> str:
     """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs/x.db`` -> ``/abs/x.db``."""
-    parts = urlsplit(url)
-    path = parts.netloc + parts.path
-    if path.startswith("/") and not url.startswith("sqlite:////"):
-        path = path[1:]
+    prefix = "sqlite:///"
+    path = url[len(prefix) :].split("?", 1)[0] if url.startswith(prefix) else ""
     if not path:
         raise ValueError(f"no file path in {url!r}: use sqlite:///bidwire.db")
     return path

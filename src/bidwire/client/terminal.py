@@ -1,0 +1,843 @@
+"""The terminal client: ``bidwire client [HOST] [PORT]`` (and ``python client.py``).
+
+Three layers, outermost last:
+
+- :class:`ClientState` is sans-I/O. It takes decoded server messages plus the local time and
+  returns a :class:`Reaction`: the lines to show and the messages to send back (resyncs).
+  It keeps each lot's last ``seq``, ignores duplicates, holds events that arrive after a gap
+  until the resync fills it, and estimates the server clock for countdowns.
+- :func:`parse_input` turns a typed line into a command, again without I/O.
+- :class:`TerminalClient` owns the TCP connection (JSON lines over asyncio streams): hello,
+  keep-alive pings, reconnect with backoff, and feeding input lines in. :func:`run` drives it
+  with any async iterator of lines; :func:`main` plugs in prompt_toolkit or plain stdin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from prompt_toolkit import PromptSession
+from prompt_toolkit.patch_stdout import patch_stdout
+
+from bidwire.domain.money import format_amount, parse_units
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 65432
+
+MAX_LINE_BYTES = 4 * 1024 * 1024
+"""Longest server line we read; a snapshot with a long bid history can exceed 64 KiB."""
+
+MAX_HELD_EVENTS = 1000
+"""Events held per lot while waiting for a resync; past this we drop them and ask again."""
+
+Message = dict[str, Any]
+
+
+def monotonic_ms() -> int:
+    """The local clock for countdowns: monotonic, so a wall-clock jump cannot skew them."""
+    return time.monotonic_ns() // 1_000_000
+
+
+def format_remaining(ms: int) -> str:
+    """``65_000`` -> ``"1:05"``; rounds up so "0:00" means the time is really up."""
+    seconds = max(0, -(-ms // 1000))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def _int(value: object) -> int | None:
+    # bool is an int subclass; JSON true is never a count.
+    return value if type(value) is int else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _words(code: str) -> str:
+    return code.replace("_", " ")
+
+
+# -- the model -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LotView:
+    """What the client knows about one lot."""
+
+    lot: str
+    title: str = ""
+    currency: str = ""
+    state: str = "scheduled"
+    seq: int = 0
+    high_amount: int | None = None
+    high_bidder: str | None = None
+    min_amount: int | None = None
+    ends_at: int | None = None
+    sale: str | None = None
+    opened: int = 0
+    """Order in which the lot was seen to open; the highest open one is on the block."""
+
+    @property
+    def name(self) -> str:
+        return self.title or self.lot
+
+    def money(self, amount: int) -> str:
+        return format_amount(amount, self.currency).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """What one server message means to the user: lines to show, messages to send back."""
+
+    lines: tuple[str, ...] = ()
+    send: tuple[Message, ...] = ()
+
+
+_REFUSALS = {
+    "too_low": "too low",
+    "already_leading": "you are already the highest bidder",
+    "lot_not_open": "that lot is not open for bidding",
+    "unknown_lot": "there is no such lot",
+    "bad_amount": "that amount is not valid",
+    "not_authenticated": "you are not signed in",
+    "forbidden": "you may not bid on that lot",
+    "rate_limited": "too many bids, slow down",
+    "unavailable": "the auction house cannot take bids right now, try again",
+}
+
+_REPLIES = frozenset({"bid_accepted", "bid_rejected"})
+"""Replies that carry a lot and a seq but are not lot events (the event follows on the feed)."""
+
+
+class ClientState:
+    """The client's picture of the auction house, fed one decoded server message at a time.
+
+    Sans-I/O: every method takes the local time (``now_ms``, any monotonic milliseconds) as an
+    argument and nothing here sleeps, reads a clock or touches a socket.
+
+    Ordering: each lot event must carry ``seq == last + 1``. A lower seq is a duplicate and is
+    dropped. A higher one is held back, and the first held event of a lot asks for a
+    ``resync`` since the last seq applied; held events are applied as soon as the gap fills
+    (from the resync reply or a snapshot), so nothing is shown out of order or twice.
+
+    Server clock: ``offset_ms`` estimates ``server time - local time``. Each message gives a
+    sample ``ts - now_ms``; transit delay only makes a sample too small, and events replayed
+    by a resync carry their original, older ``ts``, so the largest sample since the last
+    ``welcome`` is the best estimate. A welcome starts afresh, which follows server clock
+    changes across reconnects.
+    """
+
+    def __init__(self) -> None:
+        self.lots: dict[str, LotView] = {}
+        self.user: str | None = None
+        self.role: str | None = None
+        self.offset_ms: int | None = None
+        self._held: dict[str, dict[int, Mapping[str, Any]]] = {}
+        self._sales: dict[str, str] = {}
+        self._opened_count = 0
+        self._welcomes = 0
+
+    # -- queries ---------------------------------------------------------------------------
+
+    @property
+    def on_block(self) -> LotView | None:
+        """The most recently opened lot that is still open."""
+        open_lots = [view for view in self.lots.values() if view.state == "open"]
+        return max(open_lots, key=lambda view: view.opened, default=None)
+
+    def server_now(self, now_ms: int) -> int | None:
+        return None if self.offset_ms is None else now_ms + self.offset_ms
+
+    def remaining_ms(self, view: LotView, now_ms: int) -> int | None:
+        """Time left on ``view`` by the server's clock, or None if unknown."""
+        server_now = self.server_now(now_ms)
+        if view.ends_at is None or server_now is None:
+            return None
+        return view.ends_at - server_now
+
+    def describe(self, view: LotView, now_ms: int) -> str:
+        """One line about a lot, for snapshots and the ``lots`` command."""
+        head = f"{view.name} [{view.lot}]"
+        if view.state == "closed":
+            if view.high_amount is None:
+                return f"{head}: closed"
+            return f"{head}: closed at {view.money(view.high_amount)} ({view.high_bidder})"
+        if view.state != "open":
+            return f"{head}: {view.state}"
+        if view.high_amount is None:
+            clauses = ["no bids yet"]
+        else:
+            clauses = [f"high bid {view.money(view.high_amount)} by {view.high_bidder}"]
+        if view.min_amount is not None:
+            clauses.append(f"next bid at least {view.money(view.min_amount)}")
+        remaining = self.remaining_ms(view, now_ms)
+        if remaining is not None:
+            clauses.append(f"ends in {format_remaining(remaining)}")
+        return f"{head}: " + ", ".join(clauses)
+
+    def status(self, now_ms: int) -> str:
+        """The toolbar: the lot on the block, its high bid, the next minimum, the countdown."""
+        view = self.on_block
+        if view is None:
+            return "No lot on the block. Type help for commands."
+        parts = [view.name]
+        if view.high_amount is None:
+            parts.append("no bids yet")
+        else:
+            parts.append(f"high {view.money(view.high_amount)} by {view.high_bidder}")
+        if view.min_amount is not None:
+            parts.append(f"next {view.money(view.min_amount)}")
+        remaining = self.remaining_ms(view, now_ms)
+        if remaining is not None:
+            parts.append(f"{format_remaining(remaining)} left" if remaining > 0 else "closing...")
+        return " | ".join(parts)
+
+    def resync_requests(self) -> list[Message]:
+        """A resync for every lot that may still change, to catch up after a reconnect."""
+        since = {lot: view.seq for lot, view in self.lots.items() if view.state != "closed"}
+        for lot in self._held:
+            since.setdefault(lot, 0)
+        return [_resync(lot, seq) for lot, seq in since.items()]
+
+    # -- updates ---------------------------------------------------------------------------
+
+    def receive(self, msg: Mapping[str, Any], now_ms: int) -> Reaction:
+        """Take one decoded server message received at local time ``now_ms``."""
+        kind = msg.get("type")
+        if kind == "welcome":
+            return self._welcome(msg, now_ms)
+        ts = _int(msg.get("ts"))
+        if ts is not None:
+            sample = ts - now_ms
+            if self.offset_ms is None or sample > self.offset_ms:
+                self.offset_ms = sample
+        if kind == "snapshot":
+            return self._snapshot(msg, now_ms)
+        lot, seq = _str(msg.get("lot")), _int(msg.get("seq"))
+        if lot is not None and seq is not None and kind not in _REPLIES:
+            return self._lot_event(lot, seq, msg, now_ms)
+        handler = _MESSAGE_HANDLERS.get(kind) if isinstance(kind, str) else None
+        return Reaction(tuple(handler(self, msg))) if handler is not None else Reaction()
+
+    def _welcome(self, msg: Mapping[str, Any], now_ms: int) -> Reaction:
+        self.user = _str(msg.get("user"))
+        self.role = _str(msg.get("role"))
+        ts = _int(msg.get("ts"))
+        self.offset_ms = None if ts is None else ts - now_ms
+        self._welcomes += 1
+        who = self.user or "?"
+        if self._welcomes == 1:
+            line = f"Connected as {who}" + (f" ({self.role})." if self.role else ".")
+        else:
+            line = f"Reconnected as {who}; catching up."
+        return Reaction((line,), tuple(self.resync_requests()))
+
+    def _snapshot(self, msg: Mapping[str, Any], now_ms: int) -> Reaction:
+        lot, seq = _str(msg.get("lot")), _int(msg.get("seq"))
+        if lot is None or seq is None:
+            return Reaction()
+        view = self.lots.get(lot)
+        if view is not None and seq < view.seq:
+            return Reaction()  # older than what we have already applied
+        changed = view is None or seq > view.seq
+        if view is None:
+            view = self.lots[lot] = LotView(lot)
+        was_open = view.state == "open"
+        view.seq = seq
+        view.state = _str(msg.get("state")) or view.state
+        self._fill(view, msg)
+        high = msg.get("high_bid")
+        if isinstance(high, Mapping):
+            view.high_amount = _int(high.get("amount"))
+            view.high_bidder = _str(high.get("bidder"))
+        elif "high_bid" in msg:
+            view.high_amount = view.high_bidder = None
+        if view.state == "open" and not was_open:
+            self._mark_opened(view)
+        lines = [self.describe(view, now_ms)] if changed else []
+        return Reaction(tuple(lines + self._drain(lot, now_ms)))
+
+    def _lot_event(self, lot: str, seq: int, msg: Mapping[str, Any], now_ms: int) -> Reaction:
+        view = self.lots.get(lot)
+        last = 0 if view is None else view.seq
+        if seq <= last:
+            return Reaction()  # duplicate
+        # A lot we have never seen starts at its lot_opened, whatever seq that carries.
+        if seq == last + 1 or (view is None and msg.get("type") == "lot_opened"):
+            lines = self._apply(lot, seq, msg, now_ms)
+            return Reaction(tuple(lines + self._drain(lot, now_ms)))
+        held = self._held.setdefault(lot, {})
+        ask = not held
+        held[seq] = msg
+        if len(held) > MAX_HELD_EVENTS:
+            held.clear()  # the resync below brings them all again
+            ask = True
+        return Reaction(send=(_resync(lot, last),) if ask else ())
+
+    def _apply(self, lot: str, seq: int, msg: Mapping[str, Any], now_ms: int) -> list[str]:
+        view = self.lots.get(lot)
+        if view is None:
+            view = self.lots[lot] = LotView(lot)
+        view.seq = seq
+        kind = msg.get("type")
+        handler = _EVENT_HANDLERS.get(kind) if isinstance(kind, str) else None
+        # Unknown event types still advance seq, so they never look like a gap.
+        return handler(self, view, msg, now_ms) if handler is not None else []
+
+    def _drain(self, lot: str, now_ms: int) -> list[str]:
+        held = self._held.get(lot)
+        if held is None:
+            return []
+        lines: list[str] = []
+        view = self.lots.get(lot)
+        while view is not None and (msg := held.pop(view.seq + 1, None)) is not None:
+            lines += self._apply(lot, view.seq + 1, msg, now_ms)
+        last = 0 if view is None else view.seq
+        for stale in [seq for seq in held if seq <= last]:
+            del held[stale]
+        if not held:
+            del self._held[lot]
+        return lines
+
+    def _fill(self, view: LotView, msg: Mapping[str, Any]) -> None:
+        view.title = _str(msg.get("title")) or view.title
+        view.currency = _str(msg.get("currency")) or view.currency
+        view.sale = _str(msg.get("sale")) or view.sale
+        if "min_amount" in msg:
+            view.min_amount = _int(msg.get("min_amount"))
+        if "ends_at" in msg:
+            view.ends_at = _int(msg.get("ends_at"))
+
+    def _mark_opened(self, view: LotView) -> None:
+        self._opened_count += 1
+        view.opened = self._opened_count
+
+    # -- lot events (seq already checked) ---------------------------------------------------
+
+    def _on_lot_opened(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
+        self._fill(view, msg)
+        view.state = "open"
+        view.high_amount = view.high_bidder = None
+        self._mark_opened(view)
+        line = f"On the block: {view.name} [{view.lot}]"
+        if view.min_amount is not None:
+            line += f", bids from {view.money(view.min_amount)}"
+        remaining = self.remaining_ms(view, now_ms)
+        if remaining is not None:
+            line += f", ends in {format_remaining(remaining)}"
+        return [line]
+
+    def _on_bid_placed(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
+        amount, bidder = _int(msg.get("amount")), _str(msg.get("bidder")) or "?"
+        previous = view.high_bidder
+        self._fill(view, msg)
+        if amount is None:
+            return []
+        view.high_amount, view.high_bidder = amount, bidder
+        you = " (you)" if bidder == self.user else ""
+        lines = [f"New high bid {view.money(amount)} by {bidder}{you} on {view.name}"]
+        if previous is not None and previous == self.user and bidder != self.user:
+            lines.append(f"You have been outbid on {view.name}.")
+        return lines
+
+    def _on_lot_extended(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
+        self._fill(view, msg)
+        remaining = self.remaining_ms(view, now_ms)
+        line = f"{view.name} extended"
+        if remaining is not None:
+            line += f": now ends in {format_remaining(remaining)}"
+        reason = _str(msg.get("reason"))
+        return [line + (f" ({_words(reason)})" if reason else "")]
+
+    def _on_lot_closed(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
+        view.state = "closed"
+        winner, amount = _str(msg.get("winner")), _int(msg.get("amount"))
+        if msg.get("outcome") != "sold" or winner is None or amount is None:
+            return [f"{view.name} closed unsold."]
+        view.high_amount, view.high_bidder = amount, winner
+        lines = [f"SOLD! {view.name} to {winner} for {view.money(amount)}"]
+        if winner == self.user:
+            lines.append(f"Congratulations, you won {view.name}!")
+        return lines
+
+    # -- other messages ---------------------------------------------------------------------
+
+    def _lot_money(self, lot: str | None, amount: int) -> str:
+        view = self.lots.get(lot) if lot is not None else None
+        return view.money(amount) if view is not None else format_amount(amount, "").strip()
+
+    def _on_bid_accepted(self, msg: Mapping[str, Any]) -> list[str]:
+        lot, amount = _str(msg.get("lot")), _int(msg.get("amount"))
+        view = self.lots.get(lot) if lot is not None else None
+        shown = self._lot_money(lot, amount) if amount is not None else "?"
+        return [f"Your bid of {shown} on {view.name if view else lot} was accepted."]
+
+    def _on_bid_rejected(self, msg: Mapping[str, Any]) -> list[str]:
+        code = _str(msg.get("code")) or ""
+        reason = _REFUSALS.get(code) or _str(msg.get("message")) or _words(code) or "refused"
+        minimum = _int(msg.get("min_amount"))
+        if code == "too_low" and minimum is not None:
+            reason += f", bid at least {self._lot_money(_str(msg.get('lot')), minimum)}"
+        return [f"Your bid was refused: {reason}"]
+
+    def _on_error(self, msg: Mapping[str, Any]) -> list[str]:
+        code = _words(_str(msg.get("code")) or "error")
+        message = _str(msg.get("message"))
+        return [f"Server error ({code}): {message}" if message else f"Server error ({code})"]
+
+    def _on_server_closing(self, msg: Mapping[str, Any]) -> list[str]:
+        return [f"The server is closing: {_str(msg.get('message')) or 'no reason given'}"]
+
+    def _on_sale_started(self, msg: Mapping[str, Any]) -> list[str]:
+        sale, title = _str(msg.get("sale")), _str(msg.get("title"))
+        if sale is not None and title:
+            self._sales[sale] = title
+        lots = msg.get("lots")
+        count = f" ({len(lots)} lots)" if isinstance(lots, list) else ""
+        return [f"Sale started: {title or sale}{count}"]
+
+    def _on_sale_ended(self, msg: Mapping[str, Any]) -> list[str]:
+        sale = _str(msg.get("sale"))
+        return [f"Sale ended: {self._sales.get(sale or '', sale)}"]
+
+
+_EventHandler = Callable[[ClientState, LotView, Mapping[str, Any], int], list[str]]
+_MessageHandler = Callable[[ClientState, Mapping[str, Any]], list[str]]
+
+_EVENT_HANDLERS: dict[str, _EventHandler] = {
+    "lot_opened": ClientState._on_lot_opened,
+    "bid_placed": ClientState._on_bid_placed,
+    "lot_extended": ClientState._on_lot_extended,
+    "lot_closed": ClientState._on_lot_closed,
+}
+
+_MESSAGE_HANDLERS: dict[str, _MessageHandler] = {
+    "bid_accepted": ClientState._on_bid_accepted,
+    "bid_rejected": ClientState._on_bid_rejected,
+    "error": ClientState._on_error,
+    "server_closing": ClientState._on_server_closing,
+    "sale_started": ClientState._on_sale_started,
+    "sale_ended": ClientState._on_sale_ended,
+}
+
+
+def _resync(lot: str, since_seq: int) -> Message:
+    return {"type": "resync", "lot": lot, "since_seq": since_seq}
+
+
+# -- input -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceBid:
+    lot: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ListLots:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    message: str
+    retry: bool = False
+    """True when the line may make sense once the client knows more lots."""
+
+
+Command = PlaceBid | Quit | Help | ListLots | Invalid
+
+HELP_LINES = (
+    "Commands:",
+    "  150 or 150.50      bid that amount on the lot on the block",
+    "  bid LOT AMOUNT     bid on a particular lot",
+    "  lots               list the lots you can bid on",
+    "  help               this list",
+    "  quit (or exit)     leave",
+)
+
+
+def parse_input(line: str, state: ClientState) -> Command | None:
+    """One typed line -> a command; None for a blank line. Amounts become exact minor units."""
+    words = line.split()
+    if not words:
+        return None
+    head = words[0].lower()
+    if len(words) == 1 and head in ("quit", "exit"):
+        return Quit()
+    if len(words) == 1 and head in ("help", "?"):
+        return Help()
+    if len(words) == 1 and head == "lots":
+        return ListLots()
+    if head == "bid":
+        if len(words) == 2:
+            return _bid(state, None, words[1])
+        if len(words) == 3:
+            return _bid(state, words[1], words[2])
+        return Invalid("Usage: bid LOT AMOUNT (or type just an amount for the lot on the block).")
+    if len(words) == 1 and head[0] in "0123456789.+-":
+        return _bid(state, None, words[0])
+    return Invalid(
+        f"Unknown command {line.strip()!r}: type an amount to bid on the lot on the block, or help."
+    )
+
+
+def _bid(state: ClientState, lot: str | None, amount: str) -> Command:
+    if lot is None:
+        view = state.on_block
+        if view is None:
+            return Invalid(
+                "There is no lot on the block right now (try: lots, bid LOT AMOUNT).", retry=True
+            )
+    else:
+        view = state.lots.get(lot)
+        if view is None:
+            return Invalid(f"Unknown lot {lot!r}; type lots to see the open lots.", retry=True)
+    try:
+        minor = parse_units(amount, view.currency)
+    except ValueError as exc:
+        return Invalid(f"Cannot bid {amount!r}: {exc}.")
+    if minor <= 0:
+        return Invalid("A bid must be more than zero.")
+    return PlaceBid(view.lot, minor)
+
+
+# -- the connection --------------------------------------------------------------------------
+
+
+def _decode(raw: bytes) -> Mapping[str, Any] | None:
+    """A JSON object with a string type, or None for anything else (ignored)."""
+    if not raw.lstrip().startswith(b"{"):
+        return None
+    try:
+        msg = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(msg, dict) and isinstance(msg.get("type"), str):
+        return msg
+    return None
+
+
+class _LinkDown(Exception):
+    """The connection is unusable: closed, silent too long, or sent an oversized line."""
+
+
+@dataclass
+class TerminalClient:
+    """One user's client: a supervised connection plus a stream of typed lines.
+
+    The connection task reconnects forever with jittered exponential backoff; after each
+    ``welcome`` the state asks for a resync of every lot it knows. Bids typed while the link
+    is down are refused rather than queued: a bid sent late could land at a price the user no
+    longer means.
+    """
+
+    host: str
+    port: int
+    name: str
+    out: Callable[[str], None]
+    clock: Callable[[], int] = monotonic_ms
+    rng: random.Random = field(default_factory=random.Random)
+    backoff_initial: float = 0.2
+    backoff_max: float = 5.0
+    ping_interval: float = 15.0
+    idle_timeout: float = 45.0
+    """No line from the server for this long (pings included) means a dead link."""
+    ready_timeout: float = 5.0
+    """How long the first typed bid waits for the first connection and its snapshots."""
+    settle_timeout: float = 2.0
+    """How long quitting waits for answers to bids still in flight."""
+
+    state: ClientState = field(default_factory=ClientState, init=False)
+    _writer: asyncio.StreamWriter | None = field(default=None, init=False)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _settled: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _in_flight: set[str] = field(default_factory=set, init=False)
+    _next_id: int = field(default=0, init=False)
+
+    @property
+    def connected(self) -> bool:
+        return self._writer is not None
+
+    def toolbar(self) -> str:
+        status = self.state.status(self.clock())
+        return status if self.connected else f"[reconnecting] {status}"
+
+    async def run(self, lines: AsyncIterator[str] | None) -> int:
+        """Connect and feed ``lines`` until they end or say quit; with None, run until
+        cancelled. Returns the exit code."""
+        self._settled.set()
+        tasks = {asyncio.create_task(self._connect_forever(), name="bidwire-client-link")}
+        if lines is not None:
+            tasks.add(asyncio.create_task(self._read_input(lines), name="bidwire-client-input"))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a failure of either task is a bug: let it surface
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return 0
+
+    # -- input -------------------------------------------------------------------------------
+
+    async def _read_input(self, lines: AsyncIterator[str]) -> None:
+        try:
+            async for line in lines:
+                if not await self.handle_line(line):
+                    break
+            if self._in_flight:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._settled.wait(), self.settle_timeout)
+        finally:
+            aclose = getattr(lines, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def handle_line(self, line: str) -> bool:
+        """Act on one typed line; False means quit."""
+        command = parse_input(line, self.state)
+        if isinstance(command, Invalid) and command.retry and not self._ready.is_set():
+            # Typed (or piped) before the first snapshots arrived: give them a moment.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), self.ready_timeout)
+            command = parse_input(line, self.state)
+        match command:
+            case None:
+                pass
+            case Quit():
+                return False
+            case Help():
+                for text in HELP_LINES:
+                    self.out(text)
+            case ListLots():
+                now = self.clock()
+                listed = [v for v in self.state.lots.values() if v.state != "closed"]
+                for view in sorted(listed, key=lambda v: v.opened):
+                    self.out(self.state.describe(view, now))
+                if not listed:
+                    self.out("No lots are open or coming up.")
+            case Invalid(message, _):
+                self.out(message)
+            case PlaceBid(lot, amount):
+                await self._place_bid(lot, amount)
+        return True
+
+    async def _place_bid(self, lot: str, amount: int) -> None:
+        writer = self._writer
+        view = self.state.lots[lot]
+        if writer is None:
+            self.out("Not connected: your bid was not sent. Try again once reconnected.")
+            return
+        self._next_id += 1
+        request_id = f"r{self._next_id}"
+        self._in_flight.add(request_id)
+        self._settled.clear()
+        self.out(f"Bidding {view.money(amount)} on {view.name}...")
+        try:
+            await self._send(
+                writer, {"type": "bid", "id": request_id, "lot": lot, "amount": amount}
+            )
+        except (OSError, _LinkDown):
+            self._answered(request_id)
+            self.out("The connection dropped: your bid was not sent.")
+
+    def _answered(self, request_id: object) -> None:
+        if isinstance(request_id, str):
+            self._in_flight.discard(request_id)
+        if not self._in_flight:
+            self._settled.set()
+
+    # -- the link ----------------------------------------------------------------------------
+
+    async def _connect_forever(self) -> None:
+        delay = self.backoff_initial
+        announced = False  # said that we are offline, since the last welcome
+        while True:
+            welcomed = False
+            try:
+                reader, writer = await asyncio.open_connection(
+                    self.host, self.port, limit=MAX_LINE_BYTES
+                )
+            except OSError as exc:
+                if not announced:
+                    self.out(f"Cannot reach {self.host}:{self.port} ({exc}); retrying...")
+                    announced = True
+            else:
+                try:
+                    welcomed = await self._session(reader, writer)
+                except (OSError, _LinkDown):
+                    pass
+                finally:
+                    welcomed = welcomed or self._writer is not None
+                    self._writer = None
+                    writer.close()
+                    with contextlib.suppress(OSError, TimeoutError):
+                        await asyncio.wait_for(writer.wait_closed(), 1.0)
+                if welcomed:
+                    self.out("Connection lost, reconnecting...")
+                    announced = True
+                    delay = self.backoff_initial
+                    if self._in_flight:
+                        self.out("A bid was not answered before the drop; the catch-up shows it.")
+                        self._in_flight.clear()
+                        self._settled.set()
+            # Equal jitter: at least half the delay, so clients dropped together spread out.
+            await asyncio.sleep(delay / 2 + self.rng.uniform(0, delay / 2))
+            delay = min(delay * 2, self.backoff_max)
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Speak on one connection until it ends; True if it got as far as a welcome."""
+        await self._send(writer, {"type": "hello", "name": self.name})
+        pinger: asyncio.Task[None] | None = None
+        try:
+            while True:
+                msg = await self._read(reader)
+                if msg is None:
+                    return pinger is not None
+                kind = msg["type"]
+                if pinger is None and kind not in ("welcome", "error"):
+                    continue  # nothing counts before the welcome
+                reaction = self.state.receive(msg, self.clock())
+                for text in reaction.lines:
+                    self.out(text)
+                if kind == "welcome" and pinger is None:
+                    self._writer = writer
+                    pinger = asyncio.create_task(self._ping(writer), name="bidwire-client-ping")
+                for reply in reaction.send:
+                    await self._send(writer, reply)
+                if kind in ("bid_accepted", "bid_rejected", "error"):
+                    self._answered(msg.get("id"))
+                elif kind == "pong":
+                    self._ready.set()  # the welcome's snapshots came before this pong
+                elif kind == "server_closing":
+                    return pinger is not None
+        finally:
+            if pinger is not None:
+                pinger.cancel()
+                with contextlib.suppress(asyncio.CancelledError, OSError, _LinkDown):
+                    await pinger
+
+    async def _read(self, reader: asyncio.StreamReader) -> Mapping[str, Any] | None:
+        """The next JSON object from the server; None at end of stream."""
+        while True:
+            try:
+                raw = await asyncio.wait_for(reader.readline(), self.idle_timeout)
+            except TimeoutError:
+                raise _LinkDown("the server went silent") from None
+            except ValueError:  # a line over the limit
+                raise _LinkDown("line too long") from None
+            if not raw:
+                return None
+            msg = _decode(raw)
+            if msg is not None:
+                return msg
+
+    async def _ping(self, writer: asyncio.StreamWriter) -> None:
+        # The first ping goes at once: its pong tells us the welcome's snapshots are all in.
+        count = 0
+        while True:
+            count += 1
+            await self._send(writer, {"type": "ping", "id": f"p{count}"})
+            await asyncio.sleep(self.ping_interval)
+
+    async def _send(self, writer: asyncio.StreamWriter, msg: Message) -> None:
+        if writer.is_closing():
+            raise _LinkDown("connection closed")
+        writer.write(msgspec.json.encode(msg) + b"\n")
+        await writer.drain()
+
+
+async def run(
+    host: str,
+    port: int,
+    name: str,
+    lines: AsyncIterator[str] | None,
+    out: Callable[[str], None],
+) -> int:
+    """The client without a terminal: read commands from ``lines``, write events to ``out``."""
+    return await TerminalClient(host, port, name, out).run(lines)
+
+
+# -- the terminal ----------------------------------------------------------------------------
+
+
+async def _stdin_lines() -> AsyncIterator[str]:
+    """Lines from a non-TTY stdin (pipe or file). A daemon thread reads, so an open pipe
+    never holds up exit."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def pump() -> None:
+        try:
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+        except (RuntimeError, OSError, ValueError):  # loop closed, or stdin gone
+            pass
+
+    threading.Thread(target=pump, name="bidwire-client-stdin", daemon=True).start()
+    while (line := await queue.get()) is not None:
+        yield line
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+async def _plain(host: str, port: int, name: str) -> int:
+    return await run(host, port, name, _stdin_lines(), _print)
+
+
+async def _interactive(host: str, port: int, name: str) -> int:
+    client = TerminalClient(host, port, name, print)
+    session: PromptSession[str] = PromptSession(
+        bottom_toolbar=client.toolbar, refresh_interval=0.25
+    )
+
+    async def prompts() -> AsyncIterator[str]:
+        while True:
+            try:
+                yield await session.prompt_async("bid> ")
+            except (EOFError, KeyboardInterrupt):
+                return
+
+    client.out(f"bidwire: connecting to {host}:{port} as {name}. Type help for commands.")
+    with patch_stdout():
+        return await client.run(prompts())
+
+
+def main(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, name: str | None = None) -> int:
+    """Run the terminal client; prompt_toolkit on a terminal, plain lines otherwise."""
+    who = name or os.environ.get("USER") or "guest"
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    try:
+        return asyncio.run((_interactive if interactive else _plain)(host, port, who))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,499 @@
+"""The terminal client: its sans-I/O state, its input parsing, and a run against a fake server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bidwire.client.terminal import (
+    ClientState,
+    Help,
+    Invalid,
+    ListLots,
+    PlaceBid,
+    Quit,
+    TerminalClient,
+    format_remaining,
+    parse_input,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SERVER_TS = 1_700_000_000_000  # the server's clock, far from any local monotonic reading
+NOW = 5_000  # the local monotonic clock at the first message
+
+
+def welcome(user: str = "bob", ts: int = SERVER_TS) -> dict[str, Any]:
+    return {"type": "welcome", "user": user, "role": "guest", "token": "t", "protocol": 1, "ts": ts}
+
+
+def snapshot(seq: int = 3, **fields: Any) -> dict[str, Any]:
+    msg = {
+        "type": "snapshot",
+        "lot": "L1",
+        "seq": seq,
+        "state": "open",
+        "sale": "S1",
+        "title": "Vintage Watch",
+        "description": "",
+        "currency": "USD",
+        "starting_price": 10000,
+        "min_amount": 11000,
+        "ends_at": SERVER_TS + 60_000,
+        "high_bid": {"amount": 10000, "bidder": "alice"},
+        "bids": [{"amount": 10000, "bidder": "alice", "ts": SERVER_TS - 1000}],
+        "ts": SERVER_TS,
+    }
+    msg.update(fields)
+    return msg
+
+
+def bid_placed(seq: int, amount: int, bidder: str = "bob", lot: str = "L1") -> dict[str, Any]:
+    return {
+        "type": "bid_placed",
+        "lot": lot,
+        "seq": seq,
+        "amount": amount,
+        "bidder": bidder,
+        "ends_at": SERVER_TS + 60_000,
+        "min_amount": amount + 1000,
+        "ts": SERVER_TS,
+    }
+
+
+def opened_state(user: str = "bob") -> ClientState:
+    state = ClientState()
+    state.receive(welcome(user), NOW)
+    state.receive(snapshot(), NOW)
+    return state
+
+
+# -- ClientState -------------------------------------------------------------------------------
+
+
+def test_snapshot_then_bid_placed_updates_the_high_bid() -> None:
+    state = ClientState()
+    state.receive(welcome("carol"), NOW)
+    reaction = state.receive(snapshot(), NOW)
+    assert reaction.lines == (
+        "Vintage Watch [L1]: high bid 100.00 USD by alice, next bid at least 110.00 USD,"
+        " ends in 1:00",
+    )
+    assert state.on_block is state.lots["L1"]
+
+    reaction = state.receive(bid_placed(4, 15000), NOW + 100)
+
+    assert reaction.lines == ("New high bid 150.00 USD by bob on Vintage Watch",)
+    assert reaction.send == ()
+    view = state.lots["L1"]
+    assert (view.high_amount, view.high_bidder, view.min_amount, view.seq) == (
+        15000,
+        "bob",
+        16000,
+        4,
+    )
+    assert "high 150.00 USD by bob | next 160.00 USD" in state.status(NOW + 100)
+
+
+def test_a_seq_gap_asks_for_a_resync_once_and_applies_events_in_order() -> None:
+    state = opened_state()
+
+    first = state.receive(bid_placed(6, 15000, "carol"), NOW)
+    second = state.receive(bid_placed(7, 16000, "dave"), NOW)
+
+    assert first.send == ({"type": "resync", "lot": "L1", "since_seq": 3},)
+    assert first.lines == () and second.send == () and second.lines == ()
+    assert state.lots["L1"].seq == 3 and state.lots["L1"].high_amount == 10000
+
+    # The resync reply fills the gap; the held events follow in order, each once.
+    assert state.receive(bid_placed(4, 12000, "erin"), NOW).lines == (
+        "New high bid 120.00 USD by erin on Vintage Watch",
+    )
+    reaction = state.receive(bid_placed(5, 13000, "fred"), NOW)
+    assert reaction.lines == (
+        "New high bid 130.00 USD by fred on Vintage Watch",
+        "New high bid 150.00 USD by carol on Vintage Watch",
+        "New high bid 160.00 USD by dave on Vintage Watch",
+    )
+    assert state.receive(bid_placed(6, 15000, "carol"), NOW).lines == ()  # replayed again: dup
+    assert (state.lots["L1"].seq, state.lots["L1"].high_bidder) == (7, "dave")
+    # The gap is closed, so a new gap asks again.
+    assert state.receive(bid_placed(9, 20000), NOW).send == (
+        {"type": "resync", "lot": "L1", "since_seq": 7},
+    )
+
+
+def test_a_snapshot_closes_a_gap() -> None:
+    state = opened_state()
+    state.receive(bid_placed(6, 15000, "carol"), NOW)
+
+    reaction = state.receive(snapshot(5, high_bid={"amount": 14000, "bidder": "dave"}), NOW)
+
+    assert reaction.lines[-1] == "New high bid 150.00 USD by carol on Vintage Watch"
+    assert state.lots["L1"].seq == 6
+    assert state.receive(snapshot(4), NOW).lines == ()  # older than what we have
+
+
+def test_duplicates_are_ignored() -> None:
+    state = opened_state()
+    state.receive(bid_placed(4, 15000), NOW)
+
+    for seq in (4, 3, 1):
+        reaction = state.receive(bid_placed(seq, 99000, "mallory"), NOW)
+        assert reaction.lines == () and reaction.send == ()
+    same = snapshot(4, high_bid={"amount": 15000, "bidder": "bob"}, min_amount=16000)
+    assert state.receive(same, NOW).lines == ()  # nothing new to say
+    view = state.lots["L1"]
+    assert (view.seq, view.high_amount, view.high_bidder) == (4, 15000, "bob")
+
+
+def test_lot_closed_lines_and_the_block_moves_on() -> None:
+    state = opened_state(user="bob")
+    state.receive(bid_placed(4, 15000), NOW)
+
+    sold = {"type": "lot_closed", "lot": "L1", "seq": 5, "outcome": "sold", "ts": SERVER_TS}
+    reaction = state.receive({**sold, "winner": "bob", "amount": 15000}, NOW)
+
+    assert reaction.lines == (
+        "SOLD! Vintage Watch to bob for 150.00 USD",
+        "Congratulations, you won Vintage Watch!",
+    )
+    assert state.lots["L1"].state == "closed"
+    assert state.on_block is None
+    assert "No lot on the block" in state.status(NOW)
+
+    state.receive(snapshot(1, lot="L2", title="Old Map", high_bid=None), NOW)
+    unsold = {"type": "lot_closed", "lot": "L2", "seq": 2, "outcome": "unsold", "winner": None}
+    assert state.receive({**unsold, "amount": None, "ts": SERVER_TS}, NOW).lines == (
+        "Old Map closed unsold.",
+    )
+
+
+def test_countdown_follows_the_server_clock_not_the_local_one() -> None:
+    state = ClientState()
+    state.receive(welcome(ts=SERVER_TS), NOW)
+    state.receive(snapshot(ends_at=SERVER_TS + 60_000), NOW)
+    offset = SERVER_TS - NOW
+    assert state.offset_ms == offset
+    view = state.lots["L1"]
+
+    for local in (NOW, NOW + 12_345, NOW + 59_999, NOW + 61_000):
+        assert state.remaining_ms(view, local) == view.ends_at - (local + offset)  # type: ignore[operator]
+    assert "1:00 left" in state.status(NOW)
+    assert "0:30 left" in state.status(NOW + 30_000)
+    assert "closing..." in state.status(NOW + 61_000)
+
+    # An event replayed by a resync carries its old ts: it must not drag the clock back.
+    state.receive(bid_placed(4, 15000) | {"ts": SERVER_TS - 600_000}, NOW + 1000)
+    assert state.offset_ms == offset
+    # A fresher sample (less transit delay) moves the estimate forward.
+    state.receive({"type": "pong", "id": 1, "ts": SERVER_TS + 2000}, NOW + 1500)
+    assert state.offset_ms == offset + 500
+
+
+def test_refusals_and_replies_read_like_sentences() -> None:
+    state = opened_state()
+
+    too_low = {"type": "bid_rejected", "id": "r1", "lot": "L1", "code": "too_low", "ts": 1}
+    assert state.receive({**too_low, "message": "x", "min_amount": 16000}, NOW).lines == (
+        "Your bid was refused: too low, bid at least 160.00 USD",
+    )
+    leading = {**too_low, "code": "already_leading", "message": "x"}
+    assert state.receive(leading, NOW).lines == (
+        "Your bid was refused: you are already the highest bidder",
+    )
+    novel = {**too_low, "code": "brand_new", "message": "the moon is full"}
+    assert state.receive(novel, NOW).lines == ("Your bid was refused: the moon is full",)
+    accepted = {"type": "bid_accepted", "id": "r2", "lot": "L1", "amount": 15000, "seq": 4}
+    assert state.receive({**accepted, "ts": 1}, NOW).lines == (
+        "Your bid of 150.00 USD on Vintage Watch was accepted.",
+    )
+    assert state.lots["L1"].seq == 3  # the reply's seq belongs to the bid_placed still to come
+    assert state.receive({"type": "something_new", "ts": 1}, NOW) == state.receive({}, NOW)
+
+
+def test_outbid_notice_and_unknown_lot_event_types_advance_seq() -> None:
+    state = opened_state(user="bob")
+    state.receive(bid_placed(4, 15000, "bob"), NOW)
+
+    reaction = state.receive(bid_placed(5, 16000, "carol"), NOW)
+    assert reaction.lines[-1] == "You have been outbid on Vintage Watch."
+
+    assert state.receive({"type": "lot_annotated", "lot": "L1", "seq": 6, "ts": 1}, NOW).send == ()
+    assert state.lots["L1"].seq == 6
+    extended = {"type": "lot_extended", "lot": "L1", "seq": 7, "reason": "soft_close", "ts": 1}
+    line = state.receive({**extended, "ends_at": SERVER_TS + 90_000}, NOW).lines[0]
+    assert line == "Vintage Watch extended: now ends in 1:30 (soft close)"
+
+
+def test_reconnect_welcome_asks_to_resync_every_lot_still_open() -> None:
+    state = opened_state()
+    state.receive(bid_placed(4, 15000), NOW)
+    state.receive(snapshot(2, lot="L2", title="Old Map"), NOW)
+    closed = {"type": "lot_closed", "lot": "L2", "seq": 3, "outcome": "unsold", "ts": 1}
+    state.receive(closed, NOW)
+    state.receive(bid_placed(5, 100, lot="L3"), NOW)  # never seen: held, asks since 0
+
+    reaction = state.receive(welcome(), NOW)
+
+    assert reaction.lines == ("Reconnected as bob; catching up.",)
+    assert reaction.send == (
+        {"type": "resync", "lot": "L1", "since_seq": 4},
+        {"type": "resync", "lot": "L3", "since_seq": 0},
+    )
+
+
+def test_a_lot_opened_for_a_new_lot_puts_it_on_the_block() -> None:
+    state = opened_state()
+    lot_opened = {
+        "type": "lot_opened",
+        "lot": "L9",
+        "seq": 1,
+        "sale": "S1",
+        "title": "Netsuke",
+        "description": "",
+        "currency": "JPY",
+        "starting_price": 5000,
+        "min_amount": 5000,
+        "ends_at": SERVER_TS + 30_000,
+        "ts": SERVER_TS,
+    }
+    assert state.receive(lot_opened, NOW).lines == (
+        "On the block: Netsuke [L9], bids from 5,000 JPY, ends in 0:30",
+    )
+    assert state.on_block is state.lots["L9"]
+    assert parse_input("6000", state) == PlaceBid("L9", 6000)
+
+
+def test_format_remaining() -> None:
+    assert [format_remaining(ms) for ms in (-5, 0, 1, 59_001, 60_000, 3_600_000)] == [
+        "0:00",
+        "0:00",
+        "0:01",
+        "1:00",
+        "1:00",
+        "1:00:00",
+    ]
+
+
+# -- input parsing -----------------------------------------------------------------------------
+
+
+def test_amounts_become_exact_minor_units() -> None:
+    state = opened_state()
+    assert parse_input("150", state) == PlaceBid("L1", 15000)
+    assert parse_input("  150.50 \n", state) == PlaceBid("L1", 15050)
+    assert parse_input("0.29", state) == PlaceBid("L1", 29)  # float(0.29) * 100 is 28.999...
+    assert parse_input("1,250.10", state) == PlaceBid("L1", 125010)
+    assert parse_input("bid 175", state) == PlaceBid("L1", 17500)
+    assert parse_input("bid L1 200.05", state) == PlaceBid("L1", 20005)
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("150.505", "at most 2 decimal places"),
+        ("-5", "negative"),
+        ("0", "more than zero"),
+        ("12abc", "not a number"),
+        ("hello", "Unknown command"),
+        ("bid L7 100", "Unknown lot 'L7'"),
+        ("bid L1 1 2", "Usage: bid LOT AMOUNT"),
+    ],
+)
+def test_bad_input_says_why(line: str, words: str) -> None:
+    command = parse_input(line, opened_state())
+    assert isinstance(command, Invalid)
+    assert words in command.message
+
+
+def test_commands() -> None:
+    state = ClientState()
+    assert parse_input("quit", state) == Quit()
+    assert parse_input("EXIT", state) == Quit()
+    assert parse_input("help", state) == Help()
+    assert parse_input("lots", state) == ListLots()
+    assert parse_input("   ", state) is None
+    no_lot = parse_input("150", state)
+    assert isinstance(no_lot, Invalid) and "no lot on the block" in no_lot.message
+
+
+# -- against a fake server ---------------------------------------------------------------------
+
+Handler = Callable[[int, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def start_fake_server(handler: Handler) -> tuple[asyncio.Server, int]:
+    count = 0
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal count
+        count += 1
+        try:
+            await handler(count, reader, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def send(writer: asyncio.StreamWriter, msg: dict[str, Any]) -> None:
+    writer.write(json.dumps(msg).encode() + b"\n")
+    await writer.drain()
+
+
+async def read(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    line = await reader.readline()
+    return json.loads(line) if line else None
+
+
+async def queued_lines(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+    while (line := await queue.get()) is not None:
+        yield line
+
+
+async def test_bids_then_reconnects_and_resyncs_after_a_dropped_link() -> None:
+    seen: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
+
+    async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Welcome to bidwire (text mode greeting, to be ignored)\n")
+        while (msg := await read(reader)) is not None:
+            if msg["type"] == "ping":
+                await send(writer, {"type": "pong", "id": msg["id"], "ts": SERVER_TS})
+                continue
+            await seen.put((n, msg))
+            if msg["type"] == "hello":
+                await send(writer, welcome(msg["name"]))
+                await send(writer, snapshot(3 if n == 1 else 4))
+            elif msg["type"] == "bid" and n == 1:
+                reply = {"type": "bid_accepted", "id": msg["id"], "lot": "L1", "seq": 4}
+                await send(writer, {**reply, "amount": msg["amount"], "ts": SERVER_TS})
+                await send(writer, bid_placed(4, msg["amount"], "bob"))
+                return  # drop the link
+
+    server, port = await start_fake_server(handler)
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    out: list[str] = []
+    client = TerminalClient("127.0.0.1", port, "bob", out.append, rng=random.Random(7))
+    running = asyncio.create_task(client.run(queued_lines(lines)))
+    try:
+        # Typed at once: the client waits for its first snapshots before reading the amount.
+        await lines.put("150")
+
+        async def expect() -> tuple[int, dict[str, Any]]:
+            return await asyncio.wait_for(seen.get(), 5)
+
+        assert await expect() == (1, {"type": "hello", "name": "bob"})
+        assert await expect() == (1, {"type": "bid", "id": "r1", "lot": "L1", "amount": 15000})
+        assert await expect() == (2, {"type": "hello", "name": "bob"})
+        assert await expect() == (2, {"type": "resync", "lot": "L1", "since_seq": 4})
+
+        await lines.put("quit")
+        assert await asyncio.wait_for(running, 5) == 0
+    finally:
+        running.cancel()
+        server.close()
+        await server.wait_closed()
+
+    assert "Connected as bob (guest)." in out
+    assert "Your bid of 150.00 USD on Vintage Watch was accepted." in out
+    assert "New high bid 150.00 USD by bob (you) on Vintage Watch" in out
+    assert out.index("Connection lost, reconnecting...") > out.index(
+        "New high bid 150.00 USD by bob (you) on Vintage Watch"
+    )
+    assert "Reconnected as bob; catching up." in out
+
+
+async def test_server_closing_reconnects_and_bids_offline_are_not_sent() -> None:
+    hellos: asyncio.Queue[int] = asyncio.Queue()
+    gate = asyncio.Event()
+
+    async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        msg = await read(reader)
+        assert msg is not None and msg["type"] == "hello"
+        await hellos.put(n)
+        if n == 2:
+            await gate.wait()  # hold the second connection before its welcome
+        await send(writer, welcome())
+        await send(writer, snapshot())
+        if n == 1:
+            await send(writer, {"type": "server_closing", "message": "restart", "ts": SERVER_TS})
+            await reader.read()  # the client hangs up
+        else:
+            while await reader.readline():
+                pass
+
+    server, port = await start_fake_server(handler)
+    out: list[str] = []
+    client = TerminalClient("127.0.0.1", port, "bob", out.append, rng=random.Random(7))
+    running = asyncio.create_task(client.run(None))
+    try:
+        assert await asyncio.wait_for(hellos.get(), 5) == 1
+        assert await asyncio.wait_for(hellos.get(), 5) == 2
+        assert not client.connected
+        assert client.toolbar().startswith("[reconnecting] ")
+        assert await client.handle_line("150")
+        assert out[-1] == "Not connected: your bid was not sent. Try again once reconnected."
+        gate.set()
+        async with asyncio.timeout(5):
+            while not client.connected:
+                await asyncio.sleep(0.01)
+    finally:
+        running.cancel()
+        server.close()
+        await server.wait_closed()
+
+    assert "The server is closing: restart" in out
+    assert "Connection lost, reconnecting..." in out
+
+
+async def test_client_py_reads_piped_stdin() -> None:
+    bids: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (msg := await read(reader)) is not None:
+            if msg["type"] == "hello":
+                await send(writer, welcome(msg["name"]))
+                await send(writer, snapshot())
+            elif msg["type"] == "ping":
+                await send(writer, {"type": "pong", "id": msg["id"], "ts": SERVER_TS})
+            elif msg["type"] == "bid":
+                await bids.put(msg)
+                reject = {"type": "bid_rejected", "id": msg["id"], "lot": "L1", "code": "too_low"}
+                await send(writer, {**reject, "message": "", "min_amount": 11000, "ts": 1})
+
+    server, port = await start_fake_server(handler)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(REPO / "client.py"),
+            "127.0.0.1",
+            str(port),
+            "--name",
+            "zoe",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            stdout, stderr = await asyncio.wait_for(process.communicate(b"105.5\nquit\n"), 30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    assert process.returncode == 0, stderr.decode()
+    assert bids.get_nowait() == {"type": "bid", "id": "r1", "lot": "L1", "amount": 10550}
+    text = stdout.decode()
+    assert "Connected as zoe (guest)." in text
+    assert "Your bid was refused: too low, bid at least 110.00 USD" in text

@@ -1,0 +1,154 @@
+"""The engine with a fake clock and the in-memory store: no sockets, no sleeping on time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import pytest
+
+from bidwire.clock import FakeClock
+from bidwire.domain.commands import Actor
+from bidwire.domain.events import BidPlaced
+from bidwire.domain.lot import LotSpec, Refusal
+from bidwire.domain.sale import SaleSpec
+from bidwire.engine.feed import Batch, Feed
+from bidwire.engine.house import AuctionHouse
+from bidwire.store.memory import MemoryStore
+
+ANN, BOB = Actor("ann"), Actor("bob")
+
+
+class Recorder:
+    wants_text = False
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, object]] = []
+
+    def deliver(self, batch: Batch) -> None:
+        self.messages.extend(msgspec.json.decode(item.json) for item in batch.items)
+
+    def notice(self, line: bytes) -> None:
+        pass
+
+    def types(self) -> list[object]:
+        return [m["type"] for m in self.messages]
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def make_house(
+    store: MemoryStore | None = None, clock: FakeClock | None = None, *, add: bool = True
+) -> tuple[AuctionHouse, Recorder, FakeClock, MemoryStore]:
+    clock = clock or FakeClock()
+    store = store or MemoryStore()
+    feed = Feed(clock)
+    house = AuctionHouse(store, feed, clock)
+    await house.load()
+    if add:
+        lots = [LotSpec(id=i, title=i.title(), starting_price=100) for i in ("a", "b")]
+        await house.add_sale(SaleSpec("s", "Sale", ("a", "b"), gap_ms=2_000), lots)
+    recorder = Recorder()
+    feed.subscribe_house(recorder)
+    await house.resume()
+    house.start()
+    await settle()
+    return house, recorder, clock, store
+
+
+async def test_a_sale_opens_sells_and_moves_on() -> None:
+    house, rec, clock, _ = await make_house()
+    assert rec.types() == ["sale_started", "lot_opened"]
+    clock.advance(1_000)
+    placed = await house.place_bid(ANN, "a", 100)
+    assert isinstance(placed, BidPlaced) and placed.seq == 2
+    await settle()
+    clock.advance(10_000)
+    house.run_due()
+    await settle()
+    closed = rec.messages[-1]
+    assert closed["type"] == "lot_closed" and closed["winner"] == "ann"
+    clock.advance(1_999)
+    house.run_due()
+    await settle()
+    assert rec.types()[-1] == "lot_closed"  # still in the gap
+    clock.advance(1)
+    house.run_due()
+    await settle()
+    assert rec.messages[-1]["type"] == "lot_opened" and rec.messages[-1]["lot"] == "b"
+    clock.advance(30_000)
+    house.run_due()
+    await settle()
+    assert rec.types()[-2:] == ["lot_closed", "sale_ended"]
+
+
+async def test_concurrent_bids_publish_a_gapless_ordered_stream() -> None:
+    house, rec, clock, store = await make_house()
+    bidders = [Actor(f"p{i}") for i in range(100)]
+    results = await asyncio.gather(
+        *(house.place_bid(who, "a", 100 + 50 * i) for i, who in enumerate(bidders))
+    )
+    await settle()
+    accepted = [r for r in results if isinstance(r, BidPlaced)]
+    assert accepted, results
+    seqs = [m["seq"] for m in rec.messages if m.get("lot") == "a"]
+    assert seqs == list(range(1, len(seqs) + 1))
+    published = {m["seq"]: m["amount"] for m in rec.messages if m["type"] == "bid_placed"}
+    assert all(published[r.seq] == r.amount for r in accepted)
+    assert [e.seq for e in store.lots["a"].events] == seqs
+
+
+async def test_a_store_fault_refuses_the_bid_and_the_lot_recovers() -> None:
+    house, rec, clock, store = await make_house()
+    store.fail_appends = True
+    refused = await house.place_bid(ANN, "a", 100)
+    assert isinstance(refused, Refusal) and refused.code == "unavailable"
+    store.fail_appends = False
+    await asyncio.sleep(0.05)  # the lot reloads from the store
+    assert house.lots["a"].high_amount is None and house.lots["a"].seq == 1
+    placed = await house.place_bid(ANN, "a", 100)
+    assert isinstance(placed, BidPlaced) and placed.seq == 2
+    await settle()
+    assert [m["seq"] for m in rec.messages if m.get("lot") == "a"] == [1, 2]
+
+
+async def test_restart_after_the_deadline_reopens_with_a_fresh_window() -> None:
+    house, rec, clock, store = await make_house()
+    await house.place_bid(ANN, "a", 100)
+    await house.stop()
+    clock.advance(600_000)  # the server was down for ten minutes
+    house2, rec2, _, _ = await make_house(store, clock, add=False)
+    lot = house2.lots["a"]
+    assert lot.status == "open" and lot.ends_at == clock.now_ms() + 10_000
+    assert rec2.messages[0]["type"] == "lot_extended"
+    assert rec2.messages[0]["reason"] == "restart"
+    refused = await house2.place_bid(ANN, "a", 200)
+    assert isinstance(refused, Refusal) and refused.code == "already_leading"
+    assert isinstance(await house2.place_bid(BOB, "a", 200), BidPlaced)
+
+
+async def test_repeating_a_request_id_gives_the_first_answer_and_no_second_bid() -> None:
+    house, rec, clock, store = await make_house()
+    first = await house.place_bid(ANN, "a", 100, request_id="k1")
+    again = await house.place_bid(ANN, "a", 100, request_id="k1")
+    assert isinstance(first, BidPlaced) and isinstance(again, BidPlaced)
+    assert (again.seq, again.amount) == (first.seq, first.amount)
+    assert sum(1 for e in store.lots["a"].events if isinstance(e, BidPlaced)) == 1
+
+
+async def test_unknown_lot_and_shutdown_refusals() -> None:
+    house, *_ = await make_house()
+    unknown = await house.place_bid(ANN, "nope", 100)
+    assert isinstance(unknown, Refusal) and unknown.code == "unknown_lot"
+    await house.stop()
+    late = await house.place_bid(ANN, "a", 100)
+    assert isinstance(late, Refusal) and late.code == "unavailable"
+
+
+async def test_duplicate_sale_ids_are_refused() -> None:
+    house, *_ = await make_house()
+    with pytest.raises(ValueError, match="already"):
+        await house.add_sale(SaleSpec("s", "Again", ("z",)), [LotSpec(id="z", title="Z")])
