@@ -128,6 +128,11 @@ class Auction:
 
     # -- entry points from threads ----------------------------------------------------------
 
+    def start(self) -> None:
+        with self.lock:
+            if self.index == -1:
+                self.open_next()
+
     def on_timer(self, generation: int, action: object) -> None:
         with self.lock:
             if generation == self.generation:
@@ -165,6 +170,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--backlog", type=int, default=128, help="listen backlog; 128 is what listen() gives"
     )
+    parser.add_argument(
+        "--wait-clients",
+        type=int,
+        default=0,
+        help="open the first item only once this many clients are connected (0: at once)",
+    )
     args = parser.parse_args(argv)
 
     # Thousands of clients need thousands of descriptors; the original never hit this because
@@ -179,14 +190,19 @@ def main(argv: list[str] | None = None) -> None:
     listener.listen(args.backlog)
     print(f"LISTENING {listener.getsockname()[1]}", flush=True)
 
-    with auction.lock:
-        auction.open_next()
+    # The original opened the first item at start-up. A benchmark needs every client connected
+    # before the first countdown runs out, hence --wait-clients.
+    if args.wait_clients <= 0:
+        auction.start()
 
     number = 0
     try:
         while True:
             sock, _ = listener.accept()
             number += 1
+            if number == args.wait_clients:
+                # A moment later, so that this client's own thread has registered it too.
+                threading.Timer(0.1, auction.start).start()
             who = f"client{number}"
             threading.Thread(target=auction.serve_client, args=(sock, who), daemon=True).start()
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from bidwire.engine.feed import Feed
 from bidwire.engine.house import AuctionHouse
 from bidwire.settings import Settings
 from bidwire.store import open_store
+from bidwire.transports.http import start_http
 from bidwire.transports.session import SessionContext
 from bidwire.transports.tcp import start_tcp
 
@@ -67,9 +68,16 @@ async def serve(
         tcp = await start_tcp(
             ctx, settings.host, settings.tcp_port, greet_after=settings.greet_after_seconds
         )
-        ports = {"tcp": tcp.sockets[0].getsockname()[1]}
+        try:
+            http = await start_http(ctx, settings.host, settings.http_port)
+        except BaseException:
+            tcp.close()
+            await house.stop()
+            raise
+        ports = {"tcp": tcp.sockets[0].getsockname()[1], "http": http.port}
         print(
             f"bidwire listening: tcp {settings.host}:{ports['tcp']}"
+            f" http {settings.host}:{ports['http']}"
             f" store {settings.store_url} ({len(house.lots)} lots)",
             flush=True,
         )
@@ -82,6 +90,7 @@ async def serve(
         finally:
             print("bidwire stopping: no new bids; finishing commits", flush=True)
             tcp.close()
+            http.close()
             try:
                 await asyncio.wait_for(house.stop(), SHUTDOWN_GRACE_SECONDS)
             except TimeoutError:
@@ -91,6 +100,7 @@ async def serve(
                 session.goodbye("The server is shutting down; reconnect in a moment.")
             feed.close()
             await asyncio.sleep(0.05)  # let the goodbyes reach the sockets
+            await http.stop()
         print("bidwire stopped", flush=True)
 
 

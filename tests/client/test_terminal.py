@@ -173,6 +173,9 @@ def test_lot_closed_lines_and_the_block_moves_on() -> None:
     assert state.receive({**unsold, "amount": None, "ts": SERVER_TS}, NOW).lines == (
         "Old Map closed unsold.",
     )
+    state.receive(snapshot(1, lot="L3", title="Clock"), NOW)
+    no_reserve = {**unsold, "lot": "L3", "reason": "reserve_not_met", "ts": SERVER_TS}
+    assert state.receive(no_reserve, NOW).lines == ("Clock closed unsold (reserve not met).",)
 
 
 def test_countdown_follows_the_server_clock_not_the_local_one() -> None:

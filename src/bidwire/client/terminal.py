@@ -365,7 +365,8 @@ class ClientState:
         view.state = "closed"
         winner, amount = _str(msg.get("winner")), _int(msg.get("amount"))
         if msg.get("outcome") != "sold" or winner is None or amount is None:
-            return [f"{view.name} closed unsold."]
+            reason = _str(msg.get("reason"))
+            return [f"{view.name} closed unsold" + (f" ({_words(reason)})." if reason else ".")]
         view.high_amount, view.high_bidder = amount, winner
         lines = [f"SOLD! {view.name} to {winner} for {view.money(amount)}"]
         if winner == self.user:
@@ -545,7 +546,7 @@ class _LinkDown(Exception):
     """The connection is unusable: closed, silent too long, or sent an oversized line."""
 
 
-@dataclass
+@dataclass(eq=False)
 class TerminalClient:
     """One user's client: a supervised connection plus a stream of typed lines.
 

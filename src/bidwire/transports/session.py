@@ -465,9 +465,7 @@ class Session:
 
     async def _text_bid(self, amount_text: str) -> None:
         assert self.actor is not None
-        lot_id = self.current_lot
-        if lot_id is None or self.ctx.feed.views[lot_id].status != "open":
-            lot_id = self.ctx.house.lot_on_the_block()
+        lot_id = self.current_lot or self.ctx.house.lot_on_the_block()
         if lot_id is None:
             self._say("Nothing is on the block right now. [lot_not_open]")
             return
@@ -481,7 +479,11 @@ class Session:
             return
         result = await self.ctx.house.place_bid(self.actor, lot_id, amount)
         if isinstance(result, Refusal):
-            self._say(f"Bid refused: {result.message}. [{result.code}]")
+            hint = ""
+            if result.code == "lot_not_open" and self.current_lot is not None:
+                self.current_lot = None  # a chosen lot that closed: back to the block
+                hint = " Your next bid goes to the lot on the block."
+            self._say(f"Bid refused: {result.message}.{hint} [{result.code}]")
         else:
             shown = format_amount(result.amount, view.spec.currency)
             self._say(f"Bid accepted: {shown} on {view.spec.title}. You are leading.")

@@ -1,0 +1,842 @@
+"""Load generator for auction servers: the baseline's text lines and bidwire's three transports.
+
+Run it as its own process (never inside the server's), pinned to a core of its own, so that the
+server's CPU and the generator's CPU can be told apart. Everything is measured in this one
+process with ``time.perf_counter``, so send times and receipt times share one clock.
+
+Scenario ``fanout``: W watchers and N bidders connect (in paced batches, so the server's listen
+backlog does not overflow and the kernel does not retry SYNs); once every watcher is ready the
+bidders offer R bids/s in total, round-robin, for D seconds, on the lot on the block; then the
+generator waits (at most ``--drain`` s) for every watcher to have seen the last accepted bid.
+
+Targets (``--target``):
+
+* ``baseline``  bench/baseline/server.py: bids are bare digits + ``\\n``; events are lines
+  ``NEW_BID <amount> <bidder> <item>``. Acceptance = the amount came back in a NEW_BID line.
+* ``json``      bidwire over TCP JSON lines (protocol.md): ``hello`` first, wait for ``welcome``;
+  bids are ``{"type":"bid","id":k,"lot":..,"amount":cents}``, answered by ``bid_accepted`` or
+  ``bid_rejected``; watchers look for ``bid_placed`` lines.
+* ``text``      bidwire's TCP text mode: bids are whole currency units + ``\\n``; the replies are
+  prose, so ``--text-regex`` must capture the amount of a new-high-bid line (group 1).
+* ``ws``        bidwire over WebSocket (ws://HOST:PORT/ws), same JSON as ``json``, one per frame.
+  Written against protocol.md before the server side existed: switchable, not yet exercised.
+
+Cheap counting: watchers never decode JSON. Each received chunk is scanned once, in C, by a
+compiled regex (``finditer`` over the complete lines of the chunk) and ``bytes.count(b"\\n")``;
+the only per-event Python work is an ``int()`` and two ``array.append``. One ``perf_counter()``
+per chunk stamps every event in it. The 10 bidders do decode JSON: they must follow the lot's
+``min_amount``, and there are only 10 of them.
+
+Staleness: for every accepted bid and every watcher, the time from the bid's SEND (perf_counter
+taken just before the bid is written to the bidder's socket) to the first moment that watcher
+holds that amount or a higher one on the same lot. The send time is used rather than the
+arrival of ``bid_accepted`` because the broadcast may overtake the reply (the baseline has no
+reply at all), which would give negative staleness; so staleness here is "bid to every screen",
+including the request's own trip to the server. Amounts on a lot strictly increase, which is
+what makes "that amount or a higher one" well defined; the baseline's amounts are made unique
+for the whole run (the counter starts above every starting price and never goes back).
+
+CLI::
+
+    python bench/loadgen.py fanout --target baseline --port P --watchers 1000 --bidders 10 \\
+        --rate 50 --duration 10 [--server-pid PID] [--json out.json] [--cpu 1]
+
+API::
+
+    from loadgen import FanoutConfig, run_fanout   # with bench/ on sys.path
+    result: dict = run_fanout(FanoutConfig(target="json", port=P, watchers=1000, ...))
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import ipaddress
+import json
+import os
+import re
+import resource
+import socket
+import sys
+import time
+from array import array
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+try:  # msgspec is bidwire's own dependency; stdlib json keeps the generator usable without it
+    import msgspec
+
+    _decode_json: Callable[[bytes], Any] = msgspec.json.Decoder().decode
+except ImportError:  # pragma: no cover
+    _decode_json = json.loads
+
+TARGETS = ("baseline", "json", "text", "ws")
+
+# Baseline: "NEW_BID <amount> <bidder> <item>".
+BASELINE_BID = re.compile(rb"^NEW_BID (\d+) ", re.M)
+# bidwire JSON: a bid_placed line, its lot and amount, in any field order and with or without
+# blanks after the colons. Groups inside the lookaheads still capture. `"amount":` cannot match
+# inside `"min_amount":` because the quote must come right before the `a`.
+JSON_BID = re.compile(
+    rb'^(?=[^\n]*"type":\s*"bid_placed")(?=[^\n]*"lot":\s*"([^"]*)")(?=[^\n]*"amount":\s*(\d+))',
+    re.M,
+)
+# bidwire text mode: a guess until the server's wording is fixed; override with --text-regex.
+# A line that speaks of a bid (not a refusal) and shows an amount with two decimals.
+DEFAULT_TEXT_REGEX = (
+    r"(?im)^(?=[^\n]*\bbid\b)(?![^\n]*(?:refus|reject|too low|error|must))[^\n]*?"
+    r"(\d[\d,]*\.\d\d)"
+)
+
+READY_STALL = 5.0  # seconds without a newly ready connection before the run goes on without it
+GENERATOR_BOUND = 0.85  # share of one core above which the generator, not the server, may limit
+
+
+@dataclasses.dataclass
+class FanoutConfig:
+    target: str = "json"
+    host: str = "127.0.0.1"
+    port: int = 0
+    ws_path: str = "/ws"
+    watchers: int = 1000
+    bidders: int = 10
+    rate: float = 50.0  # bids per second, all bidders together
+    duration: float = 10.0
+    drain: float = 5.0  # most seconds to wait after the last bid for watchers to catch up
+    settle: float = 0.5  # pause between "all ready" and the first bid
+    connect_batch: int = 500
+    connect_interval: float = 0.05
+    connect_timeout: float = 60.0  # per connection, and for the whole ready phase
+    lot: str | None = None  # json/ws: bid on this lot instead of the first open one
+    start_amount: int = 10_000  # baseline: units, above every item's price; text: units
+    step: int = 1  # baseline/text: raise per bid; json/ws: used until the increment is seen
+    text_regex: str = DEFAULT_TEXT_REGEX
+    name_prefix: str = "lg"
+    server_pid: int | None = None  # read its CPU and RSS from /proc over the window
+    timeout: float | None = None  # hard bound on the whole run; default derived from the above
+    use_uvloop: bool = True
+
+    def hard_timeout(self) -> float:
+        if self.timeout is not None:
+            return self.timeout
+        return self.connect_timeout + self.settle + self.duration + self.drain + 30.0
+
+
+# -- /proc readings (the harness passes the server's PID) ----------------------------------------
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of ``pid``, in seconds."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read()
+    # The command name may contain spaces and parentheses: split after the last ")".
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM in KiB and the thread count of ``pid``."""
+    wanted = {"VmRSS": "rss_kib", "VmHWM": "hwm_kib", "Threads": "threads"}
+    out: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in wanted:
+                out[wanted[key]] = int(value.split()[0])
+    return out
+
+
+def raise_nofile() -> int:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+# -- shared run state ----------------------------------------------------------------------------
+
+LotKey = bytes | None  # bidwire lot id as received on the wire; None where lots are not tracked
+
+
+class Run:
+    """What every connection of one run shares: the clock readings the report is built from."""
+
+    def __init__(self, cfg: FanoutConfig) -> None:
+        self.cfg = cfg
+        # json/ws: request id -> (send time, lot, amount); acceptance marked from bid_accepted.
+        self.sent: dict[int, tuple[float, bytes, int]] = {}
+        self.accepted: dict[tuple[LotKey, int], float] = {}
+        self.answered = 0
+        # baseline/text: key amount -> send time; acceptance = the amount came back.
+        self.sent_at: dict[int, float] = {}
+        self.seen: set[int] = set()
+        self.rejected: dict[str, int] = {}
+        self.offered = 0
+        self.next_amount = cfg.start_amount
+        # json/ws market view, kept by the bidders: lot -> what we know of it.
+        self.lots: dict[bytes, dict[str, Any]] = {}
+        self.target: bytes | None = cfg.lot.encode() if cfg.lot else None
+        self.last_sent: dict[bytes, int] = {}
+
+    def reject(self, code: str) -> None:
+        self.rejected[code] = self.rejected.get(code, 0) + 1
+
+    # json/ws: the bidders feed every decoded message here.
+    def on_message(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        lot = msg.get("lot")
+        lot_b = lot.encode() if isinstance(lot, str) else None
+        if kind == "bid_accepted" or kind == "bid_rejected":
+            sent = self.sent.get(msg.get("id"))  # type: ignore[arg-type]
+            if sent is None:
+                return
+            self.answered += 1
+            if kind == "bid_accepted":
+                self.accepted[(sent[1], sent[2])] = sent[0]
+            else:
+                self.reject(str(msg.get("code")))
+                if lot_b and isinstance(msg.get("min_amount"), int):
+                    info = self.lots.setdefault(lot_b, {"open": True})
+                    info["min_amount"] = max(info.get("min_amount", 0), msg["min_amount"])
+            return
+        if lot_b is None:
+            return
+        info = self.lots.setdefault(lot_b, {"open": False})
+        if kind in ("lot_opened", "snapshot"):
+            info["open"] = kind == "lot_opened" or msg.get("state") == "open"
+            info.setdefault("opened_order", len(self.lots))
+            if isinstance(msg.get("min_amount"), int):
+                info["min_amount"] = max(info.get("min_amount", 0), msg["min_amount"])
+        elif kind == "bid_placed":
+            info["open"] = True
+            amount, min_amount = msg.get("amount"), msg.get("min_amount")
+            if isinstance(amount, int) and isinstance(min_amount, int):
+                info["min_amount"] = max(info.get("min_amount", 0), min_amount)
+                info["increment"] = max(1, min_amount - amount)
+        elif kind == "lot_closed":
+            info["open"] = False
+        if self.cfg.lot is None and (self.target is None or not self.lots[self.target]["open"]):
+            open_lots = [k for k, v in self.lots.items() if v["open"]]
+            if open_lots:
+                self.target = min(open_lots, key=lambda k: self.lots[k].get("opened_order", 0))
+
+    def unanswered(self) -> int | None:
+        """Bids with no answer yet; None where the protocol gives no countable answer."""
+        if self.cfg.target in ("json", "ws"):
+            return self.offered - self.answered
+        if self.cfg.target == "baseline":
+            # Each bid comes back to its bidder as exactly one NEW_BID or one ERROR line.
+            back = sum(1 for a in self.seen if a in self.sent_at) + self.rejected.get("error", 0)
+            return self.offered - back
+        return None
+
+    def json_amount(self, lot: bytes) -> int:
+        """The next amount to offer on ``lot``: the server's minimum, or a step past our own
+        last offer (a burst of bids goes out before their broadcasts come back)."""
+        info = self.lots.get(lot, {})
+        ours = self.last_sent.get(lot, 0) + info.get("increment", self.cfg.step)
+        amount = max(info.get("min_amount", self.cfg.start_amount), ours)
+        self.last_sent[lot] = amount
+        return amount
+
+
+# -- watchers ------------------------------------------------------------------------------------
+
+
+class Watcher:
+    """Counts lines and records (receipt time, amount) of every bid event, per lot.
+
+    Receipt arrays hold one float and one int per bid event (16 bytes), so 1000 watchers x 500
+    bids is 8 MB, and no per-event objects are kept.
+    """
+
+    __slots__ = ("bids", "lines", "parse", "ready", "ready_marker", "rec", "tail", "transport")
+
+    def __init__(
+        self,
+        parse: Callable[[re.Match[bytes]], tuple[LotKey, int]] | None,
+        ready_marker: bytes | None,
+    ) -> None:
+        self.parse = parse
+        self.ready_marker = ready_marker  # None: the first line makes the watcher ready
+        self.ready = False
+        self.lines = 0
+        self.bids = 0
+        self.tail = b""
+        self.rec: dict[LotKey, tuple[array[float], array[int]]] = {}
+        self.transport: asyncio.Transport | None = None
+
+    def feed(self, data: bytes, pattern: re.Pattern[bytes]) -> None:
+        now = time.perf_counter()
+        if self.tail:
+            data = self.tail + data
+        end = data.rfind(b"\n") + 1
+        self.tail = data[end:]
+        if end == 0:
+            return
+        self.lines += data.count(b"\n", 0, end)
+        if not self.ready and (self.ready_marker is None or self.ready_marker in data):
+            self.ready = True
+        parse = self.parse
+        for m in pattern.finditer(data, 0, end):
+            lot, amount = parse(m)  # type: ignore[misc]
+            rec = self.rec.get(lot)
+            if rec is None:
+                rec = self.rec[lot] = (array("d"), array("q"))
+            rec[0].append(now)
+            rec[1].append(amount)
+            self.bids += 1
+
+    def last_amount(self, lot: LotKey) -> int:
+        rec = self.rec.get(lot)
+        return rec[1][-1] if rec else -1
+
+
+class StreamWatcher(asyncio.Protocol):
+    """TCP watcher: asyncio Protocol, so no per-line coroutine or StreamReader buffering."""
+
+    def __init__(self, w: Watcher, pattern: re.Pattern[bytes], hello: bytes | None) -> None:
+        self.w, self.pattern, self.hello = w, pattern, hello
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.w.transport = transport  # type: ignore[assignment]
+        if self.hello:
+            transport.write(self.hello)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.w.feed(data, self.pattern)
+
+
+# -- bidders -------------------------------------------------------------------------------------
+
+
+class Bidder(asyncio.Protocol):
+    """A TCP bidder. It also receives the broadcast and reads it fully (there are only a few)."""
+
+    def __init__(
+        self,
+        run: Run,
+        mode: str,
+        name: str,
+        pattern: re.Pattern[bytes] | None,
+        parse: Callable[[re.Match[bytes]], tuple[LotKey, int]] | None,
+    ) -> None:
+        self.run, self.mode, self.name = run, mode, name
+        self.pattern, self.parse = pattern, parse
+        self.transport: asyncio.Transport | None = None
+        self.tail = b""
+        self.ready = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.mode == "json":
+            hello = {"type": "hello", "name": self.name}
+            transport.write(json.dumps(hello).encode() + b"\n")  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if self.tail:
+            data = self.tail + data
+        end = data.rfind(b"\n") + 1
+        self.tail = data[end:]
+        if end == 0:
+            return
+        if self.mode == "json":
+            for line in data[:end].splitlines():
+                self.on_json(line)
+            return
+        self.ready = True
+        for m in self.pattern.finditer(data, 0, end):  # type: ignore[union-attr]
+            self.run.seen.add(self.parse(m)[1])  # type: ignore[misc]
+        if self.mode == "baseline":
+            for _ in range(data.count(b"\nERROR ", 0, end) + data.startswith(b"ERROR ")):
+                self.run.reject("error")
+
+    def on_json(self, line: bytes) -> None:
+        if not line.lstrip().startswith(b"{"):
+            return  # a text-mode greeting that raced our hello; protocol.md says ignore it
+        try:
+            msg = _decode_json(line)
+        except Exception:
+            return
+        if not isinstance(msg, dict):
+            return
+        if msg.get("type") == "welcome":
+            self.ready = True
+        self.run.on_message(msg)
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)  # type: ignore[union-attr]
+
+
+class WsBidder(Bidder):
+    """The same bidder over a WebSocket: one JSON message per frame."""
+
+    def __init__(self, run: Run, name: str) -> None:
+        super().__init__(run, "json", name, None, None)
+        self.ws: Any = None
+        self.sending: set[asyncio.Task[None]] = set()
+
+    def write(self, data: bytes) -> None:
+        # send() is a coroutine; run it beside the scheduler so one slow frame cannot delay the
+        # next bid's send time. Keep a reference until done, or the task may be collected.
+        task = asyncio.ensure_future(self.ws.send(data.rstrip(b"\n").decode()))
+        self.sending.add(task)
+        task.add_done_callback(self.sending.discard)
+
+
+# -- the scenario --------------------------------------------------------------------------------
+
+
+def _cents(text: bytes) -> int:
+    try:
+        return int(Decimal(text.replace(b",", b"").decode()) * 100)
+    except InvalidOperation:
+        return -1
+
+
+def _target_parts(cfg: FanoutConfig) -> tuple[re.Pattern[bytes], Callable[..., tuple[Any, int]]]:
+    if cfg.target == "baseline":
+        return BASELINE_BID, lambda m: (None, int(m[1]))
+    if cfg.target in ("json", "ws"):
+        return JSON_BID, lambda m: (m[1], int(m[2]))
+    return re.compile(cfg.text_regex.encode()), lambda m: (None, _cents(m[1]))
+
+
+async def _connect_all(cfg: FanoutConfig, makers: list[Callable[[], Any]]) -> tuple[int, float]:
+    """Open connections in paced batches; returns (failures, seconds)."""
+    start = time.perf_counter()
+    failed = 0
+    for i in range(0, len(makers), cfg.connect_batch):
+        batch = [
+            asyncio.wait_for(mk(), cfg.connect_timeout) for mk in makers[i : i + cfg.connect_batch]
+        ]
+        results = await asyncio.gather(*batch, return_exceptions=True)
+        failed += sum(isinstance(r, BaseException) for r in results)
+        await asyncio.sleep(cfg.connect_interval)
+    return failed, time.perf_counter() - start
+
+
+async def fanout(cfg: FanoutConfig) -> dict[str, Any]:
+    """Run the fanout scenario once and return the report (see module docstring)."""
+    if cfg.target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, not {cfg.target!r}")
+    if not ipaddress.ip_address(socket.gethostbyname(cfg.host)).is_loopback:
+        raise ValueError("this generator only targets loopback addresses")
+    loop = asyncio.get_running_loop()
+    run = Run(cfg)
+    pattern, parse = _target_parts(cfg)
+    json_like = cfg.target in ("json", "ws")
+    ws_url = f"ws://{cfg.host}:{cfg.port}{cfg.ws_path}"
+    tasks: list[asyncio.Task[None]] = []
+    wsconns: list[Any] = []
+
+    def hello(name: str) -> bytes:
+        return json.dumps({"type": "hello", "name": name}).encode() + b"\n"
+
+    # Bidders first, so the market view (open lot, min_amount) is known before watchers load in.
+    bidders: list[Bidder] = []
+
+    async def open_bidder(i: int) -> None:
+        name = f"{cfg.name_prefix}-bidder{i}"
+        if cfg.target == "ws":
+            from websockets.asyncio.client import connect
+
+            b: Bidder = WsBidder(run, name)
+            ws = await connect(ws_url, compression=None, proxy=None, ping_interval=None)
+            b.ws = ws  # type: ignore[attr-defined]
+            wsconns.append(ws)
+            await ws.send(hello(name).decode().rstrip("\n"))
+            tasks.append(asyncio.create_task(_ws_pump(ws, lambda d, b=b: b.on_json(d))))
+        else:
+            mode = "json" if cfg.target == "json" else cfg.target
+            b = Bidder(run, mode, name, pattern, parse)
+            await loop.create_connection(lambda: b, cfg.host, cfg.port)
+        bidders.append(b)
+
+    watchers = [Watcher(parse, b'"welcome"' if json_like else None) for _ in range(cfg.watchers)]
+
+    def watcher_maker(i: int, w: Watcher) -> Callable[[], Any]:
+        name = f"{cfg.name_prefix}-watcher{i}"
+        if cfg.target == "ws":
+
+            async def open_ws() -> None:
+                from websockets.asyncio.client import connect
+
+                ws = await connect(ws_url, compression=None, proxy=None, ping_interval=None)
+                wsconns.append(ws)
+                await ws.send(hello(name).decode().rstrip("\n"))
+                # A frame carries no newline: add one so the line-oriented scan applies as is.
+                pump = _ws_pump(ws, lambda d: w.feed(d + b"\n", pattern))
+                tasks.append(asyncio.create_task(pump))
+
+            return open_ws
+        greeting = hello(name) if cfg.target == "json" else None
+        return lambda: loop.create_connection(
+            lambda: StreamWatcher(w, pattern, greeting), cfg.host, cfg.port
+        )
+
+    report: dict[str, Any] = {
+        "scenario": "fanout",
+        "target": cfg.target,
+        "config": dataclasses.asdict(cfg),
+    }
+    try:
+        bidder_failed, _ = await _connect_all(
+            cfg, [lambda i=i: open_bidder(i) for i in range(cfg.bidders)]
+        )
+        watcher_failed, connect_s = await _connect_all(
+            cfg, [watcher_maker(i, w) for i, w in enumerate(watchers)]
+        )
+        if not bidders:
+            raise RuntimeError("no bidder could connect")
+
+        # Ready: every connected watcher has its welcome (json) or first line (text), and for
+        # json/ws the bidders know a lot that is open.
+        # A connection whose handshake the server dropped (listen queue overflow answered with
+        # SYN cookies) can look open here and never speak: stop waiting once progress stalls.
+        deadline = time.perf_counter() + cfg.connect_timeout
+        last_ready, progress_at = -1, time.perf_counter()
+        while (now := time.perf_counter()) < deadline:
+            ready_w = sum(w.ready for w in watchers)
+            ready_b = sum(b.ready for b in bidders)
+            lot_known = not json_like or run.target is not None
+            if ready_w >= cfg.watchers - watcher_failed and ready_b == len(bidders) and lot_known:
+                break
+            if ready_w + ready_b != last_ready:
+                last_ready, progress_at = ready_w + ready_b, now
+            elif now - progress_at > READY_STALL and ready_b == len(bidders) and lot_known:
+                break
+            await asyncio.sleep(0.05)
+        ready_w = sum(w.ready for w in watchers)
+        if json_like and run.target is None:
+            raise RuntimeError("no open lot to bid on (pass --lot, or start the sale)")
+        report["connect"] = {
+            "watchers_ready": ready_w,
+            "watchers_failed": watcher_failed,
+            "bidders_ready": sum(b.ready for b in bidders),
+            "bidders_failed": bidder_failed,
+            "seconds": round(connect_s, 3),
+        }
+        await asyncio.sleep(cfg.settle)
+
+        # -- the measured window ----------------------------------------------------------------
+        lines0 = sum(w.lines for w in watchers)
+        bids0 = sum(w.bids for w in watchers)
+        ru0, cpu0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
+        srv0 = proc_cpu_seconds(cfg.server_pid) if cfg.server_pid else 0.0
+        t0 = time.perf_counter()
+        lag_max = lag_sum = 0.0
+        total = int(cfg.rate * cfg.duration)
+        for k in range(total):
+            due = t0 + k / cfg.rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            lag = time.perf_counter() - due
+            lag_max, lag_sum = max(lag_max, lag), lag_sum + lag
+            _send_bid(run, bidders[k % len(bidders)], k)
+        rest = t0 + cfg.duration - time.perf_counter()
+        if rest > 0:
+            await asyncio.sleep(rest)
+        t1 = time.perf_counter()
+        window = t1 - t0
+        cpu1, ru1 = time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
+        server: dict[str, Any] | None = None
+        if cfg.server_pid:
+            srv1 = proc_cpu_seconds(cfg.server_pid)
+            server = {
+                "pid": cfg.server_pid,
+                "cpu_s": round(srv1 - srv0, 3),
+                "cpu_fraction": round((srv1 - srv0) / window, 3),
+                **proc_status(cfg.server_pid),
+            }
+        lines1 = sum(w.lines for w in watchers)
+        bids1 = sum(w.bids for w in watchers)
+
+        # -- drain: let the last broadcasts arrive ----------------------------------------------
+        # Done when every bid has its answer and every watcher holds the last accepted amount.
+        # Text mode has no countable answer, so there "answered" means 0.5 s without new lines.
+        drain_end = t1 + cfg.drain
+        seen_lines, quiet_since = -1, t1
+        while (now := time.perf_counter()) < drain_end:
+            lines = sum(w.lines for w in watchers)
+            if lines != seen_lines:
+                seen_lines, quiet_since = lines, now
+            pending = run.unanswered()
+            answered = pending == 0 or (pending is None and now - quiet_since > 0.5)
+            if answered and _caught_up(run, watchers, json_like):
+                break
+            await asyncio.sleep(0.05)
+        drain_s = time.perf_counter() - t1
+
+        accepted = _accepted(run, json_like)
+        n_accepted = sum(len(bids) for bids in accepted.values())
+        stale, missed = _staleness(accepted, watchers)
+        gen_cpu = cpu1 - cpu0
+        report.update(
+            {
+                "window_s": round(window, 3),
+                "bids": {
+                    "offered": run.offered,
+                    "accepted": n_accepted,
+                    "rejected": dict(run.rejected),
+                    "unanswered": run.unanswered(),
+                    "offered_per_s": round(run.offered / window, 2),
+                    "accepted_per_s": round(n_accepted / window, 2),
+                },
+                "events": {
+                    "lines_in_window": lines1 - lines0,
+                    "delivered_per_s": round((lines1 - lines0) / window, 1),
+                    "bid_events_per_s": round((bids1 - bids0) / window, 1),
+                    "bid_events_total": sum(w.bids for w in watchers),
+                    "expected_bid_events": n_accepted * ready_w,
+                    "watchers_with_events": sum(w.bids > 0 for w in watchers),
+                    "missed": missed,
+                    "drain_s": round(drain_s, 3),
+                },
+                "staleness_ms": _summary(stale) | {"basis": "send time of the accepted bid"},
+                "generator": {
+                    "cpu_s": round(gen_cpu, 3),
+                    "utime_s": round(ru1.ru_utime - ru0.ru_utime, 3),
+                    "stime_s": round(ru1.ru_stime - ru0.ru_stime, 3),
+                    "cpu_fraction": round(gen_cpu / window, 3),
+                    "generator_bound": gen_cpu / window > GENERATOR_BOUND,
+                    "send_lag_max_ms": round(lag_max * 1000, 2),
+                    "send_lag_mean_ms": round(lag_sum / max(1, total) * 1000, 3),
+                    "uvloop": "uvloop" in type(loop).__module__,
+                    "affinity": sorted(os.sched_getaffinity(0)),
+                    "rss_kib": proc_status(os.getpid()).get("rss_kib"),
+                },
+                "server": server,
+            }
+        )
+        return report
+    finally:
+        for task in tasks:
+            task.cancel()
+        for w in watchers:
+            if w.transport is not None:
+                w.transport.abort()
+        for b in bidders:
+            if b.transport is not None:
+                b.transport.abort()
+        for ws in wsconns:
+            ws.transport.abort()
+
+
+async def _ws_pump(ws: Any, on_frame: Callable[[bytes], None]) -> None:
+    try:
+        while True:
+            data = await ws.recv(decode=False)
+            on_frame(data if isinstance(data, bytes) else data.encode())
+    except Exception:  # closed: the run is over, or the server went away (counted as missed)
+        return
+
+
+def _send_bid(run: Run, bidder: Bidder, k: int) -> None:
+    cfg = run.cfg
+    if cfg.target in ("json", "ws"):
+        lot = run.target
+        assert lot is not None
+        amount = run.json_amount(lot)
+        data = b'{"type":"bid","id":%d,"lot":%s,"amount":%d}\n' % (
+            k,
+            json.dumps(lot.decode()).encode(),
+            amount,
+        )
+        run.sent[k] = (time.perf_counter(), lot, amount)
+    else:
+        units = run.next_amount
+        run.next_amount += cfg.step
+        key = units if cfg.target == "baseline" else units * 100
+        data = b"%d\n" % units
+        run.sent_at[key] = time.perf_counter()
+    run.offered += 1
+    bidder.write(data)
+
+
+def _accepted(run: Run, json_like: bool) -> dict[LotKey, list[tuple[int, float]]]:
+    """Accepted bids per lot, sorted by amount, with their send times."""
+    by_lot: dict[LotKey, list[tuple[int, float]]] = {}
+    if json_like:
+        for (lot, amount), t in run.accepted.items():
+            by_lot.setdefault(lot, []).append((amount, t))
+    else:
+        # Every client gets every broadcast, so the bidders' own view of the feed is complete.
+        by_lot[None] = [(a, run.sent_at[a]) for a in run.seen if a in run.sent_at]
+    for bids in by_lot.values():
+        bids.sort()
+    return by_lot
+
+
+def _caught_up(run: Run, watchers: list[Watcher], json_like: bool) -> bool:
+    """Every ready watcher holds the highest accepted amount of every lot."""
+    tops: dict[LotKey, int] = {}
+    if json_like:
+        for lot, amount in run.accepted:
+            tops[lot] = max(tops.get(lot, 0), amount)
+    else:
+        mine = [a for a in run.seen if a in run.sent_at]
+        if mine:
+            tops[None] = max(mine)
+    return all(w.last_amount(lot) >= top for lot, top in tops.items() for w in watchers if w.ready)
+
+
+def _staleness(
+    accepted: dict[LotKey, list[tuple[int, float]]], watchers: list[Watcher]
+) -> tuple[list[float], int]:
+    """Per (watcher, accepted bid): first receipt of that amount or more, minus the send time.
+
+    A watcher's receipts on a lot come in server order, so amounts rise and one forward pass
+    per lot pairs them with the sorted accepted bids. Pairs never delivered count as missed.
+    """
+    stale: list[float] = []
+    missed = 0
+    for w in watchers:
+        if not w.ready:
+            continue
+        for lot, bids in accepted.items():
+            rec = w.rec.get(lot)
+            if rec is None:
+                missed += len(bids)
+                continue
+            times, amounts = rec
+            j, n = 0, len(amounts)
+            for i, (amount, sent) in enumerate(bids):
+                while j < n and amounts[j] < amount:
+                    j += 1
+                if j == n:
+                    missed += len(bids) - i
+                    break
+                stale.append(times[j] - sent)
+    return stale, missed
+
+
+def _summary(samples: list[float]) -> dict[str, Any]:
+    if not samples:
+        return {"count": 0, "p50": None, "p90": None, "p99": None, "max": None, "mean": None}
+    samples.sort()
+    ms = 1000.0
+    return {
+        "count": len(samples),
+        "p50": round(percentile(samples, 50) * ms, 3),
+        "p90": round(percentile(samples, 90) * ms, 3),
+        "p99": round(percentile(samples, 99) * ms, 3),
+        "max": round(samples[-1] * ms, 3),
+        "mean": round(sum(samples) / len(samples) * ms, 3),
+    }
+
+
+def run_fanout(cfg: FanoutConfig) -> dict[str, Any]:
+    """Synchronous entry point: raises the fd limit, picks the loop, bounds the run in time."""
+    raise_nofile()
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if cfg.use_uvloop:
+        try:
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        except ImportError:
+            pass
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(asyncio.wait_for(fanout(cfg), cfg.hard_timeout()))
+
+
+def format_report(r: dict[str, Any]) -> str:
+    """A few lines a person can read; the JSON has everything."""
+    b, e, s, g = r["bids"], r["events"], r["staleness_ms"], r["generator"]
+    lines = [
+        f"target={r['target']} watchers={r['connect']['watchers_ready']}"
+        f" window={r['window_s']}s connect={r['connect']['seconds']}s",
+        f"bids/s offered={b['offered_per_s']} accepted={b['accepted_per_s']}"
+        f" rejected={b['rejected']}",
+        f"events/s delivered={e['delivered_per_s']} (bid events {e['bid_events_per_s']});"
+        f" missed={e['missed']} drain={e['drain_s']}s",
+        f"staleness ms p50={s['p50']} p99={s['p99']} max={s['max']} (n={s['count']})",
+        f"generator cpu={g['cpu_fraction']:.0%} of a core"
+        f"{'  GENERATOR-BOUND' if g['generator_bound'] else ''} lag max={g['send_lag_max_ms']}ms",
+    ]
+    if r.get("server"):
+        sv = r["server"]
+        lines.append(
+            f"server cpu={sv['cpu_fraction']:.0%} rss={sv.get('rss_kib')} KiB"
+            f" threads={sv.get('threads')}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="bidwire / baseline load generator")
+    sub = parser.add_subparsers(dest="scenario", required=True)
+    p = sub.add_parser("fanout", help="W watchers, N bidders offering R bids/s for D seconds")
+    d = FanoutConfig()
+    p.add_argument("--target", choices=TARGETS, default=d.target)
+    p.add_argument("--host", default=d.host)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--ws-path", default=d.ws_path)
+    p.add_argument("--watchers", type=int, default=d.watchers)
+    p.add_argument("--bidders", type=int, default=d.bidders)
+    p.add_argument("--rate", type=float, default=d.rate, help="bids/s, all bidders together")
+    p.add_argument("--duration", type=float, default=d.duration)
+    p.add_argument("--drain", type=float, default=d.drain)
+    p.add_argument("--settle", type=float, default=d.settle)
+    p.add_argument("--connect-batch", type=int, default=d.connect_batch)
+    p.add_argument("--connect-interval", type=float, default=d.connect_interval)
+    p.add_argument("--connect-timeout", type=float, default=d.connect_timeout)
+    p.add_argument("--lot", default=None)
+    p.add_argument("--start-amount", type=int, default=d.start_amount)
+    p.add_argument("--step", type=int, default=d.step)
+    p.add_argument("--text-regex", default=d.text_regex)
+    p.add_argument("--name-prefix", default=d.name_prefix)
+    p.add_argument("--server-pid", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=None, help="hard bound on the whole run")
+    p.add_argument("--no-uvloop", action="store_true")
+    p.add_argument("--cpu", type=int, default=None, help="pin this process to one core")
+    p.add_argument("--json", default=None, help="write the report here")
+    args = parser.parse_args(argv)
+
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    cfg = FanoutConfig(
+        target=args.target,
+        host=args.host,
+        port=args.port,
+        ws_path=args.ws_path,
+        watchers=args.watchers,
+        bidders=args.bidders,
+        rate=args.rate,
+        duration=args.duration,
+        drain=args.drain,
+        settle=args.settle,
+        connect_batch=args.connect_batch,
+        connect_interval=args.connect_interval,
+        connect_timeout=args.connect_timeout,
+        lot=args.lot,
+        start_amount=args.start_amount,
+        step=args.step,
+        text_regex=args.text_regex,
+        name_prefix=args.name_prefix,
+        server_pid=args.server_pid,
+        timeout=args.timeout,
+        use_uvloop=not args.no_uvloop,
+    )
+    report = run_fanout(cfg)
+    print(format_report(report), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

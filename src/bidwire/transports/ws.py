@@ -1,0 +1,186 @@
+"""The WebSocket transport: one JSON message per text frame, nothing about auctions.
+
+Every connection gets the same Session as a TCP JSON client (``text_allowed=False``); this
+module only moves frames. Writes never block the feed: each connection has a bounded send queue
+drained by one writer task, so fan-out is a ``deque.append`` per subscriber and a browser on a
+slow phone line delays nobody. When its queue passes the high-water mark the outlet reports
+``backed_up``; the session then stops queueing events and, once the queue has drained, sends a
+fresh snapshot instead of the backlog (conflation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from bidwire.engine.feed import Batch
+from bidwire.transports.session import Session, SessionContext
+from bidwire.wire.codec import MAX_MESSAGE_BYTES
+
+log = logging.getLogger("bidwire.ws")
+
+SEND_HIGH_WATER = 256 * 1024
+"""Queued characters before the peer counts as not reading (the same budget as TCP's)."""
+SEND_LOW_WATER = 64 * 1024
+"""A backed-up peer is writable again once its queue is this short."""
+SEND_HARD_LIMIT = 4 * 1024 * 1024
+"""Events stop at the high-water mark, but replies do not: a peer that keeps asking without
+reading would grow the queue forever. Past this it is closed."""
+FRAME_LIMIT = 2 * MAX_MESSAGE_BYTES
+"""The WebSocket library's own cut-off (uvicorn ``ws_max_size``). Frames between the protocol's
+64 KiB and this reach us and get a polite ``too_large`` before the close; anything larger is
+refused by the library unread (close code 1009), so a hostile peer cannot make us buffer it."""
+CLOSE_TIMEOUT = 2.0
+"""How long a closing connection may take to flush its last frames (an error, a goodbye)."""
+
+CLOSE_NORMAL = 1000
+CLOSE_TOO_BIG = 1009
+CLOSE_POLICY = 1008
+
+_TEXT_CACHE_SIZE = 4096
+_text_cache: dict[bytes, str] = {}
+
+
+def _text(body: bytes) -> str:
+    """ASGI wants a ``str`` for a text frame. The feed encodes each event once and hands the same
+    bytes object to every subscriber, so decode it once for all of them: ``bytes`` caches its
+    hash, and the dict finds the same object by identity."""
+    text = _text_cache.get(body)
+    if text is None:
+        if len(_text_cache) >= _TEXT_CACHE_SIZE:
+            _text_cache.clear()
+        text = _text_cache[body] = body.decode()
+    return text
+
+
+def _byte_length(data: str | bytes) -> int:
+    if isinstance(data, bytes):
+        return len(data)
+    # Each character is at most 4 bytes in UTF-8: skip the encode for everything short.
+    return len(data) if len(data) * 4 <= MAX_MESSAGE_BYTES else len(data.encode())
+
+
+class WsConnection:
+    """One WebSocket peer: the reader is the ASGI endpoint itself, plus one writer task."""
+
+    def __init__(self, ctx: SessionContext, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self._queue: deque[str] = deque()
+        self._queued = 0
+        self._backed_up = False
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._close_code = CLOSE_NORMAL
+        self._readable = asyncio.Event()
+        self._readable.set()
+        self.session = Session(ctx, self, text_allowed=False)
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write())
+        try:
+            await self._read()
+        finally:
+            self.session.on_close()
+            self._closing = True
+            self._wake.set()
+            # The writer flushes what the session said last (too_large, server_closing), then
+            # closes; a peer that will not take it does not get to hold the endpoint open.
+            done, _ = await asyncio.wait({writer}, timeout=CLOSE_TIMEOUT)
+            if not done:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+
+    async def _read(self) -> None:
+        session = self.session
+        while not session.closed:
+            if not self._readable.is_set():
+                # The session's inbox is full: leaving frames in the library's bounded queue
+                # makes it stop reading the socket, so the peer feels the backpressure.
+                await self._readable.wait()
+                continue
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            data: str | bytes = text if text is not None else message.get("bytes") or b""
+            if _byte_length(data) > MAX_MESSAGE_BYTES:
+                self._close_code = CLOSE_TOO_BIG
+                session.on_too_large()
+                return
+            session.on_message(data)
+
+    async def _write(self) -> None:
+        websocket = self.websocket
+        try:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        break
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                frame = self._queue.popleft()
+                self._queued -= len(frame)
+                await websocket.send_text(frame)
+                if self._backed_up and self._queued <= SEND_LOW_WATER:
+                    self._backed_up = False
+                    self.session.on_writable()
+            await websocket.close(self._close_code)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            # The peer left (or the close raced its own): nothing more to tell it.
+            pass
+
+    def _enqueue(self, frame: str) -> None:
+        if self._closing:
+            return
+        self._queue.append(frame)
+        self._queued += len(frame)
+        if self._queued >= SEND_HIGH_WATER:
+            self._backed_up = True
+            if self._queued >= SEND_HARD_LIMIT:
+                log.warning("closing a WebSocket peer that does not read its replies")
+                self._queue.clear()
+                self._queued = 0
+                self._close_code = CLOSE_POLICY
+                self.session.close()
+                return
+        self._wake.set()
+
+    # -- Outlet ------------------------------------------------------------------------------
+
+    @property
+    def backed_up(self) -> bool:
+        return self._backed_up
+
+    def send_message(self, data: bytes) -> None:
+        self._enqueue(data.decode())
+
+    def send_batch(self, batch: Batch) -> None:
+        for item in batch.items:
+            self._enqueue(_text(item.json))
+
+    def send_text(self, data: bytes) -> None:
+        # Sessions on this transport never enter text mode; if one ever did, a person reading
+        # the frames would still see the lines.
+        self._enqueue(data.decode())
+
+    def pause_reading(self) -> None:
+        self._readable.clear()
+
+    def resume_reading(self) -> None:
+        self._readable.set()
+
+    def close(self) -> None:
+        self._closing = True
+        self._readable.set()  # a paused reader must notice the close
+        self._wake.set()
+
+
+async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
+    await websocket.accept()
+    await WsConnection(ctx, websocket).run()
