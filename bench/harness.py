@@ -7,10 +7,12 @@ is bounded: the server must say where it listens within 15 s, the generator has 
 and the server is stopped by its PID (SIGTERM, then SIGKILL) whatever happened.
 
     python bench/harness.py baseline-fanout [--watchers 1000 --bidders 10 --rate 50
-        --duration 10 --runs 3] [--out-dir bench/results]
+        --duration 10 --runs 3 --countdown 10] [--out-dir bench/results]
+    python bench/harness.py bidwire-fanout --transport json|text|ws [same options]
 
 prints one row per run and the median with its range, and writes everything to
-``<out-dir>/baseline-fanout-<watchers>w-<UTC time>.json``.
+``<out-dir>/<command>-<watchers>w-<UTC time>.json``. bidwire runs as
+``bidwire serve --tcp-port 0 --http-port 0 --store sqlite:///<fresh tmp dir>/x.db --demo``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -137,42 +140,54 @@ def run_loadgen(args: Sequence[str], cpu: int | None, timeout: float) -> dict[st
         out.unlink(missing_ok=True)
 
 
+def fanout_once(
+    ns: argparse.Namespace, server_cmd: list[str], port_regex: str, target: str, port_group: int
+) -> dict[str, Any]:
+    """Start the server, run one fanout against it, stop it."""
+    with Server(server_cmd, port_regex, cpu=ns.server_cpu) as server:
+        gen_args = [
+            f"--target={target}",
+            f"--port={server.ports[port_group]}",
+            f"--watchers={ns.watchers}",
+            f"--bidders={ns.bidders}",
+            f"--rate={ns.rate}",
+            f"--duration={ns.duration}",
+            f"--server-pid={server.pid}",
+            f"--timeout={ns.timeout}",
+        ]
+        # The generator bounds itself; this outer bound only catches a generator that hangs.
+        return run_loadgen(gen_args, ns.gen_cpu, ns.timeout + 15)
+
+
 def baseline_fanout_once(ns: argparse.Namespace) -> dict[str, Any]:
     server_cmd = [
         sys.executable,
         str(BASELINE),
-        "--port",
-        "0",
-        "--countdown",
-        str(ns.countdown),
+        "--port=0",
+        f"--countdown={ns.countdown}",
         # Only connection set-up depends on these two: a backlog that 500 simultaneous SYNs do
         # not overflow, and the first countdown held until every client is in.
-        "--backlog",
-        "4096",
-        "--wait-clients",
-        str(ns.watchers + ns.bidders),
+        "--backlog=4096",
+        f"--wait-clients={ns.watchers + ns.bidders}",
     ]
-    with Server(server_cmd, r"LISTENING (\d+)", cpu=ns.server_cpu) as server:
-        gen_args = [
-            "--target",
-            "baseline",
-            "--port",
-            str(server.ports[0]),
-            "--watchers",
-            str(ns.watchers),
-            "--bidders",
-            str(ns.bidders),
-            "--rate",
-            str(ns.rate),
-            "--duration",
-            str(ns.duration),
-            "--server-pid",
-            str(server.pid),
-            "--timeout",
-            str(ns.timeout),
+    return fanout_once(ns, server_cmd, r"LISTENING (\d+)", "baseline", 0)
+
+
+def bidwire_fanout_once(ns: argparse.Namespace) -> dict[str, Any]:
+    """bidwire with its demo sale and a fresh SQLite store per run."""
+    with tempfile.TemporaryDirectory(prefix="bidwire-bench-") as tmp:
+        server_cmd = [
+            str(ns.bidwire),
+            "serve",
+            "--tcp-port=0",
+            "--http-port=0",
+            f"--store=sqlite:///{tmp}/x.db",
+            "--demo",
         ]
-        # The generator bounds itself; this outer bound only catches a generator that hangs.
-        return run_loadgen(gen_args, ns.gen_cpu, ns.timeout + 15)
+        # "bidwire listening: tcp 127.0.0.1:P http 127.0.0.1:Q store ..."
+        port_regex = r"listening: tcp \S+?:(\d+) http \S+?:(\d+)"
+        port_group = 1 if ns.transport == "ws" else 0
+        return fanout_once(ns, server_cmd, port_regex, ns.transport, port_group)
 
 
 # -- reporting -----------------------------------------------------------------------------------
@@ -238,41 +253,47 @@ def table(reports: list[dict[str, Any]], summary: dict[str, dict[str, float | No
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="bidwire benchmark harness")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("baseline-fanout", help="the original design under fan-out load")
-    p.add_argument("--watchers", type=int, default=1000)
-    p.add_argument("--bidders", type=int, default=10)
-    p.add_argument("--rate", type=float, default=50.0, help="bids/s offered in total")
-    p.add_argument("--duration", type=float, default=10.0)
-    p.add_argument("--countdown", type=float, default=10.0, help="the baseline's per-bid timer")
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--timeout", type=float, default=120.0, help="hard bound per run, seconds")
-    p.add_argument("--server-cpu", type=int, default=0)
-    p.add_argument("--gen-cpu", type=int, default=1)
-    p.add_argument("--out-dir", type=Path, default=BENCH / "results")
+    base = sub.add_parser("baseline-fanout", help="the original design under fan-out load")
+    base.add_argument("--countdown", type=float, default=10.0, help="the per-bid timer")
+    bw = sub.add_parser("bidwire-fanout", help="bidwire (--demo, fresh SQLite) under fan-out load")
+    bw.add_argument("--transport", choices=("json", "text", "ws"), default="json")
+    bw.add_argument("--bidwire", type=Path, default=Path(sys.executable).parent / "bidwire")
+    for p in (base, bw):
+        p.add_argument("--watchers", type=int, default=1000)
+        p.add_argument("--bidders", type=int, default=10)
+        p.add_argument("--rate", type=float, default=50.0, help="bids/s offered in total")
+        p.add_argument("--duration", type=float, default=10.0)
+        p.add_argument("--runs", type=int, default=3)
+        p.add_argument("--timeout", type=float, default=120.0, help="hard bound per run, s")
+        p.add_argument("--server-cpu", type=int, default=0)
+        p.add_argument("--gen-cpu", type=int, default=1)
+        p.add_argument("--out-dir", type=Path, default=BENCH / "results")
     ns = parser.parse_args(argv)
 
     raise_nofile()
+    once = baseline_fanout_once if ns.command == "baseline-fanout" else bidwire_fanout_once
+    title = ns.command if ns.command == "baseline-fanout" else f"{ns.command}-{ns.transport}"
     reports: list[dict[str, Any]] = []
     errors: list[str] = []
     for i in range(ns.runs):
         try:
-            reports.append(baseline_fanout_once(ns))
+            reports.append(once(ns))
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             errors.append(f"run {i + 1}: {exc}")
             print(errors[-1], file=sys.stderr)
     summary = summarize(reports)
     if reports:
         print(
-            f"baseline fanout: {ns.watchers} watchers, {ns.bidders} bidders,"
+            f"{title}: {ns.watchers} watchers, {ns.bidders} bidders,"
             f" {ns.rate:g} bids/s, {ns.duration:g} s, {len(reports)} run(s)"
         )
         print(table(reports, summary))
 
     ns.out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    path = ns.out_dir / f"baseline-fanout-{ns.watchers}w-{stamp}.json"
+    path = ns.out_dir / f"{title}-{ns.watchers}w-{stamp}.json"
     doc = {
-        "command": "baseline-fanout",
+        "command": title,
         "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ns).items()},
         "machine": {
             "cpus": os.cpu_count(),

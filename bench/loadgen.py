@@ -83,12 +83,16 @@ JSON_BID = re.compile(
     rb'^(?=[^\n]*"type":\s*"bid_placed")(?=[^\n]*"lot":\s*"([^"]*)")(?=[^\n]*"amount":\s*(\d+))',
     re.M,
 )
-# bidwire text mode: a guess until the server's wording is fixed; override with --text-regex.
-# A line that speaks of a bid (not a refusal) and shows an amount with two decimals.
-DEFAULT_TEXT_REGEX = (
-    r"(?im)^(?=[^\n]*\bbid\b)(?![^\n]*(?:refus|reject|too low|error|must))[^\n]*?"
-    r"(\d[\d,]*\.\d\d)"
-)
+# bidwire text mode is prose, so it is read with three patterns, each overridable:
+#   the new high bid every client sees (watchers; group 1 = amount),
+#   the answer to one's own bid (bidders; group 1 = accepted|refused, group 2 = the code),
+#   the least next bid (bidders; group 1), so that text bidders can follow the increments.
+# The defaults match bidwire's wording at the time of writing, e.g.
+#   "New high bid: 99,999.00 USD by guest-1 on Vintage Watch. Next bid at least 100,099.00 USD."
+#   "Bid refused: you already hold the high bid. [already_leading]"
+DEFAULT_TEXT_REGEX = r"(?m)^New high bid: (\d[\d,]*(?:\.\d+)?)"
+DEFAULT_TEXT_ANSWER_REGEX = r"(?m)^Bid (accepted|refused)(?:[^\n]*\[(\w+)\])?"
+DEFAULT_TEXT_MIN_REGEX = r"at least (\d[\d,]*(?:\.\d+)?)"
 
 READY_STALL = 5.0  # seconds without a newly ready connection before the run goes on without it
 GENERATOR_BOUND = 0.85  # share of one core above which the generator, not the server, may limit
@@ -113,6 +117,8 @@ class FanoutConfig:
     start_amount: int = 10_000  # baseline: units, above every item's price; text: units
     step: int = 1  # baseline/text: raise per bid; json/ws: used until the increment is seen
     text_regex: str = DEFAULT_TEXT_REGEX
+    text_answer_regex: str = DEFAULT_TEXT_ANSWER_REGEX
+    text_min_regex: str = DEFAULT_TEXT_MIN_REGEX
     name_prefix: str = "lg"
     server_pid: int | None = None  # read its CPU and RSS from /proc over the window
     timeout: float | None = None  # hard bound on the whole run; default derived from the above
@@ -183,6 +189,9 @@ class Run:
         self.rejected: dict[str, int] = {}
         self.offered = 0
         self.next_amount = cfg.start_amount
+        # text: the least next bid the server last named, in cents, and answers counted.
+        self.text_min = 0
+        self.text_answers = 0
         # json/ws market view, kept by the bidders: lot -> what we know of it.
         self.lots: dict[bytes, dict[str, Any]] = {}
         self.target: bytes | None = cfg.lot.encode() if cfg.lot else None
@@ -238,7 +247,8 @@ class Run:
             # Each bid comes back to its bidder as exactly one NEW_BID or one ERROR line.
             back = sum(1 for a in self.seen if a in self.sent_at) + self.rejected.get("error", 0)
             return self.offered - back
-        return None
+        # text: countable only if the answer pattern matches the server's wording at all.
+        return self.offered - self.text_answers if self.text_answers else None
 
     def json_amount(self, lot: bytes) -> int:
         """The next amount to offer on ``lot``: the server's minimum, or a step past our own
@@ -336,6 +346,9 @@ class Bidder(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.tail = b""
         self.ready = False
+        if mode == "text":
+            self.answer = re.compile(run.cfg.text_answer_regex.encode())
+            self.least = re.compile(run.cfg.text_min_regex.encode())
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -360,6 +373,13 @@ class Bidder(asyncio.Protocol):
         if self.mode == "baseline":
             for _ in range(data.count(b"\nERROR ", 0, end) + data.startswith(b"ERROR ")):
                 self.run.reject("error")
+        elif self.mode == "text":
+            for m in self.least.finditer(data, 0, end):
+                self.run.text_min = max(self.run.text_min, _cents(m[1]))
+            for m in self.answer.finditer(data, 0, end):
+                self.run.text_answers += 1
+                if m[1] != b"accepted":
+                    self.run.reject((m[2] or m[1]).decode())
 
     def on_json(self, line: bytes) -> None:
         if not line.lstrip().startswith(b"{"):
@@ -655,12 +675,18 @@ def _send_bid(run: Run, bidder: Bidder, k: int) -> None:
             amount,
         )
         run.sent[k] = (time.perf_counter(), lot, amount)
-    else:
-        units = run.next_amount
+    elif cfg.target == "baseline":
+        amount = run.next_amount
         run.next_amount += cfg.step
-        key = units if cfg.target == "baseline" else units * 100
-        data = b"%d\n" % units
-        run.sent_at[key] = time.perf_counter()
+        data = b"%d\n" % amount
+        run.sent_at[amount] = time.perf_counter()
+    else:
+        # Text mode takes currency units with up to two decimals; keys are cents. Follow the
+        # server's "at least" so the increments do not turn every bid into a refusal.
+        cents = max(run.next_amount * 100, run.text_min)
+        run.next_amount = -(-cents // 100) + cfg.step
+        data = b"%d.%02d\n" % divmod(cents, 100)
+        run.sent_at[cents] = time.perf_counter()
     run.offered += 1
     bidder.write(data)
 
@@ -796,7 +822,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lot", default=None)
     p.add_argument("--start-amount", type=int, default=d.start_amount)
     p.add_argument("--step", type=int, default=d.step)
-    p.add_argument("--text-regex", default=d.text_regex)
+    p.add_argument("--text-regex", default=d.text_regex, help="text: new high bid, group 1")
+    p.add_argument("--text-answer-regex", default=d.text_answer_regex)
+    p.add_argument("--text-min-regex", default=d.text_min_regex)
     p.add_argument("--name-prefix", default=d.name_prefix)
     p.add_argument("--server-pid", type=int, default=None)
     p.add_argument("--timeout", type=float, default=None, help="hard bound on the whole run")
@@ -825,6 +853,8 @@ def main(argv: list[str] | None = None) -> int:
         start_amount=args.start_amount,
         step=args.step,
         text_regex=args.text_regex,
+        text_answer_regex=args.text_answer_regex,
+        text_min_regex=args.text_min_regex,
         name_prefix=args.name_prefix,
         server_pid=args.server_pid,
         timeout=args.timeout,

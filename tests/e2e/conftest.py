@@ -183,7 +183,10 @@ class TextClient:
                     raise ConnectionError(f"closed before {pattern!r}; saw {self.lines[-5:]}")
                 self.lines.append(raw.decode(errors="replace").rstrip("\n"))
 
-        return await asyncio.wait_for(scan(), timeout)
+        try:
+            return await asyncio.wait_for(scan(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no line matched {pattern!r}; last: {self.lines[-6:]}") from None
 
     async def say(self, data: bytes) -> None:
         self.writer.write(data)
