@@ -9,6 +9,8 @@ without a line end (the bytes ``150``): in text mode a partial line that sits un
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import ssl
 from typing import cast
 
@@ -16,8 +18,11 @@ from bidwire.engine.feed import Batch
 from bidwire.transports.session import Session, SessionContext
 from bidwire.wire.codec import MAX_MESSAGE_BYTES
 
-WRITE_HIGH_WATER = 256 * 1024
+WRITE_HIGH_WATER = 64 * 1024
 """Bytes buffered for a peer before it counts as not reading (then it gets conflated)."""
+KERNEL_SEND_BUFFER = 128 * 1024
+"""A fixed kernel send buffer: Linux would let a stalled peer's grow to 4 MiB, hiding it
+from us and holding memory; with a cap we notice a slow reader in time and conflate."""
 
 
 class TcpConnection(asyncio.Protocol):
@@ -41,6 +46,10 @@ class TcpConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         transport = self.transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
         self.session = Session(self.ctx, self)
         self._idle = asyncio.get_running_loop().call_later(self.greet_after, self._on_idle)
 
