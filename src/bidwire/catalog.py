@@ -236,5 +236,9 @@ def demo_catalog(defaults: Defaults) -> Catalog:
     rows = [
         {"title": t, "description": d, "starting_price": p, "id": slug(t)} for t, d, p in DEMO_LOTS
     ]
-    return _build([{"title": "Demo sale", "id": "demo", "lots": rows,
-                    "gap_seconds": defaults.gap_seconds}], defaults, "demo", lambda r, i: i + 1)
+    return _build(
+        [{"title": "Demo sale", "id": "demo", "lots": rows, "gap_seconds": defaults.gap_seconds}],
+        defaults,
+        "demo",
+        lambda r, i: i + 1,
+    )

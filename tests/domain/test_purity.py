@@ -6,8 +6,21 @@ from pathlib import Path
 import bidwire.domain
 
 FORBIDDEN = {
-    "asyncio", "socket", "sqlite3", "time", "datetime", "random", "os", "threading",
-    "selectors", "subprocess", "urllib", "http", "logging", "secrets", "uuid",
+    "asyncio",
+    "socket",
+    "sqlite3",
+    "time",
+    "datetime",
+    "random",
+    "os",
+    "threading",
+    "selectors",
+    "subprocess",
+    "urllib",
+    "http",
+    "logging",
+    "secrets",
+    "uuid",
 }
 
 

@@ -31,8 +31,21 @@ class ServerProcess:
         self.output = b""
 
     def start(self, timeout: float = 15.0) -> ServerProcess:
-        cmd = [sys.executable, "-m", "bidwire", "serve", "--host", "127.0.0.1", "--tcp-port", "0",
-               "--http-port", "0", "--store", self.store, *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bidwire",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--tcp-port",
+            "0",
+            "--http-port",
+            "0",
+            "--store",
+            self.store,
+            *self.args,
+        ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("BIDWIRE_")}
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
@@ -125,7 +138,9 @@ class JsonClient:
         self.writer.write(data)
         await self.writer.drain()
 
-    async def wait_for(self, predicate: Any, timeout: float = 10.0, start: int = 0) -> dict[str, Any]:
+    async def wait_for(
+        self, predicate: Any, timeout: float = 10.0, start: int = 0
+    ) -> dict[str, Any]:
         async def scan() -> dict[str, Any]:
             index = start
             while True:

@@ -17,7 +17,11 @@ CASES = [
     (b'{"type":"bid","id":1,"lot":"w","amount":-5}\n', "bid_rejected", "bad_amount"),
     (b'{"type":"bid","id":2,"lot":"w","amount":12.5}\n', "bid_rejected", "bad_amount"),
     (b'{"type":"bid","id":3,"lot":"w","amount":"100"}\n', "bid_rejected", "bad_amount"),
-    (b'{"type":"bid","id":4,"lot":"w","amount":10000000000000000000}\n', "bid_rejected", "bad_amount"),
+    (
+        b'{"type":"bid","id":4,"lot":"w","amount":10000000000000000000}\n',
+        "bid_rejected",
+        "bad_amount",
+    ),
     (b'{"type":"bid","id":5,"lot":"nowhere","amount":50000}\n', "bid_rejected", "unknown_lot"),
     (b'{"type":"bid","id":6,"lot":"gone","amount":50000}\n', "bid_rejected", "lot_not_open"),
     (b'{"type":"subscribe","id":7,"lots":["nowhere"]}\n', "error", "unknown_lot"),

@@ -32,7 +32,12 @@ async def test_two_hundred_clients_race_on_one_lot(server_factory: Any, tmp_path
             seen = [m for m in client.lot_events("prize") if "min_amount" in m]
             least = seen[-1]["min_amount"] if seen else 100
             reply = await client.request(
-                {"type": "bid", "id": f"{index}-{n}", "lot": "prize", "amount": least + rng.randrange(3)}
+                {
+                    "type": "bid",
+                    "id": f"{index}-{n}",
+                    "lot": "prize",
+                    "amount": least + rng.randrange(3),
+                }
             )
             assert reply["type"] in ("bid_accepted", "bid_rejected"), reply
             if reply["type"] == "bid_accepted":
@@ -42,9 +47,7 @@ async def test_two_hundred_clients_race_on_one_lot(server_factory: Any, tmp_path
 
     await asyncio.wait_for(asyncio.gather(*(race(c, i) for i, c in enumerate(clients))), 60)
     await asyncio.wait_for(
-        asyncio.gather(
-            *(c.wait_for(lambda m: m["type"] == "lot_closed", 30) for c in clients)
-        ),
+        asyncio.gather(*(c.wait_for(lambda m: m["type"] == "lot_closed", 30) for c in clients)),
         40,
     )
     starts = []

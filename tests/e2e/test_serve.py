@@ -38,13 +38,19 @@ def re_title(title: str) -> str:
 async def test_environment_mirrors_the_flags(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIDWIRE_")}
     env.update(
-        BIDWIRE_TCP_PORT="0", BIDWIRE_HTTP_PORT="0", BIDWIRE_DEMO="1",
-        BIDWIRE_DATA_DIR=str(tmp_path / "data"), BIDWIRE_OPENING_SECONDS="45",
+        BIDWIRE_TCP_PORT="0",
+        BIDWIRE_HTTP_PORT="0",
+        BIDWIRE_DEMO="1",
+        BIDWIRE_DATA_DIR=str(tmp_path / "data"),
+        BIDWIRE_OPENING_SECONDS="45",
         PYTHONUNBUFFERED="1",
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bidwire", "serve"], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, cwd=tmp_path,
+        [sys.executable, "-m", "bidwire", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
     )
     try:
         assert proc.stdout is not None
@@ -65,8 +71,11 @@ def test_bad_settings_are_refused_clearly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIDWIRE_")}
     env["BIDWIRE_EXTEND_SECONDS"] = "soon"
     done = subprocess.run(
-        [sys.executable, "-m", "bidwire", "serve", "--tcp-port", "0"], env=env,
-        capture_output=True, timeout=30, cwd=tmp_path,
+        [sys.executable, "-m", "bidwire", "serve", "--tcp-port", "0"],
+        env=env,
+        capture_output=True,
+        timeout=30,
+        cwd=tmp_path,
     )
     assert done.returncode != 0
     assert b"BIDWIRE_EXTEND_SECONDS" in done.stderr

@@ -18,8 +18,15 @@ async def test_a_client_that_stops_reading_does_not_hold_up_the_others(
     description = "x" * 4_000  # large snapshots fill a stalled socket quickly
     catalog = write_catalog(
         tmp_path,
-        [{"id": "w", "title": "W", "description": description, "starting_price": 1,
-          "increment": 0.01}],
+        [
+            {
+                "id": "w",
+                "title": "W",
+                "description": description,
+                "starting_price": 1,
+                "increment": 0.01,
+            }
+        ],
     )
     server = server_factory("--catalog", catalog, "--opening-seconds", "120")
 

@@ -86,7 +86,7 @@ async def test_a_sale_opens_sells_and_moves_on() -> None:
 
 
 async def test_concurrent_bids_publish_a_gapless_ordered_stream() -> None:
-    house, rec, clock, store = await make_house()
+    house, rec, _clock, store = await make_house()
     bidders = [Actor(f"p{i}") for i in range(100)]
     results = await asyncio.gather(
         *(house.place_bid(who, "a", 100 + 50 * i) for i, who in enumerate(bidders))
@@ -102,7 +102,7 @@ async def test_concurrent_bids_publish_a_gapless_ordered_stream() -> None:
 
 
 async def test_a_store_fault_refuses_the_bid_and_the_lot_recovers() -> None:
-    house, rec, clock, store = await make_house()
+    house, rec, _clock, store = await make_house()
     store.fail_appends = True
     refused = await house.place_bid(ANN, "a", 100)
     assert isinstance(refused, Refusal) and refused.code == "unavailable"
@@ -116,7 +116,7 @@ async def test_a_store_fault_refuses_the_bid_and_the_lot_recovers() -> None:
 
 
 async def test_restart_after_the_deadline_reopens_with_a_fresh_window() -> None:
-    house, rec, clock, store = await make_house()
+    house, _rec, clock, store = await make_house()
     await house.place_bid(ANN, "a", 100)
     await house.stop()
     clock.advance(600_000)  # the server was down for ten minutes
@@ -131,7 +131,7 @@ async def test_restart_after_the_deadline_reopens_with_a_fresh_window() -> None:
 
 
 async def test_repeating_a_request_id_gives_the_first_answer_and_no_second_bid() -> None:
-    house, rec, clock, store = await make_house()
+    house, _rec, _clock, store = await make_house()
     first = await house.place_bid(ANN, "a", 100, request_id="k1")
     again = await house.place_bid(ANN, "a", 100, request_id="k1")
     assert isinstance(first, BidPlaced) and isinstance(again, BidPlaced)

@@ -16,7 +16,10 @@ from bidwire.domain.sale import SaleSpec
 from bidwire.errors import SeqConflict
 from bidwire.store import Store, open_store
 
-LOTS = [LotSpec(id="w", title="Watch", increment=FixedIncrement(7), reserve=900), LotSpec(id="v", title="Vase")]
+LOTS = [
+    LotSpec(id="w", title="Watch", increment=FixedIncrement(7), reserve=900),
+    LotSpec(id="v", title="Vase"),
+]
 SALE = SaleSpec("s", "Sale", ("w", "v"), mode="live", gap_ms=1_500)
 
 

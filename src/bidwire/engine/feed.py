@@ -112,7 +112,8 @@ class Batch:
 
 
 class Subscriber(Protocol):
-    wants_text: bool
+    @property
+    def wants_text(self) -> bool: ...
 
     def deliver(self, batch: Batch) -> None: ...
 
@@ -261,8 +262,10 @@ class Feed:
         for sub, sub_items in chosen.items():
             only_lot = sub_items[0].lot
             same = all(item.lot == only_lot for item in sub_items)
-            batch = shared[only_lot] if same and only_lot is not None else Batch(
-                sorted(sub_items, key=items.index)
+            batch = (
+                shared[only_lot]
+                if same and only_lot is not None
+                else Batch(sorted(sub_items, key=items.index))
             )
             sub.deliver(batch)
             self.delivered += len(batch.items)

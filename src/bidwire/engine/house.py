@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bidwire.clock import Clock
 from bidwire.domain.commands import Actor
@@ -210,8 +211,8 @@ class AuctionHouse:
         self._arm(self.lots[lot_id])
         log.warning("lot %s reloaded from the store at seq %d", lot_id, self.lots[lot_id].seq)
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -329,7 +330,7 @@ class AuctionHouse:
         """The most recently opened lot still open (what a bare number bids on)."""
         best: tuple[int, str] | None = None
         for lot in self.feed.views.values():
-            if lot.status == "open" and lot.opened_at is not None:
-                if best is None or lot.opened_at >= best[0]:
-                    best = (lot.opened_at, lot.id)
+            opened = lot.opened_at
+            if lot.status == "open" and opened is not None and (best is None or opened >= best[0]):
+                best = (opened, lot.id)
         return best[1] if best else None

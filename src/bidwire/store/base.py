@@ -14,7 +14,7 @@ from bidwire.domain.lot import LotSpec, SaleMode
 from bidwire.domain.money import FixedIncrement, IncrementRule, TieredIncrement
 from bidwire.domain.sale import SaleSpec
 
-EVENT_DECODER: msgspec.json.Decoder[LotEvent] = msgspec.json.Decoder(LotEvent)  # type: ignore[arg-type]
+EVENT_DECODER: msgspec.json.Decoder[LotEvent] = msgspec.json.Decoder(LotEvent)
 
 
 @dataclass(slots=True)

@@ -25,7 +25,10 @@ class MemoryStore:
     async def load(self) -> StoredHouse:
         return StoredHouse(
             sales=list(self.sales.values()),
-            lots=[StoredLot(lot.spec, lot.sale, lot.mode, list(lot.events)) for lot in self.lots.values()],
+            lots=[
+                StoredLot(lot.spec, lot.sale, lot.mode, list(lot.events))
+                for lot in self.lots.values()
+            ],
             request_keys=dict(self.request_keys),
         )
 

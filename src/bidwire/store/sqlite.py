@@ -298,7 +298,9 @@ class SqliteStore:
             ):
                 lot = lot_spec_from_record(json.loads(spec))
                 lots[lot.id] = StoredLot(lot, sale_id, modes[sale_id])
-            for lot_id, body in conn.execute("SELECT lot_id, body FROM events ORDER BY lot_id, seq"):
+            for lot_id, body in conn.execute(
+                "SELECT lot_id, body FROM events ORDER BY lot_id, seq"
+            ):
                 lots[lot_id].events.append(EVENT_DECODER.decode(body))
             keys = {
                 key: (lot_id, seq)

@@ -15,7 +15,7 @@ import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 from bidwire.clock import Clock
 from bidwire.domain.commands import Actor
@@ -201,7 +201,7 @@ class Session:
             self._worker = None
 
     async def _handle(self, data: bytes | str) -> None:
-        stripped = data.lstrip() if isinstance(data, str) else data.lstrip()
+        stripped = data.lstrip()
         is_json = stripped[:1] in ("{", b"{")
         if self.mode == "json" or is_json:
             if self.mode != "json":
@@ -270,9 +270,7 @@ class Session:
         self._welcome(msg.id, token=None)
 
     async def _on_account(self, msg: codec.Register | codec.Login | codec.Auth) -> None:
-        self._error(
-            msg.id, "bad_request", "accounts are not enabled on this server yet; use hello"
-        )
+        self._error(msg.id, "bad_request", "accounts are not enabled on this server yet; use hello")
 
     async def _on_bid(self, msg: codec.Bid) -> None:
         if self.actor is None:
@@ -333,7 +331,9 @@ class Session:
     async def _on_ping(self, msg: codec.Ping) -> None:
         self.outlet.send_message(codec.encode(codec.Pong(self.ctx.clock.now_ms(), msg.id)))
 
-    _json_handlers: dict[type, Callable[[Session, codec.ClientMessage], Awaitable[None]]] = {
+    _json_handlers: ClassVar[
+        dict[type, Callable[[Session, codec.ClientMessage], Awaitable[None]]]
+    ] = {
         codec.Hello: _on_hello,  # type: ignore[dict-item]
         codec.Register: _on_account,  # type: ignore[dict-item]
         codec.Login: _on_account,  # type: ignore[dict-item]

@@ -119,16 +119,16 @@ def decode(data: bytes | str) -> ClientMessage:
         raise _fault(UnknownType(f"unknown message type {shown!r}"), request_id)
     if cls is Bid:
         for field in ("amount", "max_amount"):
-            if field in raw and not (field == "max_amount" and raw[field] is None):
-                if not valid_amount(raw[field]):
-                    raise _fault(
-                        BadAmount(
-                            f"{field} must be a whole number of minor units (cents)"
-                            f" between 1 and 10^15, not {_short(raw[field])}"
-                        ),
-                        request_id,
-                        raw.get("lot"),
-                    )
+            given = field in raw and not (field == "max_amount" and raw[field] is None)
+            if given and not valid_amount(raw[field]):
+                raise _fault(
+                    BadAmount(
+                        f"{field} must be a whole number of minor units (cents)"
+                        f" between 1 and 10^15, not {_short(raw[field])}"
+                    ),
+                    request_id,
+                    raw.get("lot"),
+                )
     try:
         return msgspec.convert(raw, cls)
     except msgspec.ValidationError as exc:
