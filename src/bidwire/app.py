@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -44,24 +45,22 @@ async def serve(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        # not available off the main thread or on some platforms: then Ctrl-C still works
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals
-            pass
     async with open_store(settings.store_url, synchronous=settings.synchronous) as store:
         feed = Feed(clock)
         house = AuctionHouse(store, feed, clock)
         await house.load()
-        if not house.sales:
-            defaults = catalog_defaults(settings)
-            if settings.catalog:
-                catalog = load_catalog(settings.catalog, defaults)
-            elif settings.demo:
-                catalog = demo_catalog(defaults)
-            else:
-                catalog = []
-            for sale, lots in catalog:
-                await house.add_sale(sale, lots)
+        defaults = catalog_defaults(settings)
+        catalog = []
+        if not house.sales and settings.catalog:
+            catalog = load_catalog(settings.catalog, defaults)
+        elif settings.demo and all(s.ended_at is not None for s in house.sales.values()):
+            # a fresh store, or every earlier sale is over: the samples go on the block again
+            catalog = demo_catalog(defaults, set(house.lots), set(house.sales))
+        for sale, lots in catalog:
+            await house.add_sale(sale, lots)
         await house.resume()
         house.start()
         ctx = SessionContext(house, feed, clock, guests_allowed=settings.guests)

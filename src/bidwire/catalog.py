@@ -161,11 +161,18 @@ def _parse_csv(text: str, defaults: Defaults, source: str) -> Catalog:
     return _build(sales, defaults, source, line_of=lambda lot, i: lines[id(lot)])
 
 
-def _build(sales: list[Any], defaults: Defaults, source: str, line_of: Any) -> Catalog:
+def _build(
+    sales: list[Any],
+    defaults: Defaults,
+    source: str,
+    line_of: Any,
+    taken_lots: set[str] | None = None,
+    taken_sales: set[str] | None = None,
+) -> Catalog:
     problems: list[tuple[int, str]] = []
     catalog: Catalog = []
-    taken: set[str] = set()
-    sale_ids: set[str] = set()
+    taken: set[str] = set(taken_lots or ())
+    sale_ids: set[str] = set(taken_sales or ())
     total = 0
     for sale_index, sale in enumerate(sales):
         if not isinstance(sale, dict) or not isinstance(sale.get("lots"), list):
@@ -231,8 +238,11 @@ DEMO_LOTS = [
 ]
 
 
-def demo_catalog(defaults: Defaults) -> Catalog:
-    """The five sample items of the original design, in one live sale."""
+def demo_catalog(
+    defaults: Defaults, taken_lots: set[str] | None = None, taken_sales: set[str] | None = None
+) -> Catalog:
+    """The five sample items of the original design, in one live sale; ids already taken by an
+    earlier demo get a suffix, so every ``make run`` has the items on the block again."""
     rows = [
         {"title": t, "description": d, "starting_price": p, "id": slug(t)} for t, d, p in DEMO_LOTS
     ]
@@ -241,4 +251,6 @@ def demo_catalog(defaults: Defaults) -> Catalog:
         defaults,
         "demo",
         lambda r, i: i + 1,
+        taken_lots,
+        taken_sales,
     )

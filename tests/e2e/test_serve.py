@@ -104,3 +104,15 @@ async def test_sigterm_finishes_bids_in_flight_and_tells_clients(server_factory:
     after = await watcher.wait_for(lambda m: m["type"] == "snapshot" and m["lot"] == lot)
     assert after["high_bid"]["amount"] == max(m["amount"] for m in accepted)
     await watcher.close()
+
+
+async def test_the_demo_comes_back_once_its_sale_is_over(server_factory: Any) -> None:
+    fast = ("--demo", "--opening-seconds", "0.2", "--lot-gap-seconds", "0")
+    server = server_factory(*fast)
+    watcher = await JsonClient.connect(server.port, "w")
+    await watcher.wait_for(lambda m: m["type"] == "sale_ended", timeout=15)
+    await watcher.close()
+    server.terminate()
+    again = server_factory("--demo", store=server.store)
+    person = await TextClient.connect(again.port)
+    await person.expect(r"On the block: Vintage Watch \(lot vintage-watch-2\)")
