@@ -152,3 +152,18 @@ async def test_duplicate_sale_ids_are_refused() -> None:
     house, *_ = await make_house()
     with pytest.raises(ValueError, match="already"):
         await house.add_sale(SaleSpec("s", "Again", ("z",)), [LotSpec(id="z", title="Z")])
+
+
+async def test_several_sales_run_at_once() -> None:
+    house, rec, clock, _ = await make_house()
+    await house.add_sale(
+        SaleSpec("t", "Timed", ("x", "y"), mode="timed"),
+        [LotSpec(id="x", title="X"), LotSpec(id="y", title="Y")],
+    )
+    house.run_due()
+    await settle()
+    await settle()
+    opened = sorted(m["lot"] for m in rec.messages if m["type"] == "lot_opened")
+    assert opened == ["a", "x", "y"]
+    assert isinstance(await house.place_bid(ANN, "x", 100), BidPlaced)
+    assert isinstance(await house.place_bid(ANN, "a", 100), BidPlaced)

@@ -1,0 +1,64 @@
+import pytest
+
+from bidwire.catalog import Defaults, demo_catalog, parse_catalog
+from bidwire.domain.money import FixedIncrement
+from bidwire.errors import CatalogError
+
+D = Defaults()
+
+
+def test_toml_catalog() -> None:
+    text = """
+[[sales]]
+title = "Spring"
+mode = "timed"
+[[sales.lots]]
+title = "Vintage Watch"
+starting_price = 100
+reserve = "250.50"
+increment = 5
+opening_seconds = 60
+"""
+    [(sale, lots)] = parse_catalog(text, "toml", D)
+    assert sale.mode == "timed" and sale.lot_ids == ("vintage-watch",)
+    lot = lots[0]
+    assert (lot.starting_price, lot.reserve, lot.opening_ms) == (10_000, 25_050, 60_000)
+    assert lot.increment == FixedIncrement(500)
+
+
+def test_json_lots_list_is_one_sale() -> None:
+    [(sale, lots)] = parse_catalog('{"lots":[{"title":"A","starting_price":1}]}', "json", D)
+    assert sale.mode == "live" and lots[0].id == "a"
+
+
+def test_csv_rows_report_their_line_numbers() -> None:
+    text = (
+        "sale,title,starting_price,currency\n"
+        "Spring,Watch,100,USD\n"
+        "Spring,,100,USD\n"
+        "Spring,Vase,-3,USD\n"
+        "Autumn,Car,5000,dollars\n"
+    )
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(text, "csv", D)
+    lines = [line for line, _ in info.value.problems]
+    assert lines == [3, 4, 5]
+    assert "title is required" in str(info.value)
+
+
+def test_bad_syntax_is_reported_with_a_line() -> None:
+    with pytest.raises(CatalogError, match="line 2"):
+        parse_catalog("[[sales]]\ntitle = \n", "toml", D)
+
+
+def test_demo_has_the_five_samples_and_avoids_taken_ids() -> None:
+    [(sale, lots)] = demo_catalog(D)
+    assert [(lot.title, lot.starting_price) for lot in lots] == [
+        ("Vintage Watch", 10_000),
+        ("Antique Vase", 5_000),
+        ("Classic Car", 500_000),
+        ("Gaming Laptop", 150_000),
+        ("Smartphone", 70_000),
+    ]
+    [(again, lots2)] = demo_catalog(D, {lot.id for lot in lots}, {sale.id})
+    assert again.id != sale.id and lots2[0].id == "vintage-watch-2"
