@@ -155,7 +155,7 @@ async def test_duplicate_sale_ids_are_refused() -> None:
 
 
 async def test_several_sales_run_at_once() -> None:
-    house, rec, clock, _ = await make_house()
+    house, rec, _clock, _ = await make_house()
     await house.add_sale(
         SaleSpec("t", "Timed", ("x", "y"), mode="timed"),
         [LotSpec(id="x", title="X"), LotSpec(id="y", title="Y")],
