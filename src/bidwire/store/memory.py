@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
 import msgspec
 
+from bidwire.accounts.records import UserRecord, UserRole
 from bidwire.domain.events import BidPlaced, LotEvent
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
@@ -14,8 +16,75 @@ from bidwire.errors import SeqConflict, StoreUnavailable
 from bidwire.store.base import StoredHouse, StoredLot, StoredSale
 
 
-class MemoryStore:
+class MemoryAccounts:
+    """The account side of the in-memory store."""
+
     def __init__(self) -> None:
+        self.users: dict[str, UserRecord] = {}
+        self.tokens: dict[str, tuple[int, int, bool]] = {}
+        self.audit_entries: list[tuple[int, str, str, str]] = []
+
+    async def create_user(
+        self, username: str, role: UserRole, password_hash: str, now_ms: int
+    ) -> UserRecord:
+        if username.casefold() in self.users:
+            raise ValueError(f"{username!r} is taken")
+        user = UserRecord(len(self.users) + 1, username, role, password_hash, False, now_ms)
+        self.users[username.casefold()] = user
+        return user
+
+    async def get_user(self, username: str) -> UserRecord | None:
+        return self.users.get(username.casefold())
+
+    async def list_users(self) -> list[UserRecord]:
+        return sorted(self.users.values(), key=lambda u: u.id)
+
+    async def update_user(
+        self,
+        user_id: int,
+        *,
+        blocked: bool | None = None,
+        role: UserRole | None = None,
+        password_hash: str | None = None,
+    ) -> None:
+        for key, user in self.users.items():
+            if user.id == user_id:
+                self.users[key] = replace(
+                    user,
+                    blocked=user.blocked if blocked is None else blocked,
+                    role=role or user.role,
+                    password_hash=password_hash or user.password_hash,
+                )
+
+    async def add_token(self, token_hash: str, user_id: int, expires_at: int) -> None:
+        self.tokens[token_hash] = (user_id, expires_at, False)
+
+    async def token_user(self, token_hash: str, now_ms: int) -> UserRecord | None:
+        entry = self.tokens.get(token_hash)
+        if entry is None or entry[2] or entry[1] <= now_ms:
+            return None
+        return next((u for u in self.users.values() if u.id == entry[0]), None)
+
+    async def revoke_token(self, token_hash: str) -> None:
+        if token_hash in self.tokens:
+            user_id, expires, _ = self.tokens[token_hash]
+            self.tokens[token_hash] = (user_id, expires, True)
+
+    async def revoke_user_tokens(self, user_id: int) -> None:
+        for key, (uid, expires, _) in list(self.tokens.items()):
+            if uid == user_id:
+                self.tokens[key] = (uid, expires, True)
+
+    async def audit(self, actor: str, action: str, detail: str, now_ms: int) -> None:
+        self.audit_entries.append((now_ms, actor, action, detail))
+
+    async def audit_log(self, limit: int) -> list[tuple[int, str, str, str]]:
+        return list(reversed(self.audit_entries))[:limit]
+
+
+class MemoryStore(MemoryAccounts):
+    def __init__(self) -> None:
+        super().__init__()
         self.sales: dict[str, StoredSale] = {}
         self.lots: dict[str, StoredLot] = {}
         self.request_keys: dict[str, tuple[str, int]] = {}

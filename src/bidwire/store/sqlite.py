@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from bidwire.accounts.records import UserRecord, UserRole
 from bidwire.domain.events import LotEvent
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
@@ -76,6 +77,31 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX events_request_key ON events(request_key)
         WHERE request_key IS NOT NULL;
     """,
+    # 2: accounts, their tokens (hashed) and the audit log of admin changes
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        blocked INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE tokens (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        expires_at INTEGER NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX tokens_user ON tokens(user_id);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -123,7 +149,130 @@ class _Job:
     error: BaseException | None = field(default=None)
 
 
-class SqliteStore:
+class SqliteAccounts:
+    """The account tables of a SqliteStore (mixin: writes go through the same writer)."""
+
+    _USER_COLUMNS = "id, username, role, password_hash, blocked, created_at"
+
+    def _submit(self, run: Callable[[sqlite3.Connection], None]) -> asyncio.Future[None]:
+        raise NotImplementedError
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def _user(row: Any) -> UserRecord | None:
+        if row is None:
+            return None
+        return UserRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+
+    async def create_user(
+        self, username: str, role: UserRole, password_hash: str, now_ms: int
+    ) -> UserRecord:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO users (username, role, password_hash, created_at) VALUES (?,?,?,?)",
+                (username, role, password_hash, now_ms),
+            )
+
+        await self._submit(run)  # a taken name fails the UNIQUE constraint: ValueError
+        user = await self.get_user(username)
+        assert user is not None
+        return user
+
+    async def get_user(self, username: str) -> UserRecord | None:
+        def read(conn: sqlite3.Connection) -> UserRecord | None:
+            row = conn.execute(
+                f"SELECT {self._USER_COLUMNS} FROM users WHERE username = ?", (username,)
+            ).fetchone()
+            return self._user(row)
+
+        result: UserRecord | None = await self._read(read)
+        return result
+
+    async def list_users(self) -> list[UserRecord]:
+        def read(conn: sqlite3.Connection) -> list[UserRecord]:
+            rows = conn.execute(f"SELECT {self._USER_COLUMNS} FROM users ORDER BY id")
+            return [user for row in rows if (user := self._user(row)) is not None]
+
+        result: list[UserRecord] = await self._read(read)
+        return result
+
+    async def update_user(
+        self,
+        user_id: int,
+        *,
+        blocked: bool | None = None,
+        role: UserRole | None = None,
+        password_hash: str | None = None,
+    ) -> None:
+        changes = {"blocked": blocked, "role": role, "password_hash": password_hash}
+        cols = {k: v for k, v in changes.items() if v is not None}
+        if not cols:
+            return
+        assignments = ", ".join(f"{k} = ?" for k in cols)
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*cols.values(), user_id))
+
+        await self._submit(run)
+
+    async def add_token(self, token_hash: str, user_id: int, expires_at: int) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?)",
+                (token_hash, user_id, expires_at),
+            )
+
+        await self._submit(run)
+
+    async def token_user(self, token_hash: str, now_ms: int) -> UserRecord | None:
+        cols = ", ".join(f"u.{c.strip()}" for c in self._USER_COLUMNS.split(","))
+
+        def read(conn: sqlite3.Connection) -> UserRecord | None:
+            row = conn.execute(
+                f"SELECT {cols} FROM tokens t JOIN users u ON u.id = t.user_id"
+                " WHERE t.token_hash = ? AND t.revoked = 0 AND t.expires_at > ?",
+                (token_hash, now_ms),
+            ).fetchone()
+            return self._user(row)
+
+        result: UserRecord | None = await self._read(read)
+        return result
+
+    async def revoke_token(self, token_hash: str) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE tokens SET revoked = 1 WHERE token_hash = ?", (token_hash,))
+
+        await self._submit(run)
+
+    async def revoke_user_tokens(self, user_id: int) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE tokens SET revoked = 1 WHERE user_id = ?", (user_id,))
+
+        await self._submit(run)
+
+    async def audit(self, actor: str, action: str, detail: str, now_ms: int) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO audit (ts, actor, action, detail) VALUES (?, ?, ?, ?)",
+                (now_ms, actor, action, detail),
+            )
+
+        await self._submit(run)
+
+    async def audit_log(self, limit: int) -> list[tuple[int, str, str, str]]:
+        def read(conn: sqlite3.Connection) -> list[tuple[int, str, str, str]]:
+            rows = conn.execute(
+                "SELECT ts, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+            )
+            return [tuple(row) for row in rows]
+
+        result: list[tuple[int, str, str, str]] = await self._read(read)
+        return result
+
+
+class SqliteStore(SqliteAccounts):
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
         self.path = path
         self.synchronous = synchronous
@@ -188,10 +337,14 @@ class SqliteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
+                # each job in its own savepoint: one job's fault never spoils its batch-mates
+                conn.execute("SAVEPOINT job")
                 try:
                     job.run(conn)
-                except SeqConflict as conflict:  # writes nothing: checked before any insert
-                    job.error = conflict
+                except (SeqConflict, sqlite3.IntegrityError) as fault:
+                    conn.execute("ROLLBACK TO job")
+                    job.error = fault if isinstance(fault, SeqConflict) else ValueError(str(fault))
+                conn.execute("RELEASE job")
             conn.execute("COMMIT")
             self.commits += 1
         except sqlite3.Error as exc:

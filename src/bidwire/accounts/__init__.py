@@ -1,0 +1,1 @@
+"""Accounts: who bids. Users, hashed passwords (argon2id), opaque tokens, throttles."""

@@ -1,0 +1,132 @@
+"""Registration, login, tokens. Passwords are hashed with argon2id off the event loop; tokens
+are random, shown once, and stored only as their SHA-256."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from bidwire.accounts.limits import SlidingWindow
+from bidwire.accounts.records import AccountStore, UserRecord, UserRole
+from bidwire.clock import Clock
+from bidwire.errors import BadRequest, Forbidden, NotAuthenticated, RateLimited
+
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$")
+MIN_PASSWORD, MAX_PASSWORD = 8, 256
+TOKEN_TTL_MS = 7 * 24 * 3600 * 1000
+LOGIN_FAILURES_PER_ACCOUNT = 10
+LOGIN_FAILURES_PER_ADDRESS = 30
+LOGIN_WINDOW_MS = 60_000
+
+
+def check_username(username: str) -> str:
+    if not USERNAME.match(username):
+        raise BadRequest(
+            "a username is 3 to 32 characters: letters, digits, '.', '-' or '_',"
+            " starting with a letter or digit"
+        )
+    return username
+
+
+def check_password(password: str, username: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise BadRequest(f"a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    if password.casefold() == username.casefold():
+        raise BadRequest("the password must not be the username")
+    if any(ord(c) < 32 for c in password):
+        raise BadRequest("a password cannot hold control characters")
+    return password
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: UserRecord
+    token: str
+
+
+class Accounts:
+    def __init__(self, store: AccountStore, clock: Clock, hasher: PasswordHasher | None = None):
+        self.store = store
+        self.clock = clock
+        self.hasher = hasher or PasswordHasher()  # argon2id with the library's RFC 9106 defaults
+        self._per_account = SlidingWindow(LOGIN_FAILURES_PER_ACCOUNT, LOGIN_WINDOW_MS)
+        self._per_address = SlidingWindow(LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW_MS)
+        # a fixed hash to verify against when the user does not exist, so timing does not tell
+        self._decoy = self.hasher.hash(secrets.token_hex(16))
+
+    async def create_user(self, username: str, password: str, role: UserRole) -> UserRecord:
+        check_username(username)
+        check_password(password, username)
+        hashed = await asyncio.to_thread(self.hasher.hash, password)
+        try:
+            return await self.store.create_user(username, role, hashed, self.clock.now_ms())
+        except ValueError:
+            raise BadRequest(f"the username {username!r} is taken") from None
+
+    async def register(self, username: str, password: str) -> Session:
+        user = await self.create_user(username, password, "bidder")
+        return await self._issue(user)
+
+    async def login(self, username: str, password: str, address: str) -> Session:
+        now = self.clock.now_ms()
+        account_key = username.casefold()
+        if self._per_account.blocked(account_key, now) or self._per_address.blocked(address, now):
+            raise RateLimited("too many failed logins; wait a minute and try again")
+        user = await self.store.get_user(username) if USERNAME.match(username) else None
+        ok = await asyncio.to_thread(
+            self._verify, user.password_hash if user else self._decoy, password
+        )
+        if user is None or not ok:
+            self._per_account.hit(account_key, now)
+            self._per_address.hit(address, now)
+            raise NotAuthenticated("wrong username or password")
+        if user.blocked:
+            raise Forbidden("this account is blocked")
+        self._per_account.clear(account_key)
+        return await self._issue(user)
+
+    def _verify(self, hashed: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(hashed, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def _issue(self, user: UserRecord) -> Session:
+        token = secrets.token_urlsafe(32)
+        await self.store.add_token(token_hash(token), user.id, self.clock.now_ms() + TOKEN_TTL_MS)
+        return Session(user, token)
+
+    async def authenticate(self, token: str) -> UserRecord:
+        if not token or len(token) > 256:
+            raise NotAuthenticated("invalid token")
+        user = await self.store.token_user(token_hash(token), self.clock.now_ms())
+        if user is None:
+            raise NotAuthenticated("the token is unknown, expired or revoked; log in again")
+        if user.blocked:
+            raise Forbidden("this account is blocked")
+        return user
+
+    async def logout(self, token: str) -> None:
+        await self.store.revoke_token(token_hash(token))
+
+    async def block(self, username: str, blocked: bool, by: str) -> UserRecord:
+        user = await self.store.get_user(username)
+        if user is None:
+            raise BadRequest(f"no user {username!r}")
+        await self.store.update_user(user.id, blocked=blocked)
+        if blocked:
+            await self.store.revoke_user_tokens(user.id)
+        await self.store.audit(by, "block" if blocked else "unblock", username, self.clock.now_ms())
+        updated = await self.store.get_user(username)
+        assert updated is not None
+        return updated
