@@ -1,12 +1,17 @@
-"""The ``bidwire`` command: ``serve`` and ``client``."""
+"""The ``bidwire`` command: ``serve``, ``client`` and ``admin``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bidwire.settings import Settings
+
+if TYPE_CHECKING:
+    from bidwire.accounts.records import UserRole
+    from bidwire.accounts.service import Accounts
 
 app = typer.Typer(help="bidwire: a real-time auction house.", no_args_is_help=True)
 
@@ -55,6 +60,87 @@ def client(
     from bidwire.client.terminal import main as client_main
 
     raise typer.Exit(client_main(host, port, name))
+
+
+admin = typer.Typer(help="Accounts and sales, without a running server.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="Store URL (default: the server's default store).")
+]
+
+
+def _admin_run(store: str | None, job: Callable[[Accounts], Awaitable[str]]) -> None:
+    """Run one account job against the store and print its result; faults become messages."""
+    import asyncio
+
+    from bidwire.accounts.service import Accounts
+    from bidwire.clock import SystemClock
+    from bidwire.errors import ClientError
+    from bidwire.store import open_store
+
+    settings = Settings.build({"store": store})
+
+    async def run() -> str:
+        async with open_store(settings.store_url) as opened:
+            return await job(Accounts(opened, SystemClock()))  # type: ignore[arg-type]
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except ClientError as exc:
+        typer.echo(f"bidwire admin: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@admin.command("create-user")
+def create_user(
+    name: str,
+    is_admin: Annotated[bool, typer.Option("--admin", help="Give the user the admin role.")] = (
+        False
+    ),
+    store: StoreOption = None,
+) -> None:
+    """Create an account; asks for its password (or reads BIDWIRE_NEW_PASSWORD)."""
+    import os
+
+    password = os.environ.get("BIDWIRE_NEW_PASSWORD") or typer.prompt(
+        f"Password for {name}", hide_input=True, confirmation_prompt=True
+    )
+    role: UserRole = "admin" if is_admin else "bidder"
+
+    async def job(accounts: Accounts) -> str:
+        user = await accounts.create_user(name, password, role)
+        await accounts.store.audit("cli", "create-user", f"{user.username} ({role})", 0)
+        return f"created {user.username} ({user.role})"
+
+    _admin_run(store, job)
+
+
+@admin.command("block")
+def block_user(
+    name: str,
+    unblock: Annotated[bool, typer.Option("--unblock", help="Lift the block.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Block a user: their tokens are revoked and they cannot log in or bid."""
+
+    async def job(accounts: Accounts) -> str:
+        user = await accounts.block(name, not unblock, by="cli")
+        return f"{user.username} is {'blocked' if user.blocked else 'unblocked'}"
+
+    _admin_run(store, job)
+
+
+@admin.command("users")
+def list_users(store: StoreOption = None) -> None:
+    """List accounts with their roles."""
+
+    async def job(accounts: Accounts) -> str:
+        users = await accounts.store.list_users()
+        rows = [f"{u.username:32} {u.role:8} {'blocked' if u.blocked else ''}" for u in users]
+        return "\n".join(rows) or "no users yet"
+
+    _admin_run(store, job)
 
 
 def main() -> None:
