@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -40,8 +41,6 @@ BASELINE = BENCH / "baseline" / "server.py"
 
 
 def raise_nofile() -> None:
-    import resource
-
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -125,8 +124,9 @@ class Server:
 
 def run_loadgen(args: Sequence[str], cpu: int | None, timeout: float) -> dict[str, Any]:
     """One generator run in its own process; returns its JSON report."""
-    out = BENCH / "results" / f".loadgen-{os.getpid()}-{time.monotonic_ns()}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="loadgen-", suffix=".json")
+    os.close(fd)
+    out = Path(name)
     cmd = [sys.executable, str(LOADGEN), "fanout", *args, "--json", str(out)]
     if usable(cpu) is not None:
         cmd += ["--cpu", str(cpu)]  # the generator pins itself before it opens anything
