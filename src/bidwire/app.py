@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 
+from bidwire.accounts.limits import TokenBucket
+from bidwire.accounts.service import Accounts
 from bidwire.catalog import Defaults, demo_catalog, load_catalog
 from bidwire.clock import Clock, SystemClock
 from bidwire.engine.feed import Feed
@@ -63,9 +66,25 @@ async def serve(
             await house.add_sale(sale, lots)
         await house.resume()
         house.start()
-        ctx = SessionContext(house, feed, clock, guests_allowed=settings.guests)
+        accounts = Accounts(store, clock)
+        await ensure_first_admin(accounts, settings)
+        ctx = SessionContext(
+            house,
+            feed,
+            clock,
+            guests_allowed=settings.guests,
+            accounts=accounts,
+            bid_limiter=TokenBucket(settings.bid_rate, settings.bid_burst),
+            auth_timeout=settings.auth_timeout_seconds,
+            max_connections_per_address=settings.max_connections_per_address,
+        )
+        tls = tls_context(settings)
         tcp = await start_tcp(
-            ctx, settings.host, settings.tcp_port, greet_after=settings.greet_after_seconds
+            ctx,
+            settings.host,
+            settings.tcp_port,
+            greet_after=settings.greet_after_seconds,
+            ssl_context=tls,
         )
         try:
             http = await start_http(ctx, settings.host, settings.http_port)
@@ -101,6 +120,26 @@ async def serve(
             await asyncio.sleep(0.05)  # let the goodbyes reach the sockets
             await http.stop()
         print("bidwire stopped", flush=True)
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+async def ensure_first_admin(accounts: Accounts, settings: Settings) -> None:
+    """``BIDWIRE_ADMIN_PASSWORD`` on first start makes the first admin (if none exists)."""
+    if not settings.admin_password:
+        return
+    users = await accounts.store.list_users()
+    if any(user.role == "admin" for user in users):
+        return
+    user = await accounts.create_user(settings.admin_username, settings.admin_password, "admin")
+    await accounts.store.audit("startup", "create-user", f"{user.username} (admin)", 0)
+    log.info("created the first admin, %s", user.username)
 
 
 def run(settings: Settings) -> None:

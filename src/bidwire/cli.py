@@ -38,6 +38,18 @@ def serve(
         str | None, typer.Option(help="SQLite synchronous mode (FULL survives power cuts).")
     ] = None,
     guests: Annotated[bool | None, typer.Option("--guests/--no-guests")] = None,
+    tls_cert: Annotated[
+        str | None, typer.Option(help="PEM certificate: TLS on both ports.")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+    max_connections_per_address: Annotated[
+        int | None, typer.Option(help="Open connections one address may hold (5000).")
+    ] = None,
+    bid_rate: Annotated[float | None, typer.Option(help="Bids a second per user (20).")] = None,
+    bid_burst: Annotated[int | None, typer.Option(help="Bids at once per user (40).")] = None,
+    auth_timeout_seconds: Annotated[
+        float | None, typer.Option(help="Close connections with no identity after this (30).")
+    ] = None,
 ) -> None:
     """Run the auction server. BIDWIRE_* environment variables mirror every flag."""
     flags = dict(locals())
@@ -83,7 +95,7 @@ def _admin_run(store: str | None, job: Callable[[Accounts], Awaitable[str]]) -> 
 
     async def run() -> str:
         async with open_store(settings.store_url) as opened:
-            return await job(Accounts(opened, SystemClock()))  # type: ignore[arg-type]
+            return await job(Accounts(opened, SystemClock()))
 
     try:
         typer.echo(asyncio.run(run()))

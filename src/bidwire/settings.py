@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,17 @@ class Settings:
     synchronous: str = "FULL"
     guests: bool = True
     greet_after_seconds: float = 0.3
+    tls_cert: str = ""
+    tls_key: str = ""
+    max_connections_per_address: int = 5_000
+    bid_rate: float = 20.0
+    """Bids a second each user may place, sustained; ``bid_burst`` at once."""
+    bid_burst: int = 40
+    auth_timeout_seconds: float = 30.0
+    """A connection with no identity after this long is closed."""
+    admin_password: str = field(default="", repr=False)
+    """With ``admin_username``: creates that admin on first start if no admin exists."""
+    admin_username: str = "admin"
 
     def __post_init__(self) -> None:
         for name in ("tcp_port", "http_port"):
@@ -45,6 +56,12 @@ class Settings:
                 raise ValueError(f"{name.replace('_', '-')} must be positive")
         if not 0 <= self.lot_gap_seconds <= 86_400:
             raise ValueError("lot-gap-seconds must be between 0 and 86400")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("give both --tls-cert and --tls-key, or neither")
+        if self.max_connections_per_address < 1 or self.bid_burst < 1 or self.bid_rate <= 0:
+            raise ValueError("connection and bid limits must be positive")
+        if not 0 < self.auth_timeout_seconds <= 3_600:
+            raise ValueError("auth-timeout-seconds must be between 0 and 3600")
         if self.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
 

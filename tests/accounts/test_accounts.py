@@ -19,7 +19,7 @@ FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)  # argon
 async def accounts(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Accounts]:
     url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/a.db"
     async with open_store(url) as store:
-        yield Accounts(store, FakeClock(), FAST)  # type: ignore[arg-type]
+        yield Accounts(store, FakeClock(), FAST)
 
 
 async def test_register_login_authenticate_logout(accounts: Accounts) -> None:
@@ -53,7 +53,7 @@ async def test_blocking_revokes_everything(accounts: Accounts) -> None:
 
 async def test_hashes_are_argon2id_and_never_the_password(tmp_path: Path) -> None:
     async with open_store(f"sqlite:///{tmp_path}/h.db") as store:
-        accounts = Accounts(store, FakeClock())  # type: ignore[arg-type]
+        accounts = Accounts(store, FakeClock())
         await accounts.register("dave", "s3cret-passw0rd")
         user = await accounts.store.get_user("dave")
         assert user is not None and user.password_hash.startswith("$argon2id$")

@@ -28,7 +28,16 @@ async def test_a_client_that_stops_reading_does_not_hold_up_the_others(
             }
         ],
     )
-    server = server_factory("--catalog", catalog, "--opening-seconds", "120")
+    server = server_factory(
+        "--catalog",
+        catalog,
+        "--opening-seconds",
+        "120",
+        "--bid-rate",
+        "1e6",
+        "--bid-burst",
+        "10000",
+    )
 
     # The sleeper: a tiny receive buffer, says hello, then never reads.
     sleeper = socket.socket()

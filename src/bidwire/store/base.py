@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from bidwire.accounts.records import AccountStore
 from bidwire.domain.events import LotEvent
 from bidwire.domain.lot import LotSpec, SaleMode
 from bidwire.domain.money import FixedIncrement, IncrementRule, TieredIncrement
@@ -42,7 +43,7 @@ class StoredHouse:
     """Idempotency keys of accepted bids -> (lot, seq)."""
 
 
-class Store(Protocol):
+class Store(AccountStore, Protocol):
     async def load(self) -> StoredHouse: ...
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None: ...

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
+from bidwire.accounts.limits import TokenBucket
+from bidwire.accounts.service import Accounts
 from bidwire.clock import Clock
 from bidwire.domain.commands import Actor
 from bidwire.domain.lot import Refusal
@@ -62,33 +64,60 @@ class SessionContext:
     feed: Feed
     clock: Clock
     guests_allowed: bool = True
+    accounts: Accounts | None = None
+    bid_limiter: TokenBucket = field(default_factory=lambda: TokenBucket(20.0, 40))
+    auth_timeout: float = 30.0
+    max_connections_per_address: int = 5_000
     names: dict[str, Session] = field(default_factory=dict)
+    """Guests connected now, by casefolded name: two guests never share a name."""
     sessions: set[Session] = field(default_factory=set)
+    per_address: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
 
     def unique_name(self, wanted: str) -> str:
-        if wanted.casefold() not in self._taken():
+        if wanted.casefold() not in self.names:
             return wanted
         for n in range(2, 10_000):
             candidate = f"{wanted[:26]}-{n}"
-            if candidate.casefold() not in self._taken():
+            if candidate.casefold() not in self.names:
                 return candidate
         return f"{wanted[:20]}-{self.rng.randrange(10**9)}"
 
     def guest_name(self) -> str:
         return self.unique_name(f"guest-{self.rng.randrange(1000, 10_000)}")
 
-    def _taken(self) -> set[str]:
-        return {name.casefold() for name in self.names}
+    def admit(self, address: str) -> bool:
+        """Count a new connection from ``address``; False if it is over its cap."""
+        count = self.per_address.get(address, 0)
+        if count >= self.max_connections_per_address:
+            return False
+        self.per_address[address] = count + 1
+        return True
+
+    def release(self, address: str) -> None:
+        count = self.per_address.get(address, 0) - 1
+        if count > 0:
+            self.per_address[address] = count
+        else:
+            self.per_address.pop(address, None)
 
 
 Mode = Literal["pending", "text", "json"]
 
 
 class Session:
-    def __init__(self, ctx: SessionContext, outlet: Outlet, *, text_allowed: bool = True) -> None:
+    def __init__(
+        self,
+        ctx: SessionContext,
+        outlet: Outlet,
+        *,
+        text_allowed: bool = True,
+        address: str = "",
+    ) -> None:
         self.ctx = ctx
         self.outlet = outlet
+        self.address = address
+        self.token: str | None = None
         self.text_allowed = text_allowed
         self.mode: Mode = "pending" if text_allowed else "json"
         self.actor: Actor | None = None
@@ -100,7 +129,11 @@ class Session:
         self._inbox: deque[bytes | str] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._paused = False
+        self._password_for: str | None = None
         ctx.sessions.add(self)
+        self._auth_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            ctx.auth_timeout, self._check_identified
+        )
 
     @property
     def wants_text(self) -> bool:
@@ -150,8 +183,9 @@ class Session:
         self.closed = True
         self.ctx.feed.remove(self, self.lots)
         self.ctx.sessions.discard(self)
-        if self.actor is not None and self.ctx.names.get(self.actor.name) is self:
-            del self.ctx.names[self.actor.name]
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+        self._forget_name()
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
 
@@ -266,16 +300,40 @@ class Session:
                 "a name is 1 to 32 letters, digits, spaces, dots, dashes or underscores",
             )
             return
+        if await self._registered(name):
+            self._error(msg.id, "forbidden", f"{name!r} is a registered user: log in instead")
+            return
         self._become(self.ctx.unique_name(name))
         self._welcome(msg.id, token=None)
 
     async def _on_account(self, msg: codec.Register | codec.Login | codec.Auth) -> None:
-        self._error(msg.id, "bad_request", "accounts are not enabled on this server yet; use hello")
+        accounts = self.ctx.accounts
+        if accounts is None:
+            self._error(msg.id, "bad_request", "this server has no accounts; use hello")
+            return
+        try:
+            if isinstance(msg, codec.Register):
+                issued = await accounts.register(msg.username, msg.password)
+                user, token = issued.user, issued.token
+            elif isinstance(msg, codec.Login):
+                issued = await accounts.login(msg.username, msg.password, self.address)
+                user, token = issued.user, issued.token
+            else:
+                user, token = await accounts.authenticate(msg.token), msg.token
+        except ClientError as err:
+            self._error(msg.id, err.code, str(err))
+            return
+        self._forget_name()
+        self.actor = Actor(user.username, user.role)
+        self.token = token
+        self._welcome(msg.id, token=token)
 
     async def _on_bid(self, msg: codec.Bid) -> None:
-        if self.actor is None:
-            self._reject(msg.id, msg.lot, Refusal("not_authenticated", "say hello first"))
+        refusal = self._may_bid()
+        if refusal is not None:
+            self._reject(msg.id, msg.lot, refusal)
             return
+        assert self.actor is not None
         if msg.max_amount is not None:
             self._reject(msg.id, msg.lot, Refusal("bad_request", "proxy bids are not offered yet"))
             return
@@ -358,7 +416,39 @@ class Session:
 
     def _become(self, name: str) -> None:
         self.actor = Actor(name, "guest")
-        self.ctx.names[name] = self
+        self.ctx.names[name.casefold()] = self
+
+    def _forget_name(self) -> None:
+        if self.actor is not None and self.ctx.names.get(self.actor.name.casefold()) is self:
+            del self.ctx.names[self.actor.name.casefold()]
+
+    async def _registered(self, name: str) -> bool:
+        accounts = self.ctx.accounts
+        return accounts is not None and await accounts.store.get_user(name) is not None
+
+    def _may_bid(self) -> Refusal | None:
+        """Who may bid at all, and how often: identity, guests, the rate limit."""
+        if self.actor is None:
+            return Refusal("not_authenticated", "say hello or log in first")
+        if self.actor.role == "guest" and not self.ctx.guests_allowed:
+            return Refusal("not_authenticated", "this server takes bids from accounts only")
+        if not self.ctx.bid_limiter.take(self.actor.name, self.ctx.clock.now_ms()):
+            return Refusal("rate_limited", "too many bids at once; slow down a little")
+        return None
+
+    def _check_identified(self) -> None:
+        """Connections that never say who they are do not get to hold a socket forever."""
+        self._auth_timer = None
+        anonymous = self.actor is None or (
+            self.actor.role == "guest" and not self.ctx.guests_allowed
+        )
+        if anonymous and not self.closed:
+            message = f"no hello or login within {self.ctx.auth_timeout:g} s; closing"
+            if self.mode == "text":
+                self._say(f"{message}. [not_authenticated]")
+            else:
+                self._error(None, "not_authenticated", message)
+            self.close()
 
     def _welcome(self, request_id: codec.RequestId, token: str | None) -> None:
         assert self.actor is not None
@@ -413,11 +503,13 @@ class Session:
 
     def _enter_text_mode(self) -> None:
         self.mode = "text"
-        if self.actor is None:
+        if self.actor is None and self.ctx.guests_allowed:
             self._become(self.ctx.guest_name())
-        assert self.actor is not None
         now = self.ctx.clock.now_ms()
-        self._say(f"Welcome to bidwire, {self.actor.name}! {text.HELP}")
+        if self.actor is None:
+            self._say(f"Welcome to bidwire! Type 'login NAME' to take part. {text.HELP}")
+        else:
+            self._say(f"Welcome to bidwire, {self.actor.name}! {text.HELP}")
         open_lots = self._open_lots()
         for lot_id in open_lots:
             self._say(text.describe_lot(self.ctx.feed.views[lot_id], now))
@@ -427,6 +519,10 @@ class Session:
         self.ctx.feed.subscribe_house(self)
 
     async def _handle_text(self, line: str) -> None:
+        if self._password_for is not None:
+            username, self._password_for = self._password_for, None
+            await self._text_login(username, line.strip("\r\n"))
+            return
         command = text.parse_line(line)
         now = self.ctx.clock.now_ms()
         if command.verb == "empty":
@@ -449,21 +545,47 @@ class Session:
                 self._say(f"Your bids now go to {self.ctx.feed.views[command.arg].spec.title}.")
         elif command.verb == "name":
             self._rename(command.arg)
+        elif command.verb == "login":
+            if self.ctx.accounts is None:
+                self._say("This server has no accounts. [bad_request]")
+            elif not command.arg:
+                self._say("Type 'login NAME', then your password on the next line.")
+            else:
+                self._password_for = command.arg
+                self._say(f"Password for {command.arg}:")
         elif command.verb == "bid":
             await self._text_bid(command.arg)
         else:
             self._say(f"I did not understand {command.arg!r}. {text.HELP}")
 
     def _rename(self, wanted: str) -> None:
-        assert self.actor is not None
+        if self.actor is None or self.actor.role != "guest":
+            self._say("Only guests pick their names; accounts keep theirs.")
+            return
         if not _NAME.match(wanted):
             self._say("A name is 1 to 32 letters, digits, spaces, dots, dashes or underscores.")
             return
-        del self.ctx.names[self.actor.name]
+        self._forget_name()
         self._become(self.ctx.unique_name(wanted))
         self._say(f"You are now {self.actor.name}.")
 
+    async def _text_login(self, username: str, password: str) -> None:
+        assert self.ctx.accounts is not None
+        try:
+            issued = await self.ctx.accounts.login(username, password, self.address)
+        except ClientError as err:
+            self._say(f"Login failed: {err}. [{err.code}]")
+            return
+        self._forget_name()
+        self.actor = Actor(issued.user.username, issued.user.role)
+        self.token = issued.token
+        self._say(f"Welcome back, {self.actor.name} ({self.actor.role}).")
+
     async def _text_bid(self, amount_text: str) -> None:
+        refusal = self._may_bid()
+        if refusal is not None:
+            self._say(f"Bid refused: {refusal.message}. [{refusal.code}]")
+            return
         assert self.actor is not None
         lot_id = self.current_lot or self.ctx.house.lot_on_the_block()
         if lot_id is None:

@@ -38,6 +38,7 @@ class TcpConnection(asyncio.Protocol):
         self._idle: asyncio.TimerHandle | None = None
         self._partial: asyncio.TimerHandle | None = None
         self._backed_up = False
+        self.address = ""
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -50,7 +51,18 @@ class TcpConnection(asyncio.Protocol):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
-        self.session = Session(self.ctx, self)
+        peer = transport.get_extra_info("peername")
+        self.address = str(peer[0]) if isinstance(peer, tuple) and peer else "local"
+        if not self.ctx.admit(self.address):
+            # over the per-address cap: say why in both dialects, then hang up
+            transport.write(
+                b'{"type":"error","code":"rate_limited","message":"too many connections'
+                b' from your address"}\nToo many connections from your address. [rate_limited]\n'
+            )
+            self.address = ""
+            transport.close()
+            return
+        self.session = Session(self.ctx, self, address=self.address)
         self._idle = asyncio.get_running_loop().call_later(self.greet_after, self._on_idle)
 
     def data_received(self, data: bytes) -> None:
@@ -94,6 +106,9 @@ class TcpConnection(asyncio.Protocol):
                 handle.cancel()
         if self.session is not None:
             self.session.on_close()
+        if self.address:
+            self.ctx.release(self.address)
+            self.address = ""
 
     def pause_writing(self) -> None:
         self._backed_up = True

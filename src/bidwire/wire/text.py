@@ -14,7 +14,7 @@ from bidwire.domain.money import format_amount
 HELP = (
     "Commands: a number bids that amount on the lot on the block (150 or 150.50);"
     " 'lots' lists the open lots; 'lot ID' picks the lot you bid on; 'name NEW' changes"
-    " your name; 'help' shows this; 'quit' leaves."
+    " your name; 'login NAME' signs in; 'help' shows this; 'quit' leaves."
 )
 
 
@@ -37,7 +37,7 @@ def parse_line(line: str) -> TextCommand:
         return TextCommand("help")
     if verb in ("lots", "list"):
         return TextCommand("lots")
-    if verb in ("lot", "name"):
+    if verb in ("lot", "name", "login"):
         return TextCommand(verb, rest.strip())
     if verb == "bid":
         return TextCommand("bid", rest.strip())
