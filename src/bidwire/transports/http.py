@@ -185,7 +185,7 @@ class Health(BaseModel):
 
 def error(code: str, message: str, min_amount: int | None = None) -> JSONResponse:
     body = ErrorBody(code=code, message=message, min_amount=min_amount)
-    return JSONResponse(body.model_dump(), status_code=STATUS_OF.get(code, 400))
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=STATUS_OF.get(code, 400))
 
 
 def _errors(*codes: str) -> dict[int | str, dict[str, Any]]:
@@ -357,6 +357,7 @@ def create_app(ctx: SessionContext) -> FastAPI:
         responses=_errors(
             "bad_json",
             "forbidden",
+            "rate_limited",
             "unknown_lot",
             "too_low",
             "already_leading",
@@ -369,14 +370,20 @@ def create_app(ctx: SessionContext) -> FastAPI:
     async def place_bid(lot_id: str, bid: BidRequest) -> Any:
         """Bid as a guest: the same rules, codes and durability as the wire's ``bid``. The
         answer comes only after the bid is committed to the store."""
+        # Who may bid, as the wire's hello and bid decide it: guests only where the server takes
+        # them, never under a registered user's name, and no faster than the bid rate limit.
         if not ctx.guests_allowed:
-            return error("forbidden", "this server does not take guests")
+            return error("forbidden", "this server does not take guests; bid as a logged-in user")
         name = bid.bidder.strip()
         if not VALID_NAME.match(name):
             return error(
                 "bad_request",
                 "bidder is 1 to 32 letters, digits, spaces, dots, dashes or underscores",
             )
+        if ctx.accounts is not None and await ctx.accounts.store.get_user(name) is not None:
+            return error("forbidden", f"{name!r} is a registered user: log in to bid as them")
+        if not ctx.bid_limiter.take(name, clock.now_ms()):
+            return error("rate_limited", "too many bids at once; slow down a little")
         result = await house.place_bid(Actor(name, "guest"), lot_id, bid.amount, bid.request_id)
         if isinstance(result, Refusal):
             return error(result.code, result.message, result.min_amount)

@@ -40,6 +40,7 @@ CLOSE_TIMEOUT = 2.0
 CLOSE_NORMAL = 1000
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
+CLOSE_TRY_LATER = 1013
 
 _TEXT_CACHE_SIZE = 4096
 _text_cache: dict[bytes, str] = {}
@@ -67,7 +68,7 @@ def _byte_length(data: str | bytes) -> int:
 class WsConnection:
     """One WebSocket peer: the reader is the ASGI endpoint itself, plus one writer task."""
 
-    def __init__(self, ctx: SessionContext, websocket: WebSocket) -> None:
+    def __init__(self, ctx: SessionContext, websocket: WebSocket, address: str = "") -> None:
         self.websocket = websocket
         self._queue: deque[str] = deque()
         self._queued = 0
@@ -77,7 +78,7 @@ class WsConnection:
         self._close_code = CLOSE_NORMAL
         self._readable = asyncio.Event()
         self._readable.set()
-        self.session = Session(ctx, self, text_allowed=False)
+        self.session = Session(ctx, self, text_allowed=False, address=address)
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write())
@@ -182,5 +183,17 @@ class WsConnection:
 
 
 async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
+    address = websocket.client.host if websocket.client else "local"
     await websocket.accept()
-    await WsConnection(ctx, websocket).run()
+    if not ctx.admit(address):
+        # Over the per-address cap, as on TCP: say why in the protocol's words, then hang up.
+        await websocket.send_text(
+            '{"type":"error","code":"rate_limited","message":"too many connections'
+            ' from your address"}'
+        )
+        await websocket.close(CLOSE_TRY_LATER)
+        return
+    try:
+        await WsConnection(ctx, websocket, address).run()
+    finally:
+        ctx.release(address)

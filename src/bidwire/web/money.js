@@ -34,8 +34,24 @@ export function formatMoney(minor, currency) {
   return formatter(currency).format(toUnits(minor, currency));
 }
 
-export function formatCompact(minor, currency) {
-  return formatter(currency, true).format(toUnits(minor, currency));
+/** An axis label: compact for big numbers, and cents only where the steps need them. */
+export function formatTick(minor, currency, stepMinor) {
+  const units = toUnits(minor, currency);
+  if (Math.abs(units) >= 10_000) return formatter(currency, true).format(units);
+  const exp = exponent(currency);
+  const digits = stepMinor % 10 ** exp === 0 ? 0 : exp;
+  const key = `${currency}|tick|${digits}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f = new Intl.NumberFormat(undefined, {
+      style: "currency",
+      currency,
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+    });
+    formatters.set(key, f);
+  }
+  return f.format(units);
 }
 
 export function currencySymbol(currency) {

@@ -1,0 +1,657 @@
+// The bidwire web client: one page, the WebSocket for everything live, the HTTP API for the
+// catalogue and older bids. Plain ES modules, no build step.
+//
+// The server decides everything: prices, minimums, deadlines, winners. The page only shows
+// what it was told, draws the countdown from the server's `ends_at` corrected by the clock
+// offset, and after any reconnect asks for what it missed by seq, so it is never left showing
+// a stale price.
+
+import { drawChart } from "./chart.js";
+import { Connection } from "./conn.js";
+import {
+  currencySymbol,
+  formatMoney,
+  inputValue,
+  parseAmount,
+} from "./money.js";
+import { AuctionState } from "./state.js";
+
+const NAME_KEY = "bidwire.name";
+const NAME_RE = /^[\p{L}\p{N}_][\p{L}\p{N}_ .\-]{0,31}$/u;
+const HISTORY_PAGE = 50;
+const TOAST_MS = 6000;
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  saleTitle: $("sale-title"),
+  conn: $("conn"),
+  connText: $("conn-text"),
+  me: $("me"),
+  meName: $("me-name"),
+  meAvatar: $("me-avatar"),
+  lotEmpty: $("lot-empty"),
+  lotBody: $("lot-body"),
+  position: $("lot-position"),
+  lotState: $("lot-state"),
+  title: $("lot-title"),
+  description: $("lot-description"),
+  follow: $("follow"),
+  priceLabel: $("price-label"),
+  price: $("price"),
+  leader: $("leader"),
+  min: $("min"),
+  bidCount: $("bid-count"),
+  countdown: $("countdown"),
+  clockFill: $("clockbar-fill"),
+  standing: $("standing"),
+  form: $("bid-form"),
+  amount: $("bid-amount"),
+  prefix: $("amount-prefix"),
+  bidCurrency: $("bid-currency"),
+  bidButton: $("bid-button"),
+  quick: $("quick"),
+  feedback: $("bid-feedback"),
+  chart: $("chart"),
+  history: $("history"),
+  more: $("history-more"),
+  saleLists: $("sale-lists"),
+  toasts: $("toasts"),
+  dialog: $("name-dialog"),
+  nameForm: $("name-form"),
+  nameInput: $("name-input"),
+};
+
+const state = new AuctionState();
+const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+const conn = new Connection(wsUrl);
+const pending = new Map(); // bid request id -> {lot, amount}
+const resyncing = new Set(); // lots with a resync in flight
+let viewing = null; // a lot the user picked; null follows the lot on the block
+let shownLot = null; // the lot on screen at the last render
+let amountDirty = false;
+let countdownFor = { lot: null, endsAt: null, windowStart: 0, windowTotal: 1 };
+
+function me() {
+  return conn.user || conn.name;
+}
+
+// -- small helpers -------------------------------------------------------------------------------
+
+function clockTime(ts) {
+  return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+function formatLeft(ms) {
+  if (ms <= 0) return "0:00";
+  const tenths = Math.ceil(ms / 100);
+  if (tenths < 100) return `0:0${(tenths / 10).toFixed(1)}`; // the last seconds, finer
+  const total = Math.ceil(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+function toast(text, kind = "info", tag = "") {
+  if (tag) for (const old of ui.toasts.querySelectorAll(`[data-tag="${tag}"]`)) old.remove();
+  const node = document.createElement("div");
+  node.dataset.tag = tag;
+  node.className = `toast toast-${kind}`;
+  node.textContent = text;
+  node.dataset.testid = "toast";
+  ui.toasts.append(node);
+  while (ui.toasts.children.length > 4) ui.toasts.firstElementChild.remove();
+  setTimeout(() => node.classList.add("leaving"), TOAST_MS - 400);
+  setTimeout(() => node.remove(), TOAST_MS);
+}
+
+function setFeedback(text, kind) {
+  ui.feedback.textContent = text;
+  ui.feedback.dataset.kind = kind;
+}
+
+function participated(lot) {
+  const name = me();
+  if (!name) return false;
+  for (const bid of lot.bids.values()) if (bid.bidder === name) return true;
+  return false;
+}
+
+let renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  setTimeout(() => {
+    renderQueued = false;
+    render();
+  }, 0);
+}
+
+// -- talking to the server -----------------------------------------------------------------------
+
+async function fetchJson(path) {
+  const response = await fetch(path, { headers: { accept: "application/json" } });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  const body = await response.json();
+  conn.clock.observe(body.ts);
+  return body;
+}
+
+async function loadSales() {
+  try {
+    state.applySales(await fetchJson("/api/sales"));
+    scheduleRender();
+  } catch {
+    // Offline or restarting: the next welcome loads it again.
+  }
+}
+
+async function loadHistory(lotId, older = false) {
+  const lot = state.lot(lotId);
+  const before = older && typeof lot.historyBefore === "number" ? `&before_seq=${lot.historyBefore}` : "";
+  try {
+    state.applyHistory(
+      await fetchJson(`/api/lots/${encodeURIComponent(lotId)}/bids?limit=${HISTORY_PAGE}${before}`),
+    );
+    scheduleRender();
+  } catch {
+    lot.historyBefore = undefined; // try again on the next render
+  }
+}
+
+function resync(lotId, sinceSeq) {
+  if (resyncing.has(lotId)) return;
+  if (conn.send({ type: "resync", lot: lotId, since_seq: Math.max(0, sinceSeq) })) {
+    resyncing.add(lotId);
+  }
+}
+
+let wasOnline = false;
+
+function onWelcome() {
+  resyncing.clear();
+  if (wasOnline) toast("Back online; everything is up to date.", "info", "conn");
+  wasOnline = true;
+  // The server sends a snapshot of every open lot after the welcome; ask for what we missed of
+  // every other lot we know that could still have changed (it may have closed meanwhile).
+  for (const lot of state.lots.values()) {
+    if (lot.state !== "closed" && lot.seq >= 0) resync(lot.lot, lot.seq);
+  }
+  for (const lot of state.lots.values()) lot.historyBefore = undefined;
+  loadSales();
+  setFeedback("", "");
+}
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case "welcome":
+      onWelcome();
+      break;
+    case "bid_accepted": {
+      const request = pending.get(msg.id);
+      pending.delete(msg.id);
+      const lot = state.lots.get(msg.lot);
+      if (request) {
+        setFeedback(`Bid accepted: ${formatMoney(msg.amount, lot?.currency ?? "USD")}. You are leading.`, "ok");
+        amountDirty = false;
+      }
+      break;
+    }
+    case "bid_rejected":
+      onRejected(msg);
+      break;
+    case "error":
+      if (msg.code === "unknown_lot") loadSales(); // a lot we knew is gone: reload the catalogue
+      else if (msg.id && String(msg.id).startsWith("h")) {
+        setFeedback(`The server refused the name: ${msg.message}`, "error");
+        askName(true);
+      }
+      break;
+    case "server_closing":
+      toast("The server is restarting; the page reconnects by itself.", "info", "conn");
+      break;
+    default:
+      onLotMessage(msg);
+  }
+  scheduleRender();
+}
+
+function onRejected(msg) {
+  pending.delete(msg.id);
+  const lot = msg.lot ? state.lots.get(msg.lot) : null;
+  const currency = lot?.currency ?? "USD";
+  const why = {
+    too_low: msg.min_amount
+      ? `Too low: the least you can bid now is ${formatMoney(msg.min_amount, currency)}.`
+      : "Too low.",
+    already_leading: "You already hold the high bid.",
+    lot_not_open: msg.message,
+    bad_amount: "That amount is not valid.",
+    unavailable: "The server could not record the bid; it was not placed. Try again.",
+    not_authenticated: "Still joining the sale; try again in a moment.",
+    rate_limited: "Too many bids at once; slow down a little.",
+  }[msg.code] ?? msg.message;
+  setFeedback(`Refused: ${why}`, "error");
+  if (msg.min_amount && lot) {
+    ui.amount.value = inputValue(msg.min_amount, currency);
+    amountDirty = false;
+  }
+}
+
+function onLotMessage(msg) {
+  const before = msg.lot ? state.lots.get(msg.lot) : null;
+  const wasLeading = before?.high_bid?.bidder === me() && before.state === "open";
+  const result = state.apply(msg);
+  if (!result) return;
+  if (result.unknownLots) loadSales();
+  if (!result.lot) return;
+  if (result.gap !== undefined) {
+    resync(result.lot, result.gap);
+    return;
+  }
+  if (!result.stale) resyncing.delete(result.lot);
+  const ev = result.event;
+  if (!ev) return;
+  const lot = state.lot(result.lot);
+  const name = me();
+  if (ev.type === "bid_placed" && ev.bidder !== name && result.lot === shownLot) {
+    // "Bid accepted" is no longer the news once someone else has bid.
+    if (ui.feedback.dataset.kind === "ok") setFeedback("", "");
+  }
+  if (ev.type === "bid_placed" && wasLeading && ev.bidder !== name) {
+    toast(`You have been outbid on ${lot.title}: ${ev.bidder} bid ${formatMoney(ev.amount, lot.currency)}.`, "warn");
+  } else if (ev.type === "lot_closed") {
+    if (ev.outcome === "sold" && ev.winner === name) {
+      toast(`You won ${lot.title} for ${formatMoney(ev.amount, lot.currency)}!`, "win");
+    } else if (ev.outcome === "sold") {
+      toast(`${lot.title} sold to ${ev.winner} for ${formatMoney(ev.amount, lot.currency)}.`, "info");
+    } else {
+      toast(`${lot.title} was not sold.`, "info");
+    }
+  } else if (ev.type === "lot_opened" && viewing === null) {
+    toast(`Now on the block: ${lot.title}.`, "info");
+  }
+}
+
+function placeBid(event) {
+  event.preventDefault();
+  const lot = currentLot();
+  if (!lot || lot.state !== "open") {
+    setFeedback("This lot is not open for bidding.", "error");
+    return;
+  }
+  let amount;
+  try {
+    amount = parseAmount(ui.amount.value, lot.currency);
+  } catch (err) {
+    setFeedback(err.message, "error");
+    ui.amount.focus();
+    return;
+  }
+  const id = conn.newId("b");
+  if (!conn.send({ type: "bid", id, lot: lot.lot, amount })) {
+    setFeedback("Not connected: your bid was not sent. The page is reconnecting.", "error");
+    return;
+  }
+  pending.set(id, { lot: lot.lot, amount });
+  setFeedback(`Bidding ${formatMoney(amount, lot.currency)}…`, "pending");
+}
+
+// -- what to show --------------------------------------------------------------------------------
+
+function currentLot() {
+  if (viewing && state.lots.has(viewing)) return state.lots.get(viewing);
+  const onBlock = state.onTheBlock();
+  if (onBlock) return onBlock;
+  // Between lots: the one that just closed, so its result stays in view until the next opens.
+  let last = null;
+  for (const lot of state.lots.values()) {
+    if (lot.state === "closed" && (!last || (lot.closed_at ?? 0) > (last.closed_at ?? 0))) last = lot;
+  }
+  return last;
+}
+
+function saleOf(lot) {
+  return lot ? state.sales.get(lot.sale) : null;
+}
+
+function render() {
+  const name = me();
+  ui.meName.textContent = name || "Guest";
+  ui.meAvatar.textContent = (name || "?").slice(0, 1).toUpperCase();
+  const lot = currentLot();
+  const sale = saleOf(lot) ?? state.sales.values().next().value;
+  ui.saleTitle.textContent = sale ? sale.title : "";
+  renderSale();
+  if (!lot) {
+    ui.lotEmpty.hidden = false;
+    ui.lotBody.hidden = true;
+    document.title = "bidwire · live auction";
+    return;
+  }
+  ui.lotEmpty.hidden = true;
+  ui.lotBody.hidden = false;
+  if (shownLot !== lot.lot) {
+    shownLot = lot.lot;
+    amountDirty = false;
+    setFeedback("", "");
+  }
+  if (lot.historyBefore === undefined && lot.bid_count > 0) {
+    lot.historyBefore = null; // one fetch at a time
+    loadHistory(lot.lot);
+  }
+
+  const sale2 = saleOf(lot);
+  const index = sale2 ? sale2.lots.indexOf(lot.lot) : -1;
+  ui.position.textContent = index >= 0 ? `Lot ${index + 1} of ${sale2.lots.length}` : "";
+  ui.lotState.textContent = { open: "Live", scheduled: "Coming up", closed: "Closed" }[lot.state];
+  ui.lotState.dataset.state = lot.state;
+  ui.title.textContent = lot.title;
+  ui.description.textContent = lot.description;
+  ui.follow.hidden = viewing === null || !state.onTheBlock() || state.onTheBlock().lot === lot.lot;
+
+  const high = lot.high_bid;
+  ui.price.dataset.amount = high ? high.amount : "";
+  if (lot.state === "closed") {
+    ui.priceLabel.textContent = lot.outcome === "sold" ? "Sold for" : high ? "Highest bid" : "Opening price";
+  } else {
+    ui.priceLabel.textContent = high ? "Current bid" : "Opening price";
+  }
+  ui.price.textContent = formatMoney(high ? high.amount : lot.starting_price, lot.currency);
+  ui.leader.textContent = high ? (high.bidder === name ? "by you" : `by ${high.bidder}`) : "no bids yet";
+  ui.min.textContent = lot.state === "closed" ? "—" : formatMoney(lot.min_amount, lot.currency);
+  ui.min.dataset.amount = lot.min_amount;
+  ui.bidCount.textContent = `${lot.bid_count} bid${lot.bid_count === 1 ? "" : "s"}`;
+  document.title = `${formatMoney(high ? high.amount : lot.starting_price, lot.currency)} · ${lot.title} · bidwire`;
+
+  renderStanding(lot, name);
+  renderForm(lot);
+  renderHistory(lot, name);
+  renderChart(lot, name);
+  tick();
+}
+
+function renderStanding(lot, name) {
+  let text = "";
+  let kind = "";
+  const high = lot.high_bid;
+  if (lot.state === "open") {
+    if (high && high.bidder === name) [text, kind] = ["You are leading", "lead"];
+    else if (participated(lot)) {
+      [text, kind] = [`You have been outbid${high ? ` by ${high.bidder}` : ""}`, "outbid"];
+    }
+  } else if (lot.state === "closed") {
+    if (lot.outcome === "sold" && lot.winner === name) {
+      [text, kind] = [`You won: ${formatMoney(high?.amount, lot.currency)}`, "won"];
+    } else if (lot.outcome === "sold") {
+      [text, kind] = [`Sold to ${lot.winner} for ${formatMoney(high?.amount, lot.currency)}`, "sold"];
+    } else {
+      const why = lot.reason === "reserve_not_met" ? "the reserve was not met" : "no bids";
+      [text, kind] = [`Not sold: ${high ? why : "no bids"}`, "unsold"];
+    }
+  } else {
+    [text, kind] = ["Opens when the lots before it are done", "scheduled"];
+  }
+  ui.standing.hidden = !text;
+  ui.standing.textContent = text;
+  ui.standing.dataset.kind = kind;
+}
+
+function renderForm(lot) {
+  const open = lot.state === "open";
+  const live = conn.state === "live";
+  ui.amount.disabled = !open;
+  ui.bidButton.disabled = !open || !live;
+  ui.bidButton.textContent = open
+    ? live
+      ? "Place bid"
+      : "Reconnecting…"
+    : lot.state === "scheduled"
+      ? "Not open yet"
+      : "Bidding closed";
+  ui.prefix.textContent = currencySymbol(lot.currency);
+  ui.bidCurrency.textContent = `(${lot.currency})`;
+  if (!amountDirty && document.activeElement !== ui.amount) {
+    ui.amount.value = open ? inputValue(lot.min_amount, lot.currency) : "";
+  }
+  // Quick raises: the minimum, then one, two and five more increments.
+  const step = lot.high_bid ? Math.max(1, lot.min_amount - lot.high_bid.amount) : 0;
+  const amounts = open
+    ? [...new Set([0, 1, 2, 5].map((n) => lot.min_amount + n * (step || Math.max(1, Math.round(lot.min_amount * 0.05)))))]
+    : [];
+  const key = amounts.join(",");
+  if (ui.quick.dataset.key !== key) {
+    ui.quick.dataset.key = key;
+    ui.quick.replaceChildren(
+      ...amounts.map((amount, i) => {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "chip";
+        button.textContent = i === 0 ? `Min ${formatMoney(amount, lot.currency)}` : formatMoney(amount, lot.currency);
+        button.setAttribute("aria-label", `Fill in ${formatMoney(amount, lot.currency)}`);
+        button.addEventListener("click", () => {
+          ui.amount.value = inputValue(amount, lot.currency);
+          amountDirty = true;
+          ui.bidButton.focus();
+        });
+        return button;
+      }),
+    );
+  }
+}
+
+function renderHistory(lot, name) {
+  const bids = state.bidsOf(lot);
+  ui.history.replaceChildren(
+    ...bids.slice(0, 200).map((bid, i) => {
+      const item = document.createElement("li");
+      if (bid.bidder === name) item.classList.add("mine");
+      if (i === 0) item.classList.add("top");
+      const amount = document.createElement("span");
+      amount.className = "h-amount";
+      amount.textContent = formatMoney(bid.amount, lot.currency);
+      const who = document.createElement("span");
+      who.className = "h-who";
+      who.textContent = bid.bidder === name ? `${bid.bidder} (you)` : bid.bidder;
+      const when = document.createElement("time");
+      when.className = "h-when";
+      when.dateTime = new Date(bid.ts).toISOString();
+      when.textContent = clockTime(bid.ts);
+      item.append(amount, who, when);
+      return item;
+    }),
+  );
+  if (!bids.length) {
+    const empty = document.createElement("li");
+    empty.className = "empty";
+    empty.textContent = lot.state === "open" ? "No bids yet. Be the first." : "No bids.";
+    ui.history.append(empty);
+  }
+  ui.more.hidden = typeof lot.historyBefore !== "number";
+}
+
+function renderChart(lot, name) {
+  const bids = state.bidsOf(lot).reverse();
+  const now = conn.clock.now();
+  drawChart(ui.chart, {
+    bids,
+    currency: lot.currency,
+    startingPrice: lot.starting_price,
+    from: lot.opened_at ?? (bids.length ? bids[0].ts : now - 60_000),
+    to: lot.state === "closed" ? lot.closed_at ?? (bids.length ? bids[bids.length - 1].ts : now) : now,
+    me: name,
+    closed: lot.state === "closed",
+  });
+}
+
+function renderSale() {
+  const groups = [];
+  for (const sale of state.sales.values()) {
+    const lots = sale.lots.map((id) => state.lot(id));
+    groups.push(
+      ["On the block", lots.filter((l) => l.state === "open")],
+      ["Coming up", lots.filter((l) => l.state === "scheduled")],
+      ["Results", lots.filter((l) => l.state === "closed").reverse()],
+    );
+  }
+  const shown = currentLot();
+  const name = me();
+  const sections = groups
+    .filter(([, lots]) => lots.length)
+    .map(([heading, lots]) => {
+      const section = document.createElement("section");
+      section.className = "sale-group";
+      const h = document.createElement("h3");
+      h.textContent = heading;
+      const list = document.createElement("ul");
+      for (const lot of lots) {
+        const li = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = `sale-item state-${lot.state}`;
+        button.dataset.lot = lot.lot;
+        if (shown && shown.lot === lot.lot) button.setAttribute("aria-current", "true");
+        const title = document.createElement("span");
+        title.className = "si-title";
+        title.textContent = lot.title;
+        const detail = document.createElement("span");
+        detail.className = "si-detail";
+        const high = lot.high_bid;
+        if (lot.state === "open") {
+          detail.textContent = high
+            ? `${formatMoney(high.amount, lot.currency)} · ${high.bidder === name ? "you lead" : high.bidder}`
+            : `opens at ${formatMoney(lot.starting_price, lot.currency)}`;
+        } else if (lot.state === "scheduled") {
+          detail.textContent = `from ${formatMoney(lot.starting_price, lot.currency)}`;
+        } else if (lot.outcome === "sold") {
+          detail.textContent = `${lot.winner === name ? "won by you" : `sold to ${lot.winner}`} · ${formatMoney(high?.amount, lot.currency)}`;
+          if (lot.winner === name) button.classList.add("won");
+        } else {
+          detail.textContent = "not sold";
+        }
+        button.append(title, detail);
+        button.addEventListener("click", () => {
+          const onBlock = state.onTheBlock();
+          viewing = onBlock && onBlock.lot === lot.lot ? null : lot.lot;
+          render();
+        });
+        li.append(button);
+        list.append(li);
+      }
+      section.append(h, list);
+      return section;
+    });
+  if (!sections.length) {
+    const p = document.createElement("p");
+    p.className = "muted";
+    p.textContent = "Loading the catalogue…";
+    sections.push(p);
+  }
+  ui.saleLists.replaceChildren(...sections);
+}
+
+// The countdown runs on its own short timer: only text and a bar change, ten times a second.
+function tick() {
+  const lot = shownLot ? state.lots.get(shownLot) : null;
+  if (!lot || lot.state !== "open" || lot.ends_at === null) {
+    ui.countdown.textContent = lot && lot.state === "closed" ? "Closed" : "—";
+    ui.countdown.dataset.endsAt = "";
+    ui.countdown.dataset.remainingMs = "";
+    ui.countdown.dataset.urgency = "";
+    ui.clockFill.style.transform = "scaleX(0)";
+    return;
+  }
+  const now = conn.clock.now();
+  if (countdownFor.lot !== lot.lot || countdownFor.endsAt !== lot.ends_at) {
+    const reset = countdownFor.lot === lot.lot && countdownFor.endsAt !== null && lot.ends_at > countdownFor.endsAt;
+    countdownFor = { lot: lot.lot, endsAt: lot.ends_at, windowStart: now, windowTotal: Math.max(1, lot.ends_at - now) };
+    if (reset) {
+      // A bid put time back on the clock: make the jump visible.
+      ui.countdown.classList.remove("bump");
+      void ui.countdown.offsetWidth;
+      ui.countdown.classList.add("bump");
+    }
+  }
+  const left = Math.max(0, lot.ends_at - now);
+  ui.countdown.textContent = formatLeft(left);
+  ui.countdown.dataset.endsAt = lot.ends_at;
+  ui.countdown.dataset.remainingMs = Math.round(left);
+  ui.countdown.dataset.urgency = left < 5000 ? "high" : left < 10_000 ? "medium" : "";
+  ui.clockFill.style.transform = `scaleX(${Math.min(1, left / countdownFor.windowTotal).toFixed(4)})`;
+}
+
+// -- your name -----------------------------------------------------------------------------------
+
+function askName(force = false) {
+  ui.nameInput.value = localStorage.getItem(NAME_KEY) || "";
+  ui.nameInput.setCustomValidity("");
+  if (!ui.dialog.open) ui.dialog.showModal();
+  ui.nameInput.focus();
+  ui.dialog.dataset.force = force ? "1" : "";
+}
+
+ui.nameInput.addEventListener("input", () => ui.nameInput.setCustomValidity(""));
+ui.nameForm.addEventListener("submit", (event) => {
+  const name = ui.nameInput.value.trim();
+  if (!NAME_RE.test(name)) {
+    event.preventDefault();
+    ui.nameInput.setCustomValidity("Use 1 to 32 letters, digits, spaces, dots, dashes or underscores.");
+    ui.nameInput.reportValidity();
+    return;
+  }
+  localStorage.setItem(NAME_KEY, name);
+  if (conn.name === null) conn.start(name);
+  else if (name !== conn.name || ui.dialog.dataset.force) conn.rename(name);
+});
+ui.dialog.addEventListener("cancel", (event) => {
+  if (conn.name === null) event.preventDefault(); // a name is needed to join
+});
+ui.me.addEventListener("click", () => askName());
+
+// -- wiring --------------------------------------------------------------------------------------
+
+ui.form.addEventListener("submit", placeBid);
+ui.amount.addEventListener("input", () => {
+  amountDirty = ui.amount.value.trim() !== "";
+});
+ui.follow.addEventListener("click", () => {
+  viewing = null;
+  render();
+});
+ui.more.addEventListener("click", () => {
+  if (shownLot) loadHistory(shownLot, true);
+});
+
+conn.addEventListener("status", (event) => {
+  const { state: s, detail } = event.detail;
+  ui.conn.dataset.state = s;
+  ui.connText.textContent = s === "live" ? "Live" : s === "connecting" ? "Connecting…" : detail || "Reconnecting…";
+  ui.bidButton.disabled = s !== "live";
+  if (s !== "live") ui.bidButton.textContent = "Reconnecting…";
+  else scheduleRender();
+});
+conn.addEventListener("message", (event) => onMessage(event.detail));
+
+setInterval(tick, 100);
+let chartWidth = 0;
+new ResizeObserver(() => {
+  // Redraw on the next frame, and only for a new width: drawing changes the chart's height,
+  // and changing an observed box inside its own callback is a ResizeObserver loop error.
+  if (ui.chart.clientWidth === chartWidth) return;
+  chartWidth = ui.chart.clientWidth;
+  requestAnimationFrame(() => {
+    const lot = shownLot ? state.lots.get(shownLot) : null;
+    if (lot) renderChart(lot, me());
+  });
+}).observe(ui.chart);
+// The chart's right edge is "now": redraw it now and then while a lot is open.
+setInterval(() => {
+  const lot = shownLot ? state.lots.get(shownLot) : null;
+  if (lot && lot.state === "open") renderChart(lot, me());
+}, 1000);
+
+loadSales();
+const saved = localStorage.getItem(NAME_KEY);
+if (saved && NAME_RE.test(saved)) conn.start(saved);
+else askName();
+render();

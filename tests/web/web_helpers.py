@@ -1,0 +1,249 @@
+"""Clients and a server process for the web tests (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bidwire.app import serve
+from bidwire.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+BIDWIRE = Path(sys.executable).parent / "bidwire"
+LISTENING = re.compile(r"bidwire listening: tcp [\d.]+:(\d+) http [\d.]+:(\d+)")
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 20.0
+
+
+@dataclass
+class Ports:
+    tcp: int
+    http: int
+
+
+# -- JSON clients on both transports -----------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def running_server(**overrides: Any) -> AsyncIterator[Ports]:
+    """The demo sale on a memory store; the first lot stays open for a minute."""
+    settings = Settings(
+        **{
+            "tcp_port": 0,
+            "http_port": 0,
+            "store": "memory://",
+            "demo": True,
+            "opening_seconds": 60,
+            "extend_seconds": 60,
+            **overrides,
+        }
+    )
+    stop = asyncio.Event()
+    ready: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(settings, stop=stop, on_ready=ready.set_result))
+    done, _ = await asyncio.wait(
+        {task, ready}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+    )
+    if ready not in done:
+        stop.set()
+        if task in done:
+            task.result()
+        raise TimeoutError("the server did not start")
+    ports = ready.result()
+    try:
+        yield Ports(ports["tcp"], ports["http"])
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, STOP_TIMEOUT)
+
+
+class TcpJson:
+    """A JSON-lines client over TCP."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int) -> TcpJson:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        return cls(reader, writer)
+
+    async def send_raw(self, data: str) -> None:
+        self.writer.write(data.encode() + b"\n")
+        await self.writer.drain()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.send_raw(json.dumps(message))
+
+    async def recv_raw(self, timeout: float = 5.0) -> str | None:
+        """One message as sent, or None once the server has closed the connection."""
+        while True:
+            line = await asyncio.wait_for(self.reader.readline(), timeout)
+            if not line:
+                return None
+            text = line.decode().rstrip("\r\n")
+            if text.lstrip().startswith("{"):  # a JSON client ignores anything else
+                return text
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+
+class WsJson:
+    """A JSON client over the WebSocket."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def connect(cls, port: int) -> WsJson:
+        from websockets.asyncio.client import connect
+
+        ws = await asyncio.wait_for(
+            connect(f"ws://127.0.0.1:{port}/ws", compression=None, max_size=None), 5
+        )
+        return cls(ws)
+
+    async def send_raw(self, data: str) -> None:
+        await self.ws.send(data)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.send_raw(json.dumps(message))
+
+    async def recv_raw(self, timeout: float = 5.0) -> str | None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            frame = await asyncio.wait_for(self.ws.recv(), timeout)
+        except ConnectionClosed:
+            return None
+        return frame if isinstance(frame, str) else frame.decode()
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+Client = TcpJson | WsJson
+
+
+async def recv(client: Client, timeout: float = 5.0) -> dict[str, Any] | None:
+    raw = await client.recv_raw(timeout)
+    return None if raw is None else json.loads(raw)
+
+
+async def recv_until(
+    client: Client, wanted: str, timeout: float = 5.0
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read until a message of type ``wanted``; returns it and everything before it."""
+    before: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        message = await recv(client, max(0.05, deadline - time.monotonic()))
+        if message is None:
+            raise ConnectionError(f"closed while waiting for {wanted}; got {before}")
+        if message["type"] == wanted:
+            return message, before
+        before.append(message)
+
+
+async def hello(client: Client, name: str) -> list[dict[str, Any]]:
+    """Say hello; returns the snapshots that follow the welcome (one per open lot)."""
+    await client.send({"type": "hello", "name": name})
+    await recv_until(client, "welcome")
+    ping_id = f"sync-{name}"
+    await client.send({"type": "ping", "id": ping_id})
+    pong, before = await recv_until(client, "pong")
+    assert pong["id"] == ping_id
+    return [m for m in before if m["type"] == "snapshot"]
+
+
+# -- a real server process -----------------------------------------------------------------------
+
+
+@dataclass
+class ServerProcess:
+    """``bidwire serve`` as a person runs it; restartable on the same store and ports."""
+
+    store: str
+    extra: list[str] = field(default_factory=list)
+    tcp_port: int = 0
+    http_port: int = 0
+    proc: subprocess.Popen[str] | None = None
+    output: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        args = [
+            str(BIDWIRE),
+            "serve",
+            "--tcp-port",
+            str(self.tcp_port),
+            "--http-port",
+            str(self.http_port),
+            "--store",
+            self.store,
+            *self.extra,
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        found = threading.Event()
+
+        def pump(stream: Any) -> None:
+            # Drain the pipe for the process's whole life, so its writes never block.
+            for line in stream:
+                self.output.append(line)
+                match = LISTENING.search(line)
+                if match and not found.is_set():
+                    self.tcp_port, self.http_port = int(match[1]), int(match[2])
+                    found.set()
+
+        threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True).start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not found.wait(0.1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                break
+        if not found.is_set():
+            self.stop()
+            time.sleep(0.2)  # let the pump read the last words
+            raise TimeoutError("bidwire serve did not start:\n" + "".join(self.output))
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+            raise AssertionError(
+                "bidwire serve ignored SIGTERM:\n" + "".join(self.output)
+            ) from None
+        # SIGTERM is the clean stop: commits finished, clients told, exit status 0.
+        assert proc.returncode == 0, "bidwire serve did not stop cleanly:\n" + "".join(self.output)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
