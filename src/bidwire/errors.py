@@ -7,6 +7,7 @@
     │   ├── BadRequest       bad_request
     │   ├── BadAmount        bad_amount
     │   ├── UnknownLot       unknown_lot
+    │   ├── UnknownSale      unknown_sale
     │   ├── NotAuthenticated not_authenticated
     │   ├── Forbidden        forbidden
     │   ├── RateLimited      rate_limited
@@ -48,6 +49,10 @@ class BadAmount(ClientError):
 
 class UnknownLot(ClientError):
     code = "unknown_lot"
+
+
+class UnknownSale(ClientError):
+    code = "unknown_sale"
 
 
 class NotAuthenticated(ClientError):

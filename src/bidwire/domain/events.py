@@ -52,10 +52,30 @@ class LotClosed(msgspec.Struct, frozen=True, tag="lot_closed", tag_field="type")
     amount: int | None
     ts: int
     reason: str = "ended"
-    """``ended`` (the countdown ran out) or ``reserve_not_met``, ``no_bids``."""
+    """``ended`` (the countdown ran out), ``reserve_not_met``, ``no_bids`` or ``withdrawn``."""
+    by: str | None = None
+    """Who closed it, when a person did (an admin withdrawing the lot)."""
 
 
-LotEvent = LotOpened | BidPlaced | LotExtended | LotClosed
+class LotPaused(msgspec.Struct, frozen=True, tag="lot_paused", tag_field="type"):
+    """Bidding stops; the time that was left is kept for the resume."""
+
+    lot: str
+    seq: int
+    remaining_ms: int
+    by: str
+    ts: int
+
+
+class LotResumed(msgspec.Struct, frozen=True, tag="lot_resumed", tag_field="type"):
+    lot: str
+    seq: int
+    ends_at: int
+    by: str
+    ts: int
+
+
+LotEvent = LotOpened | BidPlaced | LotExtended | LotClosed | LotPaused | LotResumed
 
 
 class SaleStarted(msgspec.Struct, frozen=True, tag="sale_started", tag_field="type"):
@@ -69,6 +89,20 @@ class SaleStarted(msgspec.Struct, frozen=True, tag="sale_started", tag_field="ty
 class SaleEnded(msgspec.Struct, frozen=True, tag="sale_ended", tag_field="type"):
     sale: str
     ts: int
+    reason: str = "done"
+    """``done`` (every lot closed) or ``cancelled``."""
 
 
-SaleEvent = SaleStarted | SaleEnded
+class SalePaused(msgspec.Struct, frozen=True, tag="sale_paused", tag_field="type"):
+    sale: str
+    by: str
+    ts: int
+
+
+class SaleResumed(msgspec.Struct, frozen=True, tag="sale_resumed", tag_field="type"):
+    sale: str
+    by: str
+    ts: int
+
+
+SaleEvent = SaleStarted | SaleEnded | SalePaused | SaleResumed

@@ -16,7 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bidwire.domain.events import BidPlaced, LotClosed, LotEvent, LotExtended, LotOpened
+from bidwire.domain.events import (
+    BidPlaced,
+    LotClosed,
+    LotEvent,
+    LotExtended,
+    LotOpened,
+    LotPaused,
+    LotResumed,
+)
 from bidwire.domain.money import (
     DEFAULT_INCREMENTS,
     MAX_AMOUNT,
@@ -24,7 +32,7 @@ from bidwire.domain.money import (
     format_amount,
 )
 
-LotStatus = Literal["scheduled", "open", "closed"]
+LotStatus = Literal["scheduled", "open", "paused", "closed"]
 SaleMode = Literal["live", "timed"]
 
 RECENT_BIDS_KEPT = 20
@@ -98,6 +106,7 @@ class Lot:
     bid_count: int = 0
     closed_at: int | None = None
     outcome: Literal["sold", "unsold"] | None = None
+    paused_remaining_ms: int = 0
     recent: list[RecentBid] = field(default_factory=list)
 
     @property
@@ -180,6 +189,24 @@ class Lot:
             self.id, self.seq + 1, "sold", self.high_bidder, self.high_amount, now_ms, "ended"
         )
 
+    def decide_withdraw(self, now_ms: int, by: str) -> LotClosed | Refusal:
+        """An admin takes the lot out of the sale: it closes unsold, whatever its bids."""
+        if self.status == "closed":
+            return Refusal("lot_not_open", f"{self.spec.title} is already closed")
+        return LotClosed(self.id, self.seq + 1, "unsold", None, None, now_ms, "withdrawn", by)
+
+    def decide_pause(self, now_ms: int, by: str) -> LotPaused | None:
+        if self.status != "open" or self.ends_at is None:
+            return None
+        return LotPaused(self.id, self.seq + 1, max(0, self.ends_at - now_ms), by, now_ms)
+
+    def decide_unpause(self, now_ms: int, by: str) -> LotResumed | None:
+        """Bidding reopens with the time that was left, and never less than a full window."""
+        if self.status != "paused":
+            return None
+        left = max(self.paused_remaining_ms, self.spec.extend_ms)
+        return LotResumed(self.id, self.seq + 1, self._cap(now_ms + left), by, now_ms)
+
     def decide_resume(self, now_ms: int) -> LotExtended | None:
         """After an outage: an open lot with less than a full window left gets a fresh one, so
         nobody loses a lot because the server was down."""
@@ -215,6 +242,12 @@ class Lot:
             self.status = "closed"
             self.closed_at = event.ts
             self.outcome = event.outcome
+        elif isinstance(event, LotPaused):
+            self.status = "paused"
+            self.paused_remaining_ms = event.remaining_ms
+        elif isinstance(event, LotResumed):
+            self.status = "open"
+            self.ends_at = event.ends_at
 
 
 # -- the bid rules, in the order they are checked ----------------------------------------------
@@ -227,6 +260,8 @@ def _must_be_open(lot: Lot, bidder: str, amount: int, now: int) -> Refusal | Non
         return Refusal("lot_not_open", f"{lot.spec.title} is not open for bidding yet")
     if lot.status == "closed":
         return Refusal("lot_not_open", f"{lot.spec.title} is closed")
+    if lot.status == "paused":
+        return Refusal("lot_not_open", f"bidding on {lot.spec.title} is paused")
     return None
 
 

@@ -20,7 +20,9 @@ class SaleSpec:
     mode: SaleMode = "live"
     gap_ms: int = 2_000
     starts_at: int | None = None
-    """When the sale starts; ``None`` means as soon as the server runs it."""
+    """When the sale starts; ``None`` means as soon as the server runs it (unless held)."""
+    held: bool = False
+    """A sale built by an admin waits for an explicit start or schedule."""
 
     def __post_init__(self) -> None:
         if not self.id or len(self.id) > 64:
@@ -58,7 +60,7 @@ def plan(sale: SaleSpec, started_at: int, lots: Mapping[str, Lot], now_ms: int) 
             assert lot.closed_at is not None
             previous_closed_at = lot.closed_at
             continue
-        if lot.status == "open":
+        if lot.status in ("open", "paused"):
             return SalePlan()
         opens_at = previous_closed_at + (sale.gap_ms if lot is not states[0] else 0)
         opens_at = max(opens_at, started_at)

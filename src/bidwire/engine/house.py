@@ -13,16 +13,23 @@ import asyncio
 import heapq
 import logging
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bidwire.clock import Clock
 from bidwire.domain.commands import Actor
-from bidwire.domain.events import BidPlaced, LotEvent, SaleEnded, SaleStarted
+from bidwire.domain.events import (
+    BidPlaced,
+    LotEvent,
+    SaleEnded,
+    SalePaused,
+    SaleResumed,
+    SaleStarted,
+)
 from bidwire.domain.lot import Lot, LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec, plan
 from bidwire.engine.feed import Feed
-from bidwire.errors import ServerError
+from bidwire.errors import BadRequest, ServerError, StoreUnavailable, UnknownLot, UnknownSale
 from bidwire.store.base import EVENT_DECODER, Store, StoredLot
 
 log = logging.getLogger("bidwire.house")
@@ -35,6 +42,7 @@ class SaleState:
     ended_at: int | None = None
     announced: bool = False
     """The start is committed and published; only then do its lots open."""
+    paused_at: int | None = None
 
     @property
     def running(self) -> bool:
@@ -77,6 +85,7 @@ class AuctionHouse:
                 stored_sale.started_at,
                 stored_sale.ended_at,
                 announced=stored_sale.started_at is not None,
+                paused_at=stored_sale.paused_at,
             )
         for stored in house.lots:
             self._track(_rebuild(stored), _rebuild(stored))
@@ -275,9 +284,11 @@ class AuctionHouse:
     def _run_sales(self, now: int, touched: set[str]) -> int | None:
         wake: int | None = None
         for sale in self.sales.values():
-            if sale.ended_at is not None:
+            if sale.ended_at is not None or sale.paused_at is not None:
                 continue
             if sale.started_at is None:
+                if sale.spec.held and sale.spec.starts_at is None:
+                    continue  # an admin's sale waits for its start or schedule
                 starts_at = sale.spec.starts_at or now
                 if starts_at > now:
                     wake = starts_at if wake is None else min(wake, starts_at)
@@ -323,6 +334,121 @@ class AuctionHouse:
                 log.exception("could not record the progress of sale %s", sale.spec.id)
 
         self._spawn(mark())
+
+    # -- admin operations: each is an event in the log or a sale mark, with who made it -----
+
+    def _sale(self, sale_id: str) -> SaleState:
+        sale = self.sales.get(sale_id)
+        if sale is None:
+            raise UnknownSale(f"there is no sale {sale_id[:64]!r}")
+        return sale
+
+    def _lot(self, lot_id: str) -> Lot:
+        lot = self.lots.get(lot_id)
+        if lot is None:
+            raise UnknownLot(f"there is no lot {lot_id[:64]!r}")
+        return lot
+
+    async def _audit(self, by: str, action: str, detail: str) -> None:
+        await self.store.audit(by, action, detail, self.clock.now_ms())
+
+    async def _commit_all(self, events: list[LotEvent]) -> None:
+        futures = [self._commit([event]) for event in events]
+        for future in futures:
+            try:
+                await asyncio.shield(future)
+            except ServerError as exc:
+                raise StoreUnavailable("the change could not be stored; try again") from exc
+
+    async def create_sale(self, sale: SaleSpec, lots: Sequence[LotSpec], by: str) -> None:
+        try:
+            await self.add_sale(sale, lots)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        await self._audit(by, "create-sale", f"{sale.id} ({len(lots)} lots)")
+        self.run_due()
+
+    async def update_lot(self, lot_id: str, spec: LotSpec, by: str) -> None:
+        lot = self._lot(lot_id)
+        if spec.id != lot_id:
+            raise BadRequest("a lot's id cannot change")
+        if lot.status != "scheduled":
+            raise BadRequest(f"{lot.spec.title} has opened; only lots not yet open can be edited")
+        await self.store.save_specs(None, [spec])
+        lot.spec = spec
+        self.feed.views[lot_id].spec = spec
+        await self._audit(by, "update-lot", lot_id)
+
+    async def start_sale(self, sale_id: str, by: str, at_ms: int | None = None) -> None:
+        """Start a held sale now, or schedule it for ``at_ms``."""
+        sale = self._sale(sale_id)
+        if sale.started_at is not None:
+            raise BadRequest(f"sale {sale_id} has already started")
+        spec = replace(sale.spec, held=False, starts_at=at_ms)
+        await self.store.save_specs(spec, [])
+        sale.spec = spec
+        await self._audit(
+            by, "schedule-sale" if at_ms else "start-sale", f"{sale_id} {at_ms or ''}"
+        )
+        self.run_due()
+
+    async def pause_sale(self, sale_id: str, by: str) -> None:
+        sale = self._sale(sale_id)
+        if not sale.running or sale.paused_at is not None:
+            raise BadRequest(f"sale {sale_id} is not running")
+        now = self.clock.now_ms()
+        sale.paused_at = now  # first, so the scheduler opens nothing more
+        pauses = [
+            event
+            for lot_id in sale.spec.lot_ids
+            if (event := self.lots[lot_id].decide_pause(now, by)) is not None
+        ]
+        await self._commit_all(list(pauses))
+        await self.store.mark_sale(sale_id, paused_at=now)
+        self.feed.publish_sale(SalePaused(sale_id, by, now))
+        await self._audit(by, "pause-sale", sale_id)
+
+    async def resume_sale(self, sale_id: str, by: str) -> None:
+        sale = self._sale(sale_id)
+        if sale.paused_at is None:
+            raise BadRequest(f"sale {sale_id} is not paused")
+        now = self.clock.now_ms()
+        resumes = [
+            event
+            for lot_id in sale.spec.lot_ids
+            if (event := self.lots[lot_id].decide_unpause(now, by)) is not None
+        ]
+        await self._commit_all(list(resumes))
+        sale.paused_at = None
+        await self.store.mark_sale(sale_id, resumed=True)
+        self.feed.publish_sale(SaleResumed(sale_id, by, now))
+        await self._audit(by, "resume-sale", sale_id)
+        self.run_due()
+
+    async def cancel_sale(self, sale_id: str, by: str) -> None:
+        sale = self._sale(sale_id)
+        if sale.ended_at is not None:
+            raise BadRequest(f"sale {sale_id} has already ended")
+        now = self.clock.now_ms()
+        sale.ended_at = now  # first, so the scheduler neither opens nor ends it meanwhile
+        withdrawals = [
+            event
+            for lot_id in sale.spec.lot_ids
+            if not isinstance(event := self.lots[lot_id].decide_withdraw(now, by), Refusal)
+        ]
+        await self._commit_all(list(withdrawals))
+        await self.store.mark_sale(sale_id, ended_at=now)
+        self.feed.publish_sale(SaleEnded(sale_id, now, "cancelled"))
+        await self._audit(by, "cancel-sale", sale_id)
+
+    async def withdraw_lot(self, lot_id: str, by: str) -> None:
+        lot = self._lot(lot_id)
+        decision = lot.decide_withdraw(self.clock.now_ms(), by)
+        if isinstance(decision, Refusal):
+            raise BadRequest(decision.message)
+        await self._commit_all([decision])
+        await self._audit(by, "withdraw-lot", lot_id)
+        self.run_due()
 
     # -- reading -----------------------------------------------------------------------------
 

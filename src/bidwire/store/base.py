@@ -23,6 +23,7 @@ class StoredSale:
     spec: SaleSpec
     started_at: int | None = None
     ended_at: int | None = None
+    paused_at: int | None = None
 
 
 @dataclass(slots=True)
@@ -59,8 +60,18 @@ class Store(AccountStore, Protocol):
         ...
 
     async def mark_sale(
-        self, sale_id: str, *, started_at: int | None = None, ended_at: int | None = None
+        self,
+        sale_id: str,
+        *,
+        started_at: int | None = None,
+        ended_at: int | None = None,
+        paused_at: int | None = None,
+        resumed: bool = False,
     ) -> None: ...
+
+    async def save_specs(self, sale: SaleSpec | None, lots: Sequence[LotSpec]) -> None:
+        """Replace catalog entries an admin edited (a sale's schedule, a scheduled lot)."""
+        ...
 
     async def events_since(self, lot_id: str, since_seq: int, limit: int) -> list[bytes]:
         """Encoded events of a lot with seq > since_seq, oldest first, at most ``limit``."""
@@ -116,6 +127,7 @@ def sale_spec_to_record(spec: SaleSpec) -> dict[str, Any]:
         "mode": spec.mode,
         "gap_ms": spec.gap_ms,
         "starts_at": spec.starts_at,
+        "held": spec.held,
     }
 
 
@@ -127,7 +139,14 @@ def sale_spec_from_record(record: dict[str, Any]) -> SaleSpec:
 
 def state_columns(events: Sequence[LotEvent]) -> dict[str, Any]:
     """The current-state row's columns after ``events`` (the last value of each wins)."""
-    from bidwire.domain.events import BidPlaced, LotClosed, LotExtended, LotOpened
+    from bidwire.domain.events import (
+        BidPlaced,
+        LotClosed,
+        LotExtended,
+        LotOpened,
+        LotPaused,
+        LotResumed,
+    )
 
     cols: dict[str, Any] = {}
     for ev in events:
@@ -140,4 +159,8 @@ def state_columns(events: Sequence[LotEvent]) -> dict[str, Any]:
             cols["ends_at"] = ev.ends_at
         elif isinstance(ev, LotClosed):
             cols["status"] = "closed"
+        elif isinstance(ev, LotPaused):
+            cols["status"] = "paused"
+        elif isinstance(ev, LotResumed):
+            cols.update(status="open", ends_at=ev.ends_at)
     return cols

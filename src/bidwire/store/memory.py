@@ -126,13 +126,29 @@ class MemoryStore(MemoryAccounts):
         return future
 
     async def mark_sale(
-        self, sale_id: str, *, started_at: int | None = None, ended_at: int | None = None
+        self,
+        sale_id: str,
+        *,
+        started_at: int | None = None,
+        ended_at: int | None = None,
+        paused_at: int | None = None,
+        resumed: bool = False,
     ) -> None:
         sale = self.sales[sale_id]
         if started_at is not None:
             sale.started_at = started_at
         if ended_at is not None:
             sale.ended_at = ended_at
+        if paused_at is not None:
+            sale.paused_at = paused_at
+        if resumed:
+            sale.paused_at = None
+
+    async def save_specs(self, sale: SaleSpec | None, lots: Sequence[LotSpec]) -> None:
+        if sale is not None:
+            self.sales[sale.id].spec = sale
+        for lot in lots:
+            self.lots[lot.id].spec = lot
 
     async def events_since(self, lot_id: str, since_seq: int, limit: int) -> list[bytes]:
         events = self.lots[lot_id].events

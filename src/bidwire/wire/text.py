@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bidwire.domain.events import BidPlaced, LotClosed, LotEvent, LotExtended, LotOpened
+from bidwire.domain.events import (
+    BidPlaced,
+    LotClosed,
+    LotEvent,
+    LotExtended,
+    LotOpened,
+    LotPaused,
+    LotResumed,
+)
 from bidwire.domain.lot import Lot
 from bidwire.domain.money import format_amount
 
@@ -91,7 +99,13 @@ def render_event(event: LotEvent, lot: Lot) -> str:
         )
     if isinstance(event, LotExtended):
         return f"{title} is open again after a pause: {seconds_left(event.ends_at, event.ts)}."
+    if isinstance(event, LotPaused):
+        return f"Bidding on {title} is paused."
+    if isinstance(event, LotResumed):
+        return f"Bidding on {title} resumes: {seconds_left(event.ends_at, event.ts)}."
     if isinstance(event, LotClosed):
+        if event.reason == "withdrawn":
+            return f"{title} has been withdrawn from the sale."
         if event.outcome == "sold":
             assert event.amount is not None
             return f"SOLD! {title} to {event.winner} for {money(lot, event.amount)}."
