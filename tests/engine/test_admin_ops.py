@@ -20,7 +20,7 @@ def held_sale() -> tuple[SaleSpec, list[LotSpec]]:
 
 
 async def test_an_admin_sale_waits_for_its_start() -> None:
-    house, rec, clock, store = await make_house()
+    house, _rec, clock, store = await make_house()
     sale, lots = held_sale()
     await house.create_sale(sale, lots, by="root")
     await settle()
@@ -38,7 +38,7 @@ async def test_an_admin_sale_waits_for_its_start() -> None:
 
 
 async def test_pause_keeps_the_time_left_and_refuses_bids() -> None:
-    house, rec, clock, store = await make_house()
+    house, rec, clock, _store = await make_house()
     clock.advance(1_000)
     await house.place_bid(ANN, "a", 100)
     clock.advance(4_000)  # 6 s left of the 10 s window
@@ -60,7 +60,7 @@ async def test_pause_keeps_the_time_left_and_refuses_bids() -> None:
 
 
 async def test_withdraw_closes_unsold_and_the_sale_moves_on() -> None:
-    house, rec, clock, store = await make_house()
+    house, rec, clock, _store = await make_house()
     await house.place_bid(ANN, "a", 100)
     await house.withdraw_lot("a", by="root")
     await settle()
@@ -77,7 +77,7 @@ async def test_withdraw_closes_unsold_and_the_sale_moves_on() -> None:
 
 
 async def test_cancel_withdraws_everything_left_and_ends_the_sale() -> None:
-    house, rec, clock, store = await make_house()
+    house, rec, clock, _store = await make_house()
     await house.cancel_sale("s", by="root")
     await settle()
     assert all(house.lots[i].status == "closed" for i in ("a", "b"))
@@ -92,7 +92,7 @@ async def test_cancel_withdraws_everything_left_and_ends_the_sale() -> None:
 
 
 async def test_only_unopened_lots_can_be_edited() -> None:
-    house, rec, clock, store = await make_house()
+    house, _rec, _clock, store = await make_house()
     await house.update_lot("b", LotSpec(id="b", title="B, cleaned", starting_price=900), by="r")
     assert house.lots["b"].spec.title == "B, cleaned"
     assert store.lots["b"].spec.starting_price == 900
