@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
 from bidwire.accounts.limits import TokenBucket
+from bidwire.accounts.records import UserRecord
 from bidwire.accounts.service import Accounts
 from bidwire.clock import Clock
 from bidwire.domain.commands import Actor
@@ -33,7 +34,9 @@ log = logging.getLogger("bidwire.session")
 MAX_INBOX = 256
 """Messages queued from one peer before we stop reading from it (backpressure, not loss)."""
 MAX_SUBSCRIBED_LOTS = 1_000
-_NAME = re.compile(r"^[\w][\w .\-]{0,31}$")
+GUEST_NAME = re.compile(r"^[\w][\w .\-]{0,31}$")
+"""What a guest may call themselves (hello, text mode ``name``)."""
+_NAME = GUEST_NAME
 
 
 class Outlet(Protocol):
@@ -413,6 +416,13 @@ class Session:
             self._error(request_id, "unknown_lot", f"no such lot: {shown}")
             return False
         return True
+
+    def adopt(self, user: UserRecord, token: str) -> None:
+        """Start as an account the transport already authenticated (the web client's cookie)."""
+        self._forget_name()
+        self.actor = Actor(user.username, user.role)
+        self.token = token
+        self._welcome(None, token=token)
 
     def _become(self, name: str) -> None:
         self.actor = Actor(name, "guest")
