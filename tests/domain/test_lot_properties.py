@@ -82,6 +82,36 @@ class LotMachine(RuleBasedStateMachine):
 
     @rule()
     @precondition(lambda self: self.lot is not None)
+    def pause_and_resume(self) -> None:
+        """An admin pause keeps the time left; the resume never gives less than a window."""
+        assert self.lot is not None
+        paused = self.lot.decide_pause(self.now, "admin")
+        if paused is None:
+            return
+        left = paused.remaining_ms
+        self._apply(paused)
+        assert isinstance(self.lot.decide_bid("ann", 10**6, self.now), Refusal)
+        assert self.lot.decide_close(self.now + 10**9) is None  # paused lots do not close
+        self.now += 30_000
+        resumed = self.lot.decide_unpause(self.now, "admin")
+        assert resumed is not None
+        hard = self.lot.hard_end_at()
+        expected = self.now + max(left, self.lot.spec.extend_ms)
+        assert resumed.ends_at == (expected if hard is None else min(expected, hard))
+        self._apply(resumed)
+
+    @rule()
+    @precondition(lambda self: self.lot is not None and self.lot.status != "closed")
+    def withdraw(self) -> None:
+        assert self.lot is not None
+        closing = self.lot.decide_withdraw(self.now, "admin")
+        assert not isinstance(closing, Refusal)
+        assert closing.outcome == "unsold" and closing.reason == "withdrawn"
+        self.closes += 1
+        self._apply(closing)
+
+    @rule()
+    @precondition(lambda self: self.lot is not None)
     def tick(self) -> None:
         assert self.lot is not None
         closing = self.lot.decide_close(self.now)

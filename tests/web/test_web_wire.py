@@ -301,5 +301,6 @@ async def test_http_bids_keep_the_wire_rules_for_who_may_bid() -> None:
         running_server(guests=False) as ports,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports.http}") as http,
     ):
+        # As on the wire: a guest where guests are not allowed is not_authenticated (log in).
         reply = await http.post(f"/api/lots/{LOT}/bids", json={"amount": 10**6, "bidder": "x"})
-        assert (reply.status_code, reply.json()["code"]) == (403, "forbidden")
+        assert (reply.status_code, reply.json()["code"]) == (401, "not_authenticated")

@@ -247,3 +247,77 @@ class ServerProcess:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+
+# -- an app in the test's own process, no sockets ----------------------------------------------
+
+
+@dataclass
+class InProcess:
+    """The HTTP app over httpx's ASGI transport, on a memory store and a clock the test moves."""
+
+    app: Any
+    ctx: Any
+    clock: Any
+    admin_token: str
+    bidder_token: str
+
+    def client(self, token: str | None = None, *, cookie: bool = False) -> Any:
+        import httpx
+
+        headers = {}
+        cookies = {}
+        if token is not None and cookie:
+            cookies["bidwire_token"] = token
+        elif token is not None:
+            headers["authorization"] = f"Bearer {token}"
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://testserver",
+            headers=headers,
+            cookies=cookies,
+            timeout=10,
+        )
+
+
+# Fast hashing for tests that make many accounts; the server itself uses the library defaults.
+FAST_HASH = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+
+
+@contextlib.asynccontextmanager
+async def in_process(**ctx_options: Any) -> AsyncIterator[InProcess]:
+    from argon2 import PasswordHasher
+
+    from bidwire.accounts.service import Accounts
+    from bidwire.catalog import Defaults, demo_catalog
+    from bidwire.clock import FakeClock
+    from bidwire.engine.feed import Feed
+    from bidwire.engine.house import AuctionHouse
+    from bidwire.store.memory import MemoryStore
+    from bidwire.transports.http import create_app
+    from bidwire.transports.session import SessionContext
+
+    clock = FakeClock(int(time.time() * 1000))
+    store = MemoryStore()
+    feed = Feed(clock)
+    house = AuctionHouse(store, feed, clock)
+    for sale, lots in demo_catalog(Defaults()):
+        await house.add_sale(sale, lots)
+    accounts = Accounts(store, clock, PasswordHasher(**FAST_HASH))
+    await accounts.create_user("root", "root-password", "admin")
+    admin = await accounts.login("root", "root-password", "test")
+    bidder = await accounts.register("bea", "bea-password")
+    ctx = SessionContext(house, feed, clock, accounts=accounts, **ctx_options)
+    app = create_app(ctx)
+    try:
+        yield InProcess(app, ctx, clock, admin.token, bidder.token)
+    finally:
+        await house.stop()
+        feed.close()
+
+
+async def login(http: Any, username: str, password: str) -> dict[str, Any]:
+    reply = await http.post("/api/login", json={"username": username, "password": password})
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
+from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from bidwire.accounts.records import UserRecord
 from bidwire.engine.feed import Batch
+from bidwire.errors import ClientError
 from bidwire.transports.session import Session, SessionContext
+from bidwire.wire import codec
 from bidwire.wire.codec import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("bidwire.ws")
@@ -36,6 +41,9 @@ FRAME_LIMIT = 2 * MAX_MESSAGE_BYTES
 refused by the library unread (close code 1009), so a hostile peer cannot make us buffer it."""
 CLOSE_TIMEOUT = 2.0
 """How long a closing connection may take to flush its last frames (an error, a goodbye)."""
+
+TOKEN_COOKIE = "bidwire_token"
+"""The HttpOnly cookie the HTTP login sets (browsers cannot put headers on a WebSocket)."""
 
 CLOSE_NORMAL = 1000
 CLOSE_TOO_BIG = 1009
@@ -182,8 +190,41 @@ class WsConnection:
         self._wake.set()
 
 
+def same_origin(origin: str, host: str) -> bool:
+    """Whether a browser's ``Origin`` names this server: http(s), and the very host:port the
+    request was sent to (the ``Host`` header). Browsers always send Origin on a WebSocket, so a
+    page on any other site is refused; clients that are not browsers send none."""
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and parts.netloc.lower() == host.strip().lower()
+    )
+
+
+async def _cookie_user(ctx: SessionContext, websocket: WebSocket) -> tuple[UserRecord, str] | str:
+    """The user behind the login cookie, or why it was refused ("" when there is none)."""
+    token = websocket.cookies.get(TOKEN_COOKIE)
+    if not token or ctx.accounts is None:
+        return ""
+    try:
+        return await ctx.accounts.authenticate(token), token
+    except ClientError as err:
+        return str(err)
+
+
 async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
     address = websocket.client.host if websocket.client else "local"
+    origin = websocket.headers.get("origin")
+    if origin is not None and not same_origin(origin, websocket.headers.get("host", "")):
+        # A page on another site must not ride on this browser's login cookie (cross-site
+        # WebSocket hijacking): closing before accept answers the handshake with HTTP 403.
+        log.info("refused a WebSocket from origin %.100r", origin)
+        await websocket.close(CLOSE_POLICY)
+        return
     await websocket.accept()
     if not ctx.admit(address):
         # Over the per-address cap, as on TCP: say why in the protocol's words, then hang up.
@@ -194,6 +235,34 @@ async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
         await websocket.close(CLOSE_TRY_LATER)
         return
     try:
-        await WsConnection(ctx, websocket, address).run()
+        connection = WsConnection(ctx, websocket, address)
+        await _identify(ctx, websocket, connection.session)
+        await connection.run()
     finally:
         ctx.release(address)
+
+
+async def _identify(ctx: SessionContext, websocket: WebSocket, session: Session) -> None:
+    """A browser logged in over HTTP starts its connection as that user. An expired or revoked
+    cookie is refused in words (``not_authenticated``); the page may still log in or, where
+    the server allows guests, say hello."""
+    found = await _cookie_user(ctx, websocket)
+    if isinstance(found, str):
+        if found:
+            session.outlet.send_message(
+                codec.encode(
+                    codec.Error(
+                        "not_authenticated",
+                        f"your login cookie was refused: {found}",
+                        ctx.clock.now_ms(),
+                    )
+                )
+            )
+        return
+    user, token = found
+    adopt = getattr(session, "adopt", None)
+    if adopt is not None:
+        adopt(user, token)
+    else:
+        # Until Session can be told who it is, the same path as a client's own ``auth``.
+        session.on_message(json.dumps({"type": "auth", "id": "cookie", "token": token}))

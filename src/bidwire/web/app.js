@@ -59,6 +59,12 @@ const ui = {
   dialog: $("name-dialog"),
   nameForm: $("name-form"),
   nameInput: $("name-input"),
+  meRole: $("me-role"),
+  logout: $("logout"),
+  adminLink: $("admin-link"),
+  accountError: $("account-error"),
+  loginForm: $("login-form"),
+  registerForm: $("register-form"),
 };
 
 const state = new AuctionState();
@@ -70,6 +76,8 @@ let viewing = null; // a lot the user picked; null follows the lot on the block
 let shownLot = null; // the lot on screen at the last render
 let amountDirty = false;
 let countdownFor = { lot: null, endsAt: null, windowStart: 0, windowTotal: 1 };
+let account = null; // {user, role} while logged in (the token itself is in an HttpOnly cookie)
+let serverInfo = { guests: true, accounts: true };
 
 function me() {
   return conn.user || conn.name;
@@ -204,7 +212,13 @@ function onMessage(msg) {
       if (msg.code === "unknown_lot") loadSales(); // a lot we knew is gone: reload the catalogue
       else if (msg.id && String(msg.id).startsWith("h")) {
         setFeedback(`The server refused the name: ${msg.message}`, "error");
-        askName(true);
+        askName(true, `The server refused the name: ${msg.message}`);
+      } else if (msg.code === "not_authenticated" && (msg.id === null || msg.id === undefined)) {
+        // Our login cookie was refused (expired, logged out elsewhere, blocked), or we took
+        // too long to say who we are: stop, and ask.
+        account = null;
+        conn.stop();
+        askName(true, msg.message, "login");
       }
       break;
     case "server_closing":
@@ -319,6 +333,10 @@ function render() {
   const name = me();
   ui.meName.textContent = name || "Guest";
   ui.meAvatar.textContent = (name || "?").slice(0, 1).toUpperCase();
+  const role = conn.role || account?.role || "";
+  ui.meRole.textContent = role;
+  ui.logout.hidden = !account;
+  ui.adminLink.hidden = role !== "admin";
   const lot = currentLot();
   const sale = saleOf(lot) ?? state.sales.values().next().value;
   ui.saleTitle.textContent = sale ? sale.title : "";
@@ -580,13 +598,27 @@ function tick() {
   ui.clockFill.style.transform = `scaleX(${Math.min(1, left / countdownFor.windowTotal).toFixed(4)})`;
 }
 
-// -- your name -----------------------------------------------------------------------------------
+// -- your name, or your account ---------------------------------------------------------------
 
-function askName(force = false) {
+function showMode(mode) {
+  if (mode === "guest" && !serverInfo.guests) mode = "login";
+  for (const button of ui.dialog.querySelectorAll(".mode")) {
+    button.hidden = button.dataset.mode === "guest" ? !serverInfo.guests : !serverInfo.accounts;
+    button.setAttribute("aria-pressed", String(button.dataset.mode === mode));
+  }
+  for (const form of ui.dialog.querySelectorAll("form[data-panel]")) {
+    form.hidden = form.dataset.panel !== mode;
+  }
+  const first = ui.dialog.querySelector(`form[data-panel="${mode}"] input`);
+  if (first && ui.dialog.open) first.focus();
+}
+
+function askName(force = false, why = "", mode = "guest") {
   ui.nameInput.value = localStorage.getItem(NAME_KEY) || "";
   ui.nameInput.setCustomValidity("");
+  ui.accountError.textContent = why;
   if (!ui.dialog.open) ui.dialog.showModal();
-  ui.nameInput.focus();
+  showMode(mode);
   ui.dialog.dataset.force = force ? "1" : "";
 }
 
@@ -600,13 +632,82 @@ ui.nameForm.addEventListener("submit", (event) => {
     return;
   }
   localStorage.setItem(NAME_KEY, name);
-  if (conn.name === null) conn.start(name);
+  if (account) logout(false); // a guest name instead of the account
+  if (conn.name === null && !conn.ws) conn.start(name);
   else if (name !== conn.name || ui.dialog.dataset.force) conn.rename(name);
 });
 ui.dialog.addEventListener("cancel", (event) => {
-  if (conn.name === null) event.preventDefault(); // a name is needed to join
+  if (!conn.ws && !conn.user) event.preventDefault(); // a name or a login is needed to join
 });
-ui.me.addEventListener("click", () => askName());
+ui.me.addEventListener("click", () => askName(false, "", account ? "login" : "guest"));
+for (const button of ui.dialog.querySelectorAll(".mode")) {
+  button.addEventListener("click", () => {
+    ui.accountError.textContent = "";
+    showMode(button.dataset.mode);
+  });
+}
+
+/** POST credentials; the server answers with the account and sets the HttpOnly cookie. */
+async function authenticate(path, form) {
+  const submit = form.querySelector("button[type=submit]");
+  const body = {
+    username: form.elements.username.value.trim(),
+    password: form.elements.password.value,
+  };
+  submit.disabled = true;
+  ui.accountError.textContent = "";
+  try {
+    const response = await fetch(path, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    let reply = null;
+    try {
+      reply = await response.json();
+    } catch {
+      // not JSON: say what we can
+    }
+    if (!response.ok) {
+      ui.accountError.textContent = reply?.message
+        ? reply.message.replace(/^body\.\w+: /, "")
+        : `The server said HTTP ${response.status}.`;
+      form.elements.password.select();
+      return;
+    }
+    form.elements.password.value = "";
+    account = { user: reply.user, role: reply.role };
+    ui.dialog.close();
+    conn.rename(null); // reconnect: the handshake carries the new cookie
+    render();
+  } catch {
+    ui.accountError.textContent = "Cannot reach the server; try again in a moment.";
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+ui.loginForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  authenticate("/api/login", ui.loginForm);
+});
+ui.registerForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  authenticate("/api/register", ui.registerForm);
+});
+
+async function logout(ask = true) {
+  account = null;
+  conn.stop();
+  try {
+    await fetch("/api/logout", { method: "POST" });
+  } catch {
+    // the cookie is cleared on the next successful call; the session is closed already
+  }
+  render();
+  if (ask) askName(true, "You are logged out.", serverInfo.guests ? "guest" : "login");
+}
+ui.logout.addEventListener("click", () => logout());
 
 // -- wiring --------------------------------------------------------------------------------------
 
@@ -650,8 +751,29 @@ setInterval(() => {
   if (lot && lot.state === "open") renderChart(lot, me());
 }, 1000);
 
+async function getJson(path) {
+  try {
+    const response = await fetch(path, { headers: { accept: "application/json" } });
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+async function startup() {
+  const info = await getJson("/api/info");
+  if (info) serverInfo = info;
+  if (info?.me) {
+    account = info.me;
+    conn.start(null); // the cookie says who we are
+  } else {
+    const saved = localStorage.getItem(NAME_KEY);
+    if (serverInfo.guests && saved && NAME_RE.test(saved)) conn.start(saved);
+    else askName(false, "", serverInfo.guests ? "guest" : "login");
+  }
+  render();
+}
+
 loadSales();
-const saved = localStorage.getItem(NAME_KEY);
-if (saved && NAME_RE.test(saved)) conn.start(saved);
-else askName();
 render();
+startup();

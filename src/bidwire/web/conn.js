@@ -43,6 +43,7 @@ export class Connection extends EventTarget {
     this.state = "idle";
     this.attempt = 0;
     this.user = null;
+    this.role = null;
     this.clock = new ServerClock();
     this.nextId = 1;
     this.retryTimer = null;
@@ -50,22 +51,33 @@ export class Connection extends EventTarget {
     this.lastHeard = 0;
   }
 
+  /**
+   * Join as the guest `name`, or with `null` as the account whose HttpOnly cookie the browser
+   * holds: the server reads the cookie during the handshake and welcomes us without a word.
+   */
   start(name) {
     this.name = name;
     this.connect();
   }
 
-  /** A new name needs a new hello, and a hello needs a new connection. */
+  /** A new name (or a login) needs a new hello, and a hello needs a new connection. */
   rename(name) {
-    this.name = name;
+    this.stop();
+    this.start(name);
+  }
+
+  /** Hang up and stay down (after logging out, until the person chooses again). */
+  stop() {
     this.user = null;
+    this.role = null;
+    clearTimeout(this.retryTimer);
+    this.stopPing();
     if (this.ws) {
       const old = this.ws;
       this.ws = null;
-      old.close(1000, "renaming");
+      old.close(1000, "leaving");
     }
-    clearTimeout(this.retryTimer);
-    this.connect();
+    this.attempt = 0;
   }
 
   newId(prefix) {
@@ -97,7 +109,7 @@ export class Connection extends EventTarget {
     ws.addEventListener("open", () => {
       if (this.ws !== ws) return;
       this.lastHeard = Date.now();
-      this.send({ type: "hello", id: this.newId("h"), name: this.name });
+      if (this.name !== null) this.send({ type: "hello", id: this.newId("h"), name: this.name });
     });
     ws.addEventListener("message", (event) => {
       if (this.ws !== ws) return;
@@ -113,6 +125,7 @@ export class Connection extends EventTarget {
       if (message.type === "welcome") {
         this.attempt = 0;
         this.user = message.user;
+        this.role = message.role;
         this.setState("live", message.user);
         this.startPing();
       } else if (message.type === "server_closing") {
