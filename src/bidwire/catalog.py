@@ -128,7 +128,9 @@ def parse_catalog(text: str, fmt: str, defaults: Defaults, source: str = "catalo
     try:
         data = tomllib.loads(text) if fmt == "toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        line = getattr(exc, "lineno", 0)
+        # tomllib (3.11) has no lineno attribute; its message says "(at line N, column M)"
+        found = re.search(r"line (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else 0)
         raise CatalogError(source, [(line, f"not valid {fmt.upper()}: {exc}")]) from None
     if not isinstance(data, dict):
         raise CatalogError(source, [(1, "the catalog must be an object with sales or lots")])

@@ -176,3 +176,50 @@ async def test_tcp_over_tls(server_factory: Any, tmp_path: Path, certificate: An
     plain_writer.write(b'{"type":"hello","name":"plain"}\n')
     assert await asyncio.wait_for(plain_reader.read(100), 10) == b""  # no TLS, no service
     plain_writer.close()
+
+
+async def test_blocking_over_http_ends_live_connections(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    import httpx
+
+    store = f"sqlite:///{tmp_path / 'bidwire.db'}"
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bidwire",
+            "admin",
+            "create-user",
+            "root",
+            "--admin",
+            "--store",
+            store,
+        ],
+        env={"BIDWIRE_NEW_PASSWORD": "root password", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    server = server_factory("--catalog", catalog(tmp_path), "--opening-seconds", "60")
+    http_port = int(server.output.decode().split(" http 127.0.0.1:")[1].split()[0])
+    victim = await JsonClient.connect(server.port)
+    await victim.request(
+        {"type": "register", "id": 1, "username": "trent", "password": "trent's pw"}
+    )
+    guest = await JsonClient.connect(server.port, "trent-fan")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=10) as web:
+        login = await web.post("/api/login", json={"username": "root", "password": "root password"})
+        assert login.status_code == 200, login.text
+        token = login.json()["token"]
+        blocked = await web.post(
+            "/api/admin/users/trent/block", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert blocked.status_code == 200, blocked.text
+    goodbye = await victim.wait_for(lambda m: m["type"] == "server_closing")
+    assert "blocked" in goodbye["message"]
+    await asyncio.wait_for(victim._task, 5)
+    pong = await guest.request({"type": "ping", "id": "p"})  # others are untouched
+    assert pong["type"] == "pong"
+    await guest.close()

@@ -12,6 +12,7 @@ Principles (every rule below follows from these):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,6 +35,13 @@ from bidwire.domain.money import (
 
 LotStatus = Literal["scheduled", "open", "paused", "closed"]
 SaleMode = Literal["live", "timed"]
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
+# C0 and C1 controls, DEL and the bidirectional overrides: nothing a person types on purpose,
+# and some terminals and renderers act on them. Line breaks are fine in a description.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAK = re.compile(r"[\t\n\r]")
 
 RECENT_BIDS_KEPT = 20
 """How many recent bids a lot keeps in memory for snapshots; the full history is in the store."""
@@ -62,6 +70,12 @@ class LotSpec:
             raise ValueError("lot id must be 1 to 64 characters")
         if not self.title.strip():
             raise ValueError("lot title must not be empty")
+        if len(self.title) > MAX_TITLE or len(self.description) > MAX_DESCRIPTION:
+            raise ValueError(
+                f"a title has at most {MAX_TITLE} characters, a description {MAX_DESCRIPTION:,}"
+            )
+        if _CONTROL.search(self.title + self.description) or _LINE_BREAK.search(self.title):
+            raise ValueError("title and description cannot hold control characters")
         if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
             raise ValueError("currency must be a three-letter ISO code such as USD")
         if not 0 < self.starting_price <= MAX_AMOUNT:

@@ -882,6 +882,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
         token, _ = _token_of(request)
         if token is not None and ctx.accounts is not None:
             await ctx.accounts.logout(token)
+            ctx.disconnect(token=token)
         response.delete_cookie(
             TOKEN_COOKIE,
             path="/",
@@ -1001,7 +1002,10 @@ def _add_admin_routes(app: FastAPI, ctx: SessionContext, defaults: Defaults) -> 
             raise ApiError("bad_request", "you cannot block yourself")
         if await ctx.accounts.store.get_user(username) is None:
             raise ApiError("unknown_user", f"there is no user {username[:64]!r}")
-        return _user_out(await ctx.accounts.block(username, blocked, by=admin.username))
+        user = await ctx.accounts.block(username, blocked, by=admin.username)
+        if blocked:
+            ctx.disconnect(username=user.username)
+        return _user_out(user)
 
     @router.post(
         "/users/{username}/block",

@@ -89,6 +89,24 @@ class SessionContext:
     def guest_name(self) -> str:
         return self.unique_name(f"guest-{self.rng.randrange(1000, 10_000)}")
 
+    def disconnect(self, *, username: str | None = None, token: str | None = None) -> int:
+        """Close the live connections of a blocked user or a revoked token: what a token
+        allowed must end when the token does. Returns how many were closed."""
+        doomed = [
+            session
+            for session in self.sessions
+            if (token is not None and session.token == token)
+            or (
+                username is not None
+                and session.actor is not None
+                and session.actor.role != "guest"
+                and session.actor.name.casefold() == username.casefold()
+            )
+        ]
+        for session in doomed:
+            session.goodbye("Your session has ended (logged out or blocked); log in again.")
+        return len(doomed)
+
     def admit(self, address: str) -> bool:
         """Count a new connection from ``address``; False if it is over its cap."""
         count = self.per_address.get(address, 0)
@@ -422,7 +440,7 @@ class Session:
         self._forget_name()
         self.actor = Actor(user.username, user.role)
         self.token = token
-        self._welcome(None, token=token)
+        self._welcome(None, token=None)  # the page's script never sees the HttpOnly cookie's token
 
     def _become(self, name: str) -> None:
         self.actor = Actor(name, "guest")
