@@ -208,6 +208,7 @@ def _build(
                 lot_ids=tuple(lot.id for lot in lots),
                 mode=sale.get("mode", "live"),
                 gap_ms=round(float(gap) * 1000),
+                anonymous=bool(sale.get("anonymous", False)),
             )
         except (ValueError, TypeError) as exc:
             if lots:

@@ -223,3 +223,63 @@ async def test_blocking_over_http_ends_live_connections(
     pong = await guest.request({"type": "ping", "id": "p"})  # others are untouched
     assert pong["type"] == "pong"
     await guest.close()
+
+
+async def test_an_anonymous_sale_over_the_wire_and_http(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    import httpx
+
+    path = tmp_path / "quiet.json"
+    path.write_text(
+        json.dumps(
+            {
+                "sales": [
+                    {
+                        "title": "Quiet",
+                        "anonymous": True,
+                        "lots": [{"id": "q", "title": "Quiet lot", "starting_price": 100}],
+                    }
+                ]
+            }
+        )
+    )
+    store = f"sqlite:///{tmp_path / 'bidwire.db'}"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bidwire",
+            "admin",
+            "create-user",
+            "root",
+            "--admin",
+            "--store",
+            store,
+        ],
+        env={"BIDWIRE_NEW_PASSWORD": "root password", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    server = server_factory("--catalog", str(path), "--opening-seconds", "60")
+    http_port = int(server.output.decode().split(" http 127.0.0.1:")[1].split()[0])
+    admin = await JsonClient.connect(server.port)
+    await admin.request({"type": "login", "id": 1, "username": "root", "password": "root password"})
+    public = await JsonClient.connect(server.port, "onlooker")
+    bidder = await JsonClient.connect(server.port, "zelda")
+    assert (await bidder.request({"type": "bid", "id": 2, "lot": "q", "amount": 10_000}))[
+        "type"
+    ] == "bid_accepted"
+    shown = await public.wait_for(lambda m: m["type"] == "bid_placed")
+    real = await admin.wait_for(lambda m: m["type"] == "bid_placed")
+    assert shown["bidder"].startswith("Bidder ") and real["bidder"] == "zelda"
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=10) as web:
+        history = (await web.get("/api/lots/q/bids")).json()
+        assert [b["bidder"] for b in history["bids"]] == [shown["bidder"]]
+        snapshot = (await web.get("/api/lots/q")).json()
+        assert snapshot["high_bid"]["bidder"] == shown["bidder"]
+        assert "zelda" not in (await web.get("/api/sales")).text
+    for client in (admin, public, bidder):
+        await client.close()

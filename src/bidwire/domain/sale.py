@@ -7,7 +7,7 @@ in a live sale the next lot opens ``gap_ms`` after the previous one closed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bidwire.domain.lot import Lot, SaleMode
 
@@ -23,6 +23,10 @@ class SaleSpec:
     """When the sale starts; ``None`` means as soon as the server runs it (unless held)."""
     held: bool = False
     """A sale built by an admin waits for an explicit start or schedule."""
+    anonymous: bool = False
+    """Public events show a pseudonym per bidder instead of the name; admins see who."""
+    pseudonym_salt: str = field(default="", repr=False)
+    """The secret behind the pseudonyms, set when an anonymous sale is created."""
 
     def __post_init__(self) -> None:
         if not self.id or len(self.id) > 64:

@@ -9,6 +9,7 @@ bytes built once for everybody; what a subscriber does with them must not block.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,12 +20,16 @@ import msgspec
 from bidwire.clock import Clock
 from bidwire.domain.events import LotEvent, SaleEvent
 from bidwire.domain.lot import Lot
+from bidwire.domain.privacy import pseudonym, public_event
+from bidwire.domain.sale import SaleSpec
 from bidwire.wire import text
 
 RING_SIZE = 256
 """Recent encoded events kept per lot for ``resync``; older gaps get a snapshot instead."""
 NOTICE_BEFORE_MS = (5_000, 2_000)
 """Text-mode watchers hear "going once/twice" this long before a deadline."""
+BUSY_FLUSH_SECONDS = 0.005
+"""A flush longer than this means load: the next one waits as long as this one took."""
 
 
 class HighBid(msgspec.Struct):
@@ -56,9 +61,15 @@ class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
     ts: int
 
 
-def snapshot_of(lot: Lot, now_ms: int) -> Snapshot:
+def snapshot_of(lot: Lot, now_ms: int, salt: str | None = None) -> Snapshot:
+    """A lot's picture; with ``salt`` (an anonymous sale, seen by the public) bidders are
+    shown by their pseudonyms."""
+
+    def shown(bidder: str) -> str:
+        return bidder if salt is None else pseudonym(salt, bidder)
+
     high = (
-        HighBid(lot.high_amount, lot.high_bidder)
+        HighBid(lot.high_amount, shown(lot.high_bidder))
         if lot.high_amount is not None and lot.high_bidder is not None
         else None
     )
@@ -74,7 +85,7 @@ def snapshot_of(lot: Lot, now_ms: int) -> Snapshot:
         min_amount=lot.min_amount(),
         ends_at=lot.ends_at,
         high_bid=high,
-        bids=[SnapshotBid(b.amount, b.bidder, b.ts) for b in lot.recent],
+        bids=[SnapshotBid(b.amount, shown(b.bidder), b.ts) for b in lot.recent],
         bid_count=lot.bid_count,
         outcome=lot.outcome,
         ts=now_ms,
@@ -83,11 +94,12 @@ def snapshot_of(lot: Lot, now_ms: int) -> Snapshot:
 
 @dataclass(slots=True)
 class Outgoing:
-    """One event, encoded once."""
+    """One event, encoded once (twice in an anonymous sale: ``private`` names the bidder)."""
 
     lot: str | None
     json: bytes
     text: bytes = b""
+    private: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -97,6 +109,22 @@ class Batch:
     items: list[Outgoing]
     _json_lines: bytes | None = field(default=None)
     _text_lines: bytes | None = field(default=None)
+    _for_admins: Batch | None = field(default=None)
+
+    @property
+    def for_admins(self) -> Batch:
+        """The same events with real bidder names (only anonymous sales differ)."""
+        if self._for_admins is None:
+            if all(item.private is None for item in self.items):
+                self._for_admins = self
+            else:
+                self._for_admins = Batch(
+                    [
+                        Outgoing(item.lot, item.private or item.json, item.text)
+                        for item in self.items
+                    ]
+                )
+        return self._for_admins
 
     @property
     def json_lines(self) -> bytes:
@@ -126,11 +154,14 @@ class Feed:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.views: dict[str, Lot] = {}
-        self._rings: dict[str, deque[tuple[int, bytes]]] = {}
+        self._rings: dict[str, deque[tuple[int, bytes, bytes]]] = {}
+        self.salts: dict[str, str] = {}
+        """Anonymous sales -> their pseudonym salt."""
         self._held: dict[str, dict[int, LotEvent]] = {}
         self._next_seq: dict[str, int] = {}
         self._pending: list[LotEvent | SaleEvent] = []
         self._flush_scheduled = False
+        self._next_flush_at = 0.0
         self.house: set[Subscriber] = set()
         self.by_lot: dict[str, set[Subscriber]] = {}
         self.text_watchers = 0
@@ -139,6 +170,10 @@ class Feed:
         """Events handed to subscribers, counted once per subscriber (for /metrics and bench)."""
 
     # -- set-up ------------------------------------------------------------------------------
+
+    def track_sale(self, sale: SaleSpec) -> None:
+        if sale.anonymous:
+            self.salts[sale.id] = sale.pseudonym_salt
 
     def track(self, lot: Lot) -> None:
         """Start publishing a lot whose committed state is ``lot`` (a copy the feed owns)."""
@@ -176,10 +211,14 @@ class Feed:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def snapshot(self, lot_id: str) -> Snapshot:
-        return snapshot_of(self.views[lot_id], self.clock.now_ms())
+    def snapshot(self, lot_id: str, *, admin: bool = False) -> Snapshot:
+        view = self.views[lot_id]
+        salt = None if admin else self.salts.get(view.sale)
+        return snapshot_of(view, self.clock.now_ms(), salt)
 
-    def events_since(self, lot_id: str, since_seq: int) -> list[bytes] | None:
+    def events_since(
+        self, lot_id: str, since_seq: int, *, admin: bool = False
+    ) -> list[bytes] | None:
         """Encoded events after ``since_seq``, or None if the ring no longer reaches back."""
         view = self.views[lot_id]
         if since_seq >= view.seq:
@@ -187,7 +226,7 @@ class Feed:
         ring = self._rings[lot_id]
         if not ring or ring[0][0] > since_seq + 1:
             return None
-        return [body for seq, body in ring if seq > since_seq]
+        return [private if admin else public for seq, public, private in ring if seq > since_seq]
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -216,29 +255,55 @@ class Feed:
         self._next_seq[lot.id] = lot.seq + 1
 
     def _schedule_flush(self) -> None:
+        """Adaptive batching: at once when idle; under load (the last flush took more than
+        BUSY_FLUSH_SECONDS, i.e. thousands of writes) the next waits as long as the last took,
+        so fan-out takes at most half of the loop, commits and bids get the other half, and
+        each write carries every event of that wait (fewer writes per event: bench/README)."""
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            loop = asyncio.get_running_loop()
+            wait = self._next_flush_at - time.perf_counter()
+            if wait > 0:
+                loop.call_later(wait, self.flush)
+            else:
+                loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self._flush_scheduled = False
         pending, self._pending = self._pending, []
         if not pending:
             return
+        started = time.perf_counter()  # not loop.time(): uvloop's is cached per loop turn
+        try:
+            self._flush(pending)
+        finally:
+            ended = time.perf_counter()
+            took = ended - started
+            self._next_flush_at = ended + took if took > BUSY_FLUSH_SECONDS else 0.0
+
+    def _flush(self, pending: list[LotEvent | SaleEvent]) -> None:
         items: list[Outgoing] = []
         want_text = self.text_watchers > 0
         for event in pending:
-            body = msgspec.json.encode(event)
             lot_id: str | None = getattr(event, "lot", None)
             line = b""
-            if lot_id is not None:
+            private: bytes | None = None
+            if lot_id is None:
+                body = msgspec.json.encode(event)
+            else:
+                assert not isinstance(event, SaleEvent)
                 view = self.views[lot_id]
-                view.apply(event)  # type: ignore[arg-type]
-                self._rings[lot_id].append((event.seq, body))  # type: ignore[union-attr]
+                view.apply(event)
+                salt = self.salts.get(view.sale)
+                shown = event if salt is None else public_event(event, salt)
+                body = msgspec.json.encode(shown)
+                if shown is not event:
+                    private = msgspec.json.encode(event)
+                self._rings[lot_id].append((event.seq, body, private or body))
                 if want_text:
-                    line = (text.render_event(event, view) + "\n").encode()  # type: ignore[arg-type]
+                    line = (text.render_event(shown, view) + "\n").encode()
                 self._arm_notices(view)
-            items.append(Outgoing(lot_id, body, line))
+            items.append(Outgoing(lot_id, body, line, private))
         everything = Batch(items)
         for sub in self.house:
             sub.deliver(everything)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import secrets
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,6 +28,7 @@ from bidwire.domain.events import (
     SaleStarted,
 )
 from bidwire.domain.lot import Lot, LotSpec, Refusal
+from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import SaleSpec, plan
 from bidwire.engine.feed import Feed
 from bidwire.errors import BadRequest, ServerError, StoreUnavailable, UnknownLot, UnknownSale
@@ -87,6 +89,7 @@ class AuctionHouse:
                 announced=stored_sale.started_at is not None,
                 paused_at=stored_sale.paused_at,
             )
+            self.feed.track_sale(stored_sale.spec)
         for stored in house.lots:
             self._track(_rebuild(stored), _rebuild(stored))
         for key, (lot_id, seq) in house.request_keys.items():
@@ -111,8 +114,11 @@ class AuctionHouse:
             raise ValueError(f"lot ids already in use: {', '.join(taken)}")
         if tuple(lot.id for lot in lots) != sale.lot_ids:
             raise ValueError("the sale's lot ids do not match its lots")
+        if sale.anonymous and not sale.pseudonym_salt:
+            sale = replace(sale, pseudonym_salt=secrets.token_hex(16))
         await self.store.add_sale(sale, lots)
         self.sales[sale.id] = SaleState(sale)
+        self.feed.track_sale(sale)
         for spec in lots:
             self._track(Lot(spec, sale.id, sale.mode), Lot(spec, sale.id, sale.mode))
 
@@ -451,6 +457,13 @@ class AuctionHouse:
         self.run_due()
 
     # -- reading -----------------------------------------------------------------------------
+
+    def public_name(self, sale_id: str, bidder: str) -> str:
+        """How the public sees ``bidder`` in this sale: the name, or its pseudonym."""
+        sale = self.sales.get(sale_id)
+        if sale is None or not sale.spec.anonymous:
+            return bidder
+        return pseudonym(sale.spec.pseudonym_salt, bidder)
 
     def lot_on_the_block(self) -> str | None:
         """The most recently opened lot still open (what a bare number bids on)."""

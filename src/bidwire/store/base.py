@@ -128,6 +128,8 @@ def sale_spec_to_record(spec: SaleSpec) -> dict[str, Any]:
         "gap_ms": spec.gap_ms,
         "starts_at": spec.starts_at,
         "held": spec.held,
+        "anonymous": spec.anonymous,
+        "pseudonym_salt": spec.pseudonym_salt,
     }
 
 

@@ -605,8 +605,8 @@ def _check_catalog_text(catalog: list[tuple[SaleSpec, list[LotSpec]]]) -> list[P
     return problems
 
 
-def _lot_state(lot: Lot, now: int) -> dict[str, Any]:
-    record: dict[str, Any] = msgspec.to_builtins(snapshot_of(lot, now))
+def _lot_state(lot: Lot, now: int, salt: str | None = None) -> dict[str, Any]:
+    record: dict[str, Any] = msgspec.to_builtins(snapshot_of(lot, now, salt))
     for name in ("type", "bids", "ts"):
         record.pop(name, None)
     return record
@@ -715,7 +715,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
                     "started_at": state.started_at,
                     "ended_at": state.ended_at,
                     "lots": [
-                        _lot_state(feed.views[lot_id], now)
+                        _lot_state(feed.views[lot_id], now, feed.salts.get(spec.id))
                         for lot_id in spec.lot_ids
                         if lot_id in feed.views
                     ],
@@ -726,7 +726,8 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     @app.get("/api/lots", response_model=LotsPage)
     async def lots() -> dict[str, Any]:
         now = clock.now_ms()
-        return {"lots": [_lot_state(lot, now) for lot in feed.views.values()], "ts": now}
+        listed = [_lot_state(lot, now, feed.salts.get(lot.sale)) for lot in feed.views.values()]
+        return {"lots": listed, "ts": now}
 
     @app.get(
         "/api/lots/{lot_id}",
@@ -754,7 +755,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
         """The lot's bid history from the store, newest first, a page at a time."""
         if lot_id not in feed.views:
             return error("unknown_lot", f"there is no lot {lot_id[:64]!r}")
-        return await _bid_page(house, lot_id, before_seq, limit, clock.now_ms())
+        return await _bid_page(house, lot_id, before_seq, limit, clock.now_ms(), public=True)
 
     @app.post(
         "/api/lots/{lot_id}/bids",
@@ -1193,8 +1194,11 @@ def _add_admin_routes(app: FastAPI, ctx: SessionContext, defaults: Defaults) -> 
 
 
 async def _bid_page(
-    house: Any, lot_id: str, before_seq: int | None, limit: int, now: int
+    house: Any, lot_id: str, before_seq: int | None, limit: int, now: int, *, public: bool = False
 ) -> dict[str, Any] | JSONResponse:
+    """A page of bids; ``public`` shows bidders as the public sees them (pseudonyms in an
+    anonymous sale), otherwise the real names (the admin's view)."""
+    sale = house.lots[lot_id].sale
     try:
         bodies = await house.store.bid_history(lot_id, before_seq, limit + 1)
     except Exception:
@@ -1205,7 +1209,13 @@ async def _bid_page(
     more = len(page) > limit
     page = page[:limit]
     listed = [
-        {"seq": e.seq, "amount": e.amount, "bidder": e.bidder, "ts": e.ts, "ends_at": e.ends_at}
+        {
+            "seq": e.seq,
+            "amount": e.amount,
+            "bidder": house.public_name(sale, e.bidder) if public else e.bidder,
+            "ts": e.ts,
+            "ends_at": e.ends_at,
+        }
         for e in page
         if isinstance(e, BidPlaced)
     ]

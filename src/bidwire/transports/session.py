@@ -193,10 +193,16 @@ class Session:
             if self.mode == "text":
                 now = self.ctx.clock.now_ms()
                 for lot_id in lots:
-                    self._say(text.describe_lot(self.ctx.feed.views[lot_id], now))
+                    self._say(
+                        text.describe_lot(
+                            self.ctx.feed.views[lot_id], now, self.ctx.house.public_name
+                        )
+                    )
             else:
                 for lot_id in lots:
-                    self.outlet.send_message(codec.encode(self.ctx.feed.snapshot(lot_id)))
+                    self.outlet.send_message(
+                        codec.encode(self.ctx.feed.snapshot(lot_id, admin=self.sees_everyone))
+                    )
 
     def on_close(self) -> None:
         if self.closed:
@@ -225,6 +231,11 @@ class Session:
 
     # -- from the feed -----------------------------------------------------------------------
 
+    @property
+    def sees_everyone(self) -> bool:
+        """Admins see who bids, even in anonymous sales."""
+        return self.actor is not None and self.actor.role == "admin"
+
     def deliver(self, batch: Batch) -> None:
         if self.outlet.backed_up:
             self._stale = True
@@ -233,7 +244,7 @@ class Session:
             if batch.text_lines:
                 self.outlet.send_text(batch.text_lines)
         else:
-            self.outlet.send_batch(batch)
+            self.outlet.send_batch(batch.for_admins if self.sees_everyone else batch)
 
     def notice(self, line: bytes) -> None:
         if self.mode == "text" and not self.outlet.backed_up:
@@ -384,7 +395,9 @@ class Session:
         self.ctx.feed.subscribe_lots(self, fresh)
         self._send_subscribed(msg.id)
         for lot_id in fresh:
-            self.outlet.send_message(codec.encode(self.ctx.feed.snapshot(lot_id)))
+            self.outlet.send_message(
+                codec.encode(self.ctx.feed.snapshot(lot_id, admin=self.sees_everyone))
+            )
 
     async def _on_unsubscribe(self, msg: codec.Unsubscribe) -> None:
         if not self._known_lots(msg.id, msg.lots):
@@ -400,9 +413,11 @@ class Session:
         if msg.since_seq < 0:
             self._error(msg.id, "bad_request", "since_seq cannot be negative")
             return
-        missed = self.ctx.feed.events_since(msg.lot, msg.since_seq)
+        missed = self.ctx.feed.events_since(msg.lot, msg.since_seq, admin=self.sees_everyone)
         if missed is None:
-            self.outlet.send_message(codec.encode(self.ctx.feed.snapshot(msg.lot)))
+            self.outlet.send_message(
+                codec.encode(self.ctx.feed.snapshot(msg.lot, admin=self.sees_everyone))
+            )
         else:
             for body in missed:
                 self.outlet.send_message(body)
@@ -485,7 +500,9 @@ class Session:
             codec.encode(codec.Welcome(self.actor.name, self.actor.role, token, now, id=request_id))
         )
         for lot_id in self._open_lots():
-            self.outlet.send_message(codec.encode(self.ctx.feed.snapshot(lot_id)))
+            self.outlet.send_message(
+                codec.encode(self.ctx.feed.snapshot(lot_id, admin=self.sees_everyone))
+            )
         if not self.lots:
             self.house_feed = True
             self.ctx.feed.subscribe_house(self)
@@ -540,7 +557,9 @@ class Session:
             self._say(f"Welcome to bidwire, {self.actor.name}! {text.HELP}")
         open_lots = self._open_lots()
         for lot_id in open_lots:
-            self._say(text.describe_lot(self.ctx.feed.views[lot_id], now))
+            self._say(
+                text.describe_lot(self.ctx.feed.views[lot_id], now, self.ctx.house.public_name)
+            )
         if not open_lots:
             self._say("Nothing is on the block right now; the next lot will be announced here.")
         self.house_feed = True
@@ -562,7 +581,11 @@ class Session:
             self._say(text.HELP)
         elif command.verb == "lots":
             views = self.ctx.feed.views.values()
-            listed = [text.describe_lot(lot, now) for lot in views if lot.status != "closed"]
+            listed = [
+                text.describe_lot(lot, now, self.ctx.house.public_name)
+                for lot in views
+                if lot.status != "closed"
+            ]
             for entry in listed or ["No open or coming lots."]:
                 self._say(entry)
         elif command.verb == "lot":

@@ -5,6 +5,7 @@ Sans-I/O: parse a typed line into a command, render events and replies into line
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bidwire.domain.events import (
@@ -63,8 +64,11 @@ def money(lot: Lot, amount: int) -> str:
     return format_amount(amount, lot.spec.currency)
 
 
-def describe_lot(lot: Lot, now_ms: int) -> str:
-    """One line about a lot, for the greeting and for ``lots``."""
+def describe_lot(
+    lot: Lot, now_ms: int, shown: Callable[[str, str], str] = lambda sale, name: name
+) -> str:
+    """One line about a lot, for the greeting and for ``lots``; ``shown(sale, bidder)`` is how
+    the public sees a bidder (a pseudonym in an anonymous sale)."""
     title = f"{lot.spec.title} (lot {lot.id})"
     if lot.status == "scheduled":
         return f"Coming up: {title}, starting at {money(lot, lot.spec.starting_price)}."
@@ -74,7 +78,8 @@ def describe_lot(lot: Lot, now_ms: int) -> str:
     if lot.high_amount is None:
         state = f"no bids yet, starting at {money(lot, lot.spec.starting_price)}"
     else:
-        state = f"high bid {money(lot, lot.high_amount)} by {lot.high_bidder}"
+        bidder = shown(lot.sale, lot.high_bidder or "")
+        state = f"high bid {money(lot, lot.high_amount)} by {bidder}"
     return (
         f"On the block: {title}: {state}; next bid at least {money(lot, lot.min_amount())};"
         f" {seconds_left(lot.ends_at, now_ms)}."
