@@ -12,6 +12,7 @@ from bidwire.settings import Settings
 if TYPE_CHECKING:
     from bidwire.accounts.records import UserRole
     from bidwire.accounts.service import Accounts
+    from bidwire.admin_client import AdminApi
 
 app = typer.Typer(help="bidwire: a real-time auction house.", no_args_is_help=True)
 
@@ -153,6 +154,104 @@ def list_users(store: StoreOption = None) -> None:
         return "\n".join(rows) or "no users yet"
 
     _admin_run(store, job)
+
+
+ServerOption = Annotated[
+    str, typer.Option("--url", envvar="BIDWIRE_URL", help="The running server's HTTP address.")
+]
+UserOption = Annotated[
+    str, typer.Option("--user", envvar="BIDWIRE_ADMIN_USER", help="An admin account.")
+]
+CaOption = Annotated[
+    str | None, typer.Option("--cafile", help="CA certificate to trust (a TLS server).")
+]
+
+
+def _remote(url: str, user: str, cafile: str | None, job: Callable[[AdminApi], str]) -> None:
+    """Log in to a running server as an admin, run one job, print its result."""
+    import os
+
+    from bidwire.admin_client import AdminApi, AdminApiError
+
+    password = os.environ.get("BIDWIRE_ADMIN_PASSWORD") or typer.prompt(
+        f"Password for {user}", hide_input=True
+    )
+    api = AdminApi(url, cafile=cafile)
+    try:
+        api.login(user, password)
+        typer.echo(job(api))
+    except AdminApiError as exc:
+        typer.echo(f"bidwire admin: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@admin.command("import")
+def import_catalog(
+    path: str,
+    start: Annotated[bool, typer.Option("--start", help="Start the sales at once.")] = False,
+    url: ServerOption = "http://127.0.0.1:8000",
+    user: UserOption = "admin",
+    cafile: CaOption = None,
+) -> None:
+    """Import sales from a catalog file (.csv, .json, .toml) into a running server; bad rows
+    are reported with their line numbers and nothing is created."""
+    from pathlib import Path
+
+    file = Path(path)
+    fmt = file.suffix.lstrip(".").lower()
+    if fmt not in ("csv", "json", "toml"):
+        raise typer.BadParameter("use a .csv, .json or .toml file")
+    data = file.read_bytes()
+
+    def job(api: AdminApi) -> str:
+        created = api.import_catalog(data, fmt)
+        sales = [sale["sale"] for sale in created["sales"]]
+        for sale_id in sales if start else []:
+            api.sale("start", sale_id)
+        return f"created {', '.join(sales)}" + (" (started)" if start else "")
+
+    _remote(url, user, cafile, job)
+
+
+@admin.command("sale")
+def sale_action(
+    action: Annotated[str, typer.Argument(help="start, pause, resume or cancel")],
+    sale_id: str,
+    url: ServerOption = "http://127.0.0.1:8000",
+    user: UserOption = "admin",
+    cafile: CaOption = None,
+) -> None:
+    """Start, pause, resume or cancel a sale on a running server."""
+    if action not in ("start", "pause", "resume", "cancel"):
+        raise typer.BadParameter("the action is start, pause, resume or cancel")
+    _remote(url, user, cafile, lambda api: (api.sale(action, sale_id), f"{sale_id}: {action}")[1])
+
+
+@admin.command("withdraw")
+def withdraw_lot(
+    lot_id: str,
+    url: ServerOption = "http://127.0.0.1:8000",
+    user: UserOption = "admin",
+    cafile: CaOption = None,
+) -> None:
+    """Withdraw a lot from its sale: it closes unsold."""
+    _remote(url, user, cafile, lambda api: (api.withdraw(lot_id), f"{lot_id}: withdrawn")[1])
+
+
+@admin.command("bids")
+def lot_bids(
+    lot_id: str,
+    url: ServerOption = "http://127.0.0.1:8000",
+    user: UserOption = "admin",
+    cafile: CaOption = None,
+) -> None:
+    """Every bid of a lot with its real bidder, newest first."""
+
+    def job(api: AdminApi) -> str:
+        rows = api.bids(lot_id)["bids"]
+        return "\n".join(f"{b['seq']:>6} {b['amount']:>14} {b['bidder']}" for b in rows)
+
+    _remote(url, user, cafile, job)
 
 
 def main() -> None:

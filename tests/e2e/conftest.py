@@ -22,7 +22,10 @@ LISTENING = re.compile(rb"bidwire listening: tcp [\d.]+:(\d+)")
 class ServerProcess:
     """``bidwire serve`` in a child process; we end only this PID."""
 
-    def __init__(self, tmp: Path, *args: str, store: str | None = None) -> None:
+    def __init__(
+        self, tmp: Path, *args: str, store: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        self.extra_env = env or {}
         self.tmp = tmp
         self.store = store or f"sqlite:///{tmp / 'bidwire.db'}"
         self.args = args
@@ -48,6 +51,7 @@ class ServerProcess:
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("BIDWIRE_")}
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=self.tmp
         )
@@ -73,6 +77,10 @@ class ServerProcess:
         self.output += out
         return self.output.decode(errors="replace")
 
+    @property
+    def http_port(self) -> int:
+        return int(self.output.decode().split(" http 127.0.0.1:")[1].split()[0])
+
     def kill(self) -> None:
         """kill -9: no chance to clean up."""
         if self.proc is not None and self.proc.poll() is None:
@@ -84,8 +92,10 @@ class ServerProcess:
 def server_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[ServerProcess] = []
 
-    def make(*args: str, store: str | None = None) -> ServerProcess:
-        server = ServerProcess(tmp_path, *args, store=store)
+    def make(
+        *args: str, store: str | None = None, env: dict[str, str] | None = None
+    ) -> ServerProcess:
+        server = ServerProcess(tmp_path, *args, store=store, env=env)
         started.append(server)
         return server.start()
 

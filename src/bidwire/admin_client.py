@@ -1,0 +1,74 @@
+"""``bidwire admin`` against a running server: a small client of the HTTP admin API.
+
+Sale operations must go through the server that runs the sale (its engine owns the lots'
+state), so these commands log in over HTTP rather than touching the store. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+
+class AdminApiError(Exception):
+    """The server refused: ``code`` and ``message`` as it said them."""
+
+    def __init__(self, status: int, code: str, message: str, problems: list[Any]) -> None:
+        self.status, self.code, self.problems = status, code, problems
+        lines = "".join(f"\n  line {p.get('line')}: {p.get('message')}" for p in problems[:50])
+        super().__init__(f"{message} [{code}]{lines}")
+
+
+@dataclass
+class AdminApi:
+    url: str
+    timeout: float = 30.0
+    cafile: str | None = None
+    token: str | None = None
+
+    def _call(
+        self, method: str, path: str, body: bytes | None = None, content_type: str = ""
+    ) -> Any:
+        request = urllib.request.Request(self.url.rstrip("/") + path, data=body, method=method)
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        context = ssl.create_default_context(cafile=self.cafile) if self.cafile else None
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=context) as reply:
+                return json.loads(reply.read() or b"null")
+        except urllib.error.HTTPError as error:
+            try:
+                detail = json.loads(error.read())
+            except ValueError:
+                detail = {}
+            raise AdminApiError(
+                error.code,
+                str(detail.get("code", "http_error")),
+                str(detail.get("message", error.reason)),
+                list(detail.get("problems") or []),
+            ) from None
+        except urllib.error.URLError as error:
+            reason = f"cannot reach {self.url}: {error.reason}"
+            raise AdminApiError(0, "unavailable", reason, []) from None
+
+    def login(self, username: str, password: str) -> None:
+        body = json.dumps({"username": username, "password": password}).encode()
+        self.token = self._call("POST", "/api/login", body, "application/json")["token"]
+
+    def import_catalog(self, text: bytes, fmt: str) -> Any:
+        return self._call("POST", f"/api/admin/catalog?format={fmt}", text, f"text/{fmt}")
+
+    def sale(self, action: str, sale_id: str) -> Any:
+        return self._call("POST", f"/api/admin/sales/{sale_id}/{action}")
+
+    def withdraw(self, lot_id: str) -> Any:
+        return self._call("POST", f"/api/admin/lots/{lot_id}/withdraw")
+
+    def bids(self, lot_id: str) -> Any:
+        return self._call("GET", f"/api/admin/lots/{lot_id}/bids")
