@@ -183,6 +183,8 @@ def bidwire_fanout_once(ns: argparse.Namespace) -> dict[str, Any]:
             "--http-port=0",
             f"--store=sqlite:///{tmp}/x.db",
             "--demo",
+            # every generator connection comes from 127.0.0.1: lift the per-address cap
+            "--max-connections-per-address=20000",
         ]
         # "bidwire listening: tcp 127.0.0.1:P http 127.0.0.1:Q store ..."
         port_regex = r"listening: tcp \S+?:(\d+) http \S+?:(\d+)"
@@ -250,6 +252,396 @@ def table(reports: list[dict[str, Any]], summary: dict[str, dict[str, float | No
     )
 
 
+# -- the other scenarios: a catalog of our own, bench/scenarios.py as the generator ---------------
+
+SCENARIOS = BENCH / "scenarios.py"
+
+
+def write_catalog(path: Path, lots: int, quiet: bool) -> list[str]:
+    """A timed sale of ``lots`` lots open side by side for an hour, increments of one minor
+    unit (so racing bidders lose only to a race, never to an increment), plus a ``quiet`` lot
+    nobody bids on, for connections that must not receive the busy lots' feed."""
+    ids = ["hot"] if lots == 1 else [f"lot{i}" for i in range(lots)]
+    rows = [
+        {
+            "id": lot_id,
+            "title": lot_id,
+            "starting_price": 1,
+            "increment": "0.01",
+            "opening_seconds": 3600,
+            "extend_seconds": 3600,
+        }
+        for lot_id in ids
+    ]
+    if quiet:
+        rows.append({**rows[0], "id": "quiet", "title": "quiet"})
+    path.write_text(json.dumps({"sales": [{"title": "Bench", "mode": "timed", "lots": rows}]}))
+    return ids
+
+
+def bidwire_with_catalog(
+    ns: argparse.Namespace, tmp: str, lots: int
+) -> tuple[list[str], list[str]]:
+    catalog = Path(tmp) / "catalog.json"
+    ids = write_catalog(catalog, lots, quiet=True)
+    cmd = [
+        str(ns.bidwire),
+        "serve",
+        "--tcp-port=0",
+        "--http-port=0",
+        f"--store=sqlite:///{tmp}/x.db",
+        "--no-demo",
+        f"--catalog={catalog}",
+        # the per-user abuse limits would refuse a load generator's bids: lifted for the bench
+        "--bid-rate=1000000",
+        "--bid-burst=1000000",
+        "--max-connections-per-address=20000",
+    ]
+    return cmd, ids
+
+
+def run_scenario(args: Sequence[str], cpu: int | None, timeout: float) -> dict[str, Any]:
+    fd, name = tempfile.mkstemp(prefix="scenario-", suffix=".json")
+    os.close(fd)
+    out = Path(name)
+    cmd = [sys.executable, str(SCENARIOS), *args, "--json", str(out), f"--timeout={timeout}"]
+    if usable(cpu) is not None:
+        cmd += ["--cpu", str(cpu)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 15)
+        if done.returncode != 0:
+            raise RuntimeError(f"scenario failed ({done.returncode}): {done.stderr[-2000:]}")
+        return json.loads(out.read_text())  # type: ignore[no-any-return]
+    finally:
+        out.unlink(missing_ok=True)
+
+
+PORT_REGEX = r"listening: tcp \S+?:(\d+) http \S+?:(\d+)"
+
+
+def committed_bids(db: Path) -> int:
+    """bid_placed rows in the store after the server stopped: what was durably committed."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute("SELECT COUNT(*) FROM events WHERE type = 'bid_placed'").fetchone()
+        return int(row[0])
+    finally:
+        conn.close()
+
+
+def contention_once(ns: argparse.Namespace) -> list[dict[str, Any]]:
+    """One server, every offered rate in turn against it (a fresh lot state is not needed:
+    amounts keep rising), then the store is read to check acks == committed rows."""
+    out: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bidwire-bench-") as tmp:
+        cmd, _ = bidwire_with_catalog(ns, tmp, 1)
+        with Server(cmd, PORT_REGEX, cpu=ns.server_cpu) as server:
+            start = 100
+            for rate in ns.rates:
+                r = run_scenario(
+                    [
+                        "contention",
+                        f"--port={server.ports[0]}",
+                        f"--bidders={ns.bidders}",
+                        f"--rate={rate}",
+                        f"--duration={ns.duration}",
+                        f"--server-pid={server.pid}",
+                        f"--start-amount={start}",
+                        f"--name-prefix=r{rate}-",
+                    ],
+                    ns.gen_cpu,
+                    ns.timeout,
+                )
+                start += r["bids"]["offered"] + 10
+                out.append(r)
+        acked = sum(r["bids"]["accepted_total"] for r in out)
+        committed = committed_bids(Path(tmp) / "x.db")
+        for r in out:
+            r["durable_check"] = {"acked_total": acked, "committed_rows": committed}
+    return out
+
+
+def manylots_once(ns: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bidwire-bench-") as tmp:
+        cmd, ids = bidwire_with_catalog(ns, tmp, ns.lots)
+        with Server(cmd, PORT_REGEX, cpu=ns.server_cpu) as server:
+            return run_scenario(
+                [
+                    "manylots",
+                    f"--port={server.ports[0]}",
+                    f"--bidders={ns.bidders}",
+                    f"--lots={','.join(ids)}",
+                    f"--rate={ns.rate}",
+                    f"--duration={ns.duration}",
+                    f"--server-pid={server.pid}",
+                ],
+                ns.gen_cpu,
+                ns.timeout,
+            )
+
+
+def connections_once(ns: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bidwire-bench-") as tmp:
+        cmd, _ = bidwire_with_catalog(ns, tmp, 1)
+        with Server(cmd, PORT_REGEX, cpu=ns.server_cpu) as server:
+            return run_scenario(
+                [
+                    "connections",
+                    f"--transport={ns.transport}",
+                    f"--port={server.ports[1 if ns.transport == 'ws' else 0]}",
+                    f"--connections={ns.connections}",
+                    f"--hold={ns.hold}",
+                    f"--server-pid={server.pid}",
+                ],
+                ns.gen_cpu,
+                ns.timeout,
+            )
+
+
+def med(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"median": None, "min": None, "max": None}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def cell_range(stats: dict[str, float | None], fmt: str = "{:.1f}") -> str:
+    if stats["median"] is None:
+        return "-"
+    return f"{fmt.format(stats['median'])} ({fmt.format(stats['min'])}..{fmt.format(stats['max'])})"
+
+
+def summarize_contention(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    rows = []
+    for i, rate in enumerate(r["config"]["rate"] for r in runs[0]):
+        at = [run[i] for run in runs if i < len(run)]
+
+        def col(*path: str, at: list[dict[str, Any]] = at) -> dict[str, float | None]:
+            vals = []
+            for r in at:
+                v: Any = r
+                for k in path:
+                    v = v.get(k) if isinstance(v, dict) else None
+                if v is not None:
+                    vals.append(float(v))
+            return med(vals)
+
+        rows.append(
+            {
+                "rate": rate,
+                "offered_per_s": col("bids", "offered_per_s"),
+                "accepted_per_s": col("bids", "accepted_per_s"),
+                "ack_p50_ms": col("ack_ms", "p50"),
+                "ack_p99_ms": col("ack_ms", "p99"),
+                "ack_max_ms": col("ack_ms", "max"),
+                "server_cpu": col("server", "cpu_fraction"),
+                "gen_cpu": col("generator", "cpu_fraction"),
+                "gen_bound_runs": sum(r["generator"]["generator_bound"] for r in at),
+                "durable": all(
+                    r["durable_check"]["acked_total"] == r["durable_check"]["committed_rows"]
+                    for r in at
+                ),
+            }
+        )
+    return rows
+
+
+def print_contention(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| offered target/s | offered/s | accepted (committed)/s | ack p50 ms | ack p99 ms |"
+        " ack max ms | server cpu | gen cpu | acks == rows |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        bound = f" ({r['gen_bound_runs']} gen-bound)" if r["gen_bound_runs"] else ""
+        lines.append(
+            f"| {r['rate']:g} | {cell_range(r['offered_per_s'], '{:.0f}')} |"
+            f" {cell_range(r['accepted_per_s'], '{:.0f}')} |"
+            f" {cell_range(r['ack_p50_ms'], '{:.2f}')} | {cell_range(r['ack_p99_ms'], '{:.2f}')} |"
+            f" {cell_range(r['ack_max_ms'], '{:.1f}')} | {cell_range(r['server_cpu'], '{:.2f}')} |"
+            f" {cell_range(r['gen_cpu'], '{:.2f}')}{bound} | {'yes' if r['durable'] else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def save(ns: argparse.Namespace, title: str, doc: dict[str, Any]) -> Path:
+    ns.out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = Path(ns.out_dir) / f"{title}-{stamp}.json"
+    doc = {
+        "command": title,
+        "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ns).items()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+        },
+        **doc,
+    }
+    path.write_text(json.dumps(doc, indent=2))
+    print(f"wrote {path}")
+    return path
+
+
+def repeat(ns: argparse.Namespace, once: Any) -> tuple[list[Any], list[str]]:
+    done: list[Any] = []
+    errors: list[str] = []
+    for i in range(ns.runs):
+        try:
+            done.append(once(ns))
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            errors.append(f"run {i + 1}: {exc}")
+            print(errors[-1], file=sys.stderr)
+    return done, errors
+
+
+def cmd_contention(ns: argparse.Namespace) -> int:
+    runs, errors = repeat(ns, contention_once)
+    if not runs:
+        return 1
+    rows = summarize_contention(runs)
+    print(
+        f"contention: {ns.bidders} bidders, one lot, closed loop, {ns.duration:g} s a rate,"
+        f" {len(runs)} run(s); median (range)"
+    )
+    print(print_contention(rows))
+    save(ns, "contention", {"summary": rows, "runs": runs, "errors": errors})
+    return 0 if not errors else 1
+
+
+def one_line(
+    title: str, runs: list[dict[str, Any]], cols: list[tuple[str, tuple[str, ...], str]]
+) -> str:
+    head = "| " + " | ".join(["scenario", *(c[0] for c in cols)]) + " |"
+    sep = "| " + " | ".join(["---"] * (len(cols) + 1)) + " |"
+    cells = []
+    for _, path, fmt in cols:
+        vals = []
+        for r in runs:
+            v: Any = r
+            for k in path:
+                v = v.get(k) if isinstance(v, dict) else None
+            if v is not None:
+                vals.append(float(v))
+        cells.append(cell_range(med(vals), fmt))
+    return "\n".join([head, sep, "| " + " | ".join([title, *cells]) + " |"])
+
+
+MANYLOTS_COLS: list[tuple[str, tuple[str, ...], str]] = [
+    ("offered/s", ("bids", "offered_per_s"), "{:.0f}"),
+    ("accepted/s", ("bids", "accepted_per_s"), "{:.0f}"),
+    ("ack p50 ms", ("ack_ms", "p50"), "{:.2f}"),
+    ("ack p99 ms", ("ack_ms", "p99"), "{:.2f}"),
+    ("stale p50 ms", ("staleness_ms", "p50"), "{:.2f}"),
+    ("stale p99 ms", ("staleness_ms", "p99"), "{:.2f}"),
+    ("missed", ("missed",), "{:.0f}"),
+    ("server cpu", ("server", "cpu_fraction"), "{:.2f}"),
+    ("server RSS KiB", ("server", "rss_kib"), "{:.0f}"),
+    ("gen cpu", ("generator", "cpu_fraction"), "{:.2f}"),
+]
+
+CONNECTIONS_COLS: list[tuple[str, tuple[str, ...], str]] = [
+    ("asked", ("asked",), "{:.0f}"),
+    ("held", ("held",), "{:.0f}"),
+    ("failed", ("failed",), "{:.0f}"),
+    ("RSS before KiB", ("server_before", "rss_kib"), "{:.0f}"),
+    ("RSS after KiB", ("server_after", "rss_kib"), "{:.0f}"),
+    ("KiB per connection", ("rss_per_conn_kib",), "{:.2f}"),
+    ("connect s", ("connect_s",), "{:.1f}"),
+]
+
+
+def cmd_manylots(ns: argparse.Namespace) -> int:
+    runs, errors = repeat(ns, manylots_once)
+    if not runs:
+        return 1
+    title = f"manylots {ns.lots} lots, {ns.bidders} bidders, {ns.rate:g} bids/s"
+    print(f"{title}, {len(runs)} run(s); median (range)")
+    print(one_line("manylots", runs, MANYLOTS_COLS))
+    save(ns, f"manylots-{ns.lots}l", {"runs": runs, "errors": errors})
+    return 0 if not errors else 1
+
+
+def cmd_connections(ns: argparse.Namespace) -> int:
+    runs, errors = repeat(ns, connections_once)
+    if not runs:
+        return 1
+    print(f"connections over {ns.transport}, {len(runs)} run(s); median (range)")
+    print(one_line(f"idle {ns.transport}", runs, CONNECTIONS_COLS))
+    save(ns, f"connections-{ns.transport}-{ns.connections}", {"runs": runs, "errors": errors})
+    return 0 if not errors else 1
+
+
+def cmd_fanout_compare(ns: argparse.Namespace) -> int:
+    """Baseline and bidwire runs alternated, so that both see the same noise."""
+    reports: dict[str, list[dict[str, Any]]] = {"baseline": [], ns.transport: []}
+    errors: list[str] = []
+    for i in range(ns.runs):
+        for kind, once in (("baseline", baseline_fanout_once), (ns.transport, bidwire_fanout_once)):
+            if kind == "baseline" and ns.no_baseline:
+                continue
+            try:
+                reports[kind].append(once(ns))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                errors.append(f"{kind} run {i + 1}: {exc}")
+                print(errors[-1], file=sys.stderr)
+    summaries = {}
+    for kind, rs in reports.items():
+        if not rs:
+            continue
+        summaries[kind] = summarize(rs)
+        print(
+            f"{kind}: {ns.watchers} watchers, {ns.bidders} bidders, {ns.rate:g} bids/s,"
+            f" {ns.duration:g} s, {len(rs)} run(s)"
+        )
+        print(table(rs, summaries[kind]))
+    save(
+        ns,
+        f"fanout-{ns.transport}-{ns.watchers}w-{ns.rate:g}bps",
+        {"summary": summaries, "runs": reports, "errors": errors},
+    )
+    return 0 if summaries and not errors else 1
+
+
+def suite(full: bool) -> int:
+    """``make bench`` (quick, under 3 minutes) and ``make bench-full``."""
+    py = sys.executable
+    me = str(Path(__file__).resolve())
+    started = time.monotonic()
+    if full:
+        steps = [
+            ["fanout-compare", "--transport=json", "--watchers=1000", "--runs=3"],
+            ["fanout-compare", "--transport=text", "--watchers=1000", "--runs=3", "--no-baseline"],
+            ["fanout-compare", "--transport=ws", "--watchers=1000", "--runs=3", "--no-baseline"],
+            ["fanout-compare", "--transport=json", "--watchers=5000", "--runs=3"],
+            [
+                "fanout-compare",
+                "--transport=ws",
+                "--watchers=10000",
+                "--rate=10",
+                "--runs=3",
+                "--no-baseline",
+            ],
+            ["contention", "--runs=3"],
+            ["connections", "--transport=json", "--connections=19000", "--runs=3"],
+            ["connections", "--transport=ws", "--connections=19000", "--runs=3"],
+            ["manylots", "--runs=3"],
+        ]
+    else:
+        steps = [
+            ["fanout-compare", "--transport=json", "--watchers=1000", "--runs=3", "--duration=5"],
+            ["contention", "--runs=3", "--duration=2", "--rates", "1000", "20000"],
+            ["connections", "--transport=json", "--connections=5000", "--runs=3", "--hold=1"],
+        ]
+    failed = 0
+    for step in steps:
+        print(f"\n== harness.py {' '.join(step)}", flush=True)
+        failed += subprocess.run([py, me, *step]).returncode != 0
+    print(f"\nsuite done in {time.monotonic() - started:.0f} s; {failed} step(s) failed")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="bidwire benchmark harness")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -268,9 +660,49 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--server-cpu", type=int, default=0)
         p.add_argument("--gen-cpu", type=int, default=1)
         p.add_argument("--out-dir", type=Path, default=BENCH / "results")
+    cmp = sub.add_parser("fanout-compare", help="baseline and bidwire runs, alternated")
+    cmp.add_argument("--transport", choices=("json", "text", "ws"), default="json")
+    cmp.add_argument("--countdown", type=float, default=10.0)
+    cmp.add_argument("--no-baseline", action="store_true")
+    con = sub.add_parser("contention", help="1,000 bidders racing on one lot, closed loop")
+    con.add_argument("--bidders", type=int, default=1000)
+    con.add_argument("--rates", type=float, nargs="+", default=[1000, 5000, 10000, 20000])
+    many = sub.add_parser("manylots", help="a timed sale of many lots, bidders spread over it")
+    many.add_argument("--lots", type=int, default=1000)
+    many.add_argument("--bidders", type=int, default=5000)
+    many.add_argument("--rate", type=float, default=1000.0)
+    conn = sub.add_parser("connections", help="idle connections held at once; RSS each")
+    conn.add_argument("--transport", choices=("json", "ws"), default="json")
+    conn.add_argument("--connections", type=int, default=19000)
+    conn.add_argument("--hold", type=float, default=2.0)
+    for p in (cmp,):
+        p.add_argument("--watchers", type=int, default=1000)
+        p.add_argument("--bidders", type=int, default=10)
+        p.add_argument("--rate", type=float, default=50.0)
+    for p in (cmp, con, many, conn):
+        p.add_argument("--bidwire", type=Path, default=Path(sys.executable).parent / "bidwire")
+        p.add_argument("--duration", type=float, default=10.0 if p is cmp else 5.0)
+        p.add_argument("--runs", type=int, default=3)
+        p.add_argument("--timeout", type=float, default=120.0)
+        p.add_argument("--server-cpu", type=int, default=0)
+        p.add_argument("--gen-cpu", type=int, default=1)
+        p.add_argument("--out-dir", type=Path, default=BENCH / "results")
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] in ("--quick", "--full"):
+        raise_nofile()
+        return suite(argv[0] == "--full")
     ns = parser.parse_args(argv)
 
     raise_nofile()
+    handlers = {
+        "fanout-compare": cmd_fanout_compare,
+        "contention": cmd_contention,
+        "manylots": cmd_manylots,
+        "connections": cmd_connections,
+    }
+    if ns.command in handlers:
+        return handlers[ns.command](ns)
     once = baseline_fanout_once if ns.command == "baseline-fanout" else bidwire_fanout_once
     title = ns.command if ns.command == "baseline-fanout" else f"{ns.command}-{ns.transport}"
     reports: list[dict[str, Any]] = []

@@ -9,15 +9,14 @@ bytes built once for everybody; what a subscriber does with them must not block.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import msgspec
 
-from bidwire.clock import Clock
+from bidwire.clock import Clock, work_timer
 from bidwire.domain.events import LotEvent, SaleEvent
 from bidwire.domain.lot import Lot
 from bidwire.domain.privacy import pseudonym, public_event
@@ -163,6 +162,9 @@ class Feed:
         self._flush_scheduled = False
         self._next_flush_at = 0.0
         self.house: set[Subscriber] = set()
+        self._direct: dict[Subscriber, Callable[[bytes], object]] = {}
+        """House subscribers written to straight: JSON sessions on a transport that offers
+        ``direct_write`` (TCP) and is not backed up. See ``redirect``."""
         self.by_lot: dict[str, set[Subscriber]] = {}
         self.text_watchers = 0
         self._notices: dict[str, list[asyncio.TimerHandle]] = {}
@@ -187,6 +189,24 @@ class Feed:
         if sub not in self.house:
             self.house.add(sub)
             self.text_watchers += sub.wants_text
+            self.redirect(sub)
+
+    def redirect(self, sub: Subscriber) -> None:
+        """(Re)decide whether ``sub`` is written to straight, skipping ``deliver``.
+
+        Why: at thousands of watchers the per-subscriber Python calls (``deliver`` ->
+        ``backed_up`` -> ``send_batch`` -> ``json_lines`` -> ``write``) cost as much as the write
+        itself (bench/README.md). Only for a JSON house subscriber whose outlet offers
+        ``direct_write`` (None while backed up or closed); its transport calls this again
+        when that changes. Batches with private (admin) forms still go through ``deliver``.
+        """
+        writer = None
+        if sub in self.house and not sub.wants_text and getattr(sub, "mode", None) == "json":
+            writer = getattr(getattr(sub, "outlet", None), "direct_write", None)
+        if writer is None:
+            self._direct.pop(sub, None)
+        else:
+            self._direct[sub] = writer
 
     def subscribe_lots(self, sub: Subscriber, lots: Iterable[str]) -> None:
         for lot_id in lots:
@@ -201,6 +221,7 @@ class Feed:
                     del self.by_lot[lot_id]
 
     def leave_house(self, sub: Subscriber) -> None:
+        self._direct.pop(sub, None)
         if sub in self.house:
             self.house.discard(sub)
             self.text_watchers -= sub.wants_text
@@ -262,7 +283,7 @@ class Feed:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop = asyncio.get_running_loop()
-            wait = self._next_flush_at - time.perf_counter()
+            wait = self._next_flush_at - work_timer()
             if wait > 0:
                 loop.call_later(wait, self.flush)
             else:
@@ -273,11 +294,11 @@ class Feed:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        started = time.perf_counter()  # not loop.time(): uvloop's is cached per loop turn
+        started = work_timer()  # not loop.time(): uvloop's is cached per loop turn
         try:
             self._flush(pending)
         finally:
-            ended = time.perf_counter()
+            ended = work_timer()
             took = ended - started
             self._next_flush_at = ended + took if took > BUSY_FLUSH_SECONDS else 0.0
 
@@ -305,8 +326,21 @@ class Feed:
                 self._arm_notices(view)
             items.append(Outgoing(lot_id, body, line, private))
         everything = Batch(items)
-        for sub in self.house:
-            sub.deliver(everything)
+        direct = self._direct
+        if direct and everything.for_admins is everything:
+            # every JSON subscriber gets the same bytes: no per-subscriber decision left
+            lines = everything.json_lines
+            for sub in self.house:
+                if sub not in direct:
+                    sub.deliver(everything)
+            for write in list(direct.values()):
+                try:  # noqa: SIM105 (a with-block per write costs more than the call it guards)
+                    write(lines)
+                except (RuntimeError, OSError):
+                    pass  # closed under us; its connection_lost takes it out of the feed
+        else:
+            for sub in self.house:
+                sub.deliver(everything)
         self.delivered += len(items) * len(self.house)
         if self.by_lot:
             self._deliver_by_lot(items)

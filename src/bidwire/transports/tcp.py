@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
+from collections.abc import Callable
 from typing import cast
 
 from bidwire.engine.feed import Batch
@@ -38,6 +39,7 @@ class TcpConnection(asyncio.Protocol):
         self._idle: asyncio.TimerHandle | None = None
         self._partial: asyncio.TimerHandle | None = None
         self._backed_up = False
+        self._closed = False
         self.address = ""
 
     # -- asyncio.Protocol --------------------------------------------------------------------
@@ -101,6 +103,7 @@ class TcpConnection(asyncio.Protocol):
             )
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
         for handle in (self._idle, self._partial):
             if handle is not None:
                 handle.cancel()
@@ -112,10 +115,13 @@ class TcpConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._backed_up = True
+        if self.session is not None:
+            self.ctx.feed.redirect(self.session)  # off the direct path: deliver() conflates
 
     def resume_writing(self) -> None:
         self._backed_up = False
         if self.session is not None:
+            self.ctx.feed.redirect(self.session)
             self.session.on_writable()
 
     # -- timers ------------------------------------------------------------------------------
@@ -136,6 +142,15 @@ class TcpConnection(asyncio.Protocol):
     @property
     def backed_up(self) -> bool:
         return self._backed_up
+
+    @property
+    def direct_write(self) -> Callable[[bytes], object] | None:
+        """The transport's own ``write`` for the feed's fast path, or None when it must not be
+        used (backed up, closing): the feed asks again through ``redirect``."""
+        transport = self.transport
+        if transport is None or self._backed_up or self._closed or transport.is_closing():
+            return None
+        return transport.write
 
     def send_message(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -158,8 +173,11 @@ class TcpConnection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def close(self) -> None:
+        self._closed = True
         if self.transport is not None:
             self.transport.close()
+        if self.session is not None:
+            self.ctx.feed.redirect(self.session)
 
 
 async def start_tcp(
