@@ -57,6 +57,7 @@ def main() -> int:
 
     data = points(ns.results)
     fig, ax = plt.subplots(figsize=(8, 5))
+    ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # 12+ series: no colour twice
     for label, by_w in sorted(data.items()):
         ws = sorted(w for w, v in by_w.items() if v["p50"])
         for q, style in (("p50", "o-"), ("p99", "s--")):

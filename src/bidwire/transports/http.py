@@ -47,7 +47,7 @@ from bidwire.errors import CatalogError, ClientError
 from bidwire.store.base import EVENT_DECODER
 from bidwire.transports.session import _NAME as VALID_NAME
 from bidwire.transports.session import SessionContext
-from bidwire.transports.ws import FRAME_LIMIT, same_origin, websocket_endpoint
+from bidwire.transports.ws import FRAME_LIMIT, FramingProtocol, same_origin, websocket_endpoint
 
 log = logging.getLogger("bidwire.http")
 
@@ -1298,9 +1298,9 @@ async def start_http(
         port=port,
         ssl_certfile=ssl_certfile or None,
         ssl_keyfile=ssl_keyfile or None,
-        # The sans-I/O implementation on the websockets library (the legacy "websockets" one is
-        # deprecated and warns at start-up). It reads one message at a time, as the app asks.
-        ws="websockets-sansio",
+        # uvicorn's sans-I/O implementation on the websockets library (the legacy "websockets"
+        # one is deprecated), extended so the feed's frames go out pre-built (see ws.py).
+        ws=FramingProtocol,
         ws_per_message_deflate=False,  # per-connection zlib state costs tens of KiB each
         ws_max_size=FRAME_LIMIT,
         lifespan="off",

@@ -18,6 +18,7 @@ from collections import deque
 from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from bidwire.accounts.records import UserRecord
 from bidwire.engine.feed import Batch
@@ -73,6 +74,49 @@ def _byte_length(data: str | bytes) -> int:
     return len(data) if len(data) * 4 <= MAX_MESSAGE_BYTES else len(data.encode())
 
 
+PROTOCOL_SCOPE_KEY = "bidwire.ws_protocol"
+DRAIN_POLL_SECONDS = 0.05
+
+
+class FramingProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol that lets our outlet reach its transport.
+
+    Why: per event and per connection, the ASGI path (queue, writer task, Starlette, uvicorn,
+    framing) costs ~12 µs of the server's core; 10,000 watchers saturated it (bench/README.md).
+    A server frame is unmasked and uncompressed, so one event's frame bytes are the same for
+    every connection: ``WsConnection.send_batch`` writes them straight to the transport when
+    nothing else is queued for that peer. uvicorn writes each of its own frames with a single
+    ``transport.write``, so ours always land between whole frames.
+    """
+
+    async def run_asgi(self) -> None:
+        self.scope[PROTOCOL_SCOPE_KEY] = self  # type: ignore[literal-required]
+        await super().run_asgi()
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unfragmented, unmasked text frame (RFC 6455 section 5.2)."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 1 << 16:
+        return bytes((0x81, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + size.to_bytes(8, "big") + payload
+
+
+class _LastFrames:
+    """The frames of the batch being fanned out: built once, by its first recipient."""
+
+    batch: Batch | None = None
+    frames: bytes = b""
+
+    @classmethod
+    def of(cls, batch: Batch) -> bytes:
+        if cls.batch is not batch:
+            cls.batch, cls.frames = batch, b"".join(text_frame(i.json) for i in batch.items)
+        return cls.frames
+
+
 class WsConnection:
     """One WebSocket peer: the reader is the ASGI endpoint itself, plus one writer task."""
 
@@ -86,6 +130,8 @@ class WsConnection:
         self._close_code = CLOSE_NORMAL
         self._readable = asyncio.Event()
         self._readable.set()
+        scope = getattr(websocket, "scope", None) or {}  # test doubles may have none
+        self._protocol: WebSocketsSansIOProtocol | None = scope.get(PROTOCOL_SCOPE_KEY)
         self.session = Session(ctx, self, text_allowed=False, address=address)
 
     async def run(self) -> None:
@@ -170,8 +216,33 @@ class WsConnection:
         self._enqueue(data.decode())
 
     def send_batch(self, batch: Batch) -> None:
-        for item in batch.items:
-            self._enqueue(_text(item.json))
+        protocol = self._protocol
+        if (
+            protocol is None
+            or self._queue  # replies wait ahead of these events: keep the order
+            or self._closing
+            or not protocol.handshake_complete
+            or protocol.close_sent
+            or protocol.transport.is_closing()
+        ):
+            for item in batch.items:
+                self._enqueue(_text(item.json))
+            return
+        transport = protocol.transport
+        transport.write(_LastFrames.of(batch))
+        if not self._backed_up and transport.get_write_buffer_size() > SEND_HIGH_WATER:
+            self._backed_up = True  # the session conflates until the peer drains
+            self._watch_drain()
+
+    def _watch_drain(self) -> None:
+        protocol = self._protocol
+        if self._closing or protocol is None or protocol.transport.is_closing():
+            return
+        if protocol.transport.get_write_buffer_size() > SEND_LOW_WATER:
+            asyncio.get_running_loop().call_later(DRAIN_POLL_SECONDS, self._watch_drain)
+            return
+        self._backed_up = False
+        self.session.on_writable()
 
     def send_text(self, data: bytes) -> None:
         # Sessions on this transport never enter text mode; if one ever did, a person reading
