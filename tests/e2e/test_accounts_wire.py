@@ -10,9 +10,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.e2e.conftest import JsonClient, TextClient, write_catalog
+
+
+def create_root_admin(tmp_path: Path) -> None:
+    """The admin ``root`` (password "root password") in the store the server will use."""
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bidwire",
+            "admin",
+            "create-user",
+            "root",
+            "--admin",
+            "--store",
+            f"sqlite:///{tmp_path / 'bidwire.db'}",
+        ],
+        env={"BIDWIRE_NEW_PASSWORD": "root password", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
 
 
 def catalog(tmp_path: Path) -> str:
@@ -134,35 +154,6 @@ async def test_connections_per_address_are_capped(server_factory: Any, tmp_path:
         await client.close()
 
 
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[str, str]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return str(cert), str(key)
-
-
 async def test_tcp_over_tls(server_factory: Any, tmp_path: Path, certificate: Any) -> None:
     cert, key = certificate
     server = server_factory("--catalog", catalog(tmp_path), "--tls-cert", cert, "--tls-key", key)
@@ -183,27 +174,9 @@ async def test_blocking_over_http_ends_live_connections(
 ) -> None:
     import httpx
 
-    store = f"sqlite:///{tmp_path / 'bidwire.db'}"
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bidwire",
-            "admin",
-            "create-user",
-            "root",
-            "--admin",
-            "--store",
-            store,
-        ],
-        env={"BIDWIRE_NEW_PASSWORD": "root password", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
+    create_root_admin(tmp_path)
     server = server_factory("--catalog", catalog(tmp_path), "--opening-seconds", "60")
-    http_port = int(server.output.decode().split(" http 127.0.0.1:")[1].split()[0])
+    http_port = server.http_port
     victim = await JsonClient.connect(server.port)
     await victim.request(
         {"type": "register", "id": 1, "username": "trent", "password": "trent's pw"}
@@ -244,27 +217,9 @@ async def test_an_anonymous_sale_over_the_wire_and_http(
             }
         )
     )
-    store = f"sqlite:///{tmp_path / 'bidwire.db'}"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bidwire",
-            "admin",
-            "create-user",
-            "root",
-            "--admin",
-            "--store",
-            store,
-        ],
-        env={"BIDWIRE_NEW_PASSWORD": "root password", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    create_root_admin(tmp_path)
     server = server_factory("--catalog", str(path), "--opening-seconds", "60")
-    http_port = int(server.output.decode().split(" http 127.0.0.1:")[1].split()[0])
+    http_port = server.http_port
     admin = await JsonClient.connect(server.port)
     await admin.request({"type": "login", "id": 1, "username": "root", "password": "root password"})
     public = await JsonClient.connect(server.port, "onlooker")

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import Ports, running_server
+from web_helpers import CHROMIUM, CHROMIUM_ARGS, Ports, running_server
 
 
 @pytest.fixture
 async def live_server() -> AsyncIterator[Ports]:
     async with running_server() as ports:
         yield ports
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
 @pytest.fixture

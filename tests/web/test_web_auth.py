@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -245,35 +244,6 @@ async def test_passwords_never_reach_the_output_the_store_or_a_reply(tmp_path: P
     assert secret not in "".join(server.output)
     for path in tmp_path.iterdir():
         assert secret.encode() not in path.read_bytes(), path
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[str, str]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return str(cert), str(key)
 
 
 async def test_https_and_wss_with_a_secure_cookie(certificate: tuple[str, str]) -> None:

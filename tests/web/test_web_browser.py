@@ -11,25 +11,14 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from web_helpers import ROOT, ServerProcess
+from web_helpers import NEEDS_CHROMIUM, ROOT, ServerProcess
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 LOT = "vintage-watch"
 EXTEND_SECONDS = 30
@@ -40,10 +29,7 @@ EXPECTED_WHILE_DOWN = re.compile(r"ERR_CONNECTION_REFUSED|WebSocket connection t
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(180),
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and not os.environ.get("BIDWIRE_REQUIRE_SERVICES"),
-        reason="chromium is not installed (apt-get install -y chromium); CI requires it",
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 
@@ -77,20 +63,6 @@ class Bidder:
 
     async def wait(self, script: str, arg: Any = None, timeout: float = 5.0) -> None:
         await self.page.wait_for_function(script, arg=arg, timeout=timeout * 1000)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def join(browser: Any, base_url: str, name: str, viewport: dict[str, int]) -> Bidder:

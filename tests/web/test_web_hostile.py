@@ -4,23 +4,17 @@ never run. Drives Debian's chromium like test_web_browser.py."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from web_helpers import login, running_server
-
-CHROMIUM = Path("/usr/bin/chromium")
+from web_helpers import NEEDS_CHROMIUM, login, running_server
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(120),
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and not os.environ.get("BIDWIRE_REQUIRE_SERVICES"),
-        reason="chromium is not installed (apt-get install -y chromium); CI requires it",
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 IMG = "<img src=x onerror=window.__pwned=1>"

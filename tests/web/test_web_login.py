@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import running_server
+from web_helpers import NEEDS_CHROMIUM, running_server
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(120),
-    pytest.mark.skipif(
-        not Path("/usr/bin/chromium").exists() and not os.environ.get("BIDWIRE_REQUIRE_SERVICES"),
-        reason="chromium is not installed (apt-get install -y chromium); CI requires it",
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 

@@ -17,10 +17,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bidwire.app import serve
 from bidwire.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    # without these, Chromium's own calls home are refused by this closed network, many a time
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("BIDWIRE_REQUIRE_SERVICES"),
+    reason="chromium is not installed (apt-get install -y chromium); CI requires it",
+)
 BIDWIRE = Path(sys.executable).parent / "bidwire"
 LISTENING = re.compile(r"bidwire listening: tcp [\d.]+:(\d+) http [\d.]+:(\d+)")
 START_TIMEOUT = 20.0
