@@ -117,6 +117,16 @@ _TS_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
 RECV_BYTES = 65536
 
 
+def whole_lines(tail: bytes, data: bytes) -> tuple[bytes, int, bytes]:
+    """Join a connection's leftover partial line to new data: ``(data, end, tail)``, where
+    ``data[:end]`` holds whole lines only (``end`` 0: none yet). The caller scans that range in
+    place (no slicing copy: the generator must count cheaply)."""
+    if tail:
+        data = tail + data
+    end = data.rfind(b"\n") + 1
+    return data, end, data[end:]
+
+
 @dataclasses.dataclass
 class FanoutConfig:
     target: str = "json"
@@ -324,10 +334,7 @@ class Watcher:
 
     def feed(self, data: bytes, pattern: re.Pattern[bytes], stamp: float) -> None:
         """``stamp``: when ``data`` arrived, time.time() seconds (kernel or application)."""
-        if self.tail:
-            data = self.tail + data
-        end = data.rfind(b"\n") + 1
-        self.tail = data[end:]
+        data, end, self.tail = whole_lines(self.tail, data)
         if end == 0:
             return
         self.lines += data.count(b"\n", 0, end)
@@ -552,10 +559,7 @@ class Bidder(asyncio.Protocol):
             transport.write(json.dumps(hello).encode() + b"\n")  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
-        if self.tail:
-            data = self.tail + data
-        end = data.rfind(b"\n") + 1
-        self.tail = data[end:]
+        data, end, self.tail = whole_lines(self.tail, data)
         if end == 0:
             return
         if self.mode == "json":

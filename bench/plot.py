@@ -20,19 +20,15 @@ BENCH = Path(__file__).resolve().parent
 def points(results: Path) -> dict[str, dict[int, dict[str, list[float]]]]:
     """series label -> watchers -> {"p50": [...], "p99": [...]} (one value per run)."""
     newest: dict[tuple[str, int], tuple[str, list[dict[str, Any]]]] = {}
-    paths = sorted(results.glob("fanout-*.json")) + sorted(
-        results.glob("experiments/fanout-*.json")
-    )
-    for path in paths:  # names sort by UTC time within a kind
+    for path in sorted(results.glob("fanout-*.json")):  # names sort by UTC time within a kind
         doc = json.loads(path.read_text())
-        extra = " (ws.py experiment)" if path.parent.name == "experiments" else ""
         params = doc.get("params", {})
         watchers, rate = int(params.get("watchers", 0)), float(params.get("rate", 0))
         for kind, runs in doc.get("runs", {}).items():
             if not runs:
                 continue
             name = "baseline (thread per client)" if kind == "baseline" else f"bidwire {kind}"
-            label = f"{name}{extra}, {rate:g} bids/s"
+            label = f"{name}, {rate:g} bids/s"
             newest[(label, watchers)] = (path.name, runs)
     out: dict[str, dict[int, dict[str, list[float]]]] = {}
     for (label, watchers), (_, runs) in newest.items():

@@ -89,10 +89,7 @@ class Client(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter()
-        if self.tail:
-            data = self.tail + data
-        end = data.rfind(b"\n") + 1
-        self.tail = data[end:]
+        data, end, self.tail = loadgen.whole_lines(self.tail, data)
         if end == 0:
             return
         if not self.ready and b'"welcome"' in data:
