@@ -167,3 +167,14 @@ async def test_several_sales_run_at_once() -> None:
     assert opened == ["a", "x", "y"]
     assert isinstance(await house.place_bid(ANN, "x", 100), BidPlaced)
     assert isinstance(await house.place_bid(ANN, "a", 100), BidPlaced)
+
+
+async def test_a_request_id_is_remembered_across_a_restart() -> None:
+    house, _rec, clock, store = await make_house()
+    first = await house.place_bid(ANN, "a", 100, request_id="k9")
+    await house.stop()
+    house2, *_ = await make_house(store, clock, add=False)
+    again = await house2.place_bid(ANN, "a", 100, request_id="k9")
+    assert isinstance(first, BidPlaced) and isinstance(again, BidPlaced)
+    assert (again.seq, again.amount) == (first.seq, first.amount)
+    assert sum(1 for e in store.lots["a"].events if isinstance(e, BidPlaced)) == 1

@@ -92,14 +92,11 @@ class AuctionHouse:
             self.feed.track_sale(stored_sale.spec)
         for stored in house.lots:
             self._track(_rebuild(stored), _rebuild(stored))
+        logs = {stored.spec.id: stored.events for stored in house.lots}
         for key, (lot_id, seq) in house.request_keys.items():
-            event = next(e for e in self._stored_events(house.lots, lot_id) if e.seq == seq)
-            assert isinstance(event, BidPlaced)
+            event = logs[lot_id][seq - 1]  # a lot's log is seq 1, 2, 3, ... without gaps
+            assert isinstance(event, BidPlaced) and event.seq == seq
             self._request_keys[key] = (lot_id, seq, event.amount)
-
-    @staticmethod
-    def _stored_events(lots: Sequence[StoredLot], lot_id: str) -> list[LotEvent]:
-        return next(s.events for s in lots if s.spec.id == lot_id)
 
     def _track(self, lot: Lot, view: Lot) -> None:
         self.lots[lot.id] = lot
