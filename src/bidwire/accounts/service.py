@@ -61,8 +61,9 @@ class Accounts:
         self.hasher = hasher or PasswordHasher()  # argon2id with the library's RFC 9106 defaults
         self._per_account = SlidingWindow(LOGIN_FAILURES_PER_ACCOUNT, LOGIN_WINDOW_MS)
         self._per_address = SlidingWindow(LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW_MS)
-        # a fixed hash to verify against when the user does not exist, so timing does not tell
-        self._decoy = self.hasher.hash(secrets.token_hex(16))
+        # a hash to verify against when the user does not exist, so timing does not tell;
+        # made on first use, in a thread like every other hash (it takes tens of ms)
+        self._decoy: str | None = None
 
     async def create_user(self, username: str, password: str, role: UserRole) -> UserRecord:
         check_username(username)
@@ -83,9 +84,11 @@ class Accounts:
         if self._per_account.blocked(account_key, now) or self._per_address.blocked(address, now):
             raise RateLimited("too many failed logins; wait a minute and try again")
         user = await self.store.get_user(username) if USERNAME.match(username) else None
-        ok = await asyncio.to_thread(
-            self._verify, user.password_hash if user else self._decoy, password
-        )
+        if user is None and self._decoy is None:
+            self._decoy = await asyncio.to_thread(self.hasher.hash, secrets.token_hex(16))
+        hashed = user.password_hash if user is not None else self._decoy
+        assert hashed is not None
+        ok = await asyncio.to_thread(self._verify, hashed, password)
         if user is None or not ok:
             self._per_account.hit(account_key, now)
             self._per_address.hit(address, now)
