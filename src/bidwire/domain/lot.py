@@ -43,6 +43,18 @@ MAX_DESCRIPTION = 10_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LINE_BREAK = re.compile(r"[\t\n\r]")
 
+
+def plain_text(value: str, what: str, *, multiline: bool = False, most: int = MAX_TITLE) -> str:
+    """Any text is kept and shown verbatim, except what no person types on purpose and some
+    terminals and renderers act on: control characters (line breaks only where ``multiline``).
+    Raises ValueError saying what is wrong with ``what``."""
+    if len(value) > most:
+        raise ValueError(f"{what} has at most {most:,} characters")
+    if _CONTROL.search(value) or (not multiline and _LINE_BREAK.search(value)):
+        raise ValueError(f"{what} cannot hold control characters")
+    return value
+
+
 RECENT_BIDS_KEPT = 20
 """How many recent bids a lot keeps in memory for snapshots; the full history is in the store."""
 
@@ -70,12 +82,8 @@ class LotSpec:
             raise ValueError("lot id must be 1 to 64 characters")
         if not self.title.strip():
             raise ValueError("lot title must not be empty")
-        if len(self.title) > MAX_TITLE or len(self.description) > MAX_DESCRIPTION:
-            raise ValueError(
-                f"a title has at most {MAX_TITLE} characters, a description {MAX_DESCRIPTION:,}"
-            )
-        if _CONTROL.search(self.title + self.description) or _LINE_BREAK.search(self.title):
-            raise ValueError("title and description cannot hold control characters")
+        plain_text(self.title, "title")
+        plain_text(self.description, "description", multiline=True, most=MAX_DESCRIPTION)
         if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
             raise ValueError("currency must be a three-letter ISO code such as USD")
         if not 0 < self.starting_price <= MAX_AMOUNT:

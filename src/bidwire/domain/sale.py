@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bidwire.domain.lot import Lot, SaleMode
+from bidwire.domain.lot import Lot, SaleMode, plain_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,9 @@ class SaleSpec:
     def __post_init__(self) -> None:
         if not self.id or len(self.id) > 64:
             raise ValueError("sale id must be 1 to 64 characters")
+        if not self.title.strip():
+            raise ValueError("sale title must not be empty")
+        plain_text(self.title, "sale title")
         if not self.lot_ids:
             raise ValueError(f"sale {self.id} has no lots")
         if len(set(self.lot_ids)) != len(self.lot_ids):

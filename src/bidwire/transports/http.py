@@ -17,7 +17,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -38,15 +37,14 @@ from bidwire.accounts.service import TOKEN_TTL_MS, Accounts
 from bidwire.catalog import Defaults, lot_from_row, parse_catalog
 from bidwire.domain.commands import Actor
 from bidwire.domain.events import BidPlaced
-from bidwire.domain.lot import Lot, LotSpec, Refusal
+from bidwire.domain.lot import MAX_DESCRIPTION, MAX_TITLE, Lot, LotSpec, Refusal, plain_text
 from bidwire.domain.money import MAX_AMOUNT
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.feed import snapshot_of
 from bidwire.engine.house import SaleState
 from bidwire.errors import CatalogError, ClientError
 from bidwire.store.base import EVENT_DECODER
-from bidwire.transports.session import _NAME as VALID_NAME
-from bidwire.transports.session import SessionContext
+from bidwire.transports.session import GUEST_NAME, SessionContext
 from bidwire.transports.ws import FRAME_LIMIT, FramingProtocol, same_origin, websocket_endpoint
 
 log = logging.getLogger("bidwire.http")
@@ -58,17 +56,12 @@ SHUTDOWN_SECONDS = 3
 MAX_BODY_BYTES = 1 << 20
 """The largest request body we read (a catalog upload); more is refused with 413 unread."""
 TOKEN_COOKIE = "bidwire_token"
-MAX_TITLE = 200
-MAX_DESCRIPTION = 10_000
 CATALOG_TYPES = {
     "csv": "text/csv",
     "json": "application/json",
     "toml": "application/toml",
 }
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-# C0 and C1 controls, DEL, and the bidirectional overrides that make text read other than it is.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_LINE_BREAKS = re.compile(r"[\t\n\r]")
 
 STATUS_OF: Mapping[str, int] = {
     "bad_json": 400,
@@ -257,11 +250,8 @@ class LoggedOut(BaseModel):
 
 
 def _plain_text(value: str, name: str, *, multiline: bool = False) -> str:
-    """Any text is stored and shown verbatim, except what no person types and some terminals
-    and renderers act on: control characters (line breaks only where text is multiline)."""
-    if _CONTROL.search(value) or (not multiline and _LINE_BREAKS.search(value)):
-        raise ValueError(f"{name} cannot hold control characters")
-    return value
+    """The domain's text rule (``plain_text``), length aside: pydantic checks that first."""
+    return plain_text(value, name, multiline=multiline, most=len(value))
 
 
 Money = int | float | str
@@ -584,27 +574,6 @@ def _fresh_ids(
     return renamed
 
 
-def _check_catalog_text(catalog: list[tuple[SaleSpec, list[LotSpec]]]) -> list[Problem]:
-    """Catalog files get the same text rules as the JSON API (the parser does not know them)."""
-    problems = []
-    for sale, specs in catalog:
-        checks = [(sale.title, f"sale {sale.title[:40]!r}: title", False, MAX_TITLE)]
-        for position, spec in enumerate(specs, 1):
-            name = f"sale {sale.title[:40]!r}, lot {position} ({spec.title[:40]!r})"
-            checks += [
-                (spec.title, f"{name}: title", False, MAX_TITLE),
-                (spec.description, f"{name}: description", True, MAX_DESCRIPTION),
-            ]
-        for value, name, multiline, most in checks:
-            try:
-                _plain_text(value, name, multiline=multiline)
-                if len(value) > most:
-                    raise ValueError(f"{name} is longer than {most} characters")
-            except ValueError as exc:
-                problems.append(Problem(line=0, message=str(exc)))
-    return problems
-
-
 def _lot_state(lot: Lot, now: int, salt: str | None = None) -> dict[str, Any]:
     record: dict[str, Any] = msgspec.to_builtins(snapshot_of(lot, now, salt))
     for name in ("type", "bids", "ts"):
@@ -793,7 +762,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
             if bid.bidder is None:
                 return error("bad_request", "bidder: a guest name is required (or log in)")
             name = bid.bidder.strip()
-            if not VALID_NAME.match(name):
+            if not GUEST_NAME.match(name):
                 return error(
                     "bad_request",
                     "bidder is 1 to 32 letters, digits, spaces, dots, dashes or underscores",
@@ -1086,9 +1055,6 @@ def _add_admin_routes(app: FastAPI, ctx: SessionContext, defaults: Defaults) -> 
                 f"the catalog has {len(exc.problems)} bad row(s)",
                 [Problem(line=line, message=message) for line, message in exc.problems],
             ) from None
-        problems = _check_catalog_text(catalog)
-        if problems:
-            raise ApiError("bad_catalog", "the catalog has bad text", problems)
         return await create(catalog, admin)
 
     @router.put(

@@ -36,7 +36,6 @@ MAX_INBOX = 256
 MAX_SUBSCRIBED_LOTS = 1_000
 GUEST_NAME = re.compile(r"^[\w][\w .\-]{0,31}$")
 """What a guest may call themselves (hello, text mode ``name``)."""
-_NAME = GUEST_NAME
 
 
 class Outlet(Protocol):
@@ -325,7 +324,7 @@ class Session:
             self._error(msg.id, "forbidden", "this server does not take guests; log in")
             return
         name = msg.name.strip()
-        if not _NAME.match(name):
+        if not GUEST_NAME.match(name):
             self._error(
                 msg.id,
                 "bad_request",
@@ -613,7 +612,7 @@ class Session:
         if self.actor is None or self.actor.role != "guest":
             self._say("Only guests pick their names; accounts keep theirs.")
             return
-        if not _NAME.match(wanted):
+        if not GUEST_NAME.match(wanted):
             self._say("A name is 1 to 32 letters, digits, spaces, dots, dashes or underscores.")
             return
         self._forget_name()
