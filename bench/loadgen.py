@@ -97,6 +97,28 @@ JSON_BID = re.compile(
     rb'^(?=[^\n]*"type":\s*"bid_placed")(?=[^\n]*"lot":\s*"([^"]*)")(?=[^\n]*"amount":\s*(\d+))',
     re.M,
 )
+# The order bidwire (msgspec) writes: the tag, then the fields as declared. A pattern that starts
+# with a literal is sought by a fast scan; JSON_BID's lookaheads are tried at every line start
+# and cost the generator a third of its time at 1,000 watchers.
+JSON_BID_CANONICAL = re.compile(rb'"type":"bid_placed","lot":"([^"]*)","seq":\d+,"amount":(\d+)')
+
+
+class JsonBids:
+    """bid_placed lines: the canonical order by the fast pattern; when it finds fewer than the
+    chunk holds (another field order, blanks), the chunk is scanned again with JSON_BID."""
+
+    def finditer(
+        self, data: bytes, pos: int = 0, endpos: int = sys.maxsize
+    ) -> list[re.Match[bytes]]:
+        fast = list(JSON_BID_CANONICAL.finditer(data, pos, endpos))
+        if len(fast) == data.count(b'"bid_placed"', pos, endpos):
+            return fast
+        return list(JSON_BID.finditer(data, pos, endpos))
+
+
+JSON_BIDS = JsonBids()
+BidPattern = re.Pattern[bytes] | JsonBids
+
 # bidwire text mode is prose, so it is read with three patterns, each overridable:
 #   the new high bid every client sees (watchers; group 1 = amount),
 #   the answer to one's own bid (bidders; group 1 = accepted|refused, group 2 = the code),
@@ -332,7 +354,7 @@ class Watcher:
         self.lag_sum = 0.0
         self.lag_max = 0.0
 
-    def feed(self, data: bytes, pattern: re.Pattern[bytes], stamp: float) -> None:
+    def feed(self, data: bytes, pattern: BidPattern, stamp: float) -> None:
         """``stamp``: when ``data`` arrived, time.time() seconds (kernel or application)."""
         data, end, self.tail = whole_lines(self.tail, data)
         if end == 0:
@@ -367,7 +389,7 @@ class StampedWatcher:
 
     __slots__ = ("pattern", "sock", "w")
 
-    def __init__(self, w: Watcher, pattern: re.Pattern[bytes]) -> None:
+    def __init__(self, w: Watcher, pattern: BidPattern) -> None:
         self.w, self.pattern = w, pattern
         self.sock: socket.socket | None = None
 
@@ -437,7 +459,7 @@ class StampedWsWatcher(StampedWatcher):
 
     __slots__ = ("buf", "frag", "hello", "upgraded")
 
-    def __init__(self, w: Watcher, pattern: re.Pattern[bytes]) -> None:
+    def __init__(self, w: Watcher, pattern: BidPattern) -> None:
         super().__init__(w, pattern)
         self.buf = b""
         self.frag = b""
@@ -517,7 +539,7 @@ class StreamWatcher(asyncio.Protocol):
     """TCP watcher on an asyncio Protocol, stamped when read (``--app-timestamps``): cheaper
     than StampedWatcher, but its staleness includes the generator's own read queue."""
 
-    def __init__(self, w: Watcher, pattern: re.Pattern[bytes], hello: bytes | None) -> None:
+    def __init__(self, w: Watcher, pattern: BidPattern, hello: bytes | None) -> None:
         self.w, self.pattern, self.hello = w, pattern, hello
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -540,7 +562,7 @@ class Bidder(asyncio.Protocol):
         run: Run,
         mode: str,
         name: str,
-        pattern: re.Pattern[bytes] | None,
+        pattern: BidPattern | None,
         parse: Callable[[re.Match[bytes]], tuple[LotKey, int]] | None,
     ) -> None:
         self.run, self.mode, self.name = run, mode, name
@@ -623,11 +645,11 @@ def _cents(text: bytes) -> int:
         return -1
 
 
-def _target_parts(cfg: FanoutConfig) -> tuple[re.Pattern[bytes], Callable[..., tuple[Any, int]]]:
+def _target_parts(cfg: FanoutConfig) -> tuple[BidPattern, Callable[..., tuple[Any, int]]]:
     if cfg.target == "baseline":
         return BASELINE_BID, lambda m: (None, int(m[1]))
     if cfg.target in ("json", "ws"):
-        return JSON_BID, lambda m: (m[1], int(m[2]))
+        return JSON_BIDS, lambda m: (m[1], int(m[2]))
     return re.compile(cfg.text_regex.encode()), lambda m: (None, _cents(m[1]))
 
 

@@ -13,7 +13,10 @@ from array import array
 from pathlib import Path
 from types import ModuleType
 
+import msgspec
 import pytest
+
+from bidwire.domain.events import BidPlaced
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -96,6 +99,17 @@ def test_json_pattern_finds_bid_placed_in_any_field_order() -> None:
     )
     found = [(m[1], int(m[2])) for m in loadgen.JSON_BID.finditer(chunk)]
     assert found == [(b"L1", 12500), (b"L2", 13500)]
+    # the generator's fast path falls back to that pattern when a chunk holds another order
+    assert [(m[1], int(m[2])) for m in loadgen.JSON_BIDS.finditer(chunk)] == found
+
+
+def test_fast_json_pattern_matches_what_bidwire_writes() -> None:
+    event = BidPlaced("lot-7", 3, 12500, "ann", 1_700_000_010_000, 13000, 1_700_000_000_000)
+    line = msgspec.json.encode(event) + b"\n"
+    chunk = line * 3
+    fast = list(loadgen.JSON_BID_CANONICAL.finditer(chunk))
+    assert [(m[1], int(m[2])) for m in fast] == [(b"lot-7", 12500)] * 3
+    assert [m.span() for m in loadgen.JSON_BIDS.finditer(chunk)] == [m.span() for m in fast]
 
 
 def test_watcher_keeps_partial_lines_for_the_next_chunk() -> None:
