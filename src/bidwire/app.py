@@ -18,6 +18,7 @@ from bidwire.engine.feed import Feed
 from bidwire.engine.house import AuctionHouse
 from bidwire.settings import Settings
 from bidwire.store import open_store
+from bidwire.transports.fanout import direct_path
 from bidwire.transports.http import start_http
 from bidwire.transports.session import SessionContext
 from bidwire.transports.tcp import start_tcp
@@ -52,7 +53,7 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with open_store(settings.store_url, synchronous=settings.synchronous) as store:
-        feed = Feed(clock)
+        feed = Feed(clock, direct=direct_path())
         house = AuctionHouse(store, feed, clock)
         await house.load()
         defaults = catalog_defaults(settings)

@@ -110,6 +110,22 @@ def write_catalog(tmp: Path, lots: list[dict[str, Any]], mode: str = "live") -> 
     return str(path)
 
 
+def check_stream(received: bytes, lot: str) -> list[dict[str, Any]]:
+    """What one connection received: every line whole JSON, and the lot's seqs consecutive
+    except where a snapshot starts them again (conflation). Returns the messages."""
+    messages = [json.loads(line) for line in received.splitlines()]
+    next_seq = None
+    for m in messages:
+        if m.get("lot") != lot:
+            continue
+        if m["type"] == "snapshot":
+            next_seq = m["seq"]
+        if next_seq is not None:
+            assert m["seq"] == next_seq, f"{m} out of order (expected seq {next_seq})"
+        next_seq = m["seq"] + 1
+    return messages
+
+
 class JsonClient:
     """A JSON-lines client that keeps every message it receives."""
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 from typing import Any
 
-from tests.e2e.conftest import JsonClient, write_catalog
+from tests.e2e.conftest import JsonClient, check_stream, write_catalog
 
 BIDS = 3_000
 
@@ -74,7 +73,7 @@ async def test_a_client_that_stops_reading_does_not_hold_up_the_others(
         except BlockingIOError:
             await asyncio.sleep(0.02)
     sleeper.close()
-    messages = [json.loads(line) for line in received.splitlines() if line.startswith(b"{")]
+    messages = check_stream(received, "w")
     bids_seen = [m for m in messages if m["type"] == "bid_placed"]
     assert len(bids_seen) < BIDS, "the stalled client was sent its whole backlog"
     latest = messages[-1]

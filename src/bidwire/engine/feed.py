@@ -12,7 +12,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import msgspec
 
@@ -171,6 +171,59 @@ class FlushPacer:
         self._next_at = ended + took if heavy else 0.0
 
 
+class DirectTarget(NamedTuple):
+    """How the feed may write to a subscriber straight, skipping ``deliver``."""
+
+    fd: int
+    """A plain socket with nothing queued before it, or -1 (TLS: only ``write`` will do)."""
+    write: Callable[[bytes], object]
+    """The transport's own write: whatever the socket does not take at once goes here, queued
+    in order."""
+
+
+class DirectPath(Protocol):
+    """The JSON house subscribers the feed writes to straight (see ``Feed.redirect``)."""
+
+    def __contains__(self, sub: object) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def set(self, sub: Subscriber, target: DirectTarget | None) -> None:
+        """Add, update or (None) remove ``sub``."""
+        ...
+
+    def send(self, data: bytes) -> None:
+        """``data`` to every member, without blocking."""
+        ...
+
+
+class WriteEach:
+    """The plain direct path: each member's transport ``write``, one Python call each.
+    transports/fanout.py has the faster one (one C loop of send(2))."""
+
+    def __init__(self) -> None:
+        self._writes: dict[Subscriber, Callable[[bytes], object]] = {}
+
+    def __contains__(self, sub: object) -> bool:
+        return sub in self._writes
+
+    def __len__(self) -> int:
+        return len(self._writes)
+
+    def set(self, sub: Subscriber, target: DirectTarget | None) -> None:
+        if target is None:
+            self._writes.pop(sub, None)
+        else:
+            self._writes[sub] = target.write
+
+    def send(self, data: bytes) -> None:
+        for write in list(self._writes.values()):
+            try:  # noqa: SIM105 (a with-block per write costs more than the call it guards)
+                write(data)
+            except (RuntimeError, OSError):
+                pass  # closed under us; its connection_lost takes it out of the feed
+
+
 class Subscriber(Protocol):
     @property
     def wants_text(self) -> bool: ...
@@ -183,7 +236,7 @@ class Subscriber(Protocol):
 
 
 class Feed:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, direct: DirectPath | None = None) -> None:
         self.clock = clock
         self.views: dict[str, Lot] = {}
         self._rings: dict[str, deque[tuple[int, bytes, bytes]]] = {}
@@ -195,9 +248,9 @@ class Feed:
         self._flush_scheduled = False
         self.pacer = FlushPacer()
         self.house: set[Subscriber] = set()
-        self._direct: dict[Subscriber, Callable[[bytes], object]] = {}
-        """House subscribers written to straight: JSON sessions on a transport that offers
-        ``direct_write`` (TCP) and is not backed up. See ``redirect``."""
+        self.direct: DirectPath = WriteEach() if direct is None else direct
+        """House subscribers written to straight: JSON sessions on a transport that offers a
+        ``direct_target`` (TCP with nothing queued). See ``redirect``."""
         self.by_lot: dict[str, set[Subscriber]] = {}
         self.text_watchers = 0
         self._notices: dict[str, list[asyncio.TimerHandle]] = {}
@@ -229,17 +282,15 @@ class Feed:
 
         Why: at thousands of watchers the per-subscriber Python calls (``deliver`` ->
         ``backed_up`` -> ``send_batch`` -> ``json_lines`` -> ``write``) cost as much as the write
-        itself (bench/README.md). Only for a JSON house subscriber whose outlet offers
-        ``direct_write`` (None while backed up or closed); its transport calls this again
-        when that changes. Batches with private (admin) forms still go through ``deliver``.
+        itself (bench/README.md). Only for a JSON house subscriber whose outlet offers a
+        ``direct_target`` (None while bytes wait in its transport, or closed); its transport
+        calls this again when that changes. Batches with private (admin) forms still go
+        through ``deliver``.
         """
-        writer = None
+        target = None
         if sub in self.house and not sub.wants_text and getattr(sub, "mode", None) == "json":
-            writer = getattr(getattr(sub, "outlet", None), "direct_write", None)
-        if writer is None:
-            self._direct.pop(sub, None)
-        else:
-            self._direct[sub] = writer
+            target = getattr(getattr(sub, "outlet", None), "direct_target", None)
+        self.direct.set(sub, target)
 
     def subscribe_lots(self, sub: Subscriber, lots: Iterable[str]) -> None:
         for lot_id in lots:
@@ -254,7 +305,7 @@ class Feed:
                     del self.by_lot[lot_id]
 
     def leave_house(self, sub: Subscriber) -> None:
-        self._direct.pop(sub, None)
+        self.direct.set(sub, None)
         if sub in self.house:
             self.house.discard(sub)
             self.text_watchers -= sub.wants_text
@@ -354,18 +405,14 @@ class Feed:
                 self._arm_notices(view)
             items.append(Outgoing(lot_id, body, line, private))
         everything = Batch(items)
-        direct = self._direct
-        if direct and everything.for_admins is everything:
+        direct = self.direct
+        if len(direct) and everything.for_admins is everything:
             # every JSON subscriber gets the same bytes: no per-subscriber decision left
-            lines = everything.json_lines
-            for sub in self.house:
-                if sub not in direct:
-                    sub.deliver(everything)
-            for write in list(direct.values()):
-                try:  # noqa: SIM105 (a with-block per write costs more than the call it guards)
-                    write(lines)
-                except (RuntimeError, OSError):
-                    pass  # closed under us; its connection_lost takes it out of the feed
+            if len(direct) < len(self.house):
+                for sub in self.house:
+                    if sub not in direct:
+                        sub.deliver(everything)
+            direct.send(everything.json_lines)
         else:
             for sub in self.house:
                 sub.deliver(everything)

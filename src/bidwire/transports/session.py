@@ -236,8 +236,8 @@ class Session:
         return self.actor is not None and self.actor.role == "admin"
 
     def deliver(self, batch: Batch) -> None:
-        if self.outlet.backed_up:
-            self._stale = True
+        if self._stale or self.outlet.backed_up:
+            self._stale = True  # nothing more until the outlet drains: then a snapshot
             return
         if self.mode == "text":
             if batch.text_lines:
@@ -246,7 +246,7 @@ class Session:
             self.outlet.send_batch(batch.for_admins if self.sees_everyone else batch)
 
     def notice(self, line: bytes) -> None:
-        if self.mode == "text" and not self.outlet.backed_up:
+        if self.mode == "text" and not self._stale and not self.outlet.backed_up:
             self.outlet.send_text(line)
 
     # -- handling ----------------------------------------------------------------------------

@@ -12,15 +12,14 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import Callable
 from typing import cast
 
-from bidwire.engine.feed import Batch
+from bidwire.engine.feed import Batch, DirectTarget
 from bidwire.transports.session import Session, SessionContext
 from bidwire.wire.codec import MAX_MESSAGE_BYTES
 
 WRITE_HIGH_WATER = 64 * 1024
-"""Bytes buffered for a peer before it counts as not reading (then it gets conflated)."""
+"""Bytes queued for a peer before it counts as not reading (then it gets conflated)."""
 KERNEL_SEND_BUFFER = 128 * 1024
 """A fixed kernel send buffer: Linux would let a stalled peer's grow to 4 MiB, hiding it
 from us and holding memory; with a cap we notice a slow reader in time and conflate."""
@@ -28,9 +27,15 @@ from us and holding memory; with a cap we notice a slow reader in time and confl
 
 class TcpConnection(asyncio.Protocol):
     def __init__(
-        self, ctx: SessionContext, *, greet_after: float = 0.3, partial_after: float = 0.05
+        self,
+        ctx: SessionContext,
+        *,
+        greet_after: float = 0.3,
+        partial_after: float = 0.05,
+        tls: bool = False,
     ) -> None:
         self.ctx = ctx
+        self.tls = tls
         self.greet_after = greet_after
         self.partial_after = partial_after
         self.transport: asyncio.Transport | None = None
@@ -38,7 +43,9 @@ class TcpConnection(asyncio.Protocol):
         self._buffer = b""
         self._idle: asyncio.TimerHandle | None = None
         self._partial: asyncio.TimerHandle | None = None
-        self._backed_up = False
+        self._queued = False
+        """The transport holds bytes the socket has not taken yet (see connection_made)."""
+        self._fd = -1
         self._closed = False
         self.address = ""
 
@@ -48,11 +55,16 @@ class TcpConnection(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses, but behave as one
         self.transport = cast(asyncio.Transport, transport)
         transport = self.transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        # High water 0: pause_writing as soon as the transport has to queue a byte, and
+        # resume_writing once it has none. While it has none, the feed may send to the socket
+        # itself (fanout.py) without overtaking anything.
+        transport.set_write_buffer_limits(high=0)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
+            if not self.tls:
+                self._fd = sock.fileno()
         peer = transport.get_extra_info("peername")
         self.address = str(peer[0]) if isinstance(peer, tuple) and peer else "local"
         if not self.ctx.admit(self.address):
@@ -114,12 +126,12 @@ class TcpConnection(asyncio.Protocol):
             self.address = ""
 
     def pause_writing(self) -> None:
-        self._backed_up = True
+        self._queued = True
         if self.session is not None:
-            self.ctx.feed.redirect(self.session)  # off the direct path: deliver() conflates
+            self.ctx.feed.redirect(self.session)  # off the direct path until drained
 
     def resume_writing(self) -> None:
-        self._backed_up = False
+        self._queued = False
         if self.session is not None:
             self.ctx.feed.redirect(self.session)
             self.session.on_writable()
@@ -141,16 +153,23 @@ class TcpConnection(asyncio.Protocol):
 
     @property
     def backed_up(self) -> bool:
-        return self._backed_up
+        """The peer is not reading: the session stops sending events (conflation)."""
+        transport = self.transport
+        return (
+            self._queued
+            and transport is not None
+            and transport.get_write_buffer_size() > WRITE_HIGH_WATER
+        )
 
     @property
-    def direct_write(self) -> Callable[[bytes], object] | None:
-        """The transport's own ``write`` for the feed's fast path, or None when it must not be
-        used (backed up, closing): the feed asks again through ``redirect``."""
+    def direct_target(self) -> DirectTarget | None:
+        """The socket and the transport's ``write`` for the feed's direct path, or None while
+        the transport holds queued bytes or is closing: the feed asks again through
+        ``redirect`` when that changes."""
         transport = self.transport
-        if transport is None or self._backed_up or self._closed or transport.is_closing():
+        if transport is None or self._queued or self._closed or transport.is_closing():
             return None
-        return transport.write
+        return DirectTarget(self._fd, transport.write)
 
     def send_message(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -189,8 +208,9 @@ async def start_tcp(
     greet_after: float = 0.3,
 ) -> asyncio.Server:
     loop = asyncio.get_running_loop()
+    tls = ssl_context is not None
     return await loop.create_server(
-        lambda: TcpConnection(ctx, greet_after=greet_after),
+        lambda: TcpConnection(ctx, greet_after=greet_after, tls=tls),
         host,
         port,
         backlog=4096,

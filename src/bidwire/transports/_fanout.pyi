@@ -1,0 +1,3 @@
+from typing_extensions import Buffer
+
+def send_all(fds: Buffer, data: bytes, /) -> list[tuple[int, int]]: ...
