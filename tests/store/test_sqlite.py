@@ -6,9 +6,12 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bidwire.domain.events import BidPlaced, LotOpened
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
+from bidwire.errors import SeqConflict
 from bidwire.store.sqlite import MIGRATIONS, SqliteStore, sqlite_path
 
 
@@ -47,3 +50,21 @@ async def test_reopening_keeps_everything(tmp_path: Path) -> None:
     async with SqliteStore(path) as store:
         house = await store.load()
         assert house.lots[0].events[0].seq == 1
+
+
+async def test_a_lone_append_that_fails_leaves_no_transaction_open(tmp_path: Path) -> None:
+    """One append in a commit runs without savepoints; its fault must still roll it back alone
+    and leave the writer ready for the next one."""
+    async with SqliteStore(str(tmp_path / "x.db")) as store:
+        await store.add_sale(SaleSpec("s", "S", ("w",)), [LotSpec(id="w", title="W")])
+        await store.append([LotOpened("w", 1, "s", "W", "", "USD", 100, 100, 9, 1)])
+        await store.append([BidPlaced("w", 2, 100, "a", 9, 101, 2)], request_key="a\x00k")
+        with pytest.raises(ValueError):  # the same request key twice
+            await store.append([BidPlaced("w", 3, 101, "b", 9, 102, 3)], request_key="a\x00k")
+        with pytest.raises(SeqConflict):
+            await store.append([BidPlaced("w", 9, 101, "b", 9, 102, 3)])
+        await store.append([BidPlaced("w", 3, 102, "b", 9, 103, 4)])
+    async with SqliteStore(str(tmp_path / "x.db")) as store:
+        house = await store.load()
+        assert [e.seq for e in house.lots[0].events] == [1, 2, 3]
+        assert house.request_keys == {"a\x00k": ("w", 2)}

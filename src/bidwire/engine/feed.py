@@ -274,7 +274,11 @@ class Feed:
     def subscribe_house(self, sub: Subscriber) -> None:
         if sub not in self.house:
             self.house.add(sub)
-            self.text_watchers += sub.wants_text
+            if sub.wants_text:
+                self.text_watchers += 1
+                if self.text_watchers == 1:  # countdown calls are only kept while heard
+                    for view in self.views.values():
+                        self._arm_notices(view)
             self.redirect(sub)
 
     def redirect(self, sub: Subscriber) -> None:
@@ -402,7 +406,7 @@ class Feed:
                 self._rings[lot_id].append((event.seq, body, private or body))
                 if want_text:
                     line = (text.render_event(shown, view) + "\n").encode()
-                self._arm_notices(view)
+                    self._arm_notices(view)
             items.append(Outgoing(lot_id, body, line, private))
         everything = Batch(items)
         direct = self.direct

@@ -431,32 +431,10 @@ class SqliteStore(SqliteAccounts):
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         try:
             conn.execute("BEGIN IMMEDIATE")
-            if len(batch) > 1 and all(job.append is not None for job in batch):
-                conn.execute("SAVEPOINT merged")
-                try:
-                    merged = _merged_appends(conn, batch)
-                except (sqlite3.IntegrityError, sqlite3.OperationalError):
-                    merged = False
-                if not merged:
-                    conn.execute("ROLLBACK TO merged")
-                conn.execute("RELEASE merged")
-                if merged:
-                    batch_jobs: list[_Job] = []
-                else:
-                    batch_jobs = batch
+            if len(batch) == 1:
+                self._commit_alone(conn, batch[0])
             else:
-                batch_jobs = batch
-            for job in batch_jobs:
-                # each job in its own savepoint: one job's fault never spoils its batch-mates
-                conn.execute("SAVEPOINT job")
-                try:
-                    job.run(conn)
-                except (SeqConflict, sqlite3.IntegrityError) as fault:
-                    conn.execute("ROLLBACK TO job")
-                    job.error = fault if isinstance(fault, SeqConflict) else ValueError(str(fault))
-                conn.execute("RELEASE job")
-            conn.execute("COMMIT")
-            self.commits += 1
+                self._commit_together(conn, batch)
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -464,6 +442,43 @@ class SqliteStore(SqliteAccounts):
                 job.error = StoreUnavailable(f"sqlite commit failed: {exc}")
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_resolve, batch)
+
+    def _commit_alone(self, conn: sqlite3.Connection, job: _Job) -> None:
+        """The usual case below saturation: no savepoints, since no batch-mate can be spoiled
+        (each statement costs a GIL round trip; bench/README.md)."""
+        try:
+            job.run(conn)
+        except (SeqConflict, sqlite3.IntegrityError) as fault:
+            conn.execute("ROLLBACK")
+            job.error = fault if isinstance(fault, SeqConflict) else ValueError(str(fault))
+            return
+        conn.execute("COMMIT")
+        self.commits += 1
+
+    def _commit_together(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        separately = batch
+        if all(job.append is not None for job in batch):
+            conn.execute("SAVEPOINT merged")
+            try:
+                merged = _merged_appends(conn, batch)
+            except (sqlite3.IntegrityError, sqlite3.OperationalError):
+                merged = False
+            if not merged:
+                conn.execute("ROLLBACK TO merged")
+            conn.execute("RELEASE merged")
+            if merged:
+                separately = []
+        for job in separately:
+            # each job in its own savepoint: one job's fault never spoils its batch-mates
+            conn.execute("SAVEPOINT job")
+            try:
+                job.run(conn)
+            except (SeqConflict, sqlite3.IntegrityError) as fault:
+                conn.execute("ROLLBACK TO job")
+                job.error = fault if isinstance(fault, SeqConflict) else ValueError(str(fault))
+            conn.execute("RELEASE job")
+        conn.execute("COMMIT")
+        self.commits += 1
 
     def _submit(
         self, run: Callable[[sqlite3.Connection], None], append: _Append | None = None
@@ -500,21 +515,19 @@ class SqliteStore(SqliteAccounts):
         update = f"UPDATE lot_state SET {assignments} WHERE lot_id = ? AND seq = ?"
         params = (*cols.values(), lot_id, expected)
 
+        keyed_rows = [(*row, request_key if i == 0 else None) for i, row in enumerate(rows)]
+
         def run(conn: sqlite3.Connection) -> None:
             if conn.execute(update, params).rowcount != 1:
                 raise SeqConflict(f"lot {lot_id} is no longer at seq {expected}")
             conn.executemany(
-                "INSERT INTO events (lot_id, seq, type, ts, body) VALUES (?, ?, ?, ?, ?)", rows
+                "INSERT INTO events (lot_id, seq, type, ts, body, request_key)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                keyed_rows,
             )
-            if request_key is not None:
-                conn.execute(
-                    "UPDATE events SET request_key = ? WHERE lot_id = ? AND seq = ?",
-                    (request_key, lot_id, events[0].seq),
-                )
 
         self.appends += 1
-        merged_rows = [(*row, request_key if i == 0 else None) for i, row in enumerate(rows)]
-        return self._submit(run, _Append(lot_id, expected, events[-1].seq, cols, merged_rows))
+        return self._submit(run, _Append(lot_id, expected, events[-1].seq, cols, keyed_rows))
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
         def run(conn: sqlite3.Connection) -> None:
