@@ -8,14 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from bidwire.engine.feed import DirectTarget, WriteEach
+from bidwire.engine.feed import Batch, DirectTarget, Outgoing, WriteEach
 from bidwire.transports import fanout
+from bidwire.wire.frames import text_frame
 
 # Skipped only where the optional C part could not be compiled, and never in CI (.ci/run).
 pytestmark = pytest.mark.skipif(
     fanout._fanout is None and not os.environ.get("BIDWIRE_REQUIRE_SERVICES"),
     reason="the C fan-out is not compiled in this install (needs a C compiler: make install)",
 )
+
+
+def batch(*events: bytes) -> Batch:
+    return Batch([Outgoing(None, event) for event in events])
 
 
 class Member:
@@ -29,8 +34,8 @@ class Member:
         self.peer.setblocking(False)
         self.queued: list[bytes] = []
 
-    def target(self, fd: int | None = None) -> DirectTarget:
-        return DirectTarget(self.ours.fileno() if fd is None else fd, self.queued.append)
+    def target(self, fd: int | None = None, form: str = "json_lines") -> DirectTarget:
+        return DirectTarget(self.ours.fileno() if fd is None else fd, self.queued.append, form)
 
     def received(self) -> bytes:
         out = b""
@@ -69,8 +74,8 @@ def test_every_member_gets_the_bytes_from_one_call(members: list[Member]) -> Non
     members += [Member() for _ in range(50)]
     for m in members:
         path.set(m, m.target())
-    path.send(b'{"type":"bid_placed"}\n')
-    path.send(b'{"type":"lot_closed"}\n')
+    path.send(batch(b'{"type":"bid_placed"}'))
+    path.send(batch(b'{"type":"lot_closed"}'))
     for m in members:
         assert m.received() == b'{"type":"bid_placed"}\n{"type":"lot_closed"}\n'
         assert m.queued == []
@@ -83,7 +88,7 @@ def test_a_full_socket_gets_it_all_through_its_transport(members: list[Member]) 
     full.fill()
     for m in members:
         path.set(m, m.target())
-    path.send(b"event\n")
+    path.send(batch(b"event"))
     assert quick.received() == b"event\n"
     assert full.queued == [b"event\n"]
 
@@ -93,8 +98,9 @@ def test_a_short_write_queues_exactly_the_rest(members: list[Member]) -> None:
     small = Member(sndbuf=4096)
     members.append(small)
     path.set(small, small.target())
-    payload = bytes(range(256)) * 4096  # 1 MiB: more than the socket takes at once
-    path.send(payload)
+    event = bytes(range(32, 127)) * 11_000  # 1 MiB: more than the socket takes at once
+    path.send(batch(event))
+    payload = event + b"\n"
     assert len(small.queued) == 1
     taken = small.received()
     assert 0 < len(taken) < len(payload)
@@ -108,7 +114,7 @@ def test_a_broken_socket_is_skipped_and_the_rest_still_served(members: list[Memb
     broken.peer.close()
     for m in members:
         path.set(m, m.target())
-    path.send(b"event\n")
+    path.send(batch(b"event"))
     assert broken.queued == []  # its transport sees the error itself and closes
     assert fine.received() == b"event\n"
 
@@ -121,14 +127,25 @@ def test_members_come_and_go(members: list[Member]) -> None:
     path.set(b, b.target())
     path.set(tls, tls.target(fd=-1))  # no socket of its own: always through its write
     assert len(path) == 3 and a in path
-    path.send(b"one\n")
+    path.send(batch(b"one"))
     path.set(a, None)
     path.set(a, None)  # twice is fine
-    path.send(b"two\n")
+    path.send(batch(b"two"))
     assert a not in path and len(path) == 2
     assert a.received() == b"one\n"
     assert b.received() == b"one\ntwo\n"
     assert tls.queued == [b"one\n", b"two\n"] and tls.received() == b""
+
+
+def test_each_member_reads_its_own_form_of_the_batch(members: list[Member]) -> None:
+    path = fanout.SendAll()
+    tcp, ws = Member(), Member()
+    members += [tcp, ws]
+    path.set(tcp, tcp.target())
+    path.set(ws, ws.target(form="ws_frames"))
+    path.send(batch(b'{"a":1}', b'{"b":2}'))
+    assert tcp.received() == b'{"a":1}\n{"b":2}\n'
+    assert ws.received() == text_frame(b'{"a":1}') + text_frame(b'{"b":2}')
 
 
 def test_the_plain_path_sends_the_same_through_each_write(members: list[Member]) -> None:
@@ -136,7 +153,7 @@ def test_the_plain_path_sends_the_same_through_each_write(members: list[Member])
     a = Member()
     members.append(a)
     path.set(a, a.target())
-    path.send(b"event\n")
+    path.send(batch(b"event"))
     assert a.queued == [b"event\n"] and a.received() == b""
 
 

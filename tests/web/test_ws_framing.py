@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from websockets.frames import Frame, Opcode
 
-from bidwire.transports.ws import text_frame
+from bidwire.wire.frames import text_frame
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65_535, 65_536, 70_000])

@@ -22,6 +22,7 @@ from bidwire.domain.lot import Lot
 from bidwire.domain.privacy import pseudonym, public_event
 from bidwire.domain.sale import SaleSpec
 from bidwire.wire import text
+from bidwire.wire.frames import text_frame
 
 RING_SIZE = 256
 """Recent encoded events kept per lot for ``resync``; older gaps get a snapshot instead."""
@@ -110,6 +111,7 @@ class Batch:
     items: list[Outgoing]
     _json_lines: bytes | None = field(default=None)
     _text_lines: bytes | None = field(default=None)
+    _ws_frames: bytes | None = field(default=None)
     _for_admins: Batch | None = field(default=None)
 
     @property
@@ -132,6 +134,13 @@ class Batch:
         if self._json_lines is None:
             self._json_lines = b"".join(item.json + b"\n" for item in self.items)
         return self._json_lines
+
+    @property
+    def ws_frames(self) -> bytes:
+        """One WebSocket text frame per event."""
+        if self._ws_frames is None:
+            self._ws_frames = b"".join(text_frame(item.json) for item in self.items)
+        return self._ws_frames
 
     @property
     def text_lines(self) -> bytes:
@@ -179,6 +188,8 @@ class DirectTarget(NamedTuple):
     write: Callable[[bytes], object]
     """The transport's own write: whatever the socket does not take at once goes here, queued
     in order."""
+    form: str = "json_lines"
+    """What the subscriber reads: the Batch property to send (``json_lines``, ``ws_frames``)."""
 
 
 class DirectPath(Protocol):
@@ -192,8 +203,8 @@ class DirectPath(Protocol):
         """Add, update or (None) remove ``sub``."""
         ...
 
-    def send(self, data: bytes) -> None:
-        """``data`` to every member, without blocking."""
+    def send(self, batch: Batch) -> None:
+        """The batch to every member, in the form each reads, without blocking."""
         ...
 
 
@@ -202,24 +213,24 @@ class WriteEach:
     transports/fanout.py has the faster one (one C loop of send(2))."""
 
     def __init__(self) -> None:
-        self._writes: dict[Subscriber, Callable[[bytes], object]] = {}
+        self._targets: dict[Subscriber, DirectTarget] = {}
 
     def __contains__(self, sub: object) -> bool:
-        return sub in self._writes
+        return sub in self._targets
 
     def __len__(self) -> int:
-        return len(self._writes)
+        return len(self._targets)
 
     def set(self, sub: Subscriber, target: DirectTarget | None) -> None:
         if target is None:
-            self._writes.pop(sub, None)
+            self._targets.pop(sub, None)
         else:
-            self._writes[sub] = target.write
+            self._targets[sub] = target
 
-    def send(self, data: bytes) -> None:
-        for write in list(self._writes.values()):
+    def send(self, batch: Batch) -> None:
+        for target in list(self._targets.values()):
             try:  # noqa: SIM105 (a with-block per write costs more than the call it guards)
-                write(data)
+                target.write(getattr(batch, target.form))
             except (RuntimeError, OSError):
                 pass  # closed under us; its connection_lost takes it out of the feed
 
@@ -292,7 +303,12 @@ class Feed:
         through ``deliver``.
         """
         target = None
-        if sub in self.house and not sub.wants_text and getattr(sub, "mode", None) == "json":
+        if (
+            sub in self.house
+            and not sub.wants_text
+            and getattr(sub, "mode", None) == "json"
+            and not getattr(sub, "stale", False)  # conflating: its snapshot must come first
+        ):
             target = getattr(getattr(sub, "outlet", None), "direct_target", None)
         self.direct.set(sub, target)
 
@@ -416,7 +432,7 @@ class Feed:
                 for sub in self.house:
                     if sub not in direct:
                         sub.deliver(everything)
-            direct.send(everything.json_lines)
+            direct.send(everything)
         else:
             for sub in self.house:
                 sub.deliver(everything)

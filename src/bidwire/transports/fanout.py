@@ -1,4 +1,4 @@
-"""The feed's direct path over plain TCP: one C loop of send(2) for every JSON watcher.
+"""The feed's direct path: one C loop of send(2) for every JSON watcher, TCP or WebSocket.
 
 Why: each loopback write costs the kernel about 7 µs here; a Python call into uvloop's
 ``transport.write`` adds about 1.5 µs around it, 1.5 ms per event at 1,000 watchers
@@ -16,8 +16,9 @@ from __future__ import annotations
 import errno
 from array import array
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from bidwire.engine.feed import DirectPath, DirectTarget, Subscriber, WriteEach
+from bidwire.engine.feed import Batch, DirectPath, DirectTarget, Subscriber, WriteEach
 
 try:
     from bidwire.transports import _fanout
@@ -36,9 +37,7 @@ def direct_path() -> DirectPath:
 class SendAll:
     def __init__(self) -> None:
         self._targets: dict[Subscriber, DirectTarget] = {}
-        self._fds = array("i")
-        self._writes: list[Callable[[bytes], object]] = []
-        self._others: list[Callable[[bytes], object]] = []  # members with no socket (TLS)
+        self._groups: list[_Group] = []
         self._stale = False
 
     def __contains__(self, sub: object) -> bool:
@@ -56,24 +55,45 @@ class SendAll:
 
     def _rebuild(self) -> None:
         """At most once per flush, however many connections came and went since the last."""
-        sockets = [t for t in self._targets.values() if t.fd >= 0]
-        self._fds = array("i", [t.fd for t in sockets])
-        self._writes = [t.write for t in sockets]
-        self._others = [t.write for t in self._targets.values() if t.fd < 0]
+        groups: dict[str, _Group] = {}
+        for target in self._targets.values():
+            group = groups.get(target.form)
+            if group is None:
+                group = groups[target.form] = _Group(target.form)
+            if target.fd >= 0:
+                group.fds.append(target.fd)
+                group.writes.append(target.write)
+            else:
+                group.others.append(target.write)
+        self._groups = list(groups.values())
         self._stale = False
 
-    def send(self, data: bytes) -> None:
+    def send(self, batch: Batch) -> None:
         if self._stale:
             self._rebuild()
-        writes = self._writes  # a write below may change the members: keep this flush's list
-        leftovers = [
-            (writes[index], data if result < 0 else data[result:])
-            for index, result in _fanout.send_all(self._fds, data)
-            if result >= 0 or result in RETRY_LATER  # other errors: the transport closes too
-        ]
-        leftovers += [(write, data) for write in self._others]
+        leftovers: list[tuple[Callable[[bytes], object], bytes]] = []
+        for group in self._groups:  # this flush's lists: a write below may change members
+            data: bytes = getattr(batch, group.form)
+            writes = group.writes
+            leftovers += [
+                (writes[index], data if result < 0 else data[result:])
+                for index, result in _fanout.send_all(group.fds, data)
+                if result >= 0 or result in RETRY_LATER  # other errors: the transport closes too
+            ]
+            leftovers += [(write, data) for write in group.others]
         for write, rest in leftovers:
             try:  # noqa: SIM105 (a with-block per write costs more than the call it guards)
                 write(rest)  # queued in order; the outlet leaves this path until it drains
             except (RuntimeError, OSError):
                 pass  # closed under us; its connection_lost takes it out of the feed
+
+
+@dataclass(slots=True)
+class _Group:
+    """The members that read one form of the batch."""
+
+    form: str
+    fds: array[int] = field(default_factory=lambda: array("i"))
+    writes: list[Callable[[bytes], object]] = field(default_factory=list)
+    others: list[Callable[[bytes], object]] = field(default_factory=list)
+    """Members with no socket of their own (TLS): written through the transport."""

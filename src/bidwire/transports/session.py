@@ -184,6 +184,11 @@ class Session:
             self._error(None, "too_large", message)
         self.close()
 
+    @property
+    def stale(self) -> bool:
+        """Events were dropped for this peer; it gets a snapshot once its outlet drains."""
+        return self._stale
+
     def on_writable(self) -> None:
         """The peer drained its backlog: send a fresh picture of what it missed."""
         if self._stale and not self.closed:
@@ -202,6 +207,7 @@ class Session:
                     self.outlet.send_message(
                         codec.encode(self.ctx.feed.snapshot(lot_id, admin=self.sees_everyone))
                     )
+            self.ctx.feed.redirect(self)  # events may go straight again, after these
 
     def on_close(self) -> None:
         if self.closed:

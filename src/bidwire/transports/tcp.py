@@ -57,8 +57,9 @@ class TcpConnection(asyncio.Protocol):
         transport = self.transport
         # High water 0: pause_writing as soon as the transport has to queue a byte, and
         # resume_writing once it has none. While it has none, the feed may send to the socket
-        # itself (fanout.py) without overtaking anything.
-        transport.set_write_buffer_limits(high=0)
+        # itself (fanout.py) without overtaking anything. TLS keeps the usual mark: its events
+        # always go through the transport's write.
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER if self.tls else 0)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):

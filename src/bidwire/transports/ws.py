@@ -15,13 +15,14 @@ import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from bidwire.accounts.records import UserRecord
-from bidwire.engine.feed import Batch
+from bidwire.engine.feed import Batch, DirectTarget
 from bidwire.errors import ClientError
 from bidwire.transports.session import Session, SessionContext
 from bidwire.wire import codec
@@ -84,37 +85,49 @@ class FramingProtocol(WebSocketsSansIOProtocol):
     Why: per event and per connection, the ASGI path (queue, writer task, Starlette, uvicorn,
     framing) costs ~12 µs of the server's core; 10,000 watchers saturated it (bench/README.md).
     A server frame is unmasked and uncompressed, so one event's frame bytes are the same for
-    every connection: ``WsConnection.send_batch`` writes them straight to the transport when
-    nothing else is queued for that peer. uvicorn writes each of its own frames with a single
+    every connection (``Batch.ws_frames``): the feed sends them to the socket itself while
+    nothing is queued for that peer (fanout.py), and ``WsConnection.send_batch`` writes them to
+    the transport otherwise. uvicorn writes each of its own frames with a single
     ``transport.write``, so ours always land between whole frames.
     """
+
+    on_flow: Callable[[], None] | None = None
+    """Told when ``queued`` changes or the connection is lost (the WsConnection's redirect)."""
+    queued = False
+    """The transport holds bytes the socket has not taken yet."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if transport.get_extra_info("sslcontext") is None:
+            # High water 0: pause_writing at the first byte the transport has to queue, resume
+            # once none is left (uvicorn's own send() then waits for a full drain too). Not
+            # for wss, whose events always go through the TLS transport's write.
+            self.transport.set_write_buffer_limits(high=0)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.queued = True
+        self._tell()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.queued = False
+        self._tell()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Before the loop closes the socket (right after this returns), while our session
+        # only learns of it later, through ASGI: its fd must leave the feed's path now.
+        self.queued = True
+        self._tell()
+        super().connection_lost(exc)
+
+    def _tell(self) -> None:
+        if self.on_flow is not None:
+            self.on_flow()
 
     async def run_asgi(self) -> None:
         self.scope[PROTOCOL_SCOPE_KEY] = self  # type: ignore[literal-required]
         await super().run_asgi()
-
-
-def text_frame(payload: bytes) -> bytes:
-    """An unfragmented, unmasked text frame (RFC 6455 section 5.2)."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x81, size)) + payload
-    if size < 1 << 16:
-        return bytes((0x81, 126)) + size.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + size.to_bytes(8, "big") + payload
-
-
-class _LastFrames:
-    """The frames of the batch being fanned out: built once, by its first recipient."""
-
-    batch: Batch | None = None
-    frames: bytes = b""
-
-    @classmethod
-    def of(cls, batch: Batch) -> bytes:
-        if cls.batch is not batch:
-            cls.batch, cls.frames = batch, b"".join(text_frame(i.json) for i in batch.items)
-        return cls.frames
 
 
 class WsConnection:
@@ -131,8 +144,17 @@ class WsConnection:
         self._readable = asyncio.Event()
         self._readable.set()
         scope = getattr(websocket, "scope", None) or {}  # test doubles may have none
-        self._protocol: WebSocketsSansIOProtocol | None = scope.get(PROTOCOL_SCOPE_KEY)
+        self._protocol: FramingProtocol | None = scope.get(PROTOCOL_SCOPE_KEY)
+        self._sending = False
+        """The writer task holds a reply that uvicorn may not have written yet."""
+        self._fd = -1
         self.session = Session(ctx, self, text_allowed=False, address=address)
+        if self._protocol is not None:
+            transport = self._protocol.transport
+            sock = transport.get_extra_info("socket")
+            if sock is not None and transport.get_extra_info("sslcontext") is None:
+                self._fd = sock.fileno()  # not for wss: TLS must wrap every byte
+            self._protocol.on_flow = self._redirect
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write())
@@ -181,7 +203,13 @@ class WsConnection:
                     continue
                 frame = self._queue.popleft()
                 self._queued -= len(frame)
-                await websocket.send_text(frame)
+                self._sending = True
+                try:
+                    await websocket.send_text(frame)
+                finally:
+                    self._sending = False
+                if not self._queue:
+                    self._redirect()  # replies all written: events may go straight again
                 if self._backed_up and self._queued <= SEND_LOW_WATER:
                     self._backed_up = False
                     self.session.on_writable()
@@ -194,6 +222,8 @@ class WsConnection:
         if self._closing:
             return
         self._queue.append(frame)
+        if len(self._queue) == 1:
+            self._redirect()  # events must now wait behind this reply
         self._queued += len(frame)
         if self._queued >= SEND_HIGH_WATER:
             self._backed_up = True
@@ -206,11 +236,33 @@ class WsConnection:
                 return
         self._wake.set()
 
+    def _redirect(self) -> None:
+        self.session.ctx.feed.redirect(self.session)
+
     # -- Outlet ------------------------------------------------------------------------------
 
     @property
     def backed_up(self) -> bool:
         return self._backed_up
+
+    @property
+    def direct_target(self) -> DirectTarget | None:
+        """The socket, and the transport's write, for the feed's direct path; None while a
+        reply or queued bytes must go first, or the connection is closing: the feed asks
+        again (``_redirect``) when that changes."""
+        protocol = self._protocol
+        if (
+            protocol is None
+            or self._queue
+            or self._sending
+            or self._closing
+            or protocol.queued
+            or not protocol.handshake_complete
+            or protocol.close_sent
+            or protocol.transport.is_closing()
+        ):
+            return None
+        return DirectTarget(self._fd, protocol.transport.write, "ws_frames")
 
     def send_message(self, data: bytes) -> None:
         self._enqueue(data.decode())
@@ -229,7 +281,7 @@ class WsConnection:
                 self._enqueue(_text(item.json))
             return
         transport = protocol.transport
-        transport.write(_LastFrames.of(batch))
+        transport.write(batch.ws_frames)
         if not self._backed_up and transport.get_write_buffer_size() > SEND_HIGH_WATER:
             self._backed_up = True  # the session conflates until the peer drains
             self._watch_drain()
@@ -259,6 +311,7 @@ class WsConnection:
         self._closing = True
         self._readable.set()  # a paused reader must notice the close
         self._wake.set()
+        self._redirect()
 
 
 def same_origin(origin: str, host: str) -> bool:
