@@ -35,6 +35,7 @@ import socket
 import sys
 import time
 from array import array
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +126,17 @@ class Gen:
         self.accepted: list[tuple[str, int, float]] = []
         self.rejected: dict[str, int] = {}
         self.answered = 0
+        self.idle: dict[str, deque[Client]] = {}
+        """Per lot, the bidders with no bid in flight, oldest first: picking the next one costs
+        O(1) (a scan of every bidder per bid made this generator its own bottleneck)."""
         # manylots: lot -> (receipt times, amounts), across every subscriber of that lot
         self.placed: dict[bytes, tuple[array[float], array[int]]] = {}
 
     def on_answer(self, c: Client, k: int, ok: bool, code: bytes | None, now: float) -> None:
         sent = self.sent.pop(k, None)
-        c.busy = False
+        if c.busy:
+            c.busy = False
+            self.idle[c.lot].append(c)  # at the back: the others of its lot bid first
         if sent is None:
             return
         self.answered += 1
@@ -208,10 +214,11 @@ async def bidding(ns: argparse.Namespace) -> dict[str, Any]:
     _, failed, connect_s = await _connect(ns, ns.bidders, make, "bidder")
     await _wait(lambda: all(c.ready and c.subscribed for c in clients), 60)
     ready = sum(c.ready and c.subscribed for c in clients)
+    for lot, group in per_lot.items():
+        gen.idle[lot] = deque(c for c in group if c.ready)
     await asyncio.sleep(ns.settle)
 
     next_amount = {lot: ns.start_amount for lot in lots}
-    turn = {lot: 0 for lot in lots}
     ru0 = time.process_time()
     srv_cpu0, _ = _server_reading(ns.server_pid)
     t0 = time.perf_counter()
@@ -227,16 +234,10 @@ async def bidding(ns: argparse.Namespace) -> dict[str, Any]:
         while k < due:
             lot = lots[lot_i % len(lots)]
             lot_i += 1
-            group = per_lot[lot]
-            # the next idle bidder of this lot, round-robin (never the same one twice running,
-            # so a bid is not refused as already_leading when there are several)
-            chosen = None
-            for step in range(len(group)):
-                c = group[(turn[lot] + step) % len(group)]
-                if c.ready and not c.busy:
-                    chosen = c
-                    turn[lot] = (turn[lot] + step + 1) % len(group)
-                    break
+            # the idle bidder of this lot that waited longest (never the same one twice running
+            # while there are several, so a bid is not refused as already_leading)
+            idle = gen.idle[lot]
+            chosen = idle.popleft() if idle else None
             if chosen is None:
                 skipped += 1
             else:
