@@ -229,10 +229,14 @@ class WriteEach:
 
     def send(self, batch: Batch) -> None:
         for target in list(self._targets.values()):
-            try:  # noqa: SIM105 (a with-block per write costs more than the call it guards)
-                target.write(getattr(batch, target.form))
-            except (RuntimeError, OSError):
-                pass  # closed under us; its connection_lost takes it out of the feed
+            write_quietly(target.write, getattr(batch, target.form))
+
+
+def write_quietly(write: Callable[[bytes], object], data: bytes) -> None:
+    try:  # noqa: SIM105 (a with-block per write costs more than the call it guards)
+        write(data)
+    except (RuntimeError, OSError):
+        pass  # closed under us; its connection_lost takes it out of the feed
 
 
 class Subscriber(Protocol):

@@ -450,7 +450,7 @@ class SqliteStore(SqliteAccounts):
             job.run(conn)
         except (SeqConflict, sqlite3.IntegrityError) as fault:
             conn.execute("ROLLBACK")
-            job.error = fault if isinstance(fault, SeqConflict) else ValueError(str(fault))
+            job.error = _job_fault(fault)
             return
         conn.execute("COMMIT")
         self.commits += 1
@@ -475,7 +475,7 @@ class SqliteStore(SqliteAccounts):
                 job.run(conn)
             except (SeqConflict, sqlite3.IntegrityError) as fault:
                 conn.execute("ROLLBACK TO job")
-                job.error = fault if isinstance(fault, SeqConflict) else ValueError(str(fault))
+                job.error = _job_fault(fault)
             conn.execute("RELEASE job")
         conn.execute("COMMIT")
         self.commits += 1
@@ -639,6 +639,11 @@ class SqliteStore(SqliteAccounts):
 
         result: list[bytes] = await self._read(read)
         return result
+
+
+def _job_fault(fault: Exception) -> Exception:
+    """What one job's waiter sees: a seq conflict as is, a broken constraint as bad input."""
+    return fault if isinstance(fault, SeqConflict) else ValueError(str(fault))
 
 
 def _resolve(batch: list[_Job]) -> None:

@@ -18,7 +18,14 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bidwire.engine.feed import Batch, DirectPath, DirectTarget, Subscriber, WriteEach
+from bidwire.engine.feed import (
+    Batch,
+    DirectPath,
+    DirectTarget,
+    Subscriber,
+    WriteEach,
+    write_quietly,
+)
 
 try:
     from bidwire.transports import _fanout
@@ -34,23 +41,15 @@ def direct_path() -> DirectPath:
     return SendAll() if _fanout is not None else WriteEach()
 
 
-class SendAll:
+class SendAll(WriteEach):
     def __init__(self) -> None:
-        self._targets: dict[Subscriber, DirectTarget] = {}
+        super().__init__()
         self._groups: list[_Group] = []
         self._stale = False
 
-    def __contains__(self, sub: object) -> bool:
-        return sub in self._targets
-
-    def __len__(self) -> int:
-        return len(self._targets)
-
     def set(self, sub: Subscriber, target: DirectTarget | None) -> None:
-        if target is None:
-            self._stale |= self._targets.pop(sub, None) is not None
-        elif self._targets.get(sub) != target:
-            self._targets[sub] = target
+        if self._targets.get(sub) != target:
+            super().set(sub, target)
             self._stale = True
 
     def _rebuild(self) -> None:
@@ -82,10 +81,7 @@ class SendAll:
             ]
             leftovers += [(write, data) for write in group.others]
         for write, rest in leftovers:
-            try:  # noqa: SIM105 (a with-block per write costs more than the call it guards)
-                write(rest)  # queued in order; the outlet leaves this path until it drains
-            except (RuntimeError, OSError):
-                pass  # closed under us; its connection_lost takes it out of the feed
+            write_quietly(write, rest)  # queued in order; the outlet leaves this path till drained
 
 
 @dataclass(slots=True)
