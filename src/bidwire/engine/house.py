@@ -13,7 +13,7 @@ import asyncio
 import heapq
 import logging
 import secrets
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -152,30 +152,73 @@ class AuctionHouse:
     async def place_bid(
         self, actor: Actor, lot_id: str, amount: int, request_id: str | None = None
     ) -> BidPlaced | Refusal:
-        if not self.accepting:
-            return Refusal("unavailable", "the server is shutting down; bid again in a moment")
-        lot = self.lots.get(lot_id)
-        if lot is None:
-            return Refusal("unknown_lot", f"there is no lot {lot_id[:64]!r}")
-        if lot_id in self._broken:
-            return Refusal("unavailable", "this lot is recovering from a storage fault; retry")
+        """``offer_bid`` for a caller that can wait. Cancelling the wait does not cancel the
+        bid: once decided, it commits."""
+        answered: asyncio.Future[BidPlaced | Refusal] = asyncio.get_running_loop().create_future()
+
+        def answer(result: BidPlaced | Refusal) -> None:
+            if not answered.done():
+                answered.set_result(result)
+
+        self.offer_bid(actor, lot_id, amount, request_id, answer)
+        return await answered
+
+    def offer_bid(
+        self,
+        actor: Actor,
+        lot_id: str,
+        amount: int,
+        request_id: str | None,
+        answer: Callable[[BidPlaced | Refusal], None],
+    ) -> None:
+        """Decide a bid now; ``answer`` gets the refusal at once, or the bid once it is durable.
+
+        Why a callback and not a coroutine: the answer comes from the commit's done callback,
+        so a bid costs no task of its own (a task and a shield per bid were ~15% of the loop's
+        time at 10,000 bids/s; bench/README.md).
+        """
+        refusal = self._bid_refusal(lot_id)
+        if refusal is not None:
+            answer(refusal)
+            return
+        lot = self.lots[lot_id]
         key = f"{actor.name}\x00{request_id}" if request_id is not None else None
         if key is not None and key in self._request_keys:
             first_lot, seq, first_amount = self._request_keys[key]
-            return BidPlaced(first_lot, seq, first_amount, actor.name, 0, 0, 0)
+            answer(BidPlaced(first_lot, seq, first_amount, actor.name, 0, 0, 0))
+            return
         decision = lot.decide_bid(actor.name, amount, self.clock.now_ms())
         if isinstance(decision, Refusal):
-            return decision
+            answer(decision)
+            return
         if key is not None:
             self._request_keys[key] = (lot_id, decision.seq, amount)
-        try:
-            await asyncio.shield(self._commit([decision], key))
-        except ServerError:
+
+        def committed(future: asyncio.Future[None]) -> None:
+            fault = future.exception() if not future.cancelled() else asyncio.CancelledError()
+            if fault is None:
+                self.accepted_bids += 1
+                # after the flush that _committed scheduled: everyone is sent the bid before
+                # its bidder hears that it stands
+                asyncio.get_running_loop().call_soon(answer, decision)
+                return
             if key is not None:
                 self._request_keys.pop(key, None)
-            return Refusal("unavailable", "the bid could not be stored; it was not placed")
-        self.accepted_bids += 1
-        return decision
+            if not isinstance(fault, ServerError):
+                log.error("bid on %s not stored: %r", lot_id, fault)
+            answer(Refusal("unavailable", "the bid could not be stored; it was not placed"))
+
+        self._commit([decision], key).add_done_callback(committed)
+
+    def _bid_refusal(self, lot_id: str) -> Refusal | None:
+        """Why no bid on this lot can be taken right now, if there is a reason."""
+        if not self.accepting:
+            return Refusal("unavailable", "the server is shutting down; bid again in a moment")
+        if lot_id not in self.lots:
+            return Refusal("unknown_lot", f"there is no lot {lot_id[:64]!r}")
+        if lot_id in self._broken:
+            return Refusal("unavailable", "this lot is recovering from a storage fault; retry")
+        return None
 
     # -- committing --------------------------------------------------------------------------
 

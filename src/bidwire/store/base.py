@@ -10,7 +10,15 @@ from typing import Any, Protocol
 import msgspec
 
 from bidwire.accounts.records import AccountStore
-from bidwire.domain.events import LotEvent
+from bidwire.domain.events import (
+    BidPlaced,
+    LotClosed,
+    LotEvent,
+    LotExtended,
+    LotOpened,
+    LotPaused,
+    LotResumed,
+)
 from bidwire.domain.lot import LotSpec, SaleMode
 from bidwire.domain.money import FixedIncrement, IncrementRule, TieredIncrement
 from bidwire.domain.sale import SaleSpec
@@ -141,15 +149,6 @@ def sale_spec_from_record(record: dict[str, Any]) -> SaleSpec:
 
 def state_columns(events: Sequence[LotEvent]) -> dict[str, Any]:
     """The current-state row's columns after ``events`` (the last value of each wins)."""
-    from bidwire.domain.events import (
-        BidPlaced,
-        LotClosed,
-        LotExtended,
-        LotOpened,
-        LotPaused,
-        LotResumed,
-    )
-
     cols: dict[str, Any] = {}
     for ev in events:
         cols["seq"] = ev.seq

@@ -200,6 +200,13 @@ INSERT_ROWS = 4_000
 """Event rows per multi-row INSERT: 6 parameters each stays under SQLite's 32,766."""
 
 
+def _update_state(conn: sqlite3.Connection, lot_id: str, seq: int, cols: dict[str, Any]) -> bool:
+    """Move a lot's current-state row on from ``seq``; False if it is no longer there."""
+    assignments = ", ".join(f"{name} = ?" for name in cols)
+    update = f"UPDATE lot_state SET {assignments} WHERE lot_id = ? AND seq = ?"
+    return bool(conn.execute(update, (*cols.values(), lot_id, seq)).rowcount == 1)
+
+
 def _merged_appends(conn: sqlite3.Connection, jobs: list[_Job]) -> bool:
     """Commit a batch of appends with one UPDATE per lot and one INSERT per 4,000 events.
 
@@ -226,9 +233,7 @@ def _merged_appends(conn: sqlite3.Connection, jobs: list[_Job]) -> bool:
         for row in a.rows:
             rows.extend(row)
     for lot_id, (first, _, cols) in per_lot.items():
-        assignments = ", ".join(f"{name} = ?" for name in cols)
-        update = f"UPDATE lot_state SET {assignments} WHERE lot_id = ? AND seq = ?"
-        if conn.execute(update, (*cols.values(), lot_id, first)).rowcount != 1:
+        if not _update_state(conn, lot_id, first, cols):
             return False
     width = 6
     step = INSERT_ROWS * width
@@ -378,6 +383,8 @@ class SqliteStore(SqliteAccounts):
         """Transactions committed; with ``appends`` it shows the group-commit batch size."""
         self.appends = 0
         self._closing = False
+        self._writing = False
+        """The writer thread runs (a flag, not ``Thread.is_alive``: that costs a lock per bid)."""
 
     async def __aenter__(self) -> SqliteStore:
         self._loop = asyncio.get_running_loop()
@@ -389,6 +396,7 @@ class SqliteStore(SqliteAccounts):
         self._thread = threading.Thread(
             target=self._write_loop, args=(writer,), name="bidwire-sqlite-writer", daemon=True
         )
+        self._writing = True
         self._thread.start()
         return self
 
@@ -426,6 +434,7 @@ class SqliteStore(SqliteAccounts):
                     batch.append(job)
                 self._commit(conn, batch)
         finally:
+            self._writing = False
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
@@ -485,7 +494,7 @@ class SqliteStore(SqliteAccounts):
     ) -> asyncio.Future[None]:
         assert self._loop is not None
         future: asyncio.Future[None] = self._loop.create_future()
-        if self._thread is None or not self._thread.is_alive() or self._closing:
+        if not self._writing or self._closing:
             future.set_exception(StoreUnavailable("the store is closed"))
         else:
             self._jobs.put(_Job(run, future, append=append))
@@ -507,18 +516,20 @@ class SqliteStore(SqliteAccounts):
         lot_id = events[0].lot
         expected = events[0].seq - 1
         cols = state_columns(events)
-        rows = [
-            (lot_id, ev.seq, type(ev).__struct_config__.tag, ev.ts, msgspec.json.encode(ev))
-            for ev in events
+        keyed_rows = [
+            (
+                lot_id,
+                ev.seq,
+                type(ev).__struct_config__.tag,
+                ev.ts,
+                msgspec.json.encode(ev),
+                request_key if i == 0 else None,
+            )
+            for i, ev in enumerate(events)
         ]
-        assignments = ", ".join(f"{name} = ?" for name in cols)
-        update = f"UPDATE lot_state SET {assignments} WHERE lot_id = ? AND seq = ?"
-        params = (*cols.values(), lot_id, expected)
-
-        keyed_rows = [(*row, request_key if i == 0 else None) for i, row in enumerate(rows)]
 
         def run(conn: sqlite3.Connection) -> None:
-            if conn.execute(update, params).rowcount != 1:
+            if not _update_state(conn, lot_id, expected, cols):
                 raise SeqConflict(f"lot {lot_id} is no longer at seq {expected}")
             conn.executemany(
                 "INSERT INTO events (lot_id, seq, type, ts, body, request_key)"
