@@ -38,6 +38,8 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 LOADGEN = BENCH / "loadgen.py"
 BASELINE = BENCH / "baseline" / "server.py"
+BIDWIRE = Path(sys.executable).parent / "bidwire"
+BIDWIRE_HELP = "another bidwire executable (fan-out then has no staleness from acceptance)"
 
 
 def raise_nofile() -> None:
@@ -141,11 +143,18 @@ def run_loadgen(args: Sequence[str], cpu: int | None, timeout: float) -> dict[st
 
 
 def fanout_once(
-    ns: argparse.Namespace, server_cmd: list[str], port_regex: str, target: str, port_group: int
+    ns: argparse.Namespace,
+    server_cmd: list[str],
+    port_regex: str,
+    target: str,
+    port_group: int,
+    acceptance_log: Path | None = None,
 ) -> dict[str, Any]:
     """Start the server, run one fanout against it, stop it."""
     with Server(server_cmd, port_regex, cpu=ns.server_cpu) as server:
+        stamps = [f"--acceptance-log={acceptance_log}"] if acceptance_log else []
         gen_args = [
+            *stamps,
             f"--target={target}",
             f"--port={server.ports[port_group]}",
             f"--watchers={ns.watchers}",
@@ -160,24 +169,33 @@ def fanout_once(
 
 
 def baseline_fanout_once(ns: argparse.Namespace) -> dict[str, Any]:
-    server_cmd = [
-        sys.executable,
-        str(BASELINE),
-        "--port=0",
-        f"--countdown={ns.countdown}",
-        # Only connection set-up depends on these two: a backlog that 500 simultaneous SYNs do
-        # not overflow, and the first countdown held until every client is in.
-        "--backlog=4096",
-        f"--wait-clients={ns.watchers + ns.bidders}",
-    ]
-    return fanout_once(ns, server_cmd, r"LISTENING (\d+)", "baseline", 0)
+    with tempfile.TemporaryDirectory(prefix="bidwire-bench-") as tmp:
+        stamps = Path(tmp) / "accepted.log"
+        server_cmd = [
+            sys.executable,
+            str(BASELINE),
+            "--port=0",
+            f"--countdown={ns.countdown}",
+            # Only connection set-up depends on these two: a backlog that 500 simultaneous SYNs
+            # do not overflow, and the first countdown held until every client is in.
+            "--backlog=4096",
+            f"--wait-clients={ns.watchers + ns.bidders}",
+            f"--acceptance-log={stamps}",
+        ]
+        return fanout_once(ns, server_cmd, r"LISTENING (\d+)", "baseline", 0, stamps)
 
 
 def bidwire_fanout_once(ns: argparse.Namespace) -> dict[str, Any]:
-    """bidwire with its demo sale and a fresh SQLite store per run."""
+    """bidwire with its demo sale and a fresh SQLite store per run; with acceptance stamps
+    (bench/stamped_bidwire.py) unless ``--bidwire`` names another executable."""
     with tempfile.TemporaryDirectory(prefix="bidwire-bench-") as tmp:
+        stamps: Path | None = Path(tmp) / "accepted.log"
+        if ns.bidwire is None:
+            bidwire = [sys.executable, str(BENCH / "stamped_bidwire.py"), str(stamps)]
+        else:
+            bidwire, stamps = [str(ns.bidwire)], None
         server_cmd = [
-            str(ns.bidwire),
+            *bidwire,
             "serve",
             "--tcp-port=0",
             "--http-port=0",
@@ -189,7 +207,7 @@ def bidwire_fanout_once(ns: argparse.Namespace) -> dict[str, Any]:
         # "bidwire listening: tcp 127.0.0.1:P http 127.0.0.1:Q store ..."
         port_regex = r"listening: tcp \S+?:(\d+) http \S+?:(\d+)"
         port_group = 1 if ns.transport == "ws" else 0
-        return fanout_once(ns, server_cmd, port_regex, ns.transport, port_group)
+        return fanout_once(ns, server_cmd, port_regex, ns.transport, port_group, stamps)
 
 
 # -- reporting -----------------------------------------------------------------------------------
@@ -202,6 +220,8 @@ COLUMNS: list[tuple[str, tuple[str, ...], str]] = [
     ("stale p50 ms", ("staleness_ms", "p50"), "{:.2f}"),
     ("stale p99 ms", ("staleness_ms", "p99"), "{:.2f}"),
     ("stale max ms", ("staleness_ms", "max"), "{:.2f}"),
+    ("acc p50 ms", ("staleness_from_acceptance_ms", "p50"), "{:.2f}"),
+    ("acc p99 ms", ("staleness_from_acceptance_ms", "p99"), "{:.2f}"),
     ("missed", ("events", "missed"), "{:.0f}"),
     ("server cpu", ("server", "cpu_fraction"), "{:.0%}"),
     ("server RSS MiB", ("server", "rss_kib"), "{:.1f}"),
@@ -649,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     base.add_argument("--countdown", type=float, default=10.0, help="the per-bid timer")
     bw = sub.add_parser("bidwire-fanout", help="bidwire (--demo, fresh SQLite) under fan-out load")
     bw.add_argument("--transport", choices=("json", "text", "ws"), default="json")
-    bw.add_argument("--bidwire", type=Path, default=Path(sys.executable).parent / "bidwire")
+    bw.add_argument("--bidwire", type=Path, default=None, help=BIDWIRE_HELP)
     for p in (base, bw):
         p.add_argument("--watchers", type=int, default=1000)
         p.add_argument("--bidders", type=int, default=10)
@@ -680,7 +700,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--bidders", type=int, default=10)
         p.add_argument("--rate", type=float, default=50.0)
     for p in (cmp, con, many, conn):
-        p.add_argument("--bidwire", type=Path, default=Path(sys.executable).parent / "bidwire")
+        if p is cmp:
+            p.add_argument("--bidwire", type=Path, default=None, help=BIDWIRE_HELP)
+        else:
+            p.add_argument("--bidwire", type=Path, default=BIDWIRE)
         p.add_argument("--duration", type=float, default=10.0 if p is cmp else 5.0)
         p.add_argument("--runs", type=int, default=3)
         p.add_argument("--timeout", type=float, default=120.0)

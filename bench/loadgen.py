@@ -37,6 +37,14 @@ including the request's own trip to the server. Amounts on a lot strictly increa
 what makes "that amount or a higher one" well defined; the baseline's amounts are made unique
 for the whole run (the counter starts above every starting price and never goes back).
 
+With ``--acceptance-log FILE`` (the harness passes it) the report also has staleness as the issue
+defines it, from the bid's ACCEPTANCE on the server: the server appends ``<lot> <amount>
+<time.time()>`` per accepted bid to FILE (the baseline with ``--acceptance-log``: decided under its
+lock, before its broadcast; bidwire through bench/stamped_bidwire.py: the commit confirmed on the
+event loop, before the publish), and the generator reads it once every bid is answered. Same clock
+as the receipt stamps, same pairing; it leaves out the request's trip and, for bidwire, the
+durable commit.
+
 The receipt moment is the kernel's arrival stamp of the segment (SO_TIMESTAMPNS) for TCP
 watchers, not the moment this process got round to reading it: otherwise the generator's own
 read queue (W sockets made readable by one broadcast, read one by one) would be counted as the
@@ -175,6 +183,7 @@ class FanoutConfig:
     kernel_timestamps: bool = True  # TCP watchers: stamp receipts with SO_TIMESTAMPNS
     timeout: float | None = None  # hard bound on the whole run; default derived from the above
     use_uvloop: bool = True
+    acceptance_log: str | None = None  # the server's acceptance stamps (see Staleness)
 
     def hard_timeout(self) -> float:
         if self.timeout is not None:
@@ -829,6 +838,12 @@ async def fanout(cfg: FanoutConfig) -> dict[str, Any]:
         accepted = _accepted(run, json_like)
         n_accepted = sum(len(bids) for bids in accepted.values())
         stale, missed = _staleness(accepted, watchers)
+        from_acceptance = None
+        if cfg.acceptance_log:
+            stamps = read_acceptance_log(cfg.acceptance_log)
+            by_stamp, unstamped = _from_acceptance(accepted, stamps)
+            from_acceptance = _summary(_staleness(by_stamp, watchers)[0])
+            from_acceptance["unstamped_bids"] = unstamped
         gen_cpu = cpu1 - cpu0
         kernel = cfg.kernel_timestamps and any(w.lag_max > 0 for w in watchers)
         stamp_kind = "kernel" if kernel else "app"
@@ -854,6 +869,7 @@ async def fanout(cfg: FanoutConfig) -> dict[str, Any]:
                     "drain_s": round(drain_s, 3),
                 },
                 "staleness_ms": _summary(stale) | {"receipt_stamp": stamp_kind},
+                "staleness_from_acceptance_ms": from_acceptance,
                 "read_lag_ms": _read_lag(watchers) if stamp_kind == "kernel" else None,
                 "generator": {
                     "cpu_s": round(gen_cpu, 3),
@@ -978,6 +994,33 @@ def _staleness(
     return stale, missed
 
 
+def read_acceptance_log(path: str) -> dict[tuple[LotKey, int], float]:
+    """``<lot> <amount> <time.time()>`` lines (lot ``-`` for the baseline's single item)."""
+    stamps: dict[tuple[LotKey, int], float] = {}
+    with open(path, "rb") as f:
+        for line in f:
+            lot, amount, at = line.split()
+            stamps[(None if lot == b"-" else lot, int(amount))] = float(at)
+    return stamps
+
+
+def _from_acceptance(
+    accepted: dict[LotKey, list[tuple[int, float]]], stamps: dict[tuple[LotKey, int], float]
+) -> tuple[dict[LotKey, list[tuple[int, float]]], int]:
+    """The same accepted bids, each with the server's acceptance stamp instead of its send time;
+    and how many had no stamp (left out)."""
+    by_lot: dict[LotKey, list[tuple[int, float]]] = {}
+    unstamped = 0
+    for lot, bids in accepted.items():
+        for amount, _sent in bids:
+            at = stamps.get((lot, amount))
+            if at is None:
+                unstamped += 1
+            else:
+                by_lot.setdefault(lot, []).append((amount, at))
+    return by_lot, unstamped
+
+
 def _read_lag(watchers: list[Watcher]) -> dict[str, float]:
     """How long received data waited in the kernel for this process: large values mean the
     generator fell behind (its staleness figures stay right; its CPU is the thing to watch)."""
@@ -1029,6 +1072,11 @@ def format_report(r: dict[str, Any]) -> str:
         f"events/s delivered={e['delivered_per_s']} (bid events {e['bid_events_per_s']});"
         f" missed={e['missed']} drain={e['drain_s']}s",
         f"staleness ms p50={s['p50']} p99={s['p99']} max={s['max']} (n={s['count']})",
+        *(
+            [f"from acceptance ms p50={a['p50']} p99={a['p99']} max={a['max']} (n={a['count']})"]
+            if (a := r.get("staleness_from_acceptance_ms"))
+            else []
+        ),
         f"generator cpu={g['cpu_fraction']:.0%} of a core"
         f"{'  GENERATOR-BOUND' if g['generator_bound'] else ''} lag max={g['send_lag_max_ms']}ms",
     ]
@@ -1076,6 +1124,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--cpu", type=int, default=None, help="pin this process to one core")
     p.add_argument("--json", default=None, help="write the report here")
+    p.add_argument(
+        "--acceptance-log",
+        default=None,
+        help="the server's acceptance stamps: also report staleness from acceptance",
+    )
     args = parser.parse_args(argv)
 
     if args.cpu is not None:
@@ -1105,6 +1158,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout=args.timeout,
         use_uvloop=not args.no_uvloop,
         kernel_timestamps=not args.app_timestamps,
+        acceptance_log=args.acceptance_log,
     )
     report = run_fanout(cfg)
     print(format_report(report), flush=True)

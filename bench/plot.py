@@ -3,7 +3,9 @@
     python bench/plot.py [--results bench/results] [--out bench/staleness.png]
 
 For each (server, transport, bids/s, watchers), the newest ``fanout-*.json`` file is used;
-points are medians over its runs, bars their range (min..max), p50 and p99 on a log scale.
+points are medians over its runs, bars their range (min..max), p50 and p99 on a log scale. Two
+panels: staleness from the bid's send (bid to screen) and from its acceptance on the server
+(the issue's definition), where the runs have acceptance stamps.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 
 
-def points(results: Path) -> dict[str, dict[int, dict[str, list[float]]]]:
+def points(results: Path, key: str) -> dict[str, dict[int, dict[str, list[float]]]]:
     """series label -> watchers -> {"p50": [...], "p99": [...]} (one value per run)."""
     newest: dict[tuple[str, int], tuple[str, list[dict[str, Any]]]] = {}
     for path in sorted(results.glob("fanout-*.json")):  # names sort by UTC time within a kind
@@ -34,7 +36,7 @@ def points(results: Path) -> dict[str, dict[int, dict[str, list[float]]]]:
     for (label, watchers), (_, runs) in newest.items():
         entry = out.setdefault(label, {}).setdefault(watchers, {"p50": [], "p99": []})
         for r in runs:
-            s = r.get("staleness_ms") or {}
+            s = r.get(key) or {}
             for q in ("p50", "p99"):
                 if s.get(q) is not None:
                     entry[q].append(float(s[q]))
@@ -51,23 +53,27 @@ def main() -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = points(ns.results)
-    fig, ax = plt.subplots(figsize=(8, 5))
-    ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # 12+ series: no colour twice
-    for label, by_w in sorted(data.items()):
-        ws = sorted(w for w, v in by_w.items() if v["p50"])
-        for q, style in (("p50", "o-"), ("p99", "s--")):
-            med = [statistics.median(by_w[w][q]) for w in ws]
-            lo = [m - min(by_w[w][q]) for m, w in zip(med, ws, strict=True)]
-            hi = [max(by_w[w][q]) - m for m, w in zip(med, ws, strict=True)]
-            ax.errorbar(ws, med, yerr=[lo, hi], fmt=style, capsize=3, label=f"{label} {q}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("watchers (log)")
-    ax.set_ylabel("staleness, bid sent -> watcher's socket (ms, log)")
-    ax.set_title("Staleness against watchers: medians of runs, bars = range")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    panels = (
+        ("staleness_ms", "from the bid's send to the watcher's socket"),
+        ("staleness_from_acceptance_ms", "from the bid's acceptance on the server"),
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True)
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # 12+ series: no colour twice
+        for label, by_w in sorted(points(ns.results, key).items()):
+            ws = sorted(w for w, v in by_w.items() if v["p50"])
+            for q, style in (("p50", "o-"), ("p99", "s--")):
+                med = [statistics.median(by_w[w][q]) for w in ws]
+                lo = [m - min(by_w[w][q]) for m, w in zip(med, ws, strict=True)]
+                hi = [max(by_w[w][q]) - m for m, w in zip(med, ws, strict=True)]
+                ax.errorbar(ws, med, yerr=[lo, hi], fmt=style, capsize=3, label=f"{label} {q}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("watchers (log)")
+        ax.set_title(f"Staleness {title}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6, loc="upper left")
+    axes[0].set_ylabel("ms (log); medians of runs, bars = range")
     fig.tight_layout()
     fig.savefig(ns.out, dpi=110)
     print(f"wrote {ns.out}")

@@ -27,13 +27,14 @@ end, so each ``recv`` chunk is taken as complete and split on whitespace: ``b"15
 in the original.)
 
     python bench/baseline/server.py --port 0 [--countdown 10] [--gap 2] [--wait-clients N]
-        [--backlog 128]
+        [--backlog 128] [--acceptance-log FILE]
 
 prints ``LISTENING <port>`` on stdout once bound, and nothing else. Two set-up flags are not in
 the original: ``--wait-clients`` holds the first item until N clients are in (the original
 opened it at start-up, so a slow connect phase would eat the first countdown), and
 ``--backlog`` (the original's ``listen()`` gave 128, which 500 simultaneous connects overflow).
-Neither changes anything once the clients are connected.
+Neither changes anything once the clients are connected. ``--acceptance-log`` (benchmark
+instrumentation) records when each bid was accepted, for staleness measured from acceptance.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ import argparse
 import resource
 import socket
 import threading
+import time
 from collections.abc import Callable
+from typing import TextIO
 
 ITEMS: list[tuple[str, int]] = [
     ("Vintage Watch", 100),
@@ -70,6 +73,7 @@ class Auction:
         # still close the item afterwards. The guard only removes that race; it costs nothing
         # and keeps the benchmark's item sequence predictable.
         self.generation = 0
+        self.acceptance_log: TextIO | None = None
 
     # -- everything below runs with self.lock held ------------------------------------------
 
@@ -128,7 +132,10 @@ class Auction:
             self.send_to(sock, f"ERROR bid must be higher than {self.price}\n")
             return
         self.price, self.bidder = amount, who
+        accepted_at = time.time()  # accepted: decided under the lock, before anyone is told
         self.broadcast(f"NEW_BID {amount} {who} {ITEMS[self.index][0]}\n")
+        if self.acceptance_log is not None:  # benchmark instrumentation, after the broadcast
+            self.acceptance_log.write(f"- {amount} {accepted_at!r}\n")
         self.start_timer(self.countdown, self.close_item)
 
     # -- entry points from threads ----------------------------------------------------------
@@ -181,6 +188,11 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="open the first item only once this many clients are connected (0: at once)",
     )
+    parser.add_argument(
+        "--acceptance-log",
+        default=None,
+        help="benchmark only: append '- <amount> <time.time()>' per accepted bid to this file",
+    )
     args = parser.parse_args(argv)
 
     # Thousands of clients need thousands of descriptors; the original never hit this because
@@ -189,6 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     auction = Auction(args.countdown, args.gap)
+    if args.acceptance_log:
+        auction.acceptance_log = open(args.acceptance_log, "w", buffering=1)  # noqa: SIM115
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((args.host, args.port))

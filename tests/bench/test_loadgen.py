@@ -45,8 +45,9 @@ def test_fanout_against_baseline(tmp_path: Path) -> None:
         "0",
         "--wait-clients",
         str(watchers + bidders),
+        f"--acceptance-log={tmp_path / 'accepted.log'}",
     ]
-    out = tmp_path / "fanout.json"
+    out, stamps = tmp_path / "fanout.json", tmp_path / "accepted.log"
     with harness.Server(server_cmd, r"LISTENING (\d+)") as server:
         done = subprocess.run(
             [
@@ -63,6 +64,7 @@ def test_fanout_against_baseline(tmp_path: Path) -> None:
                 f"--server-pid={server.pid}",
                 "--timeout=20",
                 f"--json={out}",
+                f"--acceptance-log={stamps}",
             ],
             capture_output=True,
             text=True,
@@ -84,6 +86,10 @@ def test_fanout_against_baseline(tmp_path: Path) -> None:
     assert stale["count"] == bids["accepted"] * watchers
     assert 0 <= stale["p50"] <= stale["p99"] <= stale["max"] < 2000
     assert stale["receipt_stamp"] == "kernel"  # SO_TIMESTAMPNS worked (Linux)
+    # from acceptance: every accepted bid stamped, and no pair later than from its send
+    acc = report["staleness_from_acceptance_ms"]
+    assert acc["unstamped_bids"] == 0 and acc["count"] == stale["count"]
+    assert 0 <= acc["p50"] <= stale["p50"] and acc["max"] <= stale["max"]
     assert report["server"]["pid"] == server.pid
     assert report["server"]["rss_kib"] > 0
     assert 0 <= report["generator"]["cpu_fraction"] < 1.5
@@ -131,3 +137,13 @@ def test_staleness_pairs_each_bid_with_its_first_covering_receipt() -> None:
     stale, missed = loadgen._staleness(accepted, [w])
     assert list(stale) == [0.5, 1.25, 0.5]
     assert missed == 1
+
+
+def test_staleness_from_acceptance_uses_the_servers_stamps(tmp_path: Path) -> None:
+    log = tmp_path / "accepted.log"
+    log.write_text("lot-1 101 1.25\nlot-1 103 1.5\n- 7 9.0\n")
+    stamps = loadgen.read_acceptance_log(str(log))
+    assert stamps == {(b"lot-1", 101): 1.25, (b"lot-1", 103): 1.5, (None, 7): 9.0}
+    accepted = {b"lot-1": [(101, 0.5), (102, 0.75), (103, 1.0)]}
+    by_stamp, unstamped = loadgen._from_acceptance(accepted, stamps)
+    assert by_stamp == {b"lot-1": [(101, 1.25), (103, 1.5)]} and unstamped == 1

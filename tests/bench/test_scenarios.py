@@ -75,5 +75,18 @@ def test_connections_are_held_and_measured(tmp_path: Path, transport: str) -> No
     assert report["rss_per_conn_kib"] is not None
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_bidwire_fanout_is_stamped_at_acceptance(tmp_path: Path) -> None:
+    """bench/stamped_bidwire.py still finds the engine's commit confirmation."""
+    ns = _ns(tmp_path, bidwire=None, transport="json", watchers=20, bidders=2, rate=20.0)
+    report = harness.bidwire_fanout_once(ns)
+    bids, stale = report["bids"], report["staleness_ms"]
+    acc = report["staleness_from_acceptance_ms"]
+    assert bids["accepted"] > 0 and report["events"]["missed"] == 0
+    assert acc["unstamped_bids"] == 0 and acc["count"] == stale["count"]
+    assert 0 <= acc["p50"] <= stale["p50"] and acc["max"] <= stale["max"]
+
+
 def test_bench_dir_is_where_the_scripts_are() -> None:
     assert (BENCH / "scenarios.py").exists()
