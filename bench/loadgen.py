@@ -1008,12 +1008,14 @@ def _from_acceptance(
     accepted: dict[LotKey, list[tuple[int, float]]], stamps: dict[tuple[LotKey, int], float]
 ) -> tuple[dict[LotKey, list[tuple[int, float]]], int]:
     """The same accepted bids, each with the server's acceptance stamp instead of its send time;
-    and how many had no stamp (left out)."""
+    and how many had no stamp (left out). Text mode does not know its lot (key None): there
+    the amount alone finds the stamp (amounts are unique in a run)."""
+    by_amount = {amount: at for (_, amount), at in stamps.items()}
     by_lot: dict[LotKey, list[tuple[int, float]]] = {}
     unstamped = 0
     for lot, bids in accepted.items():
         for amount, _sent in bids:
-            at = stamps.get((lot, amount))
+            at = stamps.get((lot, amount)) if lot is not None else by_amount.get(amount)
             if at is None:
                 unstamped += 1
             else:

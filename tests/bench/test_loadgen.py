@@ -147,3 +147,6 @@ def test_staleness_from_acceptance_uses_the_servers_stamps(tmp_path: Path) -> No
     accepted = {b"lot-1": [(101, 0.5), (102, 0.75), (103, 1.0)]}
     by_stamp, unstamped = loadgen._from_acceptance(accepted, stamps)
     assert by_stamp == {b"lot-1": [(101, 1.25), (103, 1.5)]} and unstamped == 1
+    # text mode: the generator does not know the lot, the amount finds the stamp
+    by_stamp, unstamped = loadgen._from_acceptance({None: [(103, 1.0), (7, 8.0)]}, stamps)
+    assert by_stamp == {None: [(103, 1.5), (7, 9.0)]} and unstamped == 0
