@@ -635,6 +635,7 @@ def suite(full: bool) -> int:
             ["fanout-compare", "--transport=text", "--watchers=1000", "--runs=3", "--no-baseline"],
             ["fanout-compare", "--transport=ws", "--watchers=1000", "--runs=3", "--no-baseline"],
             ["fanout-compare", "--transport=json", "--watchers=5000", "--runs=3"],
+            ["fanout-compare", "--transport=json", "--watchers=10000", "--runs=3"],
             [
                 "fanout-compare",
                 "--transport=ws",
