@@ -609,6 +609,29 @@ class _WebFiles(StaticFiles):
 # -- the application ---------------------------------------------------------------------------
 
 
+WS_PATH = "/ws"
+
+
+class WebSocketFirst:
+    """What uvicorn serves: the WebSocket at ``/ws`` straight to its handler, the rest to the
+    FastAPI app.
+
+    Why: FastAPI's routing, dependency and middleware layers stay on the stack of every open
+    WebSocket for its whole life; without them an idle WebSocket connection costs 26.8 KiB of
+    RSS instead of 38.3 (bench/README.md). The handler checks Origin and admission itself.
+    """
+
+    def __init__(self, app: ASGIApp, ctx: SessionContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == WS_PATH:
+            await websocket_endpoint(self.ctx, WebSocket(scope, receive, send))
+        else:
+            await self.app(scope, receive, send)
+
+
 def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) -> FastAPI:
     house, feed, clock = ctx.house, ctx.feed, ctx.clock
     defaults = catalog_defaults or Defaults()
@@ -867,10 +890,6 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
         return Me(user=user.username, role=user.role)
 
     _add_admin_routes(app, ctx, defaults)
-
-    @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await websocket_endpoint(ctx, websocket)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
@@ -1259,7 +1278,7 @@ async def start_http(
     """Serve the API, the WebSocket and the web client; over TLS when given a certificate
     (then the login cookie is marked Secure)."""
     config = uvicorn.Config(
-        create_app(ctx, catalog_defaults),
+        WebSocketFirst(create_app(ctx, catalog_defaults), ctx),
         host=host,
         port=port,
         ssl_certfile=ssl_certfile or None,
