@@ -150,3 +150,18 @@ async def test_nothing_is_written_after_the_session_closed() -> None:
     await asyncio.sleep(0.01)
     assert answers(outlet) == []
     assert [e.amount for e in store.lots["a"].events if isinstance(e, BidPlaced)] == [100]
+
+
+async def test_a_fault_in_the_bid_path_closes_that_connection_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    session, outlet, _ = await json_session()
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(session.ctx.house, "offer_bid", broken)
+    session.on_message(bid(1, 100))
+    assert session.closed and outlet.closed
+    session.on_message(bid(2, 200))  # a closed session takes nothing more
+    assert answers(outlet) == []

@@ -204,7 +204,7 @@ def _update_state(conn: sqlite3.Connection, lot_id: str, seq: int, cols: dict[st
     """Move a lot's current-state row on from ``seq``; False if it is no longer there."""
     assignments = ", ".join(f"{name} = ?" for name in cols)
     update = f"UPDATE lot_state SET {assignments} WHERE lot_id = ? AND seq = ?"
-    return bool(conn.execute(update, (*cols.values(), lot_id, seq)).rowcount == 1)
+    return conn.execute(update, (*cols.values(), lot_id, seq)).rowcount == 1
 
 
 def _merged_appends(conn: sqlite3.Connection, jobs: list[_Job]) -> bool:

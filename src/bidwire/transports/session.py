@@ -282,6 +282,9 @@ class Session:
                 self._next_message()
                 self._bid_pending = True
                 self._offer_bid(bid, self._answer_pumped_bid)
+        except Exception:  # as the worker does: a bug ends this connection, not the server
+            log.exception("session failed; closing it")
+            self.close()
         finally:
             self._pumping = False
 
