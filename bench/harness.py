@@ -229,25 +229,31 @@ COLUMNS: list[tuple[str, tuple[str, ...], str]] = [
 ]
 
 
-def pick(report: dict[str, Any], path: tuple[str, ...]) -> float | None:
+def lookup(report: dict[str, Any], path: Sequence[str]) -> float | None:
+    """The number at ``path`` in a report, or None where any step is missing."""
     value: Any = report
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
+    return None if value is None else float(value)
+
+
+def median_at(reports: list[dict[str, Any]], path: Sequence[str]) -> dict[str, float | None]:
+    """Median and range over the reports that have a number at ``path``."""
+    return med([v for r in reports if (v := lookup(r, path)) is not None])
+
+
+def pick(report: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    value = lookup(report, path)
     if value is None:
         return None
-    return value / 1024 if path[-1] == "rss_kib" else float(value)
+    return value / 1024 if path[-1] == "rss_kib" else value
 
 
 def summarize(reports: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
     """Median and range of every column over the runs."""
     out: dict[str, dict[str, float | None]] = {}
     for title, path, _ in COLUMNS:
-        values = [v for r in reports if (v := pick(r, path)) is not None]
-        out[title] = {
-            "median": statistics.median(values) if values else None,
-            "min": min(values) if values else None,
-            "max": max(values) if values else None,
-        }
+        out[title] = med([v for r in reports if (v := pick(r, path)) is not None])
     return out
 
 
@@ -438,14 +444,7 @@ def summarize_contention(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any
         at = [run[i] for run in runs if i < len(run)]
 
         def col(*path: str, at: list[dict[str, Any]] = at) -> dict[str, float | None]:
-            vals = []
-            for r in at:
-                v: Any = r
-                for k in path:
-                    v = v.get(k) if isinstance(v, dict) else None
-                if v is not None:
-                    vals.append(float(v))
-            return med(vals)
+            return median_at(at, path)
 
         rows.append(
             {
@@ -535,16 +534,7 @@ def one_line(
 ) -> str:
     head = "| " + " | ".join(["scenario", *(c[0] for c in cols)]) + " |"
     sep = "| " + " | ".join(["---"] * (len(cols) + 1)) + " |"
-    cells = []
-    for _, path, fmt in cols:
-        vals = []
-        for r in runs:
-            v: Any = r
-            for k in path:
-                v = v.get(k) if isinstance(v, dict) else None
-            if v is not None:
-                vals.append(float(v))
-        cells.append(cell_range(med(vals), fmt))
+    cells = [cell_range(median_at(runs, path), fmt) for _, path, fmt in cols]
     return "\n".join([head, sep, "| " + " | ".join([title, *cells]) + " |"])
 
 
