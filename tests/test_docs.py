@@ -13,14 +13,35 @@ from bidwire.wire import codec
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT.parent / "shared" / "protocol.md"
 
+# Sections of the contract that are ahead of the code, each with the issue that makes it due.
+# The issue that builds a section removes its line here.
+NOT_YET_DUE = {
+    "Maximum bids, buy-now, reserve status": "issue 11 (bidding as auction houses do it)",
+}
+
 
 def words(text: str, pattern: str) -> set[str]:
     return set(re.findall(pattern, text))
 
 
+def sections(text: str) -> dict[str, str]:
+    """The contract's `## ` sections by heading (the text before the first is under "")."""
+    parts = re.split(r"^## (.+)$", text, flags=re.MULTILINE)
+    found = {"": parts[0]}
+    found.update(zip(parts[1::2], parts[2::2], strict=True))
+    return found
+
+
+def due_part(contract: str) -> str:
+    found = sections(contract)
+    stale = sorted(set(NOT_YET_DUE) - set(found))
+    assert not stale, f"NOT_YET_DUE names sections the contract no longer has: {stale}"
+    return "\n".join(body for heading, body in found.items() if heading not in NOT_YET_DUE)
+
+
 @pytest.mark.skipif(not CONTRACT.exists(), reason="shared/protocol.md is not beside the repo")
 def test_our_protocol_doc_covers_the_contract() -> None:
-    contract = CONTRACT.read_text()
+    contract = due_part(CONTRACT.read_text())
     ours = (ROOT / "docs" / "protocol.md").read_text()
     types = words(contract, r'"type":"([a-z_]+)"')
     codes = words(contract, r"`([a-z_]+)`")  # every code and term the contract marks
@@ -29,6 +50,12 @@ def test_our_protocol_doc_covers_the_contract() -> None:
     assert not missing, f"docs/protocol.md does not show: {missing}"
     missing_codes = sorted(c for c in codes if c not in ours)
     assert not missing_codes, missing_codes
+
+
+def test_the_exception_covers_one_section_and_nothing_else() -> None:
+    text = "intro\n## A\n`a` x\n## Maximum bids, buy-now, reserve status\n`buy_now`\n## B\n`b`\n"
+    part = due_part(text)
+    assert "`a`" in part and "`b`" in part and "buy_now" not in part
 
 
 def test_every_client_message_of_the_contract_is_decoded() -> None:
