@@ -30,6 +30,10 @@ class AccountStore(Protocol):
 
     async def get_user(self, username: str) -> UserRecord | None: ...
 
+    async def user_like(self, name: str) -> UserRecord | None:
+        """The account whose name a reader could take ``name`` for (same ``skeleton``)."""
+        ...
+
     async def list_users(self) -> list[UserRecord]: ...
 
     async def update_user(

@@ -23,6 +23,8 @@ TOKEN_TTL_MS = 7 * 24 * 3600 * 1000
 LOGIN_FAILURES_PER_ACCOUNT = 10
 LOGIN_FAILURES_PER_ADDRESS = 30
 LOGIN_WINDOW_MS = 60_000
+GUEST_PREFIX = "guest-"
+"""Made-up guest names start so (``guest-1234``); no account may, so they never clash."""
 
 
 def check_username(username: str) -> str:
@@ -31,6 +33,8 @@ def check_username(username: str) -> str:
             "a username is 3 to 32 characters: letters, digits, '.', '-' or '_',"
             " starting with a letter or digit"
         )
+    if username.casefold().startswith(GUEST_PREFIX):
+        raise BadRequest(f"names starting with {GUEST_PREFIX!r} are kept for guests")
     return username
 
 
@@ -68,6 +72,9 @@ class Accounts:
     async def create_user(self, username: str, password: str, role: UserRole) -> UserRecord:
         check_username(username)
         check_password(password, username)
+        like = await self.store.user_like(username)
+        if like is not None:
+            raise BadRequest(f"the username {username!r} is taken, or too like {like.username!r}")
         hashed = await asyncio.to_thread(self.hasher.hash, password)
         try:
             return await self.store.create_user(username, role, hashed, self.clock.now_ms())

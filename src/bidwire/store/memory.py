@@ -11,6 +11,7 @@ import msgspec
 from bidwire.accounts.records import UserRecord, UserRole
 from bidwire.domain.events import BidPlaced, LotEvent
 from bidwire.domain.lot import LotSpec
+from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import SeqConflict, StoreUnavailable
 from bidwire.store.base import StoredHouse, StoredLot, StoredSale
@@ -35,6 +36,10 @@ class MemoryAccounts:
 
     async def get_user(self, username: str) -> UserRecord | None:
         return self.users.get(username.casefold())
+
+    async def user_like(self, name: str) -> UserRecord | None:
+        wanted = skeleton(name)
+        return next((u for u in self.users.values() if skeleton(u.username) == wanted), None)
 
     async def list_users(self) -> list[UserRecord]:
         return sorted(self.users.values(), key=lambda u: u.id)

@@ -24,6 +24,7 @@ import msgspec
 from bidwire.accounts.records import UserRecord, UserRole
 from bidwire.domain.events import LotEvent
 from bidwire.domain.lot import LotSpec
+from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import SeqConflict, StoreUnavailable
 from bidwire.store.base import (
@@ -106,6 +107,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sales ADD COLUMN paused_at INTEGER;
     """,
+    # 4: each username's skeleton (domain/names.py), so look-alike names find their account
+    """
+    ALTER TABLE users ADD COLUMN name_skeleton TEXT;
+    CREATE INDEX users_name_skeleton ON users(name_skeleton);
+    """,
 )
 
 
@@ -175,6 +181,13 @@ def migrate(conn: sqlite3.Connection) -> None:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+    if version < 4 <= len(MIGRATIONS):
+        # skeletons are Unicode rules, not SQL: the accounts made before them get theirs here
+        rows = conn.execute("SELECT id, username FROM users WHERE name_skeleton IS NULL")
+        conn.executemany(
+            "UPDATE users SET name_skeleton = ? WHERE id = ?",
+            [(skeleton(name), user_id) for user_id, name in rows.fetchall()],
+        )
 
 
 @dataclass(slots=True)
@@ -269,8 +282,9 @@ class SqliteAccounts:
     ) -> UserRecord:
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO users (username, role, password_hash, created_at) VALUES (?,?,?,?)",
-                (username, role, password_hash, now_ms),
+                "INSERT INTO users (username, role, password_hash, created_at, name_skeleton)"
+                " VALUES (?,?,?,?,?)",
+                (username, role, password_hash, now_ms, skeleton(username)),
             )
 
         await self._submit(run)  # a taken name fails the UNIQUE constraint: ValueError
@@ -282,6 +296,17 @@ class SqliteAccounts:
         def read(conn: sqlite3.Connection) -> UserRecord | None:
             row = conn.execute(
                 f"SELECT {self._USER_COLUMNS} FROM users WHERE username = ?", (username,)
+            ).fetchone()
+            return self._user(row)
+
+        result: UserRecord | None = await self._read(read)
+        return result
+
+    async def user_like(self, name: str) -> UserRecord | None:
+        def read(conn: sqlite3.Connection) -> UserRecord | None:
+            row = conn.execute(
+                f"SELECT {self._USER_COLUMNS} FROM users WHERE name_skeleton = ? LIMIT 1",
+                (skeleton(name),),
             ).fetchone()
             return self._user(row)
 
