@@ -16,6 +16,7 @@ from bidwire.accounts.service import Accounts
 from bidwire.catalog import Defaults, demo_catalog, load_catalog
 from bidwire.clock import Clock, SystemClock
 from bidwire.engine.feed import Feed
+from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.settings import Settings
 from bidwire.store import open_store
@@ -70,13 +71,17 @@ async def serve(
         house.start()
         accounts = Accounts(store, clock)
         await ensure_first_admin(accounts, settings)
+        gate = Gate(
+            clock,
+            accounts,
+            guests_allowed=settings.guests,
+            bid_limiter=TokenBucket(settings.bid_rate, settings.bid_burst),
+        )
         ctx = SessionContext(
             house,
             feed,
             clock,
-            guests_allowed=settings.guests,
-            accounts=accounts,
-            bid_limiter=TokenBucket(settings.bid_rate, settings.bid_burst),
+            gate,
             auth_timeout=settings.auth_timeout_seconds,
             max_connections_per_address=settings.max_connections_per_address,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bidwire.domain.commands import Actor
+from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
@@ -40,10 +40,10 @@ async def test_an_admin_sale_waits_for_its_start() -> None:
 async def test_pause_keeps_the_time_left_and_refuses_bids() -> None:
     house, rec, clock, _store = await make_house()
     clock.advance(1_000)
-    await house.place_bid(ANN, "a", 100)
+    await house.place_bid(PlaceBid(ANN, "a", 100))
     clock.advance(4_000)  # 6 s left of the 10 s window
     await house.pause_sale("s", by="root")
-    refused = await house.place_bid(BOB, "a", 500)
+    refused = await house.place_bid(PlaceBid(BOB, "a", 500))
     assert isinstance(refused, Refusal) and "paused" in refused.message
     clock.advance(60_000)
     house.run_due()
@@ -51,7 +51,7 @@ async def test_pause_keeps_the_time_left_and_refuses_bids() -> None:
     assert house.lots["a"].status == "paused"  # the deadline did not run out while paused
     await house.resume_sale("s", by="root")
     assert house.lots["a"].ends_at == clock.now_ms() + 10_000  # at least a full window
-    assert isinstance(await house.place_bid(BOB, "a", 500), BidPlaced)
+    assert isinstance(await house.place_bid(PlaceBid(BOB, "a", 500)), BidPlaced)
     await settle()
     kinds = [m["type"] for m in rec.messages]
     assert "lot_paused" in kinds and "sale_paused" in kinds and "lot_resumed" in kinds
@@ -61,7 +61,7 @@ async def test_pause_keeps_the_time_left_and_refuses_bids() -> None:
 
 async def test_withdraw_closes_unsold_and_the_sale_moves_on() -> None:
     house, rec, clock, _store = await make_house()
-    await house.place_bid(ANN, "a", 100)
+    await house.place_bid(PlaceBid(ANN, "a", 100))
     await house.withdraw_lot("a", by="root")
     await settle()
     closed = next(m for m in rec.messages if m["type"] == "lot_closed")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bidwire.domain.commands import Actor
+from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import SaleSpec
@@ -25,9 +25,9 @@ async def test_public_sees_pseudonyms_admins_see_names() -> None:
     await settle()
     salt = house.sales["x"].spec.pseudonym_salt
     assert len(salt) == 32 and store.sales["x"].spec.pseudonym_salt == salt
-    await house.place_bid(Actor("ann"), "q", 100)
-    await house.place_bid(Actor("bob"), "q", 200)
-    await house.place_bid(Actor("ann"), "q", 300)
+    await house.place_bid(PlaceBid(Actor("ann"), "q", 100))
+    await house.place_bid(PlaceBid(Actor("bob"), "q", 200))
+    await house.place_bid(PlaceBid(Actor("ann"), "q", 300))
     await settle()
     seen = [m["bidder"] for m in public.messages if m["type"] == "bid_placed"]
     assert "ann" not in seen and "bob" not in seen
@@ -57,6 +57,6 @@ async def test_public_sees_pseudonyms_admins_see_names() -> None:
 
 async def test_named_sales_show_names() -> None:
     house, public, *_ = await make_house()
-    await house.place_bid(Actor("ann"), "a", 100)
+    await house.place_bid(PlaceBid(Actor("ann"), "a", 100))
     await settle()
     assert [m["bidder"] for m in public.messages if m["type"] == "bid_placed"] == ["ann"]

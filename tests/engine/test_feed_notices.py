@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bidwire.clock import FakeClock
-from bidwire.domain.commands import Actor
+from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.feed import Batch, Feed
@@ -55,7 +55,7 @@ async def test_a_text_watcher_hears_the_countdown_calls() -> None:
 async def test_no_calls_are_kept_while_nobody_hears_them() -> None:
     house, feed = await live_house()
     feed.subscribe_house(Recorder())  # JSON only
-    assert await house.place_bid(Actor("ann"), "a", 100)
+    assert await house.place_bid(PlaceBid(Actor("ann"), "a", 100))
     await settle()
     assert not feed._notices, "timers armed for text watchers that do not exist"
     listener = TextRecorder()

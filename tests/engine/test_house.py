@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from bidwire.clock import FakeClock
-from bidwire.domain.commands import Actor
+from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
@@ -63,7 +63,7 @@ async def test_a_sale_opens_sells_and_moves_on() -> None:
     house, rec, clock, _ = await make_house()
     assert rec.types() == ["sale_started", "lot_opened"]
     clock.advance(1_000)
-    placed = await house.place_bid(ANN, "a", 100)
+    placed = await house.place_bid(PlaceBid(ANN, "a", 100))
     assert isinstance(placed, BidPlaced) and placed.seq == 2
     await settle()
     clock.advance(10_000)
@@ -89,7 +89,7 @@ async def test_concurrent_bids_publish_a_gapless_ordered_stream() -> None:
     house, rec, _clock, store = await make_house()
     bidders = [Actor(f"p{i}") for i in range(100)]
     results = await asyncio.gather(
-        *(house.place_bid(who, "a", 100 + 50 * i) for i, who in enumerate(bidders))
+        *(house.place_bid(PlaceBid(who, "a", 100 + 50 * i)) for i, who in enumerate(bidders))
     )
     await settle()
     accepted = [r for r in results if isinstance(r, BidPlaced)]
@@ -104,12 +104,12 @@ async def test_concurrent_bids_publish_a_gapless_ordered_stream() -> None:
 async def test_a_store_fault_refuses_the_bid_and_the_lot_recovers() -> None:
     house, rec, _clock, store = await make_house()
     store.fail_appends = True
-    refused = await house.place_bid(ANN, "a", 100)
+    refused = await house.place_bid(PlaceBid(ANN, "a", 100))
     assert isinstance(refused, Refusal) and refused.code == "unavailable"
     store.fail_appends = False
     await asyncio.sleep(0.05)  # the lot reloads from the store
     assert house.lots["a"].high_amount is None and house.lots["a"].seq == 1
-    placed = await house.place_bid(ANN, "a", 100)
+    placed = await house.place_bid(PlaceBid(ANN, "a", 100))
     assert isinstance(placed, BidPlaced) and placed.seq == 2
     await settle()
     assert [m["seq"] for m in rec.messages if m.get("lot") == "a"] == [1, 2]
@@ -117,7 +117,7 @@ async def test_a_store_fault_refuses_the_bid_and_the_lot_recovers() -> None:
 
 async def test_restart_after_the_deadline_reopens_with_a_fresh_window() -> None:
     house, _rec, clock, store = await make_house()
-    await house.place_bid(ANN, "a", 100)
+    await house.place_bid(PlaceBid(ANN, "a", 100))
     await house.stop()
     clock.advance(600_000)  # the server was down for ten minutes
     house2, rec2, _, _ = await make_house(store, clock, add=False)
@@ -125,15 +125,15 @@ async def test_restart_after_the_deadline_reopens_with_a_fresh_window() -> None:
     assert lot.status == "open" and lot.ends_at == clock.now_ms() + 10_000
     assert rec2.messages[0]["type"] == "lot_extended"
     assert rec2.messages[0]["reason"] == "restart"
-    refused = await house2.place_bid(ANN, "a", 200)
+    refused = await house2.place_bid(PlaceBid(ANN, "a", 200))
     assert isinstance(refused, Refusal) and refused.code == "already_leading"
-    assert isinstance(await house2.place_bid(BOB, "a", 200), BidPlaced)
+    assert isinstance(await house2.place_bid(PlaceBid(BOB, "a", 200)), BidPlaced)
 
 
 async def test_repeating_a_request_id_gives_the_first_answer_and_no_second_bid() -> None:
     house, _rec, _clock, store = await make_house()
-    first = await house.place_bid(ANN, "a", 100, request_id="k1")
-    again = await house.place_bid(ANN, "a", 100, request_id="k1")
+    first = await house.place_bid(PlaceBid(ANN, "a", 100, request_id="k1"))
+    again = await house.place_bid(PlaceBid(ANN, "a", 100, request_id="k1"))
     assert isinstance(first, BidPlaced) and isinstance(again, BidPlaced)
     assert (again.seq, again.amount) == (first.seq, first.amount)
     assert sum(1 for e in store.lots["a"].events if isinstance(e, BidPlaced)) == 1
@@ -141,10 +141,10 @@ async def test_repeating_a_request_id_gives_the_first_answer_and_no_second_bid()
 
 async def test_unknown_lot_and_shutdown_refusals() -> None:
     house, *_ = await make_house()
-    unknown = await house.place_bid(ANN, "nope", 100)
+    unknown = await house.place_bid(PlaceBid(ANN, "nope", 100))
     assert isinstance(unknown, Refusal) and unknown.code == "unknown_lot"
     await house.stop()
-    late = await house.place_bid(ANN, "a", 100)
+    late = await house.place_bid(PlaceBid(ANN, "a", 100))
     assert isinstance(late, Refusal) and late.code == "unavailable"
 
 
@@ -165,16 +165,16 @@ async def test_several_sales_run_at_once() -> None:
     await settle()
     opened = sorted(m["lot"] for m in rec.messages if m["type"] == "lot_opened")
     assert opened == ["a", "x", "y"]
-    assert isinstance(await house.place_bid(ANN, "x", 100), BidPlaced)
-    assert isinstance(await house.place_bid(ANN, "a", 100), BidPlaced)
+    assert isinstance(await house.place_bid(PlaceBid(ANN, "x", 100)), BidPlaced)
+    assert isinstance(await house.place_bid(PlaceBid(ANN, "a", 100)), BidPlaced)
 
 
 async def test_a_request_id_is_remembered_across_a_restart() -> None:
     house, _rec, clock, store = await make_house()
-    first = await house.place_bid(ANN, "a", 100, request_id="k9")
+    first = await house.place_bid(PlaceBid(ANN, "a", 100, request_id="k9"))
     await house.stop()
     house2, *_ = await make_house(store, clock, add=False)
-    again = await house2.place_bid(ANN, "a", 100, request_id="k9")
+    again = await house2.place_bid(PlaceBid(ANN, "a", 100, request_id="k9"))
     assert isinstance(first, BidPlaced) and isinstance(again, BidPlaced)
     assert (again.seq, again.amount) == (first.seq, first.amount)
     assert sum(1 for e in store.lots["a"].events if isinstance(e, BidPlaced)) == 1

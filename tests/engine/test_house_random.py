@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from bidwire.domain.commands import Actor
+from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import Lot
 from bidwire.errors import BadRequest
@@ -30,7 +30,7 @@ async def test_random_walk(seed: int) -> None:
             lot = house.lots[lot_id]
             amount = lot.min_amount() + rng.choice([-1, 0, 0, 5, 100])
             bids = [
-                house.place_bid(rng.choice(PEOPLE), lot_id, amount + k)
+                house.place_bid(PlaceBid(rng.choice(PEOPLE), lot_id, amount + k))
                 for k in range(rng.randint(1, 4))
             ]
             await asyncio.gather(*bids)

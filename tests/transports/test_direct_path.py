@@ -19,8 +19,9 @@ import uvloop
 
 from bidwire.catalog import Defaults, demo_catalog
 from bidwire.clock import SystemClock
-from bidwire.domain.commands import Actor
+from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.engine.feed import Feed
+from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.store.memory import MemoryStore
 from bidwire.transports.fanout import direct_path
@@ -107,7 +108,7 @@ async def stop_and_go(transport: str) -> None:
         assert loop.time() < deadline, "no lot opened"
         await asyncio.sleep(0.01)
     lot = next(lot for lot in house.lots.values() if lot.status == "open").id
-    ctx = SessionContext(house, feed, clock)
+    ctx = SessionContext(house, feed, clock, Gate(clock))
     if transport == "tcp":
         tcp = await start_tcp(ctx, "127.0.0.1", 0)
         reader = small_socket(tcp.sockets[0].getsockname()[1])
@@ -133,7 +134,7 @@ async def stop_and_go(transport: str) -> None:
     received, left_path, came_back = b"", 0, 0
     bidders = [Actor("ann"), Actor("bob")]
     for n in range(4_000):
-        placed = await house.place_bid(bidders[n % 2], lot, house.lots[lot].min_amount())
+        placed = await house.place_bid(PlaceBid(bidders[n % 2], lot, house.lots[lot].min_amount()))
         assert not hasattr(placed, "code"), placed
         await asyncio.sleep(0)  # let the feed flush
         left_path += session not in feed.direct

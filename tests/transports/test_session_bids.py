@@ -11,6 +11,7 @@ import pytest
 from bidwire.accounts.limits import TokenBucket
 from bidwire.domain.events import BidPlaced
 from bidwire.engine.feed import Batch
+from bidwire.engine.gate import Gate
 from bidwire.transports.session import MAX_INBOX, Session, SessionContext
 from tests.engine.test_house import make_house, settle
 
@@ -52,7 +53,7 @@ async def json_session() -> tuple[Session, Outlet, Any]:
     house, _rec, clock, store = await make_house()
     clock.advance(1_000)
     outlet = Outlet()
-    ctx = SessionContext(house, house.feed, clock, bid_limiter=TokenBucket(1e6, 10**6))
+    ctx = SessionContext(house, house.feed, clock, Gate(clock, bid_limiter=TokenBucket(1e6, 10**6)))
     session = Session(ctx, outlet, text_allowed=False)
     session.on_message(b'{"type":"hello","name":"ann","id":"h"}')
     for _ in range(50):

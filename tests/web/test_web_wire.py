@@ -8,7 +8,17 @@ from typing import Any
 
 import httpx
 import pytest
-from web_helpers import Client, Ports, TcpJson, WsJson, hello, recv, recv_until, running_server
+from web_helpers import (
+    Client,
+    GuestTokens,
+    Ports,
+    TcpJson,
+    WsJson,
+    hello,
+    recv,
+    recv_until,
+    running_server,
+)
 
 from bidwire.engine.feed import Batch, Outgoing
 from bidwire.transports.session import SessionContext
@@ -49,10 +59,11 @@ async def test_websocket_and_tcp_see_the_same_events(live_server: Ports) -> None
 
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{live_server.http}") as http:
             amount = ws_snap["min_amount"]
+            guests = GuestTokens()
             for i in range(6):
-                bidder = ("alice", "bob")[i % 2]
-                reply = await http.post(
-                    f"/api/lots/{LOT}/bids", json={"amount": amount, "bidder": bidder}
+                body = {"amount": amount, "bidder": ("alice", "bob")[i % 2]}
+                reply = guests.keep(
+                    body, await http.post(f"/api/lots/{LOT}/bids", json=guests.body(body))
                 )
                 assert reply.status_code == 200, reply.text
                 amount = reply.json()["amount"] + 500
@@ -225,9 +236,10 @@ class StuckSocket:
 def stuck_connection() -> tuple[WsConnection, StuckSocket]:
     from bidwire.clock import FakeClock
     from bidwire.engine.feed import Feed
+    from bidwire.engine.gate import Gate
 
     clock = FakeClock()
-    ctx = SessionContext(house=None, feed=Feed(clock), clock=clock)  # type: ignore[arg-type]
+    ctx = SessionContext(house=None, feed=Feed(clock), clock=clock, gate=Gate(clock))  # type: ignore[arg-type]
     socket = StuckSocket()
     return WsConnection(ctx, socket), socket  # type: ignore[arg-type]
 

@@ -301,6 +301,10 @@ class InProcess:
 FAST_HASH = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 
 
+GATE_OPTIONS = ("guests_allowed", "bid_limiter")
+"""Options of ``in_process`` that are the gate's, not the session context's."""
+
+
 @contextlib.asynccontextmanager
 async def in_process(**ctx_options: Any) -> AsyncIterator[InProcess]:
     from argon2 import PasswordHasher
@@ -309,6 +313,7 @@ async def in_process(**ctx_options: Any) -> AsyncIterator[InProcess]:
     from bidwire.catalog import Defaults, demo_catalog
     from bidwire.clock import FakeClock
     from bidwire.engine.feed import Feed
+    from bidwire.engine.gate import Gate
     from bidwire.engine.house import AuctionHouse
     from bidwire.store.memory import MemoryStore
     from bidwire.transports.http import create_app
@@ -324,7 +329,8 @@ async def in_process(**ctx_options: Any) -> AsyncIterator[InProcess]:
     await accounts.create_user("root", "root-password", "admin")
     admin = await accounts.login("root", "root-password", "test")
     bidder = await accounts.register("bea", "bea-password")
-    ctx = SessionContext(house, feed, clock, accounts=accounts, **ctx_options)
+    gate_options = {k: ctx_options.pop(k) for k in GATE_OPTIONS if k in ctx_options}
+    ctx = SessionContext(house, feed, clock, Gate(clock, accounts, **gate_options), **ctx_options)
     app = create_app(ctx)
     try:
         yield InProcess(app, ctx, clock, admin.token, bidder.token)
@@ -338,3 +344,20 @@ async def login(http: Any, username: str, password: str) -> dict[str, Any]:
     assert reply.status_code == 200, reply.text
     body: dict[str, Any] = reply.json()
     return body
+
+
+class GuestTokens:
+    """How an HTTP client that bids for several guests keeps each one's guest session: a
+    guest is its session, so the same name again needs the token its first bid was given."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+
+    def body(self, body: dict[str, Any]) -> dict[str, Any]:
+        token = self.tokens.get(str(body.get("bidder")))
+        return body if token is None else {**body, "guest_token": token}
+
+    def keep(self, body: dict[str, Any], reply: Any) -> Any:
+        if reply.status_code == 200 and reply.json().get("guest_token"):
+            self.tokens[str(body["bidder"])] = reply.json()["guest_token"]
+        return reply

@@ -1,9 +1,11 @@
-"""Who is acting: identities the engine trusts, built by the session layer."""
+"""Who is acting, and what they ask of the house: built by the gate, trusted by the engine."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 Role = Literal["guest", "bidder", "admin"]
 
@@ -12,3 +14,17 @@ Role = Literal["guest", "bidder", "admin"]
 class Actor:
     name: str
     role: Role = "guest"
+
+
+class PlaceBid(msgspec.Struct, frozen=True):
+    """A bid as the house takes it, from every transport alike (the gate admitted it).
+
+    ``request_id`` is the bidder's idempotency key: the same key again is the same bid, so it
+    must name the same lot, amount and maximum. A Struct, not a dataclass: one is built per
+    bid, and a frozen dataclass's ``__init__`` costs several times as much."""
+
+    actor: Actor
+    lot: str
+    amount: int
+    max_amount: int | None = None
+    request_id: str | None = None

@@ -13,12 +13,13 @@ import asyncio
 import heapq
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bidwire.clock import Clock
-from bidwire.domain.commands import Actor
+from bidwire.domain.commands import PlaceBid
 from bidwire.domain.events import (
     BidPlaced,
     LotEvent,
@@ -35,6 +36,38 @@ from bidwire.errors import BadRequest, ServerError, StoreUnavailable, UnknownLot
 from bidwire.store.base import EVENT_DECODER, Store, StoredLot
 
 log = logging.getLogger("bidwire.house")
+
+Answer = Callable[[BidPlaced | Refusal], None]
+REQUEST_KEY_WINDOW_MS = 24 * 3600 * 1000
+"""How long a request_id is remembered: a repeat within it is the same bid."""
+MAX_REQUEST_KEYS = 200_000
+"""Request keys remembered at most (the oldest settled ones go first)."""
+
+
+def request_key(command: PlaceBid) -> str | None:
+    """A request_id is its bidder's own: two bidders may use the same one."""
+    if command.request_id is None:
+        return None
+    return f"{command.actor.name}\x00{command.request_id}"
+
+
+@dataclass(slots=True)
+class KeyedBid:
+    """A bid sent with a request_id: what it was, and its answer once it has one."""
+
+    key: str
+    lot: str
+    amount: int
+    max_amount: int | None
+    at: int
+    result: BidPlaced | Refusal | None = None
+    waiters: list[Answer] = field(default_factory=list)
+
+    def settle(self, result: BidPlaced | Refusal) -> None:
+        self.result = result
+        waiting, self.waiters = self.waiters, []
+        for answer in waiting:
+            answer(result)
 
 
 @dataclass(slots=True)
@@ -65,7 +98,8 @@ class AuctionHouse:
         self.clock = clock
         self.lots: dict[str, Lot] = {}
         self.sales: dict[str, SaleState] = {}
-        self._request_keys: dict[str, tuple[str, int, int]] = {}
+        self._request_keys: OrderedDict[str, KeyedBid] = OrderedDict()
+        """Idempotency keys of recent bids, oldest first (see ``_remember``)."""
         self._inflight: dict[str, int] = {}
         self._broken: set[str] = set()
         self._wakes: list[tuple[int, str]] = []
@@ -93,10 +127,15 @@ class AuctionHouse:
         for stored in house.lots:
             self._track(_rebuild(stored), _rebuild(stored))
         logs = {stored.spec.id: stored.events for stored in house.lots}
+        since = self.clock.now_ms() - REQUEST_KEY_WINDOW_MS
+        keyed = []
         for key, (lot_id, seq) in house.request_keys.items():
             event = logs[lot_id][seq - 1]  # a lot's log is seq 1, 2, 3, ... without gaps
             assert isinstance(event, BidPlaced) and event.seq == seq
-            self._request_keys[key] = (lot_id, seq, event.amount)
+            if event.ts > since:
+                keyed.append(KeyedBid(key, lot_id, event.amount, None, event.ts, event))
+        for entry in sorted(keyed, key=lambda k: k.at)[-MAX_REQUEST_KEYS:]:
+            self._request_keys[entry.key] = entry
 
     def _track(self, lot: Lot, view: Lot) -> None:
         self.lots[lot.id] = lot
@@ -149,9 +188,7 @@ class AuctionHouse:
 
     # -- bids --------------------------------------------------------------------------------
 
-    async def place_bid(
-        self, actor: Actor, lot_id: str, amount: int, request_id: str | None = None
-    ) -> BidPlaced | Refusal:
+    async def place_bid(self, command: PlaceBid) -> BidPlaced | Refusal:
         """``offer_bid`` for a caller that can wait. Cancelling the wait does not cancel the
         bid: once decided, it commits."""
         answered: asyncio.Future[BidPlaced | Refusal] = asyncio.get_running_loop().create_future()
@@ -160,58 +197,99 @@ class AuctionHouse:
             if not answered.done():
                 answered.set_result(result)
 
-        self.offer_bid(actor, lot_id, amount, request_id, answer)
+        self.offer_bid(command, answer)
         return await answered
 
-    def offer_bid(
-        self,
-        actor: Actor,
-        lot_id: str,
-        amount: int,
-        request_id: str | None,
-        answer: Callable[[BidPlaced | Refusal], None],
-    ) -> None:
+    def offer_bid(self, command: PlaceBid, answer: Answer) -> None:
         """Decide a bid now; ``answer`` gets the refusal at once, or the bid once it is durable.
 
         Why a callback and not a coroutine: the answer comes from the commit's done callback,
         so a bid costs no task of its own (a task and a shield per bid were ~15% of the loop's
         time at 10,000 bids/s; bench/README.md).
         """
-        refusal = self._bid_refusal(lot_id)
+        key = request_key(command)
+        if key is not None and key in self._request_keys:
+            self._repeat(self._request_keys[key], command, answer)
+            return
+        refusal = self._bid_refusal(command)
         if refusal is not None:
             answer(refusal)
             return
-        lot = self.lots[lot_id]
-        key = f"{actor.name}\x00{request_id}" if request_id is not None else None
-        if key is not None and key in self._request_keys:
-            first_lot, seq, first_amount = self._request_keys[key]
-            answer(BidPlaced(first_lot, seq, first_amount, actor.name, 0, 0, 0))
-            return
-        decision = lot.decide_bid(actor.name, amount, self.clock.now_ms())
+        lot = self.lots[command.lot]
+        decision = lot.decide_bid(command.actor.name, command.amount, self.clock.now_ms())
         if isinstance(decision, Refusal):
             answer(decision)
             return
+        keyed = None
         if key is not None:
-            self._request_keys[key] = (lot_id, decision.seq, amount)
+            keyed = self._remember(key, command, decision.ts)
+        lot_id = command.lot
 
         def committed(future: asyncio.Future[None]) -> None:
             fault = future.exception() if not future.cancelled() else asyncio.CancelledError()
+            result: BidPlaced | Refusal = decision
             if fault is None:
                 self.accepted_bids += 1
+            else:
+                if not isinstance(fault, ServerError):
+                    log.error("bid on %s not stored: %r", lot_id, fault)
+                result = Refusal("unavailable", "the bid could not be stored; it was not placed")
+
+            def finish() -> None:
+                if keyed is not None:
+                    keyed.settle(result)  # its repeats hear the same answer
+                answer(result)
+
+            if fault is None:
                 # after the flush that _committed scheduled: everyone is sent the bid before
                 # its bidder hears that it stands
-                asyncio.get_running_loop().call_soon(answer, decision)
-                return
-            if key is not None:
-                self._request_keys.pop(key, None)
-            if not isinstance(fault, ServerError):
-                log.error("bid on %s not stored: %r", lot_id, fault)
-            answer(Refusal("unavailable", "the bid could not be stored; it was not placed"))
+                asyncio.get_running_loop().call_soon(finish)
+            else:
+                if keyed is not None:
+                    self._request_keys.pop(keyed.key, None)  # not placed: the key is free again
+                finish()
 
         self._commit([decision], key).add_done_callback(committed)
 
-    def _bid_refusal(self, lot_id: str) -> Refusal | None:
-        """Why no bid on this lot can be taken right now, if there is a reason."""
+    def _repeat(self, keyed: KeyedBid, command: PlaceBid, answer: Answer) -> None:
+        """A request_id seen before: the first bid's answer, once it has one; never a second
+        bid, and never an answer made up for a different bid."""
+        if (keyed.lot, keyed.amount, keyed.max_amount) != (
+            command.lot,
+            command.amount,
+            command.max_amount,
+        ):
+            answer(
+                Refusal(
+                    "bad_request",
+                    "this request_id was already used for a different bid (another lot or"
+                    " amount); use a new request_id for a new bid",
+                )
+            )
+        elif keyed.result is None:
+            keyed.waiters.append(answer)
+        else:
+            answer(keyed.result)
+
+    def _remember(self, key: str, command: PlaceBid, at: int) -> KeyedBid:
+        """Keep a request key for the window; the oldest settled keys go first."""
+        keys = self._request_keys
+        while keys:
+            oldest = next(iter(keys.values()))
+            if oldest.result is None or (
+                oldest.at > at - REQUEST_KEY_WINDOW_MS and len(keys) < MAX_REQUEST_KEYS
+            ):
+                break
+            del keys[oldest.key]
+        keyed = KeyedBid(key, command.lot, command.amount, command.max_amount, at)
+        keys[key] = keyed
+        return keyed
+
+    def _bid_refusal(self, command: PlaceBid) -> Refusal | None:
+        """Why this bid cannot be taken right now, if there is a reason."""
+        lot_id = command.lot
+        if command.max_amount is not None:  # issue 11 builds them, in the domain
+            return Refusal("bad_request", "maximum (proxy) bids are not offered yet")
         if not self.accepting:
             return Refusal("unavailable", "the server is shutting down; bid again in a moment")
         if lot_id not in self.lots:

@@ -39,12 +39,14 @@ from bidwire.domain.commands import Actor
 from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import MAX_DESCRIPTION, MAX_TITLE, Lot, LotSpec, Refusal, plain_text
 from bidwire.domain.money import MAX_AMOUNT
+from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.feed import snapshot_of
+from bidwire.engine.gate import HTTP_GUEST_IDLE_MS, HttpGuest
 from bidwire.engine.house import SaleState
 from bidwire.errors import CatalogError, ClientError
 from bidwire.store.base import EVENT_DECODER
-from bidwire.transports.session import GUEST_NAME, SessionContext
+from bidwire.transports.session import SessionContext
 from bidwire.transports.ws import FRAME_LIMIT, FramingProtocol, same_origin, websocket_endpoint
 
 log = logging.getLogger("bidwire.http")
@@ -56,6 +58,7 @@ SHUTDOWN_SECONDS = 3
 MAX_BODY_BYTES = 1 << 20
 """The largest request body we read (a catalog upload); more is refused with 413 unread."""
 TOKEN_COOKIE = "bidwire_token"
+GUEST_COOKIE = "bidwire_guest"
 CATALOG_TYPES = {
     "csv": "text/csv",
     "json": "application/json",
@@ -186,11 +189,24 @@ class BidRequest(BaseModel):
             " it out, or give their own username; any other name is refused (forbidden)."
         ),
     )
+    max_amount: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        le=MAX_AMOUNT,
+        description="A maximum (proxy) bid; refused as on the wire until they are offered.",
+    )
     request_id: str | None = Field(
         default=None,
         min_length=1,
         max_length=64,
-        description="Idempotency key: repeating it returns the first answer, no second bid.",
+        description="Idempotency key: repeating it returns the first answer, no second bid;"
+        " the same key with another lot or amount is refused (bad_request).",
+    )
+    guest_token: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A guest session's token (POST /api/guest) for API clients without cookies.",
     )
 
 
@@ -201,6 +217,25 @@ class BidAccepted(BaseModel):
     seq: int
     bidder: str
     ts: int
+    guest_token: str | None = Field(
+        default=None,
+        description="When this bid made a guest session (it named a bidder and sent none):"
+        " send it with the next bids (the browser keeps it in the bidwire_guest cookie).",
+    )
+
+
+class GuestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=64, description="As the wire's hello: 1 to 32 characters.")
+
+
+class GuestSession(BaseModel):
+    user: str = Field(description="The name granted: the one asked for, or name-N if taken.")
+    role: Literal["guest"] = "guest"
+    guest_token: str = Field(
+        description="Send as guest_token in bids (browsers use the HttpOnly cookie instead)."
+    )
 
 
 class Health(BaseModel):
@@ -538,6 +573,32 @@ def _set_token_cookie(request: Request, response: Response, token: str) -> None:
     )
 
 
+def _set_guest_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        GUEST_COOKIE,
+        token,
+        max_age=HTTP_GUEST_IDLE_MS // 1000,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def _guest_session(request: Request, token: str | None) -> HttpGuest | None:
+    """The request's guest session: its body's token, or the cookie (from this site only)."""
+    gate = _ctx(request).gate
+    if token is not None:
+        return gate.http_guest_of(token)
+    cookie = request.cookies.get(GUEST_COOKIE)
+    if cookie is None:
+        return None
+    origin = request.headers.get("origin")
+    if origin is not None and not same_origin(origin, request.headers.get("host", "")):
+        raise ApiError("forbidden", "a request from another site cannot use your guest session")
+    return gate.http_guest_of(cookie)
+
+
 def _user_out(user: UserRecord) -> UserOut:
     return UserOut(
         username=user.username, role=user.role, blocked=user.blocked, created_at=user.created_at
@@ -667,7 +728,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
             f"{'.'.join(str(part) for part in p.get('loc', ()))}: {p.get('msg', 'invalid')}"
             for p in problems[:5]
         )
-        if any("amount" in p.get("loc", ()) for p in problems):
+        if any(str(part).endswith("amount") for p in problems for part in p.get("loc", ())):
             return error(
                 "bad_amount",
                 "amount must be a whole number of minor units (cents) between 1 and 10^15"
@@ -766,10 +827,14 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
             "unavailable",
         ),
     )
-    async def place_bid(lot_id: str, bid: BidRequest, user: MaybeUser) -> Any:
+    async def place_bid(
+        lot_id: str, bid: BidRequest, user: MaybeUser, request: Request, response: Response
+    ) -> Any:
         """Bid as the logged-in user (cookie or bearer token), or as a guest where the server
         takes guests: the same rules, codes and durability as the wire's ``bid``. The answer
-        comes only after the bid is committed to the store."""
+        comes only after the bid is committed to the store. A guest is its guest session
+        (POST /api/guest, or made by a first bid naming ``bidder``), not the bare name."""
+        guest_token = None
         if user is not None:
             # A bidder cannot act as anyone else: the name is the login's, not the body's.
             if bid.bidder is not None and bid.bidder.strip().casefold() != user.username.casefold():
@@ -778,25 +843,33 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
                 )
             actor = Actor(user.username, user.role)
         else:
-            # Who may bid, as the wire's hello and bid decide it: guests only where the server
-            # takes them, never under a registered user's name.
-            if not ctx.guests_allowed:
-                return error("not_authenticated", "this server takes bids from accounts only")
-            if bid.bidder is None:
-                return error("bad_request", "bidder: a guest name is required (or log in)")
-            name = bid.bidder.strip()
-            if not GUEST_NAME.match(name):
-                return error(
-                    "bad_request",
-                    "bidder is 1 to 32 letters, digits, spaces, dots, dashes or underscores",
-                )
-            if ctx.accounts is not None and await ctx.accounts.store.get_user(name) is not None:
-                return error("forbidden", f"{name!r} is a registered user: log in to bid as them")
-            actor = Actor(name, "guest")
-        if not ctx.bid_limiter.take(actor.name, clock.now_ms()):
-            return error("rate_limited", "too many bids at once; slow down a little")
-        result = await house.place_bid(actor, lot_id, bid.amount, bid.request_id)
+            guest = _guest_session(request, bid.guest_token)
+            if (
+                guest is not None
+                and bid.bidder is not None
+                and skeleton(bid.bidder) != skeleton(guest.actor.name)
+            ):
+                if bid.guest_token is not None:
+                    return error(
+                        "forbidden",
+                        f"your guest_token is {guest.actor.name}'s; you cannot bid as another",
+                    )
+                guest = None  # the cookie's session is another name's: this asks for a new one
+            if guest is None:
+                if bid.bidder is None:
+                    return error("bad_request", "bidder: a guest name is required (or log in)")
+                if not ctx.guests_allowed:  # as a wire bid before any hello: who are you?
+                    return error("not_authenticated", "this server takes bids from accounts only")
+                guest = await ctx.gate.http_guest(bid.bidder, suffix=False)
+                guest_token = guest.token
+                _set_guest_cookie(request, response, guest.token)
+            actor = guest.actor
+        command = ctx.gate.bid(actor, lot_id, bid.amount, bid.max_amount, bid.request_id)
+        result = command if isinstance(command, Refusal) else await house.place_bid(command)
         if isinstance(result, Refusal):
+            if guest_token is not None:  # a refused first bid leaves no session behind
+                ctx.gate.end_http_guest(guest_token)
+                response.delete_cookie(GUEST_COOKIE, path="/")
             return error(result.code, result.message, result.min_amount)
         return BidAccepted(
             lot=result.lot,
@@ -804,7 +877,21 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
             seq=result.seq,
             bidder=actor.name,
             ts=clock.now_ms(),
+            guest_token=guest_token,
         )
+
+    @app.post(
+        "/api/guest",
+        response_model=GuestSession,
+        responses=_errors("bad_json", "bad_request", "forbidden"),
+    )
+    async def guest(body: GuestIn, request: Request, response: Response) -> GuestSession:
+        """Take part as a guest, as the wire's ``hello`` does: the name, or the first free
+        ``name-N`` when it is taken; never a registered user's name or one like it. Sets the
+        HttpOnly ``bidwire_guest`` cookie; API clients send ``guest_token`` with their bids."""
+        session = await ctx.gate.http_guest(body.name)
+        _set_guest_cookie(request, response, session.token)
+        return GuestSession(user=session.actor.name, guest_token=session.token)
 
     # -- accounts ------------------------------------------------------------------------------
 
@@ -834,13 +921,15 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
         responses=_errors("bad_json", "bad_request"),
     )
     async def register(body: Credentials, request: Request, response: Response) -> LoggedIn:
-        """Make a bidder account and log in: sets the HttpOnly ``bidwire_token`` cookie."""
-        issued = await _accounts().register(body.username, body.password)
-        _set_token_cookie(request, response, issued.token)
+        """Make a bidder account and log in: sets the HttpOnly ``bidwire_token`` cookie. Not a
+        name a guest holds now (unless it is this browser's own guest session)."""
+        holder = _guest_session(request, None) or object()
+        actor, token = await ctx.gate.register(body.username, body.password, holder)
+        _set_token_cookie(request, response, token)
         return LoggedIn(
-            user=issued.user.username,
-            role=issued.user.role,
-            token=issued.token,
+            user=actor.name,
+            role="bidder",  # what registration makes
+            token=token,
             expires_at=clock.now_ms() + TOKEN_TTL_MS,
         )
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
-import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
-from bidwire.accounts.limits import TokenBucket
 from bidwire.accounts.records import UserRecord
 from bidwire.accounts.service import Accounts
 from bidwire.clock import Clock
@@ -27,6 +24,7 @@ from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import Refusal
 from bidwire.domain.money import format_amount, parse_units
 from bidwire.engine.feed import Batch, Feed
+from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.errors import ClientError
 from bidwire.wire import codec, text
@@ -36,8 +34,6 @@ log = logging.getLogger("bidwire.session")
 MAX_INBOX = 256
 """Messages queued from one peer before we stop reading from it (backpressure, not loss)."""
 MAX_SUBSCRIBED_LOTS = 1_000
-GUEST_NAME = re.compile(r"^[\w][\w .\-]{0,31}$")
-"""What a guest may call themselves (hello, text mode ``name``)."""
 
 
 class Outlet(Protocol):
@@ -67,28 +63,20 @@ class SessionContext:
     house: AuctionHouse
     feed: Feed
     clock: Clock
-    guests_allowed: bool = True
-    accounts: Accounts | None = None
-    bid_limiter: TokenBucket = field(default_factory=lambda: TokenBucket(20.0, 40))
+    gate: Gate
+    """Who may act and bid: every transport asks it (names, accounts, the bid rate)."""
     auth_timeout: float = 30.0
     max_connections_per_address: int = 5_000
-    names: dict[str, Session] = field(default_factory=dict)
-    """Guests connected now, by casefolded name: two guests never share a name."""
     sessions: set[Session] = field(default_factory=set)
     per_address: dict[str, int] = field(default_factory=dict)
-    rng: random.Random = field(default_factory=random.Random)
 
-    def unique_name(self, wanted: str) -> str:
-        if wanted.casefold() not in self.names:
-            return wanted
-        for n in range(2, 10_000):
-            candidate = f"{wanted[:26]}-{n}"
-            if candidate.casefold() not in self.names:
-                return candidate
-        return f"{wanted[:20]}-{self.rng.randrange(10**9)}"
+    @property
+    def accounts(self) -> Accounts | None:
+        return self.gate.accounts
 
-    def guest_name(self) -> str:
-        return self.unique_name(f"guest-{self.rng.randrange(1000, 10_000)}")
+    @property
+    def guests_allowed(self) -> bool:
+        return self.gate.guests_allowed
 
     def disconnect(self, *, username: str | None = None, token: str | None = None) -> int:
         """Close the live connections of a blocked user or a revoked token: what a token
@@ -222,7 +210,7 @@ class Session:
         self.ctx.sessions.discard(self)
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        self._forget_name()
+        self.ctx.gate.leave(self)
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
 
@@ -376,42 +364,27 @@ class Session:
         if self.actor is not None:
             self._error(msg.id, "bad_request", f"you are already {self.actor.name}")
             return
-        if not self.ctx.guests_allowed:
-            self._error(msg.id, "forbidden", "this server does not take guests; log in")
-            return
-        name = msg.name.strip()
-        if not GUEST_NAME.match(name):
-            self._error(
-                msg.id,
-                "bad_request",
-                "a name is 1 to 32 letters, digits, spaces, dots, dashes or underscores",
-            )
-            return
-        if await self._registered(name):
-            self._error(msg.id, "forbidden", f"{name!r} is a registered user: log in instead")
-            return
-        self._become(self.ctx.unique_name(name))
-        self._welcome(msg.id, token=None)
-
-    async def _on_account(self, msg: codec.Register | codec.Login | codec.Auth) -> None:
-        accounts = self.ctx.accounts
-        if accounts is None:
-            self._error(msg.id, "bad_request", "this server has no accounts; use hello")
-            return
         try:
-            if isinstance(msg, codec.Register):
-                issued = await accounts.register(msg.username, msg.password)
-                user, token = issued.user, issued.token
-            elif isinstance(msg, codec.Login):
-                issued = await accounts.login(msg.username, msg.password, self.address)
-                user, token = issued.user, issued.token
-            else:
-                user, token = await accounts.authenticate(msg.token), msg.token
+            self.actor = await self.ctx.gate.guest(msg.name, self)
         except ClientError as err:
             self._error(msg.id, err.code, str(err))
             return
-        self._forget_name()
-        self.actor = Actor(user.username, user.role)
+        self._welcome(msg.id, token=None)
+
+    async def _on_account(self, msg: codec.Register | codec.Login | codec.Auth) -> None:
+        gate = self.ctx.gate
+        try:
+            if isinstance(msg, codec.Register):
+                actor, token = await gate.register(msg.username, msg.password, self)
+            elif isinstance(msg, codec.Login):
+                actor, token = await gate.login(msg.username, msg.password, self.address, self)
+            else:
+                actor, _ = await gate.resume(msg.token, self)
+                token = msg.token
+        except ClientError as err:
+            self._error(msg.id, err.code, str(err))
+            return
+        self.actor = actor
         self.token = token
         self._welcome(msg.id, token=token)
 
@@ -429,16 +402,11 @@ class Session:
     def _offer_bid(
         self, msg: codec.Bid, answer: Callable[[codec.Bid, BidPlaced | Refusal], None]
     ) -> None:
-        refusal = self._may_bid()
-        if refusal is None and msg.max_amount is not None:
-            refusal = Refusal("bad_request", "proxy bids are not offered yet")
-        if refusal is not None:
-            answer(msg, refusal)
-            return
-        assert self.actor is not None
-        self.ctx.house.offer_bid(
-            self.actor, msg.lot, msg.amount, msg.request_id, functools.partial(answer, msg)
-        )
+        command = self.ctx.gate.bid(self.actor, msg.lot, msg.amount, msg.max_amount, msg.request_id)
+        if isinstance(command, Refusal):
+            answer(msg, command)
+        else:
+            self.ctx.house.offer_bid(command, functools.partial(answer, msg))
 
     def _answer_bid(self, msg: codec.Bid, result: BidPlaced | Refusal) -> None:
         if self.closed:  # it stands, committed; there is nobody left to tell
@@ -525,40 +493,14 @@ class Session:
 
     def adopt(self, user: UserRecord, token: str) -> None:
         """Start as an account the transport already authenticated (the web client's cookie)."""
-        self._forget_name()
-        self.actor = Actor(user.username, user.role)
+        self.actor = self.ctx.gate.signed_in(user, self)
         self.token = token
         self._welcome(None, token=None)  # the page's script never sees the HttpOnly cookie's token
-
-    def _become(self, name: str) -> None:
-        self.actor = Actor(name, "guest")
-        self.ctx.names[name.casefold()] = self
-
-    def _forget_name(self) -> None:
-        if self.actor is not None and self.ctx.names.get(self.actor.name.casefold()) is self:
-            del self.ctx.names[self.actor.name.casefold()]
-
-    async def _registered(self, name: str) -> bool:
-        accounts = self.ctx.accounts
-        return accounts is not None and await accounts.store.get_user(name) is not None
-
-    def _may_bid(self) -> Refusal | None:
-        """Who may bid at all, and how often: identity, guests, the rate limit."""
-        if self.actor is None:
-            return Refusal("not_authenticated", "say hello or log in first")
-        if self.actor.role == "guest" and not self.ctx.guests_allowed:
-            return Refusal("not_authenticated", "this server takes bids from accounts only")
-        if not self.ctx.bid_limiter.take(self.actor.name, self.ctx.clock.now_ms()):
-            return Refusal("rate_limited", "too many bids at once; slow down a little")
-        return None
 
     def _check_identified(self) -> None:
         """Connections that never say who they are do not get to hold a socket forever."""
         self._auth_timer = None
-        anonymous = self.actor is None or (
-            self.actor.role == "guest" and not self.ctx.guests_allowed
-        )
-        if anonymous and not self.closed:
+        if not self.ctx.gate.identified(self.actor) and not self.closed:
             message = f"no hello or login within {self.ctx.auth_timeout:g} s; closing"
             if self.mode == "text":
                 self._say(f"{message}. [not_authenticated]")
@@ -622,7 +564,7 @@ class Session:
     def _enter_text_mode(self) -> None:
         self.mode = "text"
         if self.actor is None and self.ctx.guests_allowed:
-            self._become(self.ctx.guest_name())
+            self.actor = self.ctx.gate.made_up_guest(self)
         now = self.ctx.clock.now_ms()
         if self.actor is None:
             self._say(f"Welcome to bidwire! Type 'login NAME' to take part. {text.HELP}")
@@ -668,7 +610,7 @@ class Session:
                 self.current_lot = command.arg
                 self._say(f"Your bids now go to {self.ctx.feed.views[command.arg].spec.title}.")
         elif command.verb == "name":
-            self._rename(command.arg)
+            await self._rename(command.arg)
         elif command.verb == "login":
             if self.ctx.accounts is None:
                 self._say("This server has no accounts. [bad_request]")
@@ -682,35 +624,28 @@ class Session:
         else:
             self._say(f"I did not understand {command.arg!r}. {text.HELP}")
 
-    def _rename(self, wanted: str) -> None:
+    async def _rename(self, wanted: str) -> None:
         if self.actor is None or self.actor.role != "guest":
             self._say("Only guests pick their names; accounts keep theirs.")
             return
-        if not GUEST_NAME.match(wanted):
-            self._say("A name is 1 to 32 letters, digits, spaces, dots, dashes or underscores.")
+        try:
+            self.actor = await self.ctx.gate.guest(wanted, self)
+        except ClientError as err:
+            self._say(f"You keep the name {self.actor.name}: {err}. [{err.code}]")
             return
-        self._forget_name()
-        self._become(self.ctx.unique_name(wanted))
         self._say(f"You are now {self.actor.name}.")
 
     async def _text_login(self, username: str, password: str) -> None:
-        assert self.ctx.accounts is not None
         try:
-            issued = await self.ctx.accounts.login(username, password, self.address)
+            self.actor, self.token = await self.ctx.gate.login(
+                username, password, self.address, self
+            )
         except ClientError as err:
             self._say(f"Login failed: {err}. [{err.code}]")
             return
-        self._forget_name()
-        self.actor = Actor(issued.user.username, issued.user.role)
-        self.token = issued.token
         self._say(f"Welcome back, {self.actor.name} ({self.actor.role}).")
 
     async def _text_bid(self, amount_text: str) -> None:
-        refusal = self._may_bid()
-        if refusal is not None:
-            self._say(f"Bid refused: {refusal.message}. [{refusal.code}]")
-            return
-        assert self.actor is not None
         lot_id = self.current_lot or self.ctx.house.lot_on_the_block()
         if lot_id is None:
             self._say("Nothing is on the block right now. [lot_not_open]")
@@ -723,7 +658,10 @@ class Session:
         except ValueError as exc:
             self._say(f"Bid refused: {exc}. Type a number such as 150 or 150.50. [bad_amount]")
             return
-        result = await self.ctx.house.place_bid(self.actor, lot_id, amount)
+        command = self.ctx.gate.bid(self.actor, lot_id, amount)
+        result = (
+            command if isinstance(command, Refusal) else await self.ctx.house.place_bid(command)
+        )
         if isinstance(result, Refusal):
             hint = ""
             if result.code == "lot_not_open" and self.current_lot is not None:
