@@ -7,9 +7,13 @@ it again.
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +130,111 @@ def test_starting_on_a_full_disk_says_so_in_one_line(
     assert printed == (
         f"bidwire: cannot open the store {disk / 'bidwire.db'}: database or disk is full"
     )
+
+
+class Output:
+    """Every line a server prints, read as it comes (a full pipe would stall the server and
+    hide a spin), with when it came."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        assert server.proc is not None and server.proc.stdout is not None
+        self.lines: list[tuple[float, str]] = []
+        self._stream = server.proc.stdout
+        self._arrived = threading.Condition()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for raw in self._stream:
+            with self._arrived:
+                self.lines.append((time.monotonic(), raw.decode(errors="replace")))
+                self._arrived.notify_all()
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        with self._arrived:
+            seen = self._arrived.wait_for(
+                lambda: any(text in line for _, line in self.lines), timeout
+            )
+        assert seen, f"no line with {text!r} in {timeout} s; last: {self.lines[-5:]}"
+
+    def complaints_between(self, start: float, end: float) -> list[str]:
+        return [
+            line
+            for at, line in self.lines
+            if start <= at <= end and (" WARNING " in line or " ERROR " in line)
+        ]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fill_up(path: Path) -> None:
+    with path.open("wb", buffering=0) as sink:  # unbuffered: nothing left to fail at close
+        for chunk in (bytes(2**20), bytes(4096), bytes(512)):
+            try:
+                while True:
+                    sink.write(chunk)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+
+
+@needs_unshare
+@pytest.mark.timeout(90)
+async def test_a_full_disk_neither_spins_nor_floods_the_log_and_the_sale_recovers(
+    tmp_path: Path,
+) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    catalog = write_catalog(
+        tmp_path,
+        [
+            {"id": "a", "title": "First", "starting_price": 1},
+            {"id": "b", "title": "Second", "starting_price": 1},
+        ],
+    )
+    server = ServerProcess(
+        tmp_path,
+        "--catalog",
+        catalog,
+        "--opening-seconds",
+        "3",
+        "--lot-gap-seconds",
+        "0.2",
+        # no WAL pre-size, so the WAL grows with each commit and meets the full disk at once
+        "--synchronous",
+        "NORMAL",
+        store=f"sqlite:///{disk / 'bidwire.db'}",
+        wrapper=(*on_small_disk(disk, "8m"), str(disk)),
+    )
+    server.start()
+    try:
+        assert server.proc is not None
+        pid = server.proc.pid
+        output = Output(server)
+        watcher = await JsonClient.connect(server.port, "watcher")
+        await watcher.wait_for(lambda m: m.get("lot") == "a" and m.get("state", "open") == "open")
+        filler = Path(f"/proc/{pid}/root{disk}/fill")
+        fill_up(filler)
+
+        output.wait_for("reloaded from the store", timeout=15)  # the close could not commit
+        start, cpu_before = time.monotonic(), cpu_seconds(pid)
+        await asyncio.sleep(3)  # the span we measure, not a wait for an event
+        end, cpu_after = time.monotonic(), cpu_seconds(pid)
+        share = (cpu_after - cpu_before) / (end - start)
+        complaints = output.complaints_between(start, end)
+        assert share < 0.3, f"the server used {share:.0%} of a core with a full disk"
+        assert len(complaints) <= 4, complaints[:5]
+        assert not any(m["type"] == "lot_closed" for m in watcher.messages)
+
+        filler.unlink()  # the space comes back
+        closed = await watcher.wait_for(lambda m: m["type"] == "lot_closed", timeout=10)
+        assert closed["lot"] == "a"
+        await watcher.wait_for(lambda m: m["type"] == "lot_opened" and m["lot"] == "b")
+        bid = {"type": "bid", "id": "after", "lot": "b", "amount": 100}
+        placed = await watcher.request(bid)
+        assert placed["type"] == "bid_accepted", placed
+        await watcher.close()
+    finally:
+        server.kill()
