@@ -18,6 +18,7 @@ from bidwire.clock import Clock, SystemClock
 from bidwire.engine.feed import Feed
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
+from bidwire.errors import StoreUnavailable
 from bidwire.settings import Settings
 from bidwire.store import open_store
 from bidwire.transports.fanout import direct_path
@@ -54,7 +55,9 @@ async def serve(
         # not available off the main thread or on some platforms: then Ctrl-C still works
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with open_store(settings.store_url, synchronous=settings.synchronous) as store:
+    async with open_store(
+        settings.store_url, synchronous=settings.synchronous, exclusive=True
+    ) as store:
         feed = Feed(clock, direct=direct_path())
         house = AuctionHouse(store, feed, clock)
         await house.load()
@@ -184,6 +187,6 @@ def run(settings: Settings) -> None:
             runner.run(serve(settings, on_ready=lambda ports: gc.freeze()))
         except KeyboardInterrupt:
             pass
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, StoreUnavailable) as exc:
             print(f"bidwire: {exc}", file=sys.stderr)
             raise SystemExit(2) from None

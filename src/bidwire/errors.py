@@ -14,6 +14,7 @@
     │   └── TooLarge         too_large      (this one closes the connection)
     └── ServerError                 our fault or our dependencies'
         ├── StoreUnavailable unavailable    the store cannot commit now
+        │   └── StoreInUse   unavailable    another server holds the store (refused at start)
         └── SeqConflict      unavailable    someone else appended first; reload and retry
 
 An ordinary refusal (a bid too low, a lot closed) is a result, not an exception:
@@ -76,6 +77,10 @@ class ServerError(BidwireError):
 
 
 class StoreUnavailable(ServerError):
+    code = "unavailable"
+
+
+class StoreInUse(StoreUnavailable):
     code = "unavailable"
 
 

@@ -23,8 +23,15 @@ class ServerProcess:
     """``bidwire serve`` in a child process; we end only this PID."""
 
     def __init__(
-        self, tmp: Path, *args: str, store: str | None = None, env: dict[str, str] | None = None
+        self,
+        tmp: Path,
+        *args: str,
+        store: str | None = None,
+        env: dict[str, str] | None = None,
+        wrapper: tuple[str, ...] = (),
     ) -> None:
+        self.wrapper = wrapper
+        """A command the server runs under (it must exec it: the PID stays the server's)."""
         self.extra_env = env or {}
         self.tmp = tmp
         self.store = store or f"sqlite:///{tmp / 'bidwire.db'}"
@@ -35,6 +42,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 15.0) -> ServerProcess:
         cmd = [
+            *self.wrapper,
             sys.executable,
             "-m",
             "bidwire",

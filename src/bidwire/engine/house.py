@@ -84,6 +84,32 @@ class SaleState:
         return self.started_at is not None and self.ended_at is None
 
 
+RETRY_FIRST_MS = 50
+RETRY_MAX_MS = 1_000
+"""After a failed commit a lot's deadline is retried no sooner than this, doubling per failure:
+a close that cannot commit (a full disk) must not spin the scheduler."""
+
+FAULT_LOG_INTERVAL_MS = 1_000
+
+
+class LogThrottle:
+    """At most one line per interval; what it holds back is counted for the next line."""
+
+    def __init__(self, interval_ms: int) -> None:
+        self.interval_ms = interval_ms
+        self._next_at: int | None = None
+        self._held = 0
+
+    def allow(self, now_ms: int) -> int | None:
+        """None: hold this line back. Otherwise how many lines were held back before it."""
+        if self._next_at is not None and now_ms < self._next_at:
+            self._held += 1
+            return None
+        held, self._held = self._held, 0
+        self._next_at = now_ms + self.interval_ms
+        return held
+
+
 def _rebuild(stored: StoredLot) -> Lot:
     lot = Lot(stored.spec, stored.sale, stored.mode)
     for event in stored.events:
@@ -102,6 +128,11 @@ class AuctionHouse:
         """Idempotency keys of recent bids, oldest first (see ``_remember``)."""
         self._inflight: dict[str, int] = {}
         self._broken: set[str] = set()
+        self._failures: dict[str, int] = {}
+        """Commit failures in a row per lot; with ``_retry_at`` the backoff of its deadline."""
+        self._retry_at: dict[str, int] = {}
+        self._last_fault = ""
+        self._fault_log = LogThrottle(FAULT_LOG_INTERVAL_MS)
         self._wakes: list[tuple[int, str]] = []
         self._wake_of: dict[str, int] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -319,10 +350,18 @@ class AuctionHouse:
         else:
             del self._inflight[lot_id]
         if future.cancelled() or future.exception() is not None:
+            failures = self._failures.get(lot_id, 0) + 1
+            self._failures[lot_id] = failures
+            backoff = min(RETRY_FIRST_MS << min(failures - 1, 8), RETRY_MAX_MS)
+            self._retry_at[lot_id] = self.clock.now_ms() + backoff
+            self._last_fault = str(future.exception()) if not future.cancelled() else "cancelled"
             if lot_id not in self._broken:
                 self._broken.add(lot_id)
                 self._spawn(self._reload(lot_id))
             return
+        if self._failures:  # a truth test per commit; the dicts are empty unless faults occur
+            self._failures.pop(lot_id, None)
+            self._retry_at.pop(lot_id, None)
         for event in events:
             self.feed.publish(event)
 
@@ -342,7 +381,18 @@ class AuctionHouse:
         self.feed.reset_lot(_rebuild(stored))
         self._broken.discard(lot_id)
         self._arm(self.lots[lot_id])
-        log.warning("lot %s reloaded from the store at seq %d", lot_id, self.lots[lot_id].seq)
+        retry_at = self._retry_at.get(lot_id)
+        if retry_at is not None and self.lots[lot_id].status == "scheduled":
+            self._set_timer(retry_at)  # a failed opening: the sale step runs again then
+        held = self._fault_log.allow(self.clock.now_ms())
+        if held is not None:
+            log.warning(
+                "lot %s reloaded from the store at seq %d after a failed commit (%s)%s",
+                lot_id,
+                self.lots[lot_id].seq,
+                self._last_fault,
+                f"; {held} more like this since the last one not logged" if held else "",
+            )
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -355,6 +405,8 @@ class AuctionHouse:
         deadline = lot.next_deadline()
         if deadline is None:
             return
+        if self._retry_at:
+            deadline = max(deadline, self._retry_at.get(lot.id, deadline))
         known = self._wake_of.get(lot.id)
         if known is not None and known <= deadline:
             return  # an earlier wake is queued; it will re-arm for the rest
@@ -392,6 +444,9 @@ class AuctionHouse:
             lot = self.lots[lot_id]
             if lot_id in self._broken:
                 continue  # re-armed by the reload
+            if self._retry_at.get(lot_id, now) > now:
+                self._arm(lot)  # an earlier wake than the backoff allows: wait for it
+                continue
             closing = lot.decide_close(now)
             if closing is not None:
                 self._commit([closing])
@@ -423,6 +478,10 @@ class AuctionHouse:
                 continue
             step = plan(sale.spec, sale.started_at, self.lots, now)
             for lot_id in step.open_now:
+                retry_at = self._retry_at.get(lot_id, now)
+                if retry_at > now:  # its last opening failed: not again before the backoff
+                    wake = retry_at if wake is None else min(wake, retry_at)
+                    continue
                 opening = self.lots[lot_id].decide_open(now)
                 if not isinstance(opening, Refusal):
                     self._commit([opening])

@@ -89,6 +89,10 @@ class Store(AccountStore, Protocol):
         """Encoded bid events of a lot, newest first, with seq < before_seq."""
         ...
 
+    def fault(self) -> str | None:
+        """Why the store cannot commit now, for a person (checked cheaply), or None."""
+        ...
+
 
 # -- specs <-> JSON-able records ---------------------------------------------------------------
 

@@ -159,6 +159,9 @@ class MemoryStore(MemoryAccounts):
         events = self.lots[lot_id].events
         return [msgspec.json.encode(ev) for ev in events[since_seq : since_seq + limit]]
 
+    def fault(self) -> str | None:
+        return "the store is failing on purpose" if self.fail_appends else None
+
     async def bid_history(self, lot_id: str, before_seq: int | None, limit: int) -> list[bytes]:
         events = self.lots[lot_id].events
         bids = [

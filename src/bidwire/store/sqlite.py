@@ -9,7 +9,10 @@ transaction (one fsync), then wakes all their waiters at once: durability withou
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -26,7 +29,7 @@ from bidwire.domain.events import LotEvent
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
-from bidwire.errors import SeqConflict, StoreUnavailable
+from bidwire.errors import SeqConflict, StoreInUse, StoreUnavailable
 from bidwire.store.base import (
     EVENT_DECODER,
     StoredHouse,
@@ -188,6 +191,43 @@ def migrate(conn: sqlite3.Connection) -> None:
             "UPDATE users SET name_skeleton = ? WHERE id = ?",
             [(skeleton(name), user_id) for user_id, name in rows.fetchall()],
         )
+
+
+def lock_store(path: str) -> int:
+    """Take the store for this process: an exclusive flock on ``PATH.lock``, held until closed.
+
+    Why a sidecar file and not the database itself: SQLite drops its own POSIX locks on a file
+    whenever any descriptor of that file in the process is closed, and flock on a file SQLite
+    never opens cannot interfere with them. The lock file stays behind on purpose (unlinking a
+    lock file lets a third process lock a fresh inode while a second still waits on the old).
+    """
+    lock_path = path + ".lock"
+    Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreInUse(
+            f"the store {os.path.abspath(path)} is in use by another bidwire server (pid {holder})"
+        ) from None
+    with contextlib.suppress(OSError):  # the pid only informs; a full disk is told later
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+FileIdentity = tuple[int, int]
+
+
+def file_identity(path: str) -> FileIdentity | None:
+    """(st_dev, st_ino) of what is at ``path`` now, None if nothing is."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 @dataclass(slots=True)
@@ -396,9 +436,16 @@ class SqliteAccounts:
 
 
 class SqliteStore(SqliteAccounts):
-    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str, *, synchronous: str = "FULL", exclusive: bool = False) -> None:
         self.path = path
         self.synchronous = synchronous
+        self.exclusive = exclusive
+        """Refuse to open a store another exclusive opener (a server) holds; admin tools that
+        write a row and leave share it, as SQLite allows."""
+        self._lock_fd: int | None = None
+        self._opened: list[tuple[str, FileIdentity]] = []
+        """The database and WAL files as opened: a commit into files no longer at their paths
+        (deleted, or replaced) would be acknowledged and then lost."""
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -413,11 +460,13 @@ class SqliteStore(SqliteAccounts):
 
     async def __aenter__(self) -> SqliteStore:
         self._loop = asyncio.get_running_loop()
-        writer = await asyncio.to_thread(connect, self.path, self.synchronous)
-        await asyncio.to_thread(migrate, writer)
-        if self.synchronous.upper() in ("FULL", "EXTRA"):  # fsync per commit: worth it there
-            await asyncio.to_thread(presize_wal, writer, self.path)
-        self._reader = await asyncio.to_thread(connect, self.path, "NORMAL")
+        if self.exclusive and self.path != ":memory:":
+            self._lock_fd = lock_store(self.path)
+        try:
+            writer = await asyncio.to_thread(self._open_writer)
+        except BaseException:
+            self._unlock()
+            raise
         self._thread = threading.Thread(
             target=self._write_loop, args=(writer,), name="bidwire-sqlite-writer", daemon=True
         )
@@ -437,6 +486,50 @@ class SqliteStore(SqliteAccounts):
             await asyncio.to_thread(self._thread.join)
         if self._reader is not None:
             self._reader.close()
+        self._unlock()
+
+    def _open_writer(self) -> sqlite3.Connection:
+        """Connect, migrate and pre-size; a full disk or a broken file is one clear
+        StoreUnavailable, with nothing left open."""
+        writer: sqlite3.Connection | None = None
+        try:
+            writer = connect(self.path, self.synchronous)
+            migrate(writer)
+            if self.synchronous.upper() in ("FULL", "EXTRA"):  # fsync per commit: worth it
+                presize_wal(writer, self.path)
+            self._reader = connect(self.path, "NORMAL")
+        except sqlite3.Error as exc:
+            if writer is not None:
+                writer.close()
+            raise StoreUnavailable(
+                f"cannot open the store {os.path.abspath(self.path)}: {exc}"
+            ) from None
+        if self.path != ":memory:":
+            for name in (self.path, self.path + "-wal"):
+                identity = file_identity(name)
+                if identity is not None:
+                    self._opened.append((name, identity))
+        return writer
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the only descriptor releases the flock
+            self._lock_fd = None
+
+    def fault(self) -> str | None:
+        """Why no commit can succeed now, found cheaply (two stats), or None."""
+        if not self._writing or self._closing:
+            return "the store is closed"
+        return self._gone()
+
+    def _gone(self) -> str | None:
+        for name, identity in self._opened:
+            if file_identity(name) != identity:
+                return (
+                    f"the store file {os.path.abspath(name)} is gone (deleted or replaced"
+                    " while the server ran): nothing can be stored; restore it or restart"
+                )
+        return None
 
     # -- the writer thread -------------------------------------------------------------------
 
@@ -463,17 +556,23 @@ class SqliteStore(SqliteAccounts):
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        gone = self._gone()  # once per commit, never per append
         try:
+            if gone is not None:
+                raise StoreUnavailable(gone)
             conn.execute("BEGIN IMMEDIATE")
             if len(batch) == 1:
                 self._commit_alone(conn, batch[0])
             else:
                 self._commit_together(conn, batch)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreUnavailable) as exc:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                # SQLite may have rolled back itself (a full disk): the writer must live on
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            fault = exc if isinstance(exc, StoreUnavailable) else None
             for job in batch:
-                job.error = StoreUnavailable(f"sqlite commit failed: {exc}")
+                job.error = fault or StoreUnavailable(f"sqlite commit failed: {exc}")
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_resolve, batch)
 

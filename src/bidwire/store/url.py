@@ -10,7 +10,11 @@ from bidwire.store.base import Store
 
 
 @asynccontextmanager
-async def open_store(url: str, *, synchronous: str = "FULL") -> AsyncIterator[Store]:
+async def open_store(
+    url: str, *, synchronous: str = "FULL", exclusive: bool = False
+) -> AsyncIterator[Store]:
+    """``exclusive``: this process serves the store; a second such opener is refused
+    (StoreInUse) instead of running beside it on the same file."""
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         from bidwire.store.memory import MemoryStore
@@ -19,7 +23,9 @@ async def open_store(url: str, *, synchronous: str = "FULL") -> AsyncIterator[St
     elif scheme == "sqlite":
         from bidwire.store.sqlite import SqliteStore, sqlite_path
 
-        async with SqliteStore(sqlite_path(url), synchronous=synchronous) as store:
+        async with SqliteStore(
+            sqlite_path(url), synchronous=synchronous, exclusive=exclusive
+        ) as store:
             yield store
     else:
         raise ValueError(

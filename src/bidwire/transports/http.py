@@ -749,6 +749,9 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     async def healthz() -> Health | JSONResponse:
         if not house.accepting:
             return error("unavailable", "the server is shutting down")
+        store_fault = house.store.fault()
+        if store_fault is not None:
+            return error("unavailable", store_fault)
         return Health(status="ok", lots=len(feed.views), ts=clock.now_ms())
 
     @app.get("/api/sales", response_model=SalesPage)

@@ -1,0 +1,57 @@
+"""A store that cannot commit: the scheduler backs off per lot and the log stays readable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from bidwire.domain.events import LotEvent
+from bidwire.engine.house import RETRY_FIRST_MS, RETRY_MAX_MS, LogThrottle
+from tests.engine.test_house import make_house
+
+
+async def turns(n: int = 50) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_a_close_that_cannot_commit_waits_longer_each_time_then_commits() -> None:
+    house, rec, clock, store = await make_house()
+    attempts: list[str] = []
+    append = store.append
+
+    def counted(events: Sequence[LotEvent], request_key: str | None = None) -> asyncio.Future[None]:
+        attempts.append(type(events[0]).__name__)
+        return append(events, request_key)
+
+    store.append = counted  # type: ignore[method-assign]
+    store.fail_appends = True
+    ends_at = house.lots["a"].ends_at
+    assert ends_at is not None
+    clock.set(ends_at)
+    house.run_due()
+    await turns()  # the reload, and any timer it arms for "now"
+    assert attempts == ["LotClosed"], "a failed close was retried at once"
+    clock.advance(RETRY_FIRST_MS)
+    house.run_due()
+    await turns()
+    assert len(attempts) == 2
+    clock.advance(RETRY_FIRST_MS)  # the wait doubled: not yet
+    house.run_due()
+    await turns()
+    assert len(attempts) == 2
+    store.fail_appends = False
+    clock.advance(RETRY_MAX_MS)
+    house.run_due()
+    await turns()
+    assert len(attempts) == 3 and house.lots["a"].status == "closed"
+    assert "lot_closed" in rec.types()
+
+
+def test_the_fault_log_keeps_one_line_a_second_and_counts_the_rest() -> None:
+    throttle = LogThrottle(1_000)
+    assert throttle.allow(0) == 0
+    assert [throttle.allow(ms) for ms in (1, 500, 999)] == [None, None, None]
+    assert throttle.allow(1_000) == 3
+    assert throttle.allow(1_500) is None
+    assert throttle.allow(9_000) == 1
