@@ -25,7 +25,7 @@ from bidwire.accounts.records import UserRecord, UserRole
 from bidwire.domain.events import LotEvent
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
-from bidwire.errors import SeqConflict, StoreUnavailable
+from bidwire.errors import BadRequest, SeqConflict, StoreUnavailable
 from bidwire.store.base import (
     EVENT_DECODER,
     StoredHouse,
@@ -559,8 +559,9 @@ class SqliteStore(SqliteAccounts):
 
         try:
             await self._submit(run)
-        except StoreUnavailable as exc:
-            raise ValueError(f"cannot add sale {sale.id}: {exc}") from exc
+        except ValueError as exc:
+            # A UNIQUE constraint: an id is taken. A failed commit stays StoreUnavailable.
+            raise BadRequest(f"cannot add sale {sale.id}: an id is already taken ({exc})") from None
 
     async def mark_sale(
         self,

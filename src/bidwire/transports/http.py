@@ -42,7 +42,7 @@ from bidwire.domain.money import MAX_AMOUNT
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.feed import snapshot_of
 from bidwire.engine.house import SaleState
-from bidwire.errors import CatalogError, ClientError
+from bidwire.errors import BidwireError, CatalogError, ClientError
 from bidwire.store.base import EVENT_DECODER
 from bidwire.transports.session import GUEST_NAME, SessionContext
 from bidwire.transports.ws import FRAME_LIMIT, FramingProtocol, same_origin, websocket_endpoint
@@ -81,6 +81,7 @@ STATUS_OF: Mapping[str, int] = {
     "bad_request": 422,
     "bad_catalog": 422,
     "rate_limited": 429,
+    "internal": 500,
     "unavailable": 503,
 }
 
@@ -654,8 +655,12 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     async def refused(request: Request, exc: ApiError) -> JSONResponse:
         return _refusal(exc.code, exc.message, exc.problems)
 
-    @app.exception_handler(ClientError)
-    async def client_error(request: Request, exc: ClientError) -> JSONResponse:
+    @app.exception_handler(BidwireError)
+    async def bidwire_error(request: Request, exc: BidwireError) -> JSONResponse:
+        # One handler for the whole tree: a store that cannot commit is 503 unavailable in
+        # JSON, like any refusal, never Starlette's plain-text 500.
+        if not isinstance(exc, ClientError):
+            log.warning("%s %s failed: %s", request.method, request.url.path, exc)
         return error(exc.code, str(exc))
 
     @app.exception_handler(RequestValidationError)
@@ -831,7 +836,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     @app.post(
         "/api/register",
         response_model=LoggedIn,
-        responses=_errors("bad_json", "bad_request"),
+        responses=_errors("bad_json", "bad_request", "unavailable"),
     )
     async def register(body: Credentials, request: Request, response: Response) -> LoggedIn:
         """Make a bidder account and log in: sets the HttpOnly ``bidwire_token`` cookie."""
@@ -848,7 +853,12 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
         "/api/login",
         response_model=LoggedIn,
         responses=_errors(
-            "bad_json", "bad_request", "not_authenticated", "forbidden", "rate_limited"
+            "bad_json",
+            "bad_request",
+            "not_authenticated",
+            "forbidden",
+            "rate_limited",
+            "unavailable",
         ),
     )
     async def login(body: Credentials, request: Request, response: Response) -> LoggedIn:
@@ -907,7 +917,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
 
 # -- the admin side ----------------------------------------------------------------------------
 
-ADMIN_ERRORS = ("not_authenticated", "forbidden")
+ADMIN_ERRORS = ("not_authenticated", "forbidden", "unavailable")
 
 
 ADMIN_PREFIX = "/api/admin"
