@@ -484,6 +484,15 @@ def _token_of(request: Request) -> tuple[str | None, bool]:
     return request.cookies.get(TOKEN_COOKIE) or None, True
 
 
+def _check_origin(request: Request, from_cookie: bool) -> None:
+    """The cookie is SameSite=Strict already; a foreign Origin on a change is refused too,
+    for browsers that do not honour SameSite. Every route that acts on the cookie asks this."""
+    if from_cookie and request.method not in ("GET", "HEAD", "OPTIONS"):
+        origin = request.headers.get("origin")
+        if origin is not None and not same_origin(origin, request.headers.get("host", "")):
+            raise ApiError("forbidden", "a request from another site cannot use your login")
+
+
 async def current_user(request: Request) -> UserRecord | None:
     """The logged-in user, None for an anonymous request. A token that is present but
     expired, revoked or its user blocked is refused (401/403), never taken as anonymous."""
@@ -493,12 +502,7 @@ async def current_user(request: Request) -> UserRecord | None:
     ctx = _ctx(request)
     if ctx.accounts is None:
         raise ApiError("not_authenticated", "this server has no accounts")
-    if from_cookie and request.method not in ("GET", "HEAD", "OPTIONS"):
-        # The cookie is SameSite=Strict already; a foreign Origin on a change is refused too,
-        # for browsers that do not honour SameSite.
-        origin = request.headers.get("origin")
-        if origin is not None and not same_origin(origin, request.headers.get("host", "")):
-            raise ApiError("forbidden", "a request from another site cannot use your login")
+    _check_origin(request, from_cookie)
     user = await ctx.accounts.authenticate(token)
     request.state.token = token
     return user
@@ -881,8 +885,11 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     )
     async def logout(request: Request, response: Response) -> LoggedOut:
         """Revoke the token (cookie or bearer) and clear the cookie. Without a token there is
-        nothing to revoke, and the answer is the same."""
-        token, _ = _token_of(request)
+        nothing to revoke, and the answer is the same. With the cookie, a request from another
+        site's page (its Origin) is refused (403) and the token stays valid."""
+        token, from_cookie = _token_of(request)
+        if token is not None:
+            _check_origin(request, from_cookie)  # another site must not log you out
         if token is not None and ctx.accounts is not None:
             await ctx.accounts.logout(token)
             ctx.disconnect(token=token)
