@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
+from typing import Any
+
+import httpx
 import pytest
-from web_helpers import in_process
+from web_helpers import in_process, login, running_server
+
+from bidwire.transports.http import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -22,3 +30,39 @@ async def test_logout_from_a_foreign_origin_is_refused_and_keeps_the_token() -> 
         async with server.client(server.bidder_token, cookie=True) as again:
             gone = await again.get("/api/me")
         assert gone.status_code == 401, gone.text
+
+
+async def chunked_post(port: int, path: str, headers: dict[str, str], chunks: list[bytes]) -> Any:
+    """A request with Transfer-Encoding: chunked (no content-length) over a real socket; the
+    body's last chunk is never sent, so only an answer given early can arrive."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ntransfer-encoding: chunked\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        writer.write(head.encode() + b"\r\n")
+        for chunk in chunks:
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+        status_line, _, rest = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
+        length = int(re.search(rb"content-length: (\d+)", rest.lower())[1])  # type: ignore[index]
+        body = await reader.readexactly(length)
+        return int(status_line.split()[1]), json.loads(body)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "media"),
+    [("/api/register", "application/json"), ("/api/admin/catalog?format=csv", "text/csv")],
+)
+async def test_a_chunked_body_over_the_limit_is_413_too_large(path: str, media: str) -> None:
+    async with running_server(admin_password="admin-password") as ports:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports.http}") as http:
+            token = (await login(http, "admin", "admin-password"))["token"]
+        # Exactly the limit, then a few bytes more: all of it read by the time it is over.
+        piece = 64 * 1024
+        chunks = [b"x" * piece] * (MAX_BODY_BYTES // piece) + [b"y" * 10]
+        headers = {"content-type": media, "authorization": f"Bearer {token}"}
+        status, body = await asyncio.wait_for(chunked_post(ports.http, path, headers, chunks), 10)
+        assert (status, body["code"]) == (413, "too_large"), body
+        assert str(MAX_BODY_BYTES) in body["message"]
