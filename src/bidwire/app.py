@@ -96,6 +96,7 @@ async def serve(
                 ssl_certfile=settings.tls_cert or None,
                 ssl_keyfile=settings.tls_key or None,
                 catalog_defaults=defaults,
+                header_timeout=settings.header_timeout_seconds,
             )
         except BaseException:
             tcp.close()

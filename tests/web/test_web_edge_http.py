@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from web_helpers import in_process, login, running_server
+from web_helpers import WsJson, hello, in_process, login, recv_until, running_server
 
 from bidwire.transports.http import MAX_BODY_BYTES
 
@@ -66,3 +66,35 @@ async def test_a_chunked_body_over_the_limit_is_413_too_large(path: str, media: 
         status, body = await asyncio.wait_for(chunked_post(ports.http, path, headers, chunks), 10)
         assert (status, body["code"]) == (413, "too_large"), body
         assert str(MAX_BODY_BYTES) in body["message"]
+
+
+async def read_all(reader: asyncio.StreamReader) -> bytes:
+    """Everything until the server closes the connection."""
+    return await asyncio.wait_for(reader.read(), 10)
+
+
+async def test_a_request_whose_headers_stall_is_timed_out() -> None:
+    async with running_server(header_timeout_seconds=0.3) as ports:
+        ws = await WsJson.connect(ports.http)  # upgraded before any deadline could fire
+        await hello(ws, "patient")
+        silent_reader, silent = await asyncio.open_connection("127.0.0.1", ports.http)
+        stalled_reader, stalled = await asyncio.open_connection("127.0.0.1", ports.http)
+        stalled.write(b"GET /api/info HTTP/1.1\r\n")
+        answer = await read_all(stalled_reader)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["code"] == "timeout"
+        assert await read_all(silent_reader) == b""  # closed without a word
+        # A kept-alive connection whose next request stalls is timed out too.
+        kept_reader, kept = await asyncio.open_connection("127.0.0.1", ports.http)
+        kept.write(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert (await kept_reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200 ")
+        await kept_reader.readuntil(b"}")
+        kept.write(b"GET /healthz HTTP/1.1\r\n")
+        assert (await read_all(kept_reader)).startswith(b"HTTP/1.1 408 ")
+        # The WebSocket, past every deadline, is untouched.
+        await ws.send({"type": "ping", "id": "still"})
+        pong, _ = await recv_until(ws, "pong")
+        assert pong["id"] == "still"
+        await ws.close()
+        for writer in (silent, stalled, kept):
+            writer.close()

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+import h11
 import msgspec
 import uvicorn
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bidwire.accounts.records import UserRecord
 from bidwire.accounts.service import TOKEN_TTL_MS, Accounts
@@ -43,7 +45,7 @@ from bidwire.domain.money import MAX_AMOUNT
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.feed import snapshot_of
 from bidwire.engine.house import SaleState
-from bidwire.errors import BidwireError, CatalogError, ClientError
+from bidwire.errors import BidwireError, CatalogError, ClientError, RequestTimeout
 from bidwire.store.base import EVENT_DECODER
 from bidwire.transports.session import GUEST_NAME, SessionContext
 from bidwire.transports.ws import FRAME_LIMIT, FramingProtocol, same_origin, websocket_endpoint
@@ -54,6 +56,8 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 MAX_PAGE = 200
 MAX_ADMIN_PAGE = 1_000
 SHUTDOWN_SECONDS = 3
+HEADER_TIMEOUT_SECONDS = 10.0
+"""How long a request's headers may take to arrive, from the connection or the first byte."""
 MAX_BODY_BYTES = 1 << 20
 """The largest request body we read (a catalog upload); more is refused with 413 unread."""
 TOKEN_COOKIE = "bidwire_token"
@@ -81,6 +85,7 @@ STATUS_OF: Mapping[str, int] = {
     "bad_amount": 422,
     "bad_request": 422,
     "bad_catalog": 422,
+    "timeout": 408,
     "rate_limited": 429,
     "internal": 500,
     "unavailable": 503,
@@ -656,7 +661,9 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
             " server's clock. Live updates are on the WebSocket at /ws (see docs/protocol.md)."
             " Log in with POST /api/login: browsers keep the token in an HttpOnly cookie, API"
             " clients send it as Authorization: Bearer <token>. Everything under /api/admin"
-            " needs the admin role."
+            " needs the admin role. Every error is JSON {code, message} (503 unavailable when"
+            " the store cannot commit); request bodies are limited to 1 MiB (413 too_large),"
+            " and a request whose headers stall is answered 408 timeout and closed."
         ),
     )
     app.state.ctx = ctx
@@ -1266,6 +1273,59 @@ class _EmbeddedServer(uvicorn.Server):
             self.ready.set_result(None)
 
 
+class HeaderTimeoutProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's headers.
+
+    Why: uvicorn has none. Its keep-alive timer runs only between requests and stops at the
+    first byte, so a client that sent "GET / HTTP/1.1" and nothing more held its socket (and
+    a slot of the per-address budget an attacker would not respect) forever.
+    """
+
+    header_timeout = HEADER_TIMEOUT_SECONDS
+    _header_timer: asyncio.TimerHandle | None = None
+    _headers_begun = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE or self.transport.is_closing():
+            self._stop_header_timer()  # the request has begun, or this is a WebSocket now
+            return
+        self._headers_begun = True
+        if self._header_timer is None:  # the next request on a kept-alive connection
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_header_timer()
+        super().connection_lost(exc)
+
+    def _stop_header_timer(self) -> None:
+        self._headers_begun = False
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is not h11.IDLE or self.transport.is_closing():
+            return
+        if self._headers_begun:  # a silent connection gets no answer, a stalled request 408
+            body = json.dumps(
+                {
+                    "code": RequestTimeout.code,
+                    "message": f"the request headers took more than {self.header_timeout:g} s",
+                }
+            ).encode()
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+        self.transport.close()
+
+
 class HttpServer:
     def __init__(self, server: _EmbeddedServer, task: asyncio.Task[None]) -> None:
         self._server = server
@@ -1298,6 +1358,7 @@ async def start_http(
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
     catalog_defaults: Defaults | None = None,
+    header_timeout: float = HEADER_TIMEOUT_SECONDS,
 ) -> HttpServer:
     """Serve the API, the WebSocket and the web client; over TLS when given a certificate
     (then the login cookie is marked Secure)."""
@@ -1305,6 +1366,10 @@ async def start_http(
         WebSocketFirst(create_app(ctx, catalog_defaults), ctx),
         host=host,
         port=port,
+        # h11 (what "auto" picks without httptools), with a deadline for request headers
+        http=type(
+            "HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": header_timeout}
+        ),
         ssl_certfile=ssl_certfile or None,
         ssl_keyfile=ssl_keyfile or None,
         # uvicorn's sans-I/O implementation on the websockets library (the legacy "websockets"
