@@ -104,6 +104,7 @@ async def serve(
                 ssl_certfile=settings.tls_cert or None,
                 ssl_keyfile=settings.tls_key or None,
                 catalog_defaults=defaults,
+                header_timeout=settings.header_timeout_seconds,
             )
         except BaseException:
             tcp.close()
@@ -155,7 +156,9 @@ async def ensure_first_admin(accounts: Accounts, settings: Settings) -> None:
     if any(user.role == "admin" for user in users):
         return
     user = await accounts.create_user(settings.admin_username, settings.admin_password, "admin")
-    await accounts.store.audit("startup", "create-user", f"{user.username} (admin)", 0)
+    await accounts.store.audit(
+        "startup", "create-user", f"{user.username} (admin)", accounts.clock.now_ms()
+    )
     log.info("created the first admin, %s", user.username)
 
 

@@ -51,6 +51,9 @@ def serve(
     auth_timeout_seconds: Annotated[
         float | None, typer.Option(help="Close connections with no identity after this (30).")
     ] = None,
+    header_timeout_seconds: Annotated[
+        float | None, typer.Option(help="Close HTTP requests whose headers stall (10).")
+    ] = None,
 ) -> None:
     """Run the auction server. BIDWIRE_* environment variables mirror every flag."""
     flags = dict(locals())

@@ -11,7 +11,8 @@
     │   ├── NotAuthenticated not_authenticated
     │   ├── Forbidden        forbidden
     │   ├── RateLimited      rate_limited
-    │   └── TooLarge         too_large      (this one closes the connection)
+    │   ├── TooLarge         too_large      (this one closes the connection)
+    │   └── RequestTimeout   timeout        HTTP headers too slow (closes the connection)
     └── ServerError                 our fault or our dependencies'
         ├── StoreUnavailable unavailable    the store cannot commit now
         │   └── StoreInUse   unavailable    another server holds the store (refused at start)
@@ -70,6 +71,10 @@ class RateLimited(ClientError):
 
 class TooLarge(ClientError):
     code = "too_large"
+
+
+class RequestTimeout(ClientError):
+    code = "timeout"
 
 
 class ServerError(BidwireError):

@@ -42,6 +42,8 @@ class Settings:
     bid_burst: int = 40
     auth_timeout_seconds: float = 30.0
     """A connection with no identity after this long is closed."""
+    header_timeout_seconds: float = 10.0
+    """An HTTP request whose headers take longer is answered 408 and closed."""
     admin_password: str = field(default="", repr=False)
     """With ``admin_username``: creates that admin on first start if no admin exists."""
     admin_username: str = "admin"
@@ -62,6 +64,8 @@ class Settings:
             raise ValueError("connection and bid limits must be positive")
         if not 0 < self.auth_timeout_seconds <= 3_600:
             raise ValueError("auth-timeout-seconds must be between 0 and 3600")
+        if not 0 < self.header_timeout_seconds <= 3_600:
+            raise ValueError("header-timeout-seconds must be between 0 and 3600")
         if self.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
 

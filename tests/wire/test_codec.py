@@ -53,3 +53,20 @@ def test_valid_messages_decode() -> None:
 
 def test_replies_carry_type_and_ts() -> None:
     assert codec.encode(codec.Pong(5, 7)) == b'{"type":"pong","ts":5,"id":7}'
+
+
+DEEP = 5_000
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" * DEEP + b"]" * DEEP,
+        b'{"type":"ping","pad":' + b"[" * DEEP + b"]" * DEEP + b"}",
+        b'{"type":"ping","pad":' + b'{"a":' * DEEP + b"1" + b"}" * DEEP + b"}",
+        b'{"type":"bid","lot":"w","amount":' + b"[" * DEEP + b"]" * DEEP + b"}",
+    ],
+)
+def test_json_nested_too_deeply_is_bad_json(data: bytes) -> None:
+    assert len(data) <= codec.MAX_MESSAGE_BYTES
+    assert code_of(data) == "bad_json"

@@ -29,7 +29,7 @@ from bidwire.domain.events import LotEvent
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
-from bidwire.errors import SeqConflict, StoreInUse, StoreUnavailable
+from bidwire.errors import BadRequest, SeqConflict, StoreInUse, StoreUnavailable
 from bidwire.store.base import (
     EVENT_DECODER,
     StoredHouse,
@@ -683,8 +683,9 @@ class SqliteStore(SqliteAccounts):
 
         try:
             await self._submit(run)
-        except StoreUnavailable as exc:
-            raise ValueError(f"cannot add sale {sale.id}: {exc}") from exc
+        except ValueError as exc:
+            # A UNIQUE constraint: an id is taken. A failed commit stays StoreUnavailable.
+            raise BadRequest(f"cannot add sale {sale.id}: an id is already taken ({exc})") from None
 
     async def mark_sale(
         self,

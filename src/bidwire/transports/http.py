@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+import h11
 import msgspec
 import uvicorn
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
@@ -30,7 +31,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bidwire.accounts.records import UserRecord
 from bidwire.accounts.service import TOKEN_TTL_MS, Accounts
@@ -44,7 +47,7 @@ from bidwire.domain.sale import SaleSpec
 from bidwire.engine.feed import snapshot_of
 from bidwire.engine.gate import HTTP_GUEST_IDLE_MS, HttpGuest
 from bidwire.engine.house import SaleState
-from bidwire.errors import CatalogError, ClientError
+from bidwire.errors import BidwireError, CatalogError, ClientError, RequestTimeout
 from bidwire.store.base import EVENT_DECODER
 from bidwire.transports.session import SessionContext
 from bidwire.transports.ws import FRAME_LIMIT, FramingProtocol, same_origin, websocket_endpoint
@@ -55,6 +58,8 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 MAX_PAGE = 200
 MAX_ADMIN_PAGE = 1_000
 SHUTDOWN_SECONDS = 3
+HEADER_TIMEOUT_SECONDS = 10.0
+"""How long a request's headers may take to arrive, from the connection or the first byte."""
 MAX_BODY_BYTES = 1 << 20
 """The largest request body we read (a catalog upload); more is refused with 413 unread."""
 TOKEN_COOKIE = "bidwire_token"
@@ -83,7 +88,9 @@ STATUS_OF: Mapping[str, int] = {
     "bad_amount": 422,
     "bad_request": 422,
     "bad_catalog": 422,
+    "timeout": 408,
     "rate_limited": 429,
+    "internal": 500,
     "unavailable": 503,
 }
 
@@ -455,27 +462,37 @@ class BodyLimit:
             await self._too_large(send)
             return
         seen = 0
-        started = False
+        started = refused = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _BodyTooLarge
+                    # A body with no length (chunked) is over: answer here, since FastAPI
+                    # turns any fault while it reads a body into its own 400, and tell the
+                    # app the client left, so it stops reading.
+                    refused = True
+                    if not started:
+                        await self._too_large(send)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 is the answer; what the app says after it goes nowhere
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._too_large(send)
+        except ClientDisconnect:
+            if not refused:
+                raise
 
     async def _too_large(self, send: Send) -> None:
         body = json.dumps(
@@ -493,10 +510,6 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 # -- who is asking -------------------------------------------------------------------------------
@@ -518,6 +531,15 @@ def _token_of(request: Request) -> tuple[str | None, bool]:
     return request.cookies.get(TOKEN_COOKIE) or None, True
 
 
+def _check_origin(request: Request, from_cookie: bool) -> None:
+    """The cookie is SameSite=Strict already; a foreign Origin on a change is refused too,
+    for browsers that do not honour SameSite. Every route that acts on the cookie asks this."""
+    if from_cookie and request.method not in ("GET", "HEAD", "OPTIONS"):
+        origin = request.headers.get("origin")
+        if origin is not None and not same_origin(origin, request.headers.get("host", "")):
+            raise ApiError("forbidden", "a request from another site cannot use your login")
+
+
 async def current_user(request: Request) -> UserRecord | None:
     """The logged-in user, None for an anonymous request. A token that is present but
     expired, revoked or its user blocked is refused (401/403), never taken as anonymous."""
@@ -527,12 +549,7 @@ async def current_user(request: Request) -> UserRecord | None:
     ctx = _ctx(request)
     if ctx.accounts is None:
         raise ApiError("not_authenticated", "this server has no accounts")
-    if from_cookie and request.method not in ("GET", "HEAD", "OPTIONS"):
-        # The cookie is SameSite=Strict already; a foreign Origin on a change is refused too,
-        # for browsers that do not honour SameSite.
-        origin = request.headers.get("origin")
-        if origin is not None and not same_origin(origin, request.headers.get("host", "")):
-            raise ApiError("forbidden", "a request from another site cannot use your login")
+    _check_origin(request, from_cookie)
     user = await ctx.accounts.authenticate(token)
     request.state.token = token
     return user
@@ -705,7 +722,9 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
             " server's clock. Live updates are on the WebSocket at /ws (see docs/protocol.md)."
             " Log in with POST /api/login: browsers keep the token in an HttpOnly cookie, API"
             " clients send it as Authorization: Bearer <token>. Everything under /api/admin"
-            " needs the admin role."
+            " needs the admin role. Every error is JSON {code, message} (503 unavailable when"
+            " the store cannot commit); request bodies are limited to 1 MiB (413 too_large),"
+            " and a request whose headers stall is answered 408 timeout and closed."
         ),
     )
     app.state.ctx = ctx
@@ -715,8 +734,12 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     async def refused(request: Request, exc: ApiError) -> JSONResponse:
         return _refusal(exc.code, exc.message, exc.problems)
 
-    @app.exception_handler(ClientError)
-    async def client_error(request: Request, exc: ClientError) -> JSONResponse:
+    @app.exception_handler(BidwireError)
+    async def bidwire_error(request: Request, exc: BidwireError) -> JSONResponse:
+        # One handler for the whole tree: a store that cannot commit is 503 unavailable in
+        # JSON, like any refusal, never Starlette's plain-text 500.
+        if not isinstance(exc, ClientError):
+            log.warning("%s %s failed: %s", request.method, request.url.path, exc)
         return error(exc.code, str(exc))
 
     @app.exception_handler(RequestValidationError)
@@ -921,7 +944,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     @app.post(
         "/api/register",
         response_model=LoggedIn,
-        responses=_errors("bad_json", "bad_request"),
+        responses=_errors("bad_json", "bad_request", "unavailable"),
     )
     async def register(body: Credentials, request: Request, response: Response) -> LoggedIn:
         """Make a bidder account and log in: sets the HttpOnly ``bidwire_token`` cookie. Not a
@@ -940,7 +963,12 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
         "/api/login",
         response_model=LoggedIn,
         responses=_errors(
-            "bad_json", "bad_request", "not_authenticated", "forbidden", "rate_limited"
+            "bad_json",
+            "bad_request",
+            "not_authenticated",
+            "forbidden",
+            "rate_limited",
+            "unavailable",
         ),
     )
     async def login(body: Credentials, request: Request, response: Response) -> LoggedIn:
@@ -963,8 +991,11 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     )
     async def logout(request: Request, response: Response) -> LoggedOut:
         """Revoke the token (cookie or bearer) and clear the cookie. Without a token there is
-        nothing to revoke, and the answer is the same."""
-        token, _ = _token_of(request)
+        nothing to revoke, and the answer is the same. With the cookie, a request from another
+        site's page (its Origin) is refused (403) and the token stays valid."""
+        token, from_cookie = _token_of(request)
+        if token is not None:
+            _check_origin(request, from_cookie)  # another site must not log you out
         if token is not None and ctx.accounts is not None:
             await ctx.accounts.logout(token)
             ctx.disconnect(token=token)
@@ -999,7 +1030,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
 
 # -- the admin side ----------------------------------------------------------------------------
 
-ADMIN_ERRORS = ("not_authenticated", "forbidden")
+ADMIN_ERRORS = ("not_authenticated", "forbidden", "unavailable")
 
 
 ADMIN_PREFIX = "/api/admin"
@@ -1334,6 +1365,59 @@ class _EmbeddedServer(uvicorn.Server):
             self.ready.set_result(None)
 
 
+class HeaderTimeoutProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's headers.
+
+    Why: uvicorn has none. Its keep-alive timer runs only between requests and stops at the
+    first byte, so a client that sent "GET / HTTP/1.1" and nothing more held its socket (and
+    a slot of the per-address budget an attacker would not respect) forever.
+    """
+
+    header_timeout = HEADER_TIMEOUT_SECONDS
+    _header_timer: asyncio.TimerHandle | None = None
+    _headers_begun = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE or self.transport.is_closing():
+            self._stop_header_timer()  # the request has begun, or this is a WebSocket now
+            return
+        self._headers_begun = True
+        if self._header_timer is None:  # the next request on a kept-alive connection
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_header_timer()
+        super().connection_lost(exc)
+
+    def _stop_header_timer(self) -> None:
+        self._headers_begun = False
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is not h11.IDLE or self.transport.is_closing():
+            return
+        if self._headers_begun:  # a silent connection gets no answer, a stalled request 408
+            body = json.dumps(
+                {
+                    "code": RequestTimeout.code,
+                    "message": f"the request headers took more than {self.header_timeout:g} s",
+                }
+            ).encode()
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+        self.transport.close()
+
+
 class HttpServer:
     def __init__(self, server: _EmbeddedServer, task: asyncio.Task[None]) -> None:
         self._server = server
@@ -1366,6 +1450,7 @@ async def start_http(
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
     catalog_defaults: Defaults | None = None,
+    header_timeout: float = HEADER_TIMEOUT_SECONDS,
 ) -> HttpServer:
     """Serve the API, the WebSocket and the web client; over TLS when given a certificate
     (then the login cookie is marked Secure)."""
@@ -1373,6 +1458,10 @@ async def start_http(
         WebSocketFirst(create_app(ctx, catalog_defaults), ctx),
         host=host,
         port=port,
+        # h11 (what "auto" picks without httptools), with a deadline for request headers
+        http=type(
+            "HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": header_timeout}
+        ),
         ssl_certfile=ssl_certfile or None,
         ssl_keyfile=ssl_keyfile or None,
         # uvicorn's sans-I/O implementation on the websockets library (the legacy "websockets"

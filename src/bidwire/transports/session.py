@@ -454,6 +454,16 @@ class Session:
         if msg.since_seq < 0:
             self._error(msg.id, "bad_request", "since_seq cannot be negative")
             return
+        latest = self.ctx.feed.views[msg.lot].seq
+        if msg.since_seq > latest:
+            # A seq this server never published (another server's, or a made-up one): silence
+            # would leave the client waiting for events that will never come.
+            self._error(
+                msg.id,
+                "bad_request",
+                f"lot {msg.lot[:64]!r} is only at seq {latest}; resync from {latest} or less",
+            )
+            return
         missed = self.ctx.feed.events_since(msg.lot, msg.since_seq, admin=self.sees_everyone)
         if missed is None:
             self.outlet.send_message(

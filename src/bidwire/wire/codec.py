@@ -93,6 +93,15 @@ def valid_amount(value: object) -> bool:
 
 def decode(data: bytes | str) -> ClientMessage:
     """One message from one line or frame. Raises a ClientError carrying ``request_id``."""
+    try:
+        return _decode(data)
+    except RecursionError:
+        # msgspec parses (and _short re-encodes) nested arrays and objects recursively: a
+        # line of 5,000 brackets fits in 64 KiB and would otherwise end the connection.
+        raise _fault(BadJson("the JSON is nested too deeply to read"), None) from None
+
+
+def _decode(data: bytes | str) -> ClientMessage:
     if len(data) > MAX_MESSAGE_BYTES:
         raise _fault(BadRequest("message larger than 64 KiB"), None)
     try:
