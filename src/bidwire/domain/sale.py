@@ -1,15 +1,25 @@
 """Sales: ordered lots, run one after another (live) or side by side (timed).
 
-A sale's progress is derived from its lots, so the log of lot events is enough to resume it:
-in a live sale the next lot opens ``gap_ms`` after the previous one closed.
+Principles:
+- A sale's own state (started, paused, ended) changes only by its events (``SaleStarted``,
+  ``SalePaused``, ``SaleResumed``, ``SaleEnded``) through ``Sale.apply``; the decisions
+  (``decide_*``) say which event the present calls for, or refuse with a reason.
+- Which lot opens when is derived from the lots (``plan``): in a live sale the next lot opens
+  ``gap_ms`` after the previous one closed.
+- ``Sale.status`` is the one place a sale's status is derived (the API and the admin page
+  show it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
-from bidwire.domain.lot import Lot, SaleMode, plain_text
+from bidwire.domain.events import SaleEnded, SaleEvent, SalePaused, SaleResumed, SaleStarted
+from bidwire.domain.lot import Lot, Refusal, SaleMode, plain_text
+
+SaleStatus = Literal["held", "scheduled", "running", "paused", "ended"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +52,76 @@ class SaleSpec:
             raise ValueError("sale mode must be 'live' or 'timed'")
         if self.gap_ms < 0:
             raise ValueError("gap between lots cannot be negative")
+
+
+@dataclass(slots=True)
+class Sale:
+    """A sale's state, changed only by ``apply``."""
+
+    spec: SaleSpec
+    started_at: int | None = None
+    ended_at: int | None = None
+    paused_at: int | None = None
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def status(self) -> SaleStatus:
+        if self.ended_at is not None:
+            return "ended"
+        if self.paused_at is not None:
+            return "paused"
+        if self.started_at is not None:
+            return "running"
+        return "held" if self.spec.held and self.spec.starts_at is None else "scheduled"
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused")
+
+    def starts_at(self, now_ms: int) -> int | None:
+        """When a sale not yet started starts (``now_ms`` if due); None if held or started."""
+        if self.started_at is not None or self.ended_at is not None:
+            return None
+        if self.spec.held and self.spec.starts_at is None:
+            return None  # an admin's sale waits for its start or schedule
+        return self.spec.starts_at if self.spec.starts_at is not None else now_ms
+
+    def decide_start(self, now_ms: int) -> SaleStarted | None:
+        """The start, if it is due now."""
+        at = self.starts_at(now_ms)
+        if at is None or at > now_ms:
+            return None
+        spec = self.spec
+        return SaleStarted(spec.id, spec.title, spec.mode, list(spec.lot_ids), now_ms)
+
+    def decide_pause(self, now_ms: int, by: str) -> SalePaused | Refusal:
+        if self.status != "running":
+            return Refusal("bad_request", f"sale {self.id} is not running")
+        return SalePaused(self.id, by, now_ms)
+
+    def decide_resume(self, now_ms: int, by: str) -> SaleResumed | Refusal:
+        if self.status != "paused":
+            return Refusal("bad_request", f"sale {self.id} is not paused")
+        return SaleResumed(self.id, by, now_ms)
+
+    def decide_end(self, now_ms: int, reason: str = "done") -> SaleEnded | Refusal:
+        """The end: ``done`` when its lots are all closed, ``cancelled`` by an admin."""
+        if self.ended_at is not None:
+            return Refusal("bad_request", f"sale {self.id} has already ended")
+        return SaleEnded(self.id, now_ms, reason)
+
+    def apply(self, event: SaleEvent) -> None:
+        if isinstance(event, SaleStarted):
+            self.started_at = event.ts
+        elif isinstance(event, SalePaused):
+            self.paused_at = event.ts
+        elif isinstance(event, SaleResumed):
+            self.paused_at = None
+        elif isinstance(event, SaleEnded):
+            self.ended_at = event.ts
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,17 +20,10 @@ from typing import Any
 
 from bidwire.clock import Clock
 from bidwire.domain.commands import PlaceBid
-from bidwire.domain.events import (
-    BidPlaced,
-    LotEvent,
-    SaleEnded,
-    SalePaused,
-    SaleResumed,
-    SaleStarted,
-)
+from bidwire.domain.events import BidPlaced, LotEvent, SaleEnded, SaleEvent, SaleStarted
 from bidwire.domain.lot import Lot, LotSpec, Refusal
 from bidwire.domain.privacy import pseudonym
-from bidwire.domain.sale import SaleSpec, plan
+from bidwire.domain.sale import Sale, SaleSpec, plan
 from bidwire.engine.feed import Feed
 from bidwire.errors import BadRequest, ServerError, StoreUnavailable, UnknownLot, UnknownSale
 from bidwire.store.base import EVENT_DECODER, Store, StoredLot
@@ -68,20 +61,6 @@ class KeyedBid:
         waiting, self.waiters = self.waiters, []
         for answer in waiting:
             answer(result)
-
-
-@dataclass(slots=True)
-class SaleState:
-    spec: SaleSpec
-    started_at: int | None = None
-    ended_at: int | None = None
-    announced: bool = False
-    """The start is committed and published; only then do its lots open."""
-    paused_at: int | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.started_at is not None and self.ended_at is None
 
 
 RETRY_FIRST_MS = 50
@@ -123,7 +102,9 @@ class AuctionHouse:
         self.feed = feed
         self.clock = clock
         self.lots: dict[str, Lot] = {}
-        self.sales: dict[str, SaleState] = {}
+        self.sales: dict[str, Sale] = {}
+        self._announced: set[str] = set()
+        """Sales whose start is committed and published: only then do their lots open."""
         self._request_keys: OrderedDict[str, KeyedBid] = OrderedDict()
         """Idempotency keys of recent bids, oldest first (see ``_remember``)."""
         self._inflight: dict[str, int] = {}
@@ -147,13 +128,14 @@ class AuctionHouse:
         """Rebuild every lot and sale from the store."""
         house = await self.store.load()
         for stored_sale in house.sales:
-            self.sales[stored_sale.spec.id] = SaleState(
+            self.sales[stored_sale.spec.id] = Sale(
                 stored_sale.spec,
                 stored_sale.started_at,
                 stored_sale.ended_at,
-                announced=stored_sale.started_at is not None,
-                paused_at=stored_sale.paused_at,
+                stored_sale.paused_at,
             )
+            if stored_sale.started_at is not None:
+                self._announced.add(stored_sale.spec.id)
             self.feed.track_sale(stored_sale.spec)
         for stored in house.lots:
             self._track(_rebuild(stored), _rebuild(stored))
@@ -184,7 +166,7 @@ class AuctionHouse:
         if sale.anonymous and not sale.pseudonym_salt:
             sale = replace(sale, pseudonym_salt=secrets.token_hex(16))
         await self.store.add_sale(sale, lots)
-        self.sales[sale.id] = SaleState(sale)
+        self.sales[sale.id] = Sale(sale)
         self.feed.track_sale(sale)
         for spec in lots:
             self._track(Lot(spec, sale.id, sale.mode), Lot(spec, sale.id, sale.mode))
@@ -463,64 +445,53 @@ class AuctionHouse:
     def _run_sales(self, now: int, touched: set[str]) -> int | None:
         wake: int | None = None
         for sale in self.sales.values():
-            if sale.ended_at is not None or sale.paused_at is not None:
+            if sale.status in ("ended", "paused"):
                 continue
             if sale.started_at is None:
-                if sale.spec.held and sale.spec.starts_at is None:
-                    continue  # an admin's sale waits for its start or schedule
-                starts_at = sale.spec.starts_at or now
-                if starts_at > now:
+                starts_at = sale.starts_at(now)
+                if starts_at is not None and starts_at > now:
                     wake = starts_at if wake is None else min(wake, starts_at)
+                started = sale.decide_start(now)
+                if started is None:
                     continue
-                sale.started_at = now
-                self._announce_sale(sale, started=True)
-            if not sale.announced:
+                sale.apply(started)
+                self._announce_sale(sale, started)
+            if sale.id not in self._announced:
                 continue
+            assert sale.started_at is not None
             step = plan(sale.spec, sale.started_at, self.lots, now)
             for lot_id in step.open_now:
-                retry_at = self._retry_at.get(lot_id, now)
-                if retry_at > now:  # its last opening failed: not again before the backoff
-                    wake = retry_at if wake is None else min(wake, retry_at)
-                    continue
                 opening = self.lots[lot_id].decide_open(now)
                 if not isinstance(opening, Refusal):
                     self._commit([opening])
             if step.ended:
-                sale.ended_at = now
-                self._announce_sale(sale, started=False)
+                ended = sale.decide_end(now)
+                if not isinstance(ended, Refusal):
+                    sale.apply(ended)
+                    self._announce_sale(sale, ended)
             elif step.wake_at is not None and step.wake_at > now:
                 wake = step.wake_at if wake is None else min(wake, step.wake_at)
         return wake
 
-    def _announce_sale(self, sale: SaleState, *, started: bool) -> None:
+    def _announce_sale(self, sale: Sale, event: SaleStarted | SaleEnded) -> None:
         async def mark() -> None:
             try:
-                if started:
-                    assert sale.started_at is not None
-                    await self.store.mark_sale(sale.spec.id, started_at=sale.started_at)
-                    self.feed.publish_sale(
-                        SaleStarted(
-                            sale.spec.id,
-                            sale.spec.title,
-                            sale.spec.mode,
-                            list(sale.spec.lot_ids),
-                            sale.started_at,
-                        )
-                    )
-                    sale.announced = True
+                if isinstance(event, SaleStarted):
+                    await self.store.mark_sale(sale.id, started_at=event.ts)
+                    self.feed.publish_sale(event)
+                    self._announced.add(sale.id)
                     self.run_due()  # now its first lots may open
                 else:
-                    assert sale.ended_at is not None
-                    await self.store.mark_sale(sale.spec.id, ended_at=sale.ended_at)
-                    self.feed.publish_sale(SaleEnded(sale.spec.id, sale.ended_at))
+                    await self.store.mark_sale(sale.id, ended_at=event.ts)
+                    self.feed.publish_sale(event)
             except ServerError:
-                log.exception("could not record the progress of sale %s", sale.spec.id)
+                log.exception("could not record the progress of sale %s", sale.id)
 
         self._spawn(mark())
 
     # -- admin operations: each is an event in the log or a sale mark, with who made it -----
 
-    def _sale(self, sale_id: str) -> SaleState:
+    def _sale(self, sale_id: str) -> Sale:
         sale = self.sales.get(sale_id)
         if sale is None:
             raise UnknownSale(f"there is no sale {sale_id[:64]!r}")
@@ -575,12 +546,16 @@ class AuctionHouse:
         )
         self.run_due()
 
+    def _decided(self, decision: SaleEvent | Refusal) -> SaleEvent:
+        if isinstance(decision, Refusal):
+            raise BadRequest(decision.message)
+        return decision
+
     async def pause_sale(self, sale_id: str, by: str) -> None:
         sale = self._sale(sale_id)
-        if not sale.running or sale.paused_at is not None:
-            raise BadRequest(f"sale {sale_id} is not running")
         now = self.clock.now_ms()
-        sale.paused_at = now  # first, so the scheduler opens nothing more
+        paused = self._decided(sale.decide_pause(now, by))
+        sale.apply(paused)  # first, so the scheduler opens nothing more
         pauses = [
             event
             for lot_id in sale.spec.lot_ids
@@ -588,32 +563,30 @@ class AuctionHouse:
         ]
         await self._commit_all(list(pauses))
         await self.store.mark_sale(sale_id, paused_at=now)
-        self.feed.publish_sale(SalePaused(sale_id, by, now))
+        self.feed.publish_sale(paused)
         await self._audit(by, "pause-sale", sale_id)
 
     async def resume_sale(self, sale_id: str, by: str) -> None:
         sale = self._sale(sale_id)
-        if sale.paused_at is None:
-            raise BadRequest(f"sale {sale_id} is not paused")
         now = self.clock.now_ms()
+        resumed = self._decided(sale.decide_resume(now, by))
         resumes = [
             event
             for lot_id in sale.spec.lot_ids
             if (event := self.lots[lot_id].decide_unpause(now, by)) is not None
         ]
         await self._commit_all(list(resumes))
-        sale.paused_at = None
+        sale.apply(resumed)
         await self.store.mark_sale(sale_id, resumed=True)
-        self.feed.publish_sale(SaleResumed(sale_id, by, now))
+        self.feed.publish_sale(resumed)
         await self._audit(by, "resume-sale", sale_id)
         self.run_due()
 
     async def cancel_sale(self, sale_id: str, by: str) -> None:
         sale = self._sale(sale_id)
-        if sale.ended_at is not None:
-            raise BadRequest(f"sale {sale_id} has already ended")
         now = self.clock.now_ms()
-        sale.ended_at = now  # first, so the scheduler neither opens nor ends it meanwhile
+        ended = self._decided(sale.decide_end(now, "cancelled"))
+        sale.apply(ended)  # first, so the scheduler neither opens nor ends it meanwhile
         withdrawals = [
             event
             for lot_id in sale.spec.lot_ids
@@ -621,7 +594,7 @@ class AuctionHouse:
         ]
         await self._commit_all(list(withdrawals))
         await self.store.mark_sale(sale_id, ended_at=now)
-        self.feed.publish_sale(SaleEnded(sale_id, now, "cancelled"))
+        self.feed.publish_sale(ended)
         await self._audit(by, "cancel-sale", sale_id)
 
     async def withdraw_lot(self, lot_id: str, by: str) -> None:

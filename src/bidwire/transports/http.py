@@ -46,7 +46,6 @@ from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.feed import snapshot_of
 from bidwire.engine.gate import HTTP_GUEST_IDLE_MS, HttpGuest
-from bidwire.engine.house import SaleState
 from bidwire.errors import BidwireError, CatalogError, ClientError, RequestTimeout
 from bidwire.store.base import EVENT_DECODER
 from bidwire.transports.session import SessionContext
@@ -659,16 +658,6 @@ def _lot_state(lot: Lot, now: int, salt: str | None = None) -> dict[str, Any]:
     return record
 
 
-def _sale_state(sale: SaleState) -> str:
-    if sale.ended_at is not None:
-        return "ended"
-    if sale.paused_at is not None:
-        return "paused"
-    if sale.started_at is not None:
-        return "running"
-    return "held" if sale.spec.held else "scheduled"
-
-
 class _WebFiles(StaticFiles):
     """The client's files, always revalidated: a server upgrade never leaves a stale app.js."""
 
@@ -789,7 +778,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
                     "sale": spec.id,
                     "title": spec.title,
                     "mode": spec.mode,
-                    "state": _sale_state(state),
+                    "state": state.status,
                     "starts_at": spec.starts_at,
                     "started_at": state.started_at,
                     "ended_at": state.ended_at,
