@@ -19,6 +19,7 @@ from web_helpers import FAST_HASH
 from bidwire.accounts.service import Accounts
 from bidwire.clock import FakeClock
 from bidwire.engine.feed import Feed
+from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.errors import BadRequest, StoreUnavailable
 from bidwire.store.sqlite import SqliteStore
@@ -52,7 +53,7 @@ async def on_sqlite(tmp_path: Path) -> AsyncIterator[Served]:
         accounts = Accounts(store, clock, PasswordHasher(**FAST_HASH))
         await accounts.create_user("root", "root-password", "admin")
         admin = await accounts.login("root", "root-password", "test")
-        ctx = SessionContext(house, feed, clock, accounts=accounts)
+        ctx = SessionContext(house, feed, clock, Gate(clock, accounts))
         try:
             yield Served(store, create_app(ctx), admin.token)
         finally:
