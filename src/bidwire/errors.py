@@ -11,7 +11,8 @@
     │   ├── NotAuthenticated not_authenticated
     │   ├── Forbidden        forbidden
     │   ├── RateLimited      rate_limited
-    │   └── TooLarge         too_large      (this one closes the connection)
+    │   ├── TooLarge         too_large      (this one closes the connection)
+    │   └── NotReading       not_reading    (so does this: replies piled up unread)
     └── ServerError                 our fault or our dependencies'
         ├── StoreUnavailable unavailable    the store cannot commit now
         └── SeqConflict      unavailable    someone else appended first; reload and retry
@@ -69,6 +70,10 @@ class RateLimited(ClientError):
 
 class TooLarge(ClientError):
     code = "too_large"
+
+
+class NotReading(ClientError):
+    code = "not_reading"
 
 
 class ServerError(BidwireError):
