@@ -163,7 +163,7 @@ async def test_several_sales_run_at_once() -> None:
     house.run_due()
     await settle()
     await settle()
-    opened = sorted(m["lot"] for m in rec.messages if m["type"] == "lot_opened")
+    opened = sorted(str(m["lot"]) for m in rec.messages if m["type"] == "lot_opened")
     assert opened == ["a", "x", "y"]
     assert isinstance(await house.place_bid(ANN, "x", 100), BidPlaced)
     assert isinstance(await house.place_bid(ANN, "a", 100), BidPlaced)

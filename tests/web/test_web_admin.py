@@ -23,7 +23,7 @@ def admin_operations(app: Any) -> list[tuple[str, str]]:
             # Anything about administration lives under /api/admin, where the router checks.
             assert isinstance(route, APIRoute), f"{path} is not an API route"
             assert path.startswith("/api/admin/"), f"{path} is outside /api/admin"
-            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
                 found.append((method, path))
     return found
 
