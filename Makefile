@@ -20,10 +20,11 @@ run: install
 test: install
 	$(BIN)/pytest -q
 
+# mypy checks src and tests: the files are listed in pyproject.toml [tool.mypy]
 lint: install
 	$(BIN)/ruff check src tests bench client.py
 	$(BIN)/ruff format --check src tests
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict
 
 format: install
 	$(BIN)/ruff check --fix src tests bench client.py

@@ -12,7 +12,8 @@
     │   ├── Forbidden        forbidden
     │   ├── RateLimited      rate_limited
     │   ├── TooLarge         too_large      (this one closes the connection)
-    │   └── RequestTimeout   timeout        HTTP headers too slow (closes the connection)
+    │   ├── RequestTimeout   timeout        HTTP headers too slow (closes the connection)
+    │   └── NotReading       not_reading    (so does this: replies piled up unread)
     └── ServerError                 our fault or our dependencies'
         ├── StoreUnavailable unavailable    the store cannot commit now
         │   └── StoreInUse   unavailable    another server holds the store (refused at start)
@@ -75,6 +76,10 @@ class TooLarge(ClientError):
 
 class RequestTimeout(ClientError):
     code = "timeout"
+
+
+class NotReading(ClientError):
+    code = "not_reading"
 
 
 class ServerError(BidwireError):

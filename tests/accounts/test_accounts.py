@@ -1,13 +1,22 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from argon2 import PasswordHasher
 
 from bidwire.accounts.limits import SlidingWindow, TokenBucket
-from bidwire.accounts.service import TOKEN_TTL_MS, Accounts
+from bidwire.accounts.service import (
+    LOGIN_FAILURES_PER_ACCOUNT,
+    LOGIN_FAILURES_PER_ADDRESS,
+    TOKEN_TTL_MS,
+    Accounts,
+)
 from bidwire.clock import FakeClock
 from bidwire.errors import BadRequest, Forbidden, NotAuthenticated, RateLimited
 from bidwire.store import open_store
@@ -116,7 +125,61 @@ def test_sliding_window_and_token_bucket() -> None:
         window.hit("k", t)
     assert window.blocked("k", 500)
     assert not window.blocked("k", 1_001)
+    window.hit("k", 1_001)
+    window.release("k", 1_001)
+    window.release("k", 5)  # no such hit: nothing to take back
+    assert [window.blocked("k", 1_005), window.blocked("k", 1_015)] == [False, False]
     bucket = TokenBucket(rate=2, burst=2)
     assert [bucket.take("u", 0) for _ in range(3)] == [True, True, False]
     assert bucket.take("u", 500)
     assert not bucket.take("u", 500)
+
+
+class CountingHasher(PasswordHasher):
+    """The test-cheap hasher, counting the verifications it is asked for (from threads)."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+        self.verified = 0
+        self._lock = threading.Lock()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        with self._lock:
+            self.verified += 1
+        return super().verify(hash, password)
+
+
+async def outcomes_of(logins: list[Awaitable[object]]) -> Counter[str]:
+    results = await asyncio.gather(*logins, return_exceptions=True)
+    return Counter(getattr(r, "code", "ok") for r in results)
+
+
+async def test_concurrent_wrong_passwords_for_one_account_get_ten_verifications() -> None:
+    hasher = CountingHasher()
+    async with open_store("memory://") as store:
+        accounts = Accounts(store, FakeClock(), hasher)
+        await accounts.register("judy", "the right one")
+        codes = await outcomes_of(
+            [accounts.login("judy", f"wrong {n}", "10.0.0.7") for n in range(60)]
+        )
+    assert hasher.verified <= LOGIN_FAILURES_PER_ACCOUNT
+    assert codes == {"not_authenticated": hasher.verified, "rate_limited": 60 - hasher.verified}
+
+
+async def test_concurrent_guesses_from_one_address_get_thirty_verifications() -> None:
+    hasher = CountingHasher()
+    async with open_store("memory://") as store:
+        accounts = Accounts(store, FakeClock(), hasher)
+        codes = await outcomes_of(
+            [accounts.login(f"nobody{n}", "a guess!!", "10.0.0.8") for n in range(60)]
+        )
+    assert hasher.verified <= LOGIN_FAILURES_PER_ADDRESS
+    assert codes["rate_limited"] >= 60 - LOGIN_FAILURES_PER_ADDRESS
+
+
+async def test_good_logins_do_not_use_up_their_addresss_failures(accounts: Accounts) -> None:
+    await accounts.register("kim", "the right one")
+    for _ in range(LOGIN_FAILURES_PER_ADDRESS + 5):
+        await accounts.login("kim", "the right one", "10.0.0.10")
+    with pytest.raises(NotAuthenticated):
+        await accounts.login("kim", "not the one", "10.0.0.10")

@@ -58,7 +58,11 @@ async def test_two_hundred_clients_race_on_one_lot(server_factory: Any, tmp_path
         starts.append(snapshot["seq"])
     common = max(starts)
     streams = [
-        [(m["seq"], m["type"], m.get("amount")) for m in c.lot_events("prize") if m["seq"] > common]
+        [
+            (m["seq"], m["type"], m.get("amount", 0))
+            for m in c.lot_events("prize")
+            if m["seq"] > common
+        ]
         for c in clients
     ]
     reference = streams[0]

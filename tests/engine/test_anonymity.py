@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bidwire.domain.commands import Actor, PlaceBid
+from bidwire.domain.events import LotClosed
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import SaleSpec
@@ -52,7 +53,8 @@ async def test_public_sees_pseudonyms_admins_see_names() -> None:
     await settle()
     closed = next(m for m in public.messages if m["type"] == "lot_closed")
     assert closed["winner"] == pseudonym(salt, "ann")
-    assert store.lots["q"].events[-1].winner == "ann"  # the log keeps who won
+    last = store.lots["q"].events[-1]
+    assert isinstance(last, LotClosed) and last.winner == "ann"  # the log keeps who won
 
 
 async def test_named_sales_show_names() -> None:

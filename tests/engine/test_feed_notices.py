@@ -20,12 +20,15 @@ class TextRecorder(Recorder):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[str] = []
+        self.heard: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def deliver(self, batch: Batch) -> None:
         pass
 
     def notice(self, line: bytes) -> None:
         self.calls.append(line.decode())
+        if not self.heard.done():
+            self.heard.set_result(None)
 
 
 async def live_house() -> tuple[AuctionHouse, Feed]:
@@ -46,7 +49,8 @@ async def test_a_text_watcher_hears_the_countdown_calls() -> None:
     house, feed = await live_house()
     listener = TextRecorder()
     feed.subscribe_house(listener)  # joins after the lot opened: the calls are armed now
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(listener.heard, 5)
+    await settle()  # a second timer armed by mistake would fire in the same turn or the next
     assert len(listener.calls) == 1 and listener.calls[0].startswith("Going once")
     await house.stop()
     feed.close()
@@ -61,7 +65,8 @@ async def test_no_calls_are_kept_while_nobody_hears_them() -> None:
     listener = TextRecorder()
     feed.subscribe_house(listener)
     assert feed._notices  # the first text watcher arms them for every open lot
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(listener.heard, 5)
+    await settle()
     assert len(listener.calls) == 1 and listener.calls[0].startswith("Going once... A at 1.00")
     await house.stop()
     feed.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -24,9 +25,23 @@ class Recorder:
 
     def __init__(self) -> None:
         self.messages: list[dict[str, object]] = []
+        self._arrived = asyncio.Event()
 
     def deliver(self, batch: Batch) -> None:
         self.messages.extend(msgspec.json.decode(item.json) for item in batch.items)
+        self._arrived.set()
+
+    async def wait_for(
+        self, predicate: Callable[[dict[str, object]], bool], timeout: float = 5.0
+    ) -> dict[str, object]:
+        """The first message delivered that matches, waiting for deliveries (no polling)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                found = next((m for m in self.messages if predicate(m)), None)
+                if found is not None:
+                    return found
+                self._arrived.clear()
+                await self._arrived.wait()
 
     def notice(self, line: bytes) -> None:
         pass
@@ -163,7 +178,7 @@ async def test_several_sales_run_at_once() -> None:
     house.run_due()
     await settle()
     await settle()
-    opened = sorted(m["lot"] for m in rec.messages if m["type"] == "lot_opened")
+    opened = sorted(str(m["lot"]) for m in rec.messages if m["type"] == "lot_opened")
     assert opened == ["a", "x", "y"]
     assert isinstance(await house.place_bid(PlaceBid(ANN, "x", 100)), BidPlaced)
     assert isinstance(await house.place_bid(PlaceBid(ANN, "a", 100)), BidPlaced)

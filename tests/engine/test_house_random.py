@@ -29,11 +29,11 @@ async def test_random_walk(seed: int) -> None:
         if roll < 0.55:
             lot = house.lots[lot_id]
             amount = lot.min_amount() + rng.choice([-1, 0, 0, 5, 100])
-            bids = [
+            offers = [
                 house.place_bid(PlaceBid(rng.choice(PEOPLE), lot_id, amount + k))
                 for k in range(rng.randint(1, 4))
             ]
-            await asyncio.gather(*bids)
+            await asyncio.gather(*offers)
         elif roll < 0.85:
             clock.advance(rng.choice([100, 1_000, 3_000, 9_999, 10_000, 11_000]))
             house.run_due()

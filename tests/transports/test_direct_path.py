@@ -30,6 +30,7 @@ from bidwire.transports.session import SessionContext
 from bidwire.transports.tcp import TcpConnection, start_tcp
 from bidwire.transports.ws import WsConnection
 from tests.e2e.conftest import check_stream
+from tests.engine.test_house import Recorder
 
 LoopRunner = Callable[[Coroutine[Any, Any, None]], None]
 HELLO = b'{"type":"hello","name":"reader"}'
@@ -101,13 +102,13 @@ async def stop_and_go(transport: str) -> None:
     house = AuctionHouse(MemoryStore(), feed, clock)
     for sale, lots in demo_catalog(Defaults(opening_seconds=3600)):
         await house.add_sale(sale, lots)
+    published = Recorder()
+    feed.subscribe_house(published)
     house.start()
+    opened = await published.wait_for(lambda m: m["type"] == "lot_opened")
+    feed.leave_house(published)
+    lot = str(opened["lot"])
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
-    while not any(lot.status == "open" for lot in house.lots.values()):
-        assert loop.time() < deadline, "no lot opened"
-        await asyncio.sleep(0.01)
-    lot = next(lot for lot in house.lots.values() if lot.status == "open").id
     ctx = SessionContext(house, feed, clock, Gate(clock))
     if transport == "tcp":
         tcp = await start_tcp(ctx, "127.0.0.1", 0)

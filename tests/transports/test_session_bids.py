@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from bidwire.accounts.limits import TokenBucket
+from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
 from bidwire.engine.feed import Batch
 from bidwire.engine.gate import Gate
 from bidwire.transports.session import MAX_INBOX, Session, SessionContext
-from tests.engine.test_house import make_house, settle
+from tests.engine.test_house import make_house
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -28,13 +29,17 @@ class Outlet:
         self.paused = 0
         self.resumed = 0
         self.closed = False
+        self.wrote = asyncio.Event()
+        """Set at each write: what ``until`` waits on, instead of polling."""
 
     def send_message(self, data: bytes) -> None:
         assert not self.closed, "written after close"
         self.sent.append(json.loads(data))
+        self.wrote.set()
 
     def send_batch(self, batch: Batch) -> None:
         self.sent.extend(json.loads(item.json) for item in batch.items)
+        self.wrote.set()
 
     def send_text(self, data: bytes) -> None:
         raise AssertionError("a JSON session got text")
@@ -56,10 +61,7 @@ async def json_session() -> tuple[Session, Outlet, Any]:
     ctx = SessionContext(house, house.feed, clock, Gate(clock, bid_limiter=TokenBucket(1e6, 10**6)))
     session = Session(ctx, outlet, text_allowed=False)
     session.on_message(b'{"type":"hello","name":"ann","id":"h"}')
-    for _ in range(50):
-        if session.actor is not None:
-            break
-        await asyncio.sleep(0)
+    await until(outlet, lambda: answers(outlet) == [("h", "welcome")])
     assert session.actor is not None
     outlet.sent.clear()
     return session, outlet, store
@@ -74,12 +76,12 @@ def answers(outlet: Outlet) -> list[tuple[Any, str]]:
     return [(m.get("id"), m["type"]) for m in outlet.sent if "id" in m]
 
 
-async def until(cond: Any) -> None:
-    for _ in range(500):
-        if cond():
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError("timed out")
+async def until(outlet: Outlet, cond: Any, timeout: float = 5.0) -> None:
+    """Wait until ``cond()`` holds, looking again after each write to the outlet."""
+    async with asyncio.timeout(timeout):
+        while not cond():
+            outlet.wrote.clear()
+            await outlet.wrote.wait()
 
 
 async def test_pipelined_messages_are_answered_in_the_order_sent() -> None:
@@ -87,7 +89,7 @@ async def test_pipelined_messages_are_answered_in_the_order_sent() -> None:
     # one read's worth: bids mixed with a message the worker task handles
     for data in (bid(1, 100), b'{"type":"ping","id":2}', bid(3, 100), bid(4, 100, lot="zz")):
         session.on_message(data)
-    await until(lambda: len(answers(outlet)) == 4)
+    await until(outlet, lambda: len(answers(outlet)) == 4)
     assert answers(outlet) == [
         (1, "bid_accepted"),
         (2, "pong"),
@@ -103,7 +105,7 @@ async def test_pipelined_messages_are_answered_in_the_order_sent() -> None:
 async def test_the_bidder_is_sent_the_event_before_the_acknowledgment() -> None:
     session, outlet, _ = await json_session()
     session.on_message(bid(1, 100))
-    await until(lambda: answers(outlet) == [(1, "bid_accepted")])
+    await until(outlet, lambda: answers(outlet) == [(1, "bid_accepted")])
     types = [m["type"] for m in outlet.sent]
     assert types.index("bid_placed") < types.index("bid_accepted")
 
@@ -117,7 +119,7 @@ async def test_hundreds_of_bids_queued_behind_a_commit_come_back_in_order() -> N
     for i in range(1, n):
         session.on_message(bid(i, 1))  # ...while these queue; each is refused at once
     assert outlet.paused == 1  # the inbox filled: reading paused, nothing dropped
-    await until(lambda: len(answers(outlet)) == n)
+    await until(outlet, lambda: len(answers(outlet)) == n)
     assert [i for i, _ in answers(outlet)] == list(range(n))
     assert answers(outlet)[0] == (0, "bid_accepted")
     assert {m["code"] for m in outlet.sent if m["type"] == "bid_rejected"} == {"already_leading"}
@@ -129,7 +131,7 @@ async def test_a_queue_of_accepted_bids_commits_one_after_another() -> None:
     amounts = [100, 200, 300]
     for i, amount in enumerate(amounts):
         session.on_message(bid(i, amount))
-    await until(lambda: len(answers(outlet)) == 3)
+    await until(outlet, lambda: len(answers(outlet)) == 3)
     # each after the previous was answered: the 2nd and 3rd find ann leading
     assert [t for _, t in answers(outlet)] == ["bid_accepted", "bid_rejected", "bid_rejected"]
     assert [e.amount for e in store.lots["a"].events if isinstance(e, BidPlaced)] == [100]
@@ -139,7 +141,7 @@ async def test_a_failed_commit_is_answered_unavailable() -> None:
     session, outlet, store = await json_session()
     store.fail_appends = True
     session.on_message(bid(1, 100))
-    await until(lambda: answers(outlet) == [(1, "bid_rejected")])
+    await until(outlet, lambda: answers(outlet) == [(1, "bid_rejected")])
     assert outlet.sent[-1]["code"] == "unavailable"
 
 
@@ -147,10 +149,12 @@ async def test_nothing_is_written_after_the_session_closed() -> None:
     session, outlet, store = await json_session()
     session.on_message(bid(1, 100))
     session.close()  # before the commit resolves
-    await settle()
-    await asyncio.sleep(0.01)
+    # Commits resolve, and answers go out, in the order the bids were decided: once a later
+    # bid is answered, the closed session's answer has had its turn.
+    later = await session.ctx.house.place_bid(PlaceBid(Actor("bob"), "a", 200))
+    assert isinstance(later, BidPlaced)
     assert answers(outlet) == []
-    assert [e.amount for e in store.lots["a"].events if isinstance(e, BidPlaced)] == [100]
+    assert [e.amount for e in store.lots["a"].events if isinstance(e, BidPlaced)] == [100, 200]
 
 
 async def test_a_fault_in_the_bid_path_closes_that_connection_only(

@@ -142,9 +142,9 @@ def test_bid_history_pages_newest_first(http: httpx.Client) -> None:
             break
     assert paged == seqs
 
-    for params in ({"limit": 0}, {"limit": 201}, {"before_seq": 0}, {"limit": "x"}):
-        refused = http.get(f"/api/lots/{LOT}/bids", params=params)
-        assert (refused.status_code, refused.json()["code"]) == (422, "bad_request"), params
+    for bad_params in ({"limit": 0}, {"limit": 201}, {"before_seq": 0}, {"limit": "x"}):
+        refused = http.get(f"/api/lots/{LOT}/bids", params=bad_params)
+        assert (refused.status_code, refused.json()["code"]) == (422, "bad_request"), bad_params
     missing = http.get("/api/lots/no-such-lot/bids")
     assert (missing.status_code, missing.json()["code"]) == (404, "unknown_lot")
 

@@ -166,8 +166,8 @@ async def test_the_websocket_checks_the_origin() -> None:
                 await ws_connect(ports.http, origin=origin)
             assert refused.value.response.status_code == 403, origin
         # The page's own origin, and clients that send none, are welcome.
-        for origin in (f"http://127.0.0.1:{ports.http}", None):
-            ws = await ws_connect(ports.http, origin=origin)
+        for welcome_origin in (f"http://127.0.0.1:{ports.http}", None):
+            ws = await ws_connect(ports.http, origin=welcome_origin)
             await ws.send(json.dumps({"type": "hello", "name": "local"}))
             assert (await first_message(ws))["type"] == "welcome"
             await ws.close()
@@ -242,8 +242,8 @@ async def test_passwords_never_reach_the_output_the_store_or_a_reply(tmp_path: P
         server.stop()
     assert not [r for r in replies if secret in r]
     assert secret not in "".join(server.output)
-    for path in tmp_path.iterdir():
-        assert secret.encode() not in path.read_bytes(), path
+    for stored in tmp_path.iterdir():
+        assert secret.encode() not in stored.read_bytes(), stored
 
 
 async def test_https_and_wss_with_a_secure_cookie(certificate: tuple[str, str]) -> None:

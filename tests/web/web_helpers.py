@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 import pytest
 
@@ -70,8 +70,9 @@ async def running_server(**overrides: Any) -> AsyncIterator[Ports]:
     stop = asyncio.Event()
     ready: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve(settings, stop=stop, on_ready=ready.set_result))
+    started: set[asyncio.Future[Any]] = {task, ready}
     done, _ = await asyncio.wait(
-        {task, ready}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        started, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
     )
     if ready not in done:
         stop.set()
@@ -297,8 +298,14 @@ class InProcess:
         )
 
 
+class HashCost(TypedDict):
+    time_cost: int
+    memory_cost: int
+    parallelism: int
+
+
 # Fast hashing for tests that make many accounts; the server itself uses the library defaults.
-FAST_HASH = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+FAST_HASH: HashCost = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 
 
 GATE_OPTIONS = ("guests_allowed", "bid_limiter")
@@ -346,6 +353,9 @@ async def login(http: Any, username: str, password: str) -> dict[str, Any]:
     return body
 
 
+Reply = TypeVar("Reply")
+
+
 class GuestTokens:
     """How an HTTP client that bids for several guests keeps each one's guest session: a
     guest is its session, so the same name again needs the token its first bid was given."""
@@ -357,7 +367,8 @@ class GuestTokens:
         token = self.tokens.get(str(body.get("bidder")))
         return body if token is None else {**body, "guest_token": token}
 
-    def keep(self, body: dict[str, Any], reply: Any) -> Any:
-        if reply.status_code == 200 and reply.json().get("guest_token"):
-            self.tokens[str(body["bidder"])] = reply.json()["guest_token"]
+    def keep(self, body: dict[str, Any], reply: Reply) -> Reply:
+        answer: Any = reply  # an httpx or a TestClient response
+        if answer.status_code == 200 and answer.json().get("guest_token"):
+            self.tokens[str(body["bidder"])] = answer.json()["guest_token"]
         return reply

@@ -34,6 +34,12 @@ class SlidingWindow:
             self._hits.move_to_end(key)
         hits.append(now_ms)
 
+    def release(self, key: str, at_ms: int) -> None:
+        """Take back one hit made at ``at_ms`` (a reservation that did not count after all)."""
+        hits = self._hits.get(key)
+        if hits is not None and at_ms in hits:
+            hits.remove(at_ms)
+
     def clear(self, key: str) -> None:
         self._hits.pop(key, None)
 

@@ -90,6 +90,10 @@ class Accounts:
         account_key = username.casefold()
         if self._per_account.blocked(account_key, now) or self._per_address.blocked(address, now):
             raise RateLimited("too many failed logins; wait a minute and try again")
+        # Counted as a failure until it succeeds: logins sent at once must see each other,
+        # or every one of them gets past the check above and costs a hash.
+        self._per_account.hit(account_key, now)
+        self._per_address.hit(address, now)
         user = await self.store.get_user(username) if USERNAME.match(username) else None
         if user is None and self._decoy is None:
             self._decoy = await asyncio.to_thread(self.hasher.hash, secrets.token_hex(16))
@@ -97,12 +101,11 @@ class Accounts:
         assert hashed is not None
         ok = await asyncio.to_thread(self._verify, hashed, password)
         if user is None or not ok:
-            self._per_account.hit(account_key, now)
-            self._per_address.hit(address, now)
             raise NotAuthenticated("wrong username or password")
         if user.blocked:
             raise Forbidden("this account is blocked")
         self._per_account.clear(account_key)
+        self._per_address.release(address, now)  # many people may share one address
         return await self._issue(user)
 
     def _verify(self, hashed: str, password: str) -> bool:

@@ -26,7 +26,7 @@ from bidwire.domain.money import format_amount, parse_units
 from bidwire.engine.feed import Batch, Feed
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
-from bidwire.errors import ClientError
+from bidwire.errors import ClientError, NotReading
 from bidwire.wire import codec, text
 
 log = logging.getLogger("bidwire.session")
@@ -175,6 +175,15 @@ class Session:
             self._say(f"Line too long: {message}. [too_large]")
         else:
             self._error(None, "too_large", message)
+        self.close()
+
+    def on_not_reading(self) -> None:
+        """The peer keeps asking but does not read the replies: tell it (best effort), close."""
+        message = "replies are piling up unread; closing the connection"
+        if self.mode == "text":
+            self._say(f"You are not reading: {message}. [{NotReading.code}]")
+        else:
+            self._error(None, NotReading.code, message)
         self.close()
 
     @property

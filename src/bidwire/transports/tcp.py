@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import ssl
 from typing import cast
@@ -18,11 +19,20 @@ from bidwire.engine.feed import Batch, DirectTarget
 from bidwire.transports.session import Session, SessionContext
 from bidwire.wire.codec import MAX_MESSAGE_BYTES
 
+log = logging.getLogger("bidwire.tcp")
+
 WRITE_HIGH_WATER = 64 * 1024
 """Bytes queued for a peer before it counts as not reading (then it gets conflated)."""
 KERNEL_SEND_BUFFER = 128 * 1024
 """A fixed kernel send buffer: Linux would let a stalled peer's grow to 4 MiB, hiding it
 from us and holding memory; with a cap we notice a slow reader in time and conflate."""
+REPLY_BUFFER_LIMIT = 4 * 1024 * 1024
+"""Bytes queued for a peer past which it is closed (the WebSocket's ``SEND_HARD_LIMIT``).
+Events stop at ``WRITE_HIGH_WATER``, but a reply cannot be dropped: a peer that asks for
+resyncs without reading grew the server by 3.6 GB in 15 s (tests/e2e/test_reply_flood.py)."""
+CLOSE_TIMEOUT = 2.0
+"""How long a closing connection may take to flush its last bytes before it is cut: a peer
+that does not read would otherwise hold the socket and everything queued for it."""
 
 
 class TcpConnection(asyncio.Protocol):
@@ -47,6 +57,8 @@ class TcpConnection(asyncio.Protocol):
         """The transport holds bytes the socket has not taken yet (see connection_made)."""
         self._fd = -1
         self._closed = False
+        self._cut_off = False
+        self._abort: asyncio.TimerHandle | None = None
         self.address = ""
 
     # -- asyncio.Protocol --------------------------------------------------------------------
@@ -117,7 +129,7 @@ class TcpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        for handle in (self._idle, self._partial):
+        for handle in (self._idle, self._partial, self._abort):
             if handle is not None:
                 handle.cancel()
         if self.session is not None:
@@ -175,6 +187,7 @@ class TcpConnection(asyncio.Protocol):
     def send_message(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data + b"\n")
+            self._check_unread(self.transport)
 
     def send_batch(self, batch: Batch) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -183,6 +196,17 @@ class TcpConnection(asyncio.Protocol):
     def send_text(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+            self._check_unread(self.transport)
+
+    def _check_unread(self, transport: asyncio.Transport) -> None:
+        if self._cut_off or transport.get_write_buffer_size() <= REPLY_BUFFER_LIMIT:
+            return
+        self._cut_off = True  # the session's last word comes back through here
+        log.warning("closing a TCP peer that does not read its replies (%s)", self.address)
+        if self.session is not None:
+            self.session.on_not_reading()
+        else:
+            self.close()
 
     def pause_reading(self) -> None:
         if self.transport is not None:
@@ -194,8 +218,12 @@ class TcpConnection(asyncio.Protocol):
 
     def close(self) -> None:
         self._closed = True
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+            if self._abort is None:
+                loop = asyncio.get_running_loop()
+                self._abort = loop.call_later(CLOSE_TIMEOUT, transport.abort)
         if self.session is not None:
             self.ctx.feed.redirect(self.session)
 
