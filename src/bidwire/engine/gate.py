@@ -98,8 +98,10 @@ class Gate:
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         user = await self._registered(name)
-        if user is not None:
+        if user is not None and user.username.casefold() == name.casefold():
             raise Forbidden(f"{name!r} is a registered user's name: log in instead")
+        if user is not None:
+            raise Forbidden(f"{name!r} looks like the registered name {user.username!r}")
         for n in range(1, MAX_SUFFIX_TRIES + 1):
             candidate = name if n == 1 else suffixed(name, n)
             if n > 1 and await self._registered(candidate) is not None:

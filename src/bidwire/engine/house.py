@@ -44,6 +44,16 @@ def request_key(command: PlaceBid) -> str | None:
     return f"{command.actor.name}\x00{command.request_id}"
 
 
+NOT_STORED = Refusal("unavailable", "the bid could not be stored; it was not placed")
+
+
+def _settle(keyed: KeyedBid | None, answer: Answer, result: BidPlaced | Refusal) -> None:
+    """Answer a bid, and every repeat of its request_id that waited for it, alike."""
+    if keyed is not None:
+        keyed.settle(result)
+    answer(result)
+
+
 @dataclass(slots=True)
 class KeyedBid:
     """A bid sent with a request_id: what it was, and its answer once it has one."""
@@ -240,27 +250,17 @@ class AuctionHouse:
 
         def committed(future: asyncio.Future[None]) -> None:
             fault = future.exception() if not future.cancelled() else asyncio.CancelledError()
-            result: BidPlaced | Refusal = decision
             if fault is None:
                 self.accepted_bids += 1
-            else:
-                if not isinstance(fault, ServerError):
-                    log.error("bid on %s not stored: %r", lot_id, fault)
-                result = Refusal("unavailable", "the bid could not be stored; it was not placed")
-
-            def finish() -> None:
-                if keyed is not None:
-                    keyed.settle(result)  # its repeats hear the same answer
-                answer(result)
-
-            if fault is None:
                 # after the flush that _committed scheduled: everyone is sent the bid before
                 # its bidder hears that it stands
-                asyncio.get_running_loop().call_soon(finish)
-            else:
-                if keyed is not None:
-                    self._request_keys.pop(keyed.key, None)  # not placed: the key is free again
-                finish()
+                asyncio.get_running_loop().call_soon(_settle, keyed, answer, decision)
+                return
+            if not isinstance(fault, ServerError):
+                log.error("bid on %s not stored: %r", lot_id, fault)
+            if keyed is not None:
+                self._request_keys.pop(keyed.key, None)  # not placed: the key is free again
+            _settle(keyed, answer, NOT_STORED)
 
         self._commit([decision], key).add_done_callback(committed)
 
