@@ -53,7 +53,7 @@ from bidwire.transports.ws import FRAME_LIMIT, FramingProtocol, same_origin, web
 
 log = logging.getLogger("bidwire.http")
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 MAX_PAGE = 200
 MAX_ADMIN_PAGE = 1_000
 SHUTDOWN_SECONDS = 3
