@@ -16,7 +16,6 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -24,6 +23,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from bidwire.accounts.records import UserRecord
 from bidwire.engine.feed import Batch, DirectTarget
 from bidwire.errors import ClientError
+from bidwire.transports.http.auth import cookie_token, foreign_origin
 from bidwire.transports.session import Session, SessionContext
 from bidwire.wire import codec
 from bidwire.wire.codec import MAX_MESSAGE_BYTES
@@ -43,9 +43,6 @@ FRAME_LIMIT = 2 * MAX_MESSAGE_BYTES
 refused by the library unread (close code 1009), so a hostile peer cannot make us buffer it."""
 CLOSE_TIMEOUT = 2.0
 """How long a closing connection may take to flush its last frames (an error, a goodbye)."""
-
-TOKEN_COOKIE = "bidwire_token"
-"""The HttpOnly cookie the HTTP login sets (browsers cannot put headers on a WebSocket)."""
 
 CLOSE_NORMAL = 1000
 CLOSE_TOO_BIG = 1009
@@ -314,25 +311,10 @@ class WsConnection:
         self._redirect()
 
 
-def same_origin(origin: str, host: str) -> bool:
-    """Whether a browser's ``Origin`` names this server: http(s), and the very host:port the
-    request was sent to (the ``Host`` header). Browsers always send Origin on a WebSocket, so a
-    page on any other site is refused; clients that are not browsers send none."""
-    try:
-        parts = urlsplit(origin)
-    except ValueError:
-        return False
-    return (
-        parts.scheme in ("http", "https")
-        and bool(parts.netloc)
-        and parts.netloc.lower() == host.strip().lower()
-    )
-
-
 async def _cookie_user(ctx: SessionContext, websocket: WebSocket) -> tuple[UserRecord, str] | str:
     """The user behind the login cookie, or why it was refused ("" when there is none)."""
-    token = websocket.cookies.get(TOKEN_COOKIE)
-    if not token or ctx.accounts is None:
+    token = cookie_token(websocket)
+    if token is None or ctx.accounts is None:
         return ""
     try:
         return await ctx.accounts.authenticate(token), token
@@ -342,11 +324,10 @@ async def _cookie_user(ctx: SessionContext, websocket: WebSocket) -> tuple[UserR
 
 async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
     address = websocket.client.host if websocket.client else "local"
-    origin = websocket.headers.get("origin")
-    if origin is not None and not same_origin(origin, websocket.headers.get("host", "")):
+    if foreign_origin(websocket):
         # A page on another site must not ride on this browser's login cookie (cross-site
         # WebSocket hijacking): closing before accept answers the handshake with HTTP 403.
-        log.info("refused a WebSocket from origin %.100r", origin)
+        log.info("refused a WebSocket from origin %.100r", websocket.headers.get("origin"))
         await websocket.close(CLOSE_POLICY)
         return
     await websocket.accept()

@@ -1,0 +1,343 @@
+"""Everything under /api/admin. The router itself checks the admin role (``dependencies``),
+so every route it holds does, before any handler runs and before a body is validated; a test
+walks ``app.routes`` and fails on any route about administration that does not refuse
+anonymous users and bidders."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from bidwire.accounts.records import UserRecord
+from bidwire.catalog import Defaults, lot_from_row, parse_catalog
+from bidwire.domain.lot import LotSpec
+from bidwire.domain.sale import SaleSpec
+from bidwire.errors import CatalogError
+from bidwire.transports.http.auth import AdminUser, require_admin
+from bidwire.transports.http.edge import MAX_BODY_BYTES, ApiError, Context, error_responses
+from bidwire.transports.http.models import (
+    AuditEntry,
+    AuditPage,
+    BidHistory,
+    CatalogProblems,
+    Done,
+    LotIn,
+    Problem,
+    SaleCreated,
+    SaleIn,
+    SalesCreated,
+    StartRequest,
+    UserOut,
+    UsersPage,
+)
+from bidwire.transports.http.public import bid_page
+from bidwire.transports.session import SessionContext
+
+ADMIN_PREFIX = "/api/admin"
+ADMIN_ERRORS = ("not_authenticated", "forbidden", "unavailable")
+MAX_ADMIN_PAGE = 1_000
+CATALOG_TYPES = {
+    "csv": "text/csv",
+    "json": "application/json",
+    "toml": "application/toml",
+}
+
+router = APIRouter(
+    prefix=ADMIN_PREFIX,
+    dependencies=[Depends(require_admin)],
+    tags=["admin"],
+    responses=error_responses(*ADMIN_ERRORS),
+)
+
+
+def catalog_defaults(request: Request) -> Defaults:
+    """What a lot gets for what its row leaves out (``create_app``'s ``catalog_defaults``)."""
+    defaults: Defaults = request.app.state.catalog_defaults
+    return defaults
+
+
+CatalogDefaults = Annotated[Defaults, Depends(catalog_defaults)]
+
+
+def _user_out(user: UserRecord) -> UserOut:
+    return UserOut(
+        username=user.username, role=user.role, blocked=user.blocked, created_at=user.created_at
+    )
+
+
+def _fresh_ids(
+    catalog: list[tuple[SaleSpec, list[LotSpec]]], lots: Mapping[str, Any], sales: Mapping[str, Any]
+) -> list[tuple[SaleSpec, list[LotSpec]]]:
+    """Ids made from titles may collide with lots and sales already in the house: give those a
+    suffix, as the demo does, so importing the same catalog twice makes a second sale."""
+    taken_lots, taken_sales = set(lots), set(sales)
+    renamed: list[tuple[SaleSpec, list[LotSpec]]] = []
+
+    def fresh(wanted: str, taken: set[str]) -> str:
+        candidate, n = wanted, 2
+        while candidate in taken:
+            candidate, n = f"{wanted[:56]}-{n}", n + 1
+        taken.add(candidate)
+        return candidate
+
+    for sale, specs in catalog:
+        new_specs = [dataclasses.replace(spec, id=fresh(spec.id, taken_lots)) for spec in specs]
+        renamed.append(
+            (
+                dataclasses.replace(
+                    sale,
+                    id=fresh(sale.id, taken_sales),
+                    lot_ids=tuple(spec.id for spec in new_specs),
+                ),
+                new_specs,
+            )
+        )
+    return renamed
+
+
+async def _create(
+    ctx: SessionContext, catalog: list[tuple[SaleSpec, list[LotSpec]]], admin: UserRecord
+) -> SalesCreated:
+    house = ctx.house
+    catalog = _fresh_ids(catalog, house.lots, house.sales)
+    for sale, lots in catalog:
+        # Built here, a sale waits for its start (or schedule): POST .../start.
+        await house.create_sale(dataclasses.replace(sale, held=True), lots, by=admin.username)
+    return SalesCreated(
+        sales=[
+            SaleCreated(sale=sale.id, title=sale.title, lots=list(sale.lot_ids))
+            for sale, _ in catalog
+        ],
+        ts=ctx.clock.now_ms(),
+    )
+
+
+@router.get("/users", response_model=UsersPage)
+async def users(admin: AdminUser, ctx: Context) -> UsersPage:
+    assert ctx.accounts is not None  # an admin was authenticated, so there are accounts
+    listed = await ctx.accounts.store.list_users()
+    return UsersPage(users=[_user_out(user) for user in listed], ts=ctx.clock.now_ms())
+
+
+async def _set_blocked(
+    ctx: SessionContext, username: str, blocked: bool, admin: UserRecord
+) -> UserOut:
+    assert ctx.accounts is not None
+    if username.casefold() == admin.username.casefold():
+        raise ApiError("bad_request", "you cannot block yourself")
+    if await ctx.accounts.store.get_user(username) is None:
+        raise ApiError("unknown_user", f"there is no user {username[:64]!r}")
+    user = await ctx.accounts.block(username, blocked, by=admin.username)
+    if blocked:
+        ctx.disconnect(username=user.username)
+    return _user_out(user)
+
+
+@router.post(
+    "/users/{username}/block",
+    response_model=UserOut,
+    responses=error_responses("unknown_user", "bad_request"),
+)
+async def block(username: str, admin: AdminUser, ctx: Context) -> UserOut:
+    """Block a user: every token of theirs dies at once, and they cannot log in."""
+    return await _set_blocked(ctx, username, True, admin)
+
+
+@router.post(
+    "/users/{username}/unblock",
+    response_model=UserOut,
+    responses=error_responses("unknown_user", "bad_request"),
+)
+async def unblock(username: str, admin: AdminUser, ctx: Context) -> UserOut:
+    return await _set_blocked(ctx, username, False, admin)
+
+
+@router.post(
+    "/sales",
+    response_model=SalesCreated,
+    responses={
+        **error_responses("bad_json", "bad_request", "unavailable"),
+        422: {"model": CatalogProblems, "description": "bad_request, bad_catalog"},
+    },
+)
+async def create_sale(
+    body: SaleIn, admin: AdminUser, ctx: Context, defaults: CatalogDefaults
+) -> SalesCreated:
+    """A sale from lots given as catalog rows (prices in currency units, times in
+    seconds). A bad row is reported with its position (``line``: 1 is the first lot)."""
+    sale = body.model_dump(exclude_none=True)
+    try:
+        catalog = parse_catalog(json.dumps({"sales": [sale]}), "json", defaults, "request")
+    except CatalogError as exc:
+        raise ApiError(
+            "bad_catalog",
+            "the sale has bad lots",
+            [Problem(line=line, message=message) for line, message in exc.problems],
+        ) from None
+    return await _create(ctx, catalog, admin)
+
+
+@router.post(
+    "/catalog",
+    response_model=SalesCreated,
+    responses={
+        **error_responses("bad_request", "too_large", "unavailable"),
+        422: {"model": CatalogProblems, "description": "bad_request, bad_catalog"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The catalog file itself (UTF-8), as bidwire serve --catalog reads.",
+            "content": {
+                media: {"schema": {"type": "string", "maxLength": MAX_BODY_BYTES}}
+                for media in CATALOG_TYPES.values()
+            },
+        }
+    },
+)
+async def import_catalog(
+    request: Request,
+    admin: AdminUser,
+    format: Annotated[Literal["csv", "json", "toml"], Query(description="The file's format.")],
+    ctx: Context,
+    defaults: CatalogDefaults,
+) -> SalesCreated:
+    """Import a catalog file (CSV, JSON or TOML; the body is the file): every sale in it
+    is created. Nothing is created if any row is bad; each bad row is reported with its
+    line number (422, ``problems``)."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError("bad_catalog", "the file is not UTF-8 text") from None
+    try:
+        catalog = parse_catalog(text, format, defaults, "upload")
+    except CatalogError as exc:
+        raise ApiError(
+            "bad_catalog",
+            f"the catalog has {len(exc.problems)} bad row(s)",
+            [Problem(line=line, message=message) for line, message in exc.problems],
+        ) from None
+    return await _create(ctx, catalog, admin)
+
+
+@router.put(
+    "/lots/{lot_id}",
+    response_model=Done,
+    responses=error_responses("bad_json", "bad_request", "unknown_lot", "unavailable"),
+)
+async def update_lot(
+    lot_id: str, body: LotIn, admin: AdminUser, ctx: Context, defaults: CatalogDefaults
+) -> Done:
+    """Edit a lot while its sale is still scheduled (the lot keeps its id)."""
+    if lot_id not in ctx.house.lots:
+        raise ApiError("unknown_lot", f"there is no lot {lot_id[:64]!r}")
+    if body.id is not None and body.id != lot_id:
+        raise ApiError("bad_request", "a lot's id cannot change")
+    row = body.model_dump(exclude_none=True)
+    row["id"] = lot_id
+    try:
+        spec = lot_from_row(row, defaults, set())
+    except (ValueError, TypeError) as exc:
+        raise ApiError("bad_request", str(exc)) from None
+    await ctx.house.update_lot(lot_id, spec, by=admin.username)
+    return Done(ts=ctx.clock.now_ms())
+
+
+@router.post(
+    "/sales/{sale_id}/start",
+    response_model=Done,
+    responses=error_responses("bad_json", "unknown_sale", "bad_request", "unavailable"),
+)
+async def start_sale(
+    sale_id: str, admin: AdminUser, ctx: Context, body: StartRequest | None = None
+) -> Done:
+    """Start a held sale now, or schedule it (``at``, ms since the epoch)."""
+    at = body.at if body is not None else None
+    await ctx.house.start_sale(sale_id, admin.username, at)
+    return Done(ts=ctx.clock.now_ms())
+
+
+# No docstrings on these three: the summary is the whole description.
+@router.post(
+    "/sales/{sale_id}/pause",
+    response_model=Done,
+    responses=error_responses("unknown_sale", "bad_request"),
+    summary="Pause a running sale: its open lots stop taking bids",
+)
+async def pause_sale(sale_id: str, admin: AdminUser, ctx: Context) -> Done:
+    await ctx.house.pause_sale(sale_id, admin.username)
+    return Done(ts=ctx.clock.now_ms())
+
+
+@router.post(
+    "/sales/{sale_id}/resume",
+    response_model=Done,
+    responses=error_responses("unknown_sale", "bad_request"),
+    summary="Resume a paused sale",
+)
+async def resume_sale(sale_id: str, admin: AdminUser, ctx: Context) -> Done:
+    await ctx.house.resume_sale(sale_id, admin.username)
+    return Done(ts=ctx.clock.now_ms())
+
+
+@router.post(
+    "/sales/{sale_id}/cancel",
+    response_model=Done,
+    responses=error_responses("unknown_sale", "bad_request"),
+    summary="Cancel a sale: its lots close unsold",
+)
+async def cancel_sale(sale_id: str, admin: AdminUser, ctx: Context) -> Done:
+    await ctx.house.cancel_sale(sale_id, admin.username)
+    return Done(ts=ctx.clock.now_ms())
+
+
+@router.post(
+    "/lots/{lot_id}/withdraw",
+    response_model=Done,
+    responses=error_responses("unknown_lot", "bad_request", "unavailable"),
+)
+async def withdraw_lot(lot_id: str, admin: AdminUser, ctx: Context) -> Done:
+    """Withdraw a lot from its sale: it closes unsold, whatever its bids."""
+    await ctx.house.withdraw_lot(lot_id, admin.username)
+    return Done(ts=ctx.clock.now_ms())
+
+
+@router.get(
+    "/lots/{lot_id}/bids",
+    response_model=BidHistory,
+    responses=error_responses("unknown_lot", "bad_request", "unavailable"),
+)
+async def every_bid(
+    lot_id: str,
+    admin: AdminUser,
+    ctx: Context,
+    before_seq: Annotated[
+        int | None, Query(ge=1, le=2**62, description="Only bids with a smaller seq.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_ADMIN_PAGE)] = MAX_ADMIN_PAGE,
+) -> Any:
+    """Every bid of a lot with the real bidder (whatever the public sees), newest first."""
+    if lot_id not in ctx.feed.views:
+        raise ApiError("unknown_lot", f"there is no lot {lot_id[:64]!r}")
+    return await bid_page(ctx.house, lot_id, before_seq, limit, ctx.clock.now_ms())
+
+
+@router.get("/audit", response_model=AuditPage)
+async def audit(
+    admin: AdminUser, ctx: Context, limit: Annotated[int, Query(ge=1, le=MAX_ADMIN_PAGE)] = 200
+) -> AuditPage:
+    """The audit log, newest first: every admin change and who made it."""
+    assert ctx.accounts is not None
+    entries = await ctx.accounts.store.audit_log(limit)
+    return AuditPage(
+        entries=[
+            AuditEntry(ts=ts, actor=actor, action=action, detail=detail)
+            for ts, actor, action, detail in entries
+        ],
+        ts=ctx.clock.now_ms(),
+    )

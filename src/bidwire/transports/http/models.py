@@ -1,0 +1,324 @@
+"""The HTTP edge's pydantic models: they validate requests and describe the responses in
+``/openapi.json``. Pydantic lives only here, at the edge; the wire's shapes are msgspec's."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bidwire.domain.lot import MAX_DESCRIPTION, MAX_TITLE, plain_text
+from bidwire.domain.money import MAX_AMOUNT
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="The wire protocol's error code, e.g. too_low or unknown_lot.")
+    message: str
+    min_amount: int | None = Field(
+        default=None, description="For too_low and already_leading: the least acceptable bid."
+    )
+
+
+class HighBid(BaseModel):
+    amount: int
+    bidder: str
+
+
+class SnapshotBid(BaseModel):
+    amount: int
+    bidder: str
+    ts: int
+
+
+class LotState(BaseModel):
+    """A lot as the feed last published it (the same fields as the wire's ``snapshot``)."""
+
+    lot: str
+    seq: int
+    state: Literal["scheduled", "open", "paused", "closed"]
+    sale: str
+    title: str
+    description: str
+    currency: str
+    starting_price: int
+    min_amount: int
+    ends_at: int | None
+    high_bid: HighBid | None
+    bid_count: int
+    outcome: Literal["sold", "unsold"] | None
+
+
+class Snapshot(LotState):
+    type: Literal["snapshot"] = "snapshot"
+    bids: list[SnapshotBid] = Field(description="The most recent bids, newest first.")
+    ts: int
+
+
+class Sale(BaseModel):
+    sale: str
+    title: str
+    mode: Literal["live", "timed"]
+    state: Literal["held", "scheduled", "running", "paused", "ended"] = Field(
+        description="held: built by an admin, waiting for a start or schedule."
+    )
+    starts_at: int | None
+    started_at: int | None
+    ended_at: int | None
+    lots: list[LotState] = Field(description="The sale's lots in catalogue order.")
+
+
+class SalesPage(BaseModel):
+    sales: list[Sale]
+    ts: int
+
+
+class LotsPage(BaseModel):
+    lots: list[LotState]
+    ts: int
+
+
+class HistoryBid(BaseModel):
+    seq: int
+    amount: int
+    bidder: str
+    ts: int
+    ends_at: int
+
+
+class BidHistory(BaseModel):
+    lot: str
+    bids: list[HistoryBid] = Field(description="Newest first.")
+    next_before_seq: int | None = Field(
+        description="Pass as before_seq for the next (older) page; null when there is none."
+    )
+    ts: int
+
+
+class BidRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    amount: int = Field(
+        strict=True, ge=1, le=MAX_AMOUNT, description="Minor units (cents): 12500 is 125.00."
+    )
+    bidder: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description=(
+            "A guest name, as in the wire's hello. A logged-in user bids as themselves: leave"
+            " it out, or give their own username; any other name is refused (forbidden)."
+        ),
+    )
+    max_amount: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        le=MAX_AMOUNT,
+        description="A maximum (proxy) bid; refused as on the wire until they are offered.",
+    )
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Idempotency key: repeating it returns the first answer, no second bid;"
+        " the same key with another lot or amount is refused (bad_request).",
+    )
+    guest_token: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A guest session's token (POST /api/guest) for API clients without cookies.",
+    )
+
+
+class BidAccepted(BaseModel):
+    type: Literal["bid_accepted"] = "bid_accepted"
+    lot: str
+    amount: int
+    seq: int
+    bidder: str
+    ts: int
+    guest_token: str | None = Field(
+        default=None,
+        description="When this bid made a guest session (it named a bidder and sent none):"
+        " send it with the next bids (the browser keeps it in the bidwire_guest cookie).",
+    )
+
+
+class GuestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=64, description="As the wire's hello: 1 to 32 characters.")
+
+
+class GuestSession(BaseModel):
+    user: str = Field(description="The name granted: the one asked for, or name-N if taken.")
+    role: Literal["guest"] = "guest"
+    guest_token: str = Field(
+        description="Send as guest_token in bids (browsers use the HttpOnly cookie instead)."
+    )
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    lots: int
+    ts: int
+
+
+class Me(BaseModel):
+    user: str
+    role: Literal["bidder", "admin"]
+
+
+class ServerInfo(BaseModel):
+    guests: bool = Field(description="Whether guests (a name, no account) may bid here.")
+    accounts: bool = Field(description="Whether the server offers registration and login.")
+    me: Me | None = Field(
+        description="Who the request's login is; null when anonymous or the login was refused"
+        " (GET /api/me says why)."
+    )
+    ts: int
+
+
+class Credentials(BaseModel):
+    """Validated by the accounts service, which says which rule failed (the body limit
+    bounds what we read)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str
+    password: str = Field(json_schema_extra={"format": "password"})
+
+
+class LoggedIn(Me):
+    token: str = Field(
+        description="For API clients (Authorization: Bearer). The web client uses the"
+        " HttpOnly cookie set with it and never sees this."
+    )
+    expires_at: int
+
+
+class LoggedOut(BaseModel):
+    status: Literal["logged_out"] = "logged_out"
+
+
+# -- admin models ----------------------------------------------------------------------------
+
+
+def _plain_text(value: str, name: str, *, multiline: bool = False) -> str:
+    """The domain's text rule (``plain_text``), length aside: pydantic checks that first."""
+    return plain_text(value, name, multiline=multiline, most=len(value))
+
+
+Money = int | float | str
+"""In currency units as a person writes them (100 or "99.50"), as in catalog files."""
+
+
+class LotIn(BaseModel):
+    """A lot as a catalog row: prices in currency units (100 is 100.00), times in seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, pattern=ID_PATTERN, description="Made from the title.")
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
+    starting_price: Money
+    reserve: Money | None = None
+    increment: Money | list[tuple[Money, Money]] | None = Field(
+        default=None,
+        description="A fixed step, or [[from, step], ...] tiers; the house table if absent.",
+    )
+    opening_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
+    extend_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
+    hard_end_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("title is required")
+        return _plain_text(value, "title")
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        return _plain_text(value, "description", multiline=True)
+
+
+class SaleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, pattern=ID_PATTERN, description="Made from the title.")
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    mode: Literal["live", "timed"] = "live"
+    gap_seconds: float | None = Field(default=None, ge=0, le=86_400)
+    lots: list[LotIn] = Field(min_length=1, max_length=10_000)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("title is required")
+        return _plain_text(value, "title")
+
+
+class Problem(BaseModel):
+    line: int = Field(description="The file's line (CSV, TOML), or the lot's position (JSON).")
+    message: str
+
+
+class CatalogProblems(ErrorBody):
+    problems: list[Problem]
+
+
+class SaleCreated(BaseModel):
+    sale: str
+    title: str
+    lots: list[str]
+
+
+class SalesCreated(BaseModel):
+    sales: list[SaleCreated]
+    ts: int
+
+
+class StartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**53,
+        description="When to start (ms since the epoch); now if absent.",
+    )
+
+
+class Done(BaseModel):
+    status: Literal["ok"] = "ok"
+    ts: int
+
+
+class UserOut(BaseModel):
+    username: str
+    role: Literal["bidder", "admin"]
+    blocked: bool
+    created_at: int
+
+
+class UsersPage(BaseModel):
+    users: list[UserOut]
+    ts: int
+
+
+class AuditEntry(BaseModel):
+    ts: int
+    actor: str
+    action: str
+    detail: str
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntry] = Field(description="Newest first.")
+    ts: int
