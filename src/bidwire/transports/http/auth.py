@@ -102,22 +102,21 @@ MaybeUser = Annotated[UserRecord | None, Depends(current_user)]
 
 
 def set_token_cookie(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(
-        TOKEN_COOKIE,
-        token,
-        max_age=TOKEN_TTL_MS // 1000,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    _set_cookie(request, response, TOKEN_COOKIE, token, TOKEN_TTL_MS)
 
 
 def set_guest_cookie(request: Request, response: Response, token: str) -> None:
+    _set_cookie(request, response, GUEST_COOKIE, token, HTTP_GUEST_IDLE_MS)
+
+
+def _set_cookie(
+    request: Request, response: Response, name: str, token: str, lifetime_ms: int
+) -> None:
+    """Out of the page's scripts' reach, sent to this site only, and only over TLS with TLS."""
     response.set_cookie(
-        GUEST_COOKIE,
+        name,
         token,
-        max_age=HTTP_GUEST_IDLE_MS // 1000,
+        max_age=lifetime_ms // 1000,
         path="/",
         httponly=True,
         samesite="strict",
