@@ -38,3 +38,17 @@ def test_create_the_first_admin_then_list_and_block(tmp_path: Path) -> None:
     assert "carol is blocked" in blocked.stdout
     listing = admin(tmp_path, "users").stdout
     assert "root" in listing and "admin" in listing and "blocked" in listing
+
+
+def test_the_audit_row_of_a_user_made_here_carries_the_time_it_was_made(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    before = int(time.time() * 1000)
+    assert (
+        admin(tmp_path, "create-user", "root", "--admin", password="a long secret").returncode == 0
+    )
+    with sqlite3.connect(tmp_path / "a.db") as db:
+        ((ts, actor, action),) = db.execute("SELECT ts, actor, action FROM audit").fetchall()
+    assert (actor, action) == ("cli", "create-user")
+    assert before <= ts <= int(time.time() * 1000)

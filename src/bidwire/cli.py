@@ -126,7 +126,8 @@ def create_user(
 
     async def job(accounts: Accounts) -> str:
         user = await accounts.create_user(name, password, role)
-        await accounts.store.audit("cli", "create-user", f"{user.username} ({role})", 0)
+        detail = f"{user.username} ({role})"
+        await accounts.store.audit("cli", "create-user", detail, accounts.clock.now_ms())
         return f"created {user.username} ({user.role})"
 
     _admin_run(store, job)
