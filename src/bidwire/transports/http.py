@@ -41,9 +41,9 @@ from bidwire.domain.lot import MAX_DESCRIPTION, MAX_TITLE, Lot, LotSpec, Refusal
 from bidwire.domain.money import MAX_AMOUNT
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
-from bidwire.engine.feed import snapshot_of
 from bidwire.engine.gate import HTTP_GUEST_IDLE_MS, HttpGuest
 from bidwire.engine.house import SaleState
+from bidwire.engine.views import snapshot_of
 from bidwire.errors import CatalogError, ClientError
 from bidwire.store.base import EVENT_DECODER
 from bidwire.transports.session import SessionContext
