@@ -13,16 +13,17 @@ Principles:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from bidwire.domain.events import LotEvent, SaleEvent
 
 StreamKind = Literal["lot", "sale"]
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
+    """One committed event and its place (a NamedTuple: one is built per bid, and a frozen
+    dataclass costs about four times as much to build)."""
+
     stream: StreamKind
     key: str
     """The lot's or the sale's id."""

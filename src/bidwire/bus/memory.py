@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from bidwire.bus.base import Handler, Message, SaleNumbers, lot_message
+from bidwire.bus.base import Handler, Message, SaleNumbers
 from bidwire.domain.events import LotEvent, SaleEvent
 
 log = logging.getLogger("bidwire.bus")
@@ -21,7 +21,7 @@ class MemoryBus:
         self._sales = SaleNumbers()
 
     def publish(self, event: LotEvent) -> None:
-        self._send(lot_message(event))
+        self._send(Message("lot", event.lot, event.seq, event))  # lot_message, one call less
 
     def publish_sale(self, event: SaleEvent) -> None:
         self._send(self._sales.message(event))

@@ -15,7 +15,7 @@ No asyncio and no clock: the caller passes ``now_ms``.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgspec
 
@@ -91,10 +91,10 @@ def snapshot_of(lot: Lot, now_ms: int, salt: str | None = None) -> Snapshot:
     )
 
 
-@dataclass(slots=True)
-class Published:
+class Published(NamedTuple):
     """One event as it goes out: ``shown`` is what the public sees, ``json`` its bytes;
-    ``private`` the bytes with real names (anonymous sales only); ``view`` the lot after it."""
+    ``private`` the bytes with real names (anonymous sales only); ``view`` the lot after it.
+    A NamedTuple: one is built per event, at a third of a dataclass's cost."""
 
     event: LotEvent | SaleEvent
     shown: LotEvent | SaleEvent
