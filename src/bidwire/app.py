@@ -13,14 +13,16 @@ from collections.abc import Awaitable, Callable
 
 from bidwire.accounts.limits import TokenBucket
 from bidwire.accounts.service import Accounts
+from bidwire.bus import open_bus
 from bidwire.catalog import Defaults, demo_catalog, load_catalog
 from bidwire.clock import Clock, SystemClock
-from bidwire.engine.feed import Feed
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
+from bidwire.engine.views import Views
 from bidwire.errors import StoreUnavailable
 from bidwire.settings import Settings
 from bidwire.store import open_store
+from bidwire.transports.broadcast import Feed
 from bidwire.transports.fanout import direct_path
 from bidwire.transports.http import start_http
 from bidwire.transports.session import SessionContext
@@ -29,6 +31,8 @@ from bidwire.transports.tcp import start_tcp
 log = logging.getLogger("bidwire")
 
 SHUTDOWN_GRACE_SECONDS = 10.0
+BUS_URL = "memory://"
+"""One node; a redis:// bus (several nodes) comes with the cluster issue."""
 
 
 def catalog_defaults(settings: Settings) -> Defaults:
@@ -55,11 +59,14 @@ async def serve(
         # not available off the main thread or on some platforms: then Ctrl-C still works
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with open_store(
-        settings.store_url, synchronous=settings.synchronous, exclusive=True
-    ) as store:
-        feed = Feed(clock, direct=direct_path())
-        house = AuctionHouse(store, feed, clock)
+    async with (
+        open_store(settings.store_url, synchronous=settings.synchronous, exclusive=True) as store,
+        open_bus(BUS_URL) as bus,
+    ):
+        views = Views()
+        feed = Feed(clock, views, direct=direct_path())
+        feed.listen(bus)
+        house = AuctionHouse(store, bus, views, clock)
         await house.load()
         defaults = catalog_defaults(settings)
         catalog = []

@@ -7,7 +7,7 @@ from bidwire.domain.events import LotClosed
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import SaleSpec
-from bidwire.engine.feed import Batch
+from bidwire.wire.batch import Batch
 from tests.engine.test_house import Recorder, make_house, settle
 
 
@@ -19,7 +19,9 @@ class AdminRecorder(Recorder):
 async def test_public_sees_pseudonyms_admins_see_names() -> None:
     house, public, clock, store = await make_house(add=False)
     admin = AdminRecorder()
-    house.feed.subscribe_house(admin)
+    feed = public.feed
+    assert feed is not None
+    feed.subscribe_house(admin)
     sale = SaleSpec("x", "Quiet sale", ("q",), anonymous=True)
     await house.create_sale(sale, [LotSpec(id="q", title="Q")], by="root")
     await settle()
@@ -38,14 +40,14 @@ async def test_public_sees_pseudonyms_admins_see_names() -> None:
         "bob",
         "ann",
     ]
-    shown = house.feed.snapshot("q")
+    shown = feed.snapshot("q")
     assert shown.high_bid is not None and shown.high_bid.bidder == pseudonym(salt, "ann")
     assert all(b.bidder.startswith("Bidder ") for b in shown.bids)
-    real = house.feed.snapshot("q", admin=True)
+    real = feed.snapshot("q", admin=True)
     assert real.high_bid is not None and real.high_bid.bidder == "ann"
-    replay = house.feed.events_since("q", 1)
+    replay = feed.events_since("q", 1)
     assert replay is not None and b'"ann"' not in b"".join(replay)
-    admin_replay = house.feed.events_since("q", 1, admin=True)
+    admin_replay = feed.events_since("q", 1, admin=True)
     assert admin_replay is not None and b'"ann"' in b"".join(admin_replay)
     assert house.public_name("x", "ann") == pseudonym(salt, "ann")
     clock.advance(20_000)

@@ -8,10 +8,11 @@ from bidwire.clock import FakeClock
 from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
-from bidwire.engine.feed import Batch, Feed
 from bidwire.engine.house import AuctionHouse
 from bidwire.store.memory import MemoryStore
-from tests.engine.test_house import Recorder, settle
+from bidwire.transports.broadcast import Feed
+from bidwire.wire.batch import Batch
+from tests.engine.test_house import Recorder, house_and_feed, settle
 
 
 class TextRecorder(Recorder):
@@ -34,8 +35,7 @@ class TextRecorder(Recorder):
 async def live_house() -> tuple[AuctionHouse, Feed]:
     """One live lot whose deadline is 5.05 s away: "going once" is due in 50 ms."""
     clock = FakeClock()
-    feed = Feed(clock)
-    house = AuctionHouse(MemoryStore(), feed, clock)
+    house, feed = house_and_feed(MemoryStore(), clock)
     await house.load()
     lot = LotSpec(id="a", title="A", opening_ms=5_050, extend_ms=5_050)
     await house.add_sale(SaleSpec("s", "Sale", ("a",), mode="live"), [lot])

@@ -8,14 +8,17 @@ from collections.abc import Callable
 import msgspec
 import pytest
 
-from bidwire.clock import FakeClock
+from bidwire.bus.memory import MemoryBus
+from bidwire.clock import Clock, FakeClock
 from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
-from bidwire.engine.feed import Batch, Feed
 from bidwire.engine.house import AuctionHouse
+from bidwire.store.base import Store
 from bidwire.store.memory import MemoryStore
+from bidwire.transports.broadcast import Feed
+from bidwire.wire.batch import Batch
 
 ANN, BOB = Actor("ann"), Actor("bob")
 
@@ -26,6 +29,8 @@ class Recorder:
     def __init__(self) -> None:
         self.messages: list[dict[str, object]] = []
         self._arrived = asyncio.Event()
+        self.feed: Feed | None = None
+        """The feed it listens to, once subscribed by ``make_house``."""
 
     def deliver(self, batch: Batch) -> None:
         self.messages.extend(msgspec.json.decode(item.json) for item in batch.items)
@@ -55,18 +60,26 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+def house_and_feed(store: Store, clock: Clock) -> tuple[AuctionHouse, Feed]:
+    """A house and its fan-out on one memory bus, wired as ``app.serve`` wires them."""
+    bus = MemoryBus()
+    feed = Feed(clock)
+    feed.listen(bus)
+    return AuctionHouse(store, bus, feed.published, clock), feed
+
+
 async def make_house(
     store: MemoryStore | None = None, clock: FakeClock | None = None, *, add: bool = True
 ) -> tuple[AuctionHouse, Recorder, FakeClock, MemoryStore]:
     clock = clock or FakeClock()
     store = store or MemoryStore()
-    feed = Feed(clock)
-    house = AuctionHouse(store, feed, clock)
+    house, feed = house_and_feed(store, clock)
     await house.load()
     if add:
         lots = [LotSpec(id=i, title=i.title(), starting_price=100) for i in ("a", "b")]
         await house.add_sale(SaleSpec("s", "Sale", ("a", "b"), gap_ms=2_000), lots)
     recorder = Recorder()
+    recorder.feed = feed
     feed.subscribe_house(recorder)
     await house.resume()
     house.start()

@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 import uvloop
 
+from bidwire.bus.memory import MemoryBus
 from bidwire.catalog import Defaults, demo_catalog
 from bidwire.clock import SystemClock
 from bidwire.domain.commands import Actor, PlaceBid
-from bidwire.engine.feed import Feed
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.store.memory import MemoryStore
+from bidwire.transports.broadcast import Feed
 from bidwire.transports.fanout import direct_path
 from bidwire.transports.http import start_http
 from bidwire.transports.session import SessionContext
@@ -98,8 +99,10 @@ def ws_client(port: int) -> socket.socket:
 
 async def stop_and_go(transport: str) -> None:
     clock = SystemClock()
+    bus = MemoryBus()
     feed = Feed(clock, direct=direct_path())
-    house = AuctionHouse(MemoryStore(), feed, clock)
+    feed.listen(bus)
+    house = AuctionHouse(MemoryStore(), bus, feed.published, clock)
     for sale, lots in demo_catalog(Defaults(opening_seconds=3600)):
         await house.add_sale(sale, lots)
     published = Recorder()

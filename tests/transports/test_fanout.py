@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bidwire.engine.feed import Batch, DirectTarget, Outgoing, WriteEach
 from bidwire.transports import fanout
+from bidwire.transports.fanout import DirectTarget, WriteEach
+from bidwire.wire.batch import Batch, Outgoing
 from bidwire.wire.frames import text_frame
 
 # Skipped only where the optional C part could not be compiled, and never in CI (.ci/run).

@@ -11,9 +11,9 @@ import pytest
 from bidwire.accounts.limits import TokenBucket
 from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
-from bidwire.engine.feed import Batch
 from bidwire.engine.gate import Gate
 from bidwire.transports.session import MAX_INBOX, Session, SessionContext
+from bidwire.wire.batch import Batch
 from tests.engine.test_house import make_house
 
 pytestmark = pytest.mark.timeout(20)
@@ -55,10 +55,11 @@ class Outlet:
 
 
 async def json_session() -> tuple[Session, Outlet, Any]:
-    house, _rec, clock, store = await make_house()
+    house, rec, clock, store = await make_house()
     clock.advance(1_000)
     outlet = Outlet()
-    ctx = SessionContext(house, house.feed, clock, Gate(clock, bid_limiter=TokenBucket(1e6, 10**6)))
+    assert rec.feed is not None
+    ctx = SessionContext(house, rec.feed, clock, Gate(clock, bid_limiter=TokenBucket(1e6, 10**6)))
     session = Session(ctx, outlet, text_allowed=False)
     session.on_message(b'{"type":"hello","name":"ann","id":"h"}')
     await until(outlet, lambda: answers(outlet) == [("h", "welcome")])

@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 
 from bidwire.clock import FakeClock
-from bidwire.engine.feed import Feed
 from bidwire.engine.gate import Gate
-from bidwire.engine.house import AuctionHouse
 from bidwire.store.memory import MemoryStore
 from bidwire.transports import tcp
 from bidwire.transports.session import SessionContext
 from bidwire.transports.tcp import TcpConnection
+from tests.engine.test_house import house_and_feed
 
 LIMIT = 64 * 1024
 """A smaller limit than the server's, so the test sends a few thousand requests, not 100,000."""
@@ -78,8 +77,7 @@ async def ctx(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SessionContext]:
     )  # the cut-off comes on the next loop turn
     monkeypatch.setattr(tcp, "REPLY_BUFFER_LIMIT", LIMIT, raising=False)
     clock = FakeClock()
-    feed = Feed(clock)
-    house = AuctionHouse(MemoryStore(), feed, clock)
+    house, feed = house_and_feed(MemoryStore(), clock)
     yield SessionContext(house, feed, clock, Gate(clock))
     await house.stop()
     feed.close()

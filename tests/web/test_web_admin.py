@@ -10,7 +10,7 @@ import pytest
 from fastapi.routing import APIRoute
 from web_helpers import GuestTokens, InProcess, in_process, login, running_server
 
-from bidwire.engine.feed import Batch
+from bidwire.wire.batch import Batch
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,13 +14,12 @@ from typing import Any
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from tests.engine.test_house import house_and_feed
 from web_helpers import FAST_HASH
 
 from bidwire.accounts.service import Accounts
 from bidwire.clock import FakeClock
-from bidwire.engine.feed import Feed
 from bidwire.engine.gate import Gate
-from bidwire.engine.house import AuctionHouse
 from bidwire.errors import BadRequest, StoreUnavailable
 from bidwire.store.sqlite import SqliteStore
 from bidwire.transports.http import create_app
@@ -48,8 +47,7 @@ class Served:
 async def on_sqlite(tmp_path: Path) -> AsyncIterator[Served]:
     clock = FakeClock(int(time.time() * 1000))
     async with SqliteStore(str(tmp_path / "bidwire.db"), synchronous="NORMAL") as store:
-        feed = Feed(clock)
-        house = AuctionHouse(store, feed, clock)
+        house, feed = house_and_feed(store, clock)
         accounts = Accounts(store, clock, PasswordHasher(**FAST_HASH))
         await accounts.create_user("root", "root-password", "admin")
         admin = await accounts.login("root", "root-password", "test")

@@ -20,9 +20,9 @@ from web_helpers import (
     running_server,
 )
 
-from bidwire.engine.feed import Batch, Outgoing
 from bidwire.transports.session import SessionContext
 from bidwire.transports.ws import FRAME_LIMIT, SEND_HARD_LIMIT, WsConnection
+from bidwire.wire.batch import Batch, Outgoing
 from bidwire.wire.codec import MAX_MESSAGE_BYTES
 
 pytestmark = pytest.mark.timeout(60)
@@ -237,8 +237,8 @@ class StuckSocket:
 
 def stuck_connection() -> tuple[WsConnection, StuckSocket]:
     from bidwire.clock import FakeClock
-    from bidwire.engine.feed import Feed
     from bidwire.engine.gate import Gate
+    from bidwire.transports.broadcast import Feed
 
     clock = FakeClock()
     ctx = SessionContext(house=None, feed=Feed(clock), clock=clock, gate=Gate(clock))  # type: ignore[arg-type]

@@ -317,19 +317,22 @@ async def in_process(**ctx_options: Any) -> AsyncIterator[InProcess]:
     from argon2 import PasswordHasher
 
     from bidwire.accounts.service import Accounts
+    from bidwire.bus.memory import MemoryBus
     from bidwire.catalog import Defaults, demo_catalog
     from bidwire.clock import FakeClock
-    from bidwire.engine.feed import Feed
     from bidwire.engine.gate import Gate
     from bidwire.engine.house import AuctionHouse
     from bidwire.store.memory import MemoryStore
+    from bidwire.transports.broadcast import Feed
     from bidwire.transports.http import create_app
     from bidwire.transports.session import SessionContext
 
     clock = FakeClock(int(time.time() * 1000))
     store = MemoryStore()
+    bus = MemoryBus()
     feed = Feed(clock)
-    house = AuctionHouse(store, feed, clock)
+    feed.listen(bus)
+    house = AuctionHouse(store, bus, feed.published, clock)
     for sale, lots in demo_catalog(Defaults()):
         await house.add_sale(sale, lots)
     accounts = Accounts(store, clock, PasswordHasher(**FAST_HASH))

@@ -1,1 +1,1 @@
-"""The engine: commands in -> domain -> store.append -> feed.publish -> sessions."""
+"""The engine: commands in -> domain -> store.append -> bus.publish -> views -> sessions."""

@@ -18,13 +18,14 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bidwire.bus import Bus
 from bidwire.clock import Clock
 from bidwire.domain.commands import PlaceBid
 from bidwire.domain.events import BidPlaced, LotEvent, SaleEnded, SaleEvent, SaleStarted
 from bidwire.domain.lot import Lot, LotSpec, Refusal
 from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import Sale, SaleSpec, plan
-from bidwire.engine.feed import Feed
+from bidwire.engine.views import Views
 from bidwire.errors import BadRequest, ServerError, StoreUnavailable, UnknownLot, UnknownSale
 from bidwire.store.base import EVENT_DECODER, Store, StoredLot
 
@@ -107,9 +108,10 @@ def _rebuild(stored: StoredLot) -> Lot:
 
 
 class AuctionHouse:
-    def __init__(self, store: Store, feed: Feed, clock: Clock) -> None:
+    def __init__(self, store: Store, bus: Bus, views: Views, clock: Clock) -> None:
         self.store = store
-        self.feed = feed
+        self.bus = bus
+        self.views = views
         self.clock = clock
         self.lots: dict[str, Lot] = {}
         self.sales: dict[str, Sale] = {}
@@ -146,7 +148,7 @@ class AuctionHouse:
             )
             if stored_sale.started_at is not None:
                 self._announced.add(stored_sale.spec.id)
-            self.feed.track_sale(stored_sale.spec)
+            self.views.track_sale(stored_sale.spec)
         for stored in house.lots:
             self._track(_rebuild(stored), _rebuild(stored))
         logs = {stored.spec.id: stored.events for stored in house.lots}
@@ -162,7 +164,7 @@ class AuctionHouse:
 
     def _track(self, lot: Lot, view: Lot) -> None:
         self.lots[lot.id] = lot
-        self.feed.track(view)
+        self.views.track(view)
         self._arm(lot)
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
@@ -177,7 +179,7 @@ class AuctionHouse:
             sale = replace(sale, pseudonym_salt=secrets.token_hex(16))
         await self.store.add_sale(sale, lots)
         self.sales[sale.id] = Sale(sale)
-        self.feed.track_sale(sale)
+        self.views.track_sale(sale)
         for spec in lots:
             self._track(Lot(spec, sale.id, sale.mode), Lot(spec, sale.id, sale.mode))
 
@@ -345,7 +347,7 @@ class AuctionHouse:
             self._failures.pop(lot_id, None)
             self._retry_at.pop(lot_id, None)
         for event in events:
-            self.feed.publish(event)
+            self.bus.publish(event)
 
     async def _reload(self, lot_id: str) -> None:
         while self._inflight.get(lot_id):
@@ -360,7 +362,7 @@ class AuctionHouse:
                 await asyncio.sleep(0.5)
         stored = StoredLot(old.spec, old.sale, old.mode, [EVENT_DECODER.decode(b) for b in bodies])
         self.lots[lot_id] = _rebuild(stored)
-        self.feed.reset_lot(_rebuild(stored))
+        self.views.reset(_rebuild(stored))
         self._broken.discard(lot_id)
         self._arm(self.lots[lot_id])
         retry_at = self._retry_at.get(lot_id)
@@ -478,12 +480,12 @@ class AuctionHouse:
             try:
                 if isinstance(event, SaleStarted):
                     await self.store.mark_sale(sale.id, started_at=event.ts)
-                    self.feed.publish_sale(event)
+                    self.bus.publish_sale(event)
                     self._announced.add(sale.id)
                     self.run_due()  # now its first lots may open
                 else:
                     await self.store.mark_sale(sale.id, ended_at=event.ts)
-                    self.feed.publish_sale(event)
+                    self.bus.publish_sale(event)
             except ServerError:
                 log.exception("could not record the progress of sale %s", sale.id)
 
@@ -530,7 +532,7 @@ class AuctionHouse:
             raise BadRequest(f"{lot.spec.title} has opened; only lots not yet open can be edited")
         await self.store.save_specs(None, [spec])
         lot.spec = spec
-        self.feed.views[lot_id].spec = spec
+        self.views.lots[lot_id].spec = spec
         await self._audit(by, "update-lot", lot_id)
 
     async def start_sale(self, sale_id: str, by: str, at_ms: int | None = None) -> None:
@@ -563,7 +565,7 @@ class AuctionHouse:
         ]
         await self._commit_all(list(pauses))
         await self.store.mark_sale(sale_id, paused_at=now)
-        self.feed.publish_sale(paused)
+        self.bus.publish_sale(paused)
         await self._audit(by, "pause-sale", sale_id)
 
     async def resume_sale(self, sale_id: str, by: str) -> None:
@@ -578,7 +580,7 @@ class AuctionHouse:
         await self._commit_all(list(resumes))
         sale.apply(resumed)
         await self.store.mark_sale(sale_id, resumed=True)
-        self.feed.publish_sale(resumed)
+        self.bus.publish_sale(resumed)
         await self._audit(by, "resume-sale", sale_id)
         self.run_due()
 
@@ -594,7 +596,7 @@ class AuctionHouse:
         ]
         await self._commit_all(list(withdrawals))
         await self.store.mark_sale(sale_id, ended_at=now)
-        self.feed.publish_sale(ended)
+        self.bus.publish_sale(ended)
         await self._audit(by, "cancel-sale", sale_id)
 
     async def withdraw_lot(self, lot_id: str, by: str) -> None:
@@ -618,7 +620,7 @@ class AuctionHouse:
     def lot_on_the_block(self) -> str | None:
         """The most recently opened lot still open (what a bare number bids on)."""
         best: tuple[int, str] | None = None
-        for lot in self.feed.views.values():
+        for lot in self.views.lots.values():
             opened = lot.opened_at
             if lot.status == "open" and opened is not None and (best is None or opened >= best[0]):
                 best = (opened, lot.id)

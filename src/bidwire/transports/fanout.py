@@ -1,4 +1,4 @@
-"""The feed's direct path: one C loop of send(2) for every JSON watcher, TCP or WebSocket.
+"""The direct path: one C loop of send(2) for every JSON watcher, TCP or WebSocket.
 
 Why: each loopback write costs the kernel about 7 µs here; a Python call into uvloop's
 ``transport.write`` adds about 1.5 µs around it, 1.5 ms per event at 1,000 watchers
@@ -17,15 +17,9 @@ import errno
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
 
-from bidwire.engine.feed import (
-    Batch,
-    DirectPath,
-    DirectTarget,
-    Subscriber,
-    WriteEach,
-    write_quietly,
-)
+from bidwire.wire.batch import Batch
 
 try:
     from bidwire.transports import _fanout
@@ -34,6 +28,64 @@ except ImportError:  # not compiled here (pyproject.toml: optional): WriteEach d
 
 RETRY_LATER = (-errno.EAGAIN, -errno.EWOULDBLOCK, -errno.EINTR, -errno.ENOBUFS)
 """send(2) took nothing for now: the transport queues it all and waits for the socket."""
+
+
+class DirectTarget(NamedTuple):
+    """How the feed may write to a subscriber straight, skipping ``deliver``."""
+
+    fd: int
+    """A plain socket with nothing queued before it, or -1 (TLS: only ``write`` will do)."""
+    write: Callable[[bytes], object]
+    """The transport's own write: whatever the socket does not take at once goes here, queued
+    in order."""
+    form: str = "json_lines"
+    """What the subscriber reads: the Batch property to send (``json_lines``, ``ws_frames``)."""
+
+
+class DirectPath(Protocol):
+    """The JSON house subscribers the feed writes to straight (see ``Feed.redirect``)."""
+
+    def __contains__(self, sub: object) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def set(self, sub: object, target: DirectTarget | None) -> None:
+        """Add, update or (None) remove ``sub``."""
+        ...
+
+    def send(self, batch: Batch) -> None:
+        """The batch to every member, in the form each reads, without blocking."""
+        ...
+
+
+class WriteEach:
+    """The plain direct path: each member's transport ``write``, one Python call each."""
+
+    def __init__(self) -> None:
+        self._targets: dict[object, DirectTarget] = {}
+
+    def __contains__(self, sub: object) -> bool:
+        return sub in self._targets
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    def set(self, sub: object, target: DirectTarget | None) -> None:
+        if target is None:
+            self._targets.pop(sub, None)
+        else:
+            self._targets[sub] = target
+
+    def send(self, batch: Batch) -> None:
+        for target in list(self._targets.values()):
+            write_quietly(target.write, getattr(batch, target.form))
+
+
+def write_quietly(write: Callable[[bytes], object], data: bytes) -> None:
+    try:  # noqa: SIM105 (a with-block per write costs more than the call it guards)
+        write(data)
+    except (RuntimeError, OSError):
+        pass  # closed under us; its connection_lost takes it out of the feed
 
 
 def direct_path() -> DirectPath:
@@ -47,7 +99,7 @@ class SendAll(WriteEach):
         self._groups: list[_Group] = []
         self._stale = False
 
-    def set(self, sub: Subscriber, target: DirectTarget | None) -> None:
+    def set(self, sub: object, target: DirectTarget | None) -> None:
         if self._targets.get(sub) != target:
             super().set(sub, target)
             self._stale = True

@@ -23,11 +23,12 @@ from bidwire.domain.commands import Actor
 from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import Refusal
 from bidwire.domain.money import format_amount, parse_units
-from bidwire.engine.feed import Batch, Feed
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.errors import ClientError, NotReading
+from bidwire.transports.broadcast import Feed
 from bidwire.wire import codec, text
+from bidwire.wire.batch import Batch
 
 log = logging.getLogger("bidwire.session")
 

@@ -15,8 +15,9 @@ import socket
 import ssl
 from typing import cast
 
-from bidwire.engine.feed import Batch, DirectTarget
+from bidwire.transports.fanout import DirectTarget
 from bidwire.transports.session import Session, SessionContext
+from bidwire.wire.batch import Batch
 from bidwire.wire.codec import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("bidwire.tcp")

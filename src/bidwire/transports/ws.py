@@ -21,11 +21,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from bidwire.accounts.records import UserRecord
-from bidwire.engine.feed import Batch, DirectTarget
 from bidwire.errors import ClientError
+from bidwire.transports.fanout import DirectTarget
 from bidwire.transports.http.auth import cookie_token, foreign_origin
 from bidwire.transports.session import Session, SessionContext
 from bidwire.wire import codec
+from bidwire.wire.batch import Batch
 from bidwire.wire.codec import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("bidwire.ws")

@@ -13,7 +13,7 @@ from bidwire.domain.commands import Actor
 from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import Lot, Refusal
 from bidwire.domain.names import skeleton
-from bidwire.engine.feed import snapshot_of
+from bidwire.engine.views import snapshot_of
 from bidwire.store.base import EVENT_DECODER
 from bidwire.transports.http.auth import (
     GUEST_COOKIE,

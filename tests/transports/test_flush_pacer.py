@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bidwire.engine.feed import FlushPacer
+from bidwire.transports.broadcast import FlushPacer
 
 
 def run(pacer: FlushPacer, *, every: float, took: float, flushes: int) -> list[float]:

@@ -1,0 +1,63 @@
+"""The bus: committed events from the house to every node's fan-out.
+
+Principles:
+- Publish after commit: nothing on the bus was not stored first.
+- A message is one event with its stream (a lot or a sale) and its ``seq`` in that stream.
+  A bus keeps each stream's order, but across nodes it is only a hint: a subscriber checks the
+  seq (``InOrder``), drops repeats, and a gap means the missing events are reloaded from the
+  store, so a lost message delays an update but never loses or reorders one.
+- Sale announcements have no seq in the log yet: the publishing node numbers them per sale,
+  from 1 (``SaleNumbers``), until sales get their own event stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, NamedTuple, Protocol
+
+from bidwire.domain.events import LotEvent, SaleEvent
+
+StreamKind = Literal["lot", "sale"]
+
+
+class Message(NamedTuple):
+    """One committed event and its place (a NamedTuple: one is built per bid, and a frozen
+    dataclass costs about four times as much to build)."""
+
+    stream: StreamKind
+    key: str
+    """The lot's or the sale's id."""
+    seq: int
+    event: LotEvent | SaleEvent
+
+
+Handler = Callable[[Message], None]
+"""Called for each message; it must not block (it runs in the bus's delivery turn)."""
+
+
+class Bus(Protocol):
+    def publish(self, event: LotEvent) -> None:
+        """A committed lot event; its stream and seq are its own ``lot`` and ``seq``."""
+        ...
+
+    def publish_sale(self, event: SaleEvent) -> None:
+        """A committed sale announcement, numbered per sale."""
+        ...
+
+    def subscribe(self, handler: Handler) -> Callable[[], None]:
+        """Every message published from now on goes to ``handler``; call the result to stop."""
+        ...
+
+
+def lot_message(event: LotEvent) -> Message:
+    return Message("lot", event.lot, event.seq, event)
+
+
+class SaleNumbers:
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+
+    def message(self, event: SaleEvent) -> Message:
+        seq = self._last.get(event.sale, 0) + 1
+        self._last[event.sale] = seq
+        return Message("sale", event.sale, seq, event)

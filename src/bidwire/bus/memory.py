@@ -1,0 +1,49 @@
+"""The bus of one node: ``publish`` hands the message to every subscriber at once.
+
+Why synchronous: the fan-out batches per loop turn already (FlushPacer); a hop through a queue
+or a task here would add a loop turn to every bid's way out and change nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from bidwire.bus.base import Handler, Message, SaleNumbers
+from bidwire.domain.events import LotEvent, SaleEvent
+
+log = logging.getLogger("bidwire.bus")
+
+
+class MemoryBus:
+    def __init__(self) -> None:
+        self._handlers: tuple[Handler, ...] = ()
+        self._sales = SaleNumbers()
+
+    def publish(self, event: LotEvent) -> None:
+        self._send(Message("lot", event.lot, event.seq, event))  # lot_message, one call less
+
+    def publish_sale(self, event: SaleEvent) -> None:
+        self._send(self._sales.message(event))
+
+    def _send(self, message: Message) -> None:
+        for handler in self._handlers:
+            try:
+                handler(message)
+            except Exception:  # one broken subscriber must not cost the others the event
+                log.exception("a bus subscriber failed on %s %s seq %d", *_where(message))
+
+    def subscribe(self, handler: Handler) -> Callable[[], None]:
+        self._handlers += (handler,)
+
+        def unsubscribe() -> None:
+            self._handlers = tuple(h for h in self._handlers if h is not handler)
+
+        return unsubscribe
+
+    def close(self) -> None:
+        self._handlers = ()
+
+
+def _where(message: Message) -> tuple[str, str, int]:
+    return message.stream, message.key, message.seq

@@ -1,0 +1,187 @@
+"""What is published: a view of each lot as its watchers know it, and the events to come (pure).
+
+Principles:
+- A view moves only by committed events, applied when the fan-out takes them (``drain``), so a
+  snapshot and the events that follow it never overlap or leave a gap.
+- Events come in through the bus; ``InOrder`` passes each stream's on in seq order, once each,
+  and holds what follows a gap. ``reset`` makes the store's state the truth again.
+- The public never sees a bidder of an anonymous sale: it sees the pseudonym
+  (``domain/privacy.py``); admins see the names. Each event is encoded once per audience, and
+  the same bytes serve the fan-out and ``events_since`` (the resync ring).
+
+No asyncio and no clock: the caller passes ``now_ms``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import NamedTuple
+
+import msgspec
+
+from bidwire.bus.base import Message
+from bidwire.bus.order import InOrder
+from bidwire.domain.events import LotEvent, SaleEvent
+from bidwire.domain.lot import Lot
+from bidwire.domain.privacy import pseudonym, public_event
+from bidwire.domain.sale import SaleSpec
+from bidwire.wire.batch import encode_event
+
+RING_SIZE = 256
+"""Recent encoded events kept per lot for ``events_since``; older gaps get a snapshot instead."""
+
+
+class HighBid(msgspec.Struct):
+    amount: int
+    bidder: str
+
+
+class SnapshotBid(msgspec.Struct):
+    amount: int
+    bidder: str
+    ts: int
+
+
+class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
+    lot: str
+    seq: int
+    state: str
+    sale: str
+    title: str
+    description: str
+    currency: str
+    starting_price: int
+    min_amount: int
+    ends_at: int | None
+    high_bid: HighBid | None
+    bids: list[SnapshotBid]
+    bid_count: int
+    outcome: str | None
+    ts: int
+
+
+def snapshot_of(lot: Lot, now_ms: int, salt: str | None = None) -> Snapshot:
+    """A lot's picture; with ``salt`` (an anonymous sale, seen by the public) bidders are
+    shown by their pseudonyms."""
+
+    def shown(bidder: str) -> str:
+        return bidder if salt is None else pseudonym(salt, bidder)
+
+    high = (
+        HighBid(lot.high_amount, shown(lot.high_bidder))
+        if lot.high_amount is not None and lot.high_bidder is not None
+        else None
+    )
+    return Snapshot(
+        lot=lot.id,
+        seq=lot.seq,
+        state=lot.status,
+        sale=lot.sale,
+        title=lot.spec.title,
+        description=lot.spec.description,
+        currency=lot.spec.currency,
+        starting_price=lot.spec.starting_price,
+        min_amount=lot.min_amount(),
+        ends_at=lot.ends_at,
+        high_bid=high,
+        bids=[SnapshotBid(b.amount, shown(b.bidder), b.ts) for b in lot.recent],
+        bid_count=lot.bid_count,
+        outcome=lot.outcome,
+        ts=now_ms,
+    )
+
+
+class Published(NamedTuple):
+    """One event as it goes out: ``shown`` is what the public sees, ``json`` its bytes;
+    ``private`` the bytes with real names (anonymous sales only); ``view`` the lot after it.
+    A NamedTuple: one is built per event, at a third of a dataclass's cost."""
+
+    event: LotEvent | SaleEvent
+    shown: LotEvent | SaleEvent
+    json: bytes
+    private: bytes | None = None
+    view: Lot | None = None
+
+
+class Views:
+    def __init__(self) -> None:
+        self.lots: dict[str, Lot] = {}
+        """Each lot as published so far (the fan-out's copy, not the house's)."""
+        self.salts: dict[str, str] = {}
+        """Anonymous sales -> their pseudonym salt."""
+        self.order = InOrder()
+        self._rings: dict[str, deque[tuple[int, bytes, bytes]]] = {}
+        self._queued: list[Message] = []
+
+    # -- what there is -----------------------------------------------------------------------
+
+    def track_sale(self, sale: SaleSpec) -> None:
+        if sale.anonymous:
+            self.salts[sale.id] = sale.pseudonym_salt
+
+    def track(self, lot: Lot) -> None:
+        """Start publishing a lot whose committed state is ``lot`` (a copy the views own)."""
+        self.lots[lot.id] = lot
+        self._rings.setdefault(lot.id, deque(maxlen=RING_SIZE))
+        self._queued += self.order.expect("lot", lot.id, lot.seq + 1)
+
+    def reset(self, lot: Lot) -> None:
+        """After a failed commit: the store's state is the truth again."""
+        self._queued = [m for m in self._queued if m.stream != "lot" or m.key != lot.id]
+        self.lots[lot.id] = lot
+        self._queued += self.order.expect("lot", lot.id, lot.seq + 1)
+
+    # -- events in and out -------------------------------------------------------------------
+
+    def accept(self, message: Message) -> bool:
+        """Queue a committed event for the next ``drain``; False if nothing new is queued (a
+        repeat, or held behind a gap)."""
+        ready = self.order.accept(message)
+        if not ready:
+            return False
+        self._queued += ready
+        return True
+
+    def drain(self) -> list[Published]:
+        """Everything queued, applied to the views, in order, encoded for each audience."""
+        queued, self._queued = self._queued, []
+        out: list[Published] = []
+        for message in queued:
+            event = message.event
+            if message.stream == "sale":
+                out.append(Published(event, event, encode_event(event)))
+                continue
+            view = self.lots.get(message.key)
+            if view is None:
+                continue  # a lot this node does not publish
+            assert not isinstance(event, SaleEvent)
+            view.apply(event)
+            salt = self.salts.get(view.sale)
+            shown = event if salt is None else public_event(event, salt)
+            body = encode_event(shown)
+            private = None if shown is event else encode_event(event)
+            self._rings[view.id].append((event.seq, body, private or body))
+            out.append(Published(event, shown, body, private, view))
+        return out
+
+    def pending(self) -> int:
+        return len(self._queued)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def snapshot(self, lot_id: str, now_ms: int, *, admin: bool = False) -> Snapshot:
+        view = self.lots[lot_id]
+        salt = None if admin else self.salts.get(view.sale)
+        return snapshot_of(view, now_ms, salt)
+
+    def events_since(
+        self, lot_id: str, since_seq: int, *, admin: bool = False
+    ) -> list[bytes] | None:
+        """Encoded events after ``since_seq``, or None if the ring no longer reaches back."""
+        view = self.lots[lot_id]
+        if since_seq >= view.seq:
+            return []
+        ring = self._rings[lot_id]
+        if not ring or ring[0][0] > since_seq + 1:
+            return None
+        return [private if admin else public for seq, public, private in ring if seq > since_seq]
