@@ -12,7 +12,7 @@ import pytest
 from bidwire.domain.events import BidPlaced, LotOpened
 from bidwire.domain.lot import Lot, LotSpec
 from bidwire.domain.sale import SaleSpec
-from bidwire.errors import Conflict, SeqConflict
+from bidwire.errors import Conflict, SeqConflict, StoreUnavailable
 from bidwire.store import load_house
 from bidwire.store.sqlite import MIGRATIONS, SqliteStore, sqlite_path
 
@@ -153,3 +153,18 @@ async def test_an_unreadable_snapshot_falls_back_to_the_whole_log(tmp_path: Path
     async with SqliteStore(path) as store:
         logs = await store.lot_logs()
         assert logs["w"].snapshot is None and logs["w"].events == [opened]
+
+
+async def test_a_read_after_the_store_closed_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    """A reload can still be reading when the server shuts the store: the close waits for the
+    read, and a read after it is StoreUnavailable, never sqlite3's error or a crashed process."""
+    store = SqliteStore(str(tmp_path / "x.db"))
+    async with store:
+        await store.add_sale(SaleSpec("s", "S", ("w",)), [LotSpec(id="w", title="W")])
+        reading = asyncio.ensure_future(store.events_since("w", 0, 10))
+    (raced,) = await asyncio.gather(reading, return_exceptions=True)
+    assert raced == [] or isinstance(raced, StoreUnavailable), raced  # whichever came first
+    with pytest.raises(StoreUnavailable):
+        await store.events_since("w", 0, 10)
+    with pytest.raises(StoreUnavailable):
+        await store.lot_log("w")

@@ -507,7 +507,11 @@ class SqliteStore(SqliteAccounts):
             self._jobs.put(None)  # after every queued job: in-flight appends still commit
             await asyncio.to_thread(self._thread.join)
         if self._reader is not None:
-            self._reader.close()
+            # under the lock: closing a connection while a read runs on it in a worker thread
+            # crashed the process (seen: SIGSEGV, a reload racing the close at shutdown)
+            with self._reader_lock:
+                self._reader.close()
+                self._reader = None
         self._unlock()
 
     def _open_writer(self) -> sqlite3.Connection:
@@ -648,8 +652,9 @@ class SqliteStore(SqliteAccounts):
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         def locked() -> Any:
-            assert self._reader is not None
             with self._reader_lock:
+                if self._reader is None:
+                    raise StoreUnavailable("the store is closed")
                 return fn(self._reader)
 
         return await asyncio.to_thread(locked)
