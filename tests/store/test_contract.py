@@ -15,6 +15,7 @@ from bidwire.domain.money import FixedIncrement
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import BidwireError, Conflict, SeqConflict
 from bidwire.store import Catalog, EventLog, Store, load_house, open_store
+from bidwire.store.base import LotLog
 
 LOTS = [
     LotSpec(id="w", title="Watch", increment=FixedIncrement(7), reserve=900),
@@ -104,7 +105,7 @@ def test_the_store_is_the_union_of_the_log_the_catalog_and_the_accounts() -> Non
     assert all(part in Store.__mro__ for part in parts)
     members = [{n for n in vars(part) if not n.startswith("_")} for part in parts]
     assert not (members[0] & members[1]) and not (members[1] & members[2])
-    assert {"append", "lot_logs", "lot_log", "request_keys_since"} <= members[0]
+    assert {"append", "lot_logs", "lot_log", "save_snapshots", "request_keys_since"} <= members[0]
     assert {"catalog", "add_sale", "save_specs", "mark_sale"} <= members[1]
     for implementation in (MemoryStore, SqliteStore):
         missing = set().union(*members) - set(dir(implementation))
@@ -201,3 +202,16 @@ def test_a_snapshot_is_small() -> None:
     encoded = msgspec.msgpack.encode(lot.snapshot())
     assert len(encoded) < 400, len(encoded)
     assert msgspec.msgpack.decode(encoded, type=LotSnapshot) == lot.snapshot()
+
+
+async def test_saved_snapshots_stand_only_where_the_lot_is_still_at_their_seq(
+    store: Store,
+) -> None:
+    log: list[LotEvent] = [opened(), bid(2, 100)]
+    await store.append(log[:1])
+    await store.append(log[1:])
+    stale, current = lived(log[:1]).snapshot(), lived(log).snapshot()
+    await store.save_snapshots([("w", stale)])  # the lot moved on since: not kept
+    assert (await store.lot_log("w")).snapshot is None
+    await store.save_snapshots([("w", current)])
+    assert await store.lot_log("w") == LotLog(current, [])

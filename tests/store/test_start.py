@@ -97,3 +97,24 @@ async def test_a_restart_remembers_the_request_keys_of_the_window_only(tmp_path:
         assert again.lots["a"].seq == 3
     finally:
         await store.__aexit__(None, None, None)
+
+
+@pytest.mark.timeout(20)
+async def test_a_store_from_before_snapshots_is_replayed_once_then_read_by_snapshot(
+    tmp_path: Path,
+) -> None:
+    from tests.store.test_sqlite import _store_of_version_4
+
+    path, clock = tmp_path / "old.db", FakeClock(5)  # before the old lot's deadline (9)
+    _store_of_version_4(str(path))
+    house, store = await _house(path, clock)  # migrates, replays, keeps each lot's snapshot
+    replayed = dict(house.lots)
+    await store.__aexit__(None, None, None)
+    async with SqliteStore(str(path)) as reopened:
+        logged = await reopened.lot_log("w")
+    assert logged.snapshot == replayed["w"].snapshot() and logged.events == []
+    again, store = await _house(path, clock)
+    try:
+        assert again.lots == replayed
+    finally:
+        await store.__aexit__(None, None, None)

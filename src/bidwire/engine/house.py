@@ -161,8 +161,15 @@ class AuctionHouse:
                 paused_at=stored_sale.paused_at,
             )
             self.feed.track_sale(stored_sale.spec)
-        for stored in house.lots:
-            self._track(_rebuild(stored), _rebuild(stored))
+        rebuilt = [(stored, _rebuild(stored)) for stored in house.lots]
+        replayed = [(lot.id, lot.snapshot()) for stored, lot in rebuilt if stored.events]
+        if replayed:  # a store from before snapshots: the next start reads these instead
+            try:
+                await self.store.save_snapshots(replayed)
+            except ServerError as exc:
+                log.warning("could not keep the snapshots of %d lots: %s", len(replayed), exc)
+        for stored, lot in rebuilt:  # only now: no deadline may fire before resume()
+            self._track(lot, _rebuild(stored))
         for key, bid in house.request_keys:  # oldest first, as _remember keeps them
             self._request_keys[key] = KeyedBid(key, bid.lot, bid.amount, None, bid.ts, bid)
 

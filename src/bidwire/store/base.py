@@ -89,6 +89,11 @@ class EventLog(Protocol):
 
     async def lot_log(self, lot_id: str) -> LotLog: ...
 
+    async def save_snapshots(self, lots: Sequence[tuple[str, LotSnapshot]]) -> None:
+        """Keep each lot's snapshot where the lot is still at its seq (a store migrated from
+        before snapshots, once its lots are replayed, so the next start needs no replay)."""
+        ...
+
     async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, BidPlaced]]:
         """The keyed bids with ``ts > since_ms``, newest first, at most ``limit``; read by an
         index, never by a scan of the log."""

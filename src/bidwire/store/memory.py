@@ -110,6 +110,12 @@ class MemoryStore(MemoryAccounts):
         after = snapshot.seq if snapshot is not None else 0
         return LotLog(snapshot, self.lots[lot_id].events[after:])
 
+    async def save_snapshots(self, lots: Sequence[tuple[str, LotSnapshot]]) -> None:
+        for lot_id, snapshot in lots:
+            events = self.lots[lot_id].events
+            if (events[-1].seq if events else 0) == snapshot.seq:
+                self.snapshots[lot_id] = snapshot
+
     async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, BidPlaced]]:
         recent = [(key, bid) for key, bid in self.request_keys.items() if bid.ts > since_ms]
         recent.sort(key=lambda item: item[1].ts, reverse=True)

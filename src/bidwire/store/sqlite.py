@@ -803,6 +803,16 @@ class SqliteStore(SqliteAccounts):
         result: LotLog = await self._read(read)
         return result
 
+    async def save_snapshots(self, lots: Sequence[tuple[str, LotSnapshot]]) -> None:
+        rows = [(s.status, SNAPSHOT_ENCODER.encode(s), lot_id, s.seq) for lot_id, s in lots]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE lot_state SET status = ?, snapshot = ? WHERE lot_id = ? AND seq = ?", rows
+            )
+
+        await self._submit(run)
+
     async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, BidPlaced]]:
         def read(conn: sqlite3.Connection) -> list[tuple[str, BidPlaced]]:
             cur = conn.execute(
