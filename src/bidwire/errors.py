@@ -11,6 +11,7 @@
     │   ├── NotAuthenticated not_authenticated
     │   ├── Forbidden        forbidden
     │   ├── RateLimited      rate_limited
+    │   ├── Conflict         bad_request    the store holds that already (a taken name, a used key)
     │   ├── TooLarge         too_large      (this one closes the connection)
     │   ├── RequestTimeout   timeout        HTTP headers too slow (closes the connection)
     │   └── NotReading       not_reading    (so does this: replies piled up unread)
@@ -68,6 +69,12 @@ class Forbidden(ClientError):
 
 class RateLimited(ClientError):
     code = "rate_limited"
+
+
+class Conflict(ClientError):
+    """A write the store refused because it would repeat what it holds (a UNIQUE key)."""
+
+    code = "bad_request"
 
 
 class TooLarge(ClientError):

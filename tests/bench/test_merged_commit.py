@@ -12,7 +12,8 @@ import pytest
 from bidwire.domain.events import BidPlaced, LotOpened
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
-from bidwire.errors import SeqConflict
+from bidwire.errors import Conflict, SeqConflict
+from bidwire.store import load_house
 from bidwire.store.sqlite import SqliteStore
 
 
@@ -43,7 +44,7 @@ async def test_appends_on_several_lots_merge_and_keep_every_row(tmp_path: Path) 
             for lot in ("a", "b")
         ]
         await asyncio.gather(*futures)
-        loaded = await store.load()
+        loaded = await load_house(store)
     rows = _rows(path)
     assert len(rows) == 2 * 1001
     assert rows[-1] == ("b", 1001, "k-b-1001")
@@ -73,7 +74,7 @@ async def test_a_duplicate_request_key_fails_only_its_own_append(tmp_path: Path)
         again = store.append([BidPlaced("a", 3, 3, "u", 9, 4, 2)], request_key="same")
         results = await asyncio.gather(first, again, return_exceptions=True)
     assert results[0] is None
-    assert isinstance(results[1], ValueError)
+    assert isinstance(results[1], Conflict)
     assert [seq for _, seq, _ in _rows(path)] == [1, 2]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from bidwire.domain.events import LotEvent
 from bidwire.engine.house import RETRY_FIRST_MS, RETRY_MAX_MS, LogThrottle
@@ -20,9 +21,11 @@ async def test_a_close_that_cannot_commit_waits_longer_each_time_then_commits() 
     attempts: list[str] = []
     append = store.append
 
-    def counted(events: Sequence[LotEvent], request_key: str | None = None) -> asyncio.Future[None]:
+    def counted(
+        events: Sequence[LotEvent], request_key: str | None = None, snapshot: Any = None
+    ) -> asyncio.Future[None]:
         attempts.append(type(events[0]).__name__)
-        return append(events, request_key)
+        return append(events, request_key, snapshot)
 
     store.append = counted  # type: ignore[method-assign]
     store.fail_appends = True

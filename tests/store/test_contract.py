@@ -9,12 +9,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bidwire.domain.events import BidPlaced, LotOpened
-from bidwire.domain.lot import LotSpec
+from bidwire.domain.events import BidPlaced, LotClosed, LotEvent, LotOpened
+from bidwire.domain.lot import Lot, LotSnapshot, LotSpec
 from bidwire.domain.money import FixedIncrement
 from bidwire.domain.sale import SaleSpec
-from bidwire.errors import SeqConflict
-from bidwire.store import Store, open_store
+from bidwire.errors import BidwireError, Conflict, SeqConflict
+from bidwire.store import Catalog, EventLog, Store, load_house, open_store
+from bidwire.store.base import LotLog
 
 LOTS = [
     LotSpec(id="w", title="Watch", increment=FixedIncrement(7), reserve=900),
@@ -40,7 +41,7 @@ def bid(seq: int, amount: int) -> BidPlaced:
 
 
 async def test_catalog_round_trips(store: Store) -> None:
-    house = await store.load()
+    house = await load_house(store)
     assert [s.spec for s in house.sales] == [SALE]
     assert [lot.spec for lot in house.lots] == LOTS
 
@@ -49,10 +50,10 @@ async def test_append_in_order_and_read_back(store: Store) -> None:
     await store.append([opened()])
     await store.append([bid(2, 100)], request_key="ann\x00k")
     await store.append([bid(3, 200)])
-    house = await store.load()
+    house = await load_house(store)
     events = next(lot.events for lot in house.lots if lot.spec.id == "w")
     assert events == [opened(), bid(2, 100), bid(3, 200)]
-    assert house.request_keys == {"ann\x00k": ("w", 2)}
+    assert house.request_keys == [("ann\x00k", bid(2, 100))]
     since = await store.events_since("w", 1, 10)
     assert [msgspec.json.decode(b)["seq"] for b in since] == [2, 3]
     history = await store.bid_history("w", None, 10)
@@ -67,7 +68,7 @@ async def test_a_seq_that_does_not_follow_conflicts_and_writes_nothing(store: St
         await store.append([bid(3, 100)])
     with pytest.raises(SeqConflict):
         await store.append([opened(1)])
-    house = await store.load()
+    house = await load_house(store)
     assert [e.seq for e in house.lots[0].events] == [1]
 
 
@@ -75,14 +76,14 @@ async def test_concurrent_appends_commit_in_submission_order(store: Store) -> No
     await store.append([opened()])
     futures = [store.append([bid(seq, seq * 10)]) for seq in range(2, 502)]
     await asyncio.gather(*futures)
-    house = await store.load()
+    house = await load_house(store)
     assert [e.seq for e in house.lots[0].events] == list(range(1, 502))
 
 
 async def test_sale_progress_is_kept(store: Store) -> None:
     await store.mark_sale("s", started_at=123)
     await store.mark_sale("s", ended_at=456)
-    house = await store.load()
+    house = await load_house(store)
     assert (house.sales[0].started_at, house.sales[0].ended_at) == (123, 456)
 
 
@@ -90,3 +91,127 @@ async def test_unknown_scheme_is_named() -> None:
     with pytest.raises(ValueError, match="ftp"):
         async with open_store("ftp://x"):
             pass
+
+
+# -- snapshots, request keys and errors (issue 10, room "store") -------------------------------
+
+
+def test_the_store_is_the_union_of_the_log_the_catalog_and_the_accounts() -> None:
+    from bidwire.accounts.records import AccountStore
+    from bidwire.store.memory import MemoryStore
+    from bidwire.store.sqlite import SqliteStore
+
+    parts = (EventLog, Catalog, AccountStore)
+    assert all(part in Store.__mro__ for part in parts)
+    members = [{n for n in vars(part) if not n.startswith("_")} for part in parts]
+    assert not (members[0] & members[1]) and not (members[1] & members[2])
+    assert {"append", "lot_logs", "lot_log", "save_snapshots", "request_keys_since"} <= members[0]
+    assert {"catalog", "add_sale", "save_specs", "mark_sale"} <= members[1]
+    for implementation in (MemoryStore, SqliteStore):
+        missing = set().union(*members) - set(dir(implementation))
+        assert not missing, f"{implementation.__name__} lacks {sorted(missing)}"
+
+
+def lived(events: list[LotEvent]) -> Lot:
+    lot = Lot(LOTS[0], "s", "live")
+    for event in events:
+        lot.apply(event)
+    return lot
+
+
+async def test_a_start_gets_the_last_snapshot_and_only_the_events_after_it(store: Store) -> None:
+    log: list[LotEvent] = [opened(), bid(2, 100), bid(3, 200)]
+    for n, event in enumerate(log, start=1):
+        await store.append([event], snapshot=lived(log[:n]).snapshot())
+    later = bid(4, 300)
+    await store.append([later])  # an append without a snapshot: the last one still holds
+    logged = await store.lot_log("w")
+    assert logged.snapshot == lived(log).snapshot() and logged.events == [later]
+    assert (await store.lot_logs())["w"] == logged
+    house = await load_house(store)
+    watch = next(lot for lot in house.lots if lot.spec.id == "w")
+    assert (watch.snapshot, watch.events) == (logged.snapshot, [later])
+    vase = next(lot for lot in house.lots if lot.spec.id == "v")
+    assert (vase.snapshot, vase.events) == (None, [])
+
+
+async def test_a_closed_lot_is_its_snapshot_alone_with_its_recent_bids(store: Store) -> None:
+    log: list[LotEvent] = [opened(), *(bid(seq, seq * 10) for seq in range(2, 40))]
+    log.append(LotClosed("w", 40, "sold", "ann", 390, 60_000, "ended"))
+    for n in range(0, len(log), 5):  # several events per append, as a close after a bid
+        chunk = log[n : n + 5]
+        await store.append(chunk, snapshot=lived(log[: n + len(chunk)]).snapshot())
+    logged = await store.lot_log("w")
+    assert logged.events == []
+    assert logged.snapshot is not None and logged.snapshot.status == "closed"
+    rebuilt = Lot.from_snapshot(LOTS[0], "s", "live", logged.snapshot)
+    assert rebuilt == lived(log)
+    assert [b.amount for b in rebuilt.recent] == [seq * 10 for seq in range(39, 19, -1)]
+
+
+async def test_concurrent_appends_keep_the_snapshot_of_the_last(store: Store) -> None:
+    """Group commit merges a batch's appends into one UPDATE per lot: the lot's snapshot must
+    be its last append's, whatever the batch."""
+    await store.append([opened()], snapshot=lived([opened()]).snapshot())
+    log: list[LotEvent] = [opened()]
+    futures = []
+    for seq in range(2, 302):
+        log.append(bid(seq, seq * 10))
+        snapshot = lived(log).snapshot() if seq % 7 else None  # some without one
+        futures.append(store.append([log[-1]], snapshot=snapshot))
+    await asyncio.gather(*futures)
+    logged = await store.lot_log("w")
+    assert logged.snapshot == lived(log[:300]).snapshot()  # seq 301 % 7 == 0: none
+    assert logged.events == [log[-1]]
+
+
+async def test_request_keys_come_back_newest_first_within_the_window(store: Store) -> None:
+    await store.append([opened()])
+    for seq in range(2, 12):
+        await store.append([bid(seq, seq * 10)], request_key=f"ann\x00k{seq}")
+    await store.append([bid(12, 500)])  # no key
+    recent = await store.request_keys_since(20_000 + 5, limit=3)
+    assert [key for key, _ in recent] == ["ann\x00k11", "ann\x00k10", "ann\x00k9"]
+    assert recent[0][1] == bid(11, 110)
+    assert [k for k, _ in await store.request_keys_since(20_000 + 9, 100)] == [
+        "ann\x00k11",
+        "ann\x00k10",
+    ]
+
+
+async def test_a_repeated_request_key_is_a_conflict_from_the_error_tree(store: Store) -> None:
+    await store.append([opened()])
+    await store.append([bid(2, 100)], request_key="ann\x00k")
+    with pytest.raises(Conflict) as raised:
+        await store.append([bid(3, 200)], request_key="ann\x00k")
+    assert not isinstance(raised.value, ValueError) and raised.value.code == "bad_request"
+    await store.append([bid(3, 300)])  # the writer goes on
+    assert [e.seq for e in (await store.lot_log("w")).events] == [1, 2, 3]
+
+
+async def test_a_taken_username_is_a_conflict_not_a_value_error(store: Store) -> None:
+    await store.create_user("Ann", "bidder", "hash", 1)
+    with pytest.raises(BidwireError) as raised:
+        await store.create_user("ann", "bidder", "hash", 2)
+    assert isinstance(raised.value, Conflict) and not isinstance(raised.value, ValueError)
+
+
+def test_a_snapshot_is_small() -> None:
+    lot = lived([opened(), *(bid(seq, seq * 10) for seq in range(2, 200))])
+    assert len(lot.recent) == 20
+    encoded = msgspec.msgpack.encode(lot.snapshot())
+    assert len(encoded) < 400, len(encoded)
+    assert msgspec.msgpack.decode(encoded, type=LotSnapshot) == lot.snapshot()
+
+
+async def test_saved_snapshots_stand_only_where_the_lot_is_still_at_their_seq(
+    store: Store,
+) -> None:
+    log: list[LotEvent] = [opened(), bid(2, 100)]
+    await store.append(log[:1])
+    await store.append(log[1:])
+    stale, current = lived(log[:1]).snapshot(), lived(log).snapshot()
+    await store.save_snapshots([("w", stale)])  # the lot moved on since: not kept
+    assert (await store.lot_log("w")).snapshot is None
+    await store.save_snapshots([("w", current)])
+    assert await store.lot_log("w") == LotLog(current, [])

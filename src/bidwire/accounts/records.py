@@ -25,7 +25,7 @@ class AccountStore(Protocol):
     async def create_user(
         self, username: str, role: UserRole, password_hash: str, now_ms: int
     ) -> UserRecord:
-        """Raises ValueError if the username (compared without case) is taken."""
+        """Raises errors.Conflict if the username (compared without case) is taken."""
         ...
 
     async def get_user(self, username: str) -> UserRecord | None: ...

@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from bidwire.accounts.limits import SlidingWindow
 from bidwire.accounts.records import AccountStore, UserRecord, UserRole
 from bidwire.clock import Clock
-from bidwire.errors import BadRequest, Forbidden, NotAuthenticated, RateLimited
+from bidwire.errors import BadRequest, Conflict, Forbidden, NotAuthenticated, RateLimited
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$")
 MIN_PASSWORD, MAX_PASSWORD = 8, 256
@@ -78,7 +78,7 @@ class Accounts:
         hashed = await asyncio.to_thread(self.hasher.hash, password)
         try:
             return await self.store.create_user(username, role, hashed, self.clock.now_ms())
-        except ValueError:
+        except Conflict:
             raise BadRequest(f"the username {username!r} is taken") from None
 
     async def register(self, username: str, password: str) -> Session:

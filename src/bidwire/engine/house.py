@@ -27,7 +27,7 @@ from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import Sale, SaleSpec, plan
 from bidwire.engine.views import Views
 from bidwire.errors import BadRequest, ServerError, StoreUnavailable, UnknownLot, UnknownSale
-from bidwire.store.base import EVENT_DECODER, Store, StoredLot
+from bidwire.store.base import Store, StoredLot, load_house
 
 log = logging.getLogger("bidwire.house")
 
@@ -101,7 +101,11 @@ class LogThrottle:
 
 
 def _rebuild(stored: StoredLot) -> Lot:
-    lot = Lot(stored.spec, stored.sale, stored.mode)
+    """The lot from its stored snapshot and the events after it (all of them without one)."""
+    if stored.snapshot is None:
+        lot = Lot(stored.spec, stored.sale, stored.mode)
+    else:
+        lot = Lot.from_snapshot(stored.spec, stored.sale, stored.mode, stored.snapshot)
     for event in stored.events:
         lot.apply(event)
     return lot
@@ -137,8 +141,10 @@ class AuctionHouse:
     # -- start and stop ----------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Rebuild every lot and sale from the store."""
-        house = await self.store.load()
+        """Rebuild every lot and sale from the store: each lot from its snapshot and what
+        came after it, and the request keys of the window (an index read, not the log)."""
+        since = self.clock.now_ms() - REQUEST_KEY_WINDOW_MS
+        house = await load_house(self.store, keys_since_ms=since, keys_limit=MAX_REQUEST_KEYS)
         for stored_sale in house.sales:
             self.sales[stored_sale.spec.id] = Sale(
                 stored_sale.spec,
@@ -149,18 +155,17 @@ class AuctionHouse:
             if stored_sale.started_at is not None:
                 self._announced.add(stored_sale.spec.id)
             self.views.track_sale(stored_sale.spec)
-        for stored in house.lots:
-            self._track(_rebuild(stored), _rebuild(stored))
-        logs = {stored.spec.id: stored.events for stored in house.lots}
-        since = self.clock.now_ms() - REQUEST_KEY_WINDOW_MS
-        keyed = []
-        for key, (lot_id, seq) in house.request_keys.items():
-            event = logs[lot_id][seq - 1]  # a lot's log is seq 1, 2, 3, ... without gaps
-            assert isinstance(event, BidPlaced) and event.seq == seq
-            if event.ts > since:
-                keyed.append(KeyedBid(key, lot_id, event.amount, None, event.ts, event))
-        for entry in sorted(keyed, key=lambda k: k.at)[-MAX_REQUEST_KEYS:]:
-            self._request_keys[entry.key] = entry
+        rebuilt = [(stored, _rebuild(stored)) for stored in house.lots]
+        replayed = [(lot.id, lot.snapshot()) for stored, lot in rebuilt if stored.events]
+        if replayed:  # a store from before snapshots: the next start reads these instead
+            try:
+                await self.store.save_snapshots(replayed)
+            except ServerError as exc:
+                log.warning("could not keep the snapshots of %d lots: %s", len(replayed), exc)
+        for stored, lot in rebuilt:  # only now: no deadline may fire before resume()
+            self._track(lot, _rebuild(stored))
+        for key, bid in house.request_keys:  # oldest first, as _remember keeps them
+            self._request_keys[key] = KeyedBid(key, bid.lot, bid.amount, None, bid.ts, bid)
 
     def _track(self, lot: Lot, view: Lot) -> None:
         self.lots[lot.id] = lot
@@ -322,7 +327,7 @@ class AuctionHouse:
         for event in events:
             lot.apply(event)
         self._inflight[lot.id] = self._inflight.get(lot.id, 0) + 1
-        future = self.store.append(events, request_key)
+        future = self.store.append(events, request_key, lot.snapshot())
         future.add_done_callback(lambda f: self._committed(lot.id, events, f))
         self._arm(lot)
         return future
@@ -355,12 +360,12 @@ class AuctionHouse:
         old = self.lots[lot_id]
         while True:
             try:
-                bodies = await self.store.events_since(lot_id, 0, 10**9)
+                logged = await self.store.lot_log(lot_id)
                 break
             except Exception:
                 log.exception("reloading lot %s", lot_id)
                 await asyncio.sleep(0.5)
-        stored = StoredLot(old.spec, old.sale, old.mode, [EVENT_DECODER.decode(b) for b in bodies])
+        stored = StoredLot(old.spec, old.sale, old.mode, logged.events, logged.snapshot)
         self.lots[lot_id] = _rebuild(stored)
         self.views.reset(_rebuild(stored))
         self._broken.discard(lot_id)

@@ -5,7 +5,24 @@ Drivers are imported lazily; an unknown scheme is a ValueError that names it.
 
 from __future__ import annotations
 
-from bidwire.store.base import Store, StoredHouse, StoredLot, StoredSale
+from bidwire.store.base import (
+    Catalog,
+    EventLog,
+    Store,
+    StoredHouse,
+    StoredLot,
+    StoredSale,
+    load_house,
+)
 from bidwire.store.url import open_store
 
-__all__ = ["Store", "StoredHouse", "StoredLot", "StoredSale", "open_store"]
+__all__ = [
+    "Catalog",
+    "EventLog",
+    "Store",
+    "StoredHouse",
+    "StoredLot",
+    "StoredSale",
+    "load_house",
+    "open_store",
+]

@@ -1,4 +1,6 @@
-"""The store's contract: the event log per lot plus the catalog and a current-state row."""
+"""The store's contract, in three parts: the event log (each lot's events and its latest
+snapshot), the catalog (sales and lots as catalogued, a sale's marks) and the accounts.
+``Store`` is their union, what ``open_store`` gives the app."""
 
 from __future__ import annotations
 
@@ -10,20 +12,15 @@ from typing import Any, Protocol
 import msgspec
 
 from bidwire.accounts.records import AccountStore
-from bidwire.domain.events import (
-    BidPlaced,
-    LotClosed,
-    LotEvent,
-    LotExtended,
-    LotOpened,
-    LotPaused,
-    LotResumed,
-)
-from bidwire.domain.lot import LotSpec, SaleMode
+from bidwire.domain.events import BidPlaced, LotEvent
+from bidwire.domain.lot import LotSnapshot, LotSpec, SaleMode
 from bidwire.domain.money import FixedIncrement, IncrementRule, TieredIncrement
 from bidwire.domain.sale import SaleSpec
 
 EVENT_DECODER: msgspec.json.Decoder[LotEvent] = msgspec.json.Decoder(LotEvent)
+SNAPSHOT_ENCODER = msgspec.msgpack.Encoder()
+SNAPSHOT_DECODER: msgspec.msgpack.Decoder[LotSnapshot] = msgspec.msgpack.Decoder(LotSnapshot)
+"""Snapshots are msgpack: encoded once per commit, and half the size and time of JSON."""
 
 
 @dataclass(slots=True)
@@ -35,11 +32,29 @@ class StoredSale:
 
 
 @dataclass(slots=True)
+class CatalogLot:
+    spec: LotSpec
+    sale: str
+    mode: SaleMode
+
+
+@dataclass(slots=True)
+class LotLog:
+    """What a start needs of a lot's log: its latest snapshot and the events after it."""
+
+    snapshot: LotSnapshot | None = None
+    events: list[LotEvent] = field(default_factory=list)
+    """Every event of the lot when there is no snapshot (a store older than snapshots)."""
+
+
+@dataclass(slots=True)
 class StoredLot:
     spec: LotSpec
     sale: str
     mode: SaleMode
     events: list[LotEvent] = field(default_factory=list)
+    """The events after ``snapshot`` (all of them without one)."""
+    snapshot: LotSnapshot | None = None
 
 
 @dataclass(slots=True)
@@ -48,24 +63,61 @@ class StoredHouse:
 
     sales: list[StoredSale]
     lots: list[StoredLot]
-    request_keys: dict[str, tuple[str, int]]
-    """Idempotency keys of accepted bids -> (lot, seq)."""
+    request_keys: list[tuple[str, BidPlaced]]
+    """Idempotency keys of the recent accepted bids, with their bids, oldest first."""
 
 
-class Store(AccountStore, Protocol):
-    async def load(self) -> StoredHouse: ...
+class EventLog(Protocol):
+    def append(
+        self,
+        events: Sequence[LotEvent],
+        request_key: str | None = None,
+        snapshot: LotSnapshot | None = None,
+    ) -> asyncio.Future[None]:
+        """Queue events that follow the lot's stored seq for commit, in call order, with
+        ``snapshot``, the lot's state after them (``snapshot.seq`` is the last event's).
+
+        The future resolves once they are durable, or fails with SeqConflict (the lot moved on),
+        Conflict (the request key was used before) or StoreUnavailable (the store cannot
+        commit). Submitting synchronously is what keeps the log in decision order without a
+        lock. Without a snapshot the lot's last one stays, and a start replays from it."""
+        ...
+
+    async def lot_logs(self) -> dict[str, LotLog]:
+        """Every lot's latest snapshot and the events after it (what a start replays)."""
+        ...
+
+    async def lot_log(self, lot_id: str) -> LotLog: ...
+
+    async def save_snapshots(self, lots: Sequence[tuple[str, LotSnapshot]]) -> None:
+        """Keep each lot's snapshot where the lot is still at its seq (a store migrated from
+        before snapshots, once its lots are replayed, so the next start needs no replay)."""
+        ...
+
+    async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, BidPlaced]]:
+        """The keyed bids with ``ts > since_ms``, newest first, at most ``limit``; read by an
+        index, never by a scan of the log."""
+        ...
+
+    async def events_since(self, lot_id: str, since_seq: int, limit: int) -> list[bytes]:
+        """Encoded events of a lot with seq > since_seq, oldest first, at most ``limit``."""
+        ...
+
+    async def bid_history(self, lot_id: str, before_seq: int | None, limit: int) -> list[bytes]:
+        """Encoded bid events of a lot, newest first, with seq < before_seq."""
+        ...
+
+    def fault(self) -> str | None:
+        """Why the store cannot commit now, for a person (checked cheaply), or None."""
+        ...
+
+
+class Catalog(Protocol):
+    async def catalog(self) -> tuple[list[StoredSale], list[CatalogLot]]:
+        """Every sale in the order added, and every lot in its sale's order."""
+        ...
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None: ...
-
-    def append(
-        self, events: Sequence[LotEvent], request_key: str | None = None
-    ) -> asyncio.Future[None]:
-        """Queue events that follow the lot's stored seq for commit, in call order.
-
-        The future resolves once they are durable, or fails with SeqConflict (the lot moved on)
-        or StoreUnavailable (the store cannot commit). Submitting synchronously is what keeps
-        the log in decision order without a lock."""
-        ...
 
     async def mark_sale(
         self,
@@ -81,17 +133,23 @@ class Store(AccountStore, Protocol):
         """Replace catalog entries an admin edited (a sale's schedule, a scheduled lot)."""
         ...
 
-    async def events_since(self, lot_id: str, since_seq: int, limit: int) -> list[bytes]:
-        """Encoded events of a lot with seq > since_seq, oldest first, at most ``limit``."""
-        ...
 
-    async def bid_history(self, lot_id: str, before_seq: int | None, limit: int) -> list[bytes]:
-        """Encoded bid events of a lot, newest first, with seq < before_seq."""
-        ...
+class Store(EventLog, Catalog, AccountStore, Protocol):
+    """The union the app opens."""
 
-    def fault(self) -> str | None:
-        """Why the store cannot commit now, for a person (checked cheaply), or None."""
-        ...
+
+async def load_house(
+    store: Store, *, keys_since_ms: int = 0, keys_limit: int = 1_000_000
+) -> StoredHouse:
+    """The catalog, each lot's snapshot and later events, and the recent request keys."""
+    sales, lots = await store.catalog()
+    logs = await store.lot_logs()
+    stored = []
+    for lot in lots:
+        log = logs.get(lot.spec.id) or LotLog()
+        stored.append(StoredLot(lot.spec, lot.sale, lot.mode, log.events, log.snapshot))
+    keys = await store.request_keys_since(keys_since_ms, keys_limit)
+    return StoredHouse(sales, stored, keys[::-1])
 
 
 # -- specs <-> JSON-able records ---------------------------------------------------------------
@@ -149,23 +207,3 @@ def sale_spec_from_record(record: dict[str, Any]) -> SaleSpec:
     fields = dict(record)
     fields["lot_ids"] = tuple(fields["lot_ids"])
     return SaleSpec(**fields)
-
-
-def state_columns(events: Sequence[LotEvent]) -> dict[str, Any]:
-    """The current-state row's columns after ``events`` (the last value of each wins)."""
-    cols: dict[str, Any] = {}
-    for ev in events:
-        cols["seq"] = ev.seq
-        if isinstance(ev, BidPlaced):
-            cols.update(high_amount=ev.amount, high_bidder=ev.bidder, ends_at=ev.ends_at)
-        elif isinstance(ev, LotOpened):
-            cols.update(status="open", ends_at=ev.ends_at)
-        elif isinstance(ev, LotExtended):
-            cols["ends_at"] = ev.ends_at
-        elif isinstance(ev, LotClosed):
-            cols["status"] = "closed"
-        elif isinstance(ev, LotPaused):
-            cols["status"] = "paused"
-        elif isinstance(ev, LotResumed):
-            cols.update(status="open", ends_at=ev.ends_at)
-    return cols

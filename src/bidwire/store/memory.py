@@ -10,11 +10,11 @@ import msgspec
 
 from bidwire.accounts.records import UserRecord, UserRole
 from bidwire.domain.events import BidPlaced, LotEvent
-from bidwire.domain.lot import LotSpec
+from bidwire.domain.lot import LotSnapshot, LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
-from bidwire.errors import SeqConflict, StoreUnavailable
-from bidwire.store.base import StoredHouse, StoredLot, StoredSale
+from bidwire.errors import Conflict, SeqConflict, StoreUnavailable
+from bidwire.store.base import CatalogLot, LotLog, StoredLot, StoredSale
 
 
 class MemoryAccounts:
@@ -29,7 +29,7 @@ class MemoryAccounts:
         self, username: str, role: UserRole, password_hash: str, now_ms: int
     ) -> UserRecord:
         if username.casefold() in self.users:
-            raise ValueError(f"{username!r} is taken")
+            raise Conflict(f"the username {username!r} is taken")
         user = UserRecord(len(self.users) + 1, username, role, password_hash, False, now_ms)
         self.users[username.casefold()] = user
         return user
@@ -92,19 +92,34 @@ class MemoryStore(MemoryAccounts):
         super().__init__()
         self.sales: dict[str, StoredSale] = {}
         self.lots: dict[str, StoredLot] = {}
-        self.request_keys: dict[str, tuple[str, int]] = {}
+        """Each lot with its whole log (tests read it)."""
+        self.snapshots: dict[str, LotSnapshot] = {}
+        self.request_keys: dict[str, BidPlaced] = {}
         self.fail_appends = False
         """Tests set this to see how the engine survives a store that cannot commit."""
 
-    async def load(self) -> StoredHouse:
-        return StoredHouse(
-            sales=list(self.sales.values()),
-            lots=[
-                StoredLot(lot.spec, lot.sale, lot.mode, list(lot.events))
-                for lot in self.lots.values()
-            ],
-            request_keys=dict(self.request_keys),
-        )
+    async def catalog(self) -> tuple[list[StoredSale], list[CatalogLot]]:
+        lots = [CatalogLot(lot.spec, lot.sale, lot.mode) for lot in self.lots.values()]
+        return list(self.sales.values()), lots
+
+    async def lot_logs(self) -> dict[str, LotLog]:
+        return {lot_id: await self.lot_log(lot_id) for lot_id in self.lots}
+
+    async def lot_log(self, lot_id: str) -> LotLog:
+        snapshot = self.snapshots.get(lot_id)
+        after = snapshot.seq if snapshot is not None else 0
+        return LotLog(snapshot, self.lots[lot_id].events[after:])
+
+    async def save_snapshots(self, lots: Sequence[tuple[str, LotSnapshot]]) -> None:
+        for lot_id, snapshot in lots:
+            events = self.lots[lot_id].events
+            if (events[-1].seq if events else 0) == snapshot.seq:
+                self.snapshots[lot_id] = snapshot
+
+    async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, BidPlaced]]:
+        recent = [(key, bid) for key, bid in self.request_keys.items() if bid.ts > since_ms]
+        recent.sort(key=lambda item: item[1].ts, reverse=True)
+        return recent[:limit]
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
         if sale.id in self.sales or any(lot.id in self.lots for lot in lots):
@@ -114,7 +129,10 @@ class MemoryStore(MemoryAccounts):
             self.lots[lot.id] = StoredLot(lot, sale.id, sale.mode)
 
     def append(
-        self, events: Sequence[LotEvent], request_key: str | None = None
+        self,
+        events: Sequence[LotEvent],
+        request_key: str | None = None,
+        snapshot: LotSnapshot | None = None,
     ) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         stored = self.lots[events[0].lot]
@@ -123,10 +141,15 @@ class MemoryStore(MemoryAccounts):
             future.set_exception(StoreUnavailable("the store is failing on purpose"))
         elif events[0].seq != have + 1:
             future.set_exception(SeqConflict(f"lot {stored.spec.id} is at seq {have}"))
+        elif request_key is not None and request_key in self.request_keys:
+            future.set_exception(Conflict("this request key was used for an earlier bid"))
         else:
             stored.events.extend(events)
-            if request_key is not None:
-                self.request_keys[request_key] = (events[0].lot, events[0].seq)
+            if request_key is not None and isinstance(events[0], BidPlaced):
+                self.request_keys[request_key] = events[0]
+            if snapshot is not None:
+                assert snapshot.seq == events[-1].seq, "a snapshot after other events"
+                self.snapshots[stored.spec.id] = snapshot
             future.set_result(None)
         return future
 

@@ -25,21 +25,22 @@ from typing import Any
 import msgspec
 
 from bidwire.accounts.records import UserRecord, UserRole
-from bidwire.domain.events import LotEvent
-from bidwire.domain.lot import LotSpec
+from bidwire.domain.events import BidPlaced, LotEvent
+from bidwire.domain.lot import LotSnapshot, LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
-from bidwire.errors import BadRequest, SeqConflict, StoreInUse, StoreUnavailable
+from bidwire.errors import BadRequest, Conflict, SeqConflict, StoreInUse, StoreUnavailable
 from bidwire.store.base import (
     EVENT_DECODER,
-    StoredHouse,
-    StoredLot,
+    SNAPSHOT_DECODER,
+    SNAPSHOT_ENCODER,
+    CatalogLot,
+    LotLog,
     StoredSale,
     lot_spec_from_record,
     lot_spec_to_record,
     sale_spec_from_record,
     sale_spec_to_record,
-    state_columns,
 )
 
 MAX_BATCH = 2048
@@ -114,6 +115,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE users ADD COLUMN name_skeleton TEXT;
     CREATE INDEX users_name_skeleton ON users(name_skeleton);
+    """,
+    # 5: the current-state row is each lot's snapshot (domain/lot.py: LotSnapshot, msgpack)
+    # as of the seq it names, so a start replays only what came after it; a lot migrated
+    # without one replays its whole log until its next append. The columns it replaces were
+    # never read. Recent request keys are found by time, not by a scan of the log.
+    """
+    ALTER TABLE lot_state ADD COLUMN snapshot BLOB;
+    ALTER TABLE lot_state DROP COLUMN ends_at;
+    ALTER TABLE lot_state DROP COLUMN high_amount;
+    ALTER TABLE lot_state DROP COLUMN high_bidder;
+    CREATE INDEX events_keyed_ts ON events(ts) WHERE request_key IS NOT NULL;
     """,
 )
 
@@ -237,7 +249,8 @@ class _Append:
     lot_id: str
     expected: int
     last_seq: int
-    cols: dict[str, Any]
+    snapshot: LotSnapshot | None
+    """Encoded by the writer, and in a merged commit only the lot's last one."""
     rows: list[tuple[Any, ...]]
 
 
@@ -253,11 +266,21 @@ INSERT_ROWS = 4_000
 """Event rows per multi-row INSERT: 6 parameters each stays under SQLite's 32,766."""
 
 
-def _update_state(conn: sqlite3.Connection, lot_id: str, seq: int, cols: dict[str, Any]) -> bool:
-    """Move a lot's current-state row on from ``seq``; False if it is no longer there."""
-    assignments = ", ".join(f"{name} = ?" for name in cols)
-    update = f"UPDATE lot_state SET {assignments} WHERE lot_id = ? AND seq = ?"
-    return conn.execute(update, (*cols.values(), lot_id, seq)).rowcount == 1
+def _update_state(
+    conn: sqlite3.Connection, lot_id: str, seq: int, new_seq: int, snapshot: LotSnapshot | None
+) -> bool:
+    """Move a lot's current-state row on from ``seq`` (with its snapshot, in the same one
+    statement); False if it is no longer there."""
+    if snapshot is None:
+        cur = conn.execute(
+            "UPDATE lot_state SET seq = ? WHERE lot_id = ? AND seq = ?", (new_seq, lot_id, seq)
+        )
+    else:
+        cur = conn.execute(
+            "UPDATE lot_state SET seq = ?, status = ?, snapshot = ? WHERE lot_id = ? AND seq = ?",
+            (new_seq, snapshot.status, SNAPSHOT_ENCODER.encode(snapshot), lot_id, seq),
+        )
+    return cur.rowcount == 1
 
 
 def _merged_appends(conn: sqlite3.Connection, jobs: list[_Job]) -> bool:
@@ -269,24 +292,23 @@ def _merged_appends(conn: sqlite3.Connection, jobs: list[_Job]) -> bool:
     caller rolls back to its savepoint and commits the jobs one by one, as before) when the
     appends do not chain (a seq gap), or a statement finds a conflict or a duplicate key.
     """
-    per_lot: dict[str, tuple[int, int, dict[str, Any]]] = {}
+    per_lot: dict[str, tuple[int, int, LotSnapshot | None]] = {}
     rows: list[Any] = []
     for job in jobs:
         a = job.append
         assert a is not None
         known = per_lot.get(a.lot_id)
         if known is None:
-            per_lot[a.lot_id] = (a.expected, a.last_seq, dict(a.cols))
+            per_lot[a.lot_id] = (a.expected, a.last_seq, a.snapshot)
         else:
-            first, last, cols = known
+            first, last, snapshot = known
             if a.expected != last:
                 return False
-            cols.update(a.cols)
-            per_lot[a.lot_id] = (first, a.last_seq, cols)
+            per_lot[a.lot_id] = (first, a.last_seq, a.snapshot or snapshot)
         for row in a.rows:
             rows.extend(row)
-    for lot_id, (first, _, cols) in per_lot.items():
-        if not _update_state(conn, lot_id, first, cols):
+    for lot_id, (first, last, snapshot) in per_lot.items():
+        if not _update_state(conn, lot_id, first, last, snapshot):
             return False
     width = 6
     step = INSERT_ROWS * width
@@ -327,7 +349,7 @@ class SqliteAccounts:
                 (username, role, password_hash, now_ms, skeleton(username)),
             )
 
-        await self._submit(run)  # a taken name fails the UNIQUE constraint: ValueError
+        await self._submit(run)  # a taken name fails the UNIQUE constraint: Conflict
         user = await self.get_user(username)
         assert user is not None
         return user
@@ -485,7 +507,11 @@ class SqliteStore(SqliteAccounts):
             self._jobs.put(None)  # after every queued job: in-flight appends still commit
             await asyncio.to_thread(self._thread.join)
         if self._reader is not None:
-            self._reader.close()
+            # under the lock: closing a connection while a read runs on it in a worker thread
+            # crashed the process (seen: SIGSEGV, a reload racing the close at shutdown)
+            with self._reader_lock:
+                self._reader.close()
+                self._reader = None
         self._unlock()
 
     def _open_writer(self) -> sqlite3.Connection:
@@ -626,8 +652,9 @@ class SqliteStore(SqliteAccounts):
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         def locked() -> Any:
-            assert self._reader is not None
             with self._reader_lock:
+                if self._reader is None:
+                    raise StoreUnavailable("the store is closed")
                 return fn(self._reader)
 
         return await asyncio.to_thread(locked)
@@ -635,11 +662,15 @@ class SqliteStore(SqliteAccounts):
     # -- the contract ------------------------------------------------------------------------
 
     def append(
-        self, events: Sequence[LotEvent], request_key: str | None = None
+        self,
+        events: Sequence[LotEvent],
+        request_key: str | None = None,
+        snapshot: LotSnapshot | None = None,
     ) -> asyncio.Future[None]:
         lot_id = events[0].lot
         expected = events[0].seq - 1
-        cols = state_columns(events)
+        last_seq = events[-1].seq
+        assert snapshot is None or snapshot.seq == last_seq, "a snapshot after other events"
         keyed_rows = [
             (
                 lot_id,
@@ -653,7 +684,7 @@ class SqliteStore(SqliteAccounts):
         ]
 
         def run(conn: sqlite3.Connection) -> None:
-            if not _update_state(conn, lot_id, expected, cols):
+            if not _update_state(conn, lot_id, expected, last_seq, snapshot):
                 raise SeqConflict(f"lot {lot_id} is no longer at seq {expected}")
             conn.executemany(
                 "INSERT INTO events (lot_id, seq, type, ts, body, request_key)"
@@ -662,7 +693,7 @@ class SqliteStore(SqliteAccounts):
             )
 
         self.appends += 1
-        return self._submit(run, _Append(lot_id, expected, events[-1].seq, cols, keyed_rows))
+        return self._submit(run, _Append(lot_id, expected, last_seq, snapshot, keyed_rows))
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
         def run(conn: sqlite3.Connection) -> None:
@@ -723,8 +754,8 @@ class SqliteStore(SqliteAccounts):
 
         await self._submit(run)
 
-    async def load(self) -> StoredHouse:
-        def read(conn: sqlite3.Connection) -> StoredHouse:
+    async def catalog(self) -> tuple[list[StoredSale], list[CatalogLot]]:
+        def read(conn: sqlite3.Connection) -> tuple[list[StoredSale], list[CatalogLot]]:
             sales = [
                 StoredSale(sale_spec_from_record(json.loads(spec)), started, ended, paused)
                 for spec, started, ended, paused in conn.execute(
@@ -732,25 +763,72 @@ class SqliteStore(SqliteAccounts):
                 )
             ]
             modes = {sale.spec.id: sale.spec.mode for sale in sales}
-            lots: dict[str, StoredLot] = {}
-            for sale_id, spec in conn.execute(
-                "SELECT sale_id, spec FROM lots ORDER BY sale_id, position"
-            ):
-                lot = lot_spec_from_record(json.loads(spec))
-                lots[lot.id] = StoredLot(lot, sale_id, modes[sale_id])
-            for lot_id, body in conn.execute(
-                "SELECT lot_id, body FROM events ORDER BY lot_id, seq"
-            ):
-                lots[lot_id].events.append(EVENT_DECODER.decode(body))
-            keys = {
-                key: (lot_id, seq)
-                for key, lot_id, seq in conn.execute(
-                    "SELECT request_key, lot_id, seq FROM events WHERE request_key IS NOT NULL"
+            lots = [
+                CatalogLot(lot_spec_from_record(json.loads(spec)), sale_id, modes[sale_id])
+                for sale_id, spec in conn.execute(
+                    "SELECT sale_id, spec FROM lots ORDER BY sale_id, position"
                 )
-            }
-            return StoredHouse(sales, list(lots.values()), keys)
+            ]
+            return sales, lots
 
-        result: StoredHouse = await self._read(read)
+        result: tuple[list[StoredSale], list[CatalogLot]] = await self._read(read)
+        return result
+
+    async def lot_logs(self) -> dict[str, LotLog]:
+        def read(conn: sqlite3.Connection) -> dict[str, LotLog]:
+            logs: dict[str, LotLog] = {}
+            behind: list[tuple[str, int]] = []
+            for lot_id, seq, blob in conn.execute("SELECT lot_id, seq, snapshot FROM lot_state"):
+                log = _lot_log(blob)
+                logs[lot_id] = log
+                after = log.snapshot.seq if log.snapshot is not None else 0
+                if seq > after:
+                    behind.append((lot_id, after))
+            for lot_id, after in behind:
+                logs[lot_id].events = _events_after(conn, lot_id, after)
+            return logs
+
+        result: dict[str, LotLog] = await self._read(read)
+        return result
+
+    async def lot_log(self, lot_id: str) -> LotLog:
+        def read(conn: sqlite3.Connection) -> LotLog:
+            row = conn.execute(
+                "SELECT snapshot FROM lot_state WHERE lot_id = ?", (lot_id,)
+            ).fetchone()
+            log = _lot_log(row[0]) if row is not None else LotLog()
+            after = log.snapshot.seq if log.snapshot is not None else 0
+            log.events = _events_after(conn, lot_id, after)
+            return log
+
+        result: LotLog = await self._read(read)
+        return result
+
+    async def save_snapshots(self, lots: Sequence[tuple[str, LotSnapshot]]) -> None:
+        rows = [(s.status, SNAPSHOT_ENCODER.encode(s), lot_id, s.seq) for lot_id, s in lots]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE lot_state SET status = ?, snapshot = ? WHERE lot_id = ? AND seq = ?", rows
+            )
+
+        await self._submit(run)
+
+    async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, BidPlaced]]:
+        def read(conn: sqlite3.Connection) -> list[tuple[str, BidPlaced]]:
+            cur = conn.execute(
+                "SELECT request_key, body FROM events INDEXED BY events_keyed_ts"
+                " WHERE request_key IS NOT NULL AND ts > ? ORDER BY ts DESC LIMIT ?",
+                (since_ms, limit),
+            )
+            keyed = []
+            for key, body in cur:
+                event = EVENT_DECODER.decode(body)
+                if isinstance(event, BidPlaced):
+                    keyed.append((str(key), event))
+            return keyed
+
+        result: list[tuple[str, BidPlaced]] = await self._read(read)
         return result
 
     async def events_since(self, lot_id: str, since_seq: int, limit: int) -> list[bytes]:
@@ -777,9 +855,33 @@ class SqliteStore(SqliteAccounts):
         return result
 
 
+def _lot_log(blob: bytes | None) -> LotLog:
+    """A lot's stored snapshot; a row whose snapshot is unreadable replays its whole log."""
+    if blob is None:
+        return LotLog()
+    try:
+        return LotLog(SNAPSHOT_DECODER.decode(blob))
+    except msgspec.DecodeError:
+        return LotLog()
+
+
+def _events_after(conn: sqlite3.Connection, lot_id: str, seq: int) -> list[LotEvent]:
+    cur = conn.execute(
+        "SELECT body FROM events WHERE lot_id = ? AND seq > ? ORDER BY seq", (lot_id, seq)
+    )
+    return [EVENT_DECODER.decode(body) for (body,) in cur]
+
+
 def _job_fault(fault: Exception) -> Exception:
-    """What one job's waiter sees: a seq conflict as is, a broken constraint as bad input."""
-    return fault if isinstance(fault, SeqConflict) else ValueError(str(fault))
+    """What one job's waiter sees: a seq conflict as is, a broken UNIQUE constraint (a taken
+    name, a request key used before) as a Conflict, another constraint as bad input; never a
+    bare sqlite3 error or ValueError."""
+    if isinstance(fault, SeqConflict):
+        return fault
+    name = getattr(fault, "sqlite_errorname", "")
+    if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+        return Conflict(f"the store already holds this ({fault})")
+    return BadRequest(f"the store refused this ({fault})")
 
 
 def _resolve(batch: list[_Job]) -> None:

@@ -1,0 +1,120 @@
+"""A start rebuilds each lot from its stored snapshot and the events after it, and remembers
+only the request keys of the window (issue 10, room "store")."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bidwire.clock import FakeClock
+from bidwire.domain.commands import Actor, PlaceBid
+from bidwire.domain.events import BidPlaced
+from bidwire.domain.lot import LotSpec
+from bidwire.domain.money import FixedIncrement
+from bidwire.domain.sale import SaleSpec
+from bidwire.engine.house import REQUEST_KEY_WINDOW_MS, AuctionHouse
+from bidwire.store.sqlite import SqliteStore
+from tests.engine.test_house import house_and_feed
+
+HOUR_MS = 3_600_000
+LOTS = [
+    LotSpec(id=lot, title=lot, increment=FixedIncrement(1), opening_ms=30 * HOUR_MS)
+    for lot in ("a", "b")
+]
+
+
+async def _house(path: Path, clock: FakeClock) -> tuple[AuctionHouse, SqliteStore]:
+    store = SqliteStore(str(path), synchronous="OFF")
+    await store.__aenter__()
+    house, _feed = house_and_feed(store, clock)
+    await house.load()
+    return house, store
+
+
+async def _bid(house: AuctionHouse, who: str, lot: str, amount: int, key: str | None) -> None:
+    result = await house.place_bid(PlaceBid(Actor(who), lot, amount, request_id=key))
+    assert isinstance(result, BidPlaced), result
+
+
+async def _open_all(house: AuctionHouse) -> None:
+    house.start()
+    await asyncio.gather(*house._tasks)  # the sale's start commits; then its lots open
+    assert all(lot.status == "open" for lot in house.lots.values())
+
+
+@pytest.mark.timeout(20)
+async def test_a_restart_rebuilds_lots_from_snapshots_without_the_older_events(
+    tmp_path: Path,
+) -> None:
+    path, clock = tmp_path / "x.db", FakeClock()
+    house, store = await _house(path, clock)
+    await house.add_sale(SaleSpec("s", "S", ("a", "b"), mode="timed"), LOTS)
+    await _open_all(house)
+    for n in range(30):
+        await _bid(house, ("ann", "bob")[n % 2], "a", 100 + n, None)
+    clock.advance(30 * HOUR_MS)
+    house.run_due()  # both lots close: "a" sold, "b" unsold
+    await house.stop()
+    before = {lot_id: lot for lot_id, lot in house.lots.items()}
+    assert {lot.status for lot in before.values()} == {"closed"}
+    await store.__aexit__(None, None, None)
+    # the log before each snapshot is not what a start reads: take it away and start again
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "DELETE FROM events WHERE seq < (SELECT seq FROM lot_state WHERE lot_id = events.lot_id)"
+    )
+    conn.commit()
+    conn.close()
+    again, store = await _house(path, clock)
+    try:
+        assert again.lots == before
+        assert again.views.lots == before
+        assert [b.amount for b in again.lots["a"].recent] == list(range(129, 109, -1))
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+@pytest.mark.timeout(20)
+async def test_a_restart_remembers_the_request_keys_of_the_window_only(tmp_path: Path) -> None:
+    path, clock = tmp_path / "x.db", FakeClock()
+    house, store = await _house(path, clock)
+    await house.add_sale(SaleSpec("s", "S", ("a", "b"), mode="timed"), LOTS)
+    await _open_all(house)
+    await _bid(house, "ann", "a", 100, "old")
+    clock.advance(2 * HOUR_MS)
+    await _bid(house, "bob", "a", 101, "new")
+    await house.stop()
+    await store.__aexit__(None, None, None)
+    clock.advance(REQUEST_KEY_WINDOW_MS - HOUR_MS)  # "old" is 25 h old, "new" 23 h
+    again, store = await _house(path, clock)
+    try:
+        assert list(again._request_keys) == ["bob\x00new"]
+        repeat = await again.place_bid(PlaceBid(Actor("bob"), "a", 101, request_id="new"))
+        assert isinstance(repeat, BidPlaced) and repeat.seq == 3, "a repeat was bid again"
+        assert again.lots["a"].seq == 3
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+@pytest.mark.timeout(20)
+async def test_a_store_from_before_snapshots_is_replayed_once_then_read_by_snapshot(
+    tmp_path: Path,
+) -> None:
+    from tests.store.test_sqlite import _store_of_version_4
+
+    path, clock = tmp_path / "old.db", FakeClock(5)  # before the old lot's deadline (9)
+    _store_of_version_4(str(path))
+    house, store = await _house(path, clock)  # migrates, replays, keeps each lot's snapshot
+    replayed = dict(house.lots)
+    await store.__aexit__(None, None, None)
+    async with SqliteStore(str(path)) as reopened:
+        logged = await reopened.lot_log("w")
+    assert logged.snapshot == replayed["w"].snapshot() and logged.events == []
+    again, store = await _house(path, clock)
+    try:
+        assert again.lots == replayed
+    finally:
+        await store.__aexit__(None, None, None)
