@@ -15,7 +15,9 @@ No asyncio and no clock: the caller passes ``now_ms``.
 from __future__ import annotations
 
 from collections import deque
-from typing import NamedTuple
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -31,6 +33,10 @@ RING_SIZE = 256
 """Recent encoded events kept per lot for ``events_since``; older gaps get a snapshot instead."""
 
 
+# The shapes below are the one schema of each: the wire encodes them, and the HTTP API's
+# OpenAPI document is made from them (transports/http/edge.py: wire_schema).
+
+
 class HighBid(msgspec.Struct):
     amount: int
     bidder: str
@@ -42,37 +48,59 @@ class SnapshotBid(msgspec.Struct):
     ts: int
 
 
-class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
+class LotState(msgspec.Struct):
+    """A lot as its watchers know it: the fields of the wire's ``snapshot`` but its bids."""
+
     lot: str
     seq: int
-    state: str
+    state: Literal["scheduled", "open", "paused", "closed"]
     sale: str
     title: str
     description: str
     currency: str
     starting_price: int
-    min_amount: int
+    min_amount: Annotated[int, msgspec.Meta(description="The least the next bid may be.")]
     ends_at: int | None
     high_bid: HighBid | None
-    bids: list[SnapshotBid]
     bid_count: int
-    outcome: str | None
+    outcome: Literal["sold", "unsold"] | None
+
+
+class Snapshot(LotState, tag="snapshot", tag_field="type"):
+    """A lot's picture: its state and its most recent bids (the wire's ``snapshot``)."""
+
+    bids: Annotated[list[SnapshotBid], msgspec.Meta(description="The most recent, newest first.")]
     ts: int
 
 
+def lot_state_of(lot: Lot, salt: str | None = None) -> LotState:
+    """A lot's state; with ``salt`` (an anonymous sale, seen by the public) the high bidder is
+    shown by a pseudonym."""
+    return _picture(LotState, lot, salt)
+
+
 def snapshot_of(lot: Lot, now_ms: int, salt: str | None = None) -> Snapshot:
-    """A lot's picture; with ``salt`` (an anonymous sale, seen by the public) bidders are
-    shown by their pseudonyms."""
+    """A lot's picture, as ``lot_state_of`` with its recent bids."""
+    shown = _shown(salt)
+    recent = [SnapshotBid(b.amount, shown(b.bidder), b.ts) for b in lot.recent]
+    return _picture(Snapshot, lot, salt, bids=recent, ts=now_ms)
 
-    def shown(bidder: str) -> str:
-        return bidder if salt is None else pseudonym(salt, bidder)
 
+def _shown(salt: str | None) -> Callable[[str], str]:
+    return (lambda bidder: bidder) if salt is None else partial(pseudonym, salt)
+
+
+State = TypeVar("State", LotState, Snapshot)
+
+
+def _picture(kind: type[State], lot: Lot, salt: str | None, **more: Any) -> State:
+    shown = _shown(salt)
     high = (
         HighBid(lot.high_amount, shown(lot.high_bidder))
         if lot.high_amount is not None and lot.high_bidder is not None
         else None
     )
-    return Snapshot(
+    return kind(
         lot=lot.id,
         seq=lot.seq,
         state=lot.status,
@@ -84,10 +112,9 @@ def snapshot_of(lot: Lot, now_ms: int, salt: str | None = None) -> Snapshot:
         min_amount=lot.min_amount(),
         ends_at=lot.ends_at,
         high_bid=high,
-        bids=[SnapshotBid(b.amount, shown(b.bidder), b.ts) for b in lot.recent],
         bid_count=lot.bid_count,
         outcome=lot.outcome,
-        ts=now_ms,
+        **more,
     )
 
 

@@ -25,6 +25,7 @@ from bidwire.domain.lot import Refusal
 from bidwire.domain.money import format_amount, parse_units
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
+from bidwire.engine.queries import Queries
 from bidwire.errors import ClientError, NotReading
 from bidwire.transports.broadcast import Feed
 from bidwire.wire import codec, text
@@ -78,6 +79,11 @@ class SessionContext:
     @property
     def guests_allowed(self) -> bool:
         return self.gate.guests_allowed
+
+    @property
+    def queries(self) -> Queries:
+        """The read layer over this context's house (cheap: two references)."""
+        return Queries(self.house)
 
     def disconnect(self, *, username: str | None = None, token: str | None = None) -> int:
         """Close the live connections of a blocked user or a revoked token: what a token

@@ -10,19 +10,26 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from bidwire.accounts.records import UserRecord
 from bidwire.catalog import Defaults, lot_from_row, parse_catalog
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
+from bidwire.engine.queries import BidHistory
 from bidwire.errors import CatalogError
 from bidwire.transports.http.auth import AdminUser, require_admin
-from bidwire.transports.http.edge import MAX_BODY_BYTES, ApiError, Context, error_responses
+from bidwire.transports.http.edge import (
+    MAX_BODY_BYTES,
+    ApiError,
+    Context,
+    error_responses,
+    wire_json,
+    wire_schema,
+)
 from bidwire.transports.http.models import (
     AuditEntry,
     AuditPage,
-    BidHistory,
     CatalogProblems,
     Done,
     LotIn,
@@ -34,7 +41,6 @@ from bidwire.transports.http.models import (
     UserOut,
     UsersPage,
 )
-from bidwire.transports.http.public import bid_page
 from bidwire.transports.session import SessionContext
 
 ADMIN_PREFIX = "/api/admin"
@@ -309,8 +315,10 @@ async def withdraw_lot(lot_id: str, admin: AdminUser, ctx: Context) -> Done:
 
 @router.get(
     "/lots/{lot_id}/bids",
-    response_model=BidHistory,
-    responses=error_responses("unknown_lot", "bad_request", "unavailable"),
+    responses={
+        **wire_schema(BidHistory, "A page of the lot's bids with their bidders."),
+        **error_responses("unknown_lot", "bad_request", "unavailable"),
+    },
 )
 async def every_bid(
     lot_id: str,
@@ -320,11 +328,9 @@ async def every_bid(
         int | None, Query(ge=1, le=2**62, description="Only bids with a smaller seq.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ADMIN_PAGE)] = MAX_ADMIN_PAGE,
-) -> Any:
+) -> Response:
     """Every bid of a lot with the real bidder (whatever the public sees), newest first."""
-    if lot_id not in ctx.feed.views:
-        raise ApiError("unknown_lot", f"there is no lot {lot_id[:64]!r}")
-    return await bid_page(ctx.house, lot_id, before_seq, limit, ctx.clock.now_ms())
+    return wire_json(await ctx.queries.bids(lot_id, before_seq, limit, admin=True))
 
 
 @router.get("/audit", response_model=AuditPage)

@@ -13,7 +13,7 @@ from starlette.types import Scope
 
 from bidwire.catalog import Defaults
 from bidwire.transports.http import accounts, admin, public
-from bidwire.transports.http.edge import BodyLimit, add_error_handlers
+from bidwire.transports.http.edge import BodyLimit, add_error_handlers, add_wire_schemas
 from bidwire.transports.session import SessionContext
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -75,6 +75,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     app.state.catalog_defaults = catalog_defaults or Defaults()
     app.add_middleware(BodyLimit)
     add_error_handlers(app)
+    add_wire_schemas(app)
     for router in (public.router, accounts.router, admin.router, pages):
         _add_routes(app, router)
     app.mount("/static", _WebFiles(directory=WEB_DIR), name="static")

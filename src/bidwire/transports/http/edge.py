@@ -8,9 +8,10 @@ import logging
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -71,6 +72,38 @@ def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorBody, "description": ", ".join(names)}
         for status, names in by_status.items()
     }
+
+
+WIRE_SHAPES: set[type[msgspec.Struct]] = set()
+"""The msgspec Structs answered as they are; their schemas go into /openapi.json."""
+
+
+def wire_schema(shape: type[msgspec.Struct], description: str) -> dict[int | str, Any]:
+    """OpenAPI ``responses`` for a 200 whose body is ``shape`` encoded as on the wire: the
+    Struct is the one schema of that shape (no pydantic copy to drift from it)."""
+    WIRE_SHAPES.add(shape)
+    ref = {"$ref": f"#/components/schemas/{shape.__name__}"}
+    return {200: {"description": description, "content": {"application/json": {"schema": ref}}}}
+
+
+def wire_json(value: msgspec.Struct) -> Response:
+    return Response(msgspec.json.encode(value), media_type="application/json")
+
+
+def add_wire_schemas(app: FastAPI) -> None:
+    """Make /openapi.json describe the wire shapes from their Structs."""
+    made = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = made()
+        shapes = sorted(WIRE_SHAPES, key=lambda shape: shape.__name__)
+        _, components = msgspec.json.schema_components(
+            shapes, ref_template="#/components/schemas/{name}"
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class ApiError(Exception):

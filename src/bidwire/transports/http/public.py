@@ -5,81 +5,28 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-import msgspec
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from bidwire.domain.commands import Actor
-from bidwire.domain.events import BidPlaced
-from bidwire.domain.lot import Lot, Refusal
+from bidwire.domain.lot import Refusal
 from bidwire.domain.names import skeleton
-from bidwire.engine.views import snapshot_of
-from bidwire.store.base import EVENT_DECODER
+from bidwire.engine.queries import BidHistory, LotsPage, SalesPage
+from bidwire.engine.views import Snapshot
 from bidwire.transports.http.auth import (
     GUEST_COOKIE,
     MaybeUser,
     guest_session,
     set_guest_cookie,
 )
-from bidwire.transports.http.edge import Context, error, error_responses
-from bidwire.transports.http.models import (
-    BidAccepted,
-    BidHistory,
-    BidRequest,
-    GuestIn,
-    GuestSession,
-    Health,
-    LotsPage,
-    SalesPage,
-    Snapshot,
-)
+from bidwire.transports.http.edge import Context, error, error_responses, wire_json, wire_schema
+from bidwire.transports.http.models import BidAccepted, BidRequest, GuestIn, GuestSession, Health
 
 log = logging.getLogger("bidwire.http")
 
 MAX_PAGE = 200
 
 router = APIRouter()
-
-
-def _lot_state(lot: Lot, now: int, salt: str | None = None) -> dict[str, Any]:
-    record: dict[str, Any] = msgspec.to_builtins(snapshot_of(lot, now, salt))
-    for name in ("type", "bids", "ts"):
-        record.pop(name, None)
-    return record
-
-
-async def bid_page(
-    house: Any, lot_id: str, before_seq: int | None, limit: int, now: int, *, public: bool = False
-) -> dict[str, Any] | JSONResponse:
-    """A page of bids; ``public`` shows bidders as the public sees them (pseudonyms in an
-    anonymous sale), otherwise the real names (the admin's view)."""
-    sale = house.lots[lot_id].sale
-    try:
-        bodies = await house.store.bid_history(lot_id, before_seq, limit + 1)
-    except Exception:
-        # A failed read is the store's fault, not the client's: say so, and retry later.
-        log.exception("reading the bid history of %s", lot_id)
-        return error("unavailable", "the bid history cannot be read right now")
-    page = [EVENT_DECODER.decode(body) for body in bodies]
-    more = len(page) > limit
-    page = page[:limit]
-    listed = [
-        {
-            "seq": e.seq,
-            "amount": e.amount,
-            "bidder": house.public_name(sale, e.bidder) if public else e.bidder,
-            "ts": e.ts,
-            "ends_at": e.ends_at,
-        }
-        for e in page
-        if isinstance(e, BidPlaced)
-    ]
-    return {
-        "lot": lot_id,
-        "bids": listed,
-        "next_before_seq": page[-1].seq if more and page else None,
-        "ts": now,
-    }
 
 
 @router.get("/healthz", response_model=Health, responses=error_responses("unavailable"))
@@ -92,57 +39,35 @@ async def healthz(ctx: Context) -> Health | JSONResponse:
     return Health(status="ok", lots=len(ctx.feed.views), ts=ctx.clock.now_ms())
 
 
-@router.get("/api/sales", response_model=SalesPage)
-async def sales(ctx: Context) -> dict[str, Any]:
+@router.get("/api/sales", responses=wire_schema(SalesPage, "Every sale with its lots."))
+async def sales(ctx: Context) -> Response:
     """Every sale with its lots in order, each lot in its published state."""
-    feed = ctx.feed
-    now = ctx.clock.now_ms()
-    listed = []
-    for state in ctx.house.sales.values():
-        spec = state.spec
-        listed.append(
-            {
-                "sale": spec.id,
-                "title": spec.title,
-                "mode": spec.mode,
-                "state": state.status,
-                "starts_at": spec.starts_at,
-                "started_at": state.started_at,
-                "ended_at": state.ended_at,
-                "lots": [
-                    _lot_state(feed.views[lot_id], now, feed.salts.get(spec.id))
-                    for lot_id in spec.lot_ids
-                    if lot_id in feed.views
-                ],
-            }
-        )
-    return {"sales": listed, "ts": now}
+    return wire_json(ctx.queries.sales())
 
 
-@router.get("/api/lots", response_model=LotsPage)
-async def lots(ctx: Context) -> dict[str, Any]:
-    feed = ctx.feed
-    now = ctx.clock.now_ms()
-    listed = [_lot_state(lot, now, feed.salts.get(lot.sale)) for lot in feed.views.values()]
-    return {"lots": listed, "ts": now}
+@router.get("/api/lots", responses=wire_schema(LotsPage, "Every lot in its published state."))
+async def lots(ctx: Context) -> Response:
+    return wire_json(ctx.queries.lots())
 
 
 @router.get(
     "/api/lots/{lot_id}",
-    response_model=Snapshot,
-    responses=error_responses("unknown_lot", "bad_request"),
+    responses={
+        **wire_schema(Snapshot, "The lot's snapshot."),
+        **error_responses("unknown_lot", "bad_request"),
+    },
 )
-async def lot(lot_id: str, ctx: Context) -> Any:
+async def lot(lot_id: str, ctx: Context) -> Response:
     """The lot's snapshot, exactly as the wire's ``snapshot`` message."""
-    if lot_id not in ctx.feed.views:
-        return error("unknown_lot", f"there is no lot {lot_id[:64]!r}")
-    return msgspec.to_builtins(ctx.feed.snapshot(lot_id))
+    return wire_json(ctx.queries.snapshot(lot_id))
 
 
 @router.get(
     "/api/lots/{lot_id}/bids",
-    response_model=BidHistory,
-    responses=error_responses("unknown_lot", "bad_request", "unavailable"),
+    responses={
+        **wire_schema(BidHistory, "A page of the lot's bids, newest first."),
+        **error_responses("unknown_lot", "bad_request", "unavailable"),
+    },
 )
 async def bids(
     lot_id: str,
@@ -151,11 +76,10 @@ async def bids(
         int | None, Query(ge=1, le=2**62, description="Only bids with a smaller seq.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-) -> Any:
-    """The lot's bid history from the store, newest first, a page at a time."""
-    if lot_id not in ctx.feed.views:
-        return error("unknown_lot", f"there is no lot {lot_id[:64]!r}")
-    return await bid_page(ctx.house, lot_id, before_seq, limit, ctx.clock.now_ms(), public=True)
+) -> Response:
+    """The lot's bid history from the store, newest first, a page at a time (pseudonyms in an
+    anonymous sale)."""
+    return wire_json(await ctx.queries.bids(lot_id, before_seq, limit))
 
 
 @router.post(

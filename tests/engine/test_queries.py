@@ -1,0 +1,70 @@
+"""The read layer (engine/queries.py): what HTTP, the CLI and tests read, from one place."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from bidwire.domain.commands import Actor, PlaceBid
+from bidwire.domain.lot import LotSpec
+from bidwire.domain.privacy import pseudonym
+from bidwire.domain.sale import SaleSpec
+from bidwire.engine.queries import Queries
+from bidwire.errors import StoreUnavailable, UnknownLot
+from tests.engine.test_house import make_house, settle
+
+
+async def anonymous_house() -> tuple[Queries, str]:
+    house, _rec, _clock, _store = await make_house(add=False)
+    sale = SaleSpec("x", "Quiet sale", ("q",), anonymous=True)
+    await house.create_sale(sale, [LotSpec(id="q", title="Q", starting_price=100)], by="root")
+    await settle()
+    await settle()
+    for who, amount in (("ann", 100), ("bob", 200)):
+        await house.place_bid(PlaceBid(Actor(who), "q", amount))
+    await settle()
+    return Queries(house), house.sales["x"].spec.pseudonym_salt
+
+
+async def test_the_public_reads_pseudonyms_everywhere_and_admins_read_names() -> None:
+    queries, salt = await anonymous_house()
+    ann, bob = pseudonym(salt, "ann"), pseudonym(salt, "bob")
+    page = await queries.bids("q", None, 10)
+    assert [(b.amount, b.bidder) for b in page.bids] == [(200, bob), (100, ann)]
+    every = await queries.bids("q", None, 10, admin=True)
+    assert [b.bidder for b in every.bids] == ["bob", "ann"]
+    high = queries.snapshot("q").high_bid
+    assert high is not None and (high.amount, high.bidder) == (200, bob)
+    assert [b.bidder for b in queries.snapshot("q", admin=True).bids] == ["bob", "ann"]
+    (sale,) = queries.sales().sales
+    assert (sale.sale, sale.state) == ("x", "running")
+    assert sale.lots[0].high_bid is not None and sale.lots[0].high_bid.bidder == bob
+    (lot,) = [state for state in queries.lots().lots if state.lot == "q"]
+    assert lot.high_bid is not None and lot.high_bid.bidder == bob
+    text = msgspec.json.encode(queries.sales()) + msgspec.json.encode(queries.lots())
+    assert b'"ann"' not in text and b'"bob"' not in text
+
+
+async def test_pages_go_back_by_seq() -> None:
+    queries, _salt = await anonymous_house()
+    first = await queries.bids("q", None, 1, admin=True)
+    assert [b.bidder for b in first.bids] == ["bob"] and first.next_before_seq is not None
+    older = await queries.bids("q", first.next_before_seq, 1, admin=True)
+    assert [b.bidder for b in older.bids] == ["ann"] and older.next_before_seq is None
+
+
+async def test_unknown_lots_and_unreadable_stores_are_errors_of_the_tree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queries, _salt = await anonymous_house()
+    with pytest.raises(UnknownLot):
+        queries.snapshot("nope")
+    with pytest.raises(UnknownLot):
+        await queries.bids("nope", None, 10)
+
+    async def broken(*args: object) -> list[bytes]:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(queries.house.store, "bid_history", broken)
+    with pytest.raises(StoreUnavailable):
+        await queries.bids("q", None, 10)
