@@ -5,13 +5,13 @@
     │   ├── BadJson          bad_json
     │   ├── UnknownType      unknown_type
     │   ├── BadRequest       bad_request
+    │   │   └── Conflict     bad_request    the store holds that already (a taken name, a used key)
     │   ├── BadAmount        bad_amount
     │   ├── UnknownLot       unknown_lot
     │   ├── UnknownSale      unknown_sale
     │   ├── NotAuthenticated not_authenticated
     │   ├── Forbidden        forbidden
     │   ├── RateLimited      rate_limited
-    │   ├── Conflict         bad_request    the store holds that already (a taken name, a used key)
     │   ├── TooLarge         too_large      (this one closes the connection)
     │   ├── RequestTimeout   timeout        HTTP headers too slow (closes the connection)
     │   └── NotReading       not_reading    (so does this: replies piled up unread)
@@ -71,7 +71,7 @@ class RateLimited(ClientError):
     code = "rate_limited"
 
 
-class Conflict(ClientError):
+class Conflict(BadRequest):
     """A write the store refused because it would repeat what it holds (a UNIQUE key)."""
 
     code = "bad_request"
