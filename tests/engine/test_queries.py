@@ -6,10 +6,12 @@ import msgspec
 import pytest
 
 from bidwire.domain.commands import Actor, PlaceBid
-from bidwire.domain.lot import LotSpec
+from bidwire.domain.events import BidPlaced
+from bidwire.domain.lot import Lot, LotSpec
 from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.queries import Queries
+from bidwire.engine.views import lot_state_of, snapshot_of
 from bidwire.errors import StoreUnavailable, UnknownLot
 from tests.engine.test_house import make_house, settle
 
@@ -68,3 +70,53 @@ async def test_unknown_lots_and_unreadable_stores_are_errors_of_the_tree(
     monkeypatch.setattr(queries.house.store, "bid_history", broken)
     with pytest.raises(StoreUnavailable):
         await queries.bids("q", None, 10)
+
+
+async def test_a_closed_lot_is_compacted_and_every_read_answers_as_its_log_says() -> None:
+    """Closed at runtime and after a start alike: the views keep no ring and no second copy of
+    its recent bids, and the snapshot, the lot lists, the sales and the history still show
+    what replaying its log shows, with pseudonyms for the public."""
+    house, _rec, clock, store = await make_house(add=False)
+    sale = SaleSpec("x", "Quiet sale", ("q", "r"), mode="timed", anonymous=True)
+    specs = [LotSpec(id=i, title=i.upper(), starting_price=100) for i in ("q", "r")]
+    await house.create_sale(sale, specs, by="root")
+    await settle()
+    await settle()
+    for n in range(25):  # more than a snapshot shows
+        amount = house.lots["q"].min_amount()
+        placed = await house.place_bid(PlaceBid(Actor(("bob", "ann")[n % 2]), "q", amount))
+        assert isinstance(placed, BidPlaced), placed
+    clock.advance(3_600_000)
+    house.run_due()  # both close; "q" sold, "r" unsold
+    await settle()
+    salt = house.sales["x"].spec.pseudonym_salt
+
+    def replayed(lot_id: str) -> Lot:
+        lot = Lot(specs[lot_id == "r"], "x", "timed")
+        for event in store.lots[lot_id].events:
+            lot.apply(event)
+        return lot
+
+    for started in (house, (await make_house(store, clock, add=False))[0]):
+        queries = Queries(started)
+        assert set(started.views.closed) == {"q", "r"}  # kept compactly
+        assert all(not lot.recent for lot in started.views.lots.values())
+        assert all(not lot.recent for lot in started.lots.values())
+        now = clock.now_ms()
+        for lot_id in ("q", "r"):
+            lot = replayed(lot_id)
+            assert lot.status == "closed"
+            assert queries.snapshot(lot_id) == snapshot_of(lot, now, salt)
+            assert queries.snapshot(lot_id, admin=True) == snapshot_of(lot, now)
+        public, admin = snapshot_of(replayed("q"), now, salt), snapshot_of(replayed("q"), now)
+        assert len(public.bids) == 20 and public.bids[0].bidder == pseudonym(salt, "bob")
+        assert admin.bids[0].bidder == "bob"
+        states = [lot_state_of(replayed(i), salt) for i in ("q", "r")]
+        assert queries.lots().lots == states
+        assert queries.sales().sales[0].lots == states
+        named = [lot_state_of(replayed(i)) for i in ("q", "r")]
+        assert queries.lots(admin=True).lots == named
+        page = await queries.bids("q", None, 2)
+        assert [b.bidder for b in page.bids] == [pseudonym(salt, "bob"), pseudonym(salt, "ann")]
+        assert started.views.events_since("q", replayed("q").seq) == []
+        assert started.views.events_since("q", 0) is None  # a resync gets the snapshot

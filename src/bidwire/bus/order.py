@@ -70,6 +70,13 @@ class InOrder:
             del self._dropped[sid]
         return out
 
+    def forget(self, stream: StreamKind, key: str) -> None:
+        """Keep nothing more of a stream that has ended (a closed lot's)."""
+        sid = (stream, key)
+        self._next.pop(sid, None)
+        self._held.pop(sid, None)
+        self._dropped.pop(sid, None)
+
     def gaps(self) -> dict[StreamId, range]:
         """For each stream with a gap: the seqs missing in front of what it holds, or up to
         the last it had to drop."""

@@ -21,7 +21,14 @@ from typing import Any
 from bidwire.bus import Bus
 from bidwire.clock import Clock
 from bidwire.domain.commands import PlaceBid
-from bidwire.domain.events import BidPlaced, LotEvent, SaleEnded, SaleEvent, SaleStarted
+from bidwire.domain.events import (
+    BidPlaced,
+    LotClosed,
+    LotEvent,
+    SaleEnded,
+    SaleEvent,
+    SaleStarted,
+)
 from bidwire.domain.lot import Lot, LotSpec, Refusal
 from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import Sale, SaleSpec, plan
@@ -163,13 +170,14 @@ class AuctionHouse:
             except ServerError as exc:
                 log.warning("could not keep the snapshots of %d lots: %s", len(replayed), exc)
         for stored, lot in rebuilt:  # only now: no deadline may fire before resume()
-            self._track(lot, _rebuild(stored))
+            # a closed lot changes no more: the house and the views share one (views.py)
+            self._track(lot, lot if lot.status == "closed" else _rebuild(stored), stored.recent)
         for key, bid in house.request_keys:  # oldest first, as _remember keeps them
             self._request_keys[key] = KeyedBid(key, bid.lot, bid.amount, None, bid.ts, bid)
 
-    def _track(self, lot: Lot, view: Lot) -> None:
+    def _track(self, lot: Lot, view: Lot, recent: bytes | None = None) -> None:
         self.lots[lot.id] = lot
-        self.views.track(view)
+        self.views.track(view, recent)
         self._arm(lot)
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
@@ -353,6 +361,9 @@ class AuctionHouse:
             self._retry_at.pop(lot_id, None)
         for event in events:
             self.bus.publish(event)
+        if isinstance(events[-1], LotClosed):
+            # durable with its snapshot, which keeps the recent bids; nothing here reads them
+            self.lots[lot_id].recent = []
 
     async def _reload(self, lot_id: str) -> None:
         while self._inflight.get(lot_id):
@@ -365,9 +376,11 @@ class AuctionHouse:
             except Exception:
                 log.exception("reloading lot %s", lot_id)
                 await asyncio.sleep(0.5)
-        stored = StoredLot(old.spec, old.sale, old.mode, logged.events, logged.snapshot)
+        stored = StoredLot(
+            old.spec, old.sale, old.mode, logged.events, logged.snapshot, logged.recent
+        )
         self.lots[lot_id] = _rebuild(stored)
-        self.views.reset(_rebuild(stored))
+        self.views.reset(_rebuild(stored), stored.recent)
         self._broken.discard(lot_id)
         self._arm(self.lots[lot_id])
         retry_at = self._retry_at.get(lot_id)

@@ -21,6 +21,23 @@ EVENT_DECODER: msgspec.json.Decoder[LotEvent] = msgspec.json.Decoder(LotEvent)
 SNAPSHOT_ENCODER = msgspec.msgpack.Encoder()
 SNAPSHOT_DECODER: msgspec.msgpack.Decoder[LotSnapshot] = msgspec.msgpack.Decoder(LotSnapshot)
 """Snapshots are msgpack: encoded once per commit, and half the size and time of JSON."""
+RECENT_ENCODER = msgspec.msgpack.Encoder()
+"""A closed lot's recent bids, kept encoded (``LotLog.recent``): msgpack of list[RecentBid]."""
+
+
+def log_of(snapshot: LotSnapshot | None, events: list[LotEvent] | None = None) -> LotLog:
+    """A lot's log as a store answers it: a closed lot's recent bids encoded in ``recent``."""
+    if snapshot is None or snapshot.status != "closed":
+        return LotLog(snapshot, events or [])
+    # decoded, the recent bids of 10,000 closed lots were most of a start's memory, and
+    # nothing reads them but a snapshot of the lot
+    recent = RECENT_ENCODER.encode(snapshot.recent)
+    return LotLog(msgspec.structs.replace(snapshot, recent=[]), events or [], recent)
+
+
+def decode_snapshot(blob: bytes) -> LotLog:
+    """A stored snapshot, as ``log_of``. Raises msgspec.DecodeError."""
+    return log_of(SNAPSHOT_DECODER.decode(blob))
 
 
 @dataclass(slots=True)
@@ -45,6 +62,8 @@ class LotLog:
     snapshot: LotSnapshot | None = None
     events: list[LotEvent] = field(default_factory=list)
     """Every event of the lot when there is no snapshot (a store older than snapshots)."""
+    recent: bytes | None = None
+    """A closed lot's recent bids, encoded (``RECENT_DECODER``); its snapshot's are empty."""
 
 
 @dataclass(slots=True)
@@ -55,6 +74,8 @@ class StoredLot:
     events: list[LotEvent] = field(default_factory=list)
     """The events after ``snapshot`` (all of them without one)."""
     snapshot: LotSnapshot | None = None
+    recent: bytes | None = None
+    """As ``LotLog.recent``."""
 
 
 @dataclass(slots=True)
@@ -147,7 +168,7 @@ async def load_house(
     stored = []
     for lot in lots:
         log = logs.get(lot.spec.id) or LotLog()
-        stored.append(StoredLot(lot.spec, lot.sale, lot.mode, log.events, log.snapshot))
+        stored.append(StoredLot(lot.spec, lot.sale, lot.mode, log.events, log.snapshot, log.recent))
     keys = await store.request_keys_since(keys_since_ms, keys_limit)
     return StoredHouse(sales, stored, keys[::-1])
 

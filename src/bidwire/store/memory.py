@@ -14,7 +14,7 @@ from bidwire.domain.lot import LotSnapshot, LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import Conflict, SeqConflict, StoreUnavailable
-from bidwire.store.base import CatalogLot, LotLog, StoredLot, StoredSale
+from bidwire.store.base import CatalogLot, LotLog, StoredLot, StoredSale, log_of
 
 
 class MemoryAccounts:
@@ -108,7 +108,7 @@ class MemoryStore(MemoryAccounts):
     async def lot_log(self, lot_id: str) -> LotLog:
         snapshot = self.snapshots.get(lot_id)
         after = snapshot.seq if snapshot is not None else 0
-        return LotLog(snapshot, self.lots[lot_id].events[after:])
+        return log_of(snapshot, self.lots[lot_id].events[after:])
 
     async def save_snapshots(self, lots: Sequence[tuple[str, LotSnapshot]]) -> None:
         for lot_id, snapshot in lots:

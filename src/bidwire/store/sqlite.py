@@ -32,11 +32,11 @@ from bidwire.domain.sale import SaleSpec
 from bidwire.errors import BadRequest, Conflict, SeqConflict, StoreInUse, StoreUnavailable
 from bidwire.store.base import (
     EVENT_DECODER,
-    SNAPSHOT_DECODER,
     SNAPSHOT_ENCODER,
     CatalogLot,
     LotLog,
     StoredSale,
+    decode_snapshot,
     lot_spec_from_record,
     lot_spec_to_record,
     sale_spec_from_record,
@@ -860,7 +860,7 @@ def _lot_log(blob: bytes | None) -> LotLog:
     if blob is None:
         return LotLog()
     try:
-        return LotLog(SNAPSHOT_DECODER.decode(blob))
+        return decode_snapshot(blob)
     except msgspec.DecodeError:
         return LotLog()
 
