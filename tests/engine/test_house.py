@@ -135,7 +135,7 @@ async def test_a_store_fault_refuses_the_bid_and_the_lot_recovers() -> None:
     refused = await house.place_bid(PlaceBid(ANN, "a", 100))
     assert isinstance(refused, Refusal) and refused.code == "unavailable"
     store.fail_appends = False
-    await asyncio.sleep(0.05)  # the lot reloads from the store
+    await house.settled()  # the lot reloads from the store
     assert house.lots["a"].high_amount is None and house.lots["a"].seq == 1
     placed = await house.place_bid(PlaceBid(ANN, "a", 100))
     assert isinstance(placed, BidPlaced) and placed.seq == 2

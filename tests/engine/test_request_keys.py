@@ -47,7 +47,7 @@ async def test_after_a_failure_the_key_can_be_tried_again() -> None:
     failed = await house.place_bid(PlaceBid(ANN, "a", 100, request_id="k"))
     assert isinstance(failed, Refusal) and failed.code == "unavailable"
     store.fail_appends = False
-    await asyncio.gather(*house._tasks)  # the lot reloads from the store after the failure
+    await house.settled()  # the lot reloads from the store after the failure
     retried = await house.place_bid(PlaceBid(ANN, "a", 100, request_id="k"))
     assert isinstance(retried, BidPlaced)
 

@@ -3,7 +3,6 @@ only the request keys of the window (issue 10, room "store")."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import sqlite3
 import time
@@ -44,7 +43,7 @@ async def _bid(house: AuctionHouse, who: str, lot: str, amount: int, key: str | 
 
 async def _open_all(house: AuctionHouse) -> None:
     house.start()
-    await asyncio.gather(*house._tasks)  # the sale's start commits; then its lots open
+    await house.settled()  # the sale's start commits; then its lots open
     assert all(lot.status == "open" for lot in house.lots.values())
 
 

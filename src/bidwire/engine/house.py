@@ -131,6 +131,8 @@ class AuctionHouse:
         self._request_keys: OrderedDict[str, KeyedBid] = OrderedDict()
         """Idempotency keys of recent bids, oldest first (see ``_remember``)."""
         self._inflight: dict[str, int] = {}
+        self._drain_waiters: dict[str | None, list[asyncio.Future[None]]] = {}
+        """Who waits for a lot's (or, under None, every lot's) commits to be answered."""
         self._broken: set[str] = set()
         self._failures: dict[str, int] = {}
         """Commit failures in a row per lot; with ``_retry_at`` the backoff of its deadline."""
@@ -221,8 +223,32 @@ class AuctionHouse:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        await self.settled()
+
+    async def settled(self) -> None:
+        """Until every queued commit is answered and every background task (a reload, a sale
+        mark) is done: what a clean stop waits for, and what tests await instead of sleeping."""
         while self._inflight or self._tasks:
-            await asyncio.sleep(0.005)
+            if self._inflight:
+                await self._drained(None)
+            if self._tasks:
+                await asyncio.wait(set(self._tasks))
+
+    def _drained(self, lot_id: str | None) -> asyncio.Future[None]:
+        """Done once ``lot_id`` (None: every lot) has no commit in flight."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if (lot_id is None and not self._inflight) or (lot_id and lot_id not in self._inflight):
+            future.set_result(None)
+        else:
+            self._drain_waiters.setdefault(lot_id, []).append(future)
+        return future
+
+    def _wake_drain_waiters(self, lot_id: str) -> None:
+        keys: list[str | None] = [lot_id] if self._inflight else [lot_id, None]
+        for key in keys:
+            for future in self._drain_waiters.pop(key, []):
+                if not future.done():
+                    future.set_result(None)
 
     # -- bids --------------------------------------------------------------------------------
 
@@ -346,6 +372,8 @@ class AuctionHouse:
             self._inflight[lot_id] = left
         else:
             del self._inflight[lot_id]
+            if self._drain_waiters:  # a truth test per commit; empty unless a reload waits
+                self._wake_drain_waiters(lot_id)
         if future.cancelled() or future.exception() is not None:
             failures = self._failures.get(lot_id, 0) + 1
             self._failures[lot_id] = failures
@@ -366,8 +394,7 @@ class AuctionHouse:
             self.lots[lot_id].recent = []
 
     async def _reload(self, lot_id: str) -> None:
-        while self._inflight.get(lot_id):
-            await asyncio.sleep(0.01)
+        await self._drained(lot_id)  # what rode on the failed commit is answered first
         old = self.lots[lot_id]
         while True:
             try:
