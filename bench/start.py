@@ -36,7 +36,15 @@ from typing import Any
 
 import msgspec
 
-from bidwire.domain.events import BidPlaced, LotClosed, LotEvent, LotOpened
+from bidwire.domain.events import (
+    BidPlaced,
+    LotClosed,
+    LotEvent,
+    LotOpened,
+    SaleEnded,
+    SaleEvent,
+    SaleStarted,
+)
 from bidwire.domain.lot import Lot, LotSpec
 from bidwire.domain.money import FixedIncrement
 from bidwire.domain.sale import SaleSpec
@@ -67,6 +75,22 @@ def lot_events(lot_id: str, sale: str, bids: int, t0: int, close: bool) -> list[
     return events
 
 
+def insert_sale_events(
+    conn: Any, sale: SaleSpec, position: int, spec_json: str, t0: int, ended: int | None
+) -> None:
+    events: list[SaleEvent] = [SaleStarted(sale.id, 1, sale.title, sale.mode, [*sale.lot_ids], t0)]
+    if ended is not None:
+        events.append(SaleEnded(sale.id, 2, ended))
+    conn.execute(
+        "INSERT INTO sales (id, position, spec, seq) VALUES (?,?,?,?)",
+        (sale.id, position, spec_json, len(events)),
+    )
+    conn.executemany(
+        "INSERT INTO events (stream, lot_id, seq, type, ts, body) VALUES ('sale',?,?,?,?,?)",
+        [(sale.id, e.seq, e.__struct_config__.tag, e.ts, msgspec.json.encode(e)) for e in events],
+    )
+
+
 def build(path: Path, lots: int, bids: int, open_lots: int, open_bids: int) -> dict[str, Any]:
     """The store, bulk-inserted; returns what it holds."""
     started = time.perf_counter()
@@ -74,6 +98,7 @@ def build(path: Path, lots: int, bids: int, open_lots: int, open_bids: int) -> d
     migrate(conn)
     columns = {row[1] for row in conn.execute("PRAGMA table_info(lot_state)")}
     has_snapshots = "snapshot" in columns
+    sale_columns = {row[1] for row in conn.execute("PRAGMA table_info(sales)")}
     now = int(time.time() * 1000)
     conn.execute("BEGIN")
     month_ago = now - 30 * DAY_MS
@@ -86,10 +111,14 @@ def build(path: Path, lots: int, bids: int, open_lots: int, open_bids: int) -> d
         lot_ids = tuple(f"{sale_id}-{i:05d}" for i in range(count))
         sale = SaleSpec(sale_id, sale_id, lot_ids, mode="timed")
         ended = t0 + 4_000_000 if close else None
-        conn.execute(
-            "INSERT INTO sales (id, position, spec, started_at, ended_at) VALUES (?,?,?,?,?)",
-            (sale_id, position, json.dumps(base.sale_spec_to_record(sale)), t0, ended),
-        )
+        spec_json = json.dumps(base.sale_spec_to_record(sale))
+        if "started_at" in sale_columns:  # the schema from before sale events
+            conn.execute(
+                "INSERT INTO sales (id, position, spec, started_at, ended_at) VALUES (?,?,?,?,?)",
+                (sale_id, position, spec_json, t0, ended),
+            )
+        else:
+            insert_sale_events(conn, sale, position, spec_json, t0, ended)
         for index, lot_id in enumerate(lot_ids):
             spec = LotSpec(id=lot_id, title=lot_id, increment=FixedIncrement(1))
             conn.execute(

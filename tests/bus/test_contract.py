@@ -14,7 +14,14 @@ import pytest
 
 from bidwire.bus import OPENERS, Bus, InOrder, Message, open_bus
 from bidwire.bus.memory import MemoryBus
-from bidwire.domain.events import BidPlaced, LotEvent, LotOpened, SalePaused, SaleStarted
+from bidwire.domain.events import (
+    BidPlaced,
+    LotEvent,
+    LotOpened,
+    SalePaused,
+    SaleResumed,
+    SaleStarted,
+)
 
 BUS_URLS = ["memory://"]
 WAIT_SECONDS = 2.0
@@ -77,19 +84,20 @@ async def test_every_subscriber_hears_each_lot_in_order(bus: Bus) -> None:
         assert listener.order.gaps() == {}
 
 
-async def test_sale_announcements_carry_their_sale_and_a_seq_per_sale(bus: Bus) -> None:
+async def test_sale_events_go_out_with_their_own_sale_and_seq(bus: Bus) -> None:
     listener = Listener(bus)
-    started = SaleStarted("s", "Sale", "live", ["w"], 1_000)
-    bus.publish_sale(started)
-    bus.publish_sale(SalePaused("s", "root", 2_000))
-    bus.publish_sale(SaleStarted("t", "Other", "timed", ["v"], 3_000))
+    listener.order.expect("sale", "s", 3)  # a sale with two events before this node started
+    paused = SalePaused("s", 3, "root", 2_000)
+    bus.publish_sale(paused)
+    bus.publish_sale(SaleResumed("s", 4, "root", 2_500))
+    bus.publish_sale(SaleStarted("t", 1, "Other", "timed", ["v"], 3_000))
     await listener.until(3)
     assert [(m.stream, m.key, m.seq) for m in listener.passed] == [
-        ("sale", "s", 1),
-        ("sale", "s", 2),
+        ("sale", "s", 3),
+        ("sale", "s", 4),
         ("sale", "t", 1),
     ]
-    assert listener.passed[0].event == started
+    assert listener.passed[0].event == paused
 
 
 async def test_a_gap_is_seen_and_what_follows_waits_for_it(bus: Bus) -> None:

@@ -1,6 +1,8 @@
 from collections.abc import Callable
 
-from bidwire.domain.events import LotClosed, SaleEvent
+import pytest
+
+from bidwire.domain.events import LotClosed, SaleEnded, SaleEvent, SalePaused
 from bidwire.domain.lot import Lot, LotSpec, Refusal
 from bidwire.domain.sale import Sale, SaleSpec, plan
 
@@ -99,3 +101,27 @@ def test_replaying_a_sales_events_rebuilds_it() -> None:
     for event in events:
         replayed.apply(event)
     assert replayed == live
+
+
+def test_a_sales_events_are_a_stream_of_their_own_each_at_the_next_seq() -> None:
+    sale = Sale(SaleSpec("s", "Sale", ("a",)))
+    started = sale.decide_start(100)
+    assert started is not None and (started.sale, started.seq, sale.seq) == ("s", 1, 0)
+    sale.apply(started)
+    paused = sale.decide_pause(200, "root")
+    assert isinstance(paused, SalePaused) and (paused.seq, sale.seq) == (2, 1)
+    with pytest.raises(ValueError, match="does not follow"):
+        sale.apply(SalePaused("s", 3, "root", 200))  # seq 2 skipped
+    with pytest.raises(ValueError, match="does not follow"):
+        sale.apply(SalePaused("t", 2, "root", 200))  # another sale's
+    with pytest.raises(ValueError, match="does not follow"):
+        sale.apply(started)  # twice
+    assert (sale.seq, sale.status) == (1, "running")
+    sale.apply(paused)
+    resumed = sale.decide_resume(300, "root")
+    assert not isinstance(resumed, Refusal) and resumed.seq == 3
+    sale.apply(resumed)
+    ended = sale.decide_end(400, "cancelled")
+    assert isinstance(ended, SaleEnded) and ended.seq == 4
+    sale.apply(ended)
+    assert (sale.seq, sale.status) == (4, "ended")

@@ -6,8 +6,13 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from bidwire.domain.events import LotEvent
+import pytest
+
+from bidwire.domain.events import LotEvent, SaleEvent
+from bidwire.domain.lot import LotSpec
+from bidwire.domain.sale import SaleSpec
 from bidwire.engine.house import RETRY_FIRST_MS, RETRY_MAX_MS, LogThrottle
+from bidwire.errors import StoreUnavailable
 from tests.engine.test_house import make_house
 
 
@@ -22,7 +27,9 @@ async def test_a_close_that_cannot_commit_waits_longer_each_time_then_commits() 
     append = store.append
 
     def counted(
-        events: Sequence[LotEvent], request_key: str | None = None, snapshot: Any = None
+        events: Sequence[LotEvent] | Sequence[SaleEvent],
+        request_key: str | None = None,
+        snapshot: Any = None,
     ) -> asyncio.Future[None]:
         attempts.append(type(events[0]).__name__)
         return append(events, request_key, snapshot)
@@ -58,3 +65,35 @@ def test_the_fault_log_keeps_one_line_a_second_and_counts_the_rest() -> None:
     assert throttle.allow(1_000) == 3
     assert throttle.allow(1_500) is None
     assert throttle.allow(9_000) == 1
+
+
+async def test_a_sale_pause_that_cannot_commit_is_refused_and_the_sale_is_the_stores() -> None:
+    house, rec, _clock, store = await make_house()
+    assert (house.sales["s"].seq, house.lots["a"].status) == (1, "open")
+    store.fail_appends = True
+    with pytest.raises(StoreUnavailable):
+        await house.pause_sale("s", "root")
+    await asyncio.gather(*house._tasks)  # the lot's reload
+    assert (house.sales["s"].status, house.sales["s"].seq) == ("running", 1)
+    assert house.lots["a"].status == "open" and "sale_paused" not in rec.types()
+    store.fail_appends = False
+    await house.pause_sale("s", "root")  # decided again, at the same seq
+    paused = await rec.wait_for(lambda m: m["type"] == "sale_paused", timeout=2)
+    assert paused["seq"] == 2 and [e.seq for e in store.sales["s"].events] == [1, 2]
+
+
+async def test_a_sale_start_that_cannot_commit_opens_nothing_and_is_retried() -> None:
+    house, rec, clock, store = await make_house(add=False)
+    store.fail_appends = True
+    lots = [LotSpec(id="a", title="A")]
+    await house.add_sale(SaleSpec("s", "Sale", ("a",)), lots)
+    house.run_due()
+    await asyncio.gather(*house._tasks)  # the failed start, and the sale's reload
+    assert (house.sales["s"].status, house.sales["s"].seq) == ("scheduled", 0)
+    assert house.lots["a"].status == "scheduled" and rec.types() == []
+    store.fail_appends = False
+    clock.advance(RETRY_MAX_MS)
+    house.run_due()
+    await rec.wait_for(lambda m: m["type"] == "lot_opened", timeout=2)
+    assert rec.types() == ["sale_started", "lot_opened"]
+    assert [e.seq for e in store.sales["s"].events] == [1]

@@ -1,6 +1,6 @@
 """Random walks through the engine (seeded, fake clock): what is published is what is stored,
-in order and without gaps; replaying the store rebuilds every lot; each lot closes once, to
-its highest bid."""
+in order and without gaps; replaying the store rebuilds every lot and the sale; each lot
+closes once, to its highest bid."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import Lot
+from bidwire.domain.sale import Sale
 from bidwire.errors import BadRequest
 from tests.engine.test_house import make_house, settle
 
@@ -66,3 +67,13 @@ async def test_random_walk(seed: int) -> None:
         assert [b.amount for b in bids] == sorted({b.amount for b in bids})
         if closes and closes[0]["outcome"] == "sold":
             assert closes[0]["amount"] == bids[-1].amount and closes[0]["winner"] == bids[-1].bidder
+    sale_log = store.sales["s"].events
+    published_sale = [m for m in rec.messages if m.get("sale") == "s" and "lot" not in m]
+    assert [m["seq"] for m in published_sale] == [e.seq for e in sale_log]
+    assert [m["type"] for m in published_sale] == [type(e).__struct_config__.tag for e in sale_log]
+    assert [e.seq for e in sale_log] == list(range(1, len(sale_log) + 1))
+    replayed_sale = Sale(store.sales["s"].spec)
+    for sale_event in sale_log:
+        replayed_sale.apply(sale_event)
+    assert replayed_sale == house.sales["s"]
+    assert len(sale_log) >= 2, "a walk whose sale never started and ended proves little"

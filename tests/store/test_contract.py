@@ -9,7 +9,17 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bidwire.domain.events import BidPlaced, LotClosed, LotEvent, LotOpened
+from bidwire.domain.events import (
+    BidPlaced,
+    LotClosed,
+    LotEvent,
+    LotOpened,
+    SaleEnded,
+    SaleEvent,
+    SalePaused,
+    SaleResumed,
+    SaleStarted,
+)
 from bidwire.domain.lot import Lot, LotSnapshot, LotSpec, RecentBid
 from bidwire.domain.money import FixedIncrement
 from bidwire.domain.sale import SaleSpec
@@ -80,11 +90,76 @@ async def test_concurrent_appends_commit_in_submission_order(store: Store) -> No
     assert [e.seq for e in house.lots[0].events] == list(range(1, 502))
 
 
-async def test_sale_progress_is_kept(store: Store) -> None:
-    await store.mark_sale("s", started_at=123)
-    await store.mark_sale("s", ended_at=456)
+def started(seq: int = 1) -> SaleStarted:
+    return SaleStarted("s", seq, "Sale", "live", ["w", "v"], 1_000)
+
+
+async def test_a_sales_events_are_its_stream_in_the_log_and_a_start_replays_them(
+    store: Store,
+) -> None:
+    sale_log: list[SaleEvent] = [
+        started(),
+        SalePaused("s", 2, "root", 2_000),
+        SaleResumed("s", 3, "root", 3_000),
+    ]
+    await store.append(sale_log[:1])
+    await store.append([opened()])  # a lot's stream beside it
+    await store.append(sale_log[1:])
+    await store.append([SaleEnded("s", 4, 4_000, "cancelled")])
+    sale_log.append(SaleEnded("s", 4, 4_000, "cancelled"))
+    assert await store.sale_log("s") == sale_log
+    assert await store.sale_logs() == {"s": sale_log}
     house = await load_house(store)
-    assert (house.sales[0].started_at, house.sales[0].ended_at) == (123, 456)
+    assert [(s.spec, s.events) for s in house.sales] == [(SALE, sale_log)]
+    assert house.lots[0].events == [opened()]
+    assert [msgspec.json.decode(b)["seq"] for b in await store.events_since("w", 0, 10)] == [1]
+
+
+async def test_a_sale_event_that_does_not_follow_conflicts_and_writes_nothing(
+    store: Store,
+) -> None:
+    with pytest.raises(SeqConflict):
+        await store.append([SalePaused("s", 2, "root", 2_000)])  # seq 1 never came
+    await store.append([started()])
+    with pytest.raises(SeqConflict):
+        await store.append([started()])  # the same seq again (another node was first)
+    with pytest.raises(SeqConflict):
+        await store.append([SaleEnded("s", 3, 3_000)])
+    assert await store.sale_log("s") == [started()]
+    await store.append([SaleEnded("s", 2, 3_000)])  # the stream goes on
+    assert [e.seq for e in await store.sale_log("s")] == [1, 2]
+
+
+async def test_a_sale_and_a_lot_of_the_same_id_are_two_streams(store: Store) -> None:
+    namesake = SaleSpec("w", "Sale named like a lot", ("u",))
+    await store.add_sale(namesake, [LotSpec(id="u", title="U")])
+    await store.append([opened()])  # lot "w", seq 1
+    sale_started = SaleStarted("w", 1, namesake.title, "live", ["u"], 1_000)
+    await store.append([sale_started])  # sale "w", seq 1 too
+    assert (await store.lot_log("w")).events == [opened()]
+    assert await store.sale_log("w") == [sale_started]
+    assert [msgspec.json.decode(b)["type"] for b in await store.events_since("w", 0, 9)] == [
+        "lot_opened"
+    ]
+
+
+async def test_sale_and_lot_appends_queued_together_commit_in_order(store: Store) -> None:
+    """Group commit takes whatever queued while the last commit ran: a sale's appends go in
+    the same batches, with the same seq check, as its lots'."""
+    await store.append([opened()])
+    sale_log: list[SaleEvent] = [started()]
+    for seq in range(2, 200, 2):
+        sale_log += [SalePaused("s", seq, "root", seq), SaleResumed("s", seq + 1, "root", seq)]
+    futures = [store.append([sale_log[0]])]
+    for n, event in enumerate(sale_log[1:]):
+        futures.append(store.append([bid(n + 2, (n + 2) * 10)]))
+        futures.append(store.append([event]))
+    futures.append(store.append([SaleEnded("s", 5, 9_000)]))  # stale: conflicts alone
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    assert [type(r) for r in results[-1:]] == [SeqConflict]
+    assert all(r is None for r in results[:-1])
+    assert await store.sale_log("s") == sale_log
+    assert [e.seq for e in (await store.lot_log("w")).events] == list(range(1, len(sale_log) + 1))
 
 
 async def test_unknown_scheme_is_named() -> None:
@@ -106,7 +181,9 @@ def test_the_store_is_the_union_of_the_log_the_catalog_and_the_accounts() -> Non
     members = [{n for n in vars(part) if not n.startswith("_")} for part in parts]
     assert not (members[0] & members[1]) and not (members[1] & members[2])
     assert {"append", "lot_logs", "lot_log", "save_snapshots", "request_keys_since"} <= members[0]
-    assert {"catalog", "add_sale", "save_specs", "mark_sale"} <= members[1]
+    assert {"sale_logs", "sale_log"} <= members[0]
+    assert {"catalog", "add_sale", "save_specs"} <= members[1]
+    assert "mark_sale" not in set().union(*members), "a sale changes by its events only"
     for implementation in (MemoryStore, SqliteStore):
         missing = set().union(*members) - set(dir(implementation))
         assert not missing, f"{implementation.__name__} lacks {sorted(missing)}"

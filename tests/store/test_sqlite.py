@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from bidwire.domain.events import BidPlaced, LotEvent, LotOpened
+from bidwire.domain.events import (
+    BidPlaced,
+    LotEvent,
+    LotOpened,
+    SaleEnded,
+    SalePaused,
+    SaleResumed,
+    SaleStarted,
+)
 from bidwire.domain.lot import Lot, LotSpec
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import Conflict, SeqConflict, StoreUnavailable
 from bidwire.store import load_house
+from bidwire.store.base import sale_spec_to_record
 from bidwire.store.sqlite import MIGRATIONS, SqliteStore, sqlite_path
 
 
@@ -168,3 +178,61 @@ async def test_a_read_after_the_store_closed_is_unavailable_not_a_crash(tmp_path
         await store.events_since("w", 0, 10)
     with pytest.raises(StoreUnavailable):
         await store.lot_log("w")
+
+
+def _store_of_version_5_with_marks(path: str) -> None:
+    """A database as the code before sale events left it: each sale's progress as marks."""
+    _store_of_version_4(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(MIGRATIONS[4])
+    conn.execute("PRAGMA user_version=5")
+    for position, sale_id in enumerate(("done", "cancelled", "held"), start=2):
+        spec = SaleSpec(sale_id, sale_id.title(), (f"{sale_id}-lot",))
+        conn.execute(
+            "INSERT INTO sales (id, position, spec) VALUES (?, ?, ?)",
+            (sale_id, position, json.dumps(sale_spec_to_record(spec))),
+        )
+    marks = [("s", 1, 2, None), ("done", 3, None, 5), ("cancelled", 4, 6, 7)]
+    for sale_id, started_at, paused_at, ended_at in marks:
+        conn.execute(
+            "UPDATE sales SET started_at = ?, paused_at = ?, ended_at = ? WHERE id = ?",
+            (started_at, paused_at, ended_at, sale_id),
+        )
+    audit = [("alice", "pause-sale", "s"), ("bob", "pause-sale", "cancelled")]
+    audit += [("bob", "cancel-sale", "cancelled")]
+    conn.executemany("INSERT INTO audit (ts, actor, action, detail) VALUES (1, ?, ?, ?)", audit)
+    conn.close()
+
+
+async def test_a_store_with_sale_marks_migrates_them_into_each_sales_first_events(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "old.db")
+    _store_of_version_5_with_marks(path)
+    for _ in range(2):  # once: a second open finds the events and adds none
+        async with SqliteStore(path) as store:
+            house = await load_house(store)
+            logs = {sale.spec.id: sale.events for sale in house.sales}
+            assert logs == {
+                "s": [SaleStarted("s", 1, "S", "live", ["w"], 1), SalePaused("s", 2, "alice", 2)],
+                "done": [
+                    SaleStarted("done", 1, "Done", "live", ["done-lot"], 3),
+                    SaleEnded("done", 2, 5, "done"),
+                ],
+                "cancelled": [
+                    SaleStarted("cancelled", 1, "Cancelled", "live", ["cancelled-lot"], 4),
+                    SalePaused("cancelled", 2, "bob", 6),
+                    SaleEnded("cancelled", 3, 7, "cancelled"),
+                ],
+                "held": [],
+            }
+            assert [e.seq for e in house.lots[0].events] == [1, 2, 3]  # the lot's stream
+    conn = sqlite3.connect(path)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(sales)")]
+    conn.close()
+    assert columns == ["id", "position", "spec", "seq"]
+    async with SqliteStore(path) as store:  # each stream goes on from its migrated seq
+        await store.append([SaleResumed("s", 3, "alice", 8)])
+        with pytest.raises(SeqConflict):
+            await store.append([SaleEnded("done", 2, 9)])
+        assert [e.seq for e in await store.sale_log("s")] == [1, 2, 3]

@@ -19,7 +19,7 @@ from bidwire.domain.money import FixedIncrement
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.house import REQUEST_KEY_WINDOW_MS, AuctionHouse
 from bidwire.store.sqlite import SqliteStore
-from tests.engine.test_house import house_and_feed
+from tests.engine.test_house import Recorder, house_and_feed
 
 HOUR_MS = 3_600_000
 LOTS = [
@@ -153,3 +153,41 @@ async def test_a_closed_lot_costs_little_memory_after_a_start(tmp_path: Path) ->
         # what was left out is still there for whoever asks
         shown = house.views.snapshot("s00-00007", 0).bids
         assert [b.amount for b in shown] == list(range(124, 104, -1))
+
+
+@pytest.mark.timeout(20)
+async def test_a_restart_brings_a_paused_sale_back_paused_and_an_ended_one_ended(
+    tmp_path: Path,
+) -> None:
+    path, clock = tmp_path / "x.db", FakeClock()
+    house, store = await _house(path, clock)
+    await house.add_sale(SaleSpec("p", "P", ("a",), mode="timed"), LOTS[:1])
+    await house.add_sale(SaleSpec("e", "E", ("b",), mode="timed"), LOTS[1:])
+    await _open_all(house)
+    await house.pause_sale("p", "root")
+    await house.cancel_sale("e", "root")
+    await house.stop()
+    before = dict(house.sales)
+    assert [(s.status, s.seq) for s in before.values()] == [("paused", 2), ("ended", 2)]
+    await store.__aexit__(None, None, None)
+
+    store = SqliteStore(str(path), synchronous="OFF")
+    await store.__aenter__()
+    try:
+        again, feed = house_and_feed(store, clock)
+        await again.load()
+        assert again.sales == before
+        assert again.lots["a"].status == "paused" and again.lots["b"].status == "closed"
+        watcher = Recorder()
+        feed.subscribe_house(watcher)
+        again.start()
+        clock.advance(40 * HOUR_MS)  # past every deadline: a paused lot waits, nothing else
+        again.run_due()
+        await again.resume_sale("p", "root")  # the sale's stream goes on at seq 3
+        resumed = await watcher.wait_for(lambda m: m["type"] == "sale_resumed", timeout=2)
+        assert (resumed["sale"], resumed["seq"]) == ("p", 3)
+        assert [e.seq for e in await store.sale_log("p")] == [1, 2, 3]
+        assert again.sales["e"] == before["e"]
+        await again.stop()
+    finally:
+        await store.__aexit__(None, None, None)

@@ -10,10 +10,19 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import urlsplit
 
-from bidwire.bus.base import Bus, Handler, Message, lot_message
+from bidwire.bus.base import Bus, Handler, Message, lot_message, sale_message
 from bidwire.bus.order import InOrder
 
-__all__ = ["OPENERS", "Bus", "Handler", "InOrder", "Message", "lot_message", "open_bus"]
+__all__ = [
+    "OPENERS",
+    "Bus",
+    "Handler",
+    "InOrder",
+    "Message",
+    "lot_message",
+    "open_bus",
+    "sale_message",
+]
 
 
 @asynccontextmanager

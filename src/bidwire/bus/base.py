@@ -6,8 +6,6 @@ Principles:
   A bus keeps each stream's order, but across nodes it is only a hint: a subscriber checks the
   seq (``InOrder``), drops repeats, and a gap means the missing events are reloaded from the
   store, so a lost message delays an update but never loses or reorders one.
-- Sale announcements have no seq in the log yet: the publishing node numbers them per sale,
-  from 1 (``SaleNumbers``), until sales get their own event stream.
 """
 
 from __future__ import annotations
@@ -41,7 +39,7 @@ class Bus(Protocol):
         ...
 
     def publish_sale(self, event: SaleEvent) -> None:
-        """A committed sale announcement, numbered per sale."""
+        """A committed sale event; its stream and seq are its own ``sale`` and ``seq``."""
         ...
 
     def subscribe(self, handler: Handler) -> Callable[[], None]:
@@ -53,11 +51,5 @@ def lot_message(event: LotEvent) -> Message:
     return Message("lot", event.lot, event.seq, event)
 
 
-class SaleNumbers:
-    def __init__(self) -> None:
-        self._last: dict[str, int] = {}
-
-    def message(self, event: SaleEvent) -> Message:
-        seq = self._last.get(event.sale, 0) + 1
-        self._last[event.sale] = seq
-        return Message("sale", event.sale, seq, event)
+def sale_message(event: SaleEvent) -> Message:
+    return Message("sale", event.sale, event.seq, event)

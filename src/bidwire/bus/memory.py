@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from bidwire.bus.base import Handler, Message, SaleNumbers
+from bidwire.bus.base import Handler, Message, sale_message
 from bidwire.domain.events import LotEvent, SaleEvent
 
 log = logging.getLogger("bidwire.bus")
@@ -18,13 +18,12 @@ log = logging.getLogger("bidwire.bus")
 class MemoryBus:
     def __init__(self) -> None:
         self._handlers: tuple[Handler, ...] = ()
-        self._sales = SaleNumbers()
 
     def publish(self, event: LotEvent) -> None:
         self._send(Message("lot", event.lot, event.seq, event))  # lot_message, one call less
 
     def publish_sale(self, event: SaleEvent) -> None:
-        self._send(self._sales.message(event))
+        self._send(sale_message(event))
 
     def _send(self, message: Message) -> None:
         for handler in self._handlers:

@@ -1,4 +1,4 @@
-"""Events: every change to a lot, in its order (``seq``), and the sale-level announcements.
+"""Events: every change to a lot or a sale, each in its own stream's order (``seq``).
 
 They are the log, the bid history and the wire messages at once: a stored event is sent as is.
 Structs are frozen; ``type`` is the tag.
@@ -80,6 +80,7 @@ LotEvent = LotOpened | BidPlaced | LotExtended | LotClosed | LotPaused | LotResu
 
 class SaleStarted(msgspec.Struct, frozen=True, tag="sale_started", tag_field="type"):
     sale: str
+    seq: int
     title: str
     mode: str
     lots: list[str]
@@ -88,6 +89,7 @@ class SaleStarted(msgspec.Struct, frozen=True, tag="sale_started", tag_field="ty
 
 class SaleEnded(msgspec.Struct, frozen=True, tag="sale_ended", tag_field="type"):
     sale: str
+    seq: int
     ts: int
     reason: str = "done"
     """``done`` (every lot closed) or ``cancelled``."""
@@ -95,14 +97,18 @@ class SaleEnded(msgspec.Struct, frozen=True, tag="sale_ended", tag_field="type")
 
 class SalePaused(msgspec.Struct, frozen=True, tag="sale_paused", tag_field="type"):
     sale: str
+    seq: int
     by: str
     ts: int
 
 
 class SaleResumed(msgspec.Struct, frozen=True, tag="sale_resumed", tag_field="type"):
     sale: str
+    seq: int
     by: str
     ts: int
 
 
 SaleEvent = SaleStarted | SaleEnded | SalePaused | SaleResumed
+SALE_EVENT_TYPES = (SaleStarted, SaleEnded, SalePaused, SaleResumed)
+"""What tells a sale's stream from a lot's (``isinstance`` narrows on this tuple)."""

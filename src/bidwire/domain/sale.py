@@ -4,6 +4,8 @@ Principles:
 - A sale's own state (started, paused, ended) changes only by its events (``SaleStarted``,
   ``SalePaused``, ``SaleResumed``, ``SaleEnded``) through ``Sale.apply``; the decisions
   (``decide_*``) say which event the present calls for, or refuse with a reason.
+- A sale's events are a stream of their own, ordered by ``seq`` as a lot's are: a decision
+  proposes ``seq + 1`` and ``apply`` takes only that, so replaying the log rebuilds the sale.
 - Which lot opens when is derived from the lots (``plan``): in a live sale the next lot opens
   ``gap_ms`` after the previous one closed.
 - ``Sale.status`` is the one place a sale's status is derived (the API and the admin page
@@ -59,6 +61,7 @@ class Sale:
     """A sale's state, changed only by ``apply``."""
 
     spec: SaleSpec
+    seq: int = 0
     started_at: int | None = None
     ended_at: int | None = None
     paused_at: int | None = None
@@ -95,25 +98,30 @@ class Sale:
         if at is None or at > now_ms:
             return None
         spec = self.spec
-        return SaleStarted(spec.id, spec.title, spec.mode, list(spec.lot_ids), now_ms)
+        return SaleStarted(spec.id, self.seq + 1, spec.title, spec.mode, list(spec.lot_ids), now_ms)
 
     def decide_pause(self, now_ms: int, by: str) -> SalePaused | Refusal:
         if self.status != "running":
             return Refusal("bad_request", f"sale {self.id} is not running")
-        return SalePaused(self.id, by, now_ms)
+        return SalePaused(self.id, self.seq + 1, by, now_ms)
 
     def decide_resume(self, now_ms: int, by: str) -> SaleResumed | Refusal:
         if self.status != "paused":
             return Refusal("bad_request", f"sale {self.id} is not paused")
-        return SaleResumed(self.id, by, now_ms)
+        return SaleResumed(self.id, self.seq + 1, by, now_ms)
 
     def decide_end(self, now_ms: int, reason: str = "done") -> SaleEnded | Refusal:
         """The end: ``done`` when its lots are all closed, ``cancelled`` by an admin."""
         if self.ended_at is not None:
             return Refusal("bad_request", f"sale {self.id} has already ended")
-        return SaleEnded(self.id, now_ms, reason)
+        return SaleEnded(self.id, self.seq + 1, now_ms, reason)
 
     def apply(self, event: SaleEvent) -> None:
+        if event.sale != self.id or event.seq != self.seq + 1:
+            raise ValueError(
+                f"event {event.sale}#{event.seq} does not follow sale {self.id}#{self.seq}"
+            )
+        self.seq = event.seq
         if isinstance(event, SaleStarted):
             self.started_at = event.ts
         elif isinstance(event, SalePaused):

@@ -21,14 +21,7 @@ from typing import Any
 from bidwire.bus import Bus
 from bidwire.clock import Clock
 from bidwire.domain.commands import PlaceBid
-from bidwire.domain.events import (
-    BidPlaced,
-    LotClosed,
-    LotEvent,
-    SaleEnded,
-    SaleEvent,
-    SaleStarted,
-)
+from bidwire.domain.events import BidPlaced, LotClosed, LotEvent, SaleEvent, SaleStarted
 from bidwire.domain.lot import Lot, LotSpec, Refusal
 from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import Sale, SaleSpec, plan
@@ -107,6 +100,13 @@ class LogThrottle:
         return held
 
 
+def _rebuild_sale(spec: SaleSpec, events: Sequence[SaleEvent]) -> Sale:
+    sale = Sale(spec)
+    for event in events:
+        sale.apply(event)
+    return sale
+
+
 def _rebuild(stored: StoredLot) -> Lot:
     """The lot from its stored snapshot and the events after it (all of them without one)."""
     if stored.snapshot is None:
@@ -143,7 +143,9 @@ class AuctionHouse:
         self._wake_of: dict[str, int] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sale_inflight: dict[str, int] = {}
+        """Sale events queued and not yet settled, per sale (a reload waits for them)."""
         self.accepting = True
         self.accepted_bids = 0
 
@@ -155,15 +157,11 @@ class AuctionHouse:
         since = self.clock.now_ms() - REQUEST_KEY_WINDOW_MS
         house = await load_house(self.store, keys_since_ms=since, keys_limit=MAX_REQUEST_KEYS)
         for stored_sale in house.sales:
-            self.sales[stored_sale.spec.id] = Sale(
-                stored_sale.spec,
-                stored_sale.started_at,
-                stored_sale.ended_at,
-                stored_sale.paused_at,
-            )
-            if stored_sale.started_at is not None:
-                self._announced.add(stored_sale.spec.id)
-            self.views.track_sale(stored_sale.spec)
+            sale = _rebuild_sale(stored_sale.spec, stored_sale.events)
+            self.sales[sale.id] = sale
+            if sale.started_at is not None:
+                self._announced.add(sale.id)
+            self.views.track_sale(sale.spec, sale.seq)
         rebuilt = [(stored, _rebuild(stored)) for stored in house.lots]
         replayed = [(lot.id, lot.snapshot()) for stored, lot in rebuilt if stored.events]
         if replayed:  # a store from before snapshots: the next start reads these instead
@@ -501,8 +499,7 @@ class AuctionHouse:
                 started = sale.decide_start(now)
                 if started is None:
                     continue
-                sale.apply(started)
-                self._announce_sale(sale, started)
+                self._commit_sale(sale, started)
             if sale.id not in self._announced:
                 continue
             assert sale.started_at is not None
@@ -514,29 +511,63 @@ class AuctionHouse:
             if step.ended:
                 ended = sale.decide_end(now)
                 if not isinstance(ended, Refusal):
-                    sale.apply(ended)
-                    self._announce_sale(sale, ended)
+                    self._commit_sale(sale, ended)
             elif step.wake_at is not None and step.wake_at > now:
                 wake = step.wake_at if wake is None else min(wake, step.wake_at)
         return wake
 
-    def _announce_sale(self, sale: Sale, event: SaleStarted | SaleEnded) -> None:
-        async def mark() -> None:
+    def _commit_sale(self, sale: Sale, event: SaleEvent) -> asyncio.Task[bool]:
+        """Apply a sale's decision at once (the next decision must see it) and queue it in the
+        sale's stream; it is published once durable. The task says whether it was stored."""
+        sale.apply(event)
+        stored = self.store.append([event])
+        self._sale_inflight[sale.id] = self._sale_inflight.get(sale.id, 0) + 1
+        task = asyncio.ensure_future(self._sale_committed(sale.id, event, stored))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _sale_committed(
+        self, sale_id: str, event: SaleEvent, stored: asyncio.Future[None]
+    ) -> bool:
+        fault: ServerError | None = None
+        try:
+            await stored
+        except ServerError as exc:
+            fault = exc
+        finally:
+            left = self._sale_inflight[sale_id] - 1
+            if left:
+                self._sale_inflight[sale_id] = left
+            else:
+                del self._sale_inflight[sale_id]
+        if fault is not None:
+            if self._fault_log.allow(self.clock.now_ms()) is not None:
+                log.warning("sale %s: %s not stored: %s", sale_id, type(event).__name__, fault)
+            await self._reload_sale(sale_id)
+            return False
+        self.bus.publish_sale(event)
+        if isinstance(event, SaleStarted):
+            self._announced.add(sale_id)
+            self.run_due()  # now its first lots may open
+        return True
+
+    async def _reload_sale(self, sale_id: str) -> None:
+        """After a failed commit the store is the truth: the sale is rebuilt from its stream
+        once nothing more of it is in flight, and its step is retried a moment later."""
+        while self._sale_inflight.get(sale_id):
+            await asyncio.sleep(0.01)
+        while True:
             try:
-                if isinstance(event, SaleStarted):
-                    await self.store.mark_sale(sale.id, started_at=event.ts)
-                    self.bus.publish_sale(event)
-                    self._announced.add(sale.id)
-                    self.run_due()  # now its first lots may open
-                else:
-                    await self.store.mark_sale(sale.id, ended_at=event.ts)
-                    self.bus.publish_sale(event)
-            except ServerError:
-                log.exception("could not record the progress of sale %s", sale.id)
+                events = await self.store.sale_log(sale_id)
+                break
+            except Exception:
+                log.exception("reloading sale %s", sale_id)
+                await asyncio.sleep(0.5)
+        self.sales[sale_id] = _rebuild_sale(self.sales[sale_id].spec, events)
+        self._set_timer(self.clock.now_ms() + RETRY_MAX_MS)
 
-        self._spawn(mark())
-
-    # -- admin operations: each is an event in the log or a sale mark, with who made it -----
+    # -- admin operations: each is an event in the log, with who made it -------------------
 
     def _sale(self, sale_id: str) -> Sale:
         sale = self.sales.get(sale_id)
@@ -554,12 +585,29 @@ class AuctionHouse:
         await self.store.audit(by, action, detail, self.clock.now_ms())
 
     async def _commit_all(self, events: list[LotEvent]) -> None:
-        futures = [self._commit([event]) for event in events]
+        await self._commit_all_queued([self._commit([event]) for event in events])
+
+    async def _commit_all_queued(self, futures: list[asyncio.Future[None]]) -> None:
         for future in futures:
             try:
                 await asyncio.shield(future)
             except ServerError as exc:
                 raise StoreUnavailable("the change could not be stored; try again") from exc
+
+    async def _commit_sale_change(
+        self, sale: Sale, event: SaleEvent, lot_events: list[LotEvent]
+    ) -> None:
+        """A sale decision after what it does to the sale's lots, all queued at once (no other
+        decision can come between, so the log and the bus show them in this order)."""
+        lots_stored = [self._commit([lot_event]) for lot_event in lot_events]
+        sale_stored = self._commit_sale(sale, event)
+        stored = await asyncio.shield(sale_stored)
+        try:
+            await self._commit_all_queued(lots_stored)
+        except StoreUnavailable:
+            stored = False
+        if not stored:
+            raise StoreUnavailable("the change could not be stored; try again")
 
     async def create_sale(self, sale: SaleSpec, lots: Sequence[LotSpec], by: str) -> None:
         try:
@@ -602,15 +650,12 @@ class AuctionHouse:
         sale = self._sale(sale_id)
         now = self.clock.now_ms()
         paused = self._decided(sale.decide_pause(now, by))
-        sale.apply(paused)  # first, so the scheduler opens nothing more
         pauses = [
             event
             for lot_id in sale.spec.lot_ids
             if (event := self.lots[lot_id].decide_pause(now, by)) is not None
         ]
-        await self._commit_all(list(pauses))
-        await self.store.mark_sale(sale_id, paused_at=now)
-        self.bus.publish_sale(paused)
+        await self._commit_sale_change(sale, paused, list(pauses))
         await self._audit(by, "pause-sale", sale_id)
 
     async def resume_sale(self, sale_id: str, by: str) -> None:
@@ -622,10 +667,7 @@ class AuctionHouse:
             for lot_id in sale.spec.lot_ids
             if (event := self.lots[lot_id].decide_unpause(now, by)) is not None
         ]
-        await self._commit_all(list(resumes))
-        sale.apply(resumed)
-        await self.store.mark_sale(sale_id, resumed=True)
-        self.bus.publish_sale(resumed)
+        await self._commit_sale_change(sale, resumed, list(resumes))
         await self._audit(by, "resume-sale", sale_id)
         self.run_due()
 
@@ -633,15 +675,12 @@ class AuctionHouse:
         sale = self._sale(sale_id)
         now = self.clock.now_ms()
         ended = self._decided(sale.decide_end(now, "cancelled"))
-        sale.apply(ended)  # first, so the scheduler neither opens nor ends it meanwhile
         withdrawals = [
             event
             for lot_id in sale.spec.lot_ids
             if not isinstance(event := self.lots[lot_id].decide_withdraw(now, by), Refusal)
         ]
-        await self._commit_all(list(withdrawals))
-        await self.store.mark_sale(sale_id, ended_at=now)
-        self.bus.publish_sale(ended)
+        await self._commit_sale_change(sale, ended, list(withdrawals))
         await self._audit(by, "cancel-sale", sale_id)
 
     async def withdraw_lot(self, lot_id: str, by: str) -> None:

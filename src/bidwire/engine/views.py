@@ -157,7 +157,9 @@ class Views:
 
     # -- what there is -----------------------------------------------------------------------
 
-    def track_sale(self, sale: SaleSpec) -> None:
+    def track_sale(self, sale: SaleSpec, seq: int = 0) -> None:
+        """Publish a sale's events from the one after ``seq`` (its committed seq)."""
+        self._queued += self.order.expect("sale", sale.id, seq + 1)
         if sale.anonymous:
             self.salts[sale.id] = sale.pseudonym_salt
 

@@ -1,5 +1,6 @@
-"""The store's contract, in three parts: the event log (each lot's events and its latest
-snapshot), the catalog (sales and lots as catalogued, a sale's marks) and the accounts.
+"""The store's contract, in three parts: the event log (one ordered stream of events per lot,
+with the lot's latest snapshot, and one per sale), the catalog (sales and lots as catalogued)
+and the accounts.
 ``Store`` is their union, what ``open_store`` gives the app."""
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from typing import Any, Protocol
 import msgspec
 
 from bidwire.accounts.records import AccountStore
-from bidwire.domain.events import BidPlaced, LotEvent
+from bidwire.domain.events import BidPlaced, LotEvent, SaleEvent
 from bidwire.domain.lot import LotSnapshot, LotSpec, SaleMode
 from bidwire.domain.money import FixedIncrement, IncrementRule, TieredIncrement
 from bidwire.domain.sale import SaleSpec
 
 EVENT_DECODER: msgspec.json.Decoder[LotEvent] = msgspec.json.Decoder(LotEvent)
+SALE_EVENT_DECODER: msgspec.json.Decoder[SaleEvent] = msgspec.json.Decoder(SaleEvent)
 SNAPSHOT_ENCODER = msgspec.msgpack.Encoder()
 SNAPSHOT_DECODER: msgspec.msgpack.Decoder[LotSnapshot] = msgspec.msgpack.Decoder(LotSnapshot)
 """Snapshots are msgpack: encoded once per commit, and half the size and time of JSON."""
@@ -43,9 +45,8 @@ def decode_snapshot(blob: bytes) -> LotLog:
 @dataclass(slots=True)
 class StoredSale:
     spec: SaleSpec
-    started_at: int | None = None
-    ended_at: int | None = None
-    paused_at: int | None = None
+    events: list[SaleEvent] = field(default_factory=list)
+    """Every event of the sale, in order (a sale has a handful: no snapshot needed)."""
 
 
 @dataclass(slots=True)
@@ -91,12 +92,13 @@ class StoredHouse:
 class EventLog(Protocol):
     def append(
         self,
-        events: Sequence[LotEvent],
+        events: Sequence[LotEvent] | Sequence[SaleEvent],
         request_key: str | None = None,
         snapshot: LotSnapshot | None = None,
     ) -> asyncio.Future[None]:
-        """Queue events that follow the lot's stored seq for commit, in call order, with
-        ``snapshot``, the lot's state after them (``snapshot.seq`` is the last event's).
+        """Queue events of one stream (a lot's, or a sale's: then without key or snapshot)
+        that follow its stored seq for commit, in call order, with ``snapshot``, the lot's
+        state after them (``snapshot.seq`` is the last event's).
 
         The future resolves once they are durable, or fails with SeqConflict (the lot moved on),
         Conflict (the request key was used before) or StoreUnavailable (the store cannot
@@ -109,6 +111,12 @@ class EventLog(Protocol):
         ...
 
     async def lot_log(self, lot_id: str) -> LotLog: ...
+
+    async def sale_logs(self) -> dict[str, list[SaleEvent]]:
+        """Every sale's events in order (what a start replays; sales without any are absent)."""
+        ...
+
+    async def sale_log(self, sale_id: str) -> list[SaleEvent]: ...
 
     async def save_snapshots(self, lots: Sequence[tuple[str, LotSnapshot]]) -> None:
         """Keep each lot's snapshot where the lot is still at its seq (a store migrated from
@@ -134,21 +142,11 @@ class EventLog(Protocol):
 
 
 class Catalog(Protocol):
-    async def catalog(self) -> tuple[list[StoredSale], list[CatalogLot]]:
+    async def catalog(self) -> tuple[list[SaleSpec], list[CatalogLot]]:
         """Every sale in the order added, and every lot in its sale's order."""
         ...
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None: ...
-
-    async def mark_sale(
-        self,
-        sale_id: str,
-        *,
-        started_at: int | None = None,
-        ended_at: int | None = None,
-        paused_at: int | None = None,
-        resumed: bool = False,
-    ) -> None: ...
 
     async def save_specs(self, sale: SaleSpec | None, lots: Sequence[LotSpec]) -> None:
         """Replace catalog entries an admin edited (a sale's schedule, a scheduled lot)."""
@@ -162,8 +160,11 @@ class Store(EventLog, Catalog, AccountStore, Protocol):
 async def load_house(
     store: Store, *, keys_since_ms: int = 0, keys_limit: int = 1_000_000
 ) -> StoredHouse:
-    """The catalog, each lot's snapshot and later events, and the recent request keys."""
-    sales, lots = await store.catalog()
+    """The catalog, each sale's events, each lot's snapshot and later events, and the recent
+    request keys."""
+    specs, lots = await store.catalog()
+    sale_logs = await store.sale_logs()
+    sales = [StoredSale(spec, sale_logs.get(spec.id, [])) for spec in specs]
     logs = await store.lot_logs()
     stored = []
     for lot in lots:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import cast
 
 import msgspec
 
 from bidwire.accounts.records import UserRecord, UserRole
-from bidwire.domain.events import BidPlaced, LotEvent
+from bidwire.domain.events import SALE_EVENT_TYPES, BidPlaced, LotEvent, SaleEvent
 from bidwire.domain.lot import LotSnapshot, LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
@@ -91,6 +92,7 @@ class MemoryStore(MemoryAccounts):
     def __init__(self) -> None:
         super().__init__()
         self.sales: dict[str, StoredSale] = {}
+        """Each sale with its whole log (tests read it)."""
         self.lots: dict[str, StoredLot] = {}
         """Each lot with its whole log (tests read it)."""
         self.snapshots: dict[str, LotSnapshot] = {}
@@ -98,9 +100,15 @@ class MemoryStore(MemoryAccounts):
         self.fail_appends = False
         """Tests set this to see how the engine survives a store that cannot commit."""
 
-    async def catalog(self) -> tuple[list[StoredSale], list[CatalogLot]]:
+    async def catalog(self) -> tuple[list[SaleSpec], list[CatalogLot]]:
         lots = [CatalogLot(lot.spec, lot.sale, lot.mode) for lot in self.lots.values()]
-        return list(self.sales.values()), lots
+        return [sale.spec for sale in self.sales.values()], lots
+
+    async def sale_logs(self) -> dict[str, list[SaleEvent]]:
+        return {sale_id: list(sale.events) for sale_id, sale in self.sales.items() if sale.events}
+
+    async def sale_log(self, sale_id: str) -> list[SaleEvent]:
+        return list(self.sales[sale_id].events)
 
     async def lot_logs(self) -> dict[str, LotLog]:
         return {lot_id: await self.lot_log(lot_id) for lot_id in self.lots}
@@ -130,12 +138,15 @@ class MemoryStore(MemoryAccounts):
 
     def append(
         self,
-        events: Sequence[LotEvent],
+        events: Sequence[LotEvent] | Sequence[SaleEvent],
         request_key: str | None = None,
         snapshot: LotSnapshot | None = None,
     ) -> asyncio.Future[None]:
+        first = events[0]
+        if isinstance(first, SALE_EVENT_TYPES):
+            return self._append_sale(first.sale, cast("Sequence[SaleEvent]", events))
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        stored = self.lots[events[0].lot]
+        stored = self.lots[first.lot]
         have = stored.events[-1].seq if stored.events else 0
         if self.fail_appends:
             future.set_exception(StoreUnavailable("the store is failing on purpose"))
@@ -144,7 +155,7 @@ class MemoryStore(MemoryAccounts):
         elif request_key is not None and request_key in self.request_keys:
             future.set_exception(Conflict("this request key was used for an earlier bid"))
         else:
-            stored.events.extend(events)
+            stored.events.extend(cast("Sequence[LotEvent]", events))
             if request_key is not None and isinstance(events[0], BidPlaced):
                 self.request_keys[request_key] = events[0]
             if snapshot is not None:
@@ -153,24 +164,18 @@ class MemoryStore(MemoryAccounts):
             future.set_result(None)
         return future
 
-    async def mark_sale(
-        self,
-        sale_id: str,
-        *,
-        started_at: int | None = None,
-        ended_at: int | None = None,
-        paused_at: int | None = None,
-        resumed: bool = False,
-    ) -> None:
-        sale = self.sales[sale_id]
-        if started_at is not None:
-            sale.started_at = started_at
-        if ended_at is not None:
-            sale.ended_at = ended_at
-        if paused_at is not None:
-            sale.paused_at = paused_at
-        if resumed:
-            sale.paused_at = None
+    def _append_sale(self, sale_id: str, events: Sequence[SaleEvent]) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stored = self.sales[sale_id].events
+        have = stored[-1].seq if stored else 0
+        if self.fail_appends:
+            future.set_exception(StoreUnavailable("the store is failing on purpose"))
+        elif events[0].seq != have + 1:
+            future.set_exception(SeqConflict(f"sale {sale_id} is at seq {have}"))
+        else:
+            stored.extend(events)
+            future.set_result(None)
+        return future
 
     async def save_specs(self, sale: SaleSpec | None, lots: Sequence[LotSpec]) -> None:
         if sale is not None:

@@ -25,17 +25,25 @@ from typing import Any
 import msgspec
 
 from bidwire.accounts.records import UserRecord, UserRole
-from bidwire.domain.events import BidPlaced, LotEvent
+from bidwire.domain.events import (
+    SALE_EVENT_TYPES,
+    BidPlaced,
+    LotEvent,
+    SaleEnded,
+    SaleEvent,
+    SalePaused,
+    SaleStarted,
+)
 from bidwire.domain.lot import LotSnapshot, LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import BadRequest, Conflict, SeqConflict, StoreInUse, StoreUnavailable
 from bidwire.store.base import (
     EVENT_DECODER,
+    SALE_EVENT_DECODER,
     SNAPSHOT_ENCODER,
     CatalogLot,
     LotLog,
-    StoredSale,
     decode_snapshot,
     lot_spec_from_record,
     lot_spec_to_record,
@@ -127,7 +135,78 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE lot_state DROP COLUMN high_bidder;
     CREATE INDEX events_keyed_ts ON events(ts) WHERE request_key IS NOT NULL;
     """,
+    # 6: sale events in the log, one stream per sale beside each lot's: ``stream`` is 'lot'
+    # or 'sale' and ``lot_id`` the stream's id (a sale and a lot may share an id, so the id
+    # alone cannot tell them apart). A sale's row keeps its ``seq`` for the append's check.
+    # The older marks become each sale's first events (``_marks_to_sale_events``).
+    """
+    CREATE TABLE events_by_stream (
+        stream TEXT NOT NULL DEFAULT 'lot',
+        lot_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        request_key TEXT,
+        PRIMARY KEY (stream, lot_id, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO events_by_stream (lot_id, seq, type, ts, body, request_key)
+        SELECT lot_id, seq, type, ts, body, request_key FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_by_stream RENAME TO events;
+    CREATE UNIQUE INDEX events_request_key ON events(request_key)
+        WHERE request_key IS NOT NULL;
+    CREATE INDEX events_keyed_ts ON events(ts) WHERE request_key IS NOT NULL;
+    ALTER TABLE sales ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 7: the marks live on as events (6); their columns go
+    """
+    ALTER TABLE sales DROP COLUMN started_at;
+    ALTER TABLE sales DROP COLUMN ended_at;
+    ALTER TABLE sales DROP COLUMN paused_at;
+    """,
 )
+
+
+def _marks_to_sale_events(conn: sqlite3.Connection) -> None:
+    """A sale's marks (started, paused, ended) as its first events, once: who paused it and
+    whether it was cancelled come from the audit log, which has kept both."""
+
+    def audited(action: str, sale_id: str) -> str | None:
+        row = conn.execute(
+            "SELECT actor FROM audit WHERE action = ? AND detail = ? ORDER BY id DESC LIMIT 1",
+            (action, sale_id),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    marked = conn.execute(
+        "SELECT id, spec, started_at, paused_at, ended_at FROM sales"
+        " WHERE started_at IS NOT NULL OR ended_at IS NOT NULL"
+    ).fetchall()
+    for sale_id, spec_json, started_at, paused_at, ended_at in marked:
+        spec = sale_spec_from_record(json.loads(spec_json))
+        events: list[SaleEvent] = []
+        if started_at is not None:
+            lots = list(spec.lot_ids)
+            events.append(SaleStarted(sale_id, 1, spec.title, spec.mode, lots, started_at))
+        if paused_at is not None:
+            by = audited("pause-sale", sale_id) or "unknown"
+            events.append(SalePaused(sale_id, len(events) + 1, by, paused_at))
+        if ended_at is not None:
+            reason = "cancelled" if audited("cancel-sale", sale_id) else "done"
+            events.append(SaleEnded(sale_id, len(events) + 1, ended_at, reason))
+        conn.executemany(
+            "INSERT INTO events (stream, lot_id, seq, type, ts, body) VALUES ('sale',?,?,?,?,?)",
+            [
+                (e.sale, e.seq, e.__struct_config__.tag, e.ts, msgspec.json.encode(e))
+                for e in events
+            ],
+        )
+        conn.execute("UPDATE sales SET seq = ? WHERE id = ?", (len(events), sale_id))
+
+
+AFTER_MIGRATION: dict[int, Callable[[sqlite3.Connection], None]] = {6: _marks_to_sale_events}
+"""Steps in Python, run in the transaction of the migration they follow."""
 
 
 def sqlite_path(url: str) -> str:
@@ -191,6 +270,9 @@ def migrate(conn: sqlite3.Connection) -> None:
             for statement in script.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            step = AFTER_MIGRATION.get(number)
+            if step is not None:
+                step(conn)
             conn.execute(f"PRAGMA user_version={number}")
             conn.execute("COMMIT")
         except BaseException:
@@ -246,7 +328,10 @@ def file_identity(path: str) -> FileIdentity | None:
 class _Append:
     """An append as data, so that a run of them can be committed with a few statements."""
 
+    stream: str
+    """'lot' or 'sale'."""
     lot_id: str
+    """The stream's id: a lot's, or a sale's."""
     expected: int
     last_seq: int
     snapshot: LotSnapshot | None
@@ -263,15 +348,26 @@ class _Job:
 
 
 INSERT_ROWS = 4_000
-"""Event rows per multi-row INSERT: 6 parameters each stays under SQLite's 32,766."""
+"""Event rows per multi-row INSERT: 7 parameters each stays under SQLite's 32,766."""
+
+INSERT_EVENTS = "INSERT INTO events (stream, lot_id, seq, type, ts, body, request_key) VALUES "
 
 
 def _update_state(
-    conn: sqlite3.Connection, lot_id: str, seq: int, new_seq: int, snapshot: LotSnapshot | None
+    conn: sqlite3.Connection,
+    stream: str,
+    lot_id: str,
+    seq: int,
+    new_seq: int,
+    snapshot: LotSnapshot | None,
 ) -> bool:
-    """Move a lot's current-state row on from ``seq`` (with its snapshot, in the same one
-    statement); False if it is no longer there."""
-    if snapshot is None:
+    """Move a stream's state row (a lot's, with its snapshot in the same one statement, or a
+    sale's) on from ``seq``; False if it is no longer there."""
+    if stream == "sale":
+        cur = conn.execute(
+            "UPDATE sales SET seq = ? WHERE id = ? AND seq = ?", (new_seq, lot_id, seq)
+        )
+    elif snapshot is None:
         cur = conn.execute(
             "UPDATE lot_state SET seq = ? WHERE lot_id = ? AND seq = ?", (new_seq, lot_id, seq)
         )
@@ -292,33 +388,30 @@ def _merged_appends(conn: sqlite3.Connection, jobs: list[_Job]) -> bool:
     caller rolls back to its savepoint and commits the jobs one by one, as before) when the
     appends do not chain (a seq gap), or a statement finds a conflict or a duplicate key.
     """
-    per_lot: dict[str, tuple[int, int, LotSnapshot | None]] = {}
+    per_stream: dict[tuple[str, str], tuple[int, int, LotSnapshot | None]] = {}
     rows: list[Any] = []
     for job in jobs:
         a = job.append
         assert a is not None
-        known = per_lot.get(a.lot_id)
+        known = per_stream.get((a.stream, a.lot_id))
         if known is None:
-            per_lot[a.lot_id] = (a.expected, a.last_seq, a.snapshot)
+            per_stream[a.stream, a.lot_id] = (a.expected, a.last_seq, a.snapshot)
         else:
             first, last, snapshot = known
             if a.expected != last:
                 return False
-            per_lot[a.lot_id] = (first, a.last_seq, a.snapshot or snapshot)
+            per_stream[a.stream, a.lot_id] = (first, a.last_seq, a.snapshot or snapshot)
         for row in a.rows:
             rows.extend(row)
-    for lot_id, (first, last, snapshot) in per_lot.items():
-        if not _update_state(conn, lot_id, first, last, snapshot):
+    for (stream, lot_id), (first, last, snapshot) in per_stream.items():
+        if not _update_state(conn, stream, lot_id, first, last, snapshot):
             return False
-    width = 6
+    width = 7
     step = INSERT_ROWS * width
     for start in range(0, len(rows), step):
         chunk = rows[start : start + step]
-        values = ",".join(["(?,?,?,?,?,?)"] * (len(chunk) // width))
-        conn.execute(
-            "INSERT INTO events (lot_id, seq, type, ts, body, request_key) VALUES " + values,
-            chunk,
-        )
+        values = ",".join(["(?,?,?,?,?,?,?)"] * (len(chunk) // width))
+        conn.execute(INSERT_EVENTS + values, chunk)
     return True
 
 
@@ -663,16 +756,22 @@ class SqliteStore(SqliteAccounts):
 
     def append(
         self,
-        events: Sequence[LotEvent],
+        events: Sequence[LotEvent] | Sequence[SaleEvent],
         request_key: str | None = None,
         snapshot: LotSnapshot | None = None,
     ) -> asyncio.Future[None]:
-        lot_id = events[0].lot
-        expected = events[0].seq - 1
+        first = events[0]
+        if isinstance(first, SALE_EVENT_TYPES):
+            stream, lot_id = "sale", first.sale
+            assert request_key is None and snapshot is None, "a sale has neither"
+        else:
+            stream, lot_id = "lot", first.lot
+        expected = first.seq - 1
         last_seq = events[-1].seq
         assert snapshot is None or snapshot.seq == last_seq, "a snapshot after other events"
         keyed_rows = [
             (
+                stream,
                 lot_id,
                 ev.seq,
                 type(ev).__struct_config__.tag,
@@ -684,16 +783,13 @@ class SqliteStore(SqliteAccounts):
         ]
 
         def run(conn: sqlite3.Connection) -> None:
-            if not _update_state(conn, lot_id, expected, last_seq, snapshot):
-                raise SeqConflict(f"lot {lot_id} is no longer at seq {expected}")
-            conn.executemany(
-                "INSERT INTO events (lot_id, seq, type, ts, body, request_key)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                keyed_rows,
-            )
+            if not _update_state(conn, stream, lot_id, expected, last_seq, snapshot):
+                raise SeqConflict(f"{stream} {lot_id} is no longer at seq {expected}")
+            conn.executemany(INSERT_EVENTS + "(?, ?, ?, ?, ?, ?, ?)", keyed_rows)
 
         self.appends += 1
-        return self._submit(run, _Append(lot_id, expected, last_seq, snapshot, keyed_rows))
+        append = _Append(stream, lot_id, expected, last_seq, snapshot, keyed_rows)
+        return self._submit(run, append)
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
         def run(conn: sqlite3.Connection) -> None:
@@ -718,27 +814,6 @@ class SqliteStore(SqliteAccounts):
             # A UNIQUE constraint: an id is taken. A failed commit stays StoreUnavailable.
             raise BadRequest(f"cannot add sale {sale.id}: an id is already taken ({exc})") from None
 
-    async def mark_sale(
-        self,
-        sale_id: str,
-        *,
-        started_at: int | None = None,
-        ended_at: int | None = None,
-        paused_at: int | None = None,
-        resumed: bool = False,
-    ) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            if started_at is not None:
-                conn.execute("UPDATE sales SET started_at = ? WHERE id = ?", (started_at, sale_id))
-            if ended_at is not None:
-                conn.execute("UPDATE sales SET ended_at = ? WHERE id = ?", (ended_at, sale_id))
-            if paused_at is not None:
-                conn.execute("UPDATE sales SET paused_at = ? WHERE id = ?", (paused_at, sale_id))
-            if resumed:
-                conn.execute("UPDATE sales SET paused_at = NULL WHERE id = ?", (sale_id,))
-
-        await self._submit(run)
-
     async def save_specs(self, sale: SaleSpec | None, lots: Sequence[LotSpec]) -> None:
         def run(conn: sqlite3.Connection) -> None:
             if sale is not None:
@@ -754,15 +829,13 @@ class SqliteStore(SqliteAccounts):
 
         await self._submit(run)
 
-    async def catalog(self) -> tuple[list[StoredSale], list[CatalogLot]]:
-        def read(conn: sqlite3.Connection) -> tuple[list[StoredSale], list[CatalogLot]]:
+    async def catalog(self) -> tuple[list[SaleSpec], list[CatalogLot]]:
+        def read(conn: sqlite3.Connection) -> tuple[list[SaleSpec], list[CatalogLot]]:
             sales = [
-                StoredSale(sale_spec_from_record(json.loads(spec)), started, ended, paused)
-                for spec, started, ended, paused in conn.execute(
-                    "SELECT spec, started_at, ended_at, paused_at FROM sales ORDER BY position"
-                )
+                sale_spec_from_record(json.loads(spec))
+                for (spec,) in conn.execute("SELECT spec FROM sales ORDER BY position")
             ]
-            modes = {sale.spec.id: sale.spec.mode for sale in sales}
+            modes = {sale.id: sale.mode for sale in sales}
             lots = [
                 CatalogLot(lot_spec_from_record(json.loads(spec)), sale_id, modes[sale_id])
                 for sale_id, spec in conn.execute(
@@ -771,7 +844,31 @@ class SqliteStore(SqliteAccounts):
             ]
             return sales, lots
 
-        result: tuple[list[StoredSale], list[CatalogLot]] = await self._read(read)
+        result: tuple[list[SaleSpec], list[CatalogLot]] = await self._read(read)
+        return result
+
+    async def sale_logs(self) -> dict[str, list[SaleEvent]]:
+        def read(conn: sqlite3.Connection) -> dict[str, list[SaleEvent]]:
+            logs: dict[str, list[SaleEvent]] = {}
+            cur = conn.execute(
+                "SELECT lot_id, body FROM events WHERE stream = 'sale' ORDER BY lot_id, seq"
+            )
+            for sale_id, body in cur:
+                logs.setdefault(sale_id, []).append(SALE_EVENT_DECODER.decode(body))
+            return logs
+
+        result: dict[str, list[SaleEvent]] = await self._read(read)
+        return result
+
+    async def sale_log(self, sale_id: str) -> list[SaleEvent]:
+        def read(conn: sqlite3.Connection) -> list[SaleEvent]:
+            cur = conn.execute(
+                "SELECT body FROM events WHERE stream = 'sale' AND lot_id = ? ORDER BY seq",
+                (sale_id,),
+            )
+            return [SALE_EVENT_DECODER.decode(body) for (body,) in cur]
+
+        result: list[SaleEvent] = await self._read(read)
         return result
 
     async def lot_logs(self) -> dict[str, LotLog]:
@@ -834,7 +931,8 @@ class SqliteStore(SqliteAccounts):
     async def events_since(self, lot_id: str, since_seq: int, limit: int) -> list[bytes]:
         def read(conn: sqlite3.Connection) -> list[bytes]:
             cur = conn.execute(
-                "SELECT body FROM events WHERE lot_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                "SELECT body FROM events WHERE stream = 'lot' AND lot_id = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
                 (lot_id, since_seq, limit),
             )
             return [bytes(row[0]) for row in cur]
@@ -845,8 +943,8 @@ class SqliteStore(SqliteAccounts):
     async def bid_history(self, lot_id: str, before_seq: int | None, limit: int) -> list[bytes]:
         def read(conn: sqlite3.Connection) -> list[bytes]:
             cur = conn.execute(
-                "SELECT body FROM events WHERE lot_id = ? AND type = 'bid_placed' AND seq < ?"
-                " ORDER BY seq DESC LIMIT ?",
+                "SELECT body FROM events WHERE stream = 'lot' AND lot_id = ?"
+                " AND type = 'bid_placed' AND seq < ? ORDER BY seq DESC LIMIT ?",
                 (lot_id, before_seq if before_seq is not None else 2**62, limit),
             )
             return [bytes(row[0]) for row in cur]
@@ -867,7 +965,8 @@ def _lot_log(blob: bytes | None) -> LotLog:
 
 def _events_after(conn: sqlite3.Connection, lot_id: str, seq: int) -> list[LotEvent]:
     cur = conn.execute(
-        "SELECT body FROM events WHERE lot_id = ? AND seq > ? ORDER BY seq", (lot_id, seq)
+        "SELECT body FROM events WHERE stream = 'lot' AND lot_id = ? AND seq > ? ORDER BY seq",
+        (lot_id, seq),
     )
     return [EVENT_DECODER.decode(body) for (body,) in cur]
 
