@@ -1,29 +1,52 @@
-import json, glob, statistics as st, sys
-base = sys.argv[1] if len(sys.argv) > 1 else "/tmp/cmp"
-def fmt(xs): return f"{st.median(xs):.2f} ({min(xs):.2f}..{max(xs):.2f})" if xs else "-"
-for who in ("old","new"):
-    acc1=[];acc20=[];p99_1=[];p50_1=[]
-    for f in sorted(glob.glob(f"{base}/{who}/contention-*.json")):
-        d=json.load(open(f))
-        for row in d["summary"]:
-            if row["rate"]==1000: p50_1.append(row["ack_p50_ms"]["median"]); p99_1.append(row["ack_p99_ms"]["median"]); acc1.append(row["accepted_per_s"]["median"])
-            else: acc20.append(row["accepted_per_s"]["median"])
-    s50=[];s99=[];cpu=[]
-    for f in sorted(glob.glob(f"{base}/{who}/bidwire-fanout-*.json")):
-        d=json.load(open(f)); s=d["summary"]
-        s=s[0] if isinstance(s,list) else s
-        s50.append(s["stale p50 ms"]["median"]); s99.append(s["stale p99 ms"]["median"])
-        c=s.get("server cpu"); cpu.append((c["median"] if isinstance(c,dict) else c))
-    print(f"{who}: n={len(acc20)} committed/s@20k {fmt(acc20)} | ack p50@1k {fmt(p50_1)} p99@1k {fmt(p99_1)} | fanout1000 stale p50 {fmt(s50)} p99 {fmt(s99)} cpu {fmt(cpu)}")
+"""The session 4 comparison table from the JSON here: old and new bidwire, alternated.
 
-def series(who, pattern, pick):
-    out=[]
-    for f in sorted(glob.glob(f"{base}/{who}/{pattern}")):
-        out.append(pick(json.load(open(f))))
-    return out
-c_old=series("old","contention-*.json",lambda d:[r for r in d["summary"] if r["rate"]==20000][0]["accepted_per_s"]["median"])
-c_new=series("new","contention-*.json",lambda d:[r for r in d["summary"] if r["rate"]==20000][0]["accepted_per_s"]["median"])
-f_old=series("old","bidwire-fanout-*.json",lambda d:d["summary"]["stale p50 ms"]["median"])
-f_new=series("new","bidwire-fanout-*.json",lambda d:d["summary"]["stale p50 ms"]["median"])
-print("per pair new/old committed@20k", fmt([n/o for n,o in zip(c_new,c_old)]))
-print("per pair new/old fanout stale p50", fmt([n/o for n,o in zip(f_new,f_old)]))
+    python bench/results/session4-compare/summ.py
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def shown(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.2f} ({min(values):.2f}..{max(values):.2f})"
+
+
+def series(who: str, pattern: str, pick: Callable[[dict[str, Any]], float]) -> list[float]:
+    return [pick(json.loads(path.read_text())) for path in sorted((HERE / who).glob(pattern))]
+
+
+def at_rate(rate: int, field: str) -> Callable[[dict[str, Any]], float]:
+    def pick(run: dict[str, Any]) -> float:
+        row = next(r for r in run["summary"] if r["rate"] == rate)
+        return float(row[field]["median"])
+
+    return pick
+
+
+def fanout(field: str) -> Callable[[dict[str, Any]], float]:
+    return lambda run: float(run["summary"][field]["median"])
+
+
+FIGURES = {
+    "committed/s at 20,000 offered": ("contention-*.json", at_rate(20000, "accepted_per_s")),
+    "ack p50 ms at 1,000 offered": ("contention-*.json", at_rate(1000, "ack_p50_ms")),
+    "ack p99 ms at 1,000 offered": ("contention-*.json", at_rate(1000, "ack_p99_ms")),
+    "fan-out stale p50 ms": ("bidwire-fanout-*.json", fanout("stale p50 ms")),
+    "fan-out stale p99 ms": ("bidwire-fanout-*.json", fanout("stale p99 ms")),
+    "fan-out server cpu": ("bidwire-fanout-*.json", fanout("server cpu")),
+}
+
+if __name__ == "__main__":
+    for name, (pattern, pick) in FIGURES.items():
+        old, new = series("old", pattern, pick), series("new", pattern, pick)
+        pairs = [n / o for n, o in zip(new, old, strict=True) if o]
+        print(f"{name}: old {shown(old)}  new {shown(new)}  new/old per pair {shown(pairs)}")
