@@ -26,7 +26,7 @@ from bidwire.clock import Clock
 from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.lot import Refusal
 from bidwire.domain.names import guest_name, skeleton, suffixed
-from bidwire.errors import BadRequest, Forbidden
+from bidwire.errors import BadRequest, Forbidden, NotAuthenticated
 
 MAX_SUFFIX_TRIES = 50
 """Suffixes tried in order before a random one: bounds the lookups one hello can cost."""
@@ -145,6 +145,40 @@ class Gate:
             session.last_seen = self.clock.now_ms()
             self._http_guests.move_to_end(session.token)
         return session
+
+    async def http_bidder(
+        self,
+        user: UserRecord | None,
+        bidder: str | None,
+        session: HttpGuest | None,
+        *,
+        token_sent: bool,
+    ) -> tuple[Actor, HttpGuest | None]:
+        """Who an HTTP bid is from: the login; else the request's guest session; else a new
+        session for exactly ``bidder`` (returned second, so a refused bid can end it). A
+        bidder named in the body must be the login's or the session's own name."""
+        if user is not None:
+            if bidder is not None and bidder.strip().casefold() != user.username.casefold():
+                raise Forbidden(f"you are logged in as {user.username}; you cannot bid as another")
+            return Actor(user.username, user.role), None
+        if (
+            session is not None
+            and bidder is not None
+            and skeleton(bidder) != skeleton(session.actor.name)
+        ):
+            if token_sent:
+                raise Forbidden(
+                    f"your guest_token is {session.actor.name}'s; you cannot bid as another"
+                )
+            session = None  # the cookie's session is another name's: this asks for one
+        if session is not None:
+            return session.actor, None
+        if bidder is None:
+            raise BadRequest("bidder: a guest name is required (or log in)")
+        if not self.guests_allowed:  # as a wire bid before any hello: who are you?
+            raise NotAuthenticated("this server takes bids from accounts only")
+        made = await self.http_guest(bidder, suffix=False)
+        return made.actor, made
 
     def end_http_guest(self, token: str) -> None:
         session = self._http_guests.pop(token, None)

@@ -8,9 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from bidwire.domain.commands import Actor
 from bidwire.domain.lot import Refusal
-from bidwire.domain.names import skeleton
 from bidwire.engine.queries import BidHistory, LotsPage, SalesPage
 from bidwire.engine.views import Snapshot
 from bidwire.transports.http.auth import (
@@ -111,36 +109,13 @@ async def place_bid(
     takes guests: the same rules, codes and durability as the wire's ``bid``. The answer
     comes only after the bid is committed to the store. A guest is its guest session
     (POST /api/guest, or made by a first bid naming ``bidder``), not the bare name."""
-    guest_token = None
-    if user is not None:
-        # A bidder cannot act as anyone else: the name is the login's, not the body's.
-        if bid.bidder is not None and bid.bidder.strip().casefold() != user.username.casefold():
-            return error(
-                "forbidden", f"you are logged in as {user.username}; you cannot bid as another"
-            )
-        actor = Actor(user.username, user.role)
-    else:
-        guest = guest_session(request, bid.guest_token)
-        if (
-            guest is not None
-            and bid.bidder is not None
-            and skeleton(bid.bidder) != skeleton(guest.actor.name)
-        ):
-            if bid.guest_token is not None:
-                return error(
-                    "forbidden",
-                    f"your guest_token is {guest.actor.name}'s; you cannot bid as another",
-                )
-            guest = None  # the cookie's session is another name's: this asks for a new one
-        if guest is None:
-            if bid.bidder is None:
-                return error("bad_request", "bidder: a guest name is required (or log in)")
-            if not ctx.guests_allowed:  # as a wire bid before any hello: who are you?
-                return error("not_authenticated", "this server takes bids from accounts only")
-            guest = await ctx.gate.http_guest(bid.bidder, suffix=False)
-            guest_token = guest.token
-            set_guest_cookie(request, response, guest.token)
-        actor = guest.actor
+    session = None if user is not None else guest_session(request, bid.guest_token)
+    actor, made = await ctx.gate.http_bidder(
+        user, bid.bidder, session, token_sent=bid.guest_token is not None
+    )
+    guest_token = made.token if made is not None else None
+    if guest_token is not None:
+        set_guest_cookie(request, response, guest_token)
     command = ctx.gate.bid(actor, lot_id, bid.amount, bid.max_amount, bid.request_id)
     result = command if isinstance(command, Refusal) else await ctx.house.place_bid(command)
     if isinstance(result, Refusal):
