@@ -31,8 +31,7 @@ from typing import Any
 
 from bidwire.bus.memory import MemoryBus
 from bidwire.clock import FakeClock
-from bidwire.domain.commands import Actor, PlaceBid
-from bidwire.domain.events import BidPlaced
+from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.lot import Lot, LotSpec, Refusal
 from bidwire.domain.money import FixedIncrement
 from bidwire.domain.sale import SaleSpec
@@ -49,7 +48,7 @@ def _counter(expected: int) -> tuple[asyncio.Future[None], Callable[[object], No
     left = [expected]
 
     def answer(result: object) -> None:
-        if not isinstance(result, BidPlaced):
+        if not isinstance(result, Accepted):
             raise SystemExit(f"refused: {result}")
         left[0] -= 1
         if left[0] == 0:
@@ -112,10 +111,11 @@ def append_call_us(count: int = 200_000, batch: int = 1) -> float:
     lot.apply(opened)
     for n in range(30):
         placed = lot.decide_bid(f"bidder{n % 2}", 100 + n, 1 + n)
-        assert isinstance(placed, BidPlaced)
-        lot.apply(placed)
-    event = lot.decide_bid("bidder0", 10_000, 100)
-    assert isinstance(event, BidPlaced)
+        assert not isinstance(placed, Refusal)
+        lot.apply(placed.own)
+    bidding = lot.decide_bid("bidder0", 10_000, 100)
+    assert not isinstance(bidding, Refusal)
+    event = bidding.own
     lot.apply(event)  # as the house does before it appends
     events = [event]
     encoder = getattr(base, "SNAPSHOT_ENCODER", None)

@@ -1,7 +1,7 @@
 """Example-based rules of one lot; the invariants are in test_lot_properties.py."""
 
 from bidwire.domain.events import BidPlaced, LotClosed, LotOpened
-from bidwire.domain.lot import Lot, LotSpec, Refusal
+from bidwire.domain.lot import Bidding, Lot, LotSpec, Refusal
 from bidwire.domain.money import FixedIncrement
 
 T0 = 1_000_000
@@ -16,10 +16,15 @@ def open_lot(mode: str = "live", **spec: object) -> Lot:
 
 
 def bid(lot: Lot, who: str, amount: int, at: int) -> BidPlaced | Refusal:
+    """A plain bid: one event, its own."""
     decision = lot.decide_bid(who, amount, at)
-    if isinstance(decision, BidPlaced):
-        lot.apply(decision)
-    return decision
+    if isinstance(decision, Refusal):
+        return decision
+    assert isinstance(decision, Bidding) and len(decision.events) == 1
+    placed = decision.own
+    assert isinstance(placed, BidPlaced)
+    lot.apply(placed)
+    return placed
 
 
 def test_first_bid_must_reach_starting_price() -> None:

@@ -73,9 +73,11 @@ class LotMachine(RuleBasedStateMachine):
     def bid(self, who: str, amount: int) -> None:
         assert self.lot is not None
         before_end = self.lot.ends_at
-        decision = self.lot.decide_bid(who, amount, self.now)
-        if isinstance(decision, Refusal):
+        bidding = self.lot.decide_bid(who, amount, self.now)
+        if isinstance(bidding, Refusal):
             return
+        decision = bidding.own
+        assert isinstance(decision, BidPlaced) and len(bidding.events) == 1
         assert self.lot.status == "open"
         assert before_end is not None and self.now < before_end, "bid accepted at/after deadline"
         hard = self.lot.hard_end_at()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bidwire.domain.commands import Actor, PlaceBid
-from bidwire.domain.events import BidPlaced
+from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import BadRequest, UnknownLot, UnknownSale
@@ -52,7 +51,7 @@ async def test_pause_keeps_the_time_left_and_refuses_bids() -> None:
     assert house.lots["a"].status == "paused"  # the deadline did not run out while paused
     await house.resume_sale("s", by="root")
     assert house.lots["a"].ends_at == clock.now_ms() + 10_000  # at least a full window
-    assert isinstance(await house.place_bid(PlaceBid(BOB, "a", 500)), BidPlaced)
+    assert isinstance(await house.place_bid(PlaceBid(BOB, "a", 500)), Accepted)
     await settle()
     kinds = [m["type"] for m in rec.messages]
     assert "lot_paused" in kinds and "sale_paused" in kinds and "lot_resumed" in kinds

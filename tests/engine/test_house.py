@@ -10,7 +10,7 @@ import pytest
 
 from bidwire.bus.memory import MemoryBus
 from bidwire.clock import Clock, FakeClock
-from bidwire.domain.commands import Actor, PlaceBid
+from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
@@ -92,7 +92,7 @@ async def test_a_sale_opens_sells_and_moves_on() -> None:
     assert rec.types() == ["sale_started", "lot_opened"]
     clock.advance(1_000)
     placed = await house.place_bid(PlaceBid(ANN, "a", 100))
-    assert isinstance(placed, BidPlaced) and placed.seq == 2
+    assert isinstance(placed, Accepted) and placed.seq == 2
     await settle()
     clock.advance(10_000)
     house.run_due()
@@ -120,7 +120,7 @@ async def test_concurrent_bids_publish_a_gapless_ordered_stream() -> None:
         *(house.place_bid(PlaceBid(who, "a", 100 + 50 * i)) for i, who in enumerate(bidders))
     )
     await settle()
-    accepted = [r for r in results if isinstance(r, BidPlaced)]
+    accepted = [r for r in results if isinstance(r, Accepted)]
     assert accepted, results
     seqs = [m["seq"] for m in rec.messages if m.get("lot") == "a"]
     assert seqs == list(range(1, len(seqs) + 1))
@@ -138,7 +138,7 @@ async def test_a_store_fault_refuses_the_bid_and_the_lot_recovers() -> None:
     await house.settled()  # the lot reloads from the store
     assert house.lots["a"].high_amount is None and house.lots["a"].seq == 1
     placed = await house.place_bid(PlaceBid(ANN, "a", 100))
-    assert isinstance(placed, BidPlaced) and placed.seq == 2
+    assert isinstance(placed, Accepted) and placed.seq == 2
     await settle()
     assert [m["seq"] for m in rec.messages if m.get("lot") == "a"] == [1, 2]
 
@@ -155,14 +155,14 @@ async def test_restart_after_the_deadline_reopens_with_a_fresh_window() -> None:
     assert rec2.messages[0]["reason"] == "restart"
     refused = await house2.place_bid(PlaceBid(ANN, "a", 200))
     assert isinstance(refused, Refusal) and refused.code == "already_leading"
-    assert isinstance(await house2.place_bid(PlaceBid(BOB, "a", 200)), BidPlaced)
+    assert isinstance(await house2.place_bid(PlaceBid(BOB, "a", 200)), Accepted)
 
 
 async def test_repeating_a_request_id_gives_the_first_answer_and_no_second_bid() -> None:
     house, _rec, _clock, store = await make_house()
     first = await house.place_bid(PlaceBid(ANN, "a", 100, request_id="k1"))
     again = await house.place_bid(PlaceBid(ANN, "a", 100, request_id="k1"))
-    assert isinstance(first, BidPlaced) and isinstance(again, BidPlaced)
+    assert isinstance(first, Accepted) and isinstance(again, Accepted)
     assert (again.seq, again.amount) == (first.seq, first.amount)
     assert sum(1 for e in store.lots["a"].events if isinstance(e, BidPlaced)) == 1
 
@@ -193,8 +193,8 @@ async def test_several_sales_run_at_once() -> None:
     await settle()
     opened = sorted(str(m["lot"]) for m in rec.messages if m["type"] == "lot_opened")
     assert opened == ["a", "x", "y"]
-    assert isinstance(await house.place_bid(PlaceBid(ANN, "x", 100)), BidPlaced)
-    assert isinstance(await house.place_bid(PlaceBid(ANN, "a", 100)), BidPlaced)
+    assert isinstance(await house.place_bid(PlaceBid(ANN, "x", 100)), Accepted)
+    assert isinstance(await house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
 
 
 async def test_a_request_id_is_remembered_across_a_restart() -> None:
@@ -203,6 +203,6 @@ async def test_a_request_id_is_remembered_across_a_restart() -> None:
     await house.stop()
     house2, *_ = await make_house(store, clock, add=False)
     again = await house2.place_bid(PlaceBid(ANN, "a", 100, request_id="k9"))
-    assert isinstance(first, BidPlaced) and isinstance(again, BidPlaced)
+    assert isinstance(first, Accepted) and isinstance(again, Accepted)
     assert (again.seq, again.amount) == (first.seq, first.amount)
     assert sum(1 for e in store.lots["a"].events if isinstance(e, BidPlaced)) == 1

@@ -5,8 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from bidwire.domain.commands import Actor, PlaceBid
-from bidwire.domain.events import BidPlaced
+from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.lot import Lot, LotSpec
 from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import SaleSpec
@@ -85,7 +84,7 @@ async def test_a_closed_lot_is_compacted_and_every_read_answers_as_its_log_says(
     for n in range(25):  # more than a snapshot shows
         amount = house.lots["q"].min_amount()
         placed = await house.place_bid(PlaceBid(Actor(("bob", "ann")[n % 2]), "q", amount))
-        assert isinstance(placed, BidPlaced), placed
+        assert isinstance(placed, Accepted), placed
     clock.advance(3_600_000)
     house.run_due()  # both close; "q" sold, "r" unsold
     await settle()

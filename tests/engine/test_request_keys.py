@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bidwire.domain.commands import Actor, PlaceBid
+from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import Refusal
 from bidwire.engine.house import MAX_REQUEST_KEYS, REQUEST_KEY_WINDOW_MS
@@ -37,7 +37,7 @@ async def test_a_repeat_sent_while_the_first_commits_is_the_same_acceptance() ->
         house.place_bid(PlaceBid(ANN, "a", 100, request_id="k")),
         house.place_bid(PlaceBid(ANN, "a", 100, request_id="k")),
     )
-    assert isinstance(first, BidPlaced) and again == first
+    assert isinstance(first, Accepted) and again == first
     assert len(placed(store, "a")) == 1
 
 
@@ -49,14 +49,14 @@ async def test_after_a_failure_the_key_can_be_tried_again() -> None:
     store.fail_appends = False
     await house.settled()  # the lot reloads from the store after the failure
     retried = await house.place_bid(PlaceBid(ANN, "a", 100, request_id="k"))
-    assert isinstance(retried, BidPlaced)
+    assert isinstance(retried, Accepted)
 
 
 async def test_a_key_reused_for_another_lot_or_amount_is_refused_not_answered() -> None:
     house, _rec, _clock, store = await make_house()
     house.run_due()
     first = await house.place_bid(PlaceBid(ANN, "a", 100, request_id="k"))
-    assert isinstance(first, BidPlaced)
+    assert isinstance(first, Accepted)
     other_amount = await house.place_bid(PlaceBid(ANN, "a", 500, request_id="k"))
     assert isinstance(other_amount, Refusal) and other_amount.code == "bad_request"
     other_lot = await house.place_bid(PlaceBid(ANN, "b", 100, request_id="k"))
@@ -64,20 +64,20 @@ async def test_a_key_reused_for_another_lot_or_amount_is_refused_not_answered() 
     assert len(placed(store, "a")) == 1
     # another bidder's key is theirs: the same id names a different bid
     bob = await house.place_bid(PlaceBid(BOB, "a", 500, request_id="k"))
-    assert isinstance(bob, BidPlaced) and bob.bidder == "bob"
+    assert isinstance(bob, Accepted) and bob.seq == 3
 
 
 async def test_keys_are_kept_for_a_bounded_window() -> None:
     house, _rec, clock, _store = await make_house()
     first = await house.place_bid(PlaceBid(ANN, "a", 100, request_id="old"))
-    assert isinstance(first, BidPlaced)
+    assert isinstance(first, Accepted)
     clock.advance(REQUEST_KEY_WINDOW_MS + 1)  # lot a closes; b opens after the gap
     for _ in range(2):
         house.run_due()
         await settle()
         clock.advance(2_000)
     later = await house.place_bid(PlaceBid(BOB, "b", 200, request_id="new"))
-    assert isinstance(later, BidPlaced)
+    assert isinstance(later, Accepted)
     assert list(house._request_keys) == ["bob\x00new"]
 
 

@@ -48,7 +48,9 @@ class Committed:
         self.now += 10
         if bidder is None:  # whoever does not lead: a leader may not outbid itself
             bidder = "bob" if self.lot.high_bidder == "ann" else "ann"
-        return self._take(self.lot.decide_bid(bidder, self.lot.min_amount(), self.now))
+        bidding = self.lot.decide_bid(bidder, self.lot.min_amount(), self.now)
+        assert not isinstance(bidding, Refusal)
+        return self._take(bidding.own)
 
 
 def lot_seqs(published: list[Any]) -> list[int]:

@@ -214,7 +214,7 @@ async def test_a_start_gets_the_last_snapshot_and_only_the_events_after_it(store
 
 async def test_a_closed_lot_is_its_snapshot_alone_with_its_recent_bids(store: Store) -> None:
     log: list[LotEvent] = [opened(), *(bid(seq, seq * 10) for seq in range(2, 40))]
-    log.append(LotClosed("w", 40, "sold", "ann", 390, 60_000, "ended"))
+    log.append(LotClosed("w", 40, "sold", "ann", 390, 60_000, "hammer"))
     for n in range(0, len(log), 5):  # several events per append, as a close after a bid
         chunk = log[n : n + 5]
         await store.append(chunk, snapshot=lived(log[: n + len(chunk)]).snapshot())

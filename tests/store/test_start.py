@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from bidwire.clock import FakeClock
-from bidwire.domain.commands import Actor, PlaceBid
-from bidwire.domain.events import BidPlaced
+from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.money import FixedIncrement
 from bidwire.domain.sale import SaleSpec
@@ -38,7 +37,7 @@ async def _house(path: Path, clock: FakeClock) -> tuple[AuctionHouse, SqliteStor
 
 async def _bid(house: AuctionHouse, who: str, lot: str, amount: int, key: str | None) -> None:
     result = await house.place_bid(PlaceBid(Actor(who), lot, amount, request_id=key))
-    assert isinstance(result, BidPlaced), result
+    assert isinstance(result, Accepted), result
 
 
 async def _open_all(house: AuctionHouse) -> None:
@@ -96,7 +95,7 @@ async def test_a_restart_remembers_the_request_keys_of_the_window_only(tmp_path:
     try:
         assert list(again._request_keys) == ["bob\x00new"]
         repeat = await again.place_bid(PlaceBid(Actor("bob"), "a", 101, request_id="new"))
-        assert isinstance(repeat, BidPlaced) and repeat.seq == 3, "a repeat was bid again"
+        assert isinstance(repeat, Accepted) and repeat.seq == 3, "a repeat was bid again"
         assert again.lots["a"].seq == 3
     finally:
         await store.__aexit__(None, None, None)

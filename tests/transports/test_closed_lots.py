@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from bidwire.domain.commands import Actor, PlaceBid
-from bidwire.domain.events import BidPlaced, LotOpened
+from bidwire.domain.commands import Accepted, Actor, PlaceBid
+from bidwire.domain.events import LotOpened
 from bidwire.engine.views import snapshot_of
 from tests.engine.test_house import settle
 from tests.transports.test_session_bids import answers, json_session, until
@@ -21,7 +21,7 @@ async def test_a_closed_lot_s_snapshot_and_resync_on_the_wire() -> None:
     house = session.ctx.house
     for who, amount in (("bob", 100), ("cy", 150), ("bob", 200)):
         placed = await house.place_bid(PlaceBid(Actor(who), "a", amount))
-        assert isinstance(placed, BidPlaced), placed
+        assert isinstance(placed, Accepted), placed
     house.clock.advance(3_600_000)  # type: ignore[attr-defined]
     house.run_due()
     await settle()

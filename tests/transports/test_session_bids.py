@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bidwire.accounts.limits import TokenBucket
-from bidwire.domain.commands import Actor, PlaceBid
+from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
 from bidwire.engine.gate import Gate
 from bidwire.transports.session import MAX_INBOX, Session, SessionContext
@@ -153,7 +153,7 @@ async def test_nothing_is_written_after_the_session_closed() -> None:
     # Commits resolve, and answers go out, in the order the bids were decided: once a later
     # bid is answered, the closed session's answer has had its turn.
     later = await session.ctx.house.place_bid(PlaceBid(Actor("bob"), "a", 200))
-    assert isinstance(later, BidPlaced)
+    assert isinstance(later, Accepted)
     assert answers(outlet) == []
     assert [e.amount for e in store.lots["a"].events if isinstance(e, BidPlaced)] == [100, 200]
 

@@ -105,7 +105,7 @@ async def play(driver: Wire | Http, least: int) -> list[Answer]:
         await driver.bid("a", amount=least),
         await driver.bid("a", amount=least * 2),  # already leading
         await driver.bid("b", amount=least),  # too low now
-        await driver.bid("b", amount=least * 2, max_amount=least * 5),  # not offered yet
+        await driver.bid("b", amount=least * 3, max_amount=least * 2),  # a maximum below it
         await driver.bid("b", amount=least * 2, request_id="r"),
         await driver.bid("b", amount=least * 2, request_id="r"),  # the same answer again
         await driver.bid("b", amount=least * 3, request_id="r"),  # reused for another bid
@@ -125,7 +125,7 @@ EXPECTED: list[Answer] = [
     ("accepted", "least"),
     ("rejected", "already_leading"),
     ("rejected", "too_low"),
-    ("rejected", "bad_request"),
+    ("rejected", "bad_amount"),
     ("accepted", "least*2"),
     ("accepted", "least*2"),
     ("rejected", "bad_request"),

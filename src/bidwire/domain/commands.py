@@ -25,6 +25,27 @@ class PlaceBid(msgspec.Struct, frozen=True):
 
     actor: Actor
     lot: str
-    amount: int
+    amount: int | None
+    """Where the bid stands at least; None with ``max_amount``: the least that leads."""
     max_amount: int | None = None
     request_id: str | None = None
+
+
+class BuyNow(msgspec.Struct, frozen=True):
+    """A buyer takes the lot at its buy-now price (the gate admitted them)."""
+
+    actor: Actor
+    lot: str
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """What the house answers a bid it stored: where the bidder's own bid stands (``amount``,
+    at ``seq``), their maximum (theirs alone to hear) and whether they lead after it (False
+    when a rival maximum answered at once)."""
+
+    lot: str
+    seq: int
+    amount: int
+    max_amount: int | None
+    leading: bool
+    ts: int

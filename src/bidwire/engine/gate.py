@@ -23,7 +23,7 @@ from bidwire.accounts.limits import TokenBucket
 from bidwire.accounts.records import UserRecord
 from bidwire.accounts.service import GUEST_PREFIX, Accounts
 from bidwire.clock import Clock
-from bidwire.domain.commands import Actor, PlaceBid
+from bidwire.domain.commands import Actor, BuyNow, PlaceBid
 from bidwire.domain.lot import Refusal
 from bidwire.domain.names import guest_name, skeleton, suffixed
 from bidwire.errors import BadRequest, Forbidden, NotAuthenticated
@@ -236,18 +236,33 @@ class Gate:
         self,
         actor: Actor | None,
         lot: str,
-        amount: int,
+        amount: int | None,
         max_amount: int | None = None,
         request_id: str | None = None,
     ) -> PlaceBid | Refusal:
         """The house's command for this bid, or why this bidder may not bid now."""
+        refusal = self._may_bid(actor)
+        if refusal is not None:
+            return refusal
+        assert actor is not None
+        return PlaceBid(actor, lot, amount, max_amount, request_id)
+
+    def buy_now(self, actor: Actor | None, lot: str) -> BuyNow | Refusal:
+        """A buy-now is a bid for these rules: the same identity and the same rate limit."""
+        refusal = self._may_bid(actor)
+        if refusal is not None:
+            return refusal
+        assert actor is not None
+        return BuyNow(actor, lot)
+
+    def _may_bid(self, actor: Actor | None) -> Refusal | None:
         if actor is None:
             return Refusal("not_authenticated", "say hello or log in first")
         if actor.role == "guest" and not self.guests_allowed:
             return Refusal("not_authenticated", "this server takes bids from accounts only")
         if not self.bid_limiter.take(actor.name, self.clock.now_ms()):
             return Refusal("rate_limited", "too many bids at once; slow down a little")
-        return PlaceBid(actor, lot, amount, max_amount, request_id)
+        return None
 
     def identified(self, actor: Actor | None) -> bool:
         """Whether a connection has said who it is in a way this server takes."""

@@ -20,18 +20,27 @@ from typing import Any
 
 from bidwire.bus import Bus
 from bidwire.clock import Clock
-from bidwire.domain.commands import PlaceBid
-from bidwire.domain.events import BidPlaced, LotClosed, LotEvent, SaleEvent, SaleStarted
-from bidwire.domain.lot import Lot, LotSpec, Refusal
+from bidwire.domain.commands import Accepted, BuyNow, PlaceBid
+from bidwire.domain.events import (
+    BidPlaced,
+    BidVoided,
+    LotClosed,
+    LotEvent,
+    MaxRaised,
+    SaleEvent,
+    SaleStarted,
+)
+from bidwire.domain.lot import Bidding, Lot, LotSpec, Refusal
 from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import Sale, SaleSpec, plan
 from bidwire.engine.views import Views
 from bidwire.errors import BadRequest, ServerError, StoreUnavailable, UnknownLot, UnknownSale
-from bidwire.store.base import Store, StoredLot, load_house
+from bidwire.store.base import EVENT_DECODER, Store, StoredLot, load_house
 
 log = logging.getLogger("bidwire.house")
 
-Answer = Callable[[BidPlaced | Refusal], None]
+Answer = Callable[[Accepted | Refusal], None]
+BuyAnswer = Callable[[LotClosed | Refusal], None]
 REQUEST_KEY_WINDOW_MS = 24 * 3600 * 1000
 """How long a request_id is remembered: a repeat within it is the same bid."""
 MAX_REQUEST_KEYS = 200_000
@@ -48,7 +57,16 @@ def request_key(command: PlaceBid) -> str | None:
 NOT_STORED = Refusal("unavailable", "the bid could not be stored; it was not placed")
 
 
-def _settle(keyed: KeyedBid | None, answer: Answer, result: BidPlaced | Refusal) -> None:
+def accepted(lot: Lot, bidding: Bidding) -> Accepted:
+    """The bidder's answer to a bid the lot has just applied: where their own bid stands."""
+    own = bidding.own
+    if isinstance(own, MaxRaised):
+        assert lot.high_amount is not None
+        return Accepted(own.lot, own.seq, lot.high_amount, own.max_amount, True, own.ts)
+    return Accepted(own.lot, own.seq, own.amount, own.max_amount, bidding.leading, own.ts)
+
+
+def _settle(keyed: KeyedBid | None, answer: Answer, result: Accepted | Refusal) -> None:
     """Answer a bid, and every repeat of its request_id that waited for it, alike."""
     if keyed is not None:
         keyed.settle(result)
@@ -61,13 +79,20 @@ class KeyedBid:
 
     key: str
     lot: str
-    amount: int
+    amount: int | None
     max_amount: int | None
     at: int
-    result: BidPlaced | Refusal | None = None
+    result: Accepted | Refusal | None = None
     waiters: list[Answer] = field(default_factory=list)
+    amount_known: bool = True
+    """False for a key reloaded from the log with a maximum: the amount it asked is not kept."""
 
-    def settle(self, result: BidPlaced | Refusal) -> None:
+    def same_bid(self, command: PlaceBid) -> bool:
+        if (self.lot, self.max_amount) != (command.lot, command.max_amount):
+            return False
+        return not self.amount_known or self.amount == command.amount
+
+    def settle(self, result: Accepted | Refusal) -> None:
         self.result = result
         waiting, self.waiters = self.waiters, []
         for answer in waiting:
@@ -80,6 +105,8 @@ RETRY_MAX_MS = 1_000
 a close that cannot commit (a full disk) must not spin the scheduler."""
 
 FAULT_LOG_INTERVAL_MS = 1_000
+MAX_VOID_HISTORY = 100_000
+"""A void reads the lot's whole log; a lot with more events than this is refused one."""
 
 
 class LogThrottle:
@@ -172,8 +199,22 @@ class AuctionHouse:
         for stored, lot in rebuilt:  # only now: no deadline may fire before resume()
             # a closed lot changes no more: the house and the views share one (views.py)
             self._track(lot, lot if lot.status == "closed" else _rebuild(stored), stored.recent)
-        for key, bid in house.request_keys:  # oldest first, as _remember keeps them
-            self._request_keys[key] = KeyedBid(key, bid.lot, bid.amount, None, bid.ts, bid)
+        for key, own in house.request_keys:  # oldest first, as _remember keeps them
+            self._request_keys[key] = self._reloaded_key(key, own)
+
+    def _reloaded_key(self, key: str, own: BidPlaced | MaxRaised) -> KeyedBid:
+        """A request key from the log: its bid's own event. Whether it led is not in that
+        event, so a repeat after a restart hears whether the bidder leads now."""
+        lot = self.lots.get(own.lot)
+        leading = lot is not None and lot.high_bidder == own.bidder
+        if isinstance(own, MaxRaised):
+            price = lot.high_amount if lot is not None else None
+            result = Accepted(own.lot, own.seq, price or 0, own.max_amount, leading, own.ts)
+        else:
+            result = Accepted(own.lot, own.seq, own.amount, own.max_amount, leading, own.ts)
+        plain = isinstance(own, BidPlaced) and own.max_amount is None
+        amount = own.amount if isinstance(own, BidPlaced) and plain else None
+        return KeyedBid(key, own.lot, amount, own.max_amount, own.ts, result, [], plain)
 
     def _track(self, lot: Lot, view: Lot, recent: bytes | None = None) -> None:
         self.lots[lot.id] = lot
@@ -250,12 +291,12 @@ class AuctionHouse:
 
     # -- bids --------------------------------------------------------------------------------
 
-    async def place_bid(self, command: PlaceBid) -> BidPlaced | Refusal:
+    async def place_bid(self, command: PlaceBid) -> Accepted | Refusal:
         """``offer_bid`` for a caller that can wait. Cancelling the wait does not cancel the
         bid: once decided, it commits."""
-        answered: asyncio.Future[BidPlaced | Refusal] = asyncio.get_running_loop().create_future()
+        answered: asyncio.Future[Accepted | Refusal] = asyncio.get_running_loop().create_future()
 
-        def answer(result: BidPlaced | Refusal) -> None:
+        def answer(result: Accepted | Refusal) -> None:
             if not answered.done():
                 answered.set_result(result)
 
@@ -278,14 +319,17 @@ class AuctionHouse:
             answer(refusal)
             return
         lot = self.lots[command.lot]
-        decision = lot.decide_bid(command.actor.name, command.amount, self.clock.now_ms())
-        if isinstance(decision, Refusal):
-            answer(decision)
+        now = self.clock.now_ms()
+        bidding = lot.decide_bid(command.actor.name, command.amount, now, command.max_amount)
+        if isinstance(bidding, Refusal):
+            answer(bidding)
             return
         keyed = None
         if key is not None:
-            keyed = self._remember(key, command, decision.ts)
+            keyed = self._remember(key, command, now)
         lot_id = command.lot
+        stored = self._commit(bidding.events, key)  # applies them: the answer reads the lot
+        decision = accepted(lot, bidding)
 
         def committed(future: asyncio.Future[None]) -> None:
             fault = future.exception() if not future.cancelled() else asyncio.CancelledError()
@@ -301,16 +345,28 @@ class AuctionHouse:
                 self._request_keys.pop(keyed.key, None)  # not placed: the key is free again
             _settle(keyed, answer, NOT_STORED)
 
-        self._commit([decision], key).add_done_callback(committed)
+        stored.add_done_callback(committed)
+
+    async def buy_now(self, command: BuyNow) -> LotClosed | Refusal:
+        """Buy-now closes the lot sold at its price, if it is still offered: decided here, on
+        the lot's one writer, so a bid and a buy-now racing have one outcome."""
+        refusal = self._lot_refusal(command.lot)
+        if refusal is not None:
+            return refusal
+        decision = self.lots[command.lot].decide_buy_now(command.actor.name, self.clock.now_ms())
+        if isinstance(decision, Refusal):
+            return decision
+        try:
+            await asyncio.shield(self._commit([decision]))
+        except ServerError:
+            return NOT_STORED
+        self.run_due()  # the sale's next lot may open now
+        return decision
 
     def _repeat(self, keyed: KeyedBid, command: PlaceBid, answer: Answer) -> None:
         """A request_id seen before: the first bid's answer, once it has one; never a second
         bid, and never an answer made up for a different bid."""
-        if (keyed.lot, keyed.amount, keyed.max_amount) != (
-            command.lot,
-            command.amount,
-            command.max_amount,
-        ):
+        if not keyed.same_bid(command):
             answer(
                 Refusal(
                     "bad_request",
@@ -339,9 +395,9 @@ class AuctionHouse:
 
     def _bid_refusal(self, command: PlaceBid) -> Refusal | None:
         """Why this bid cannot be taken right now, if there is a reason."""
-        lot_id = command.lot
-        if command.max_amount is not None:  # issue 11 builds them, in the domain
-            return Refusal("bad_request", "maximum (proxy) bids are not offered yet")
+        return self._lot_refusal(command.lot)
+
+    def _lot_refusal(self, lot_id: str) -> Refusal | None:
         if not self.accepting:
             return Refusal("unavailable", "the server is shutting down; bid again in a moment")
         if lot_id not in self.lots:
@@ -353,7 +409,7 @@ class AuctionHouse:
     # -- committing --------------------------------------------------------------------------
 
     def _commit(
-        self, events: list[LotEvent], request_key: str | None = None
+        self, events: Sequence[LotEvent], request_key: str | None = None
     ) -> asyncio.Future[None]:
         lot = self.lots[events[0].lot]
         for event in events:
@@ -364,7 +420,9 @@ class AuctionHouse:
         self._arm(lot)
         return future
 
-    def _committed(self, lot_id: str, events: list[LotEvent], future: asyncio.Future[None]) -> None:
+    def _committed(
+        self, lot_id: str, events: Sequence[LotEvent], future: asyncio.Future[None]
+    ) -> None:
         left = self._inflight[lot_id] - 1
         if left:
             self._inflight[lot_id] = left
@@ -682,6 +740,32 @@ class AuctionHouse:
         ]
         await self._commit_sale_change(sale, ended, list(withdrawals))
         await self._audit(by, "cancel-sale", sale_id)
+
+    async def void_bid(self, lot_id: str, bid_seq: int, by: str) -> BidVoided:
+        """An admin voids a bid of an open lot: the lot stands where its log without that bid
+        (and the automatic bids it caused) decides, announced to all, audited."""
+        while True:
+            await self._drained(lot_id)
+            lot = self._lot(lot_id)
+            bodies = await self.store.events_since(lot_id, 0, MAX_VOID_HISTORY)
+            if (
+                lot is self.lots[lot_id]
+                and lot_id not in self._inflight
+                and not (bodies and EVENT_DECODER.decode(bodies[-1]).seq != lot.seq)
+            ):
+                break  # nothing was decided while the log was read
+        history = [EVENT_DECODER.decode(body) for body in bodies]
+        if len(history) >= MAX_VOID_HISTORY:
+            raise BadRequest(f"lot {lot_id} has too many bids to void one here")
+        try:
+            decision = lot.decide_void(history, bid_seq, self.clock.now_ms(), by)
+        except ValueError as exc:  # the log and the lot disagree: the store is the truth
+            raise StoreUnavailable(f"lot {lot_id} is being reloaded; try again") from exc
+        if isinstance(decision, Refusal):
+            raise BadRequest(decision.message)
+        await self._commit_all([decision])
+        await self._audit(by, "void-bid", f"{lot_id} #{bid_seq} ({len(decision.voided)} bids)")
+        return decision
 
     async def withdraw_lot(self, lot_id: str, by: str) -> None:
         lot = self._lot(lot_id)

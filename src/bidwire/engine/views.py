@@ -45,15 +45,20 @@ RECENT_DECODER: msgspec.msgpack.Decoder[list[RecentBid]] = msgspec.msgpack.Decod
 # OpenAPI document is made from them (transports/http/edge.py: wire_schema).
 
 
-class HighBid(msgspec.Struct):
+class HighBid(msgspec.Struct, omit_defaults=True):
     amount: int
     bidder: str
+    max_amount: Annotated[
+        int | None,
+        msgspec.Meta(description="The leader's maximum: only in their own view and admins'."),
+    ] = None
 
 
-class SnapshotBid(msgspec.Struct):
+class SnapshotBid(msgspec.Struct, omit_defaults=True):
     amount: int
     bidder: str
     ts: int
+    auto: Annotated[bool, msgspec.Meta(description="Placed by the house for a maximum.")] = False
 
 
 class LotState(msgspec.Struct):
@@ -72,6 +77,14 @@ class LotState(msgspec.Struct):
     high_bid: HighBid | None
     bid_count: int
     outcome: Literal["sold", "unsold"] | None
+    reserve: Annotated[bool, msgspec.Meta(description="Whether the lot has a reserve.")]
+    reserve_met: Annotated[
+        bool, msgspec.Meta(description="Whether the lot would sell if the hammer fell now.")
+    ]
+    buy_now: Annotated[
+        int | None,
+        msgspec.Meta(description="The buy-now price while offered (until the first bid)."),
+    ]
 
 
 class Snapshot(LotState, tag="snapshot", tag_field="type"):
@@ -81,21 +94,26 @@ class Snapshot(LotState, tag="snapshot", tag_field="type"):
     ts: int
 
 
-def lot_state_of(lot: Lot, salt: str | None = None) -> LotState:
+def lot_state_of(lot: Lot, salt: str | None = None, *, with_max: bool = False) -> LotState:
     """A lot's state; with ``salt`` (an anonymous sale, seen by the public) the high bidder is
-    shown by a pseudonym."""
-    return _picture(LotState, lot, salt)
+    shown by a pseudonym. The leader's maximum only ``with_max`` (their own view, admins)."""
+    return _picture(LotState, lot, salt, with_max)
 
 
 def snapshot_of(
-    lot: Lot, now_ms: int, salt: str | None = None, recent: list[RecentBid] | None = None
+    lot: Lot,
+    now_ms: int,
+    salt: str | None = None,
+    recent: list[RecentBid] | None = None,
+    *,
+    with_max: bool = False,
 ) -> Snapshot:
     """A lot's picture, as ``lot_state_of`` with its recent bids (``recent``, if given, instead
     of the lot's: a closed lot keeps them elsewhere)."""
     shown = _shown(salt)
     bids = lot.recent if recent is None else recent
-    recent_shown = [SnapshotBid(b.amount, shown(b.bidder), b.ts) for b in bids]
-    return _picture(Snapshot, lot, salt, bids=recent_shown, ts=now_ms)
+    recent_shown = [SnapshotBid(b.amount, shown(b.bidder), b.ts, b.auto) for b in bids]
+    return _picture(Snapshot, lot, salt, with_max, bids=recent_shown, ts=now_ms)
 
 
 def _shown(salt: str | None) -> Callable[[str], str]:
@@ -105,13 +123,12 @@ def _shown(salt: str | None) -> Callable[[str], str]:
 State = TypeVar("State", LotState, Snapshot)
 
 
-def _picture(kind: type[State], lot: Lot, salt: str | None, **more: Any) -> State:
+def _picture(kind: type[State], lot: Lot, salt: str | None, with_max: bool, **more: Any) -> State:
     shown = _shown(salt)
-    high = (
-        HighBid(lot.high_amount, shown(lot.high_bidder))
-        if lot.high_amount is not None and lot.high_bidder is not None
-        else None
-    )
+    high = None
+    if lot.high_amount is not None and lot.high_bidder is not None:
+        secret = lot.high_max if with_max and lot.high_max != lot.high_amount else None
+        high = HighBid(lot.high_amount, shown(lot.high_bidder), secret)
     return kind(
         lot=lot.id,
         seq=lot.seq,
@@ -126,6 +143,9 @@ def _picture(kind: type[State], lot: Lot, salt: str | None, **more: Any) -> Stat
         high_bid=high,
         bid_count=lot.bid_count,
         outcome=lot.outcome,
+        reserve=lot.spec.reserve is not None,
+        reserve_met=lot.reserve_met(),
+        buy_now=lot.buy_now_offered(),
         **more,
     )
 
@@ -215,8 +235,7 @@ class Views:
                 continue  # a lot this node does not publish
             assert not isinstance(event, SaleEvent)
             view.apply(event)
-            salt = self.salts.get(view.sale)
-            shown = event if salt is None else public_event(event, salt)
+            shown = public_event(event, self.salts.get(view.sale))
             body = encode_event(shown)
             private = None if shown is event else encode_event(event)
             self._rings[view.id].append((event.seq, body, private or body))
@@ -230,12 +249,17 @@ class Views:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def snapshot(self, lot_id: str, now_ms: int, *, admin: bool = False) -> Snapshot:
+    def snapshot(
+        self, lot_id: str, now_ms: int, *, admin: bool = False, viewer: str | None = None
+    ) -> Snapshot:
+        """The lot's picture for the public, an admin, or ``viewer`` (who sees their own
+        maximum when they lead)."""
         view = self.lots[lot_id]
         salt = None if admin else self.salts.get(view.sale)
         kept = self.closed.get(lot_id)
         recent = None if kept is None else RECENT_DECODER.decode(kept)
-        return snapshot_of(view, now_ms, salt, recent)
+        with_max = admin or (viewer is not None and viewer == view.high_bidder)
+        return snapshot_of(view, now_ms, salt, recent, with_max=with_max)
 
     def events_since(
         self, lot_id: str, since_seq: int, *, admin: bool = False

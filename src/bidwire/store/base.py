@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import msgspec
 
 from bidwire.accounts.records import AccountStore
-from bidwire.domain.events import BidPlaced, LotEvent, SaleEvent
+from bidwire.domain.events import KeyedEvent, LotEvent, SaleEvent
 from bidwire.domain.lot import LotSnapshot, LotSpec, SaleMode
 from bidwire.domain.money import FixedIncrement, IncrementRule, TieredIncrement
 from bidwire.domain.sale import SaleSpec
@@ -85,7 +85,7 @@ class StoredHouse:
 
     sales: list[StoredSale]
     lots: list[StoredLot]
-    request_keys: list[tuple[str, BidPlaced]]
+    request_keys: list[tuple[str, KeyedEvent]]
     """Idempotency keys of the recent accepted bids, with their bids, oldest first."""
 
 
@@ -123,7 +123,7 @@ class EventLog(Protocol):
         before snapshots, once its lots are replayed, so the next start needs no replay)."""
         ...
 
-    async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, BidPlaced]]:
+    async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, KeyedEvent]]:
         """The keyed bids with ``ts > since_ms``, newest first, at most ``limit``; read by an
         index, never by a scan of the log."""
         ...

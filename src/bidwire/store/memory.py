@@ -10,7 +10,14 @@ from typing import cast
 import msgspec
 
 from bidwire.accounts.records import UserRecord, UserRole
-from bidwire.domain.events import SALE_EVENT_TYPES, BidPlaced, LotEvent, SaleEvent
+from bidwire.domain.events import (
+    SALE_EVENT_TYPES,
+    BidPlaced,
+    KeyedEvent,
+    LotEvent,
+    MaxRaised,
+    SaleEvent,
+)
 from bidwire.domain.lot import LotSnapshot, LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
@@ -96,7 +103,7 @@ class MemoryStore(MemoryAccounts):
         self.lots: dict[str, StoredLot] = {}
         """Each lot with its whole log (tests read it)."""
         self.snapshots: dict[str, LotSnapshot] = {}
-        self.request_keys: dict[str, BidPlaced] = {}
+        self.request_keys: dict[str, KeyedEvent] = {}
         self.fail_appends = False
         """Tests set this to see how the engine survives a store that cannot commit."""
 
@@ -124,7 +131,7 @@ class MemoryStore(MemoryAccounts):
             if (events[-1].seq if events else 0) == snapshot.seq:
                 self.snapshots[lot_id] = snapshot
 
-    async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, BidPlaced]]:
+    async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, KeyedEvent]]:
         recent = [(key, bid) for key, bid in self.request_keys.items() if bid.ts > since_ms]
         recent.sort(key=lambda item: item[1].ts, reverse=True)
         return recent[:limit]
@@ -156,7 +163,7 @@ class MemoryStore(MemoryAccounts):
             future.set_exception(Conflict("this request key was used for an earlier bid"))
         else:
             stored.events.extend(cast("Sequence[LotEvent]", events))
-            if request_key is not None and isinstance(events[0], BidPlaced):
+            if request_key is not None and isinstance(events[0], BidPlaced | MaxRaised):
                 self.request_keys[request_key] = events[0]
             if snapshot is not None:
                 assert snapshot.seq == events[-1].seq, "a snapshot after other events"

@@ -28,7 +28,9 @@ from bidwire.accounts.records import UserRecord, UserRole
 from bidwire.domain.events import (
     SALE_EVENT_TYPES,
     BidPlaced,
+    KeyedEvent,
     LotEvent,
+    MaxRaised,
     SaleEnded,
     SaleEvent,
     SalePaused,
@@ -164,6 +166,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sales DROP COLUMN started_at;
     ALTER TABLE sales DROP COLUMN ended_at;
     ALTER TABLE sales DROP COLUMN paused_at;
+    """,
+    # 8: a close at the deadline is the ``hammer`` (the wire's reason), not ``ended``
+    """
+    UPDATE events SET body = CAST(json_set(CAST(body AS TEXT), '$.reason', 'hammer') AS BLOB)
+        WHERE stream = 'lot' AND type = 'lot_closed'
+        AND json_extract(CAST(body AS TEXT), '$.reason') = 'ended';
     """,
 )
 
@@ -911,8 +919,8 @@ class SqliteStore(SqliteAccounts):
 
         await self._submit(run)
 
-    async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, BidPlaced]]:
-        def read(conn: sqlite3.Connection) -> list[tuple[str, BidPlaced]]:
+    async def request_keys_since(self, since_ms: int, limit: int) -> list[tuple[str, KeyedEvent]]:
+        def read(conn: sqlite3.Connection) -> list[tuple[str, KeyedEvent]]:
             cur = conn.execute(
                 "SELECT request_key, body FROM events INDEXED BY events_keyed_ts"
                 " WHERE request_key IS NOT NULL AND ts > ? ORDER BY ts DESC LIMIT ?",
@@ -921,11 +929,11 @@ class SqliteStore(SqliteAccounts):
             keyed = []
             for key, body in cur:
                 event = EVENT_DECODER.decode(body)
-                if isinstance(event, BidPlaced):
+                if isinstance(event, BidPlaced | MaxRaised):
                     keyed.append((str(key), event))
             return keyed
 
-        result: list[tuple[str, BidPlaced]] = await self._read(read)
+        result: list[tuple[str, KeyedEvent]] = await self._read(read)
         return result
 
     async def events_since(self, lot_id: str, since_seq: int, limit: int) -> list[bytes]:

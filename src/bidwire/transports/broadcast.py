@@ -160,8 +160,8 @@ class Feed:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def snapshot(self, lot_id: str, *, admin: bool = False) -> Snapshot:
-        return self.published.snapshot(lot_id, self.clock.now_ms(), admin=admin)
+    def snapshot(self, lot_id: str, *, admin: bool = False, viewer: str | None = None) -> Snapshot:
+        return self.published.snapshot(lot_id, self.clock.now_ms(), admin=admin, viewer=viewer)
 
     def events_since(
         self, lot_id: str, since_seq: int, *, admin: bool = False

@@ -19,13 +19,14 @@ from typing import ClassVar, Literal, Protocol
 from bidwire.accounts.records import UserRecord
 from bidwire.accounts.service import Accounts
 from bidwire.clock import Clock
-from bidwire.domain.commands import Actor
-from bidwire.domain.events import BidPlaced
+from bidwire.domain.commands import Accepted, Actor
+from bidwire.domain.events import LotClosed
 from bidwire.domain.lot import Refusal
 from bidwire.domain.money import format_amount, parse_units
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.queries import Queries
+from bidwire.engine.views import Snapshot
 from bidwire.errors import ClientError, NotReading
 from bidwire.transports.broadcast import Feed
 from bidwire.wire import codec, text
@@ -213,9 +214,7 @@ class Session:
                     )
             else:
                 for lot_id in lots:
-                    self.outlet.send_message(
-                        codec.encode(self.ctx.feed.snapshot(lot_id, admin=self.sees_everyone))
-                    )
+                    self.outlet.send_message(codec.encode(self._snapshot(lot_id)))
             self.ctx.feed.redirect(self)  # events may go straight again, after these
 
     def on_close(self) -> None:
@@ -249,6 +248,11 @@ class Session:
     def sees_everyone(self) -> bool:
         """Admins see who bids, even in anonymous sales."""
         return self.actor is not None and self.actor.role == "admin"
+
+    def _snapshot(self, lot_id: str) -> Snapshot:
+        """The lot as this connection may see it: its own maximum when it leads; all, if admin."""
+        viewer = self.actor.name if self.actor is not None else None
+        return self.ctx.feed.snapshot(lot_id, admin=self.sees_everyone, viewer=viewer)
 
     def deliver(self, batch: Batch) -> None:
         if self._stale or self.outlet.backed_up:
@@ -302,7 +306,7 @@ class Session:
             return None
         return msg if isinstance(msg, codec.Bid) else None
 
-    def _answer_pumped_bid(self, msg: codec.Bid, result: BidPlaced | Refusal) -> None:
+    def _answer_pumped_bid(self, msg: codec.Bid, result: Accepted | Refusal) -> None:
         self._answer_bid(msg, result)
         self._bid_pending = False
         if self._worker is None:
@@ -407,7 +411,7 @@ class Session:
     async def _on_bid(self, msg: codec.Bid) -> None:
         answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        def answer(msg: codec.Bid, result: BidPlaced | Refusal) -> None:
+        def answer(msg: codec.Bid, result: Accepted | Refusal) -> None:
             self._answer_bid(msg, result)
             if not answered.done():
                 answered.set_result(None)
@@ -416,7 +420,7 @@ class Session:
         await answered
 
     def _offer_bid(
-        self, msg: codec.Bid, answer: Callable[[codec.Bid, BidPlaced | Refusal], None]
+        self, msg: codec.Bid, answer: Callable[[codec.Bid, Accepted | Refusal], None]
     ) -> None:
         command = self.ctx.gate.bid(self.actor, msg.lot, msg.amount, msg.max_amount, msg.request_id)
         if isinstance(command, Refusal):
@@ -424,7 +428,7 @@ class Session:
         else:
             self.ctx.house.offer_bid(command, functools.partial(answer, msg))
 
-    def _answer_bid(self, msg: codec.Bid, result: BidPlaced | Refusal) -> None:
+    def _answer_bid(self, msg: codec.Bid, result: Accepted | Refusal) -> None:
         if self.closed:  # it stands, committed; there is nobody left to tell
             return
         if isinstance(result, Refusal):
@@ -433,7 +437,13 @@ class Session:
             self.outlet.send_message(
                 codec.encode(
                     codec.BidAccepted(
-                        result.lot, result.amount, result.seq, self.ctx.clock.now_ms(), msg.id
+                        result.lot,
+                        result.amount,
+                        result.seq,
+                        self.ctx.clock.now_ms(),
+                        msg.id,
+                        result.max_amount,
+                        result.leading,
                     )
                 )
             )
@@ -452,9 +462,7 @@ class Session:
         self.ctx.feed.subscribe_lots(self, fresh)
         self._send_subscribed(msg.id)
         for lot_id in fresh:
-            self.outlet.send_message(
-                codec.encode(self.ctx.feed.snapshot(lot_id, admin=self.sees_everyone))
-            )
+            self.outlet.send_message(codec.encode(self._snapshot(lot_id)))
 
     async def _on_unsubscribe(self, msg: codec.Unsubscribe) -> None:
         if not self._known_lots(msg.id, msg.lots):
@@ -482,12 +490,28 @@ class Session:
             return
         missed = self.ctx.feed.events_since(msg.lot, msg.since_seq, admin=self.sees_everyone)
         if missed is None:
-            self.outlet.send_message(
-                codec.encode(self.ctx.feed.snapshot(msg.lot, admin=self.sees_everyone))
-            )
+            self.outlet.send_message(codec.encode(self._snapshot(msg.lot)))
         else:
             for body in missed:
                 self.outlet.send_message(body)
+
+    async def _on_buy_now(self, msg: codec.BuyNow) -> None:
+        result = await self._buy_now(msg.lot)
+        if isinstance(result, Refusal):
+            self._reject(msg.id, msg.lot, result)
+            return
+        assert result.amount is not None
+        self.outlet.send_message(
+            codec.encode(
+                codec.Bought(result.lot, result.amount, result.seq, self.ctx.clock.now_ms(), msg.id)
+            )
+        )
+
+    async def _buy_now(self, lot_id: str) -> LotClosed | Refusal:
+        command = self.ctx.gate.buy_now(self.actor, lot_id)
+        if isinstance(command, Refusal):
+            return command
+        return await self.ctx.house.buy_now(command)
 
     async def _on_ping(self, msg: codec.Ping) -> None:
         self.outlet.send_message(codec.encode(codec.Pong(self.ctx.clock.now_ms(), msg.id)))
@@ -500,6 +524,7 @@ class Session:
         codec.Login: _on_account,  # type: ignore[dict-item]
         codec.Auth: _on_account,  # type: ignore[dict-item]
         codec.Bid: _on_bid,  # type: ignore[dict-item]
+        codec.BuyNow: _on_buy_now,  # type: ignore[dict-item]
         codec.Subscribe: _on_subscribe,  # type: ignore[dict-item]
         codec.Unsubscribe: _on_unsubscribe,  # type: ignore[dict-item]
         codec.Resync: _on_resync,  # type: ignore[dict-item]
@@ -541,9 +566,7 @@ class Session:
             codec.encode(codec.Welcome(self.actor.name, self.actor.role, token, now, id=request_id))
         )
         for lot_id in self._open_lots():
-            self.outlet.send_message(
-                codec.encode(self.ctx.feed.snapshot(lot_id, admin=self.sees_everyone))
-            )
+            self.outlet.send_message(codec.encode(self._snapshot(lot_id)))
         if not self.lots:
             self.house_feed = True
             self.ctx.feed.subscribe_house(self)
@@ -696,4 +719,10 @@ class Session:
             self._say(f"Bid refused: {result.message}.{hint} [{result.code}]")
         else:
             shown = format_amount(result.amount, view.spec.currency)
-            self._say(f"Bid accepted: {shown} on {view.spec.title}. You are leading.")
+            if result.leading:
+                self._say(f"Bid accepted: {shown} on {view.spec.title}. You are leading.")
+            else:
+                self._say(
+                    f"Bid placed: {shown} on {view.spec.title}, but another bidder's maximum"
+                    " is higher: you have been outbid."
+                )

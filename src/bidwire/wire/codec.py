@@ -44,7 +44,8 @@ class Auth(msgspec.Struct, tag="auth", tag_field="type", frozen=True):
 
 class Bid(msgspec.Struct, tag="bid", tag_field="type", frozen=True):
     lot: str
-    amount: int
+    amount: int | None = None
+    """Optional with ``max_amount``; one of the two is required."""
     id: RequestId = None
     max_amount: int | None = None
     request_id: str | None = None
@@ -66,15 +67,22 @@ class Resync(msgspec.Struct, tag="resync", tag_field="type", frozen=True):
     id: RequestId = None
 
 
+class BuyNow(msgspec.Struct, tag="buy_now", tag_field="type", frozen=True):
+    lot: str
+    id: RequestId = None
+
+
 class Ping(msgspec.Struct, tag="ping", tag_field="type", frozen=True):
     id: RequestId = None
 
 
-ClientMessage = Hello | Register | Login | Auth | Bid | Subscribe | Unsubscribe | Resync | Ping
+ClientMessage = (
+    Hello | Register | Login | Auth | Bid | BuyNow | Subscribe | Unsubscribe | Resync | Ping
+)
 
 MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
     cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in (Hello, Register, Login, Auth, Bid, Subscribe, Unsubscribe, Resync, Ping)
+    for cls in (Hello, Register, Login, Auth, Bid, BuyNow, Subscribe, Unsubscribe, Resync, Ping)
 }
 
 _generic = msgspec.json.Decoder()
@@ -127,8 +135,14 @@ def _decode(data: bytes | str) -> ClientMessage:
         shown = kind if len(kind) <= 40 else kind[:40] + "..."
         raise _fault(UnknownType(f"unknown message type {shown!r}"), request_id)
     if cls is Bid:
+        if raw.get("amount") is None and raw.get("max_amount") is None:
+            raise _fault(
+                BadRequest('a bid needs "amount", "max_amount", or both'),
+                request_id,
+                raw.get("lot"),
+            )
         for field in ("amount", "max_amount"):
-            given = field in raw and not (field == "max_amount" and raw[field] is None)
+            given = field in raw and raw[field] is not None
             if given and not valid_amount(raw[field]):
                 raise _fault(
                     BadAmount(
@@ -167,6 +181,21 @@ class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
 
 
 class BidAccepted(msgspec.Struct, tag="bid_accepted", tag_field="type"):
+    """``amount`` is where the bidder's own bid stands; ``max_amount`` (theirs alone) the
+    maximum it left; ``leading`` False when a rival maximum answered it at once."""
+
+    lot: str
+    amount: int
+    seq: int
+    ts: int
+    id: RequestId = None
+    max_amount: int | None = None
+    leading: bool = True
+
+
+class Bought(msgspec.Struct, tag="bought", tag_field="type"):
+    """A buy-now that closed the lot: ``seq`` is its ``lot_closed``."""
+
     lot: str
     amount: int
     seq: int

@@ -24,8 +24,13 @@ class ErrorBody(BaseModel):
 class BidRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    amount: int = Field(
-        strict=True, ge=1, le=MAX_AMOUNT, description="Minor units (cents): 12500 is 125.00."
+    amount: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        le=MAX_AMOUNT,
+        description="Minor units (cents): 12500 is 125.00. Optional with max_amount: then the"
+        " bid stands at the least that leads.",
     )
     bidder: str | None = Field(
         default=None,
@@ -41,7 +46,8 @@ class BidRequest(BaseModel):
         strict=True,
         ge=1,
         le=MAX_AMOUNT,
-        description="A maximum (proxy) bid; refused as on the wire until they are offered.",
+        description="A maximum: the house bids for you, each time the least that keeps you"
+        " leading, never above it. Only you (and admins) ever see it.",
     )
     request_id: str | None = Field(
         default=None,
@@ -60,10 +66,14 @@ class BidRequest(BaseModel):
 class BidAccepted(BaseModel):
     type: Literal["bid_accepted"] = "bid_accepted"
     lot: str
-    amount: int
+    amount: int = Field(description="Where your own bid stands.")
     seq: int
     bidder: str
     ts: int
+    max_amount: int | None = Field(default=None, description="Your maximum (yours alone).")
+    leading: bool = Field(
+        default=True, description="False when a rival maximum answered your bid at once."
+    )
     guest_token: str | None = Field(
         default=None,
         description="When this bid made a guest session (it named a bidder and sent none):"

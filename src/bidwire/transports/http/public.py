@@ -128,6 +128,8 @@ async def place_bid(
         amount=result.amount,
         seq=result.seq,
         bidder=actor.name,
+        max_amount=result.max_amount,
+        leading=result.leading,
         ts=ctx.clock.now_ms(),
         guest_token=guest_token,
     )
