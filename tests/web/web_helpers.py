@@ -87,6 +87,24 @@ async def running_server(**overrides: Any) -> AsyncIterator[Ports]:
         await asyncio.wait_for(task, STOP_TIMEOUT)
 
 
+@contextlib.asynccontextmanager
+async def serving(ctx: Any) -> AsyncIterator[Ports]:
+    """TCP and HTTP (with the WebSocket) on port 0 over ``ctx``, e.g. ``in_process``'s: the
+    whole server, with its engine in the test's hands (events to await, a clock to move)."""
+    from bidwire.transports.http import start_http
+    from bidwire.transports.tcp import start_tcp
+
+    tcp = await start_tcp(ctx, "127.0.0.1", 0)
+    try:
+        http = await start_http(ctx, "127.0.0.1", 0)
+        try:
+            yield Ports(tcp.sockets[0].getsockname()[1], http.port)
+        finally:
+            await http.stop()
+    finally:
+        tcp.close()
+
+
 class TcpJson:
     """A JSON-lines client over TCP."""
 
