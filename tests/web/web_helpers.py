@@ -331,7 +331,11 @@ GATE_OPTIONS = ("guests_allowed", "bid_limiter")
 
 
 @contextlib.asynccontextmanager
-async def in_process(**ctx_options: Any) -> AsyncIterator[InProcess]:
+async def in_process(
+    *, demo: bool = True, catalog_defaults: Any = None, **ctx_options: Any
+) -> AsyncIterator[InProcess]:
+    """The demo sale (unless ``demo`` is False) with an admin ``root`` and a bidder ``bea``;
+    ``catalog_defaults`` is what an imported catalog's lots get (``create_app``'s)."""
     from argon2 import PasswordHasher
 
     from bidwire.accounts.service import Accounts
@@ -351,7 +355,7 @@ async def in_process(**ctx_options: Any) -> AsyncIterator[InProcess]:
     feed = Feed(clock)
     feed.listen(bus)
     house = AuctionHouse(store, bus, feed.published, clock)
-    for sale, lots in demo_catalog(Defaults()):
+    for sale, lots in demo_catalog(Defaults()) if demo else ():
         await house.add_sale(sale, lots)
     accounts = Accounts(store, clock, PasswordHasher(**FAST_HASH))
     await accounts.create_user("root", "root-password", "admin")
@@ -359,7 +363,7 @@ async def in_process(**ctx_options: Any) -> AsyncIterator[InProcess]:
     bidder = await accounts.register("bea", "bea-password")
     gate_options = {k: ctx_options.pop(k) for k in GATE_OPTIONS if k in ctx_options}
     ctx = SessionContext(house, feed, clock, Gate(clock, accounts, **gate_options), **ctx_options)
-    app = create_app(ctx)
+    app = create_app(ctx, catalog_defaults)
     try:
         yield InProcess(app, ctx, clock, admin.token, bidder.token)
     finally:

@@ -92,6 +92,7 @@ class Feed:
         self.delivered = 0
         """Events handed to subscribers, counted once per subscriber (for /metrics and bench)."""
         self._direct_waiters: list[tuple[Subscriber | None, asyncio.Future[Subscriber]]] = []
+        self._flush_waiters: list[asyncio.Future[None]] = []
 
     def listen(self, bus: Bus) -> None:
         """Hear every committed event from ``bus``, until ``close``."""
@@ -219,6 +220,19 @@ class Feed:
                 self._flush(published)
         finally:
             self.pacer.flushed(count, started, work_timer())
+            if self._flush_waiters:  # empty unless someone awaits ``flushed``
+                waiters, self._flush_waiters = self._flush_waiters, []
+                for future in waiters:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def flushed(self) -> None:
+        """Until every event heard so far is applied to the views and handed to subscribers:
+        what tests await (after ``house.settled()``) instead of yielding to the loop."""
+        while self.published.pending():
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._flush_waiters.append(future)
+            await future
 
     def _flush(self, published: list[Published]) -> None:
         items: list[Outgoing] = []
