@@ -171,7 +171,7 @@ async def stop_and_go(transport: str) -> None:
     for n in range(4_000):
         placed = await house.place_bid(PlaceBid(bidders[n % 2], lot, house.lots[lot].min_amount()))
         assert not hasattr(placed, "code"), placed
-        await asyncio.sleep(0)  # let the feed flush
+        await feed.flushed()
         left_path += session not in feed.direct
         # Drain every 200 bids (back on the direct path), with one long stall in the middle
         # (a long queue; past the high-water mark on uvloop: conflation, then a snapshot).

@@ -254,14 +254,15 @@ class ServerProcess:
                     self.tcp_port, self.http_port = int(match[1]), int(match[2])
                     found.set()
 
-        threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True).start()
+        pumping = threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True)
+        pumping.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not found.wait(0.1):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 break
         if not found.is_set():
             self.stop()
-            time.sleep(0.2)  # let the pump read the last words
+            pumping.join(5)  # the pump reads the last words, up to the end of the pipe
             raise TimeoutError("bidwire serve did not start:\n" + "".join(self.output))
 
     def stop(self) -> None:
