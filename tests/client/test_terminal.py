@@ -445,9 +445,8 @@ async def test_server_closing_reconnects_and_bids_offline_are_not_sent() -> None
         assert await client.handle_line("150")
         assert out[-1] == "Not connected: your bid was not sent. Try again once reconnected."
         gate.set()
-        async with asyncio.timeout(5):
-            while not client.connected:
-                await asyncio.sleep(0.01)
+        await asyncio.wait_for(client.until_connected(), 5)
+        assert client.connected
     finally:
         running.cancel()
         server.close()

@@ -19,18 +19,17 @@ def held_sale() -> tuple[SaleSpec, list[LotSpec]]:
 
 
 async def test_an_admin_sale_waits_for_its_start() -> None:
-    house, _rec, clock, store = await make_house()
+    house, rec, clock, store = await make_house()
     sale, lots = held_sale()
     await house.create_sale(sale, lots, by="root")
-    await settle()
+    await settle(house, rec.feed)
     assert house.lots["p"].status == "scheduled"
     await house.start_sale("h", by="root", at_ms=clock.now_ms() + 5_000)
-    await settle()
+    await settle(house, rec.feed)
     assert house.lots["p"].status == "scheduled"
     clock.advance(5_000)
     house.run_due()
-    await settle()
-    await settle()
+    await settle(house, rec.feed)
     lot = house.lots["p"]  # a fresh name: mypy would keep the "scheduled" narrowed above
     assert lot.status == "open"
     actions = [entry[2] for entry in await store.audit_log(10)]
@@ -47,12 +46,12 @@ async def test_pause_keeps_the_time_left_and_refuses_bids() -> None:
     assert isinstance(refused, Refusal) and "paused" in refused.message
     clock.advance(60_000)
     house.run_due()
-    await settle()
+    await settle(house, rec.feed)
     assert house.lots["a"].status == "paused"  # the deadline did not run out while paused
     await house.resume_sale("s", by="root")
     assert house.lots["a"].ends_at == clock.now_ms() + 10_000  # at least a full window
     assert isinstance(await house.place_bid(PlaceBid(BOB, "a", 500)), Accepted)
-    await settle()
+    await settle(house, rec.feed)
     kinds = [m["type"] for m in rec.messages]
     assert "lot_paused" in kinds and "sale_paused" in kinds and "lot_resumed" in kinds
     with pytest.raises(BadRequest):
@@ -63,12 +62,12 @@ async def test_withdraw_closes_unsold_and_the_sale_moves_on() -> None:
     house, rec, clock, _store = await make_house()
     await house.place_bid(PlaceBid(ANN, "a", 100))
     await house.withdraw_lot("a", by="root")
-    await settle()
+    await settle(house, rec.feed)
     closed = next(m for m in rec.messages if m["type"] == "lot_closed")
     assert (closed["outcome"], closed["reason"], closed["by"]) == ("unsold", "withdrawn", "root")
     clock.advance(2_000)
     house.run_due()
-    await settle()
+    await settle(house, rec.feed)
     assert house.lots["b"].status == "open"
     with pytest.raises(BadRequest):
         await house.withdraw_lot("a", by="root")
@@ -79,13 +78,13 @@ async def test_withdraw_closes_unsold_and_the_sale_moves_on() -> None:
 async def test_cancel_withdraws_everything_left_and_ends_the_sale() -> None:
     house, rec, clock, _store = await make_house()
     await house.cancel_sale("s", by="root")
-    await settle()
+    await settle(house, rec.feed)
     assert all(house.lots[i].status == "closed" for i in ("a", "b"))
     ended = [m for m in rec.messages if m["type"] == "sale_ended"]
     assert len(ended) == 1 and ended[0]["reason"] == "cancelled"
     clock.advance(60_000)
     house.run_due()
-    await settle()
+    await settle(house, rec.feed)
     assert len([m for m in rec.messages if m["type"] == "sale_ended"]) == 1
     with pytest.raises(UnknownSale):
         await house.cancel_sale("nope", by="root")

@@ -24,14 +24,13 @@ async def test_public_sees_pseudonyms_admins_see_names() -> None:
     feed.subscribe_house(admin)
     sale = SaleSpec("x", "Quiet sale", ("q",), anonymous=True)
     await house.create_sale(sale, [LotSpec(id="q", title="Q")], by="root")
-    await settle()
-    await settle()
+    await settle(house, public.feed)
     salt = house.sales["x"].spec.pseudonym_salt
     assert len(salt) == 32 and store.sales["x"].spec.pseudonym_salt == salt
     await house.place_bid(PlaceBid(Actor("ann"), "q", 100))
     await house.place_bid(PlaceBid(Actor("bob"), "q", 200))
     await house.place_bid(PlaceBid(Actor("ann"), "q", 300))
-    await settle()
+    await settle(house, public.feed)
     seen = [m["bidder"] for m in public.messages if m["type"] == "bid_placed"]
     assert "ann" not in seen and "bob" not in seen
     assert seen[0] == seen[2] != seen[1] == pseudonym(salt, "bob")
@@ -52,7 +51,7 @@ async def test_public_sees_pseudonyms_admins_see_names() -> None:
     assert house.public_name("x", "ann") == pseudonym(salt, "ann")
     clock.advance(20_000)
     house.run_due()
-    await settle()
+    await settle(house, public.feed)
     closed = next(m for m in public.messages if m["type"] == "lot_closed")
     assert closed["winner"] == pseudonym(salt, "ann")
     last = store.lots["q"].events[-1]
@@ -62,5 +61,5 @@ async def test_public_sees_pseudonyms_admins_see_names() -> None:
 async def test_named_sales_show_names() -> None:
     house, public, *_ = await make_house()
     await house.place_bid(PlaceBid(Actor("ann"), "a", 100))
-    await settle()
+    await settle(house, public.feed)
     assert [m["bidder"] for m in public.messages if m["type"] == "bid_placed"] == ["ann"]

@@ -55,9 +55,12 @@ class Recorder:
         return [m["type"] for m in self.messages]
 
 
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
+async def settle(house: AuctionHouse, feed: Feed | None) -> None:
+    """Until every commit the house queued is answered and every background task is done, and
+    what they published is out to ``feed``'s subscribers: awaited, not yielded for."""
+    await asyncio.wait_for(house.settled(), 5)
+    if feed is not None:
+        await asyncio.wait_for(feed.flushed(), 5)
 
 
 def house_and_feed(store: Store, clock: Clock) -> tuple[AuctionHouse, Feed]:
@@ -83,7 +86,7 @@ async def make_house(
     feed.subscribe_house(recorder)
     await house.resume()
     house.start()
-    await settle()
+    await settle(house, feed)
     return house, recorder, clock, store
 
 
@@ -93,23 +96,23 @@ async def test_a_sale_opens_sells_and_moves_on() -> None:
     clock.advance(1_000)
     placed = await house.place_bid(PlaceBid(ANN, "a", 100))
     assert isinstance(placed, Accepted) and placed.seq == 2
-    await settle()
+    await settle(house, rec.feed)
     clock.advance(10_000)
     house.run_due()
-    await settle()
+    await settle(house, rec.feed)
     closed = rec.messages[-1]
     assert closed["type"] == "lot_closed" and closed["winner"] == "ann"
     clock.advance(1_999)
     house.run_due()
-    await settle()
+    await settle(house, rec.feed)
     assert rec.types()[-1] == "lot_closed"  # still in the gap
     clock.advance(1)
     house.run_due()
-    await settle()
+    await settle(house, rec.feed)
     assert rec.messages[-1]["type"] == "lot_opened" and rec.messages[-1]["lot"] == "b"
     clock.advance(30_000)
     house.run_due()
-    await settle()
+    await settle(house, rec.feed)
     assert rec.types()[-2:] == ["lot_closed", "sale_ended"]
 
 
@@ -119,7 +122,7 @@ async def test_concurrent_bids_publish_a_gapless_ordered_stream() -> None:
     results = await asyncio.gather(
         *(house.place_bid(PlaceBid(who, "a", 100 + 50 * i)) for i, who in enumerate(bidders))
     )
-    await settle()
+    await settle(house, rec.feed)
     accepted = [r for r in results if isinstance(r, Accepted)]
     assert accepted, results
     seqs = [m["seq"] for m in rec.messages if m.get("lot") == "a"]
@@ -139,7 +142,7 @@ async def test_a_store_fault_refuses_the_bid_and_the_lot_recovers() -> None:
     assert house.lots["a"].high_amount is None and house.lots["a"].seq == 1
     placed = await house.place_bid(PlaceBid(ANN, "a", 100))
     assert isinstance(placed, Accepted) and placed.seq == 2
-    await settle()
+    await settle(house, rec.feed)
     assert [m["seq"] for m in rec.messages if m.get("lot") == "a"] == [1, 2]
 
 
@@ -189,8 +192,7 @@ async def test_several_sales_run_at_once() -> None:
         [LotSpec(id="x", title="X"), LotSpec(id="y", title="Y")],
     )
     house.run_due()
-    await settle()
-    await settle()
+    await settle(house, rec.feed)
     opened = sorted(str(m["lot"]) for m in rec.messages if m["type"] == "lot_opened")
     assert opened == ["a", "x", "y"]
     assert isinstance(await house.place_bid(PlaceBid(ANN, "x", 100)), Accepted)

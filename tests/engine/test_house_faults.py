@@ -11,13 +11,17 @@ import pytest
 from bidwire.domain.events import LotEvent, SaleEvent
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
-from bidwire.engine.house import RETRY_FIRST_MS, RETRY_MAX_MS, LogThrottle
+from bidwire.engine.house import RETRY_FIRST_MS, RETRY_MAX_MS, AuctionHouse, LogThrottle
 from bidwire.errors import StoreUnavailable
-from tests.engine.test_house import make_house
+from bidwire.transports.broadcast import Feed
+from tests.engine.test_house import make_house, settle
 
 
-async def turns(n: int = 50) -> None:
-    for _ in range(n):
+async def settled(house: AuctionHouse, feed: Feed | None) -> None:
+    """The reload awaited, then two loop turns for any timer it armed for "now": a retry made
+    too soon shows as an attempt in them (what did not happen cannot be awaited)."""
+    await settle(house, feed)
+    for _ in range(2):
         await asyncio.sleep(0)
 
 
@@ -40,20 +44,20 @@ async def test_a_close_that_cannot_commit_waits_longer_each_time_then_commits() 
     assert ends_at is not None
     clock.set(ends_at)
     house.run_due()
-    await turns()  # the reload, and any timer it arms for "now"
+    await settled(house, rec.feed)
     assert attempts == ["LotClosed"], "a failed close was retried at once"
     clock.advance(RETRY_FIRST_MS)
     house.run_due()
-    await turns()
+    await settled(house, rec.feed)
     assert len(attempts) == 2
     clock.advance(RETRY_FIRST_MS)  # the wait doubled: not yet
     house.run_due()
-    await turns()
+    await settled(house, rec.feed)
     assert len(attempts) == 2
     store.fail_appends = False
     clock.advance(RETRY_MAX_MS)
     house.run_due()
-    await turns()
+    await settled(house, rec.feed)
     assert len(attempts) == 3 and house.lots["a"].status == "closed"
     assert "lot_closed" in rec.types()
 
@@ -73,7 +77,7 @@ async def test_a_sale_pause_that_cannot_commit_is_refused_and_the_sale_is_the_st
     store.fail_appends = True
     with pytest.raises(StoreUnavailable):
         await house.pause_sale("s", "root")
-    await asyncio.gather(*house._tasks)  # the lot's reload
+    await house.settled()  # the lot's reload
     assert (house.sales["s"].status, house.sales["s"].seq) == ("running", 1)
     assert house.lots["a"].status == "open" and "sale_paused" not in rec.types()
     store.fail_appends = False
@@ -88,7 +92,7 @@ async def test_a_sale_start_that_cannot_commit_opens_nothing_and_is_retried() ->
     lots = [LotSpec(id="a", title="A")]
     await house.add_sale(SaleSpec("s", "Sale", ("a",)), lots)
     house.run_due()
-    await asyncio.gather(*house._tasks)  # the failed start, and the sale's reload
+    await house.settled()  # the failed start, and the sale's reload
     assert (house.sales["s"].status, house.sales["s"].seq) == ("scheduled", 0)
     assert house.lots["a"].status == "scheduled" and rec.types() == []
     store.fail_appends = False

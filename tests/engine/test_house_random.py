@@ -44,8 +44,8 @@ async def test_random_walk(seed: int) -> None:
         elif roll < 0.94:
             with contextlib.suppress(BadRequest):
                 await house.withdraw_lot(lot_id, "root")
-        await settle()
-    await settle()
+        await settle(house, rec.feed)
+    await settle(house, rec.feed)
     for lot_id in ("a", "b"):
         stored = store.lots[lot_id].events
         published = [m for m in rec.messages if m.get("lot") == lot_id]

@@ -16,14 +16,13 @@ from tests.engine.test_house import make_house, settle
 
 
 async def anonymous_house() -> tuple[Queries, str]:
-    house, _rec, _clock, _store = await make_house(add=False)
+    house, rec, _clock, _store = await make_house(add=False)
     sale = SaleSpec("x", "Quiet sale", ("q",), anonymous=True)
     await house.create_sale(sale, [LotSpec(id="q", title="Q", starting_price=100)], by="root")
-    await settle()
-    await settle()
+    await settle(house, rec.feed)
     for who, amount in (("ann", 100), ("bob", 200)):
         await house.place_bid(PlaceBid(Actor(who), "q", amount))
-    await settle()
+    await settle(house, rec.feed)
     return Queries(house), house.sales["x"].spec.pseudonym_salt
 
 
@@ -75,19 +74,18 @@ async def test_a_closed_lot_is_compacted_and_every_read_answers_as_its_log_says(
     """Closed at runtime and after a start alike: the views keep no ring and no second copy of
     its recent bids, and the snapshot, the lot lists, the sales and the history still show
     what replaying its log shows, with pseudonyms for the public."""
-    house, _rec, clock, store = await make_house(add=False)
+    house, rec, clock, store = await make_house(add=False)
     sale = SaleSpec("x", "Quiet sale", ("q", "r"), mode="timed", anonymous=True)
     specs = [LotSpec(id=i, title=i.upper(), starting_price=100) for i in ("q", "r")]
     await house.create_sale(sale, specs, by="root")
-    await settle()
-    await settle()
+    await settle(house, rec.feed)
     for n in range(25):  # more than a snapshot shows
         amount = house.lots["q"].min_amount()
         placed = await house.place_bid(PlaceBid(Actor(("bob", "ann")[n % 2]), "q", amount))
         assert isinstance(placed, Accepted), placed
     clock.advance(3_600_000)
     house.run_due()  # both close; "q" sold, "r" unsold
-    await settle()
+    await settle(house, rec.feed)
     salt = house.sales["x"].spec.pseudonym_salt
 
     def replayed(lot_id: str) -> Lot:

@@ -68,13 +68,13 @@ async def test_a_key_reused_for_another_lot_or_amount_is_refused_not_answered() 
 
 
 async def test_keys_are_kept_for_a_bounded_window() -> None:
-    house, _rec, clock, _store = await make_house()
+    house, rec, clock, _store = await make_house()
     first = await house.place_bid(PlaceBid(ANN, "a", 100, request_id="old"))
     assert isinstance(first, Accepted)
     clock.advance(REQUEST_KEY_WINDOW_MS + 1)  # lot a closes; b opens after the gap
     for _ in range(2):
         house.run_due()
-        await settle()
+        await settle(house, rec.feed)
         clock.advance(2_000)
     later = await house.place_bid(PlaceBid(BOB, "b", 200, request_id="new"))
     assert isinstance(later, Accepted)

@@ -24,7 +24,7 @@ async def test_a_closed_lot_s_snapshot_and_resync_on_the_wire() -> None:
         assert isinstance(placed, Accepted), placed
     house.clock.advance(3_600_000)  # type: ignore[attr-defined]
     house.run_due()
-    await settle()
+    await settle(house, session.ctx.feed)
     views = session.ctx.feed.published
     assert "a" in views.closed and views.lots["a"].recent == []  # compacted
     replayed = store.lots["a"].events
@@ -48,5 +48,5 @@ async def test_a_closed_lot_s_snapshot_and_resync_on_the_wire() -> None:
     opened = replayed[0]
     assert isinstance(opened, LotOpened)
     house.bus.publish(opened)
-    await settle()
+    await settle(house, session.ctx.feed)
     assert views.order.gaps() == {} and views.pending() == 0

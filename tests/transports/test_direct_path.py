@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -97,6 +98,38 @@ def ws_client(port: int) -> socket.socket:
     return sock
 
 
+class Stalling:
+    """The client end: it reads its socket only inside ``read_until``, whenever the socket is
+    readable; the rest of the time it stalls, and the server's side backs up."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.received = bytearray()
+        self._seen: list[tuple[bytes, asyncio.Future[None]]] = []
+
+    def _readable(self) -> None:
+        self.received += read_available(self.sock)
+        tail = self.received[-4096:]
+        for wanted, future in self._seen:
+            if wanted in tail and not future.done():
+                future.set_result(None)
+
+    def seen(self, wanted: bytes) -> asyncio.Future[None]:
+        """Done once ``wanted`` is among the last bytes read."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seen.append((wanted, future))
+        return future
+
+    async def read_until(self, done: Awaitable[object], timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._readable()
+        loop.add_reader(self.sock.fileno(), self._readable)
+        try:
+            await asyncio.wait_for(done, timeout)
+        finally:
+            loop.remove_reader(self.sock.fileno())
+
+
 async def stop_and_go(transport: str) -> None:
     clock = SystemClock()
     bus = MemoryBus()
@@ -111,7 +144,6 @@ async def stop_and_go(transport: str) -> None:
     opened = await published.wait_for(lambda m: m["type"] == "lot_opened")
     feed.leave_house(published)
     lot = str(opened["lot"])
-    loop = asyncio.get_running_loop()
     ctx = SessionContext(house, feed, clock, Gate(clock))
     if transport == "tcp":
         tcp = await start_tcp(ctx, "127.0.0.1", 0)
@@ -121,11 +153,9 @@ async def stop_and_go(transport: str) -> None:
         http = await start_http(ctx, "127.0.0.1", 0)
         reader = await asyncio.to_thread(ws_client, http.port)
     reader.setblocking(False)
-    deadline = loop.time() + 5
-    while not any(s in feed.direct for s in ctx.sessions):
-        assert loop.time() < deadline, "the reader never joined the direct path"
-        await asyncio.sleep(0.01)
+    joined = await asyncio.wait_for(feed.on_direct(), 5)  # the reader, once it said hello
     (session,) = ctx.sessions
+    assert joined is session
     outlet = session.outlet
     if isinstance(outlet, TcpConnection):
         server_side = outlet.transport
@@ -135,27 +165,26 @@ async def stop_and_go(transport: str) -> None:
     assert server_side is not None
     server_side.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
 
-    received, left_path, came_back = b"", 0, 0
+    client = Stalling(reader)
+    left_path, came_back = 0, 0
     bidders = [Actor("ann"), Actor("bob")]
     for n in range(4_000):
         placed = await house.place_bid(PlaceBid(bidders[n % 2], lot, house.lots[lot].min_amount()))
         assert not hasattr(placed, "code"), placed
-        await asyncio.sleep(0)  # let the feed flush
+        await feed.flushed()
         left_path += session not in feed.direct
         # Drain every 200 bids (back on the direct path), with one long stall in the middle
         # (a long queue; past the high-water mark on uvloop: conflation, then a snapshot).
         if n % 200 == 199 and not 1_000 <= n < 3_600:
-            for _ in range(1_000):  # a WebSocket peer may hold 256 KiB queued: up to 2 s
-                received += read_available(reader)
-                await asyncio.sleep(0.002)
-                if session in feed.direct:
-                    came_back += 1
-                    break
+            try:  # a WebSocket peer may hold 256 KiB queued: up to 2 s
+                await client.read_until(feed.on_direct(session), 2)
+                came_back += 1
+            except TimeoutError:
+                pass  # counted below: most drains must bring it back
     last = f'"seq":{house.lots[lot].seq},'.encode()
-    deadline = loop.time() + 10
-    while last not in received[-4096:] and loop.time() < deadline:
-        received += read_available(reader)
-        await asyncio.sleep(0.002)
+    with contextlib.suppress(TimeoutError):  # the asserts below say what is missing
+        await client.read_until(client.seen(last), 10)
+    received = bytes(client.received)
     reader.close()
     if transport == "tcp":
         tcp.close()

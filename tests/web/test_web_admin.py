@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
-from web_helpers import GuestTokens, InProcess, in_process, login, running_server
+from web_helpers import GuestTokens, InProcess, in_process, login
 
+from bidwire.catalog import Defaults
 from bidwire.wire.batch import Batch
 
 pytestmark = pytest.mark.timeout(60)
@@ -286,54 +287,44 @@ async def test_create_edit_start_pause_resume_cancel_withdraw() -> None:
 
 
 async def test_a_catalog_imported_over_http_runs_end_to_end() -> None:
-    import httpx
-
     csv = "title,starting_price,description\nTea set,10,Six cups\nClock,20,Ticks\n"
-    async with running_server(
-        admin_password="admin-password",
-        demo=False,
-        opening_seconds=1,
-        extend_seconds=1,
-        lot_gap_seconds=0,
-    ) as ports:
-        base = f"http://127.0.0.1:{ports.http}"
-        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-            admin = await login(http, "admin", "admin-password")
-            auth = {"authorization": f"Bearer {admin['token']}"}
-            imported = await http.post(
-                "/api/admin/catalog",
-                params={"format": "csv"},
-                content=csv.encode(),
-                headers={**auth, "content-type": "text/csv"},
-            )
-            assert imported.status_code == 200, imported.text
-            (sale,) = imported.json()["sales"]
-            assert sale["lots"] == ["tea-set", "clock"]
-            started = await http.post(f"/api/admin/sales/{sale['sale']}/start", headers=auth)
-            assert started.status_code == 200, started.text
-            bea = await http.post(
-                "/api/register", json={"username": "bea", "password": "bea-password"}
-            )
-            token = bea.json()["token"]
-            for _ in range(50):
-                if (await http.get("/api/lots/tea-set")).json()["state"] == "open":
-                    break
-                await asyncio.sleep(0.1)
-            bid = await http.post(
-                "/api/lots/tea-set/bids",
-                json={"amount": 1000},
-                headers={"authorization": f"Bearer {token}"},
-            )
-            assert bid.status_code == 200, bid.text
-            for _ in range(100):
-                sales = (await http.get("/api/sales")).json()["sales"]
-                if sales[0]["state"] == "ended":
-                    break
-                await asyncio.sleep(0.1)
-            (ended,) = sales
-            assert ended["state"] == "ended"
-            tea, clock = ended["lots"]
-            assert (tea["outcome"], tea["high_bid"]["bidder"]) == ("sold", "bea")
-            assert clock["outcome"] == "unsold"
-            audit = (await http.get("/api/admin/audit", headers=auth)).json()["entries"]
-            assert any(e["actor"] == "admin" for e in audit)
+    one_second = Defaults(opening_seconds=1, extend_seconds=1, gap_seconds=0)
+    async with (
+        in_process(demo=False, catalog_defaults=one_second) as server,
+        server.client(server.admin_token) as admin,
+        server.client(server.bidder_token) as bea,
+    ):
+        house, feed, clock = server.ctx.house, server.ctx.feed, server.clock
+
+        async def settled() -> None:
+            """Every commit made and published: what the next request reads."""
+            await asyncio.wait_for(house.settled(), 5)
+            await asyncio.wait_for(feed.flushed(), 5)
+
+        house.start()
+        imported = await admin.post(
+            "/api/admin/catalog",
+            params={"format": "csv"},
+            content=csv.encode(),
+            headers={"content-type": "text/csv"},
+        )
+        assert imported.status_code == 200, imported.text
+        (sale,) = imported.json()["sales"]
+        assert sale["lots"] == ["tea-set", "clock"]
+        started = await admin.post(f"/api/admin/sales/{sale['sale']}/start")
+        assert started.status_code == 200, started.text
+        await settled()
+        assert (await bea.get("/api/lots/tea-set")).json()["state"] == "open"
+        bid = await bea.post("/api/lots/tea-set/bids", json={"amount": 1000})
+        assert bid.status_code == 200, bid.text
+        for _ in range(2):  # each lot's one second runs out (the next opens at once: no gap)
+            clock.advance(1_000)
+            house.run_due()
+            await settled()
+        (ended,) = (await bea.get("/api/sales")).json()["sales"]
+        assert ended["state"] == "ended"
+        tea, clock_lot = ended["lots"]
+        assert (tea["outcome"], tea["high_bid"]["bidder"]) == ("sold", "bea")
+        assert clock_lot["outcome"] == "unsold"
+        audit = (await admin.get("/api/admin/audit")).json()["entries"]
+        assert any(e["actor"] == "root" for e in audit)

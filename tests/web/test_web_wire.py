@@ -15,9 +15,11 @@ from web_helpers import (
     TcpJson,
     WsJson,
     hello,
+    in_process,
     recv,
     recv_until,
     running_server,
+    serving,
 )
 
 from bidwire.transports.session import SessionContext
@@ -280,7 +282,7 @@ async def test_a_peer_that_never_reads_its_replies_is_closed() -> None:
 
 
 async def test_the_per_address_connection_cap_covers_the_websocket() -> None:
-    async with running_server(max_connections_per_address=2) as ports:
+    async with in_process(max_connections_per_address=2) as server, serving(server.ctx) as ports:
         first = await WsJson.connect(ports.http)
         second = await TcpJson.connect(ports.tcp)
         await hello(first, "one")
@@ -290,8 +292,9 @@ async def test_the_per_address_connection_cap_covers_the_websocket() -> None:
         assert refused is not None
         assert (refused["type"], refused["code"]) == ("error", "rate_limited")
         assert await recv(third) is None
+        noticed = server.ctx.next_release()
         await first.close()
-        await asyncio.sleep(0.2)  # the server notices the close
+        assert await asyncio.wait_for(noticed, 5) == "127.0.0.1"
         again = await WsJson.connect(ports.http)
         await hello(again, "three")
         for client in (second, third, again):

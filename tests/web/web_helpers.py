@@ -87,6 +87,24 @@ async def running_server(**overrides: Any) -> AsyncIterator[Ports]:
         await asyncio.wait_for(task, STOP_TIMEOUT)
 
 
+@contextlib.asynccontextmanager
+async def serving(ctx: Any) -> AsyncIterator[Ports]:
+    """TCP and HTTP (with the WebSocket) on port 0 over ``ctx``, e.g. ``in_process``'s: the
+    whole server, with its engine in the test's hands (events to await, a clock to move)."""
+    from bidwire.transports.http import start_http
+    from bidwire.transports.tcp import start_tcp
+
+    tcp = await start_tcp(ctx, "127.0.0.1", 0)
+    try:
+        http = await start_http(ctx, "127.0.0.1", 0)
+        try:
+            yield Ports(tcp.sockets[0].getsockname()[1], http.port)
+        finally:
+            await http.stop()
+    finally:
+        tcp.close()
+
+
 class TcpJson:
     """A JSON-lines client over TCP."""
 
@@ -236,14 +254,15 @@ class ServerProcess:
                     self.tcp_port, self.http_port = int(match[1]), int(match[2])
                     found.set()
 
-        threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True).start()
+        pumping = threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True)
+        pumping.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not found.wait(0.1):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 break
         if not found.is_set():
             self.stop()
-            time.sleep(0.2)  # let the pump read the last words
+            pumping.join(5)  # the pump reads the last words, up to the end of the pipe
             raise TimeoutError("bidwire serve did not start:\n" + "".join(self.output))
 
     def stop(self) -> None:
@@ -313,7 +332,11 @@ GATE_OPTIONS = ("guests_allowed", "bid_limiter")
 
 
 @contextlib.asynccontextmanager
-async def in_process(**ctx_options: Any) -> AsyncIterator[InProcess]:
+async def in_process(
+    *, demo: bool = True, catalog_defaults: Any = None, **ctx_options: Any
+) -> AsyncIterator[InProcess]:
+    """The demo sale (unless ``demo`` is False) with an admin ``root`` and a bidder ``bea``;
+    ``catalog_defaults`` is what an imported catalog's lots get (``create_app``'s)."""
     from argon2 import PasswordHasher
 
     from bidwire.accounts.service import Accounts
@@ -333,7 +356,7 @@ async def in_process(**ctx_options: Any) -> AsyncIterator[InProcess]:
     feed = Feed(clock)
     feed.listen(bus)
     house = AuctionHouse(store, bus, feed.published, clock)
-    for sale, lots in demo_catalog(Defaults()):
+    for sale, lots in demo_catalog(Defaults()) if demo else ():
         await house.add_sale(sale, lots)
     accounts = Accounts(store, clock, PasswordHasher(**FAST_HASH))
     await accounts.create_user("root", "root-password", "admin")
@@ -341,7 +364,7 @@ async def in_process(**ctx_options: Any) -> AsyncIterator[InProcess]:
     bidder = await accounts.register("bea", "bea-password")
     gate_options = {k: ctx_options.pop(k) for k in GATE_OPTIONS if k in ctx_options}
     ctx = SessionContext(house, feed, clock, Gate(clock, accounts, **gate_options), **ctx_options)
-    app = create_app(ctx)
+    app = create_app(ctx, catalog_defaults)
     try:
         yield InProcess(app, ctx, clock, admin.token, bidder.token)
     finally:

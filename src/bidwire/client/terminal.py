@@ -576,12 +576,18 @@ class TerminalClient:
     _writer: asyncio.StreamWriter | None = field(default=None, init=False)
     _ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _settled: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _linked: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    """Set while ``connected``: what ``until_connected`` waits on."""
     _in_flight: set[str] = field(default_factory=set, init=False)
     _next_id: int = field(default=0, init=False)
 
     @property
     def connected(self) -> bool:
         return self._writer is not None
+
+    async def until_connected(self) -> None:
+        """Until a connection has been welcomed (at once if one is up)."""
+        await self._linked.wait()
 
     def toolbar(self) -> str:
         status = self.state.status(self.clock())
@@ -698,6 +704,7 @@ class TerminalClient:
                 finally:
                     welcomed = welcomed or self._writer is not None
                     self._writer = None
+                    self._linked.clear()
                     writer.close()
                     with contextlib.suppress(OSError, TimeoutError):
                         await asyncio.wait_for(writer.wait_closed(), 1.0)
@@ -730,6 +737,7 @@ class TerminalClient:
                     self.out(text)
                 if kind == "welcome" and pinger is None:
                     self._writer = writer
+                    self._linked.set()
                     pinger = asyncio.create_task(self._ping(writer), name="bidwire-client-ping")
                 for reply in reaction.send:
                     await self._send(writer, reply)

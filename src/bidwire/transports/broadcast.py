@@ -91,6 +91,8 @@ class Feed:
         self._notices: dict[str, list[asyncio.TimerHandle]] = {}
         self.delivered = 0
         """Events handed to subscribers, counted once per subscriber (for /metrics and bench)."""
+        self._direct_waiters: list[tuple[Subscriber | None, asyncio.Future[Subscriber]]] = []
+        self._flush_waiters: list[asyncio.Future[None]] = []
 
     def listen(self, bus: Bus) -> None:
         """Hear every committed event from ``bus``, until ``close``."""
@@ -135,6 +137,25 @@ class Feed:
         ):
             target = getattr(getattr(sub, "outlet", None), "direct_target", None)
         self.direct.set(sub, target)
+        if target is not None and self._direct_waiters:  # empty unless someone awaits it
+            self._joined_direct(sub)
+
+    def on_direct(self, sub: Subscriber | None = None) -> asyncio.Future[Subscriber]:
+        """Done with the subscriber once ``sub`` is on the direct path (at once if it is already),
+        or with None, once any subscriber is put on it next: what tests await instead of
+        polling ``direct``."""
+        future: asyncio.Future[Subscriber] = asyncio.get_running_loop().create_future()
+        if sub is not None and sub in self.direct:
+            future.set_result(sub)
+        else:
+            self._direct_waiters.append((sub, future))
+        return future
+
+    def _joined_direct(self, sub: Subscriber) -> None:
+        for wanted, future in self._direct_waiters:
+            if (wanted is None or wanted is sub) and not future.done():
+                future.set_result(sub)
+        self._direct_waiters = [w for w in self._direct_waiters if not w[1].done()]
 
     def subscribe_lots(self, sub: Subscriber, lots: Iterable[str]) -> None:
         for lot_id in lots:
@@ -199,6 +220,19 @@ class Feed:
                 self._flush(published)
         finally:
             self.pacer.flushed(count, started, work_timer())
+            if self._flush_waiters:  # empty unless someone awaits ``flushed``
+                waiters, self._flush_waiters = self._flush_waiters, []
+                for future in waiters:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def flushed(self) -> None:
+        """Until every event heard so far is applied to the views and handed to subscribers:
+        what tests await (after ``house.settled()``) instead of yielding to the loop."""
+        while self.published.pending():
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._flush_waiters.append(future)
+            await future
 
     def _flush(self, published: list[Published]) -> None:
         items: list[Outgoing] = []

@@ -72,6 +72,9 @@ class SessionContext:
     max_connections_per_address: int = 5_000
     sessions: set[Session] = field(default_factory=set)
     per_address: dict[str, int] = field(default_factory=dict)
+    _release_waiters: list[asyncio.Future[str]] = field(
+        default_factory=list, init=False, repr=False
+    )
 
     @property
     def accounts(self) -> Accounts | None:
@@ -118,6 +121,18 @@ class SessionContext:
             self.per_address[address] = count
         else:
             self.per_address.pop(address, None)
+        if self._release_waiters:  # empty unless someone awaits ``next_release``
+            waiters, self._release_waiters = self._release_waiters, []
+            for future in waiters:
+                if not future.done():
+                    future.set_result(address)
+
+    def next_release(self) -> asyncio.Future[str]:
+        """Done with the address at the next ``release``: once the server has noticed that a
+        connection closed (what tests await instead of sleeping)."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._release_waiters.append(future)
+        return future
 
 
 Mode = Literal["pending", "text", "json"]
