@@ -222,3 +222,27 @@ def test_an_automatic_bid_cannot_be_voided_alone() -> None:
     bid(lot, log, "bob", 2_000)
     refused = lot.decide_void(log, 4, T0 + 9, "root")
     assert isinstance(refused, Refusal) and "placed by the house" in refused.message
+
+
+def test_the_worked_examples_of_docs_protocol() -> None:
+    """The table in docs/protocol.md, "Maximum bids, buy-now, reserve status", row by row."""
+
+    def placed(decision: Bidding) -> list[tuple[str, int, bool]]:
+        return [(e.bidder, e.amount, e.auto) for e in decision.events if isinstance(e, BidPlaced)]
+
+    lot, log = open_lot()
+    assert placed(bid(lot, log, "ann", top=5_000)) == [("ann", 1_000, False)]
+    bob = bid(lot, log, "bob", top=3_000)
+    assert placed(bob) == [("bob", 3_000, False), ("ann", 3_100, True)] and not bob.leading
+    assert placed(bid(lot, log, "cy", 4_000)) == [("cy", 4_000, False), ("ann", 4_100, True)]
+    assert placed(bid(lot, log, "cy", top=6_000)) == [("cy", 5_100, False)]
+    tie, tie_log = open_lot()
+    bid(tie, tie_log, "ann", top=3_000)
+    assert placed(bid(tie, tie_log, "bob", top=3_000)) == [
+        ("bob", 3_000, False),
+        ("ann", 3_000, True),
+    ]
+    reserve, reserve_log = open_lot(reserve=4_000)
+    assert placed(bid(reserve, reserve_log, "ann", top=3_000)) == [("ann", 1_000, False)]
+    assert placed(bid(reserve, reserve_log, "ann", top=6_000)) == [("ann", 4_000, False)]
+    assert reserve.reserve_met()
