@@ -12,7 +12,7 @@ from bidwire.bus.memory import MemoryBus
 from bidwire.clock import Clock, FakeClock
 from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
-from bidwire.domain.lot import LotSpec, Refusal
+from bidwire.domain.lot import Lot, LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.house import AuctionHouse
 from bidwire.store.base import Store
@@ -58,6 +58,13 @@ class Recorder:
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
+
+
+async def lot_now(house: AuctionHouse, lot_id: str) -> Lot:
+    """The house's lot, open or closed (a closed one lives in the store: engine/closed.py)."""
+    lot = await house.find_lot(lot_id)
+    assert lot is not None, f"no lot {lot_id}"
+    return lot
 
 
 def house_and_feed(store: Store, clock: Clock) -> tuple[AuctionHouse, Feed]:

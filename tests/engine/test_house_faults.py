@@ -13,7 +13,7 @@ from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.house import RETRY_FIRST_MS, RETRY_MAX_MS, LogThrottle
 from bidwire.errors import StoreUnavailable
-from tests.engine.test_house import make_house
+from tests.engine.test_house import lot_now, make_house
 
 
 async def turns(n: int = 50) -> None:
@@ -54,7 +54,7 @@ async def test_a_close_that_cannot_commit_waits_longer_each_time_then_commits() 
     clock.advance(RETRY_MAX_MS)
     house.run_due()
     await turns()
-    assert len(attempts) == 3 and house.lots["a"].status == "closed"
+    assert len(attempts) == 3 and (await lot_now(house, "a")).status == "closed"
     assert "lot_closed" in rec.types()
 
 
