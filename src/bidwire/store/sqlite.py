@@ -859,14 +859,15 @@ class SqliteStore(SqliteAccounts):
             modes: dict[str, Any] = {}
             for chunk in _chunks(lot_ids):
                 cur = conn.execute(
-                    "SELECT l.id, l.sale_id, l.spec, s.spec FROM lots l"
-                    f" JOIN sales s ON s.id = l.sale_id WHERE l.id IN ({_marks(chunk)})",
-                    chunk,
+                    f"SELECT id, sale_id, spec FROM lots WHERE id IN ({_marks(chunk)})", chunk
                 )
-                for lot_id, sale_id, spec, sale_spec in cur:
-                    if sale_id not in modes:
-                        modes[sale_id] = json.loads(sale_spec)["mode"]
-                    spec = lot_spec_from_record(json.loads(spec))
+                for lot_id, sale_id, spec in cur.fetchall():
+                    if sale_id not in modes:  # once a sale: its spec lists all its lots
+                        (sale_spec,) = conn.execute(
+                            "SELECT spec FROM sales WHERE id = ?", (sale_id,)
+                        ).fetchone()
+                        modes[sale_id] = msgspec.json.decode(sale_spec)["mode"]
+                    spec = lot_spec_from_record(msgspec.json.decode(spec))
                     found[lot_id] = CatalogLot(spec, sale_id, modes[sale_id])
             return [found[lot_id] for lot_id in lot_ids if lot_id in found]
 
