@@ -57,10 +57,12 @@ async def measure(path: str, repeat: int, snapshots: int) -> dict[str, Any]:
             times = []
             for _ in range(repeat):
                 started = time.perf_counter()
-                body = msgspec.json.encode(await answer(getattr(queries, name)()))
+                page = await answer(getattr(queries, name)())
+                body = msgspec.json.encode(page)
                 times.append(time.perf_counter() - started)
             out[f"{name}_s"] = statistics.median(times)
             out[f"{name}_bytes"] = len(body)
+        out["lots_listed"] = len(page.lots)
         sale = next(iter(house.sales.values()))
         closed = list(sale.spec.lot_ids[:snapshots])
         started = time.perf_counter()

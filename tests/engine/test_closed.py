@@ -138,3 +138,36 @@ async def test_only_the_last_few_closed_lots_read_are_kept_whole() -> None:
     assert reads == [["l0"]]
     assert [i for i in ids if house.closed.cached(i) is not None] == ["l0", "l4"]
     assert rec.types().count("lot_closed") == 5
+
+
+async def test_snapshots_of_several_closed_lots_are_one_read_and_in_the_order_asked() -> None:
+    house, _rec, clock, store = await make_house(add=False)
+    ids = ("l0", "l1", "l2")
+    lots = [LotSpec(id=i, title=i.upper()) for i in ids]
+    await house.add_sale(SaleSpec("t", "Timed", ids, mode="timed"), lots)
+    house.run_due()
+    await house.settled()
+    clock.advance(60_000)
+    house.run_due()
+    await house.settled()
+    again, _rec, _clock, _store = await make_house(store, clock, add=False)
+    reads: list[list[str]] = []
+    catalog_lots = store.catalog_lots
+
+    async def counted(lot_ids: Sequence[str]) -> list[CatalogLot]:
+        reads.append(list(lot_ids))
+        return await catalog_lots(lot_ids)
+
+    store.catalog_lots = counted  # type: ignore[method-assign]
+    queries = Queries(again)
+    shown = await queries.snapshots(["l2", "l0", "l1"])
+    assert [(s.lot, s.state) for s in shown] == [
+        ("l2", "closed"),
+        ("l0", "closed"),
+        ("l1", "closed"),
+    ]
+    assert reads == [["l2", "l0", "l1"]]
+    assert await queries.snapshots(["l1"]) == [await queries.snapshot("l1")]  # kept: no read
+    assert len(reads) == 1
+    with pytest.raises(UnknownLot):
+        await queries.snapshots(["l0", "zz"])

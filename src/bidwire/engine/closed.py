@@ -74,16 +74,22 @@ class ClosedLots:
 
     async def get(self, lot_id: str) -> Lot | None:
         """A closed lot as its log says it ended; None if there is no such closed lot."""
-        if lot_id not in self.sale_of:
-            return None
-        lot = self.cached(lot_id)
-        if lot is None:
-            found = await self.read_many([lot_id])
-            if not found:
-                return None
-            lot = found[0]
+        return (await self.get_many([lot_id])).get(lot_id)
+
+    async def get_many(self, lot_ids: Sequence[str]) -> dict[str, Lot]:
+        """As ``get`` for each, those not kept read at once (and kept: the last few stay)."""
+        found: dict[str, Lot] = {}
+        wanted = []
+        for lot_id in lot_ids:
+            lot = self.cached(lot_id) if lot_id in self.sale_of else None
+            if lot is not None:
+                found[lot_id] = lot
+            elif lot_id in self.sale_of:
+                wanted.append(lot_id)
+        for lot in await self.read_many(wanted) if wanted else []:
             self.keep(lot)
-        return lot
+            found[lot.id] = lot
+        return found
 
     async def read_many(self, lot_ids: Sequence[str]) -> list[Lot]:
         """These lots from the store, in that order (ids it does not know left out), kept by

@@ -159,8 +159,11 @@ class Queries:
         to them next has no event slip in between."""
         closed: dict[str, Lot] = {}
         while missing := [i for i in lot_ids if i not in self.views.lots and i not in closed]:
-            for lot_id in missing:  # a lot closes once: this runs twice at most
-                closed[lot_id] = await self.published(lot_id)
+            # a lot closes once: this runs twice at most
+            closed.update(await self.house.closed.get_many(missing))
+            unknown = [i for i in missing if i not in closed]
+            if unknown:
+                raise UnknownLot(f"there is no lot {unknown[0][:64]!r}")
         now, views = self._now(), self.views.lots
         picked = [views[i] if i in views else closed[i] for i in lot_ids]
         return [snapshot_of(lot, now, self._salt(lot, admin)) for lot in picked]
