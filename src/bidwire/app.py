@@ -74,7 +74,7 @@ async def serve(
             catalog = load_catalog(settings.catalog, defaults)
         elif settings.demo and all(s.ended_at is not None for s in house.sales.values()):
             # a fresh store, or every earlier sale is over: the samples go on the block again
-            catalog = demo_catalog(defaults, set(house.lots), set(house.sales))
+            catalog = demo_catalog(defaults, house.lot_ids(), set(house.sales))
         for sale, lots in catalog:
             await house.add_sale(sale, lots)
         await house.resume()
@@ -121,7 +121,7 @@ async def serve(
         print(
             f"bidwire listening: tcp {settings.host}:{ports['tcp']}"
             f" http {settings.host}:{ports['http']}"
-            f" store {settings.store_url} ({len(house.lots)} lots)",
+            f" store {settings.store_url} ({house.lot_count()} lots)",
             flush=True,
         )
         if on_ready is not None:

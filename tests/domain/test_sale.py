@@ -31,6 +31,28 @@ def test_live_sale_opens_lots_one_after_another_with_a_gap() -> None:
     assert plan(sale, T0, lots, T0 + 32_000).open_now == ("b",)
 
 
+def test_a_plan_counts_a_lot_kept_out_of_memory_as_closed_when_its_summary_says() -> None:
+    """The house keeps no closed lot (engine/closed.py): missing from ``lots`` it is closed,
+    and a live sale's gap counts from ``closed_at``, as it did from the lot itself."""
+    sale, lots = make()
+    open_and_close(lots["a"], T0, T0 + 30_000)
+    whole = plan(sale, T0, lots, T0 + 30_000)
+    del lots["a"]
+    assert plan(sale, T0, lots, T0 + 30_000, {"a": T0 + 30_000}) == whole
+    assert whole.wake_at == T0 + 32_000
+    assert plan(sale, T0, lots, T0 + 32_000, {"a": T0 + 30_000}).open_now == ("b",)
+    open_and_close(lots["b"], T0 + 32_000, T0 + 40_000)
+    del lots["b"]  # the next lot counts from the last closed before it, not the first
+    step = plan(sale, T0, lots, T0 + 40_000, {"a": T0 + 30_000, "b": T0 + 40_000})
+    assert step.wake_at == T0 + 42_000
+    open_and_close(lots["c"], T0 + 42_000, T0 + 50_000)
+    assert plan(sale, T0, lots, T0 + 50_000, {}).ended
+    assert plan(sale, T0, {}, T0 + 50_000).ended
+    timed, timed_lots = make("timed")
+    del timed_lots["a"]
+    assert plan(timed, T0, timed_lots, T0).open_now == ("b", "c")
+
+
 def test_live_sale_waits_for_the_open_lot() -> None:
     sale, lots = make()
     opened = lots["a"].decide_open(T0)

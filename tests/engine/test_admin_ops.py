@@ -8,7 +8,7 @@ from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import BadRequest, UnknownLot, UnknownSale
-from tests.engine.test_house import make_house, settle
+from tests.engine.test_house import lot_now, make_house, settle
 
 ANN, BOB = Actor("ann"), Actor("bob")
 
@@ -79,7 +79,7 @@ async def test_cancel_withdraws_everything_left_and_ends_the_sale() -> None:
     house, rec, clock, _store = await make_house()
     await house.cancel_sale("s", by="root")
     await settle(house, rec.feed)
-    assert all(house.lots[i].status == "closed" for i in ("a", "b"))
+    assert [(await lot_now(house, i)).status for i in ("a", "b")] == ["closed", "closed"]
     ended = [m for m in rec.messages if m["type"] == "sale_ended"]
     assert len(ended) == 1 and ended[0]["reason"] == "cancelled"
     clock.advance(60_000)

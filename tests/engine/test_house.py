@@ -12,7 +12,7 @@ from bidwire.bus.memory import MemoryBus
 from bidwire.clock import Clock, FakeClock
 from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.events import BidPlaced
-from bidwire.domain.lot import LotSpec, Refusal
+from bidwire.domain.lot import Lot, LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.house import AuctionHouse
 from bidwire.store.base import Store
@@ -61,6 +61,13 @@ async def settle(house: AuctionHouse, feed: Feed | None) -> None:
     await asyncio.wait_for(house.settled(), 5)
     if feed is not None:
         await asyncio.wait_for(feed.flushed(), 5)
+
+
+async def lot_now(house: AuctionHouse, lot_id: str) -> Lot:
+    """The house's lot, open or closed (a closed one lives in the store: engine/closed.py)."""
+    lot = await house.find_lot(lot_id)
+    assert lot is not None, f"no lot {lot_id}"
+    return lot
 
 
 def house_and_feed(store: Store, clock: Clock) -> tuple[AuctionHouse, Feed]:

@@ -14,7 +14,7 @@ from bidwire.domain.sale import SaleSpec
 from bidwire.engine.house import RETRY_FIRST_MS, RETRY_MAX_MS, AuctionHouse, LogThrottle
 from bidwire.errors import StoreUnavailable
 from bidwire.transports.broadcast import Feed
-from tests.engine.test_house import make_house, settle
+from tests.engine.test_house import lot_now, make_house, settle
 
 
 async def settled(house: AuctionHouse, feed: Feed | None) -> None:
@@ -58,7 +58,7 @@ async def test_a_close_that_cannot_commit_waits_longer_each_time_then_commits() 
     clock.advance(RETRY_MAX_MS)
     house.run_due()
     await settled(house, rec.feed)
-    assert len(attempts) == 3 and house.lots["a"].status == "closed"
+    assert len(attempts) == 3 and (await lot_now(house, "a")).status == "closed"
     assert "lot_closed" in rec.types()
 
 

@@ -20,12 +20,12 @@ from bidwire.domain.events import (
     SaleResumed,
     SaleStarted,
 )
-from bidwire.domain.lot import Lot, LotSnapshot, LotSpec, RecentBid
+from bidwire.domain.lot import Lot, LotSnapshot, LotSpec
 from bidwire.domain.money import FixedIncrement
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import BidwireError, Conflict, SeqConflict
 from bidwire.store import Catalog, EventLog, Store, load_house, open_store
-from bidwire.store.base import LotLog
+from bidwire.store.base import LotLog, stored_lots
 
 LOTS = [
     LotSpec(id="w", title="Watch", increment=FixedIncrement(7), reserve=900),
@@ -212,21 +212,41 @@ async def test_a_start_gets_the_last_snapshot_and_only_the_events_after_it(store
     assert (vase.snapshot, vase.events) == (None, [])
 
 
-async def test_a_closed_lot_is_its_snapshot_alone_with_its_recent_bids(store: Store) -> None:
+async def close_the_watch(store: Store) -> list[LotEvent]:
     log: list[LotEvent] = [opened(), *(bid(seq, seq * 10) for seq in range(2, 40))]
     log.append(LotClosed("w", 40, "sold", "ann", 390, 60_000, "hammer"))
     for n in range(0, len(log), 5):  # several events per append, as a close after a bid
         chunk = log[n : n + 5]
         await store.append(chunk, snapshot=lived(log[: n + len(chunk)]).snapshot())
+    return log
+
+
+async def test_a_closed_lot_is_its_snapshot_alone_with_its_recent_bids(store: Store) -> None:
+    log = await close_the_watch(store)
     logged = await store.lot_log("w")
     assert logged.events == []
     assert logged.snapshot is not None and logged.snapshot.status == "closed"
-    assert logged.snapshot.recent == [] and logged.recent is not None  # kept encoded
-    recent = msgspec.msgpack.decode(logged.recent, type=list[RecentBid])
-    assert [b.amount for b in recent] == [seq * 10 for seq in range(39, 19, -1)]
-    rebuilt = Lot.from_snapshot(LOTS[0], "s", "live", logged.snapshot)
-    rebuilt.recent = recent
-    assert rebuilt == lived(log)
+    assert [b.amount for b in logged.snapshot.recent] == [seq * 10 for seq in range(39, 19, -1)]
+    assert Lot.from_snapshot(LOTS[0], "s", "live", logged.snapshot) == lived(log)
+
+
+async def test_a_start_can_leave_the_closed_lots_in_the_store(store: Store) -> None:
+    log = await close_the_watch(store)
+    specs, entries = await store.catalog(closed=False)
+    assert specs == [SALE] and [entry.spec for entry in entries] == [LOTS[1]]
+    assert [entry.spec for entry in (await store.catalog())[1]] == LOTS
+    house = await load_house(store, closed=False)
+    assert [lot.spec for lot in house.lots] == [LOTS[1]]
+    assert [s.spec for s in house.sales] == [SALE]
+    # and reads them when asked, by id: in the order asked, an unknown id left out
+    assert [e.spec for e in await store.catalog_lots(["v", "nope", "w"])] == [LOTS[1], LOTS[0]]
+    assert await store.catalog_lots([]) == []
+    logs = await store.lot_logs(["w", "nope"])
+    assert list(logs) == ["w"] and logs["w"] == await store.lot_log("w")
+    assert await store.lot_logs([]) == {}
+    (watch,) = await stored_lots(store, ["w"])
+    assert (watch.spec, watch.sale, watch.mode) == (LOTS[0], "s", "live")
+    assert watch.rebuild() == lived(log)
 
 
 async def test_concurrent_appends_keep_the_snapshot_of_the_last(store: Store) -> None:

@@ -141,23 +141,35 @@ class SalePlan:
     wake_at: int | None = None
 
 
-def plan(sale: SaleSpec, started_at: int, lots: Mapping[str, Lot], now_ms: int) -> SalePlan:
-    """Decide the sale's next step from its lots' states (pure)."""
-    states = [lots[lot_id] for lot_id in sale.lot_ids]
-    if all(lot.status == "closed" for lot in states):
+def plan(
+    sale: SaleSpec,
+    started_at: int,
+    lots: Mapping[str, Lot],
+    now_ms: int,
+    closed_at: Mapping[str, int] | None = None,
+) -> SalePlan:
+    """Decide the sale's next step from its lots' states (pure). A lot missing from ``lots``
+    has closed and is kept out of memory: ``closed_at`` says when (a live sale's next lot opens
+    ``gap_ms`` after it; without it, the next lot counts from the one before)."""
+    states = [lots.get(lot_id) for lot_id in sale.lot_ids]
+    if all(lot is None or lot.status == "closed" for lot in states):
         return SalePlan(ended=True)
     if sale.mode == "timed":
-        due = tuple(lot.id for lot in states if lot.status == "scheduled")
+        due = tuple(lot.id for lot in states if lot is not None and lot.status == "scheduled")
         return SalePlan(open_now=due if now_ms >= started_at else (), wake_at=started_at)
+    closed_at = closed_at or {}
     previous_closed_at = started_at
-    for lot in states:
+    for index, (lot_id, lot) in enumerate(zip(sale.lot_ids, states, strict=True)):
+        if lot is None:
+            previous_closed_at = closed_at.get(lot_id, previous_closed_at)
+            continue
         if lot.status == "closed":
             assert lot.closed_at is not None
             previous_closed_at = lot.closed_at
             continue
         if lot.status in ("open", "paused"):
             return SalePlan()
-        opens_at = previous_closed_at + (sale.gap_ms if lot is not states[0] else 0)
+        opens_at = previous_closed_at + (sale.gap_ms if index else 0)
         opens_at = max(opens_at, started_at)
         if now_ms >= opens_at:
             return SalePlan(open_now=(lot.id,))

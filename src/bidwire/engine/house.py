@@ -27,12 +27,14 @@ from bidwire.domain.events import (
     LotClosed,
     LotEvent,
     MaxRaised,
+    SaleEnded,
     SaleEvent,
     SaleStarted,
 )
 from bidwire.domain.lot import Bidding, Lot, LotSpec, Refusal
 from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import Sale, SaleSpec, plan
+from bidwire.engine.closed import ClosedLots
 from bidwire.engine.views import Views
 from bidwire.errors import BadRequest, ServerError, StoreUnavailable, UnknownLot, UnknownSale
 from bidwire.store.base import EVENT_DECODER, Store, StoredLot, load_house
@@ -134,17 +136,6 @@ def _rebuild_sale(spec: SaleSpec, events: Sequence[SaleEvent]) -> Sale:
     return sale
 
 
-def _rebuild(stored: StoredLot) -> Lot:
-    """The lot from its stored snapshot and the events after it (all of them without one)."""
-    if stored.snapshot is None:
-        lot = Lot(stored.spec, stored.sale, stored.mode)
-    else:
-        lot = Lot.from_snapshot(stored.spec, stored.sale, stored.mode, stored.snapshot)
-    for event in stored.events:
-        lot.apply(event)
-    return lot
-
-
 class AuctionHouse:
     def __init__(self, store: Store, bus: Bus, views: Views, clock: Clock) -> None:
         self.store = store
@@ -152,6 +143,9 @@ class AuctionHouse:
         self.views = views
         self.clock = clock
         self.lots: dict[str, Lot] = {}
+        """Every lot not closed (and a closing one until its close is committed)."""
+        self.closed = ClosedLots(store)
+        """The closed lots, kept in the store (engine/closed.py)."""
         self.sales: dict[str, Sale] = {}
         self._announced: set[str] = set()
         """Sales whose start is committed and published: only then do their lots open."""
@@ -179,26 +173,29 @@ class AuctionHouse:
     # -- start and stop ----------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Rebuild every lot and sale from the store: each lot from its snapshot and what
-        came after it, and the request keys of the window (an index read, not the log)."""
+        """Rebuild every lot not closed and every sale from the store: each lot from its
+        snapshot and what came after it, and the request keys of the window (an index read,
+        not the log). The closed lots stay in the store; the house knows their ids."""
         since = self.clock.now_ms() - REQUEST_KEY_WINDOW_MS
-        house = await load_house(self.store, keys_since_ms=since, keys_limit=MAX_REQUEST_KEYS)
+        house = await load_house(
+            self.store, keys_since_ms=since, keys_limit=MAX_REQUEST_KEYS, closed=False
+        )
         for stored_sale in house.sales:
             sale = _rebuild_sale(stored_sale.spec, stored_sale.events)
             self.sales[sale.id] = sale
             if sale.started_at is not None:
                 self._announced.add(sale.id)
             self.views.track_sale(sale.spec, sale.seq)
-        rebuilt = [(stored, _rebuild(stored)) for stored in house.lots]
+        rebuilt = [(stored, stored.rebuild()) for stored in house.lots]
         replayed = [(lot.id, lot.snapshot()) for stored, lot in rebuilt if stored.events]
         if replayed:  # a store from before snapshots: the next start reads these instead
             try:
                 await self.store.save_snapshots(replayed)
             except ServerError as exc:
                 log.warning("could not keep the snapshots of %d lots: %s", len(replayed), exc)
+        await self._know_closed({stored.spec.id for stored in house.lots})
         for stored, lot in rebuilt:  # only now: no deadline may fire before resume()
-            # a closed lot changes no more: the house and the views share one (views.py)
-            self._track(lot, lot if lot.status == "closed" else _rebuild(stored), stored.recent)
+            self._track(lot, stored.rebuild())
         for key, own in house.request_keys:  # oldest first, as _remember keeps them
             self._request_keys[key] = self._reloaded_key(key, own)
 
@@ -216,15 +213,43 @@ class AuctionHouse:
         amount = own.amount if isinstance(own, BidPlaced) and plain else None
         return KeyedBid(key, own.lot, amount, own.max_amount, own.ts, result, [], plain)
 
-    def _track(self, lot: Lot, view: Lot, recent: bytes | None = None) -> None:
+    async def _know_closed(self, loaded: set[str]) -> None:
+        """Every lot of a sale that the start left in the store is closed; a live sale still
+        running needs to know when its closed lots closed (``plan``), read from the store."""
+        planned: list[str] = []
+        for sale in self.sales.values():
+            live = sale.spec.mode == "live" and sale.ended_at is None
+            for lot_id in sale.spec.lot_ids:
+                if lot_id not in loaded:
+                    self.closed.add(lot_id, sale.id)
+                    if live:
+                        planned.append(lot_id)
+        for lot in await self.closed.read_many(planned) if planned else []:
+            if lot.closed_at is not None:
+                self.closed.closed_at[lot.id] = lot.closed_at
+
+    def _track(self, lot: Lot, view: Lot) -> None:
+        self.views.track(view)
+        if lot.status == "closed":
+            self._retire(lot, keep=False)
+            return
         self.lots[lot.id] = lot
-        self.views.track(view, recent)
         self._arm(lot)
+
+    def _retire(self, lot: Lot, *, keep: bool = True) -> None:
+        """A closed lot leaves memory for the store (engine/closed.py); ``keep``: whole, for
+        the next few readers (it has just closed: watchers and late bids ask for it)."""
+        self.lots.pop(lot.id, None)
+        sale = self.sales.get(lot.sale)
+        planned = sale is not None and sale.spec.mode == "live" and sale.ended_at is None
+        self.closed.add(lot.id, lot.sale, lot.closed_at if planned else None)
+        if keep:
+            self.closed.keep(lot)
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
         if sale.id in self.sales:
             raise ValueError(f"a sale with id {sale.id!r} already exists")
-        taken = [lot.id for lot in lots if lot.id in self.lots]
+        taken = [lot.id for lot in lots if self.knows(lot.id)]
         if taken:
             raise ValueError(f"lot ids already in use: {', '.join(taken)}")
         if tuple(lot.id for lot in lots) != sale.lot_ids:
@@ -318,7 +343,10 @@ class AuctionHouse:
         if refusal is not None:
             answer(refusal)
             return
-        lot = self.lots[command.lot]
+        lot = self.lots.get(command.lot)
+        if lot is None:  # closed, and kept in the store: the refusal names it
+            self._refuse_closed(command, answer)
+            return
         now = self.clock.now_ms()
         bidding = lot.decide_bid(command.actor.name, command.amount, now, command.max_amount)
         if isinstance(bidding, Refusal):
@@ -353,7 +381,10 @@ class AuctionHouse:
         refusal = self._lot_refusal(command.lot)
         if refusal is not None:
             return refusal
-        decision = self.lots[command.lot].decide_buy_now(command.actor.name, self.clock.now_ms())
+        lot = self.lots.get(command.lot)
+        if lot is None:  # closed, and kept in the store
+            return Refusal("lot_not_open", f"lot {command.lot[:64]!r} is closed")
+        decision = lot.decide_buy_now(command.actor.name, self.clock.now_ms())
         if isinstance(decision, Refusal):
             return decision
         try:
@@ -400,11 +431,38 @@ class AuctionHouse:
     def _lot_refusal(self, lot_id: str) -> Refusal | None:
         if not self.accepting:
             return Refusal("unavailable", "the server is shutting down; bid again in a moment")
-        if lot_id not in self.lots:
+        if not self.knows(lot_id):
             return Refusal("unknown_lot", f"there is no lot {lot_id[:64]!r}")
         if lot_id in self._broken:
             return Refusal("unavailable", "this lot is recovering from a storage fault; retry")
         return None
+
+    def _refuse_closed(self, command: PlaceBid, answer: Answer) -> None:
+        """A bid on a closed lot: the lot's own refusal, at once if the lot is kept, else
+        once it is read from the store."""
+        kept = self.closed.cached(command.lot)
+        if kept is not None:
+            answer(self._closed_refusal(kept, command))
+            return
+
+        async def read_then_refuse() -> None:
+            try:
+                lot = await self.closed.get(command.lot)
+            except ServerError:
+                lot = None
+            if lot is None:  # unreadable: it is closed all the same
+                answer(Refusal("lot_not_open", f"lot {command.lot[:64]!r} is closed"))
+            else:
+                answer(self._closed_refusal(lot, command))
+
+        self._spawn(read_then_refuse())
+
+    def _closed_refusal(self, lot: Lot, command: PlaceBid) -> Refusal:
+        refusal = lot.decide_bid(
+            command.actor.name, command.amount, self.clock.now_ms(), command.max_amount
+        )
+        assert isinstance(refusal, Refusal), "a closed lot took a bid"
+        return refusal
 
     # -- committing --------------------------------------------------------------------------
 
@@ -446,12 +504,15 @@ class AuctionHouse:
         for event in events:
             self.bus.publish(event)
         if isinstance(events[-1], LotClosed):
-            # durable with its snapshot, which keeps the recent bids; nothing here reads them
-            self.lots[lot_id].recent = []
+            # durable with its snapshot: from now on the store has it (engine/closed.py)
+            self._retire(self.lots[lot_id])
 
     async def _reload(self, lot_id: str) -> None:
         await self._drained(lot_id)  # what rode on the failed commit is answered first
-        old = self.lots[lot_id]
+        old = self.lots.get(lot_id)
+        if old is None:  # its close was committed after all: the store has it
+            self._broken.discard(lot_id)
+            return
         while True:
             try:
                 logged = await self.store.lot_log(lot_id)
@@ -459,22 +520,24 @@ class AuctionHouse:
             except Exception:
                 log.exception("reloading lot %s", lot_id)
                 await asyncio.sleep(0.5)
-        stored = StoredLot(
-            old.spec, old.sale, old.mode, logged.events, logged.snapshot, logged.recent
-        )
-        self.lots[lot_id] = _rebuild(stored)
-        self.views.reset(_rebuild(stored), stored.recent)
+        stored = StoredLot(old.spec, old.sale, old.mode, logged.events, logged.snapshot)
+        lot = stored.rebuild()
+        self.views.reset(stored.rebuild())
         self._broken.discard(lot_id)
-        self._arm(self.lots[lot_id])
+        if lot.status == "closed":
+            self._retire(lot)
+        else:
+            self.lots[lot_id] = lot
+            self._arm(lot)
         retry_at = self._retry_at.get(lot_id)
-        if retry_at is not None and self.lots[lot_id].status == "scheduled":
+        if retry_at is not None and lot.status == "scheduled":
             self._set_timer(retry_at)  # a failed opening: the sale step runs again then
         held = self._fault_log.allow(self.clock.now_ms())
         if held is not None:
             log.warning(
                 "lot %s reloaded from the store at seq %d after a failed commit (%s)%s",
                 lot_id,
-                self.lots[lot_id].seq,
+                lot.seq,
                 self._last_fault,
                 f"; {held} more like this since the last one not logged" if held else "",
             )
@@ -526,7 +589,9 @@ class AuctionHouse:
             if self._wake_of.get(lot_id) != at:
                 continue  # superseded by an earlier wake
             del self._wake_of[lot_id]
-            lot = self.lots[lot_id]
+            lot = self.lots.get(lot_id)
+            if lot is None:
+                continue  # closed since (withdrawn): nothing is due
             if lot_id in self._broken:
                 continue  # re-armed by the reload
             if self._retry_at.get(lot_id, now) > now:
@@ -561,7 +626,7 @@ class AuctionHouse:
             if sale.id not in self._announced:
                 continue
             assert sale.started_at is not None
-            step = plan(sale.spec, sale.started_at, self.lots, now)
+            step = plan(sale.spec, sale.started_at, self.lots, now, self.closed.closed_at)
             for lot_id in step.open_now:
                 opening = self.lots[lot_id].decide_open(now)
                 if not isinstance(opening, Refusal):
@@ -605,6 +670,8 @@ class AuctionHouse:
             await self._reload_sale(sale_id)
             return False
         self.bus.publish_sale(event)
+        if isinstance(event, SaleEnded):
+            self.closed.sale_ended(self.sales[sale_id].spec.lot_ids)
         if isinstance(event, SaleStarted):
             self._announced.add(sale_id)
             self.run_due()  # now its first lots may open
@@ -633,11 +700,15 @@ class AuctionHouse:
             raise UnknownSale(f"there is no sale {sale_id[:64]!r}")
         return sale
 
-    def _lot(self, lot_id: str) -> Lot:
-        lot = self.lots.get(lot_id)
+    async def _lot(self, lot_id: str) -> Lot:
+        lot = await self.find_lot(lot_id)
         if lot is None:
             raise UnknownLot(f"there is no lot {lot_id[:64]!r}")
         return lot
+
+    def _lots_of(self, sale: Sale) -> list[Lot]:
+        """A sale's lots not closed (a closed one has nothing left to pause or withdraw)."""
+        return [self.lots[lot_id] for lot_id in sale.spec.lot_ids if lot_id in self.lots]
 
     async def _audit(self, by: str, action: str, detail: str) -> None:
         await self.store.audit(by, action, detail, self.clock.now_ms())
@@ -676,7 +747,7 @@ class AuctionHouse:
         self.run_due()
 
     async def update_lot(self, lot_id: str, spec: LotSpec, by: str) -> None:
-        lot = self._lot(lot_id)
+        lot = await self._lot(lot_id)
         if spec.id != lot_id:
             raise BadRequest("a lot's id cannot change")
         if lot.status != "scheduled":
@@ -709,9 +780,7 @@ class AuctionHouse:
         now = self.clock.now_ms()
         paused = self._decided(sale.decide_pause(now, by))
         pauses = [
-            event
-            for lot_id in sale.spec.lot_ids
-            if (event := self.lots[lot_id].decide_pause(now, by)) is not None
+            event for lot in self._lots_of(sale) if (event := lot.decide_pause(now, by)) is not None
         ]
         await self._commit_sale_change(sale, paused, list(pauses))
         await self._audit(by, "pause-sale", sale_id)
@@ -722,8 +791,8 @@ class AuctionHouse:
         resumed = self._decided(sale.decide_resume(now, by))
         resumes = [
             event
-            for lot_id in sale.spec.lot_ids
-            if (event := self.lots[lot_id].decide_unpause(now, by)) is not None
+            for lot in self._lots_of(sale)
+            if (event := lot.decide_unpause(now, by)) is not None
         ]
         await self._commit_sale_change(sale, resumed, list(resumes))
         await self._audit(by, "resume-sale", sale_id)
@@ -735,8 +804,8 @@ class AuctionHouse:
         ended = self._decided(sale.decide_end(now, "cancelled"))
         withdrawals = [
             event
-            for lot_id in sale.spec.lot_ids
-            if not isinstance(event := self.lots[lot_id].decide_withdraw(now, by), Refusal)
+            for lot in self._lots_of(sale)
+            if not isinstance(event := lot.decide_withdraw(now, by), Refusal)
         ]
         await self._commit_sale_change(sale, ended, list(withdrawals))
         await self._audit(by, "cancel-sale", sale_id)
@@ -746,10 +815,13 @@ class AuctionHouse:
         (and the automatic bids it caused) decides, announced to all, audited."""
         while True:
             await self._drained(lot_id)
-            lot = self._lot(lot_id)
+            lot = self.lots.get(lot_id)
+            if lot is None:
+                closed = await self._lot(lot_id)  # UnknownLot if there is none
+                raise BadRequest(f"{closed.spec.title} is closed: its bids stand")
             bodies = await self.store.events_since(lot_id, 0, MAX_VOID_HISTORY)
             if (
-                lot is self.lots[lot_id]
+                lot is self.lots.get(lot_id)
                 and lot_id not in self._inflight
                 and not (bodies and EVENT_DECODER.decode(bodies[-1]).seq != lot.seq)
             ):
@@ -768,7 +840,7 @@ class AuctionHouse:
         return decision
 
     async def withdraw_lot(self, lot_id: str, by: str) -> None:
-        lot = self._lot(lot_id)
+        lot = await self._lot(lot_id)
         decision = lot.decide_withdraw(self.clock.now_ms(), by)
         if isinstance(decision, Refusal):
             raise BadRequest(decision.message)
@@ -777,6 +849,23 @@ class AuctionHouse:
         self.run_due()
 
     # -- reading -----------------------------------------------------------------------------
+
+    def knows(self, lot_id: str) -> bool:
+        """Whether there is such a lot, open or closed."""
+        return lot_id in self.lots or lot_id in self.closed
+
+    def lot_ids(self) -> set[str]:
+        """Every lot's id, open or closed."""
+        return {*self.lots, *self.closed}
+
+    def lot_count(self) -> int:
+        return len(self.lots) + len(self.closed)
+
+    async def find_lot(self, lot_id: str) -> Lot | None:
+        """The lot as the house has it: in memory, or (closed) read from the store; None if
+        there is none. Raises StoreUnavailable if the store cannot be read."""
+        lot = self.lots.get(lot_id)
+        return lot if lot is not None else await self.closed.get(lot_id)
 
     def public_name(self, sale_id: str, bidder: str) -> str:
         """How the public sees ``bidder`` in this sale: the name, or its pseudonym."""

@@ -6,6 +6,9 @@ section 7). Principles:
   and in an anonymous sale it names bidders by their pseudonyms; ``admin=True`` shows names.
 - Each answer is a msgspec Struct, the one schema of its shape: the HTTP edge encodes it as is
   and documents it from it (``transports/http/edge.py: wire_schema``).
+- A closed lot is read from the store when asked (``engine/closed.py``): an awaited read, so
+  every question that may be about one is a coroutine. A listing reads its closed lots a chunk
+  at a time and keeps none; its open lots are taken from the views after the last read.
 - A question about a lot or sale that does not exist raises ``UnknownLot`` / ``UnknownSale``;
   a store that cannot be read raises ``StoreUnavailable``: the errors of ``errors.py``.
 """
@@ -20,11 +23,14 @@ import msgspec
 from bidwire.domain.events import BidPlaced
 from bidwire.domain.lot import Lot
 from bidwire.engine.house import AuctionHouse
-from bidwire.engine.views import LotState, Snapshot, lot_state_of
+from bidwire.engine.views import LotState, Snapshot, lot_state_of, snapshot_of
 from bidwire.errors import StoreUnavailable, UnknownLot
 from bidwire.store.base import EVENT_DECODER
 
 log = logging.getLogger("bidwire.queries")
+
+READ_CHUNK = 500
+"""Closed lots read from the store at once for a listing."""
 
 
 class SaleView(msgspec.Struct):
@@ -83,8 +89,12 @@ class Queries:
     def _now(self) -> int:
         return self.house.clock.now_ms()
 
-    def _published(self, lot_id: str) -> Lot:
+    async def published(self, lot_id: str) -> Lot:
+        """The lot as published: its view, or (closed) as the store has it. Without a wait
+        when the lot is not closed."""
         view = self.views.lots.get(lot_id)
+        if view is None:
+            view = await self.house.closed.get(lot_id)
         if view is None:
             raise UnknownLot(f"there is no lot {lot_id[:64]!r}")
         return view
@@ -92,11 +102,12 @@ class Queries:
     def _salt(self, view: Lot, admin: bool) -> str | None:
         return None if admin else self.views.salts.get(view.sale)
 
-    def sales(self, *, admin: bool = False) -> SalesPage:
+    async def sales(self, *, admin: bool = False) -> SalesPage:
+        sales = list(self.house.sales.values())
+        states = await self._states([i for sale in sales for i in sale.spec.lot_ids], admin)
         listed = []
-        for sale in self.house.sales.values():
+        for sale in sales:
             spec = sale.spec
-            lots = [self.views.lots[lot_id] for lot_id in spec.lot_ids if lot_id in self.views.lots]
             listed.append(
                 SaleView(
                     spec.id,
@@ -106,24 +117,71 @@ class Queries:
                     spec.starts_at,
                     sale.started_at,
                     sale.ended_at,
-                    [lot_state_of(view, self._salt(view, admin)) for view in lots],
+                    [states[lot_id] for lot_id in spec.lot_ids if lot_id in states],
                 )
             )
         return SalesPage(listed, self._now())
 
-    def lots(self, *, admin: bool = False) -> LotsPage:
-        states = [lot_state_of(v, self._salt(v, admin)) for v in self.views.lots.values()]
-        return LotsPage(states, self._now())
+    async def lots(self, *, admin: bool = False) -> LotsPage:
+        """Every lot, sale by sale in their order."""
+        ids = [i for sale in list(self.house.sales.values()) for i in sale.spec.lot_ids]
+        states = await self._states(ids, admin)
+        return LotsPage([states[lot_id] for lot_id in ids if lot_id in states], self._now())
 
-    def snapshot(self, lot_id: str, *, admin: bool = False) -> Snapshot:
-        self._published(lot_id)
-        return self.views.snapshot(lot_id, self._now(), admin=admin)
+    async def _states(self, lot_ids: list[str], admin: bool) -> dict[str, LotState]:
+        """Each lot's published state: the closed ones read from the store a chunk at a time
+        (kept by nobody), then the others from the views with no wait after the last read."""
+        closed: dict[str, LotState] = {}
+        asked: set[str] = set()
+        while missing := [i for i in lot_ids if i not in self.views.lots and i not in asked]:
+            asked.update(missing)  # a lot closes once: asked twice at most, then never again
+            for start in range(0, len(missing), READ_CHUNK):
+                chunk = missing[start : start + READ_CHUNK]
+                for lot in await self.house.closed.read_many(chunk):
+                    closed[lot.id] = lot_state_of(lot, self._salt(lot, admin))
+        views = self.views.lots
+        return {
+            lot_id: lot_state_of(views[lot_id], self._salt(views[lot_id], admin))
+            if lot_id in views
+            else closed[lot_id]
+            for lot_id in lot_ids
+            if lot_id in views or lot_id in closed
+        }
+
+    async def snapshot(
+        self, lot_id: str, *, admin: bool = False, viewer: str | None = None
+    ) -> Snapshot:
+        """The lot's snapshot; without a wait when the lot is not closed. ``viewer`` sees their
+        own maximum when they lead; an admin sees the leader's."""
+        lot = await self.published(lot_id)
+        return self._snapshot(lot, self._now(), admin, viewer)
+
+    def _snapshot(self, lot: Lot, now: int, admin: bool, viewer: str | None) -> Snapshot:
+        with_max = admin or (viewer is not None and viewer == lot.high_bidder)
+        return snapshot_of(lot, now, self._salt(lot, admin), with_max=with_max)
+
+    async def snapshots(
+        self, lot_ids: list[str], *, admin: bool = False, viewer: str | None = None
+    ) -> list[Snapshot]:
+        """Each lot's snapshot, all taken at one moment: the closed lots are read first, the
+        others from the views with no wait after the last read, so a caller that subscribes
+        to them next has no event slip in between."""
+        closed: dict[str, Lot] = {}
+        while missing := [i for i in lot_ids if i not in self.views.lots and i not in closed]:
+            # a lot closes once: this runs twice at most
+            closed.update(await self.house.closed.get_many(missing))
+            unknown = [i for i in missing if i not in closed]
+            if unknown:
+                raise UnknownLot(f"there is no lot {unknown[0][:64]!r}")
+        now, views = self._now(), self.views.lots
+        picked = [views[i] if i in views else closed[i] for i in lot_ids]
+        return [self._snapshot(lot, now, admin, viewer) for lot in picked]
 
     async def bids(
         self, lot_id: str, before_seq: int | None, limit: int, *, admin: bool = False
     ) -> BidHistory:
         """A page of the lot's bids, newest first, older than ``before_seq``."""
-        view = self._published(lot_id)
+        view = await self.published(lot_id)
         try:
             bodies = await self.house.store.bid_history(lot_id, before_seq, limit + 1)
         except Exception as exc:

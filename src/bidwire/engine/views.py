@@ -9,8 +9,8 @@ Principles:
   (``domain/privacy.py``); admins see the names. Each event is encoded once per audience, and
   the same bytes serve the fan-out and ``events_since`` (the resync ring).
 - A closed lot changes no more, and most of a long-running store's lots are closed: once its
-  ``lot_closed`` is published (or it is tracked closed), its view keeps no ring and no stream,
-  and its recent bids are kept encoded (``Views.closed``), decoded only for a snapshot.
+  ``lot_closed`` is published (or it is tracked closed), the views keep nothing of it, and
+  readers ask the house, which reads it from the store (``engine/closed.py``).
 
 No asyncio and no clock: the caller passes ``now_ms``.
 """
@@ -27,18 +27,13 @@ import msgspec
 from bidwire.bus.base import Message
 from bidwire.bus.order import InOrder
 from bidwire.domain.events import LotClosed, LotEvent, SaleEvent
-from bidwire.domain.lot import Lot, RecentBid
+from bidwire.domain.lot import Lot
 from bidwire.domain.privacy import pseudonym, public_event
 from bidwire.domain.sale import SaleSpec
 from bidwire.wire.batch import encode_event
 
 RING_SIZE = 256
 """Recent encoded events kept per lot for ``events_since``; older gaps get a snapshot instead."""
-
-# a closed lot's recent bids as the store hands them over (store/base.py: RECENT_ENCODER); not
-# imported from there: the views stay clear of the store's asyncio
-RECENT_ENCODER = msgspec.msgpack.Encoder()
-RECENT_DECODER: msgspec.msgpack.Decoder[list[RecentBid]] = msgspec.msgpack.Decoder(list[RecentBid])
 
 
 # The shapes below are the one schema of each: the wire encodes them, and the HTTP API's
@@ -101,18 +96,11 @@ def lot_state_of(lot: Lot, salt: str | None = None, *, with_max: bool = False) -
 
 
 def snapshot_of(
-    lot: Lot,
-    now_ms: int,
-    salt: str | None = None,
-    recent: list[RecentBid] | None = None,
-    *,
-    with_max: bool = False,
+    lot: Lot, now_ms: int, salt: str | None = None, *, with_max: bool = False
 ) -> Snapshot:
-    """A lot's picture, as ``lot_state_of`` with its recent bids (``recent``, if given, instead
-    of the lot's: a closed lot keeps them elsewhere)."""
+    """A lot's picture, as ``lot_state_of`` with its recent bids."""
     shown = _shown(salt)
-    bids = lot.recent if recent is None else recent
-    recent_shown = [SnapshotBid(b.amount, shown(b.bidder), b.ts, b.auto) for b in bids]
+    recent_shown = [SnapshotBid(b.amount, shown(b.bidder), b.ts, b.auto) for b in lot.recent]
     return _picture(Snapshot, lot, salt, with_max, bids=recent_shown, ts=now_ms)
 
 
@@ -165,12 +153,9 @@ class Published(NamedTuple):
 class Views:
     def __init__(self) -> None:
         self.lots: dict[str, Lot] = {}
-        """Each lot as published so far (the fan-out's copy, not the house's)."""
+        """Each lot not closed, as published so far (the fan-out's copy, not the house's)."""
         self.salts: dict[str, str] = {}
         """Anonymous sales -> their pseudonym salt."""
-        self.closed: dict[str, bytes] = {}
-        """Closed lots -> their recent bids, msgpack-encoded (a fifth of the objects' size);
-        their views in ``lots`` keep none."""
         self.order = InOrder()
         self._rings: dict[str, deque[tuple[int, bytes, bytes]]] = {}
         self._queued: list[Message] = []
@@ -183,38 +168,34 @@ class Views:
         if sale.anonymous:
             self.salts[sale.id] = sale.pseudonym_salt
 
-    def track(self, lot: Lot, recent: bytes | None = None) -> None:
-        """Start publishing a lot whose committed state is ``lot`` (a copy the views own, or,
-        for a closed lot, which nothing changes any more, the house's own); ``recent``: a
-        closed lot's recent bids as the store keeps them encoded, if ``lot`` has none."""
-        self.lots[lot.id] = lot
+    def track(self, lot: Lot) -> None:
+        """Start publishing a lot whose committed state is ``lot`` (a copy the views own); a
+        closed one is not kept (nothing follows a close)."""
         if lot.status == "closed":
-            self._compact(lot, recent)
+            self._retire(lot.id)
             return
+        self.lots[lot.id] = lot
         self._rings.setdefault(lot.id, deque(maxlen=RING_SIZE))
         self._queued += self.order.expect("lot", lot.id, lot.seq + 1)
 
-    def reset(self, lot: Lot, recent: bytes | None = None) -> None:
+    def reset(self, lot: Lot) -> None:
         """After a failed commit: the store's state is the truth again."""
         self._queued = [m for m in self._queued if m.stream != "lot" or m.key != lot.id]
-        self.closed.pop(lot.id, None)
-        self.track(lot, recent)
+        self.track(lot)
 
-    def _compact(self, lot: Lot, recent: bytes | None = None) -> None:
-        """Keep of a closed lot only what readers ask for: no ring (a resync gets a snapshot),
-        no stream (nothing follows a close), its recent bids encoded."""
-        self.closed[lot.id] = RECENT_ENCODER.encode(lot.recent) if recent is None else recent
-        lot.recent = []
-        self._rings.pop(lot.id, None)
-        self.order.forget("lot", lot.id)
+    def _retire(self, lot_id: str) -> None:
+        """A closed lot: no view, no ring (a resync gets a snapshot), no stream."""
+        self.lots.pop(lot_id, None)
+        self._rings.pop(lot_id, None)
+        self.order.forget("lot", lot_id)
 
     # -- events in and out -------------------------------------------------------------------
 
     def accept(self, message: Message) -> bool:
         """Queue a committed event for the next ``drain``; False if nothing new is queued (a
         repeat, or held behind a gap)."""
-        if message.key in self.closed and message.stream == "lot":
-            return False  # a repeat: nothing follows a close
+        if message.stream == "lot" and message.key not in self.lots:
+            return False  # a closed lot's (a repeat: nothing follows a close), or not ours
         ready = self.order.accept(message)
         if not ready:
             return False
@@ -241,7 +222,7 @@ class Views:
             self._rings[view.id].append((event.seq, body, private or body))
             out.append(Published(event, shown, body, private, view))
             if isinstance(event, LotClosed):
-                self._compact(view)
+                self._retire(view.id)
         return out
 
     def pending(self) -> int:
@@ -252,14 +233,12 @@ class Views:
     def snapshot(
         self, lot_id: str, now_ms: int, *, admin: bool = False, viewer: str | None = None
     ) -> Snapshot:
-        """The lot's picture for the public, an admin, or ``viewer`` (who sees their own
-        maximum when they lead)."""
+        """A published lot's snapshot (a closed one's: ``Queries.snapshot``) for the public, an
+        admin, or ``viewer`` (who sees their own maximum when they lead)."""
         view = self.lots[lot_id]
         salt = None if admin else self.salts.get(view.sale)
-        kept = self.closed.get(lot_id)
-        recent = None if kept is None else RECENT_DECODER.decode(kept)
         with_max = admin or (viewer is not None and viewer == view.high_bidder)
-        return snapshot_of(view, now_ms, salt, recent, with_max=with_max)
+        return snapshot_of(view, now_ms, salt, with_max=with_max)
 
     def events_since(
         self, lot_id: str, since_seq: int, *, admin: bool = False
@@ -268,7 +247,7 @@ class Views:
         view = self.lots[lot_id]
         if since_seq >= view.seq:
             return []
-        ring = self._rings.get(lot_id)  # none for a closed lot
+        ring = self._rings.get(lot_id)
         if not ring or ring[0][0] > since_seq + 1:
             return None
         return [private if admin else public for seq, public, private in ring if seq > since_seq]

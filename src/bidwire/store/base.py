@@ -14,7 +14,7 @@ import msgspec
 
 from bidwire.accounts.records import AccountStore
 from bidwire.domain.events import KeyedEvent, LotEvent, SaleEvent
-from bidwire.domain.lot import LotSnapshot, LotSpec, SaleMode
+from bidwire.domain.lot import Lot, LotSnapshot, LotSpec, SaleMode
 from bidwire.domain.money import FixedIncrement, IncrementRule, TieredIncrement
 from bidwire.domain.sale import SaleSpec
 
@@ -23,23 +23,11 @@ SALE_EVENT_DECODER: msgspec.json.Decoder[SaleEvent] = msgspec.json.Decoder(SaleE
 SNAPSHOT_ENCODER = msgspec.msgpack.Encoder()
 SNAPSHOT_DECODER: msgspec.msgpack.Decoder[LotSnapshot] = msgspec.msgpack.Decoder(LotSnapshot)
 """Snapshots are msgpack: encoded once per commit, and half the size and time of JSON."""
-RECENT_ENCODER = msgspec.msgpack.Encoder()
-"""A closed lot's recent bids, kept encoded (``LotLog.recent``): msgpack of list[RecentBid]."""
-
-
-def log_of(snapshot: LotSnapshot | None, events: list[LotEvent] | None = None) -> LotLog:
-    """A lot's log as a store answers it: a closed lot's recent bids encoded in ``recent``."""
-    if snapshot is None or snapshot.status != "closed":
-        return LotLog(snapshot, events or [])
-    # decoded, the recent bids of 10,000 closed lots were most of a start's memory, and
-    # nothing reads them but a snapshot of the lot
-    recent = RECENT_ENCODER.encode(snapshot.recent)
-    return LotLog(msgspec.structs.replace(snapshot, recent=[]), events or [], recent)
 
 
 def decode_snapshot(blob: bytes) -> LotLog:
-    """A stored snapshot, as ``log_of``. Raises msgspec.DecodeError."""
-    return log_of(SNAPSHOT_DECODER.decode(blob))
+    """A stored snapshot, as a lot's log with no events after it. Raises msgspec.DecodeError."""
+    return LotLog(SNAPSHOT_DECODER.decode(blob))
 
 
 @dataclass(slots=True)
@@ -63,8 +51,6 @@ class LotLog:
     snapshot: LotSnapshot | None = None
     events: list[LotEvent] = field(default_factory=list)
     """Every event of the lot when there is no snapshot (a store older than snapshots)."""
-    recent: bytes | None = None
-    """A closed lot's recent bids, encoded (``RECENT_DECODER``); its snapshot's are empty."""
 
 
 @dataclass(slots=True)
@@ -75,8 +61,16 @@ class StoredLot:
     events: list[LotEvent] = field(default_factory=list)
     """The events after ``snapshot`` (all of them without one)."""
     snapshot: LotSnapshot | None = None
-    recent: bytes | None = None
-    """As ``LotLog.recent``."""
+
+    def rebuild(self) -> Lot:
+        """The lot from its snapshot and the events after it (all of them without one)."""
+        if self.snapshot is None:
+            lot = Lot(self.spec, self.sale, self.mode)
+        else:
+            lot = Lot.from_snapshot(self.spec, self.sale, self.mode, self.snapshot)
+        for event in self.events:
+            lot.apply(event)
+        return lot
 
 
 @dataclass(slots=True)
@@ -85,6 +79,8 @@ class StoredHouse:
 
     sales: list[StoredSale]
     lots: list[StoredLot]
+    """Every lot, or (``load_house(closed=False)``) those the store does not know as closed:
+    the others are their sales' ``lot_ids`` less these."""
     request_keys: list[tuple[str, KeyedEvent]]
     """Idempotency keys of the recent accepted bids, with their bids, oldest first."""
 
@@ -106,8 +102,9 @@ class EventLog(Protocol):
         lock. Without a snapshot the lot's last one stays, and a start replays from it."""
         ...
 
-    async def lot_logs(self) -> dict[str, LotLog]:
-        """Every lot's latest snapshot and the events after it (what a start replays)."""
+    async def lot_logs(self, lot_ids: Sequence[str] | None = None) -> dict[str, LotLog]:
+        """Every lot's latest snapshot and the events after it (what a start replays), or
+        only those of ``lot_ids`` (an unknown one is left out)."""
         ...
 
     async def lot_log(self, lot_id: str) -> LotLog: ...
@@ -142,8 +139,14 @@ class EventLog(Protocol):
 
 
 class Catalog(Protocol):
-    async def catalog(self) -> tuple[list[SaleSpec], list[CatalogLot]]:
-        """Every sale in the order added, and every lot in its sale's order."""
+    async def catalog(self, *, closed: bool = True) -> tuple[list[SaleSpec], list[CatalogLot]]:
+        """Every sale in the order added, and every lot in its sale's order; ``closed=False``
+        leaves out the lots whose state says closed (every append with a snapshot keeps it):
+        a start keeps those in the store."""
+        ...
+
+    async def catalog_lots(self, lot_ids: Sequence[str]) -> list[CatalogLot]:
+        """The entries of ``lot_ids``, in that order (an unknown id is left out)."""
         ...
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None: ...
@@ -158,20 +161,31 @@ class Store(EventLog, Catalog, AccountStore, Protocol):
 
 
 async def load_house(
-    store: Store, *, keys_since_ms: int = 0, keys_limit: int = 1_000_000
+    store: Store, *, keys_since_ms: int = 0, keys_limit: int = 1_000_000, closed: bool = True
 ) -> StoredHouse:
     """The catalog, each sale's events, each lot's snapshot and later events, and the recent
-    request keys."""
-    specs, lots = await store.catalog()
+    request keys; with ``closed=False`` the closed lots are left in the store (the house reads
+    them when asked: engine/closed.py)."""
+    specs, lots = await store.catalog(closed=closed)
     sale_logs = await store.sale_logs()
     sales = [StoredSale(spec, sale_logs.get(spec.id, [])) for spec in specs]
-    logs = await store.lot_logs()
-    stored = []
-    for lot in lots:
-        log = logs.get(lot.spec.id) or LotLog()
-        stored.append(StoredLot(lot.spec, lot.sale, lot.mode, log.events, log.snapshot, log.recent))
+    logs = await store.lot_logs(None if closed else [lot.spec.id for lot in lots])
+    stored = [_stored(lot, logs.get(lot.spec.id)) for lot in lots]
     keys = await store.request_keys_since(keys_since_ms, keys_limit)
     return StoredHouse(sales, stored, keys[::-1])
+
+
+async def stored_lots(store: Store, lot_ids: Sequence[str]) -> list[StoredLot]:
+    """The lots of ``lot_ids`` as a start would find them, in that order (unknown ids left
+    out): what the house reads of a closed lot when it is asked for one."""
+    entries = await store.catalog_lots(lot_ids)
+    logs = await store.lot_logs([entry.spec.id for entry in entries])
+    return [_stored(entry, logs.get(entry.spec.id)) for entry in entries]
+
+
+def _stored(entry: CatalogLot, log: LotLog | None) -> StoredLot:
+    log = log or LotLog()
+    return StoredLot(entry.spec, entry.sale, entry.mode, log.events, log.snapshot)
 
 
 # -- specs <-> JSON-able records ---------------------------------------------------------------

@@ -14,6 +14,7 @@ from bidwire.domain.events import (
     SALE_EVENT_TYPES,
     BidPlaced,
     KeyedEvent,
+    LotClosed,
     LotEvent,
     MaxRaised,
     SaleEvent,
@@ -22,7 +23,7 @@ from bidwire.domain.lot import LotSnapshot, LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import Conflict, SeqConflict, StoreUnavailable
-from bidwire.store.base import CatalogLot, LotLog, StoredLot, StoredSale, log_of
+from bidwire.store.base import CatalogLot, LotLog, StoredLot, StoredSale
 
 
 class MemoryAccounts:
@@ -107,9 +108,17 @@ class MemoryStore(MemoryAccounts):
         self.fail_appends = False
         """Tests set this to see how the engine survives a store that cannot commit."""
 
-    async def catalog(self) -> tuple[list[SaleSpec], list[CatalogLot]]:
-        lots = [CatalogLot(lot.spec, lot.sale, lot.mode) for lot in self.lots.values()]
+    async def catalog(self, *, closed: bool = True) -> tuple[list[SaleSpec], list[CatalogLot]]:
+        lots = [
+            CatalogLot(lot.spec, lot.sale, lot.mode)
+            for lot in self.lots.values()
+            if closed or not (lot.events and isinstance(lot.events[-1], LotClosed))
+        ]
         return [sale.spec for sale in self.sales.values()], lots
+
+    async def catalog_lots(self, lot_ids: Sequence[str]) -> list[CatalogLot]:
+        found = [self.lots[lot_id] for lot_id in lot_ids if lot_id in self.lots]
+        return [CatalogLot(lot.spec, lot.sale, lot.mode) for lot in found]
 
     async def sale_logs(self) -> dict[str, list[SaleEvent]]:
         return {sale_id: list(sale.events) for sale_id, sale in self.sales.items() if sale.events}
@@ -117,13 +126,14 @@ class MemoryStore(MemoryAccounts):
     async def sale_log(self, sale_id: str) -> list[SaleEvent]:
         return list(self.sales[sale_id].events)
 
-    async def lot_logs(self) -> dict[str, LotLog]:
-        return {lot_id: await self.lot_log(lot_id) for lot_id in self.lots}
+    async def lot_logs(self, lot_ids: Sequence[str] | None = None) -> dict[str, LotLog]:
+        wanted = self.lots if lot_ids is None else [i for i in lot_ids if i in self.lots]
+        return {lot_id: await self.lot_log(lot_id) for lot_id in wanted}
 
     async def lot_log(self, lot_id: str) -> LotLog:
         snapshot = self.snapshots.get(lot_id)
         after = snapshot.seq if snapshot is not None else 0
-        return log_of(snapshot, self.lots[lot_id].events[after:])
+        return LotLog(snapshot, self.lots[lot_id].events[after:])
 
     async def save_snapshots(self, lots: Sequence[tuple[str, LotSnapshot]]) -> None:
         for lot_id, snapshot in lots:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -837,7 +838,14 @@ class SqliteStore(SqliteAccounts):
 
         await self._submit(run)
 
-    async def catalog(self) -> tuple[list[SaleSpec], list[CatalogLot]]:
+    async def catalog(self, *, closed: bool = True) -> tuple[list[SaleSpec], list[CatalogLot]]:
+        lots_sql = (
+            "SELECT sale_id, spec FROM lots ORDER BY sale_id, position"
+            if closed
+            else "SELECT l.sale_id, l.spec FROM lots l JOIN lot_state s ON s.lot_id = l.id"
+            " WHERE s.status != 'closed' ORDER BY l.sale_id, l.position"
+        )
+
         def read(conn: sqlite3.Connection) -> tuple[list[SaleSpec], list[CatalogLot]]:
             sales = [
                 sale_spec_from_record(json.loads(spec))
@@ -846,13 +854,32 @@ class SqliteStore(SqliteAccounts):
             modes = {sale.id: sale.mode for sale in sales}
             lots = [
                 CatalogLot(lot_spec_from_record(json.loads(spec)), sale_id, modes[sale_id])
-                for sale_id, spec in conn.execute(
-                    "SELECT sale_id, spec FROM lots ORDER BY sale_id, position"
-                )
+                for sale_id, spec in conn.execute(lots_sql)
             ]
             return sales, lots
 
         result: tuple[list[SaleSpec], list[CatalogLot]] = await self._read(read)
+        return result
+
+    async def catalog_lots(self, lot_ids: Sequence[str]) -> list[CatalogLot]:
+        def read(conn: sqlite3.Connection) -> list[CatalogLot]:
+            found: dict[str, CatalogLot] = {}
+            modes: dict[str, Any] = {}
+            for chunk in _chunks(lot_ids):
+                cur = conn.execute(
+                    f"SELECT id, sale_id, spec FROM lots WHERE id IN ({_marks(chunk)})", chunk
+                )
+                for lot_id, sale_id, spec in cur.fetchall():
+                    if sale_id not in modes:  # once a sale: its spec lists all its lots
+                        (sale_spec,) = conn.execute(
+                            "SELECT spec FROM sales WHERE id = ?", (sale_id,)
+                        ).fetchone()
+                        modes[sale_id] = msgspec.json.decode(sale_spec)["mode"]
+                    spec = lot_spec_from_record(msgspec.json.decode(spec))
+                    found[lot_id] = CatalogLot(spec, sale_id, modes[sale_id])
+            return [found[lot_id] for lot_id in lot_ids if lot_id in found]
+
+        result: list[CatalogLot] = await self._read(read)
         return result
 
     async def sale_logs(self) -> dict[str, list[SaleEvent]]:
@@ -879,11 +906,23 @@ class SqliteStore(SqliteAccounts):
         result: list[SaleEvent] = await self._read(read)
         return result
 
-    async def lot_logs(self) -> dict[str, LotLog]:
+    async def lot_logs(self, lot_ids: Sequence[str] | None = None) -> dict[str, LotLog]:
         def read(conn: sqlite3.Connection) -> dict[str, LotLog]:
             logs: dict[str, LotLog] = {}
             behind: list[tuple[str, int]] = []
-            for lot_id, seq, blob in conn.execute("SELECT lot_id, seq, snapshot FROM lot_state"):
+            rows: Iterable[tuple[str, int, bytes | None]] = (
+                conn.execute("SELECT lot_id, seq, snapshot FROM lot_state")
+                if lot_ids is None
+                else itertools.chain.from_iterable(
+                    conn.execute(
+                        "SELECT lot_id, seq, snapshot FROM lot_state"
+                        f" WHERE lot_id IN ({_marks(chunk)})",
+                        chunk,
+                    ).fetchall()
+                    for chunk in _chunks(lot_ids)
+                )
+            )
+            for lot_id, seq, blob in rows:
                 log = _lot_log(blob)
                 logs[lot_id] = log
                 after = log.snapshot.seq if log.snapshot is not None else 0
@@ -959,6 +998,18 @@ class SqliteStore(SqliteAccounts):
 
         result: list[bytes] = await self._read(read)
         return result
+
+
+READ_CHUNK = 500
+"""Ids per ``IN (...)`` read: well under SQLite's 32,766 parameters."""
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[start : start + READ_CHUNK]) for start in range(0, len(ids), READ_CHUNK)]
+
+
+def _marks(chunk: Sequence[str]) -> str:
+    return ",".join("?" * len(chunk))
 
 
 def _lot_log(blob: bytes | None) -> LotLog:

@@ -306,8 +306,8 @@ class Feed:
             self._notices[lot.id] = handles
 
     def _notice(self, lot_id: str, at: int) -> None:
-        lot = self.views[lot_id]
-        if lot.status != "open" or not self.text_watchers:
+        lot = self.views.get(lot_id)
+        if lot is None or lot.status != "open" or not self.text_watchers:
             return
         line = countdown_line(lot, at)
         for sub in self.house:

@@ -21,13 +21,13 @@ from bidwire.accounts.service import Accounts
 from bidwire.clock import Clock
 from bidwire.domain.commands import Accepted, Actor
 from bidwire.domain.events import LotClosed
-from bidwire.domain.lot import Refusal
+from bidwire.domain.lot import Lot, Refusal
 from bidwire.domain.money import format_amount, parse_units
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.queries import Queries
 from bidwire.engine.views import Snapshot
-from bidwire.errors import ClientError, NotReading
+from bidwire.errors import BidwireError, ClientError, NotReading
 from bidwire.transports.broadcast import Feed
 from bidwire.wire import codec, text
 from bidwire.wire.batch import Batch
@@ -264,10 +264,14 @@ class Session:
         """Admins see who bids, even in anonymous sales."""
         return self.actor is not None and self.actor.role == "admin"
 
+    @property
+    def viewer(self) -> str | None:
+        """Who sees their own maximum in the snapshots this connection gets."""
+        return self.actor.name if self.actor is not None else None
+
     def _snapshot(self, lot_id: str) -> Snapshot:
         """The lot as this connection may see it: its own maximum when it leads; all, if admin."""
-        viewer = self.actor.name if self.actor is not None else None
-        return self.ctx.feed.snapshot(lot_id, admin=self.sees_everyone, viewer=viewer)
+        return self.ctx.feed.snapshot(lot_id, admin=self.sees_everyone, viewer=self.viewer)
 
     def deliver(self, batch: Batch) -> None:
         if self._stale or self.outlet.backed_up:
@@ -469,15 +473,24 @@ class Session:
         if len(self.lots | set(msg.lots)) > MAX_SUBSCRIBED_LOTS:
             self._error(msg.id, "bad_request", f"at most {MAX_SUBSCRIBED_LOTS} lots at once")
             return
+        fresh = [lot for lot in dict.fromkeys(msg.lots) if lot not in self.lots]
+        try:  # a closed lot's is read from the store: first, so nothing slips in after
+            snapshots = await self.ctx.queries.snapshots(
+                fresh, admin=self.sees_everyone, viewer=self.viewer
+            )
+        except BidwireError as err:
+            self._error(msg.id, err.code, str(err))
+            return
+        if self.closed:
+            return
         if self.house_feed:
             self.ctx.feed.leave_house(self)
             self.house_feed = False
-        fresh = [lot for lot in dict.fromkeys(msg.lots) if lot not in self.lots]
         self.lots.update(fresh)
         self.ctx.feed.subscribe_lots(self, fresh)
         self._send_subscribed(msg.id)
-        for lot_id in fresh:
-            self.outlet.send_message(codec.encode(self._snapshot(lot_id)))
+        for snapshot in snapshots:
+            self.outlet.send_message(codec.encode(snapshot))
 
     async def _on_unsubscribe(self, msg: codec.Unsubscribe) -> None:
         if not self._known_lots(msg.id, msg.lots):
@@ -493,7 +506,11 @@ class Session:
         if msg.since_seq < 0:
             self._error(msg.id, "bad_request", "since_seq cannot be negative")
             return
-        latest = self.ctx.feed.views[msg.lot].seq
+        view = self.ctx.feed.views.get(msg.lot)
+        if view is None:  # closed: nothing follows its last seq
+            await self._resync_closed(msg)
+            return
+        latest = view.seq
         if msg.since_seq > latest:
             # A seq this server never published (another server's, or a made-up one): silence
             # would leave the client waiting for events that will never come.
@@ -528,6 +545,24 @@ class Session:
             return command
         return await self.ctx.house.buy_now(command)
 
+    async def _resync_closed(self, msg: codec.Resync) -> None:
+        try:
+            snapshot = await self.ctx.queries.snapshot(
+                msg.lot, admin=self.sees_everyone, viewer=self.viewer
+            )
+        except BidwireError as err:
+            self._error(msg.id, err.code, str(err))
+            return
+        if msg.since_seq > snapshot.seq:
+            self._error(
+                msg.id,
+                "bad_request",
+                f"lot {msg.lot[:64]!r} is only at seq {snapshot.seq};"
+                f" resync from {snapshot.seq} or less",
+            )
+        elif msg.since_seq < snapshot.seq:
+            self.outlet.send_message(codec.encode(snapshot))
+
     async def _on_ping(self, msg: codec.Ping) -> None:
         self.outlet.send_message(codec.encode(codec.Pong(self.ctx.clock.now_ms(), msg.id)))
 
@@ -550,7 +585,7 @@ class Session:
         if self.actor is None:
             self._error(request_id, "not_authenticated", "say hello first")
             return False
-        unknown = [lot for lot in lots if lot not in self.ctx.feed.views]
+        unknown = [lot for lot in lots if not self.ctx.house.knows(lot)]
         if unknown:
             shown = ", ".join(repr(lot[:64]) for lot in unknown[:5])
             self._error(request_id, "unknown_lot", f"no such lot: {shown}")
@@ -668,11 +703,13 @@ class Session:
             for entry in listed or ["No open or coming lots."]:
                 self._say(entry)
         elif command.verb == "lot":
-            if command.arg not in self.ctx.feed.views:
+            if not self.ctx.house.knows(command.arg):
                 self._say(f"There is no lot {command.arg[:64]!r}; type 'lots' to list them.")
             else:
-                self.current_lot = command.arg
-                self._say(f"Your bids now go to {self.ctx.feed.views[command.arg].spec.title}.")
+                chosen = await self._text_lot(command.arg)
+                if chosen is not None:
+                    self.current_lot = command.arg
+                    self._say(f"Your bids now go to {chosen.spec.title}.")
         elif command.verb == "name":
             await self._rename(command.arg)
         elif command.verb == "login":
@@ -687,6 +724,14 @@ class Session:
             await self._text_bid(command.arg)
         else:
             self._say(f"I did not understand {command.arg!r}. {text.HELP}")
+
+    async def _text_lot(self, lot_id: str) -> Lot | None:
+        """The lot as published (a closed one read from the store); None, said, if unreadable."""
+        try:
+            return await self.ctx.queries.published(lot_id)
+        except BidwireError as err:
+            self._say(f"Sorry, {err}. [{err.code}]")
+            return None
 
     async def _rename(self, wanted: str) -> None:
         if self.actor is None or self.actor.role != "guest":
@@ -714,7 +759,9 @@ class Session:
         if lot_id is None:
             self._say("Nothing is on the block right now. [lot_not_open]")
             return
-        view = self.ctx.feed.views[lot_id]
+        view = await self._text_lot(lot_id)
+        if view is None:
+            return
         try:
             amount = parse_units(amount_text, view.spec.currency)
             if amount == 0:

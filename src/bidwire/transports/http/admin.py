@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Iterable
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -76,7 +76,7 @@ def _user_out(user: UserRecord) -> UserOut:
 
 
 def _fresh_ids(
-    catalog: list[tuple[SaleSpec, list[LotSpec]]], lots: Mapping[str, Any], sales: Mapping[str, Any]
+    catalog: list[tuple[SaleSpec, list[LotSpec]]], lots: Iterable[str], sales: Iterable[str]
 ) -> list[tuple[SaleSpec, list[LotSpec]]]:
     """Ids made from titles may collide with lots and sales already in the house: give those a
     suffix, as the demo does, so importing the same catalog twice makes a second sale."""
@@ -109,7 +109,7 @@ async def _create(
     ctx: SessionContext, catalog: list[tuple[SaleSpec, list[LotSpec]]], admin: UserRecord
 ) -> SalesCreated:
     house = ctx.house
-    catalog = _fresh_ids(catalog, house.lots, house.sales)
+    catalog = _fresh_ids(catalog, house.lot_ids(), house.sales)
     for sale, lots in catalog:
         # Built here, a sale waits for its start (or schedule): POST .../start.
         await house.create_sale(dataclasses.replace(sale, held=True), lots, by=admin.username)
@@ -240,7 +240,7 @@ async def update_lot(
     lot_id: str, body: LotIn, admin: AdminUser, ctx: Context, defaults: CatalogDefaults
 ) -> Done:
     """Edit a lot while its sale is still scheduled (the lot keeps its id)."""
-    if lot_id not in ctx.house.lots:
+    if not ctx.house.knows(lot_id):
         raise ApiError("unknown_lot", f"there is no lot {lot_id[:64]!r}")
     if body.id is not None and body.id != lot_id:
         raise ApiError("bad_request", "a lot's id cannot change")

@@ -34,18 +34,18 @@ async def healthz(ctx: Context) -> Health | JSONResponse:
     store_fault = ctx.house.store.fault()
     if store_fault is not None:
         return error("unavailable", store_fault)
-    return Health(status="ok", lots=len(ctx.feed.views), ts=ctx.clock.now_ms())
+    return Health(status="ok", lots=ctx.house.lot_count(), ts=ctx.clock.now_ms())
 
 
 @router.get("/api/sales", responses=wire_schema(SalesPage, "Every sale with its lots."))
 async def sales(ctx: Context) -> Response:
     """Every sale with its lots in order, each lot in its published state."""
-    return wire_json(ctx.queries.sales())
+    return wire_json(await ctx.queries.sales())
 
 
 @router.get("/api/lots", responses=wire_schema(LotsPage, "Every lot in its published state."))
 async def lots(ctx: Context) -> Response:
-    return wire_json(ctx.queries.lots())
+    return wire_json(await ctx.queries.lots())
 
 
 @router.get(
@@ -57,7 +57,7 @@ async def lots(ctx: Context) -> Response:
 )
 async def lot(lot_id: str, ctx: Context) -> Response:
     """The lot's snapshot, exactly as the wire's ``snapshot`` message."""
-    return wire_json(ctx.queries.snapshot(lot_id))
+    return wire_json(await ctx.queries.snapshot(lot_id))
 
 
 @router.get(
