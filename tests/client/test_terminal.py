@@ -379,8 +379,8 @@ def test_a_maximum_outbid_at_once_and_a_raise_are_worded() -> None:
     )
     plain = {**outbid, "id": "r2", "max_amount": None}
     assert state.receive(plain, NOW).lines == (
-        "Your bid of 300.00 USD on Vintage Watch was placed, but another bidder's maximum is"
-        " higher: you have been outbid.",
+        "Your bid of 300.00 USD on Vintage Watch stands, but another bidder's maximum answered"
+        " it at once: you are outbid.",
     )
     state.asked("r3", "max")
     lower = {

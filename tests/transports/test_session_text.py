@@ -143,6 +143,11 @@ async def test_maximums_buy_now_and_closes_in_words_and_no_maximum_leaks() -> No
         " Only you see your maximum."
     )
     assert "The reserve has been met." in await until(ann_out, "300.00 USD by bob")
+    # told to ann alone, once her maximum is passed; bob was never told he lost a lead
+    assert ann_out.lines[-1] == (
+        "You no longer lead on Oil Painting: the high bid is 300.00 USD by bob."
+    )
+    assert "no longer lead" not in bob_out.text
     assert await says("ann", "max 450", "Maximum") == (
         "Maximum of 450.00 USD left on Oil Painting: you lead at 355.00 USD."
         " Only you see your maximum."
@@ -152,6 +157,9 @@ async def test_maximums_buy_now_and_closes_in_words_and_no_maximum_leaks() -> No
         " you have been outbid at 400.00 USD."
     )
     auto = await until(bob_out, "405.00 USD by ann")
+    assert "You no longer lead on Oil Painting: the high bid is 355.00 USD by ann." in (
+        bob_out.lines
+    )
     assert auto.startswith("New high bid: 405.00 USD by ann (automatic, for a maximum)")
     assert "reserve" not in auto  # said once, when it was met
     before = len(bob_out.lines)

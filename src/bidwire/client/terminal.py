@@ -495,8 +495,8 @@ class ClientState:
                 view.my_max = None  # a plain bid is its own maximum
             if not leading:
                 return [
-                    f"Your bid of {shown} on {name} was placed, but another bidder's maximum"
-                    " is higher: you have been outbid."
+                    f"Your bid of {shown} on {name} stands, but another bidder's maximum"
+                    " answered it at once: you are outbid."
                 ]
             return [f"Your bid of {shown} on {name} was accepted."]
         mine = self._lot_money(lot, maximum)

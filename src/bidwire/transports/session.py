@@ -166,6 +166,8 @@ class Session:
         self._pumping = False
         self._paused = False
         self._password_for: str | None = None
+        self._text_leading: set[str] = set()
+        """Text mode: the lots this person led after the last batch (to say when that ends)."""
         ctx.sessions.add(self)
         self._auth_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
             ctx.auth_timeout, self._check_identified
@@ -276,6 +278,8 @@ class Session:
         if self.mode == "text":
             if batch.text_lines:
                 self.outlet.send_text(batch.text_lines)
+            if self.actor is not None:
+                self._say_lead_lost(batch)
         else:
             self.outlet.send_batch(batch.for_admins if self.sees_everyone else batch)
 
@@ -624,6 +628,30 @@ class Session:
 
     def _say(self, line: str) -> None:
         self.outlet.send_text((line + "\n").encode())
+
+    def _say_lead_lost(self, batch: Batch) -> None:
+        """Tell this person alone when a batch ends their lead: the shared lines only say who
+        bids. Read from the views after the batch, so a rival's bid and the answer of this
+        person's maximum, one commit, are no lead lost."""
+        assert self.actor is not None
+        me = self.actor.name
+        views = self.ctx.feed.views
+        for lot_id in {item.lot for item in batch.items if item.lot is not None}:
+            view = views.get(lot_id)
+            if view is None:
+                continue
+            leads = view.status != "closed" and view.high_bidder == me
+            if leads:
+                self._text_leading.add(lot_id)
+            elif lot_id in self._text_leading:
+                self._text_leading.discard(lot_id)
+                if view.status == "closed" or view.high_amount is None:
+                    continue  # the close, or a void leaving no bid, says it all
+                high = format_amount(view.high_amount, view.spec.currency)
+                who = self.ctx.house.public_name(view.sale, view.high_bidder or "")
+                self._say(
+                    f"You no longer lead on {view.spec.title}: the high bid is {high} by {who}."
+                )
 
     def _enter_text_mode(self) -> None:
         self.mode = "text"

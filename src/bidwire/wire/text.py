@@ -97,11 +97,11 @@ def describe_lot(
         state = f"no bids yet, starting at {money(lot, lot.spec.starting_price)}"
     else:
         bidder = shown(lot.sale, lot.high_bidder or "")
-        state = f"high bid {money(lot, lot.high_amount)} by {bidder}"
-    return (
-        f"On the block: {title}: {state}; next bid at least {money(lot, lot.min_amount())};"
-        f" {seconds_left(lot.ends_at, now_ms)}.{_offers(lot)}"
-    )
+        state = (
+            f"high bid {money(lot, lot.high_amount)} by {bidder};"
+            f" next bid at least {money(lot, lot.min_amount())}"
+        )
+    return f"On the block: {title}: {state}; {seconds_left(lot.ends_at, now_ms)}.{_offers(lot)}"
 
 
 def _reserve_just_met(event: BidPlaced, lot: Lot) -> bool:
