@@ -277,6 +277,17 @@ def test_a_lot_opened_for_a_new_lot_puts_it_on_the_block() -> None:
     )
     assert state.on_block is state.lots["L9"]
     assert parse_input("6000", state) == PlaceBid("L9", 6000)
+    # what a server sends now: no reserve is reserve false, reserve_met false
+    with_fields = {**lot_opened, "lot": "L10", "reserve": False, "reserve_met": False}
+    assert state.receive(with_fields, NOW).lines == (
+        "On the block: Netsuke [L10], bids from 5,000 JPY, ends in 0:30",
+    )
+    assert "reserve" not in state.status(NOW)
+    reserved = {**with_fields, "lot": "L11", "reserve": True, "buy_now": 9000}
+    assert state.receive(reserved, NOW).lines == (
+        "On the block: Netsuke [L11], bids from 5,000 JPY, ends in 0:30, has a reserve",
+        "Buy now for 9,000 JPY: type buy.",
+    )
 
 
 def test_format_remaining() -> None:
@@ -362,7 +373,14 @@ def test_my_maximum_is_shown_to_me_and_kept_while_it_answers() -> None:
 
 def test_a_maximum_outbid_at_once_and_a_raise_are_worded() -> None:
     state = opened_state(user="bob")
-    state.asked("r1", "max")
+    state.asked("r1", "max", "L1")
+    # bob's bid at his maximum, then the rival maximum's answer: the reply says he is outbid
+    mine = state.receive(bid_placed(4, 30000, "bob"), NOW)
+    answer = state.receive(bid_placed(5, 30500, "alice") | {"auto": True}, NOW)
+    assert mine.lines + answer.lines == (
+        "New high bid 300.00 USD by bob (you) on Vintage Watch",
+        "New high bid 305.00 USD by alice (automatic) on Vintage Watch",
+    )
     outbid = {
         "type": "bid_accepted",
         "id": "r1",

@@ -178,6 +178,8 @@ async def test_maximums_buy_now_and_closes_in_words_and_no_maximum_leaks() -> No
     await room.settled()
     for out in (ann_out, bob_out):
         assert "SOLD! Oil Painting: sold to ann for 405.00 USD." in out.lines
+    assert ann_out.lines[-1] == "Congratulations, Oil Painting is yours!"
+    assert "Congratulations" not in bob_out.text
 
     room.clock.advance(1_000)  # the gap: the vase opens
     room.house.run_due()

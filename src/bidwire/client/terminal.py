@@ -159,8 +159,9 @@ class ClientState:
         self._sales: dict[str, str] = {}
         self._opened_count = 0
         self._welcomes = 0
-        self._asked: dict[str, str] = {}
-        """Request id -> what it asked (``bid``, ``max``, ``buy``): how to word its answer."""
+        self._asked: dict[str, tuple[str, str]] = {}
+        """Request id -> what it asked (``bid``, ``max``, ``buy``) and of which lot: how to
+        word its answer."""
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -243,9 +244,14 @@ class ClientState:
             f"your maximum {view.money(view.my_max)} is leading at {view.money(view.high_amount)}"
         )
 
-    def asked(self, request_id: str, what: str) -> None:
-        """A request we sent (``bid``, ``max`` or ``buy``): its answer is worded for it."""
-        self._asked[request_id] = what
+    def asked(self, request_id: str, what: str, lot: str = "") -> None:
+        """A request we sent (``bid``, ``max`` or ``buy``) about ``lot``: its answer is worded
+        for it."""
+        self._asked[request_id] = (what, lot)
+
+    def _bidding_on(self, lot: str) -> bool:
+        """A bid or maximum of ours on ``lot`` still waits for its answer."""
+        return any(what != "buy" and on == lot for what, on in self._asked.values())
 
     def resync_requests(self) -> list[Message]:
         """A resync for every lot that may still change, to catch up after a reconnect."""
@@ -368,7 +374,8 @@ class ClientState:
             view.reserve = msg.get("reserve") is True
         if "reserve_met" in msg:
             met = msg.get("reserve_met")
-            view.reserve = view.reserve or met is not None  # events carry null for no reserve
+            if "reserve" not in msg:  # a bid's or a void's: absent or null for no reserve
+                view.reserve = view.reserve or met is not None
             view.reserve_met = met is True
         if "buy_now" in msg:
             view.buy_now = _int(msg.get("buy_now"))
@@ -419,6 +426,8 @@ class ClientState:
             if mine is not None and amount <= mine:
                 return lines  # our maximum answers in the same commit: its bid comes next
             view.my_max = None
+            if msg.get("auto") is True and self._bidding_on(view.lot):
+                return lines  # a rival maximum answering our bid: our bid's answer says so
             if mine is not None:
                 lines.append(
                     f"You have been outbid on {view.name}: a bid went above your maximum"
@@ -481,7 +490,9 @@ class ClientState:
 
     def _asked_for(self, msg: Mapping[str, Any]) -> str:
         request_id = msg.get("id")
-        return self._asked.pop(request_id, "bid") if isinstance(request_id, str) else "bid"
+        if not isinstance(request_id, str):
+            return "bid"
+        return self._asked.pop(request_id, ("bid", ""))[0]
 
     def _on_bid_accepted(self, msg: Mapping[str, Any]) -> list[str]:
         self._asked_for(msg)
@@ -881,7 +892,7 @@ class TerminalClient:
         request_id = f"r{self._next_id}"
         self._in_flight.add(request_id)
         self._settled.clear()
-        self.state.asked(request_id, what)
+        self.state.asked(request_id, what, msg["lot"])
         self.out(doing)
         try:
             await self._send(writer, {**msg, "id": request_id})

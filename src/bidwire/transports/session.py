@@ -645,6 +645,8 @@ class Session:
                 self._text_leading.add(lot_id)
             elif lot_id in self._text_leading:
                 self._text_leading.discard(lot_id)
+                if view.status == "closed" and view.outcome == "sold" and view.high_bidder == me:
+                    self._say(f"Congratulations, {view.spec.title} is yours!")
                 if view.status == "closed" or view.high_amount is None:
                     continue  # the close, or a void leaving no bid, says it all
                 high = format_amount(view.high_amount, view.spec.currency)
