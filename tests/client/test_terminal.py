@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from bidwire.client.terminal import (
+    BuyNow,
     ClientState,
     Help,
     Invalid,
+    LeaveMax,
     ListLots,
     PlaceBid,
     Quit,
@@ -161,8 +163,8 @@ def test_lot_closed_lines_and_the_block_moves_on() -> None:
     reaction = state.receive({**sold, "winner": "bob", "amount": 15000}, NOW)
 
     assert reaction.lines == (
-        "SOLD! Vintage Watch to bob for 150.00 USD",
-        "Congratulations, you won Vintage Watch!",
+        "SOLD! Vintage Watch: sold to bob for 150.00 USD",
+        "Congratulations, Vintage Watch is yours!",
     )
     assert state.lots["L1"].state == "closed"
     assert state.on_block is None
@@ -171,11 +173,14 @@ def test_lot_closed_lines_and_the_block_moves_on() -> None:
     state.receive(snapshot(1, lot="L2", title="Old Map", high_bid=None), NOW)
     unsold = {"type": "lot_closed", "lot": "L2", "seq": 2, "outcome": "unsold", "winner": None}
     assert state.receive({**unsold, "amount": None, "ts": SERVER_TS}, NOW).lines == (
-        "Old Map closed unsold.",
+        "Old Map: not sold",
     )
     state.receive(snapshot(1, lot="L3", title="Clock"), NOW)
     no_reserve = {**unsold, "lot": "L3", "reason": "reserve_not_met", "ts": SERVER_TS}
-    assert state.receive(no_reserve, NOW).lines == ("Clock closed unsold (reserve not met).",)
+    assert state.receive(no_reserve, NOW).lines == ("Clock: not sold: the reserve was not met",)
+    assert state.describe(state.lots["L3"], NOW) == (
+        "Clock [L3]: closed, not sold: the reserve was not met"
+    )
 
 
 def test_countdown_follows_the_server_clock_not_the_local_one() -> None:
@@ -272,6 +277,17 @@ def test_a_lot_opened_for_a_new_lot_puts_it_on_the_block() -> None:
     )
     assert state.on_block is state.lots["L9"]
     assert parse_input("6000", state) == PlaceBid("L9", 6000)
+    # what a server sends now: no reserve is reserve false, reserve_met false
+    with_fields = {**lot_opened, "lot": "L10", "reserve": False, "reserve_met": False}
+    assert state.receive(with_fields, NOW).lines == (
+        "On the block: Netsuke [L10], bids from 5,000 JPY, ends in 0:30",
+    )
+    assert "reserve" not in state.status(NOW)
+    reserved = {**with_fields, "lot": "L11", "reserve": True, "buy_now": 9000}
+    assert state.receive(reserved, NOW).lines == (
+        "On the block: Netsuke [L11], bids from 5,000 JPY, ends in 0:30, has a reserve",
+        "Buy now for 9,000 JPY: type buy.",
+    )
 
 
 def test_format_remaining() -> None:
@@ -285,6 +301,227 @@ def test_format_remaining() -> None:
     ]
 
 
+# -- maximums, buy-now, reserves, voids -------------------------------------------------------
+
+
+def closed_msg(seq: int, reason: str, winner: str | None, amount: int | None) -> dict[str, Any]:
+    outcome = "sold" if winner else "unsold"
+    return {
+        "type": "lot_closed",
+        "lot": "L1",
+        "seq": seq,
+        "outcome": outcome,
+        "winner": winner,
+        "amount": amount,
+        "reason": reason,
+        "ts": SERVER_TS,
+    }
+
+
+def test_every_close_reason_reads_in_words() -> None:
+    cases = [
+        ("hammer", "ann", 15000, "SOLD! Vintage Watch: sold to ann for 150.00 USD"),
+        ("buy_now", "ann", 50000, "SOLD! Vintage Watch: bought now by ann for 500.00 USD"),
+        ("reserve_not_met", None, None, "Vintage Watch: not sold: the reserve was not met"),
+        ("no_bids", None, None, "Vintage Watch: not sold: no bids"),
+        ("withdrawn", None, None, "Vintage Watch: withdrawn by the auctioneer"),
+    ]
+    for reason, winner, amount, line in cases:
+        state = opened_state(user="bob")
+        assert state.receive(closed_msg(4, reason, winner, amount), NOW).lines == (line,)
+        assert state.lots["L1"].state == "closed" and state.on_block is None
+
+
+def test_my_maximum_is_shown_to_me_and_kept_while_it_answers() -> None:
+    state = opened_state(user="bob")  # alice leads at 100.00
+    state.asked("r1", "max")
+    assert state.receive(bid_placed(4, 11000, "bob"), NOW).lines == (
+        "New high bid 110.00 USD by bob (you) on Vintage Watch",
+    )
+    accepted = {
+        "type": "bid_accepted",
+        "id": "r1",
+        "lot": "L1",
+        "amount": 11000,
+        "max_amount": 40000,
+        "leading": True,
+        "seq": 4,
+        "ts": SERVER_TS,
+    }
+    assert state.receive(accepted, NOW).lines == (
+        "Your maximum of 400.00 USD on Vintage Watch is leading at 110.00 USD (only you see it).",
+    )
+    assert "your maximum 400.00 USD is leading at 110.00 USD" in state.status(NOW)
+    # carol bids, bob's maximum answers in the same commit: no outbid notice in between
+    assert state.receive(bid_placed(5, 20000, "carol"), NOW).lines == (
+        "New high bid 200.00 USD by carol on Vintage Watch",
+    )
+    auto = bid_placed(6, 20500, "bob") | {"auto": True}
+    assert state.receive(auto, NOW).lines == (
+        "New high bid 205.00 USD by bob (you, automatic) on Vintage Watch",
+    )
+    assert "your maximum 400.00 USD is leading at 205.00 USD" in state.status(NOW)
+    # a leader's raise tells everyone else nothing, and advances seq
+    assert state.receive({"type": "max_raised", "lot": "L1", "seq": 7, "ts": 1}, NOW).lines == ()
+    # dave goes above the maximum: outbid, and the maximum is spent
+    assert state.receive(bid_placed(8, 41000, "dave"), NOW).lines == (
+        "New high bid 410.00 USD by dave on Vintage Watch",
+        "You have been outbid on Vintage Watch: a bid went above your maximum of 400.00 USD.",
+    )
+    assert state.lots["L1"].my_max is None and "your maximum" not in state.status(NOW)
+
+
+def test_a_maximum_outbid_at_once_and_a_raise_are_worded() -> None:
+    state = opened_state(user="bob")
+    state.asked("r1", "max", "L1")
+    # bob's bid at his maximum, then the rival maximum's answer: the reply says he is outbid
+    mine = state.receive(bid_placed(4, 30000, "bob"), NOW)
+    answer = state.receive(bid_placed(5, 30500, "alice") | {"auto": True}, NOW)
+    assert mine.lines + answer.lines == (
+        "New high bid 300.00 USD by bob (you) on Vintage Watch",
+        "New high bid 305.00 USD by alice (automatic) on Vintage Watch",
+    )
+    outbid = {
+        "type": "bid_accepted",
+        "id": "r1",
+        "lot": "L1",
+        "amount": 30000,
+        "max_amount": 30000,
+        "leading": False,
+        "seq": 4,
+        "ts": SERVER_TS,
+    }
+    assert state.receive(outbid, NOW).lines == (
+        "Your maximum of 300.00 USD on Vintage Watch was outbid at once: another bidder's"
+        " maximum is higher (your bid stood at 300.00 USD).",
+    )
+    plain = {**outbid, "id": "r2", "max_amount": None}
+    assert state.receive(plain, NOW).lines == (
+        "Your bid of 300.00 USD on Vintage Watch stands, but another bidder's maximum answered"
+        " it at once: you are outbid.",
+    )
+    state.asked("r3", "max")
+    lower = {
+        "type": "bid_rejected",
+        "id": "r3",
+        "lot": "L1",
+        "code": "already_leading",
+        "message": "you already lead with a maximum of 400.00 USD; a new maximum must be higher",
+        "ts": 1,
+    }
+    assert state.receive(lower, NOW).lines == (
+        "Your maximum refused: you already lead with a maximum of 400.00 USD; a new maximum"
+        " must be higher",
+    )
+
+
+def test_snapshot_carries_reserve_buy_now_and_my_own_maximum() -> None:
+    state = ClientState()
+    state.receive(welcome("bob"), NOW)
+    fresh = snapshot(1, high_bid=None, bids=[], reserve=True, reserve_met=False, buy_now=50000)
+    assert state.receive(fresh, NOW).lines == (
+        "Vintage Watch [L1]: no bids yet, next bid at least 110.00 USD, reserve not met yet,"
+        " buy now for 500.00 USD (type buy), ends in 1:00",
+    )
+    assert "reserve not met | buy now 500.00 USD" in state.status(NOW)
+    assert parse_input("buy", state) == BuyNow("L1")
+    mine = snapshot(
+        3,
+        high_bid={"amount": 30000, "bidder": "bob", "max_amount": 45000},
+        reserve=True,
+        reserve_met=True,
+        buy_now=None,
+    )
+    state.receive(mine, NOW)
+    assert "your maximum 450.00 USD is leading at 300.00 USD | next 110.00 USD | reserve met" in (
+        state.status(NOW)
+    )
+    assert "buy now" not in state.status(NOW)
+
+
+def test_the_reserve_met_is_said_once_and_a_first_bid_ends_the_buy_now_offer() -> None:
+    state = ClientState()
+    state.receive(welcome("bob"), NOW)
+    state.receive(
+        snapshot(1, high_bid=None, bids=[], reserve=True, reserve_met=False, buy_now=50000), NOW
+    )
+    below = state.receive(bid_placed(2, 12000, "ann") | {"reserve_met": False}, NOW)
+    assert below.lines == ("New high bid 120.00 USD by ann on Vintage Watch",)
+    assert state.lots["L1"].buy_now is None
+    met = state.receive(bid_placed(3, 30000, "carl") | {"reserve_met": True}, NOW)
+    assert met.lines[-1] == "The reserve on Vintage Watch has been met."
+    again = state.receive(bid_placed(4, 31000, "ann") | {"reserve_met": True}, NOW)
+    assert len(again.lines) == 1
+
+
+def test_a_void_is_applied_and_can_offer_buy_now_again() -> None:
+    state = ClientState()
+    state.receive(welcome("bob"), NOW)
+    state.receive(
+        snapshot(1, high_bid=None, bids=[], reserve=True, reserve_met=False, buy_now=50000), NOW
+    )
+    state.receive(bid_placed(2, 12000, "ann") | {"reserve_met": False}, NOW)
+    state.receive(bid_placed(3, 30000, "carl") | {"reserve_met": True}, NOW)
+    voided = {
+        "type": "bid_voided",
+        "lot": "L1",
+        "seq": 4,
+        "voided": [3],
+        "amount": 12000,
+        "bidder": "ann",
+        "min_amount": 12250,
+        "bid_count": 1,
+        "ends_at": SERVER_TS + 9000,
+        "by": "admin",
+        "ts": SERVER_TS,
+        "reserve_met": False,
+    }
+    assert state.receive(voided, NOW).lines == (
+        "The auctioneer voided a bid on Vintage Watch: the high bid is now 120.00 USD by ann.",
+        "The reserve on Vintage Watch is no longer met.",
+    )
+    view = state.lots["L1"]
+    assert (view.high_amount, view.high_bidder, view.min_amount) == (12000, "ann", 12250)
+    empty = {
+        **voided,
+        "seq": 5,
+        "voided": [2],
+        "amount": None,
+        "bidder": None,
+        "min_amount": 10000,
+        "bid_count": 0,
+    }
+    assert state.receive(empty, NOW).lines == (
+        "The auctioneer voided a bid on Vintage Watch: no bids stand.",
+        "Buy now for 500.00 USD: type buy.",
+    )
+    assert view.high_amount is None and view.buy_now == 50000
+
+
+def test_bought_is_a_reply_not_a_lot_event() -> None:
+    """``bought`` carries the lot_closed's seq: taken for a lot event, it swallowed the close
+    (the close at the same seq then looked like a duplicate)."""
+    state = opened_state(user="bob")
+    state.asked("r1", "buy")
+    bought = {"type": "bought", "id": "r1", "lot": "L1", "amount": 50000, "seq": 4, "ts": 1}
+    assert state.receive(bought, NOW).lines == ("You bought Vintage Watch now, for 500.00 USD.",)
+    closed = state.receive(closed_msg(4, "buy_now", "bob", 50000), NOW)
+    assert closed.lines == (
+        "SOLD! Vintage Watch: bought now by bob for 500.00 USD",
+        "Congratulations, Vintage Watch is yours!",
+    )
+    state.asked("r2", "buy")
+    refused = {
+        "type": "bid_rejected",
+        "id": "r2",
+        "lot": "L1",
+        "code": "lot_not_open",
+        "message": "Vintage Watch is closed",
+        "ts": 1,
+    }
+    assert state.receive(refused, NOW).lines == ("Buy-now refused: Vintage Watch is closed",)
+
+
 # -- input parsing -----------------------------------------------------------------------------
 
 
@@ -296,6 +533,10 @@ def test_amounts_become_exact_minor_units() -> None:
     assert parse_input("1,250.10", state) == PlaceBid("L1", 125010)
     assert parse_input("bid 175", state) == PlaceBid("L1", 17500)
     assert parse_input("bid L1 200.05", state) == PlaceBid("L1", 20005)
+    assert parse_input("max 400", state) == LeaveMax("L1", 40000)
+    assert parse_input("MAX L1 400.50", state) == LeaveMax("L1", 40050)
+    assert parse_input("buy", state) == parse_input("buy now", state) == BuyNow("L1")
+    assert parse_input("buy L1", state) == BuyNow("L1")
 
 
 @pytest.mark.parametrize(
@@ -308,6 +549,10 @@ def test_amounts_become_exact_minor_units() -> None:
         ("hello", "Unknown command"),
         ("bid L7 100", "Unknown lot 'L7'"),
         ("bid L1 1 2", "Usage: bid LOT AMOUNT"),
+        ("max", "Usage: max AMOUNT"),
+        ("max 0", "A maximum must be more than zero"),
+        ("max ten", "Cannot leave a maximum of 'ten': 'ten' is not a number"),
+        ("buy L7", "Unknown lot 'L7'"),
     ],
 )
 def test_bad_input_says_why(line: str, words: str) -> None:
@@ -499,3 +744,55 @@ async def test_client_py_reads_piped_stdin() -> None:
     text = stdout.decode()
     assert "Connected as zoe (guest)." in text
     assert "Your bid was refused: too low, bid at least 110.00 USD" in text
+
+
+async def test_max_and_buy_are_sent_and_their_answers_worded() -> None:
+    asked: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (msg := await read(reader)) is not None:
+            if msg["type"] == "hello":
+                await send(writer, welcome(msg["name"]))
+                await send(writer, snapshot(3, buy_now=None))
+            elif msg["type"] == "ping":
+                await send(writer, {"type": "pong", "id": msg["id"], "ts": SERVER_TS})
+            elif msg["type"] == "bid":
+                await asked.put(msg)
+                await send(writer, bid_placed(4, 11000, "bob"))
+                reply = {"type": "bid_accepted", "id": msg["id"], "lot": "L1", "seq": 4}
+                await send(writer, {**reply, "amount": 11000, "max_amount": msg["max_amount"]})
+            elif msg["type"] == "buy_now":
+                await asked.put(msg)
+                reject = {"type": "bid_rejected", "id": msg["id"], "lot": "L1"}
+                message = "Vintage Watch cannot be bought now: a bid has been placed"
+                await send(writer, {**reject, "code": "not_offered", "message": message})
+
+    server, port = await start_fake_server(handler)
+    out: list[str] = []
+    client = TerminalClient("127.0.0.1", port, "bob", out.append, rng=random.Random(7))
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    running = asyncio.create_task(client.run(queued_lines(lines)))
+    try:
+        await lines.put("max 400")
+        maximum = await asyncio.wait_for(asked.get(), 5)
+        assert maximum == {"type": "bid", "id": "r1", "lot": "L1", "max_amount": 40000}
+        await lines.put("buy")
+        assert await asyncio.wait_for(asked.get(), 5) == {
+            "type": "buy_now",
+            "id": "r2",
+            "lot": "L1",
+        }
+        await lines.put("quit")
+        assert await asyncio.wait_for(running, 5) == 0
+    finally:
+        running.cancel()
+        server.close()
+        await server.wait_closed()
+
+    assert "Leaving a maximum of 400.00 USD on Vintage Watch..." in out
+    assert (
+        "Your maximum of 400.00 USD on Vintage Watch is leading at 110.00 USD (only you see it)."
+        in out
+    )
+    assert "Buying Vintage Watch now..." in out
+    assert "Buy-now refused: Vintage Watch cannot be bought now: a bid has been placed" in out

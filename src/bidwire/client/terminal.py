@@ -88,6 +88,17 @@ class LotView:
     sale: str | None = None
     opened: int = 0
     """Order in which the lot was seen to open; the highest open one is on the block."""
+    reserve: bool = False
+    """The lot has a reserve (its amount is never sent)."""
+    reserve_met: bool = False
+    buy_now: int | None = None
+    """The buy-now price while it is offered."""
+    buy_now_price: int | None = None
+    """The buy-now price as first offered: offered again if a void leaves no bid."""
+    my_max: int | None = None
+    """Our own maximum while we lead with it (only our own replies and views carry it)."""
+    reason: str | None = None
+    """Why a closed lot closed (``hammer``, ``buy_now``, ...)."""
 
     @property
     def name(self) -> str:
@@ -117,7 +128,7 @@ _REFUSALS = {
     "unavailable": "the auction house cannot take bids right now, try again",
 }
 
-_REPLIES = frozenset({"bid_accepted", "bid_rejected"})
+_REPLIES = frozenset({"bid_accepted", "bid_rejected", "bought"})
 """Replies that carry a lot and a seq but are not lot events (the event follows on the feed)."""
 
 
@@ -148,6 +159,9 @@ class ClientState:
         self._sales: dict[str, str] = {}
         self._opened_count = 0
         self._welcomes = 0
+        self._asked: dict[str, tuple[str, str]] = {}
+        """Request id -> what it asked (``bid``, ``max``, ``buy``) and of which lot: how to
+        word its answer."""
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -171,6 +185,8 @@ class ClientState:
         """One line about a lot, for snapshots and the ``lots`` command."""
         head = f"{view.name} [{view.lot}]"
         if view.state == "closed":
+            if view.reason is not None:
+                return f"{head}: closed, {_closed_words(view, view.reason)}"
             if view.high_amount is None:
                 return f"{head}: closed"
             return f"{head}: closed at {view.money(view.high_amount)} ({view.high_bidder})"
@@ -178,10 +194,16 @@ class ClientState:
             return f"{head}: {view.state}"
         if view.high_amount is None:
             clauses = ["no bids yet"]
+        elif self._my_max(view) is not None:
+            clauses = [self._my_max_words(view)]
         else:
             clauses = [f"high bid {view.money(view.high_amount)} by {view.high_bidder}"]
         if view.min_amount is not None:
             clauses.append(f"next bid at least {view.money(view.min_amount)}")
+        if view.reserve:
+            clauses.append("reserve met" if view.reserve_met else "reserve not met yet")
+        if view.buy_now is not None:
+            clauses.append(f"buy now for {view.money(view.buy_now)} (type buy)")
         remaining = self.remaining_ms(view, now_ms)
         if remaining is not None:
             clauses.append(f"ends in {format_remaining(remaining)}")
@@ -195,14 +217,41 @@ class ClientState:
         parts = [view.name]
         if view.high_amount is None:
             parts.append("no bids yet")
+        elif self._my_max(view) is not None:
+            parts.append(self._my_max_words(view))
         else:
             parts.append(f"high {view.money(view.high_amount)} by {view.high_bidder}")
         if view.min_amount is not None:
             parts.append(f"next {view.money(view.min_amount)}")
+        if view.reserve:
+            parts.append("reserve met" if view.reserve_met else "reserve not met")
+        if view.buy_now is not None:
+            parts.append(f"buy now {view.money(view.buy_now)}")
         remaining = self.remaining_ms(view, now_ms)
         if remaining is not None:
             parts.append(f"{format_remaining(remaining)} left" if remaining > 0 else "closing...")
         return " | ".join(parts)
+
+    def _my_max(self, view: LotView) -> int | None:
+        """Our maximum, if we lead with one above the price (a plain bid's is its amount)."""
+        if view.high_bidder is None or view.high_bidder != self.user:
+            return None
+        return view.my_max
+
+    def _my_max_words(self, view: LotView) -> str:
+        assert view.my_max is not None and view.high_amount is not None
+        return (
+            f"your maximum {view.money(view.my_max)} is leading at {view.money(view.high_amount)}"
+        )
+
+    def asked(self, request_id: str, what: str, lot: str = "") -> None:
+        """A request we sent (``bid``, ``max`` or ``buy``) about ``lot``: its answer is worded
+        for it."""
+        self._asked[request_id] = (what, lot)
+
+    def _bidding_on(self, lot: str) -> bool:
+        """A bid or maximum of ours on ``lot`` still waits for its answer."""
+        return any(what != "buy" and on == lot for what, on in self._asked.values())
 
     def resync_requests(self) -> list[Message]:
         """A resync for every lot that may still change, to catch up after a reconnect."""
@@ -262,8 +311,10 @@ class ClientState:
         if isinstance(high, Mapping):
             view.high_amount = _int(high.get("amount"))
             view.high_bidder = _str(high.get("bidder"))
+            # only the leader's own view (and an admin's) carries the maximum
+            view.my_max = _int(high.get("max_amount")) if view.high_bidder == self.user else None
         elif "high_bid" in msg:
-            view.high_amount = view.high_bidder = None
+            view.high_amount = view.high_bidder = view.my_max = None
         if view.state == "open" and not was_open:
             self._mark_opened(view)
         lines = [self.describe(view, now_ms)] if changed else []
@@ -319,6 +370,17 @@ class ClientState:
             view.min_amount = _int(msg.get("min_amount"))
         if "ends_at" in msg:
             view.ends_at = _int(msg.get("ends_at"))
+        if "reserve" in msg:
+            view.reserve = msg.get("reserve") is True
+        if "reserve_met" in msg:
+            met = msg.get("reserve_met")
+            if "reserve" not in msg:  # a bid's or a void's: absent or null for no reserve
+                view.reserve = view.reserve or met is not None
+            view.reserve_met = met is True
+        if "buy_now" in msg:
+            view.buy_now = _int(msg.get("buy_now"))
+            if view.buy_now is not None:
+                view.buy_now_price = view.buy_now
 
     def _mark_opened(self, view: LotView) -> None:
         self._opened_count += 1
@@ -329,7 +391,7 @@ class ClientState:
     def _on_lot_opened(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
         self._fill(view, msg)
         view.state = "open"
-        view.high_amount = view.high_bidder = None
+        view.high_amount = view.high_bidder = view.my_max = None
         self._mark_opened(view)
         line = f"On the block: {view.name} [{view.lot}]"
         if view.min_amount is not None:
@@ -337,19 +399,42 @@ class ClientState:
         remaining = self.remaining_ms(view, now_ms)
         if remaining is not None:
             line += f", ends in {format_remaining(remaining)}"
-        return [line]
+        if view.reserve:
+            line += ", has a reserve"
+        lines = [line]
+        if view.buy_now is not None:
+            lines.append(f"Buy now for {view.money(view.buy_now)}: type buy.")
+        return lines
 
     def _on_bid_placed(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
         amount, bidder = _int(msg.get("amount")), _str(msg.get("bidder")) or "?"
-        previous = view.high_bidder
+        previous, was_met = view.high_bidder, view.reserve_met
         self._fill(view, msg)
         if amount is None:
             return []
         view.high_amount, view.high_bidder = amount, bidder
-        you = " (you)" if bidder == self.user else ""
-        lines = [f"New high bid {view.money(amount)} by {bidder}{you} on {view.name}"]
+        view.buy_now = None  # offered only while no bid stands
+        tags = ["you"] if bidder == self.user else []
+        if msg.get("auto") is True:
+            tags.append("automatic")
+        shown = f" ({', '.join(tags)})" if tags else ""
+        lines = [f"New high bid {view.money(amount)} by {bidder}{shown} on {view.name}"]
+        if view.reserve_met and not was_met:
+            lines.append(f"The reserve on {view.name} has been met.")
         if previous is not None and previous == self.user and bidder != self.user:
-            lines.append(f"You have been outbid on {view.name}.")
+            mine = view.my_max
+            if mine is not None and amount <= mine:
+                return lines  # our maximum answers in the same commit: its bid comes next
+            view.my_max = None
+            if msg.get("auto") is True and self._bidding_on(view.lot):
+                return lines  # a rival maximum answering our bid: our bid's answer says so
+            if mine is not None:
+                lines.append(
+                    f"You have been outbid on {view.name}: a bid went above your maximum"
+                    f" of {view.money(mine)}."
+                )
+            else:
+                lines.append(f"You have been outbid on {view.name}.")
         return lines
 
     def _on_lot_extended(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
@@ -363,14 +448,38 @@ class ClientState:
 
     def _on_lot_closed(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
         view.state = "closed"
+        view.buy_now = view.my_max = None
         winner, amount = _str(msg.get("winner")), _int(msg.get("amount"))
-        if msg.get("outcome") != "sold" or winner is None or amount is None:
-            reason = _str(msg.get("reason"))
-            return [f"{view.name} closed unsold" + (f" ({_words(reason)})." if reason else ".")]
-        view.high_amount, view.high_bidder = amount, winner
-        lines = [f"SOLD! {view.name} to {winner} for {view.money(amount)}"]
-        if winner == self.user:
-            lines.append(f"Congratulations, you won {view.name}!")
+        sold = msg.get("outcome") == "sold" and winner is not None and amount is not None
+        if sold:
+            view.high_amount, view.high_bidder = amount, winner
+        reason = _str(msg.get("reason")) or ("hammer" if sold else "unsold")
+        view.reason = reason
+        words = _closed_words(view, reason)
+        lines = [f"SOLD! {view.name}: {words}" if sold else f"{view.name}: {words}"]
+        if sold and winner == self.user:
+            lines.append(f"Congratulations, {view.name} is yours!")
+        return lines
+
+    def _on_bid_voided(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
+        was_met = view.reserve_met
+        self._fill(view, msg)
+        view.high_amount, view.high_bidder = _int(msg.get("amount")), _str(msg.get("bidder"))
+        if view.high_bidder != self.user:
+            view.my_max = None  # a standing we do not lead: our maximum is spent
+        if view.high_amount is None:
+            view.buy_now = view.buy_now_price if view.state == "open" else None
+            lines = [f"The auctioneer voided a bid on {view.name}: no bids stand."]
+        else:
+            you = " (you)" if view.high_bidder == self.user else ""
+            lines = [
+                f"The auctioneer voided a bid on {view.name}: the high bid is now"
+                f" {view.money(view.high_amount)} by {view.high_bidder}{you}."
+            ]
+        if was_met and not view.reserve_met:
+            lines.append(f"The reserve on {view.name} is no longer met.")
+        if view.buy_now is not None:
+            lines.append(f"Buy now for {view.money(view.buy_now)}: type buy.")
         return lines
 
     # -- other messages ---------------------------------------------------------------------
@@ -379,15 +488,54 @@ class ClientState:
         view = self.lots.get(lot) if lot is not None else None
         return view.money(amount) if view is not None else format_amount(amount, "").strip()
 
+    def _asked_for(self, msg: Mapping[str, Any]) -> str:
+        request_id = msg.get("id")
+        if not isinstance(request_id, str):
+            return "bid"
+        return self._asked.pop(request_id, ("bid", ""))[0]
+
     def _on_bid_accepted(self, msg: Mapping[str, Any]) -> list[str]:
+        self._asked_for(msg)
+        lot, amount = _str(msg.get("lot")), _int(msg.get("amount"))
+        maximum, leading = _int(msg.get("max_amount")), msg.get("leading") is not False
+        view = self.lots.get(lot) if lot is not None else None
+        name = view.name if view else lot
+        shown = self._lot_money(lot, amount) if amount is not None else "?"
+        if maximum is None:
+            if view is not None and leading:
+                view.my_max = None  # a plain bid is its own maximum
+            if not leading:
+                return [
+                    f"Your bid of {shown} on {name} stands, but another bidder's maximum"
+                    " answered it at once: you are outbid."
+                ]
+            return [f"Your bid of {shown} on {name} was accepted."]
+        mine = self._lot_money(lot, maximum)
+        if not leading:
+            return [
+                f"Your maximum of {mine} on {name} was outbid at once: another bidder's"
+                f" maximum is higher (your bid stood at {shown})."
+            ]
+        if view is not None:
+            view.my_max = maximum
+        return [f"Your maximum of {mine} on {name} is leading at {shown} (only you see it)."]
+
+    def _on_bought(self, msg: Mapping[str, Any]) -> list[str]:
+        self._asked_for(msg)
         lot, amount = _str(msg.get("lot")), _int(msg.get("amount"))
         view = self.lots.get(lot) if lot is not None else None
         shown = self._lot_money(lot, amount) if amount is not None else "?"
-        return [f"Your bid of {shown} on {view.name if view else lot} was accepted."]
+        return [f"You bought {view.name if view else lot} now, for {shown}."]
 
     def _on_bid_rejected(self, msg: Mapping[str, Any]) -> list[str]:
+        what = self._asked_for(msg)
         code = _str(msg.get("code")) or ""
-        reason = _REFUSALS.get(code) or _str(msg.get("message")) or _words(code) or "refused"
+        message = _str(msg.get("message"))
+        if what in ("buy", "max") and message:
+            # the server's words name the lot and, for a maximum, what it must beat
+            label = "Buy-now" if what == "buy" else "Your maximum"
+            return [f"{label} refused: {message}"]
+        reason = _REFUSALS.get(code) or message or _words(code) or "refused"
         minimum = _int(msg.get("min_amount"))
         if code == "too_low" and minimum is not None:
             reason += f", bid at least {self._lot_money(_str(msg.get('lot')), minimum)}"
@@ -422,16 +570,38 @@ _EVENT_HANDLERS: dict[str, _EventHandler] = {
     "bid_placed": ClientState._on_bid_placed,
     "lot_extended": ClientState._on_lot_extended,
     "lot_closed": ClientState._on_lot_closed,
+    "bid_voided": ClientState._on_bid_voided,
+    "max_raised": lambda state, view, msg, now_ms: [],  # a leader's raise: nothing public
 }
 
 _MESSAGE_HANDLERS: dict[str, _MessageHandler] = {
     "bid_accepted": ClientState._on_bid_accepted,
     "bid_rejected": ClientState._on_bid_rejected,
+    "bought": ClientState._on_bought,
     "error": ClientState._on_error,
     "server_closing": ClientState._on_server_closing,
     "sale_started": ClientState._on_sale_started,
     "sale_ended": ClientState._on_sale_ended,
 }
+
+
+_CLOSED_WORDS = {
+    "buy_now": "bought now by {winner} for {amount}",
+    "reserve_not_met": "not sold: the reserve was not met",
+    "no_bids": "not sold: no bids",
+    "withdrawn": "withdrawn by the auctioneer",
+}
+
+
+def _closed_words(view: LotView, reason: str) -> str:
+    """Why a lot closed, in the words every client uses (``view`` holds the sale, if any)."""
+    sold = view.high_amount is not None and view.high_bidder is not None
+    winner, amount = view.high_bidder, view.money(view.high_amount or 0)
+    if reason == "hammer" and sold:
+        return f"sold to {winner} for {amount}"
+    if reason in _CLOSED_WORDS:
+        return _CLOSED_WORDS[reason].format(winner=winner, amount=amount)
+    return "not sold" if reason == "unsold" else f"not sold ({_words(reason)})"
 
 
 def _resync(lot: str, since_seq: int) -> Message:
@@ -445,6 +615,19 @@ def _resync(lot: str, since_seq: int) -> Message:
 class PlaceBid:
     lot: str
     amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveMax:
+    """``max 400``: the house bids for us, as little as keeps us leading, up to ``amount``."""
+
+    lot: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuyNow:
+    lot: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,12 +652,16 @@ class Invalid:
     """True when the line may make sense once the client knows more lots."""
 
 
-Command = PlaceBid | Quit | Help | ListLots | Invalid
+Command = PlaceBid | LeaveMax | BuyNow | Quit | Help | ListLots | Invalid
 
 HELP_LINES = (
     "Commands:",
     "  150 or 150.50      bid that amount on the lot on the block",
     "  bid LOT AMOUNT     bid on a particular lot",
+    "  max 400            leave a maximum: the house bids for you, as little as keeps",
+    "                     you leading, never above it; only you see it (max LOT 400 too)",
+    "  buy                buy the lot on the block at its buy-now price, while offered",
+    "                     (buy LOT too)",
     "  lots               list the lots you can bid on",
     "  help               this list",
     "  quit (or exit)     leave",
@@ -499,6 +686,18 @@ def parse_input(line: str, state: ClientState) -> Command | None:
         if len(words) == 3:
             return _bid(state, words[1], words[2])
         return Invalid("Usage: bid LOT AMOUNT (or type just an amount for the lot on the block).")
+    if head == "max":
+        if len(words) == 2:
+            return _bid(state, None, words[1], maximum=True)
+        if len(words) == 3:
+            return _bid(state, words[1], words[2], maximum=True)
+        return Invalid("Usage: max AMOUNT (or max LOT AMOUNT), such as: max 400.")
+    if head == "buy" and len(words) <= 2:
+        if len(words) == 1 or words[1].lower() == "now":
+            lot = _lot_for(state, None)
+        else:
+            lot = _lot_for(state, words[1])
+        return lot if isinstance(lot, Invalid) else BuyNow(lot.lot)
     if len(words) == 1 and head[0] in "0123456789.+-":
         return _bid(state, None, words[0])
     return Invalid(
@@ -506,24 +705,32 @@ def parse_input(line: str, state: ClientState) -> Command | None:
     )
 
 
-def _bid(state: ClientState, lot: str | None, amount: str) -> Command:
+def _lot_for(state: ClientState, lot: str | None) -> LotView | Invalid:
     if lot is None:
         view = state.on_block
         if view is None:
             return Invalid(
                 "There is no lot on the block right now (try: lots, bid LOT AMOUNT).", retry=True
             )
-    else:
-        view = state.lots.get(lot)
-        if view is None:
-            return Invalid(f"Unknown lot {lot!r}; type lots to see the open lots.", retry=True)
+        return view
+    found = state.lots.get(lot)
+    if found is None:
+        return Invalid(f"Unknown lot {lot!r}; type lots to see the open lots.", retry=True)
+    return found
+
+
+def _bid(state: ClientState, lot: str | None, amount: str, *, maximum: bool = False) -> Command:
+    view = _lot_for(state, lot)
+    if isinstance(view, Invalid):
+        return view
+    what = "a maximum" if maximum else "a bid"
     try:
         minor = parse_units(amount, view.currency)
     except ValueError as exc:
-        return Invalid(f"Cannot bid {amount!r}: {exc}.")
+        return Invalid(f"Cannot {'leave a maximum of' if maximum else 'bid'} {amount!r}: {exc}.")
     if minor <= 0:
-        return Invalid("A bid must be more than zero.")
-    return PlaceBid(view.lot, minor)
+        return Invalid(f"{what.capitalize()} must be more than zero.")
+    return LeaveMax(view.lot, minor) if maximum else PlaceBid(view.lot, minor)
 
 
 # -- the connection --------------------------------------------------------------------------
@@ -653,27 +860,45 @@ class TerminalClient:
             case Invalid(message, _):
                 self.out(message)
             case PlaceBid(lot, amount):
-                await self._place_bid(lot, amount)
+                view = self.state.lots[lot]
+                await self._request(
+                    "bid",
+                    {"type": "bid", "lot": lot, "amount": amount},
+                    f"Bidding {view.money(amount)} on {view.name}...",
+                )
+            case LeaveMax(lot, amount):
+                view = self.state.lots[lot]
+                await self._request(
+                    "max",
+                    {"type": "bid", "lot": lot, "max_amount": amount},
+                    f"Leaving a maximum of {view.money(amount)} on {view.name}...",
+                )
+            case BuyNow(lot):
+                await self._request(
+                    "buy",
+                    {"type": "buy_now", "lot": lot},
+                    f"Buying {self.state.lots[lot].name} now...",
+                )
         return True
 
-    async def _place_bid(self, lot: str, amount: int) -> None:
+    async def _request(self, what: str, msg: Message, doing: str) -> None:
+        """Send a bid, a maximum or a buy-now; its answer comes back on the feed."""
         writer = self._writer
-        view = self.state.lots[lot]
+        noun = {"bid": "your bid", "max": "your maximum", "buy": "your buy-now"}[what]
         if writer is None:
-            self.out("Not connected: your bid was not sent. Try again once reconnected.")
+            self.out(f"Not connected: {noun} was not sent. Try again once reconnected.")
             return
         self._next_id += 1
         request_id = f"r{self._next_id}"
         self._in_flight.add(request_id)
         self._settled.clear()
-        self.out(f"Bidding {view.money(amount)} on {view.name}...")
+        self.state.asked(request_id, what, msg["lot"])
+        self.out(doing)
         try:
-            await self._send(
-                writer, {"type": "bid", "id": request_id, "lot": lot, "amount": amount}
-            )
+            await self._send(writer, {**msg, "id": request_id})
         except (OSError, _LinkDown):
             self._answered(request_id)
-            self.out("The connection dropped: your bid was not sent.")
+            self.out(f"The connection dropped: {noun} was not sent.")
 
     def _answered(self, request_id: object) -> None:
         if isinstance(request_id, str):
@@ -741,7 +966,7 @@ class TerminalClient:
                     pinger = asyncio.create_task(self._ping(writer), name="bidwire-client-ping")
                 for reply in reaction.send:
                     await self._send(writer, reply)
-                if kind in ("bid_accepted", "bid_rejected", "error"):
+                if kind in ("bid_accepted", "bid_rejected", "bought", "error"):
                     self._answered(msg.get("id"))
                 elif kind == "pong":
                     self._ready.set()  # the welcome's snapshots came before this pong

@@ -166,6 +166,8 @@ class Session:
         self._pumping = False
         self._paused = False
         self._password_for: str | None = None
+        self._text_leading: set[str] = set()
+        """Text mode: the lots this person led after the last batch (to say when that ends)."""
         ctx.sessions.add(self)
         self._auth_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
             ctx.auth_timeout, self._check_identified
@@ -280,6 +282,8 @@ class Session:
         if self.mode == "text":
             if batch.text_lines:
                 self.outlet.send_text(batch.text_lines)
+            if self.actor is not None:
+                self._say_lead_lost(batch)
         else:
             self.outlet.send_batch(batch.for_admins if self.sees_everyone else batch)
 
@@ -660,6 +664,34 @@ class Session:
     def _say(self, line: str) -> None:
         self.outlet.send_text((line + "\n").encode())
 
+    def _say_lead_lost(self, batch: Batch) -> None:
+        """Tell this person alone when a batch ends their lead: the shared lines only say who
+        bids. Read from the views after the batch, so a rival's bid and the answer of this
+        person's maximum, one commit, are no lead lost."""
+        assert self.actor is not None
+        me = self.actor.name
+        views = self.ctx.feed.views
+        for lot_id in {item.lot for item in batch.items if item.lot is not None}:
+            # a lot that has just closed has left the views; the house keeps it a while
+            view = views.get(lot_id) or self.ctx.house.closed.cached(lot_id)
+            if view is None:
+                self._text_leading.discard(lot_id)
+                continue
+            leads = view.status != "closed" and view.high_bidder == me
+            if leads:
+                self._text_leading.add(lot_id)
+            elif lot_id in self._text_leading:
+                self._text_leading.discard(lot_id)
+                if view.status == "closed" and view.outcome == "sold" and view.high_bidder == me:
+                    self._say(f"Congratulations, {view.spec.title} is yours!")
+                if view.status == "closed" or view.high_amount is None:
+                    continue  # the close, or a void leaving no bid, says it all
+                high = format_amount(view.high_amount, view.spec.currency)
+                who = self.ctx.house.public_name(view.sale, view.high_bidder or "")
+                self._say(
+                    f"You no longer lead on {view.spec.title}: the high bid is {high} by {who}."
+                )
+
     def _enter_text_mode(self) -> None:
         self.mode = "text"
         if self.actor is None and self.ctx.guests_allowed:
@@ -722,6 +754,10 @@ class Session:
                 self._say(f"Password for {command.arg}:")
         elif command.verb == "bid":
             await self._text_bid(command.arg)
+        elif command.verb == "max":
+            await self._text_bid(command.arg, maximum=True)
+        elif command.verb == "buy":
+            await self._text_buy()
         else:
             self._say(f"I did not understand {command.arg!r}. {text.HELP}")
 
@@ -754,37 +790,83 @@ class Session:
             return
         self._say(f"Welcome back, {self.actor.name} ({self.actor.role}).")
 
-    async def _text_bid(self, amount_text: str) -> None:
+    def _target_lot(self) -> str | None:
+        """Where a typed bid, maximum or buy goes: the chosen lot, else the one on the block."""
         lot_id = self.current_lot or self.ctx.house.lot_on_the_block()
         if lot_id is None:
             self._say("Nothing is on the block right now. [lot_not_open]")
+        return lot_id
+
+    def _text_refused(self, what: str, refusal: Refusal) -> None:
+        hint = ""
+        if refusal.code == "lot_not_open" and self.current_lot is not None:
+            self.current_lot = None  # a chosen lot that closed: back to the block
+            hint = " Your next bid goes to the lot on the block."
+        self._say(f"{what} refused: {refusal.message}.{hint} [{refusal.code}]")
+
+    async def _text_bid(self, amount_text: str, *, maximum: bool = False) -> None:
+        """A bare number (or ``bid N``) bids N; ``max N`` leaves a maximum of N."""
+        what = "Maximum" if maximum else "Bid"
+        if maximum and not amount_text:
+            self._say("Type max and the most you would pay, such as: max 400. [bad_amount]")
+            return
+        lot_id = self._target_lot()
+        if lot_id is None:
             return
         view = await self._text_lot(lot_id)
         if view is None:
             return
+        currency = view.spec.currency
         try:
-            amount = parse_units(amount_text, view.spec.currency)
+            amount = parse_units(amount_text, currency)
             if amount == 0:
-                raise ValueError("a bid must be more than zero")
+                raise ValueError(f"{'a maximum' if maximum else 'a bid'} must be more than zero")
         except ValueError as exc:
-            self._say(f"Bid refused: {exc}. Type a number such as 150 or 150.50. [bad_amount]")
+            example = "max 400 or max 400.50" if maximum else "150 or 150.50"
+            self._say(f"{what} refused: {exc}. Type a number such as {example}. [bad_amount]")
             return
-        command = self.ctx.gate.bid(self.actor, lot_id, amount)
+        if maximum:
+            command = self.ctx.gate.bid(self.actor, lot_id, None, amount)
+        else:
+            command = self.ctx.gate.bid(self.actor, lot_id, amount)
         result = (
             command if isinstance(command, Refusal) else await self.ctx.house.place_bid(command)
         )
         if isinstance(result, Refusal):
-            hint = ""
-            if result.code == "lot_not_open" and self.current_lot is not None:
-                self.current_lot = None  # a chosen lot that closed: back to the block
-                hint = " Your next bid goes to the lot on the block."
-            self._say(f"Bid refused: {result.message}.{hint} [{result.code}]")
-        else:
-            shown = format_amount(result.amount, view.spec.currency)
+            self._text_refused(what, result)
+            return
+        title = view.spec.title
+        shown = format_amount(result.amount, currency)
+        if maximum:
+            left = f"Maximum of {format_amount(amount, currency)} left on {title}"
             if result.leading:
-                self._say(f"Bid accepted: {shown} on {view.spec.title}. You are leading.")
+                self._say(f"{left}: you lead at {shown}. Only you see your maximum.")
             else:
                 self._say(
-                    f"Bid placed: {shown} on {view.spec.title}, but another bidder's maximum"
-                    " is higher: you have been outbid."
+                    f"{left}, but another bidder's maximum is higher: you have been outbid"
+                    f" at {shown}."
                 )
+        elif result.leading:
+            self._say(f"Bid accepted: {shown} on {title}. You are leading.")
+        else:
+            self._say(
+                f"Bid placed: {shown} on {title}, but another bidder's maximum"
+                " is higher: you have been outbid."
+            )
+
+    async def _text_buy(self) -> None:
+        lot_id = self._target_lot()
+        if lot_id is None:
+            return
+        view = await self._text_lot(lot_id)  # before the buy: a closed lot leaves the views
+        if view is None:
+            return
+        result = await self._buy_now(lot_id)
+        if isinstance(result, Refusal):
+            self._text_refused("Buy-now", result)
+            return
+        assert result.amount is not None
+        self._say(
+            f"Bought now: {view.spec.title} is yours for"
+            f" {format_amount(result.amount, view.spec.currency)}."
+        )

@@ -20,8 +20,10 @@ encode_event = msgspec.json.Encoder().encode
 
 
 def text_line(shown: LotEvent, lot: Lot) -> bytes:
-    """What text-mode watchers read for ``shown``; ``lot`` is its state after it."""
-    return (text.render_event(shown, lot) + "\n").encode()
+    """What text-mode watchers read for ``shown``; ``lot`` is its state after it. Nothing,
+    not a blank line, for an event they are told nothing about."""
+    line = text.render_event(shown, lot)
+    return (line + "\n").encode() if line else b""
 
 
 def countdown_line(lot: Lot, at_ms: int) -> bytes:
