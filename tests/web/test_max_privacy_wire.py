@@ -14,6 +14,8 @@ import json
 from typing import Any
 
 import pytest
+from tests.engine.test_house import settle
+from web_helpers import in_process, serving
 
 from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.lot import LotSpec
@@ -21,8 +23,6 @@ from bidwire.domain.money import format_amount
 from bidwire.domain.sale import SaleSpec
 from bidwire.transports.session import Session
 from bidwire.wire.batch import Batch
-from tests.engine.test_house import settle
-from tests.web.web_helpers import in_process, serving
 
 pytestmark = pytest.mark.timeout(60)
 
