@@ -688,6 +688,7 @@ def suite(full: bool) -> int:
                 "--no-baseline",
             ],
             ["contention", "--runs=3"],
+            ["contention-max", "--pairs=3", "--rates", "1000", "20000"],
             ["connections", "--transport=json", "--connections=19000", "--runs=3"],
             ["connections", "--transport=ws", "--connections=19000", "--runs=3"],
             ["manylots", "--runs=3"],
