@@ -346,12 +346,16 @@ PORT_REGEX = r"listening: tcp \S+?:(\d+) http \S+?:(\d+)"
 
 
 def committed_bids(db: Path) -> int:
-    """bid_placed rows in the store after the server stopped: what was durably committed."""
+    """Bids' own rows in the store after the server stopped: what was durably committed (a
+    bid_placed the house placed for a maximum answers no request; a raise is a max_raised)."""
     import sqlite3
 
     conn = sqlite3.connect(db)
     try:
-        row = conn.execute("SELECT COUNT(*) FROM events WHERE type = 'bid_placed'").fetchone()
+        row = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE (type = 'bid_placed'"
+            " AND json_extract(CAST(body AS TEXT), '$.auto') IS NOT 1) OR type = 'max_raised'"
+        ).fetchone()
         return int(row[0])
     finally:
         conn.close()
@@ -361,6 +365,9 @@ def contention_once(ns: argparse.Namespace) -> list[dict[str, Any]]:
     """One server, every offered rate in turn against it (a fresh lot state is not needed:
     amounts keep rising), then the store is read to check acks == committed rows."""
     out: list[dict[str, Any]] = []
+    max_share = getattr(ns, "max_share", 0.0)
+    step = getattr(ns, "step", 1)
+    max_share_headroom = 10 if max_share else 0  # past the last maximum: the next rate is free
     with tempfile.TemporaryDirectory(prefix="bidwire-bench-") as tmp:
         cmd, _ = bidwire_with_catalog(ns, tmp, 1)
         with Server(cmd, PORT_REGEX, cpu=ns.server_cpu) as server:
@@ -376,17 +383,63 @@ def contention_once(ns: argparse.Namespace) -> list[dict[str, Any]]:
                         f"--server-pid={server.pid}",
                         f"--start-amount={start}",
                         f"--name-prefix=r{rate}-",
+                        f"--step={step}",
+                        f"--max-share={max_share}",
                     ],
                     ns.gen_cpu,
                     ns.timeout,
                 )
-                start += r["bids"]["offered"] + 10
+                start += (r["bids"]["offered"] + 10) * step + max_share_headroom
                 out.append(r)
         acked = sum(r["bids"]["accepted_total"] for r in out)
         committed = committed_bids(Path(tmp) / "x.db")
         for r in out:
             r["durable_check"] = {"acked_total": acked, "committed_rows": committed}
     return out
+
+
+def cmd_contention_max(ns: argparse.Namespace) -> int:
+    """Plain contention and contention with a share of maximums, alternated in pairs on the
+    same machine at the same time (it is noisy): committed bids/s of each and their ratio."""
+    runs: dict[str, list[list[dict[str, Any]]]] = {"plain": [], "max": []}
+    errors: list[str] = []
+    share = ns.max_share
+    for pair in range(ns.pairs):
+        for kind, max_share in (("plain", 0.0), ("max", share)):
+            one = argparse.Namespace(**{**vars(ns), "max_share": max_share})
+            try:
+                runs[kind].append(contention_once(one))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                errors.append(f"pair {pair + 1} {kind}: {exc}")
+                print(errors[-1], file=sys.stderr)
+    if not runs["plain"] or not runs["max"]:
+        return 1
+    summary = {kind: summarize_contention(rs) for kind, rs in runs.items()}
+    ratios = []
+    for i, rate in enumerate(ns.rates):
+        pairs = [  # each max run against the plain run just before it
+            m[i]["bids"]["accepted_per_s"] / max(p[i]["bids"]["accepted_per_s"], 1e-9)
+            for p, m in zip(runs["plain"], runs["max"], strict=False)
+        ]
+        ratios.append({"rate": rate, "max_over_plain": med(pairs)})
+    print(
+        f"contention, plain vs {share:g} of bids with a maximum: {ns.bidders} bidders, one lot,"
+        f" {ns.duration:g} s a rate, {len(runs['max'])} pair(s) alternated; median (range)"
+    )
+    for kind in ("plain", "max"):
+        print(f"\n{kind}:")
+        print(print_contention(summary[kind]))
+    for r in ratios:
+        print(
+            f"rate {r['rate']:g}: committed/s, max / plain ="
+            f" {cell_range(r['max_over_plain'], '{:.3f}')}"
+        )
+    save(
+        ns,
+        f"contention-max{share:g}",
+        {"summary": summary, "ratios": ratios, "runs": runs, "errors": errors},
+    )
+    return 0 if not errors else 1
 
 
 def manylots_once(ns: argparse.Namespace) -> dict[str, Any]:
@@ -635,6 +688,7 @@ def suite(full: bool) -> int:
                 "--no-baseline",
             ],
             ["contention", "--runs=3"],
+            ["contention-max", "--pairs=3", "--rates", "1000", "20000"],
             ["connections", "--transport=json", "--connections=19000", "--runs=3"],
             ["connections", "--transport=ws", "--connections=19000", "--runs=3"],
             ["manylots", "--runs=3"],
@@ -678,6 +732,12 @@ def main(argv: list[str] | None = None) -> int:
     con = sub.add_parser("contention", help="1,000 bidders racing on one lot, closed loop")
     con.add_argument("--bidders", type=int, default=1000)
     con.add_argument("--rates", type=float, nargs="+", default=[1000, 5000, 10000, 20000])
+    cmx = sub.add_parser("contention-max", help="contention plain vs with maximums, alternated")
+    cmx.add_argument("--bidders", type=int, default=1000)
+    cmx.add_argument("--rates", type=float, nargs="+", default=[20000])
+    cmx.add_argument("--max-share", type=float, default=0.5)
+    cmx.add_argument("--pairs", type=int, default=3)
+    cmx.add_argument("--step", type=int, default=2, help="amount step (>= 2 increments)")
     many = sub.add_parser("manylots", help="a timed sale of many lots, bidders spread over it")
     many.add_argument("--lots", type=int, default=1000)
     many.add_argument("--bidders", type=int, default=5000)
@@ -690,7 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--watchers", type=int, default=1000)
         p.add_argument("--bidders", type=int, default=10)
         p.add_argument("--rate", type=float, default=50.0)
-    for p in (cmp, con, many, conn):
+    for p in (cmp, con, cmx, many, conn):
         if p is cmp:
             p.add_argument("--bidwire", type=Path, default=None, help=BIDWIRE_HELP)
         else:
@@ -712,6 +772,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "fanout-compare": cmd_fanout_compare,
         "contention": cmd_contention,
+        "contention-max": cmd_contention_max,
         "manylots": cmd_manylots,
         "connections": cmd_connections,
     }

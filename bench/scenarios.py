@@ -10,6 +10,9 @@ in time; only loopback targets.
   answers allow). Amounts come from one counter, one minor unit apart, so a bid loses only to a
   race. Figures: offered, answered and accepted (= committed: ``bid_accepted`` is sent after
   the commit) bids/s, and acknowledgment latency (send -> answer read) p50/p99/max.
+  ``--max-share 0.5``: every second bid also carries ``max_amount`` (its amount plus
+  ``--max-headroom``); with ``--step`` at least twice the increment, the plain bid after it is
+  answered at once by the house (two events in one commit) and still leaves the next amount free.
 * ``manylots``: B bidders spread over L lots of a timed sale (bidder i on lot i % L), each
   subscribed to its own lot only, offering R bids/s in total, round-robin over the lots.
   Figures: the same, plus staleness (send -> every subscriber of that lot read the amount).
@@ -107,12 +110,23 @@ class Client(asyncio.Protocol):
             for m in PLACED.finditer(data, 0, end):
                 gen.on_placed(m[1], int(m[2]), now)
 
-    def bid(self, k: int, amount: int) -> None:
+    def bid(self, k: int, amount: int, max_amount: int | None = None) -> None:
         assert self.transport is not None
         self.busy = True
-        self.transport.write(
-            b'{"type":"bid","id":%d,"lot":"%s","amount":%d}\n' % (k, self.lot.encode(), amount)
-        )
+        if max_amount is None:
+            line = b'{"type":"bid","id":%d,"lot":"%s","amount":%d}\n' % (
+                k,
+                self.lot.encode(),
+                amount,
+            )
+        else:
+            line = b'{"type":"bid","id":%d,"lot":"%s","amount":%d,"max_amount":%d}\n' % (
+                k,
+                self.lot.encode(),
+                amount,
+                max_amount,
+            )
+        self.transport.write(line)
 
 
 class Gen:
@@ -244,7 +258,9 @@ async def bidding(ns: argparse.Namespace) -> dict[str, Any]:
                 amount = next_amount[lot]
                 next_amount[lot] = amount + ns.step
                 gen.sent[k] = (time.perf_counter(), lot, amount)
-                chosen.bid(k, amount)
+                # every 1/share-th bid leaves a maximum (spread evenly, no randomness)
+                with_max = int((k + 1) * ns.max_share) > int(k * ns.max_share)
+                chosen.bid(k, amount, amount + ns.max_headroom if with_max else None)
                 offered += 1
             k += 1
         # 1 ms, not less: uvloop's timers count whole milliseconds and round 0.5 ms down to 0,
@@ -394,6 +410,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle", type=float, default=0.5)
     p.add_argument("--start-amount", type=int, default=100)
     p.add_argument("--step", type=int, default=1)
+    p.add_argument(
+        "--max-share",
+        type=float,
+        default=0.0,
+        help="contention: the share of bids that carry max_amount (amount + --max-headroom)",
+    )
+    p.add_argument("--max-headroom", type=int, default=2)
     p.add_argument("--connections", type=int, default=1000)
     p.add_argument("--hold", type=float, default=2.0)
     p.add_argument("--connect-batch", type=int, default=500)

@@ -48,6 +48,17 @@ def test_catalog_has_the_busy_lots_and_a_quiet_one(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
+def test_contention_with_maximums_acks_match_the_bids_own_rows(tmp_path: Path) -> None:
+    ns = _ns(tmp_path, bidders=20, rates=[200.0], max_share=0.5, step=2)
+    (run,) = harness.contention_once(ns)
+    assert run["config"]["max_share"] == 0.5
+    assert run["bids"]["accepted_total"] > 0 and run["bids"]["unanswered"] == 0
+    check = run["durable_check"]
+    assert check["acked_total"] == check["committed_rows"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
 def test_contention_acks_match_committed_rows(tmp_path: Path) -> None:
     ns = _ns(tmp_path, bidders=20, rates=[200.0])
     (run,) = harness.contention_once(ns)
