@@ -74,10 +74,12 @@ async def test_append_in_order_and_read_back(store: Store) -> None:
 
 
 async def test_the_voids_of_a_lot_read_back_oldest_first(store: Store) -> None:
-    await store.append([opened(), bid(2, 100), bid(3, 200)])
+    events: list[LotEvent] = [opened(), bid(2, 100), bid(3, 200)]
+    await store.append(events)
     assert await store.bid_voids("w") == []
     void = BidVoided("w", 4, [3], 100, "ann", 107, 1, 50_000, "root", 30_000)
-    await store.append([void, bid(5, 300)])
+    events = [void, bid(5, 300)]
+    await store.append(events)
     assert [msgspec.json.decode(b, type=BidVoided) for b in await store.bid_voids("w")] == [void]
     assert await store.bid_voids("v") == []
 
