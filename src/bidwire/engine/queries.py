@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from bidwire.domain.events import BidPlaced
+from bidwire.domain.events import BidPlaced, BidVoided
 from bidwire.domain.lot import Lot
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.views import LotState, Snapshot, lot_state_of, snapshot_of
@@ -28,6 +28,7 @@ from bidwire.errors import StoreUnavailable, UnknownLot
 from bidwire.store.base import EVENT_DECODER
 
 log = logging.getLogger("bidwire.queries")
+VOID_DECODER = msgspec.json.Decoder(BidVoided)
 
 READ_CHUNK = 500
 """Closed lots read from the store at once for a listing."""
@@ -59,12 +60,20 @@ class LotsPage(msgspec.Struct):
     ts: int
 
 
-class HistoryBid(msgspec.Struct):
+class HistoryBid(msgspec.Struct, omit_defaults=True):
     seq: int
     amount: int
     bidder: str
     ts: int
     ends_at: int
+    auto: Annotated[bool, msgspec.Meta(description="Placed by the house for a maximum.")] = False
+    voided: Annotated[
+        bool, msgspec.Meta(description="Voided by an admin: it no longer counts.")
+    ] = False
+    max_amount: Annotated[
+        int | None,
+        msgspec.Meta(description="The bidder's maximum behind the bid: admins' history only."),
+    ] = None
 
 
 class BidHistory(msgspec.Struct):
@@ -102,9 +111,19 @@ class Queries:
     def _salt(self, view: Lot, admin: bool) -> str | None:
         return None if admin else self.views.salts.get(view.sale)
 
-    async def sales(self, *, admin: bool = False) -> SalesPage:
+    # ``viewer``: who reads, to see their own maximum while they lead; ``maxima``: every
+    # maximum, with the names the public sees (an admin reading the public API).
+
+    def _state(self, view: Lot, admin: bool, viewer: str | None, maxima: bool) -> LotState:
+        with_max = admin or maxima or (viewer is not None and viewer == view.high_bidder)
+        return lot_state_of(view, self._salt(view, admin), with_max=with_max)
+
+    async def sales(
+        self, *, admin: bool = False, viewer: str | None = None, maxima: bool = False
+    ) -> SalesPage:
         sales = list(self.house.sales.values())
-        states = await self._states([i for sale in sales for i in sale.spec.lot_ids], admin)
+        ids = [i for sale in sales for i in sale.spec.lot_ids]
+        states = await self._states(ids, admin, viewer, maxima)
         listed = []
         for sale in sales:
             spec = sale.spec
@@ -122,13 +141,17 @@ class Queries:
             )
         return SalesPage(listed, self._now())
 
-    async def lots(self, *, admin: bool = False) -> LotsPage:
+    async def lots(
+        self, *, admin: bool = False, viewer: str | None = None, maxima: bool = False
+    ) -> LotsPage:
         """Every lot, sale by sale in their order."""
         ids = [i for sale in list(self.house.sales.values()) for i in sale.spec.lot_ids]
-        states = await self._states(ids, admin)
+        states = await self._states(ids, admin, viewer, maxima)
         return LotsPage([states[lot_id] for lot_id in ids if lot_id in states], self._now())
 
-    async def _states(self, lot_ids: list[str], admin: bool) -> dict[str, LotState]:
+    async def _states(
+        self, lot_ids: list[str], admin: bool, viewer: str | None, maxima: bool
+    ) -> dict[str, LotState]:
         """Each lot's published state: the closed ones read from the store a chunk at a time
         (kept by nobody), then the others from the views with no wait after the last read."""
         closed: dict[str, LotState] = {}
@@ -138,10 +161,10 @@ class Queries:
             for start in range(0, len(missing), READ_CHUNK):
                 chunk = missing[start : start + READ_CHUNK]
                 for lot in await self.house.closed.read_many(chunk):
-                    closed[lot.id] = lot_state_of(lot, self._salt(lot, admin))
+                    closed[lot.id] = self._state(lot, admin, viewer, maxima)
         views = self.views.lots
         return {
-            lot_id: lot_state_of(views[lot_id], self._salt(views[lot_id], admin))
+            lot_id: self._state(views[lot_id], admin, viewer, maxima)
             if lot_id in views
             else closed[lot_id]
             for lot_id in lot_ids
@@ -149,15 +172,21 @@ class Queries:
         }
 
     async def snapshot(
-        self, lot_id: str, *, admin: bool = False, viewer: str | None = None
+        self,
+        lot_id: str,
+        *,
+        admin: bool = False,
+        viewer: str | None = None,
+        maxima: bool = False,
     ) -> Snapshot:
-        """The lot's snapshot; without a wait when the lot is not closed. ``viewer`` sees their
-        own maximum when they lead; an admin sees the leader's."""
+        """The lot's snapshot; without a wait when the lot is not closed."""
         lot = await self.published(lot_id)
-        return self._snapshot(lot, self._now(), admin, viewer)
+        return self._snapshot(lot, self._now(), admin, viewer, maxima)
 
-    def _snapshot(self, lot: Lot, now: int, admin: bool, viewer: str | None) -> Snapshot:
-        with_max = admin or (viewer is not None and viewer == lot.high_bidder)
+    def _snapshot(
+        self, lot: Lot, now: int, admin: bool, viewer: str | None, maxima: bool = False
+    ) -> Snapshot:
+        with_max = admin or maxima or (viewer is not None and viewer == lot.high_bidder)
         return snapshot_of(lot, now, self._salt(lot, admin), with_max=with_max)
 
     async def snapshots(
@@ -178,12 +207,21 @@ class Queries:
         return [self._snapshot(lot, now, admin, viewer) for lot in picked]
 
     async def bids(
-        self, lot_id: str, before_seq: int | None, limit: int, *, admin: bool = False
+        self,
+        lot_id: str,
+        before_seq: int | None,
+        limit: int,
+        *,
+        admin: bool = False,
+        maxima: bool = False,
     ) -> BidHistory:
-        """A page of the lot's bids, newest first, older than ``before_seq``."""
+        """A page of the lot's bids, newest first, older than ``before_seq``: which were placed
+        for a maximum, which an admin voided, and (``admin`` only) each bidder's maximum."""
         view = await self.published(lot_id)
+        store = self.house.store
         try:
-            bodies = await self.house.store.bid_history(lot_id, before_seq, limit + 1)
+            bodies = await store.bid_history(lot_id, before_seq, limit + 1)
+            voids = await store.bid_voids(lot_id) if bodies else []
         except Exception as exc:
             # a failed read is the store's fault, not the asker's: say so; they retry later
             log.exception("reading the bid history of %s", lot_id)
@@ -195,8 +233,18 @@ class Queries:
         def shown(bidder: str) -> str:
             return bidder if admin else self.house.public_name(view.sale, bidder)
 
+        voided = {seq for body in voids for seq in VOID_DECODER.decode(body).voided}
         listed = [
-            HistoryBid(e.seq, e.amount, shown(e.bidder), e.ts, e.ends_at)
+            HistoryBid(
+                e.seq,
+                e.amount,
+                shown(e.bidder),
+                e.ts,
+                e.ends_at,
+                e.auto,
+                e.seq in voided,
+                e.max_amount if admin or maxima else None,
+            )
             for e in page
             if isinstance(e, BidPlaced)
         ]

@@ -14,11 +14,20 @@ from bidwire.engine.views import Snapshot
 from bidwire.transports.http.auth import (
     GUEST_COOKIE,
     MaybeUser,
+    ReaderOf,
     guest_session,
     set_guest_cookie,
 )
 from bidwire.transports.http.edge import Context, error, error_responses, wire_json, wire_schema
-from bidwire.transports.http.models import BidAccepted, BidRequest, GuestIn, GuestSession, Health
+from bidwire.transports.http.models import (
+    BidAccepted,
+    BidRequest,
+    Bought,
+    BuyNowRequest,
+    GuestIn,
+    GuestSession,
+    Health,
+)
 
 log = logging.getLogger("bidwire.http")
 
@@ -38,14 +47,16 @@ async def healthz(ctx: Context) -> Health | JSONResponse:
 
 
 @router.get("/api/sales", responses=wire_schema(SalesPage, "Every sale with its lots."))
-async def sales(ctx: Context) -> Response:
-    """Every sale with its lots in order, each lot in its published state."""
-    return wire_json(await ctx.queries.sales())
+async def sales(ctx: Context, who: ReaderOf) -> Response:
+    """Every sale with its lots in order, each lot in its published state (the leader's
+    maximum only to that leader and admins)."""
+    return wire_json(await ctx.queries.sales(viewer=who.name, maxima=who.admin))
 
 
 @router.get("/api/lots", responses=wire_schema(LotsPage, "Every lot in its published state."))
-async def lots(ctx: Context) -> Response:
-    return wire_json(await ctx.queries.lots())
+async def lots(ctx: Context, who: ReaderOf) -> Response:
+    """Every lot in its published state (the leader's maximum only to them and admins)."""
+    return wire_json(await ctx.queries.lots(viewer=who.name, maxima=who.admin))
 
 
 @router.get(
@@ -55,9 +66,10 @@ async def lots(ctx: Context) -> Response:
         **error_responses("unknown_lot", "bad_request"),
     },
 )
-async def lot(lot_id: str, ctx: Context) -> Response:
-    """The lot's snapshot, exactly as the wire's ``snapshot`` message."""
-    return wire_json(await ctx.queries.snapshot(lot_id))
+async def lot(lot_id: str, ctx: Context, who: ReaderOf) -> Response:
+    """The lot's snapshot, exactly as the wire's ``snapshot`` message: ``high_bid.max_amount``
+    only for the leader themselves (logged in, or their guest session) and admins."""
+    return wire_json(await ctx.queries.snapshot(lot_id, viewer=who.name, maxima=who.admin))
 
 
 @router.get(
@@ -70,14 +82,16 @@ async def lot(lot_id: str, ctx: Context) -> Response:
 async def bids(
     lot_id: str,
     ctx: Context,
+    who: ReaderOf,
     before_seq: Annotated[
         int | None, Query(ge=1, le=2**62, description="Only bids with a smaller seq.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Response:
     """The lot's bid history from the store, newest first, a page at a time (pseudonyms in an
-    anonymous sale)."""
-    return wire_json(await ctx.queries.bids(lot_id, before_seq, limit))
+    anonymous sale): ``auto`` for bids the house placed for a maximum, ``voided`` for bids an
+    admin voided. Maximums only to admins."""
+    return wire_json(await ctx.queries.bids(lot_id, before_seq, limit, maxima=who.admin))
 
 
 @router.post(
@@ -131,6 +145,58 @@ async def place_bid(
         max_amount=result.max_amount,
         leading=result.leading,
         ts=ctx.clock.now_ms(),
+        guest_token=guest_token,
+    )
+
+
+@router.post(
+    "/api/lots/{lot_id}/buy-now",
+    response_model=Bought,
+    responses=error_responses(
+        "bad_json",
+        "not_authenticated",
+        "forbidden",
+        "rate_limited",
+        "unknown_lot",
+        "not_offered",
+        "lot_not_open",
+        "bad_request",
+        "unavailable",
+    ),
+)
+async def buy_now(
+    lot_id: str,
+    user: MaybeUser,
+    request: Request,
+    response: Response,
+    ctx: Context,
+    body: BuyNowRequest | None = None,
+) -> Any:
+    """Buy the lot at its buy-now price, as the wire's ``buy_now``: offered while the lot has
+    no bid (not_offered after). Who buys is decided as for a bid (login, guest session, or a
+    guest name). The answer comes once the lot's close is committed."""
+    body = body or BuyNowRequest()
+    session = None if user is not None else guest_session(request, body.guest_token)
+    actor, made = await ctx.gate.http_bidder(
+        user, body.bidder, session, token_sent=body.guest_token is not None
+    )
+    guest_token = made.token if made is not None else None
+    if guest_token is not None:
+        set_guest_cookie(request, response, guest_token)
+    command = ctx.gate.buy_now(actor, lot_id)
+    result = command if isinstance(command, Refusal) else await ctx.house.buy_now(command)
+    if isinstance(result, Refusal):
+        if guest_token is not None:  # a refused first buy leaves no session behind
+            ctx.gate.end_http_guest(guest_token)
+            response.delete_cookie(GUEST_COOKIE, path="/")
+        return error(result.code, result.message, result.min_amount)
+    assert result.amount is not None  # a buy-now close is a sale at the price
+    return Bought(
+        lot=result.lot,
+        amount=result.amount,
+        seq=result.seq,
+        bidder=actor.name,
+        ts=result.ts,
         guest_token=guest_token,
     )
 
