@@ -355,6 +355,12 @@ function onLotMessage(msg) {
   const ev = result.event;
   if (!ev) return;
   const lot = state.lot(result.lot);
+  if (ev.type === "lot_closed" && viewing === null && result.lot === shownLot) {
+    // In a timed sale other lots are still open: keep this one's result in view, not jump
+    // away from it (the "back to the lot on the block" link follows the sale again).
+    const next = state.onTheBlock();
+    if (next && next.lot !== result.lot) viewing = result.lot;
+  }
   const name = me();
   if (ev.type === "bid_placed" && ev.bidder !== name && result.lot === shownLot) {
     // "Bid accepted" is no longer the news once someone else has bid.
