@@ -62,3 +62,34 @@ def test_demo_has_the_five_samples_and_avoids_taken_ids() -> None:
     ]
     [(again, lots2)] = demo_catalog(D, {lot.id for lot in lots}, {sale.id})
     assert again.id != sale.id and lots2[0].id == "vintage-watch-2"
+
+
+def test_buy_now_prices_in_csv_and_json_are_read_like_the_other_prices() -> None:
+    csv_text = (
+        "title,starting_price,buy_now\n"
+        'Watch,100,"1,250.50"\n'
+        "Vase,50,\n"  # left empty: no buy-now
+    )
+    [(_, lots)] = parse_catalog(csv_text, "csv", D)
+    assert [lot.buy_now for lot in lots] == [125_050, None]
+    json_text = (
+        '{"lots":[{"title":"A","starting_price":1,"buy_now":"7.5"},'
+        '{"title":"B","starting_price":1,"buy_now":null}]}'
+    )
+    [(_, lots)] = parse_catalog(json_text, "json", D)
+    assert [lot.buy_now for lot in lots] == [750, None]
+    [(_, lots)] = parse_catalog(
+        '{"lots":[{"title":"Y","starting_price":5,"buy_now":200}]}',
+        "json",
+        Defaults(currency="JPY"),
+    )
+    assert lots[0].buy_now == 200  # a currency without minor units
+
+
+def test_a_buy_now_below_the_starting_price_is_reported_with_its_line() -> None:
+    text = "title,starting_price,buy_now\nWatch,100,500\nVase,50,49.99\nCar,10,ten\n"
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(text, "csv", D)
+    assert [line for line, _ in info.value.problems] == [3, 4]
+    assert "at least the starting price" in info.value.problems[0][1]
+    assert "not a number" in info.value.problems[1][1]

@@ -10,7 +10,7 @@ JSON / TOML::
     [[sales.lots]]
     title = "Vintage Watch"
     starting_price = 100         # description, currency, reserve, increment, opening_seconds,
-                                 # extend_seconds, hard_end_seconds, id are optional
+                                 # extend_seconds, hard_end_seconds, buy_now, id are optional
 
 A top-level ``lots`` list is one live sale. CSV: one lot a row, with a header naming the same
 fields; a ``sale`` column groups rows into sales (one sale if absent).
@@ -19,6 +19,7 @@ fields; a ``sale`` column groups rows into sales (one sale if absent).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -50,6 +51,7 @@ LOT_FIELDS = {
     "opening_seconds",
     "extend_seconds",
     "hard_end_seconds",
+    "buy_now",
     "sale",
 }
 MAX_LOTS = 100_000
@@ -107,6 +109,7 @@ def lot_from_row(row: Mapping[str, Any], defaults: Defaults, taken: set[str]) ->
     taken.add(lot_id)
     reserve = row.get("reserve")
     hard_end = row.get("hard_end_seconds")
+    buy_now = row.get("buy_now")
     return LotSpec(
         id=lot_id,
         title=title,
@@ -118,7 +121,53 @@ def lot_from_row(row: Mapping[str, Any], defaults: Defaults, taken: set[str]) ->
         opening_ms=_seconds(row.get("opening_seconds") or defaults.opening_seconds, "opening"),
         extend_ms=_seconds(row.get("extend_seconds") or defaults.extend_seconds, "extend"),
         hard_end_ms=None if hard_end in (None, "") else _seconds(hard_end, "hard_end_seconds"),
+        buy_now=None if buy_now in (None, "") else parse_units(buy_now, currency),
     )
+
+
+def edited_lot(
+    spec: LotSpec, row: Mapping[str, Any], defaults: Defaults, **minor: int | None
+) -> LotSpec:
+    """``spec`` with the fields ``row`` gives (a catalog row's units), the others kept; ``minor``
+    are spec fields given in minor units already. Checked as a whole, as a new lot is."""
+    unknown = set(row) - (LOT_FIELDS - {"id", "sale"})
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    currency = str(row.get("currency") or spec.currency).strip().upper()
+
+    def money(name: str, *, required: bool = False) -> int | None:
+        value = row[name]
+        if value in (None, ""):
+            if required:
+                raise ValueError(f"{name} is required")
+            return None
+        return parse_units(value, currency)
+
+    changes: dict[str, Any] = {"currency": currency}
+    if "title" in row:
+        changes["title"] = str(row["title"] or "").strip()
+        if not changes["title"]:
+            raise ValueError("title is required")
+    if "description" in row:
+        changes["description"] = str(row["description"] or "")
+    for name in ("starting_price", "reserve", "buy_now"):
+        if name in row:
+            changes[name] = money(name, required=name == "starting_price")
+    if "increment" in row:
+        changes["increment"] = _increment(row["increment"], currency)
+    for name, field, default in (
+        ("opening_seconds", "opening_ms", defaults.opening_seconds),
+        ("extend_seconds", "extend_ms", defaults.extend_seconds),
+    ):
+        if name in row:
+            changes[field] = _seconds(row[name] or default, name.split("_")[0])
+    if "hard_end_seconds" in row:
+        hard_end = row["hard_end_seconds"]
+        changes["hard_end_ms"] = (
+            None if hard_end in (None, "") else _seconds(hard_end, "hard_end_seconds")
+        )
+    changes.update(minor)
+    return dataclasses.replace(spec, **changes)
 
 
 def parse_catalog(text: str, fmt: str, defaults: Defaults, source: str = "catalog") -> Catalog:

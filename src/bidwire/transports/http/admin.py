@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from bidwire.accounts.records import UserRecord
-from bidwire.catalog import Defaults, lot_from_row, parse_catalog
+from bidwire.catalog import Defaults, edited_lot, parse_catalog
+from bidwire.domain.events import BidVoided
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.queries import BidHistory
@@ -32,7 +33,7 @@ from bidwire.transports.http.models import (
     AuditPage,
     CatalogProblems,
     Done,
-    LotIn,
+    LotEdit,
     Problem,
     SaleCreated,
     SaleIn,
@@ -40,6 +41,7 @@ from bidwire.transports.http.models import (
     StartRequest,
     UserOut,
     UsersPage,
+    VoidRequest,
 )
 from bidwire.transports.session import SessionContext
 
@@ -237,17 +239,19 @@ async def import_catalog(
     responses=error_responses("bad_json", "bad_request", "unknown_lot", "unavailable"),
 )
 async def update_lot(
-    lot_id: str, body: LotIn, admin: AdminUser, ctx: Context, defaults: CatalogDefaults
+    lot_id: str, body: LotEdit, admin: AdminUser, ctx: Context, defaults: CatalogDefaults
 ) -> Done:
-    """Edit a lot while its sale is still scheduled (the lot keeps its id)."""
-    if lot_id not in ctx.house.lots:
+    """Edit a lot while its sale is still scheduled (the lot keeps its id): the fields sent
+    change, the others stay as they are."""
+    lot = ctx.house.lots.get(lot_id)
+    if lot is None:
         raise ApiError("unknown_lot", f"there is no lot {lot_id[:64]!r}")
     if body.id is not None and body.id != lot_id:
         raise ApiError("bad_request", "a lot's id cannot change")
-    row = body.model_dump(exclude_none=True)
-    row["id"] = lot_id
+    row = body.model_dump(exclude_unset=True, exclude={"id", "buy_now"})
+    minor = {"buy_now": body.buy_now} if "buy_now" in body.model_fields_set else {}
     try:
-        spec = lot_from_row(row, defaults, set())
+        spec = edited_lot(lot.spec, row, defaults, **minor)
     except (ValueError, TypeError) as exc:
         raise ApiError("bad_request", str(exc)) from None
     await ctx.house.update_lot(lot_id, spec, by=admin.username)
@@ -331,6 +335,19 @@ async def every_bid(
 ) -> Response:
     """Every bid of a lot with the real bidder (whatever the public sees), newest first."""
     return wire_json(await ctx.queries.bids(lot_id, before_seq, limit, admin=True))
+
+
+@router.post(
+    "/lots/{lot_id}/void",
+    responses={
+        **wire_schema(BidVoided, "The bid_voided event, as admins see it (names, maximum)."),
+        **error_responses("bad_json", "unknown_lot", "bad_request", "unavailable"),
+    },
+)
+async def void_bid(lot_id: str, body: VoidRequest, admin: AdminUser, ctx: Context) -> Response:
+    """Void a bid of an open lot (and the automatic bids it caused): the lot stands where its
+    bids without them decide, announced to everyone and audited."""
+    return wire_json(await ctx.house.void_bid(lot_id, body.seq, admin.username))
 
 
 @router.get("/audit", response_model=AuditPage)

@@ -81,6 +81,37 @@ class BidAccepted(BaseModel):
     )
 
 
+class BuyNowRequest(BaseModel):
+    """Who buys, as for a bid: the login, the guest session, or a guest name."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    bidder: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="A guest name, as for a bid; a logged-in user buys as themselves.",
+    )
+    guest_token: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A guest session's token (POST /api/guest) for API clients without cookies.",
+    )
+
+
+class Bought(BaseModel):
+    type: Literal["bought"] = "bought"
+    lot: str
+    amount: int = Field(description="The buy-now price paid (minor units).")
+    seq: int = Field(description="The seq of the lot_closed event (reason buy_now).")
+    bidder: str
+    ts: int
+    guest_token: str | None = Field(
+        default=None,
+        description="When this buy made a guest session (it named a bidder and sent none).",
+    )
+
+
 class GuestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -168,6 +199,11 @@ class LotIn(BaseModel):
     opening_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
     extend_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
     hard_end_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
+    buy_now: Money | None = Field(
+        default=None,
+        description="A price that closes the lot sold at once, offered until the first bid"
+        " (at least the starting price).",
+    )
 
     @field_validator("title")
     @classmethod
@@ -180,6 +216,50 @@ class LotIn(BaseModel):
     @classmethod
     def _description(cls, value: str) -> str:
         return _plain_text(value, "description", multiline=True)
+
+
+class LotEdit(BaseModel):
+    """An edit of a lot not yet open: the fields sent replace the lot's, the others stay
+    (send null to clear reserve, hard_end_seconds or buy_now). Prices in currency units as
+    in a catalog row, except ``buy_now``: minor units, as on the wire."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, pattern=ID_PATTERN, description="Cannot change.")
+    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+    currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
+    starting_price: Money | None = None
+    reserve: Money | None = None
+    increment: Money | list[tuple[Money, Money]] | None = None
+    opening_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
+    extend_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
+    hard_end_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
+    buy_now: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        le=MAX_AMOUNT,
+        description="Minor units (cents), at least the starting price; null: not offered.",
+    )
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("title is required")
+        return None if value is None else _plain_text(value, "title")
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str | None) -> str | None:
+        return None if value is None else _plain_text(value, "description", multiline=True)
+
+
+class VoidRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = Field(strict=True, ge=1, le=2**62, description="The seq of the bid to void.")
 
 
 class SaleIn(BaseModel):

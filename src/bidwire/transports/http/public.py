@@ -18,7 +18,15 @@ from bidwire.transports.http.auth import (
     set_guest_cookie,
 )
 from bidwire.transports.http.edge import Context, error, error_responses, wire_json, wire_schema
-from bidwire.transports.http.models import BidAccepted, BidRequest, GuestIn, GuestSession, Health
+from bidwire.transports.http.models import (
+    BidAccepted,
+    BidRequest,
+    Bought,
+    BuyNowRequest,
+    GuestIn,
+    GuestSession,
+    Health,
+)
 
 log = logging.getLogger("bidwire.http")
 
@@ -131,6 +139,58 @@ async def place_bid(
         max_amount=result.max_amount,
         leading=result.leading,
         ts=ctx.clock.now_ms(),
+        guest_token=guest_token,
+    )
+
+
+@router.post(
+    "/api/lots/{lot_id}/buy-now",
+    response_model=Bought,
+    responses=error_responses(
+        "bad_json",
+        "not_authenticated",
+        "forbidden",
+        "rate_limited",
+        "unknown_lot",
+        "not_offered",
+        "lot_not_open",
+        "bad_request",
+        "unavailable",
+    ),
+)
+async def buy_now(
+    lot_id: str,
+    user: MaybeUser,
+    request: Request,
+    response: Response,
+    ctx: Context,
+    body: BuyNowRequest | None = None,
+) -> Any:
+    """Buy the lot at its buy-now price, as the wire's ``buy_now``: offered while the lot has
+    no bid (not_offered after). Who buys is decided as for a bid (login, guest session, or a
+    guest name). The answer comes once the lot's close is committed."""
+    body = body or BuyNowRequest()
+    session = None if user is not None else guest_session(request, body.guest_token)
+    actor, made = await ctx.gate.http_bidder(
+        user, body.bidder, session, token_sent=body.guest_token is not None
+    )
+    guest_token = made.token if made is not None else None
+    if guest_token is not None:
+        set_guest_cookie(request, response, guest_token)
+    command = ctx.gate.buy_now(actor, lot_id)
+    result = command if isinstance(command, Refusal) else await ctx.house.buy_now(command)
+    if isinstance(result, Refusal):
+        if guest_token is not None:  # a refused first buy leaves no session behind
+            ctx.gate.end_http_guest(guest_token)
+            response.delete_cookie(GUEST_COOKIE, path="/")
+        return error(result.code, result.message, result.min_amount)
+    assert result.amount is not None  # a buy-now close is a sale at the price
+    return Bought(
+        lot=result.lot,
+        amount=result.amount,
+        seq=result.seq,
+        bidder=actor.name,
+        ts=result.ts,
         guest_token=guest_token,
     )
 
