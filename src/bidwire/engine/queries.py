@@ -53,12 +53,13 @@ class LotsPage(msgspec.Struct):
     ts: int
 
 
-class HistoryBid(msgspec.Struct):
+class HistoryBid(msgspec.Struct, omit_defaults=True):
     seq: int
     amount: int
     bidder: str
     ts: int
     ends_at: int
+    auto: Annotated[bool, msgspec.Meta(description="Placed by the house for a maximum.")] = False
 
 
 class BidHistory(msgspec.Struct):
@@ -138,7 +139,7 @@ class Queries:
             return bidder if admin else self.house.public_name(view.sale, bidder)
 
         listed = [
-            HistoryBid(e.seq, e.amount, shown(e.bidder), e.ts, e.ends_at)
+            HistoryBid(e.seq, e.amount, shown(e.bidder), e.ts, e.ends_at, e.auto)
             for e in page
             if isinstance(e, BidPlaced)
         ]
