@@ -49,6 +49,7 @@ const ui = {
   prefix: $("amount-prefix"),
   maxAmount: $("max-amount"),
   maxPrefix: $("max-prefix"),
+  maxHint: $("max-hint"),
   reserve: $("reserve"),
   buyBox: $("buy-now-box"),
   buyNow: $("buy-now"),
@@ -368,10 +369,14 @@ function onLotMessage(msg) {
   }
   // A rival's bid our maximum covers is answered at once by the house: not an outbid.
   const covered = lot.my_max !== null && ev.amount <= lot.my_max;
-  if (ev.type === "bid_placed" && wasLeading && ev.bidder !== name && !covered) {
+  // The house's answer to our own bid, in the same commit: the bid's reply already says so.
+  const answer = ev.type === "bid_placed" && ev.auto &&
+    [...lot.bids.values()].some((b) => b.seq === ev.seq - 1 && b.bidder === name && b.ts === ev.ts);
+  if (ev.type === "bid_placed" && wasLeading && ev.bidder !== name && !covered && !answer) {
     const how = lot.my_max !== null ? ` your maximum of ${formatMoney(lot.my_max, lot.currency)} was beaten` : ` ${ev.bidder} bid ${formatMoney(ev.amount, lot.currency)}`;
     toast(`You have been outbid on ${lot.title}:${how}.`, "warn");
   } else if (ev.type === "bid_voided") {
+    if (result.lot === shownLot) setFeedback("", ""); // what it said of our bid may be undone
     const mine = voidedBids.some((b) => b.bidder === name && !b.auto);
     const what = voidedBids.length
       ? voidedBids.filter((b) => !b.auto).map((b) => `${formatMoney(b.amount, lot.currency)} by ${b.bidder === name ? "you" : b.bidder}`).join(", ")
@@ -564,6 +569,7 @@ function renderForm(lot) {
   const live = conn.state === "live";
   ui.amount.disabled = !open;
   ui.maxAmount.disabled = !open;
+  ui.maxHint.hidden = !open;
   ui.maxPrefix.textContent = currencySymbol(lot.currency);
   ui.bidButton.disabled = !open || !live;
   const offered = open && lot.buy_now !== null && lot.buy_now !== undefined;
@@ -628,13 +634,16 @@ function renderHistory(lot, name) {
       amount.textContent = formatMoney(bid.amount, lot.currency);
       const who = document.createElement("span");
       who.className = "h-who";
-      who.textContent = bid.bidder === name ? `${bid.bidder} (you)` : bid.bidder;
+      const whoName = document.createElement("span");
+      whoName.className = "h-name";
+      whoName.textContent = bid.bidder === name ? `${bid.bidder} (you)` : bid.bidder;
+      who.append(whoName);
       if (bid.auto || bid.voided) {
         const tag = document.createElement("span");
         tag.className = `h-tag ${bid.voided ? "h-voided" : "h-auto"}`;
         tag.textContent = bid.voided ? "voided" : "automatic";
         tag.title = bid.voided ? "Voided by the auctioneer: this bid no longer stands" : "Placed by the house for this bidder's maximum";
-        who.append(" ", tag);
+        who.append(tag);
       }
       const when = document.createElement("time");
       when.className = "h-when";
