@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -56,9 +56,9 @@ class Room:
 
 
 @asynccontextmanager
-async def room(tmp_path: Path, lots: list[LotSpec], mode: str = "timed") -> AsyncIterator[Room]:
+async def room(tmp_path: Path, lots: list[LotSpec]) -> AsyncIterator[Room]:
     async with in_process(demo=False) as server, serving(server.ctx) as ports:
-        sale = SaleSpec("evening", "Evening sale", tuple(lot.id for lot in lots), mode=mode)
+        sale = SaleSpec("evening", "Evening sale", tuple(lot.id for lot in lots), mode="timed")
         await server.ctx.house.add_sale(sale, lots)
         server.ctx.house.start()
         shots = Path(os.environ.get("BIDWIRE_SHOTS") or tmp_path)
@@ -286,9 +286,7 @@ async def place_rival_bid(r: Room) -> None:
     await r.settled()
 
 
-async def test_reserve_status_and_every_close_reason_in_words(
-    browser: Any, tmp_path: Path
-) -> None:
+async def test_reserve_status_and_every_close_reason_in_words(browser: Any, tmp_path: Path) -> None:
     lots = [
         lot("chair", "Oak Chair", reserve=20_000),
         lot("lamp", "Brass Lamp", reserve=20_000),
