@@ -70,5 +70,16 @@ class AdminApi:
     def withdraw(self, lot_id: str) -> Any:
         return self._call("POST", f"/api/admin/lots/{lot_id}/withdraw")
 
+    def lot(self, lot_id: str) -> Any:
+        return self._call("GET", f"/api/lots/{lot_id}")
+
+    def edit_lot(self, lot_id: str, fields: dict[str, Any]) -> Any:
+        body = json.dumps(fields).encode()
+        return self._call("PUT", f"/api/admin/lots/{lot_id}", body, "application/json")
+
+    def void(self, lot_id: str, seq: int) -> Any:
+        body = json.dumps({"seq": seq}).encode()
+        return self._call("POST", f"/api/admin/lots/{lot_id}/void", body, "application/json")
+
     def bids(self, lot_id: str) -> Any:
         return self._call("GET", f"/api/admin/lots/{lot_id}/bids")

@@ -253,7 +253,66 @@ def lot_bids(
 
     def job(api: AdminApi) -> str:
         rows = api.bids(lot_id)["bids"]
-        return "\n".join(f"{b['seq']:>6} {b['amount']:>14} {b['bidder']}" for b in rows)
+        return "\n".join(_bid_row(b) for b in rows)
+
+    _remote(url, user, cafile, job)
+
+
+def _bid_row(bid: dict[str, object]) -> str:
+    notes = [
+        *(["auto"] if bid.get("auto") else []),
+        *([f"max {bid['max_amount']}"] if bid.get("max_amount") is not None else []),
+        *(["VOIDED"] if bid.get("voided") else []),
+    ]
+    row = f"{bid['seq']:>6} {bid['amount']:>14} {bid['bidder']}"
+    return f"{row}  ({', '.join(notes)})" if notes else row
+
+
+@admin.command("void")
+def void_bid(
+    lot_id: str,
+    seq: Annotated[int, typer.Argument(help="The bid's seq (see: bidwire admin bids LOT).")],
+    url: ServerOption = "http://127.0.0.1:8000",
+    user: UserOption = "admin",
+    cafile: CaOption = None,
+) -> None:
+    """Void a bid of an open lot (and the automatic bids it caused); audited."""
+
+    def job(api: AdminApi) -> str:
+        event = api.void(lot_id, seq)
+        voided = ", ".join(f"#{n}" for n in event["voided"])
+        if event.get("bidder") is None:
+            return f"{lot_id}: voided {voided}; no bid stands"
+        return f"{lot_id}: voided {voided}; {event['bidder']} leads at {event['amount']}"
+
+    _remote(url, user, cafile, job)
+
+
+@admin.command("buy-now")
+def buy_now_price(
+    lot_id: str,
+    amount: Annotated[
+        str, typer.Argument(help="In currency units as in a catalog (500 is 500.00), or none.")
+    ],
+    url: ServerOption = "http://127.0.0.1:8000",
+    user: UserOption = "admin",
+    cafile: CaOption = None,
+) -> None:
+    """Set (or, with none, remove) the buy-now price of a lot not yet open."""
+    from bidwire.admin_client import AdminApiError
+    from bidwire.domain.money import format_amount, parse_units
+
+    def job(api: AdminApi) -> str:
+        if amount.strip().lower() == "none":
+            api.edit_lot(lot_id, {"buy_now": None})
+            return f"{lot_id}: no buy-now price"
+        currency = str(api.lot(lot_id)["currency"])
+        try:
+            minor = parse_units(amount, currency)
+        except ValueError as exc:
+            raise AdminApiError(0, "bad_amount", f"{amount!r}: {exc}", []) from None
+        api.edit_lot(lot_id, {"buy_now": minor})
+        return f"{lot_id}: buy now at {format_amount(minor, currency)}"
 
     _remote(url, user, cafile, job)
 

@@ -76,3 +76,61 @@ async def test_the_admin_commands_drive_a_running_server(
     ended = await bidder.wait_for(lambda m: m["type"] == "sale_ended")
     assert ended["reason"] == "cancelled"
     await bidder.close()
+
+
+async def test_buy_now_prices_and_voids_from_the_command_line(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    import json
+    import urllib.request
+
+    server = server_factory(
+        "--opening-seconds", "60", env={"BIDWIRE_ADMIN_PASSWORD": "first admin pw"}
+    )
+
+    def lot_state(lot: str) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{server.http_port}/api/lots/{lot}"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            body: dict[str, Any] = json.loads(reply.read())
+        return body
+
+    good = tmp_path / "good.csv"
+    good.write_text(GOOD)
+    made = admin(server, "import", str(good))
+    assert made.returncode == 0, made.stderr
+    sale_id = made.stdout.split("created ")[1].split()[0].rstrip(",")
+    priced = admin(server, "buy-now", "clock", "49.50")
+    assert priced.returncode == 0, priced.stderr
+    assert "clock: buy now at 49.50 USD" in priced.stdout
+    assert lot_state("clock")["buy_now"] == 4_950
+    for bad, said in (("5", "starting price"), ("cheap", "not a number")):
+        refused = admin(server, "buy-now", "clock", bad)
+        assert refused.returncode == 1 and said in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert lot_state("clock")["buy_now"] == 4_950
+    cleared = admin(server, "buy-now", "clock", "none")
+    assert cleared.returncode == 0 and "no buy-now price" in cleared.stdout, cleared.stderr
+    assert lot_state("clock")["buy_now"] is None
+    unknown = admin(server, "buy-now", "nope", "10")
+    assert unknown.returncode == 1 and "unknown_lot" in unknown.stderr
+
+    assert admin(server, "sale", "start", sale_id).returncode == 0
+    vera = await JsonClient.connect(server.port, "vera")
+    opened = await vera.wait_for(lambda m: m["type"] in ("lot_opened", "snapshot"))
+    assert opened["lot"] == "clock"
+    first = await vera.request({"type": "bid", "id": 1, "lot": "clock", "amount": 1_000})
+    assert first["type"] == "bid_accepted", first
+    walt = await JsonClient.connect(server.port, "walt")
+    typo = await walt.request({"type": "bid", "id": 1, "lot": "clock", "amount": 900_000})
+    assert typo["type"] == "bid_accepted", typo
+    voided = admin(server, "void", "clock", str(typo["seq"]))
+    assert voided.returncode == 0, voided.stderr
+    assert f"clock: voided #{typo['seq']}; vera leads at 1000" in voided.stdout
+    announced = await walt.wait_for(lambda m: m["type"] == "bid_voided")
+    assert announced["voided"] == [typo["seq"]] and announced["bidder"] == "vera"
+    listed = admin(server, "bids", "clock").stdout
+    assert "walt  (VOIDED)" in listed and "vera" in listed
+    again = admin(server, "void", "clock", str(typo["seq"]))
+    assert again.returncode == 1 and "bad_request" in again.stderr
+    await vera.close()
+    await walt.close()

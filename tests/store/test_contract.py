@@ -11,6 +11,7 @@ import pytest
 
 from bidwire.domain.events import (
     BidPlaced,
+    BidVoided,
     LotClosed,
     LotEvent,
     LotOpened,
@@ -70,6 +71,17 @@ async def test_append_in_order_and_read_back(store: Store) -> None:
     assert [msgspec.json.decode(b)["amount"] for b in history] == [200, 100]
     older = await store.bid_history("w", 3, 10)
     assert [msgspec.json.decode(b)["amount"] for b in older] == [100]
+
+
+async def test_the_voids_of_a_lot_read_back_oldest_first(store: Store) -> None:
+    events: list[LotEvent] = [opened(), bid(2, 100), bid(3, 200)]
+    await store.append(events)
+    assert await store.bid_voids("w") == []
+    void = BidVoided("w", 4, [3], 100, "ann", 107, 1, 50_000, "root", 30_000)
+    events = [void, bid(5, 300)]
+    await store.append(events)
+    assert [msgspec.json.decode(b, type=BidVoided) for b in await store.bid_voids("w")] == [void]
+    assert await store.bid_voids("v") == []
 
 
 async def test_a_seq_that_does_not_follow_conflicts_and_writes_nothing(store: Store) -> None:

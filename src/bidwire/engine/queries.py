@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from bidwire.domain.events import BidPlaced
+from bidwire.domain.events import BidPlaced, BidVoided
 from bidwire.domain.lot import Lot
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.views import LotState, Snapshot, lot_state_of
@@ -25,6 +25,7 @@ from bidwire.errors import StoreUnavailable, UnknownLot
 from bidwire.store.base import EVENT_DECODER
 
 log = logging.getLogger("bidwire.queries")
+VOID_DECODER = msgspec.json.Decoder(BidVoided)
 
 
 class SaleView(msgspec.Struct):
@@ -60,6 +61,13 @@ class HistoryBid(msgspec.Struct, omit_defaults=True):
     ts: int
     ends_at: int
     auto: Annotated[bool, msgspec.Meta(description="Placed by the house for a maximum.")] = False
+    voided: Annotated[
+        bool, msgspec.Meta(description="Voided by an admin: it no longer counts.")
+    ] = False
+    max_amount: Annotated[
+        int | None,
+        msgspec.Meta(description="The bidder's maximum behind the bid: admins' history only."),
+    ] = None
 
 
 class BidHistory(msgspec.Struct):
@@ -93,7 +101,16 @@ class Queries:
     def _salt(self, view: Lot, admin: bool) -> str | None:
         return None if admin else self.views.salts.get(view.sale)
 
-    def sales(self, *, admin: bool = False) -> SalesPage:
+    # ``viewer``: who reads, to see their own maximum while they lead; ``maxima``: every
+    # maximum, with the names the public sees (an admin reading the public API).
+
+    def _state(self, view: Lot, admin: bool, viewer: str | None, maxima: bool) -> LotState:
+        with_max = admin or maxima or (viewer is not None and viewer == view.high_bidder)
+        return lot_state_of(view, self._salt(view, admin), with_max=with_max)
+
+    def sales(
+        self, *, admin: bool = False, viewer: str | None = None, maxima: bool = False
+    ) -> SalesPage:
         listed = []
         for sale in self.house.sales.values():
             spec = sale.spec
@@ -107,26 +124,46 @@ class Queries:
                     spec.starts_at,
                     sale.started_at,
                     sale.ended_at,
-                    [lot_state_of(view, self._salt(view, admin)) for view in lots],
+                    [self._state(view, admin, viewer, maxima) for view in lots],
                 )
             )
         return SalesPage(listed, self._now())
 
-    def lots(self, *, admin: bool = False) -> LotsPage:
-        states = [lot_state_of(v, self._salt(v, admin)) for v in self.views.lots.values()]
+    def lots(
+        self, *, admin: bool = False, viewer: str | None = None, maxima: bool = False
+    ) -> LotsPage:
+        lots = self.views.lots.values()
+        states = [self._state(view, admin, viewer, maxima) for view in lots]
         return LotsPage(states, self._now())
 
-    def snapshot(self, lot_id: str, *, admin: bool = False) -> Snapshot:
+    def snapshot(
+        self,
+        lot_id: str,
+        *,
+        admin: bool = False,
+        viewer: str | None = None,
+        maxima: bool = False,
+    ) -> Snapshot:
         self._published(lot_id)
-        return self.views.snapshot(lot_id, self._now(), admin=admin)
+        now = self._now()
+        return self.views.snapshot(lot_id, now, admin=admin, viewer=viewer, maxima=maxima)
 
     async def bids(
-        self, lot_id: str, before_seq: int | None, limit: int, *, admin: bool = False
+        self,
+        lot_id: str,
+        before_seq: int | None,
+        limit: int,
+        *,
+        admin: bool = False,
+        maxima: bool = False,
     ) -> BidHistory:
-        """A page of the lot's bids, newest first, older than ``before_seq``."""
+        """A page of the lot's bids, newest first, older than ``before_seq``: which were placed
+        for a maximum, which an admin voided, and (``admin`` only) each bidder's maximum."""
         view = self._published(lot_id)
+        store = self.house.store
         try:
-            bodies = await self.house.store.bid_history(lot_id, before_seq, limit + 1)
+            bodies = await store.bid_history(lot_id, before_seq, limit + 1)
+            voids = await store.bid_voids(lot_id) if bodies else []
         except Exception as exc:
             # a failed read is the store's fault, not the asker's: say so; they retry later
             log.exception("reading the bid history of %s", lot_id)
@@ -138,8 +175,18 @@ class Queries:
         def shown(bidder: str) -> str:
             return bidder if admin else self.house.public_name(view.sale, bidder)
 
+        voided = {seq for body in voids for seq in VOID_DECODER.decode(body).voided}
         listed = [
-            HistoryBid(e.seq, e.amount, shown(e.bidder), e.ts, e.ends_at, e.auto)
+            HistoryBid(
+                e.seq,
+                e.amount,
+                shown(e.bidder),
+                e.ts,
+                e.ends_at,
+                e.auto,
+                e.seq in voided,
+                e.max_amount if admin or maxima else None,
+            )
             for e in page
             if isinstance(e, BidPlaced)
         ]

@@ -250,15 +250,22 @@ class Views:
     # -- reading -----------------------------------------------------------------------------
 
     def snapshot(
-        self, lot_id: str, now_ms: int, *, admin: bool = False, viewer: str | None = None
+        self,
+        lot_id: str,
+        now_ms: int,
+        *,
+        admin: bool = False,
+        viewer: str | None = None,
+        maxima: bool = False,
     ) -> Snapshot:
         """The lot's picture for the public, an admin, or ``viewer`` (who sees their own
-        maximum when they lead)."""
+        maximum when they lead); ``maxima``: the leader's maximum with the public's names (an
+        admin reading the public API)."""
         view = self.lots[lot_id]
         salt = None if admin else self.salts.get(view.sale)
         kept = self.closed.get(lot_id)
         recent = None if kept is None else RECENT_DECODER.decode(kept)
-        with_max = admin or (viewer is not None and viewer == view.high_bidder)
+        with_max = admin or maxima or (viewer is not None and viewer == view.high_bidder)
         return snapshot_of(view, now_ms, salt, recent, with_max=with_max)
 
     def events_since(

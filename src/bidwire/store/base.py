@@ -136,6 +136,10 @@ class EventLog(Protocol):
         """Encoded bid events of a lot, newest first, with seq < before_seq."""
         ...
 
+    async def bid_voids(self, lot_id: str) -> list[bytes]:
+        """Encoded bid_voided events of a lot, oldest first (what its history marks voided)."""
+        ...
+
     def fault(self) -> str | None:
         """Why the store cannot commit now, for a person (checked cheaply), or None."""
         ...

@@ -13,6 +13,7 @@ from bidwire.accounts.records import UserRecord, UserRole
 from bidwire.domain.events import (
     SALE_EVENT_TYPES,
     BidPlaced,
+    BidVoided,
     KeyedEvent,
     LotEvent,
     MaxRaised,
@@ -205,3 +206,7 @@ class MemoryStore(MemoryAccounts):
             if isinstance(ev, BidPlaced) and (before_seq is None or ev.seq < before_seq)
         ]
         return [msgspec.json.encode(ev) for ev in bids[:limit]]
+
+    async def bid_voids(self, lot_id: str) -> list[bytes]:
+        events = self.lots[lot_id].events
+        return [msgspec.json.encode(ev) for ev in events if isinstance(ev, BidVoided)]

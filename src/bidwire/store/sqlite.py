@@ -960,6 +960,18 @@ class SqliteStore(SqliteAccounts):
         result: list[bytes] = await self._read(read)
         return result
 
+    async def bid_voids(self, lot_id: str) -> list[bytes]:
+        def read(conn: sqlite3.Connection) -> list[bytes]:
+            cur = conn.execute(
+                "SELECT body FROM events WHERE stream = 'lot' AND lot_id = ?"
+                " AND type = 'bid_voided' ORDER BY seq",
+                (lot_id,),
+            )
+            return [bytes(row[0]) for row in cur]
+
+        result: list[bytes] = await self._read(read)
+        return result
+
 
 def _lot_log(blob: bytes | None) -> LotLog:
     """A lot's stored snapshot; a row whose snapshot is unreadable replays its whole log."""

@@ -4,6 +4,7 @@ The WebSocket (``transports/ws.py``) reads the same cookie and checks Origin wit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ from starlette.requests import HTTPConnection
 from bidwire.accounts.records import UserRecord
 from bidwire.accounts.service import TOKEN_TTL_MS
 from bidwire.engine.gate import HTTP_GUEST_IDLE_MS, HttpGuest
+from bidwire.errors import BidwireError
 from bidwire.transports.http.edge import ApiError, context
 
 TOKEN_COOKIE = "bidwire_token"
@@ -96,9 +98,32 @@ async def require_admin(
     return user
 
 
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who reads a public page, for what only they may see there: their own maximum while
+    they lead (``name``), or every maximum (``admin``)."""
+
+    name: str | None = None
+    admin: bool = False
+
+
+async def reader(request: Request) -> Reader:
+    """The login, else the guest session; anyone at all when neither is valid: reading needs
+    no login, so a stale token reads what the public reads instead of failing."""
+    try:
+        user = await current_user(request)
+        if user is not None:
+            return Reader(user.username, user.role == "admin")
+        session = guest_session(request, None)
+    except (ApiError, BidwireError):
+        return Reader()
+    return Reader(session.actor.name if session is not None else None)
+
+
 LoggedInUser = Annotated[UserRecord, Depends(require_user)]
 AdminUser = Annotated[UserRecord, Depends(require_admin)]
 MaybeUser = Annotated[UserRecord | None, Depends(current_user)]
+ReaderOf = Annotated[Reader, Depends(reader)]
 
 
 def set_token_cookie(request: Request, response: Response, token: str) -> None:

@@ -14,6 +14,7 @@ from bidwire.engine.views import Snapshot
 from bidwire.transports.http.auth import (
     GUEST_COOKIE,
     MaybeUser,
+    ReaderOf,
     guest_session,
     set_guest_cookie,
 )
@@ -46,14 +47,16 @@ async def healthz(ctx: Context) -> Health | JSONResponse:
 
 
 @router.get("/api/sales", responses=wire_schema(SalesPage, "Every sale with its lots."))
-async def sales(ctx: Context) -> Response:
-    """Every sale with its lots in order, each lot in its published state."""
-    return wire_json(ctx.queries.sales())
+async def sales(ctx: Context, who: ReaderOf) -> Response:
+    """Every sale with its lots in order, each lot in its published state (the leader's
+    maximum only to that leader and admins)."""
+    return wire_json(ctx.queries.sales(viewer=who.name, maxima=who.admin))
 
 
 @router.get("/api/lots", responses=wire_schema(LotsPage, "Every lot in its published state."))
-async def lots(ctx: Context) -> Response:
-    return wire_json(ctx.queries.lots())
+async def lots(ctx: Context, who: ReaderOf) -> Response:
+    """Every lot in its published state (the leader's maximum only to them and admins)."""
+    return wire_json(ctx.queries.lots(viewer=who.name, maxima=who.admin))
 
 
 @router.get(
@@ -63,9 +66,10 @@ async def lots(ctx: Context) -> Response:
         **error_responses("unknown_lot", "bad_request"),
     },
 )
-async def lot(lot_id: str, ctx: Context) -> Response:
-    """The lot's snapshot, exactly as the wire's ``snapshot`` message."""
-    return wire_json(ctx.queries.snapshot(lot_id))
+async def lot(lot_id: str, ctx: Context, who: ReaderOf) -> Response:
+    """The lot's snapshot, exactly as the wire's ``snapshot`` message: ``high_bid.max_amount``
+    only for the leader themselves (logged in, or their guest session) and admins."""
+    return wire_json(ctx.queries.snapshot(lot_id, viewer=who.name, maxima=who.admin))
 
 
 @router.get(
@@ -78,14 +82,16 @@ async def lot(lot_id: str, ctx: Context) -> Response:
 async def bids(
     lot_id: str,
     ctx: Context,
+    who: ReaderOf,
     before_seq: Annotated[
         int | None, Query(ge=1, le=2**62, description="Only bids with a smaller seq.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Response:
     """The lot's bid history from the store, newest first, a page at a time (pseudonyms in an
-    anonymous sale)."""
-    return wire_json(await ctx.queries.bids(lot_id, before_seq, limit))
+    anonymous sale): ``auto`` for bids the house placed for a maximum, ``voided`` for bids an
+    admin voided. Maximums only to admins."""
+    return wire_json(await ctx.queries.bids(lot_id, before_seq, limit, maxima=who.admin))
 
 
 @router.post(
