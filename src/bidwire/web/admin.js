@@ -2,7 +2,7 @@
 // Plain ES module like the saleroom. Every piece of text from the server goes in with
 // textContent, never as HTML, so a lot called "<script>..." is shown, not run.
 
-import { formatMoney, inputValue } from "./money.js";
+import { formatMoney, inputValue, parseAmount } from "./money.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -122,6 +122,11 @@ function lotRow(lot) {
   const high = lot.high_bid
     ? `${formatMoney(lot.high_bid.amount, lot.currency)} by ${lot.high_bid.bidder}`
     : `from ${formatMoney(lot.starting_price, lot.currency)}`;
+  const extras = [];
+  if (lot.buy_now !== null && lot.buy_now !== undefined) extras.push(`buy now ${formatMoney(lot.buy_now, lot.currency)}`);
+  if (lot.reserve) extras.push(lot.reserve_met ? "reserve met" : "reserve not met");
+  const highCell = el("td", high);
+  if (extras.length) highCell.append(el("br"), el("small", extras.join(" · "), { className: "muted" }));
   const actions = el("td");
   const bids = el("button", "Bids", { type: "button" });
   bids.addEventListener("click", () => showBids(lot));
@@ -138,7 +143,7 @@ function lotRow(lot) {
     edit.addEventListener("click", () => editLot(row, lot));
     actions.append(edit);
   }
-  row.append(title, description, el("td", lot.outcome ? `${lot.state} (${lot.outcome})` : lot.state), el("td", high), actions);
+  row.append(title, description, el("td", lot.outcome ? `${lot.state} (${lot.outcome})` : lot.state), highCell, actions);
   return row;
 }
 
@@ -150,16 +155,29 @@ function editLot(row, lot) {
     ["starting_price", "Starting price", inputValue(lot.starting_price, lot.currency)],
     ["currency", "Currency", lot.currency],
   ];
+  const buyNow = lot.buy_now ?? null;
+  fields.push(["buy_now", "Buy-now price (optional: offered until the first bid)", buyNow === null ? "" : inputValue(buyNow, lot.currency)]);
   for (const [name, label, value] of fields) {
     const id = `edit-${lot.lot}-${name}`;
     form.append(el("label", label, { htmlFor: id }));
     const input = el(name === "description" ? "textarea" : "input", "", { id, name, value });
+    input.dataset.testid = `edit-${name}`;
+    if (name === "buy_now" || name === "starting_price") input.inputMode = "decimal";
     form.append(input);
   }
   form.append(el("button", "Save", { type: "submit", className: "bid-button" }));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const data = Object.fromEntries(new FormData(form));
+    // Prices are in currency units, as a person types them, except buy_now: minor units, as on
+    // the wire (the server's LotEdit). Empty means "not offered".
+    const text = String(data.buy_now || "").trim();
+    try {
+      data.buy_now = text ? parseAmount(text, (data.currency || lot.currency).toUpperCase()) : null;
+    } catch (err) {
+      say(`edit ${lot.title}: buy-now price: ${err.message}`, "error");
+      return;
+    }
     act(`edit ${lot.title}`, () => api("PUT", `/api/admin/lots/${encodeURIComponent(lot.lot)}`, data));
   });
   const cell = el("td", "", { colSpan: 5 });
@@ -174,21 +192,41 @@ async function showBids(lot) {
   try {
     const page = await api("GET", `/api/admin/lots/${encodeURIComponent(lot.lot)}/bids`);
     ui.bidsLot.textContent = lot.title;
+    ui.bidsCard.dataset.lot = lot.lot;
+    // A bid of an open (or paused) lot can be voided; one the house placed goes with the bid
+    // that left its maximum, so it has no button of its own.
+    const voidable = lot.state === "open" || lot.state === "paused";
     ui.bids.replaceChildren(
       ...page.bids.map((bid) => {
         const row = el("tr");
+        row.dataset.seq = String(bid.seq);
+        const notes = [];
+        if (bid.auto) notes.push("automatic");
+        if (typeof bid.max_amount === "number") notes.push(`maximum ${formatMoney(bid.max_amount, lot.currency)}`);
+        if (bid.voided) notes.push("voided");
+        const action = el("td");
+        if (voidable && !bid.auto && !bid.voided) {
+          const button = el("button", "Void", { type: "button", className: "danger" });
+          button.dataset.testid = "void";
+          button.setAttribute("aria-label", `Void bid #${bid.seq}: ${formatMoney(bid.amount, lot.currency)} by ${bid.bidder}`);
+          button.addEventListener("click", () => voidBid(lot, bid));
+          action.append(button);
+        }
         row.append(
           el("td", String(bid.seq)),
           el("td", formatMoney(bid.amount, lot.currency)),
           el("td", bid.bidder),
+          el("td", notes.join(", ")),
           el("td", when(bid.ts)),
+          action,
         );
+        if (bid.voided) row.classList.add("voided");
         return row;
       }),
     );
     if (!page.bids.length) {
       const row = el("tr");
-      row.append(el("td", "No bids.", { colSpan: 4 }));
+      row.append(el("td", "No bids.", { colSpan: 6 }));
       ui.bids.append(row);
     }
     ui.bidsCard.hidden = false;
@@ -196,6 +234,27 @@ async function showBids(lot) {
   } catch (err) {
     say(`bids of ${lot.title}: ${err.message}`, "error");
   }
+}
+
+async function voidBid(lot, bid) {
+  const what = `bid #${bid.seq} (${formatMoney(bid.amount, lot.currency)} by ${bid.bidder})`;
+  const sure = window.confirm(
+    `Void ${what} on ${lot.title}? It no longer stands, with the automatic bids it caused; ` +
+      "the lot is priced again without it and every bidder is told.",
+  );
+  if (!sure) return;
+  try {
+    const voided = await api("POST", `/api/admin/lots/${encodeURIComponent(lot.lot)}/void`, { seq: bid.seq });
+    const now = voided.amount === null || voided.amount === undefined
+      ? "no bid stands now"
+      : `it stands at ${formatMoney(voided.amount, lot.currency)} by ${voided.bidder}`;
+    const count = voided.voided?.length ?? 1;
+    say(`Voided ${what}${count > 1 ? ` and ${count - 1} automatic bid${count > 2 ? "s" : ""}` : ""}; ${now}.`, "ok");
+  } catch (err) {
+    say(`void ${what}: ${err.message}`, "error");
+  }
+  await refresh();
+  await showBids({ ...lot, ...(latestLots.get(lot.lot) || {}) });
 }
 
 // -- users and the audit log ---------------------------------------------------------------------
@@ -277,6 +336,7 @@ ui.importForm.addEventListener("submit", (event) => {
 // -- who is here ---------------------------------------------------------------------------------
 
 let me = null;
+let latestLots = new Map(); // lot id -> its latest summary, for the bids card
 
 async function refresh() {
   if (!me) return;
@@ -286,6 +346,7 @@ async function refresh() {
       api("GET", "/api/admin/users"),
       api("GET", "/api/admin/audit?limit=100"),
     ]);
+    latestLots = new Map(sales.sales.flatMap((sale) => sale.lots.map((l) => [l.lot, l])));
     renderSales(sales.sales);
     renderUsers(users.users, me.user);
     renderAudit(audit.entries);

@@ -47,6 +47,12 @@ const ui = {
   form: $("bid-form"),
   amount: $("bid-amount"),
   prefix: $("amount-prefix"),
+  maxAmount: $("max-amount"),
+  maxPrefix: $("max-prefix"),
+  maxHint: $("max-hint"),
+  reserve: $("reserve"),
+  buyBox: $("buy-now-box"),
+  buyNow: $("buy-now"),
   bidCurrency: $("bid-currency"),
   bidButton: $("bid-button"),
   quick: $("quick"),
@@ -70,7 +76,7 @@ const ui = {
 const state = new AuctionState();
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 const conn = new Connection(wsUrl);
-const pending = new Map(); // bid request id -> {lot, amount}
+const pending = new Map(); // bid request id -> {lot, amount, max}; buy-now id -> {lot, buy}
 const resyncing = new Set(); // lots with a resync in flight
 let viewing = null; // a lot the user picked; null follows the lot on the block
 let shownLot = null; // the lot on screen at the last render
@@ -113,6 +119,40 @@ function toast(text, kind = "info", tag = "") {
   setTimeout(() => node.remove(), TOAST_MS);
 }
 
+/** Why a lot closed, in the words every client uses. */
+function closedWords(lot, name) {
+  const amount = formatMoney(lot.closed_amount ?? lot.high_bid?.amount, lot.currency);
+  let reason = lot.reason;
+  if (!reason) {
+    // A snapshot does not say why: work it out from what it does say.
+    if (lot.outcome === "sold") reason = "hammer";
+    else if (!lot.high_bid) reason = "no_bids";
+    else if (lot.reserve && !lot.reserve_met) reason = "reserve_not_met";
+    else reason = "withdrawn";
+  }
+  const mine = lot.winner === name;
+  switch (reason) {
+    case "hammer":
+      return mine ? [`You won it for ${amount}`, "won"] : [`Sold to ${lot.winner} for ${amount}`, "sold"];
+    case "buy_now":
+      return mine ? [`You bought it now for ${amount}`, "won"] : [`Bought now by ${lot.winner} for ${amount}`, "sold"];
+    case "reserve_not_met":
+      return ["Not sold: the reserve was not met", "unsold"];
+    case "no_bids":
+      return ["Not sold: no bids", "unsold"];
+    case "withdrawn":
+      return ["Withdrawn by the auctioneer", "unsold"];
+    default:
+      return [lot.outcome === "sold" ? `Sold to ${lot.winner} for ${amount}` : "Not sold", lot.outcome ?? "unsold"];
+  }
+}
+
+/** The viewer's own maximum on `lot`, while it is above the price it stands at. */
+function leadingMax(lot, name) {
+  const high = lot.high_bid;
+  return high && high.bidder === name && lot.my_max !== null && lot.my_max > high.amount ? lot.my_max : null;
+}
+
 function setFeedback(text, kind) {
   ui.feedback.textContent = text;
   ui.feedback.dataset.kind = kind;
@@ -121,7 +161,7 @@ function setFeedback(text, kind) {
 function participated(lot) {
   const name = me();
   if (!name) return false;
-  for (const bid of lot.bids.values()) if (bid.bidder === name) return true;
+  for (const bid of lot.bids.values()) if (bid.bidder === name && !bid.voided) return true;
   return false;
 }
 
@@ -175,8 +215,14 @@ function resync(lotId, sinceSeq) {
 }
 
 let wasOnline = false;
+let welcomedAs = null;
 
 function onWelcome() {
+  if (welcomedAs !== conn.user) {
+    // Someone else now: the maximums we knew were the last person's.
+    for (const lot of state.lots.values()) lot.my_max = null;
+    welcomedAs = conn.user;
+  }
   resyncing.clear();
   if (wasOnline) toast("Back online; everything is up to date.", "info", "conn");
   wasOnline = true;
@@ -195,14 +241,14 @@ function onMessage(msg) {
     case "welcome":
       onWelcome();
       break;
-    case "bid_accepted": {
+    case "bid_accepted":
+      onAccepted(msg);
+      break;
+    case "bought": {
       const request = pending.get(msg.id);
       pending.delete(msg.id);
       const lot = state.lots.get(msg.lot);
-      if (request) {
-        setFeedback(`Bid accepted: ${formatMoney(msg.amount, lot?.currency ?? "USD")}. You are leading.`, "ok");
-        amountDirty = false;
-      }
+      if (request && lot) setFeedback(`You bought ${lot.title} for ${formatMoney(msg.amount, lot.currency)}.`, "ok");
       break;
     }
     case "bid_rejected":
@@ -230,7 +276,44 @@ function onMessage(msg) {
   scheduleRender();
 }
 
+function onAccepted(msg) {
+  const request = pending.get(msg.id);
+  pending.delete(msg.id);
+  if (!request) return;
+  const lot = state.lot(msg.lot);
+  const money = (minor) => formatMoney(minor, lot.currency);
+  // The maximum is ours alone: it is only ever in our own replies and our own snapshot.
+  const max = typeof msg.max_amount === "number" ? msg.max_amount : request.max;
+  lot.my_max = request.max !== null && typeof max === "number" ? max : null;
+  lot.my_max_seq = msg.seq;
+  amountDirty = false;
+  ui.maxAmount.value = "";
+  if (msg.leading === false) {
+    setFeedback(
+      `Your bid of ${money(msg.amount)} was placed, but another bidder's maximum is higher, so they still lead.`,
+      "warn",
+    );
+  } else if (lot.my_max !== null && lot.my_max > msg.amount) {
+    setFeedback(`Accepted: your maximum of ${money(lot.my_max)} is leading at ${money(msg.amount)}.`, "ok");
+  } else {
+    setFeedback(`Bid accepted: ${money(msg.amount)}. You are leading.`, "ok");
+  }
+}
+
 function onRejected(msg) {
+  const request = pending.get(msg.id);
+  if (request?.buy) {
+    pending.delete(msg.id);
+    const why = {
+      not_offered: "Buy now is no longer offered: a bid came first.",
+      lot_not_open: msg.message,
+      unavailable: "The server could not record it; nothing was bought. Try again.",
+      not_authenticated: "Still joining the sale; try again in a moment.",
+      rate_limited: "Too many requests at once; slow down a little.",
+    }[msg.code] ?? msg.message;
+    setFeedback(`Not bought: ${why}`, "error");
+    return;
+  }
   pending.delete(msg.id);
   const lot = msg.lot ? state.lots.get(msg.lot) : null;
   const currency = lot?.currency ?? "USD";
@@ -238,7 +321,9 @@ function onRejected(msg) {
     too_low: msg.min_amount
       ? `Too low: the least you can bid now is ${formatMoney(msg.min_amount, currency)}.`
       : "Too low.",
-    already_leading: "You already hold the high bid.",
+    already_leading: msg.message && /maximum/i.test(msg.message)
+      ? msg.message
+      : "You already hold the high bid; to bid more, raise your maximum.",
     lot_not_open: msg.message,
     bad_amount: "That amount is not valid.",
     unavailable: "The server could not record the bid; it was not placed. Try again.",
@@ -255,6 +340,10 @@ function onRejected(msg) {
 function onLotMessage(msg) {
   const before = msg.lot ? state.lots.get(msg.lot) : null;
   const wasLeading = before?.high_bid?.bidder === me() && before.state === "open";
+  const voidedBids =
+    msg.type === "bid_voided" && before
+      ? state.bidsOf(before).filter((b) => msg.voided.includes(b.seq))
+      : [];
   const result = state.apply(msg);
   if (!result) return;
   if (result.unknownLots) loadSales();
@@ -267,21 +356,37 @@ function onLotMessage(msg) {
   const ev = result.event;
   if (!ev) return;
   const lot = state.lot(result.lot);
+  if (ev.type === "lot_closed" && viewing === null && result.lot === shownLot) {
+    // In a timed sale other lots are still open: keep this one's result in view, not jump
+    // away from it (the "back to the lot on the block" link follows the sale again).
+    const next = state.onTheBlock();
+    if (next && next.lot !== result.lot) viewing = result.lot;
+  }
   const name = me();
   if (ev.type === "bid_placed" && ev.bidder !== name && result.lot === shownLot) {
     // "Bid accepted" is no longer the news once someone else has bid.
     if (ui.feedback.dataset.kind === "ok") setFeedback("", "");
   }
-  if (ev.type === "bid_placed" && wasLeading && ev.bidder !== name) {
-    toast(`You have been outbid on ${lot.title}: ${ev.bidder} bid ${formatMoney(ev.amount, lot.currency)}.`, "warn");
+  // A rival's bid our maximum covers is answered at once by the house: not an outbid.
+  const covered = lot.my_max !== null && ev.amount <= lot.my_max;
+  // The house's answer to our own bid, in the same commit: the bid's reply already says so.
+  const answer = ev.type === "bid_placed" && ev.auto &&
+    [...lot.bids.values()].some((b) => b.seq === ev.seq - 1 && b.bidder === name && b.ts === ev.ts);
+  if (ev.type === "bid_placed" && wasLeading && ev.bidder !== name && !covered && !answer) {
+    const how = lot.my_max !== null ? ` your maximum of ${formatMoney(lot.my_max, lot.currency)} was beaten` : ` ${ev.bidder} bid ${formatMoney(ev.amount, lot.currency)}`;
+    toast(`You have been outbid on ${lot.title}:${how}.`, "warn");
+  } else if (ev.type === "bid_voided") {
+    if (result.lot === shownLot) setFeedback("", ""); // what it said of our bid may be undone
+    const mine = voidedBids.some((b) => b.bidder === name && !b.auto);
+    const what = voidedBids.length
+      ? voidedBids.filter((b) => !b.auto).map((b) => `${formatMoney(b.amount, lot.currency)} by ${b.bidder === name ? "you" : b.bidder}`).join(", ")
+      : `${ev.voided.length} bid${ev.voided.length === 1 ? "" : "s"}`;
+    const now = ev.amount === null ? "no bid stands now" : `the high bid is ${formatMoney(ev.amount, lot.currency)} by ${ev.bidder === name ? "you" : ev.bidder}`;
+    if (mine && lot.my_max_seq !== undefined && ev.voided.includes(lot.my_max_seq)) lot.my_max = null;
+    toast(`The auctioneer voided ${mine ? "your bid" : "a bid"} on ${lot.title} (${what}); ${now}.`, mine ? "warn" : "info");
   } else if (ev.type === "lot_closed") {
-    if (ev.outcome === "sold" && ev.winner === name) {
-      toast(`You won ${lot.title} for ${formatMoney(ev.amount, lot.currency)}!`, "win");
-    } else if (ev.outcome === "sold") {
-      toast(`${lot.title} sold to ${ev.winner} for ${formatMoney(ev.amount, lot.currency)}.`, "info");
-    } else {
-      toast(`${lot.title} was not sold.`, "info");
-    }
+    const [words, kind] = closedWords(lot, name);
+    toast(`${lot.title}: ${words}${kind === "won" ? "!" : "."}`, kind === "won" ? "win" : "info");
   } else if (ev.type === "lot_opened" && viewing === null) {
     toast(`Now on the block: ${lot.title}.`, "info");
   }
@@ -294,21 +399,58 @@ function placeBid(event) {
     setFeedback("This lot is not open for bidding.", "error");
     return;
   }
-  let amount;
+  let amount = null;
+  let max = null;
+  const withMax = ui.maxAmount.value.trim() !== "";
   try {
-    amount = parseAmount(ui.amount.value, lot.currency);
+    if (withMax) max = parseAmount(ui.maxAmount.value, lot.currency);
   } catch (err) {
-    setFeedback(err.message, "error");
-    ui.amount.focus();
+    setFeedback(`Maximum: ${err.message}`, "error");
+    ui.maxAmount.focus();
+    return;
+  }
+  // With a maximum, the prefilled minimum is only a suggestion: the house prices the bid.
+  if (!withMax || (amountDirty && ui.amount.value.trim() !== "")) {
+    try {
+      amount = parseAmount(ui.amount.value, lot.currency);
+    } catch (err) {
+      setFeedback(err.message, "error");
+      ui.amount.focus();
+      return;
+    }
+  }
+  if (amount !== null && max !== null && max < amount) {
+    setFeedback("Your maximum must be at least your bid.", "error");
+    ui.maxAmount.focus();
     return;
   }
   const id = conn.newId("b");
-  if (!conn.send({ type: "bid", id, lot: lot.lot, amount })) {
+  const message = { type: "bid", id, lot: lot.lot };
+  if (amount !== null) message.amount = amount;
+  if (max !== null) message.max_amount = max;
+  if (!conn.send(message)) {
     setFeedback("Not connected: your bid was not sent. The page is reconnecting.", "error");
     return;
   }
-  pending.set(id, { lot: lot.lot, amount });
-  setFeedback(`Bidding ${formatMoney(amount, lot.currency)}…`, "pending");
+  pending.set(id, { lot: lot.lot, amount, max });
+  setFeedback(
+    max !== null ? `Leaving a maximum of ${formatMoney(max, lot.currency)}…` : `Bidding ${formatMoney(amount, lot.currency)}…`,
+    "pending",
+  );
+}
+
+function buyNow() {
+  const lot = currentLot();
+  if (!lot || lot.state !== "open" || lot.buy_now === null) return;
+  const price = formatMoney(lot.buy_now, lot.currency);
+  if (!window.confirm(`Buy ${lot.title} now for ${price}? The auction ends at once and you pay that price.`)) return;
+  const id = conn.newId("n");
+  if (!conn.send({ type: "buy_now", id, lot: lot.lot })) {
+    setFeedback("Not connected: nothing was bought. The page is reconnecting.", "error");
+    return;
+  }
+  pending.set(id, { lot: lot.lot, buy: true });
+  setFeedback(`Buying ${lot.title} for ${price}…`, "pending");
 }
 
 // -- what to show --------------------------------------------------------------------------------
@@ -352,6 +494,7 @@ function render() {
   if (shownLot !== lot.lot) {
     shownLot = lot.lot;
     amountDirty = false;
+    ui.maxAmount.value = "";
     setFeedback("", "");
   }
   if (lot.historyBefore === undefined && lot.bid_count > 0) {
@@ -362,7 +505,11 @@ function render() {
   const sale2 = saleOf(lot);
   const index = sale2 ? sale2.lots.indexOf(lot.lot) : -1;
   ui.position.textContent = index >= 0 ? `Lot ${index + 1} of ${sale2.lots.length}` : "";
-  ui.lotState.textContent = { open: "Live", scheduled: "Coming up", closed: "Closed" }[lot.state];
+  ui.lotState.textContent = { open: "Live", scheduled: "Coming up", closed: "Closed", paused: "Paused" }[lot.state];
+  // Whether there is a reserve and whether it is met; never its amount.
+  ui.reserve.hidden = !lot.reserve || lot.state === "closed";
+  ui.reserve.textContent = lot.reserve_met ? "Reserve met" : "Reserve not met";
+  ui.reserve.dataset.met = String(Boolean(lot.reserve_met));
   ui.lotState.dataset.state = lot.state;
   ui.title.textContent = lot.title;
   ui.description.textContent = lot.description;
@@ -371,7 +518,8 @@ function render() {
   const high = lot.high_bid;
   ui.price.dataset.amount = high ? high.amount : "";
   if (lot.state === "closed") {
-    ui.priceLabel.textContent = lot.outcome === "sold" ? "Sold for" : high ? "Highest bid" : "Opening price";
+    ui.priceLabel.textContent =
+      lot.outcome === "sold" ? (lot.reason === "buy_now" ? "Bought now for" : "Sold for") : high ? "Highest bid" : "Opening price";
   } else {
     ui.priceLabel.textContent = high ? "Current bid" : "Opening price";
   }
@@ -393,20 +541,21 @@ function renderStanding(lot, name) {
   let text = "";
   let kind = "";
   const high = lot.high_bid;
-  if (lot.state === "open") {
-    if (high && high.bidder === name) [text, kind] = ["You are leading", "lead"];
+  if (lot.state === "open" || lot.state === "paused") {
+    const max = leadingMax(lot, name);
+    if (max !== null) {
+      const at = formatMoney(high.amount, lot.currency);
+      [text, kind] = [`Your maximum of ${formatMoney(max, lot.currency)} is leading at ${at}`, "lead"];
+    } else if (high && high.bidder === name) [text, kind] = ["You are leading", "lead"];
     else if (participated(lot)) {
-      [text, kind] = [`You have been outbid${high ? ` by ${high.bidder}` : ""}`, "outbid"];
+      text = lot.my_max !== null
+        ? `You have been outbid: your maximum was ${formatMoney(lot.my_max, lot.currency)}`
+        : `You have been outbid${high ? ` by ${high.bidder}` : ""}`;
+      kind = "outbid";
     }
+    if (lot.state === "paused") [text, kind] = [`${text ? `${text}. ` : ""}Bidding is paused by the auctioneer`, kind || "scheduled"];
   } else if (lot.state === "closed") {
-    if (lot.outcome === "sold" && lot.winner === name) {
-      [text, kind] = [`You won: ${formatMoney(high?.amount, lot.currency)}`, "won"];
-    } else if (lot.outcome === "sold") {
-      [text, kind] = [`Sold to ${lot.winner} for ${formatMoney(high?.amount, lot.currency)}`, "sold"];
-    } else {
-      const why = lot.reason === "reserve_not_met" ? "the reserve was not met" : "no bids";
-      [text, kind] = [`Not sold: ${high ? why : "no bids"}`, "unsold"];
-    }
+    [text, kind] = closedWords(lot, name);
   } else {
     [text, kind] = ["Opens when the lots before it are done", "scheduled"];
   }
@@ -419,7 +568,17 @@ function renderForm(lot) {
   const open = lot.state === "open";
   const live = conn.state === "live";
   ui.amount.disabled = !open;
+  ui.maxAmount.disabled = !open;
+  ui.maxHint.hidden = !open;
+  ui.maxPrefix.textContent = currencySymbol(lot.currency);
   ui.bidButton.disabled = !open || !live;
+  const offered = open && lot.buy_now !== null && lot.buy_now !== undefined;
+  ui.buyBox.hidden = !offered;
+  if (offered) {
+    ui.buyNow.textContent = `Buy now for ${formatMoney(lot.buy_now, lot.currency)}`;
+    ui.buyNow.dataset.amount = lot.buy_now;
+    ui.buyNow.disabled = !live;
+  }
   ui.bidButton.textContent = open
     ? live
       ? "Place bid"
@@ -460,17 +619,32 @@ function renderForm(lot) {
 
 function renderHistory(lot, name) {
   const bids = state.bidsOf(lot);
+  let topShown = false;
   ui.history.replaceChildren(
-    ...bids.slice(0, 200).map((bid, i) => {
+    ...bids.slice(0, 200).map((bid) => {
       const item = document.createElement("li");
       if (bid.bidder === name) item.classList.add("mine");
-      if (i === 0) item.classList.add("top");
+      if (bid.voided) item.classList.add("voided");
+      else if (!topShown) {
+        item.classList.add("top");
+        topShown = true;
+      }
       const amount = document.createElement("span");
       amount.className = "h-amount";
       amount.textContent = formatMoney(bid.amount, lot.currency);
       const who = document.createElement("span");
       who.className = "h-who";
-      who.textContent = bid.bidder === name ? `${bid.bidder} (you)` : bid.bidder;
+      const whoName = document.createElement("span");
+      whoName.className = "h-name";
+      whoName.textContent = bid.bidder === name ? `${bid.bidder} (you)` : bid.bidder;
+      who.append(whoName);
+      if (bid.auto || bid.voided) {
+        const tag = document.createElement("span");
+        tag.className = `h-tag ${bid.voided ? "h-voided" : "h-auto"}`;
+        tag.textContent = bid.voided ? "voided" : "automatic";
+        tag.title = bid.voided ? "Voided by the auctioneer: this bid no longer stands" : "Placed by the house for this bidder's maximum";
+        who.append(tag);
+      }
       const when = document.createElement("time");
       when.className = "h-when";
       when.dateTime = new Date(bid.ts).toISOString();
@@ -489,7 +663,7 @@ function renderHistory(lot, name) {
 }
 
 function renderChart(lot, name) {
-  const bids = state.bidsOf(lot).reverse();
+  const bids = state.bidsOf(lot).filter((b) => !b.voided).reverse();
   const now = conn.clock.now();
   drawChart(ui.chart, {
     bids,
@@ -542,10 +716,12 @@ function renderSale() {
         } else if (lot.state === "scheduled") {
           detail.textContent = `from ${formatMoney(lot.starting_price, lot.currency)}`;
         } else if (lot.outcome === "sold") {
-          detail.textContent = `${lot.winner === name ? "won by you" : `sold to ${lot.winner}`} · ${formatMoney(high?.amount, lot.currency)}`;
+          const how = lot.reason === "buy_now" ? "bought now by" : "sold to";
+          detail.textContent = `${lot.winner === name ? "won by you" : `${how} ${lot.winner}`} · ${formatMoney(lot.closed_amount ?? high?.amount, lot.currency)}`;
           if (lot.winner === name) button.classList.add("won");
         } else {
-          detail.textContent = "not sold";
+          const [words] = closedWords(lot, name);
+          detail.textContent = words.replace(/^Not sold: /, "not sold: ").replace(/^Withdrawn/, "withdrawn");
         }
         button.append(title, detail);
         button.addEventListener("click", () => {
@@ -715,6 +891,7 @@ ui.form.addEventListener("submit", placeBid);
 ui.amount.addEventListener("input", () => {
   amountDirty = ui.amount.value.trim() !== "";
 });
+ui.buyNow.addEventListener("click", buyNow);
 ui.follow.addEventListener("click", () => {
   viewing = null;
   render();

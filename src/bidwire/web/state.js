@@ -4,6 +4,10 @@
 // news (a resync overlapping a snapshot, or the HTTP catalogue arriving late) and is dropped;
 // an event beyond the next seq means we missed something, and the caller asks for a resync.
 // A snapshot is the server's word and replaces what we hold.
+//
+// A snapshot lists the lot's most recent STANDING bids; a voided bid is left out of it but not
+// out of the HTTP history, so a history bid newer than the snapshot's oldest one, at or below its
+// seq, and missing from it, was voided (see markVoidedBySnapshot).
 
 function bidKey(bid) {
   return `${bid.ts}|${bid.amount}|${bid.bidder}`;
@@ -26,6 +30,13 @@ function emptyLot(id) {
     outcome: null,
     winner: null,
     reason: null,
+    closed_amount: null,
+    reserve: false,
+    reserve_met: false,
+    buy_now: null, // the buy-now price while offered
+    buy_now_price: null, // the price once seen: offered again if a void leaves no bid
+    my_max: null, // the viewer's own maximum, when they left one above their bid
+    snapshot: null, // {seq, keys} of the last snapshot, to tell which history bids were voided
     opened_at: null,
     closed_at: null,
     bids: new Map(),
@@ -46,6 +57,9 @@ const LOT_FIELDS = [
   "high_bid",
   "bid_count",
   "outcome",
+  "reserve",
+  "reserve_met",
+  "buy_now",
 ];
 
 export class AuctionState {
@@ -67,7 +81,7 @@ export class AuctionState {
   onTheBlock() {
     let best = null;
     for (const lot of this.lots.values()) {
-      if (lot.state !== "open") continue;
+      if (lot.state !== "open" && lot.state !== "paused") continue;
       if (!best || (lot.opened_at ?? 0) >= (best.opened_at ?? 0)) best = lot;
     }
     return best;
@@ -80,7 +94,32 @@ export class AuctionState {
   addBid(lot, bid) {
     const key = bidKey(bid);
     const known = lot.bids.get(key);
-    lot.bids.set(key, known ? { ...known, ...bid } : { ...bid });
+    // Sources differ in what they know (the HTTP history has no `auto`, a snapshot no seq):
+    // keep what each one knows.
+    const merged = known ? { ...known, ...bid } : { ...bid };
+    if (known?.auto) merged.auto = true;
+    if (known?.voided) merged.voided = true;
+    lot.bids.set(key, merged);
+  }
+
+  /** Bids the last snapshot should have listed, and did not: they were voided. */
+  markVoidedBySnapshot(lot) {
+    const snap = lot.snapshot;
+    if (!snap) return;
+    let floor = Infinity;
+    for (const [key, bid] of lot.bids) {
+      if (snap.keys.has(key) && typeof bid.seq === "number") floor = Math.min(floor, bid.seq);
+    }
+    if (snap.keys.size === 0 && lot.bid_count === 0) floor = 0; // every bid was voided
+    for (const [key, bid] of lot.bids) {
+      if (typeof bid.seq !== "number" || snap.keys.has(key)) continue;
+      if (bid.seq > floor && bid.seq <= snap.seq) bid.voided = true;
+    }
+  }
+
+  rememberBuyNow(lot, price) {
+    lot.buy_now = price ?? null;
+    if (price !== null && price !== undefined) lot.buy_now_price = price;
   }
 
   // -- from the HTTP API ---------------------------------------------------------------------
@@ -100,6 +139,7 @@ export class AuctionState {
         const lot = this.lot(summary.lot);
         if (summary.seq > lot.seq) {
           for (const f of LOT_FIELDS) lot[f] = summary[f];
+          this.rememberBuyNow(lot, summary.buy_now);
           if (summary.outcome === "sold" && summary.high_bid) lot.winner = summary.high_bid.bidder;
           touched.push(lot.lot);
         }
@@ -113,6 +153,7 @@ export class AuctionState {
     const lot = this.lot(page.lot);
     for (const bid of page.bids) this.addBid(lot, bid);
     lot.historyBefore = page.next_before_seq;
+    this.markVoidedBySnapshot(lot);
   }
 
   // -- from the WebSocket --------------------------------------------------------------------
@@ -125,11 +166,6 @@ export class AuctionState {
     switch (msg.type) {
       case "snapshot":
         return this.applySnapshot(msg);
-      case "lot_opened":
-      case "bid_placed":
-      case "lot_extended":
-      case "lot_closed":
-        return this.applyEvent(msg);
       case "sale_started": {
         const known = this.sales.get(msg.sale);
         this.sales.set(msg.sale, {
@@ -147,6 +183,11 @@ export class AuctionState {
         return { sale: msg.sale };
       }
       default:
+        // Every other event about a lot keeps its seq moving, known or not (max_raised says
+        // nothing else), so no gap is seen where there is none.
+        if (typeof msg.lot === "string" && typeof msg.seq === "number" && msg.type !== "bid_accepted") {
+          return this.applyEvent(msg);
+        }
         return null;
     }
   }
@@ -155,8 +196,19 @@ export class AuctionState {
     const lot = this.lot(snap.lot);
     for (const f of LOT_FIELDS) lot[f] = snap[f];
     lot.winner = snap.outcome === "sold" && snap.high_bid ? snap.high_bid.bidder : null;
+    this.rememberBuyNow(lot, snap.buy_now);
+    // high_bid.max_amount is only in the leader's own snapshot: it is ours.
+    if (snap.high_bid && typeof snap.high_bid.max_amount === "number") {
+      lot.my_max = snap.high_bid.max_amount;
+    }
     if (snap.state === "open" && lot.opened_at === null) lot.opened_at = snap.ts;
-    for (const bid of snap.bids || []) this.addBid(lot, bid);
+    const keys = new Set();
+    for (const bid of snap.bids || []) {
+      this.addBid(lot, bid);
+      keys.add(bidKey(bid));
+    }
+    lot.snapshot = { seq: snap.seq, keys };
+    this.markVoidedBySnapshot(lot);
     return { lot: lot.lot, snapshot: true };
   }
 
@@ -178,13 +230,42 @@ export class AuctionState {
         lot.min_amount = ev.min_amount;
         lot.ends_at = ev.ends_at;
         lot.opened_at = ev.ts;
+        lot.reserve = Boolean(ev.reserve);
+        lot.reserve_met = Boolean(ev.reserve_met);
+        this.rememberBuyNow(lot, ev.buy_now);
         break;
       case "bid_placed":
         lot.high_bid = { amount: ev.amount, bidder: ev.bidder };
         lot.min_amount = ev.min_amount;
         lot.ends_at = ev.ends_at;
         lot.bid_count += 1;
-        this.addBid(lot, { seq: ev.seq, amount: ev.amount, bidder: ev.bidder, ts: ev.ts });
+        lot.buy_now = null; // offered only until the first bid
+        if (typeof ev.reserve_met === "boolean") lot.reserve_met = ev.reserve_met;
+        this.addBid(lot, {
+          seq: ev.seq,
+          amount: ev.amount,
+          bidder: ev.bidder,
+          ts: ev.ts,
+          auto: Boolean(ev.auto),
+        });
+        break;
+      case "bid_voided": {
+        lot.high_bid = ev.amount === null ? null : { amount: ev.amount, bidder: ev.bidder };
+        lot.min_amount = ev.min_amount;
+        lot.bid_count = ev.bid_count;
+        lot.ends_at = ev.ends_at;
+        lot.reserve_met = typeof ev.reserve_met === "boolean" ? ev.reserve_met : ev.amount !== null;
+        if (ev.amount === null) lot.buy_now = lot.buy_now_price; // no bid stands: offered again
+        const gone = new Set(ev.voided);
+        for (const bid of lot.bids.values()) if (gone.has(bid.seq)) bid.voided = true;
+        break;
+      }
+      case "lot_paused":
+        lot.state = "paused";
+        break;
+      case "lot_resumed":
+        lot.state = "open";
+        lot.ends_at = ev.ends_at;
         break;
       case "lot_extended":
         lot.ends_at = ev.ends_at;
@@ -194,7 +275,10 @@ export class AuctionState {
         lot.outcome = ev.outcome;
         lot.winner = ev.winner;
         lot.reason = ev.reason || null;
+        lot.closed_amount = ev.amount ?? null;
         lot.closed_at = ev.ts;
+        lot.buy_now = null;
+        if (ev.reason === "buy_now") lot.high_bid = { amount: ev.amount, bidder: ev.winner };
         break;
       default:
         break;
