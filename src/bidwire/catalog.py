@@ -125,11 +125,9 @@ def lot_from_row(row: Mapping[str, Any], defaults: Defaults, taken: set[str]) ->
     )
 
 
-def edited_lot(
-    spec: LotSpec, row: Mapping[str, Any], defaults: Defaults, **minor: int | None
-) -> LotSpec:
-    """``spec`` with the fields ``row`` gives (a catalog row's units), the others kept; ``minor``
-    are spec fields given in minor units already. Checked as a whole, as a new lot is."""
+def edited_lot(spec: LotSpec, row: Mapping[str, Any], defaults: Defaults) -> LotSpec:
+    """``spec`` with the fields ``row`` gives (a catalog row's units), the others kept.
+    Checked as a whole, as a new lot is."""
     unknown = set(row) - (LOT_FIELDS - {"id", "sale"})
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -166,7 +164,6 @@ def edited_lot(
         changes["hard_end_ms"] = (
             None if hard_end in (None, "") else _seconds(hard_end, "hard_end_seconds")
         )
-    changes.update(minor)
     return dataclasses.replace(spec, **changes)
 
 

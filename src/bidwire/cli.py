@@ -308,10 +308,10 @@ def buy_now_price(
             return f"{lot_id}: no buy-now price"
         currency = str(api.lot(lot_id)["currency"])
         try:
-            minor = parse_units(amount, currency)
+            minor = parse_units(amount, currency)  # refused here, with the reason, if unclear
         except ValueError as exc:
             raise AdminApiError(0, "bad_amount", f"{amount!r}: {exc}", []) from None
-        api.edit_lot(lot_id, {"buy_now": minor})
+        api.edit_lot(lot_id, {"buy_now": amount.strip()})
         return f"{lot_id}: buy now at {format_amount(minor, currency)}"
 
     _remote(url, user, cafile, job)

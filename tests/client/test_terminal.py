@@ -796,3 +796,12 @@ async def test_max_and_buy_are_sent_and_their_answers_worded() -> None:
     )
     assert "Buying Vintage Watch now..." in out
     assert "Buy-now refused: Vintage Watch cannot be bought now: a bid has been placed" in out
+
+
+def test_a_closed_lots_snapshot_says_why_it_closed() -> None:
+    """Joining after the close: the reason comes from the snapshot, not a guess."""
+    state = ClientState()
+    state.receive(welcome(), NOW)
+    closed = snapshot(state="closed", outcome="unsold", reason="withdrawn", high_bid=None, bids=[])
+    lines = state.receive(closed, NOW).lines
+    assert any("withdrawn by the auctioneer" in line for line in lines), lines

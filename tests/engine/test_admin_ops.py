@@ -7,6 +7,7 @@ import pytest
 from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
+from bidwire.engine.queries import Queries
 from bidwire.errors import BadRequest, UnknownLot, UnknownSale
 from tests.engine.test_house import lot_now, make_house, settle
 
@@ -73,6 +74,18 @@ async def test_withdraw_closes_unsold_and_the_sale_moves_on() -> None:
         await house.withdraw_lot("a", by="root")
     with pytest.raises(UnknownLot):
         await house.withdraw_lot("zz", by="root")
+
+
+async def test_a_closed_lots_snapshot_says_why_it_closed_after_a_restart() -> None:
+    """A page opened later reads the reason from the snapshot, not a guess: a lot withdrawn
+    with no bid is "withdrawn", never "no bids"."""
+    house, rec, _clock, store = await make_house()
+    await house.withdraw_lot("a", by="root")
+    await settle(house, rec.feed)
+    again, _rec, _clock2, _store = await make_house(store, add=False)
+    snapshot = await Queries(again).snapshot("a")
+    assert (snapshot.state, snapshot.outcome, snapshot.reason) == ("closed", "unsold", "withdrawn")
+    assert snapshot.high_bid is None
 
 
 async def test_cancel_withdraws_everything_left_and_ends_the_sale() -> None:

@@ -29,7 +29,7 @@ async def test_an_admin_sets_and_clears_a_buy_now_price_and_the_edit_keeps_the_r
     ):
         edit = await admin.put(f"/api/admin/lots/{LOT}", json={"reserve": 150})
         assert edit.status_code == 200, edit.text
-        edit = await admin.put(f"/api/admin/lots/{LOT}", json={"buy_now": 50_000})
+        edit = await admin.put(f"/api/admin/lots/{LOT}", json={"buy_now": 500})
         assert edit.status_code == 200, edit.text
         lot = (await anyone.get(f"/api/lots/{LOT}")).json()
         assert (lot["buy_now"], lot["title"], lot["starting_price"]) == (
@@ -40,12 +40,13 @@ async def test_an_admin_sets_and_clears_a_buy_now_price_and_the_edit_keeps_the_r
         # Fields left out stay: the reserve set before is still there.
         assert lot["reserve"] is True
         assert server.ctx.house.lots[LOT].spec.reserve == 15_000
-        # Validated as a lot is: never below the starting price, in whole minor units.
-        for bad in (9_999, "500", 1.5, 0, -1):
+        # In currency units like every price of the edit, validated as a lot is: never below
+        # the starting price, never more decimals than the currency has.
+        for bad in ("99.99", "1.555", "abc", 0, -1):
             refused = await admin.put(f"/api/admin/lots/{LOT}", json={"buy_now": bad})
             assert refused.status_code == 422, (bad, refused.text)
             assert refused.json()["code"] in ("bad_request", "bad_amount"), refused.text
-        below = await admin.put(f"/api/admin/lots/{LOT}", json={"buy_now": 9_999})
+        below = await admin.put(f"/api/admin/lots/{LOT}", json={"buy_now": "99.99"})
         assert "starting price" in below.json()["message"]
         # Raising the starting price above the buy-now price is refused too.
         over = await admin.put(f"/api/admin/lots/{LOT}", json={"starting_price": 600})
@@ -54,12 +55,12 @@ async def test_an_admin_sets_and_clears_a_buy_now_price_and_the_edit_keeps_the_r
         cleared = await admin.put(f"/api/admin/lots/{LOT}", json={"buy_now": None})
         assert cleared.status_code == 200, cleared.text
         assert (await anyone.get(f"/api/lots/{LOT}")).json()["buy_now"] is None
-        unknown = await admin.put("/api/admin/lots/nope", json={"buy_now": 50_000})
+        unknown = await admin.put("/api/admin/lots/nope", json={"buy_now": 500})
         assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_lot")
         # Once open, a lot is not edited.
         server.ctx.house.start()
         await settled(server)
-        late = await admin.put(f"/api/admin/lots/{LOT}", json={"buy_now": 50_000})
+        late = await admin.put(f"/api/admin/lots/{LOT}", json={"buy_now": 500})
         assert (late.status_code, late.json()["code"]) == (422, "bad_request")
 
 
@@ -71,7 +72,7 @@ async def test_a_bidder_buys_now_and_the_lot_closes_sold_to_them() -> None:
         server.client() as guest,
     ):
         for lot in (LOT, NEXT):
-            reply = await admin.put(f"/api/admin/lots/{lot}", json={"buy_now": 50_000})
+            reply = await admin.put(f"/api/admin/lots/{lot}", json={"buy_now": 500})
             assert reply.status_code == 200, reply.text
         early = await bea.post(f"/api/lots/{LOT}/buy-now")
         assert (early.status_code, early.json()["code"]) == (409, "lot_not_open")

@@ -307,6 +307,7 @@ class ClientState:
         view.seq = seq
         view.state = _str(msg.get("state")) or view.state
         self._fill(view, msg)
+        view.reason = _str(msg.get("reason")) or view.reason  # why a closed lot closed
         high = msg.get("high_bid")
         if isinstance(high, Mapping):
             view.high_amount = _int(high.get("amount"))

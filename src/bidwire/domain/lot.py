@@ -32,6 +32,7 @@ import msgspec
 from bidwire.domain.events import (
     BidPlaced,
     BidVoided,
+    CloseReason,
     LotClosed,
     LotEvent,
     LotExtended,
@@ -191,6 +192,8 @@ class LotSnapshot(msgspec.Struct, frozen=True, array_like=True):
     recent: list[RecentBid]
     high_max: int | None = None
     """PRIVATE: the leader's maximum (None in snapshots from before maximums: the price)."""
+    close_reason: CloseReason | None = None
+    """Why it closed (None in snapshots from before reasons were kept)."""
 
 
 @dataclass(slots=True)
@@ -213,6 +216,7 @@ class Lot:
     recent: list[RecentBid] = field(default_factory=list)
     high_max: int | None = None
     """PRIVATE: the leader's maximum, never published (principle 3)."""
+    close_reason: CloseReason | None = None
 
     @property
     def id(self) -> str:
@@ -422,6 +426,7 @@ class Lot:
             self.paused_remaining_ms,
             list(self.recent),
             self.high_max,
+            self.close_reason,
         )
 
     @classmethod
@@ -442,6 +447,7 @@ class Lot:
             snapshot.paused_remaining_ms,
             list(snapshot.recent[:RECENT_BIDS_KEPT]),
             snapshot.high_amount if snapshot.high_max is None else snapshot.high_max,
+            snapshot.close_reason,
         )
 
     def apply(self, event: LotEvent) -> None:
@@ -479,6 +485,7 @@ class Lot:
             self.status = "closed"
             self.closed_at = event.ts
             self.outcome = event.outcome
+            self.close_reason = event.reason
             if event.reason == "buy_now":
                 self.high_amount, self.high_bidder = event.amount, event.winner
                 self.high_max = event.amount

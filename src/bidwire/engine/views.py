@@ -72,6 +72,10 @@ class LotState(msgspec.Struct):
     high_bid: HighBid | None
     bid_count: int
     outcome: Literal["sold", "unsold"] | None
+    reason: Annotated[
+        Literal["hammer", "buy_now", "reserve_not_met", "no_bids", "withdrawn"] | None,
+        msgspec.Meta(description="Why a closed lot closed, as its lot_closed said."),
+    ]
     reserve: Annotated[bool, msgspec.Meta(description="Whether the lot has a reserve.")]
     reserve_met: Annotated[
         bool, msgspec.Meta(description="Whether the lot would sell if the hammer fell now.")
@@ -131,6 +135,7 @@ def _picture(kind: type[State], lot: Lot, salt: str | None, with_max: bool, **mo
         high_bid=high,
         bid_count=lot.bid_count,
         outcome=lot.outcome,
+        reason=lot.close_reason,
         reserve=lot.spec.reserve is not None,
         reserve_met=lot.reserve_met(),
         buy_now=lot.buy_now_offered(),

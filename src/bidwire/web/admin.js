@@ -169,15 +169,16 @@ function editLot(row, lot) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const data = Object.fromEntries(new FormData(form));
-    // Prices are in currency units, as a person types them, except buy_now: minor units, as on
-    // the wire (the server's LotEdit). Empty means "not offered".
+    // Prices are in currency units, as a person types them (the server's LotEdit); an empty
+    // buy-now price means "not offered". Checked here first, so an unclear amount is refused.
     const text = String(data.buy_now || "").trim();
     try {
-      data.buy_now = text ? parseAmount(text, (data.currency || lot.currency).toUpperCase()) : null;
+      if (text) parseAmount(text, (data.currency || lot.currency).toUpperCase());
     } catch (err) {
       say(`edit ${lot.title}: buy-now price: ${err.message}`, "error");
       return;
     }
+    data.buy_now = text || null;
     act(`edit ${lot.title}`, () => api("PUT", `/api/admin/lots/${encodeURIComponent(lot.lot)}`, data));
   });
   const cell = el("td", "", { colSpan: 5 });

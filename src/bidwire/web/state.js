@@ -57,6 +57,7 @@ const LOT_FIELDS = [
   "high_bid",
   "bid_count",
   "outcome",
+  "reason",
   "reserve",
   "reserve_met",
   "buy_now",

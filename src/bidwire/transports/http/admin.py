@@ -250,10 +250,9 @@ async def update_lot(
         raise ApiError("bad_request", "that lot has closed; only lots not yet open can be edited")
     if body.id is not None and body.id != lot_id:
         raise ApiError("bad_request", "a lot's id cannot change")
-    row = body.model_dump(exclude_unset=True, exclude={"id", "buy_now"})
-    minor = {"buy_now": body.buy_now} if "buy_now" in body.model_fields_set else {}
+    row = body.model_dump(exclude_unset=True, exclude={"id"})
     try:
-        spec = edited_lot(lot.spec, row, defaults, **minor)
+        spec = edited_lot(lot.spec, row, defaults)
     except (ValueError, TypeError) as exc:
         raise ApiError("bad_request", str(exc)) from None
     await ctx.house.update_lot(lot_id, spec, by=admin.username)

@@ -220,8 +220,8 @@ class LotIn(BaseModel):
 
 class LotEdit(BaseModel):
     """An edit of a lot not yet open: the fields sent replace the lot's, the others stay
-    (send null to clear reserve, hard_end_seconds or buy_now). Prices in currency units as
-    in a catalog row, except ``buy_now``: minor units, as on the wire."""
+    (send null to clear reserve, hard_end_seconds or buy_now). Every price in currency units
+    as in a catalog row (500 or "499.50"), ``buy_now`` too: one unit for one body."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -235,12 +235,9 @@ class LotEdit(BaseModel):
     opening_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
     extend_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
     hard_end_seconds: float | None = Field(default=None, gt=0, le=86_400 * 365)
-    buy_now: int | None = Field(
+    buy_now: Money | None = Field(
         default=None,
-        strict=True,
-        ge=1,
-        le=MAX_AMOUNT,
-        description="Minor units (cents), at least the starting price; null: not offered.",
+        description="In currency units, at least the starting price; null: not offered.",
     )
 
     @field_validator("title")
