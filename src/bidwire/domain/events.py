@@ -89,6 +89,9 @@ class BidVoided(
 
 KeyedEvent = BidPlaced | MaxRaised
 """What a bid's request key is stored with: the bid's own event, the first of its commit."""
+KEYED_EVENT_TYPES = (BidPlaced, MaxRaised)
+"""For ``isinstance`` on the append path: a tuple, not ``BidPlaced | MaxRaised``, which would
+build a union object on every call."""
 
 
 class LotExtended(msgspec.Struct, frozen=True, tag="lot_extended", tag_field="type"):

@@ -136,21 +136,22 @@ class RecentBid(msgspec.Struct, frozen=True, array_like=True):
 
 class Ask(NamedTuple):
     """What a bidder asks: ``amount`` (where the bid stands at least), ``max_amount`` (the most
-    the house may bid for them), or both. A plain bid is a maximum equal to its amount."""
+    the house may bid for them), or both. A plain bid is a maximum equal to its amount.
+    Build one with ``ask()``: ``ceiling`` and ``plain`` are worked out once, not per check
+    (a bid runs five checks and the price rule; this is the bid path)."""
 
     bidder: str
     amount: int | None
-    max_amount: int | None = None
+    max_amount: int | None
+    ceiling: int
+    """The most this ask may stand at: the maximum, else the amount (0: neither given)."""
+    plain: bool
 
-    @property
-    def ceiling(self) -> int:
-        top = self.max_amount if self.max_amount is not None else self.amount
-        assert top is not None  # _valid_amounts refuses an ask with neither
-        return top
 
-    @property
-    def plain(self) -> bool:
-        return self.max_amount is None or self.max_amount == self.amount
+def ask(bidder: str, amount: int | None, max_amount: int | None = None) -> Ask:
+    ceiling = max_amount if max_amount is not None else amount
+    plain = max_amount is None or max_amount == amount
+    return Ask(bidder, amount, max_amount, 0 if ceiling is None else ceiling, plain)
 
 
 class Placement(NamedTuple):
@@ -291,30 +292,34 @@ class Lot:
         self, bidder: str, amount: int | None, now_ms: int, max_amount: int | None = None
     ) -> Bidding | Refusal:
         """A bid, a maximum, or both (principle 2); the checks are ``BID_CHECKS``."""
-        ask = Ask(bidder, amount, max_amount)
+        asked = ask(bidder, amount, max_amount)
         for check in BID_CHECKS:
-            refusal = check(self, ask, now_ms)
+            refusal = check(self, asked, now_ms)
             if refusal is not None:
                 return refusal
-        placements = contest(self.spec, self.high_amount, self.high_bidder, self.high_max, ask)
+        spec = self.spec
+        placements = contest(spec, self.high_amount, self.high_bidder, self.high_max, asked)
         if not placements:  # the leader raised their maximum; the price stays
-            raised = MaxRaised(self.id, self.seq + 1, now_ms, bidder, ask.ceiling)
+            raised = MaxRaised(spec.id, self.seq + 1, now_ms, bidder, asked.ceiling)
             return Bidding([raised], True)
         ends_at = self._extended(now_ms)
+        seq = self.seq
         events: list[BidPlaced | MaxRaised] = []
-        for n, placed in enumerate(placements, start=1):
-            events.append(
+        for placed in placements:
+            seq += 1
+            price = placed.amount
+            events.append(  # positional: one is built per bid (field order of BidPlaced)
                 BidPlaced(
-                    lot=self.id,
-                    seq=self.seq + n,
-                    amount=placed.amount,
-                    bidder=placed.bidder,
-                    ends_at=ends_at,
-                    min_amount=_step(self.spec, placed.amount),
-                    ts=now_ms,
-                    auto=placed.auto,
-                    max_amount=_private_max(placed, ask),
-                    reserve_met=self._reserve_flag(placed.amount),
+                    spec.id,
+                    seq,
+                    price,
+                    placed.bidder,
+                    ends_at,
+                    _step(spec, price),
+                    now_ms,
+                    placed.auto,
+                    _private_max(placed, asked),
+                    None if spec.reserve is None else price >= spec.reserve,
                 )
             )
         return Bidding(events, placements[-1].bidder == bidder)
@@ -327,9 +332,8 @@ class Lot:
 
     def decide_buy_now(self, buyer: str, now_ms: int) -> LotClosed | Refusal:
         """Buy-now closes the lot sold at its price, while it is offered (principle 5)."""
-        refusal = _must_be_open(self, Ask(buyer, None), now_ms) or _before_deadline(
-            self, Ask(buyer, None), now_ms
-        )
+        buying = ask(buyer, None)
+        refusal = _must_be_open(self, buying, now_ms) or _before_deadline(self, buying, now_ms)
         if refusal is not None:
             return refusal
         price = self.buy_now_offered()
@@ -523,12 +527,16 @@ def _is_amount(value: object) -> bool:
 
 
 def _valid_amounts(lot: Lot, ask: Ask, now: int) -> Refusal | None:
-    if ask.amount is None and ask.max_amount is None:
-        return Refusal("bad_amount", "give an amount, a maximum, or both")
-    for given in (ask.amount, ask.max_amount):
-        if given is not None and not _is_amount(given):
-            return Refusal("bad_amount", "amounts must be positive whole numbers of minor units")
-    if ask.amount is not None and ask.max_amount is not None and ask.max_amount < ask.amount:
+    amount, top = ask.amount, ask.max_amount
+    if top is None:  # a plain bid, most bids: one test
+        if type(amount) is int and 0 < amount <= MAX_AMOUNT:
+            return None
+        if amount is None:
+            return Refusal("bad_amount", "give an amount, a maximum, or both")
+        return Refusal("bad_amount", "amounts must be positive whole numbers of minor units")
+    if not _is_amount(top) or (amount is not None and not _is_amount(amount)):
+        return Refusal("bad_amount", "amounts must be positive whole numbers of minor units")
+    if amount is not None and top < amount:
         return Refusal("bad_amount", "a maximum cannot be below the bid it comes with")
     return None
 
@@ -673,16 +681,16 @@ def rerun(
         if e.seq in voided:
             continue
         if isinstance(e, BidPlaced) and not e.auto:
-            ask = Ask(e.bidder, e.amount if e.max_amount is None else None, e.max_amount)
+            asked = ask(e.bidder, e.amount if e.max_amount is None else None, e.max_amount)
         elif isinstance(e, MaxRaised) and e.max_amount is not None:
-            ask = Ask(e.bidder, None, e.max_amount)
+            asked = ask(e.bidder, None, e.max_amount)
         else:
             continue
-        if any(check(scratch, ask, 0) is not None for check in STANDING_CHECKS):
+        if any(check(scratch, asked, 0) is not None for check in STANDING_CHECKS):
             continue
-        placed = contest(spec, scratch.high_amount, scratch.high_bidder, scratch.high_max, ask)
+        placed = contest(spec, scratch.high_amount, scratch.high_bidder, scratch.high_max, asked)
         if not placed:
-            scratch.high_max = ask.ceiling
+            scratch.high_max = asked.ceiling
             continue
         scratch.bid_count += len(placed)
         last = placed[-1]

@@ -11,13 +11,13 @@ import msgspec
 
 from bidwire.accounts.records import UserRecord, UserRole
 from bidwire.domain.events import (
+    KEYED_EVENT_TYPES,
     SALE_EVENT_TYPES,
     BidPlaced,
     BidVoided,
     KeyedEvent,
     LotClosed,
     LotEvent,
-    MaxRaised,
     SaleEvent,
 )
 from bidwire.domain.lot import LotSnapshot, LotSpec
@@ -174,7 +174,7 @@ class MemoryStore(MemoryAccounts):
             future.set_exception(Conflict("this request key was used for an earlier bid"))
         else:
             stored.events.extend(cast("Sequence[LotEvent]", events))
-            if request_key is not None and isinstance(events[0], BidPlaced | MaxRaised):
+            if request_key is not None and isinstance(events[0], KEYED_EVENT_TYPES):
                 self.request_keys[request_key] = events[0]
             if snapshot is not None:
                 assert snapshot.seq == events[-1].seq, "a snapshot after other events"

@@ -27,11 +27,10 @@ import msgspec
 
 from bidwire.accounts.records import UserRecord, UserRole
 from bidwire.domain.events import (
+    KEYED_EVENT_TYPES,
     SALE_EVENT_TYPES,
-    BidPlaced,
     KeyedEvent,
     LotEvent,
-    MaxRaised,
     SaleEnded,
     SaleEvent,
     SalePaused,
@@ -968,7 +967,7 @@ class SqliteStore(SqliteAccounts):
             keyed = []
             for key, body in cur:
                 event = EVENT_DECODER.decode(body)
-                if isinstance(event, BidPlaced | MaxRaised):
+                if isinstance(event, KEYED_EVENT_TYPES):
                     keyed.append((str(key), event))
             return keyed
 
