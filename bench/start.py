@@ -71,7 +71,7 @@ def lot_events(lot_id: str, sale: str, bids: int, t0: int, close: bool) -> list[
         last = events[-1]
         assert isinstance(last, BidPlaced)
         winner, amount = last.bidder, last.amount
-        events.append(LotClosed(lot_id, bids + 2, "sold", winner, amount, t0 + 3_700_000, "ended"))
+        events.append(LotClosed(lot_id, bids + 2, "sold", winner, amount, t0 + 3_700_000, "hammer"))
     return events
 
 
