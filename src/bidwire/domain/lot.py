@@ -292,12 +292,36 @@ class Lot:
         self, bidder: str, amount: int | None, now_ms: int, max_amount: int | None = None
     ) -> Bidding | Refusal:
         """A bid, a maximum, or both (principle 2); the checks are ``BID_CHECKS``."""
-        asked = ask(bidder, amount, max_amount)
+        if max_amount is None:  # ask(), inlined: this is the bid path
+            asked = Ask(bidder, amount, None, 0 if amount is None else amount, True)
+        else:
+            asked = ask(bidder, amount, max_amount)
         for check in BID_CHECKS:
             refusal = check(self, asked, now_ms)
             if refusal is not None:
                 return refusal
         spec = self.spec
+        if (
+            max_amount is None
+            and amount is not None
+            and (self.high_max is None or amount > self.high_max)
+        ):
+            # most bids: a plain bid over every maximum stands at exactly its amount, as
+            # contest() would say, without its lists (the hypothesis oracle checks both)
+            reserve_met = None if spec.reserve is None else amount >= spec.reserve
+            plain = BidPlaced(
+                spec.id,
+                self.seq + 1,
+                amount,
+                bidder,
+                self._extended(now_ms),
+                _step(spec, amount),
+                now_ms,
+                False,
+                None,
+                reserve_met,
+            )
+            return Bidding([plain], True)
         placements = contest(spec, self.high_amount, self.high_bidder, self.high_max, asked)
         if not placements:  # the leader raised their maximum; the price stays
             raised = MaxRaised(spec.id, self.seq + 1, now_ms, bidder, asked.ceiling)
