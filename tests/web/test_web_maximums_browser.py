@@ -353,6 +353,9 @@ async def test_reserve_status_and_every_close_reason_in_words(browser: Any, tmp_
         await late.wait_text("standing", "Not sold: the reserve was not met")
         await late.view("rug")
         await late.wait_text("standing", "Not sold: no bids")
+        # withdrawn with no bid: the snapshot's reason, not a guess ("no bids")
+        await late.view("mirror")
+        await late.wait_text("standing", "Withdrawn by the auctioneer")
 
         assert not fay.problems + gus.problems + late.problems
 
