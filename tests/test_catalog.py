@@ -60,6 +60,8 @@ def test_demo_has_the_five_samples_and_avoids_taken_ids() -> None:
         ("Gaming Laptop", 150_000),
         ("Smartphone", 70_000),
     ]
+    # one of them shows buy-now to a newcomer
+    assert [lot.buy_now for lot in lots] == [None, None, 900_000, None, None]
     [(again, lots2)] = demo_catalog(D, {lot.id for lot in lots}, {sale.id})
     assert again.id != sale.id and lots2[0].id == "vintage-watch-2"
 

@@ -285,6 +285,8 @@ DEMO_LOTS = [
     ("Gaming Laptop", "A 16-inch laptop with a current graphics card.", 1500),
     ("Smartphone", "An unlocked flagship phone, boxed.", 700),
 ]
+DEMO_BUY_NOW = {"Classic Car": 9000}
+"""One sample item offers buy-now, so a newcomer sees it (until the first bid on it)."""
 
 
 def demo_catalog(
@@ -293,7 +295,9 @@ def demo_catalog(
     """The five sample items of the original design, in one live sale; ids already taken by an
     earlier demo get a suffix, so every ``make run`` has the items on the block again."""
     rows = [
-        {"title": t, "description": d, "starting_price": p, "id": slug(t)} for t, d, p in DEMO_LOTS
+        {"title": t, "description": d, "starting_price": p, "id": slug(t)}
+        | ({"buy_now": DEMO_BUY_NOW[t]} if t in DEMO_BUY_NOW else {})
+        for t, d, p in DEMO_LOTS
     ]
     return _build(
         [{"title": "Demo sale", "id": "demo", "lots": rows, "gap_seconds": defaults.gap_seconds}],
