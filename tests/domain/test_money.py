@@ -44,3 +44,30 @@ def test_bad_tables_are_refused() -> None:
         TieredIncrement(((0, 5), (0, 10)))
     with pytest.raises(ValueError):
         FixedIncrement(0)
+
+
+@pytest.mark.parametrize(
+    ("text", "minor"),
+    [("1,250.00", 125_000), ("1,250", 125_000), ("12,345,678.90", 1_234_567_890), (".5", 50)],
+)
+def test_thousands_separators_only_where_they_group_thousands(text: str, minor: int) -> None:
+    assert parse_units(text, "USD") == minor
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("250,00", "250.00"),  # a decimal comma: 250.00, or 25,000? refused, never guessed
+        ("60,5", "a point for decimals"),
+        ("1,2345", "a point for decimals"),
+        ("12,50.00", "a point for decimals"),
+        ("1e3", "in full"),
+        ("2E2", "in full"),
+        ("1_000", "not a number"),
+    ],
+)
+def test_an_amount_a_person_could_mean_two_ways_is_refused_with_how_to_type_it(
+    text: str, hint: str
+) -> None:
+    with pytest.raises(ValueError, match=hint.replace(".", r"\.")):
+        parse_units(text, "USD")

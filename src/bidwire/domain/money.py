@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -25,13 +26,35 @@ def format_amount(minor: int, currency: str) -> str:
     return f"{whole:,}.{frac:0{exp}d} {currency}"
 
 
-def parse_units(text: str | int | float, currency: str) -> int:
-    """Whole or decimal currency units (``"150"``, ``"12.5"``) -> minor units.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+|\d{1,3}(?:,\d{3})+)?(?:\.\d*)?")
+"""Digits, commas only between groups of three before the point, one decimal point."""
+_EXPONENT = re.compile(r"[+-]?[\d.,]+[eE][+-]?\d+")
 
+
+def parse_units(text: str | int | float, currency: str) -> int:
+    """Whole or decimal currency units (``"150"``, ``"12.5"``, ``"1,250.00"``) -> minor units.
+
+    Money is never guessed: a comma that is not between thousands (``"250,00"``: 250.00, or
+    25,000?) and an exponent (``"1e3"``) are refused, with how to type the amount.
     Raises ValueError with a message a person understands.
     """
+    if isinstance(text, str):
+        typed = text.strip()
+        if _EXPONENT.fullmatch(typed):
+            raise ValueError(f"{text!r} has an exponent: type the amount in full, such as 1000")
+        if not _PLAIN_NUMBER.fullmatch(typed) or not any(c.isdigit() for c in typed):
+            if "," in typed and _PLAIN_NUMBER.fullmatch(typed.replace(",", "")):
+                decimal = typed.replace(",", ".")
+                point = re.fullmatch(r"[+-]?\d*\.\d+", decimal)
+                shown = decimal if point else "such as 250.00"
+                raise ValueError(
+                    f"{text!r} is unclear: use a point for decimals ({shown}) and commas"
+                    " only between thousands (1,250.00)"
+                )
+            raise ValueError(f"{text!r} is not a number")
+        text = typed.replace(",", "")
     try:
-        value = Decimal(str(text).strip().replace(",", ""))
+        value = Decimal(str(text))
     except InvalidOperation:
         raise ValueError(f"{text!r} is not a number") from None
     if not value.is_finite():

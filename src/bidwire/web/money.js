@@ -76,7 +76,21 @@ export const MAX_AMOUNT = 10 ** 15;
  * message a person understands.
  */
 export function parseAmount(text, currency) {
-  const cleaned = String(text).replace(/[\s,]/g, "").replace(/^[^\d.]+/, "");
+  // The same rules as the server's parse_units (domain/money.py): money is never guessed. A
+  // comma only between thousands (1,250.00); "250,00" (250.00 or 25,000?) and "1e3" refused.
+  const typed = String(text).trim().replace(/^[^\d.,+-]+/, ""); // a leading "$" or "USD "
+  if (/^[\d.,]+[eE][+-]?\d+$/.test(typed)) {
+    throw new Error("Type the amount in full, such as 1000, not with an exponent.");
+  }
+  if (!/^(?:\d+|\d{1,3}(?:,\d{3})+)?(?:\.\d*)?$/.test(typed)) {
+    if (typed.includes(",") && /^\d*(?:\.\d*)?$/.test(typed.replace(/,/g, ""))) {
+      throw new Error(
+        `"${typed}" is unclear: use a point for decimals (250.00) and commas only between thousands (1,250.00).`,
+      );
+    }
+    throw new Error("Type an amount such as 150 or 150.50.");
+  }
+  const cleaned = typed.replace(/,/g, "");
   const match = /^(\d*)(?:\.(\d*))?$/.exec(cleaned);
   if (!cleaned || !match || (match[1] === "" && !match[2])) {
     throw new Error("Type an amount such as 150 or 150.50.");
