@@ -15,6 +15,7 @@ import pytest
 from bidwire.client.terminal import (
     BuyNow,
     ClientState,
+    Confirm,
     Help,
     Invalid,
     LeaveMax,
@@ -530,7 +531,8 @@ def test_amounts_become_exact_minor_units() -> None:
     assert parse_input("150", state) == PlaceBid("L1", 15000)
     assert parse_input("  150.50 \n", state) == PlaceBid("L1", 15050)
     assert parse_input("0.29", state) == PlaceBid("L1", 29)  # float(0.29) * 100 is 28.999...
-    assert parse_input("1,250.10", state) == PlaceBid("L1", 125010)
+    far = parse_input("1,250.10", state)  # over 3 times the minimum: asked about first
+    assert isinstance(far, Confirm) and far.bid == PlaceBid("L1", 125010)
     assert parse_input("bid 175", state) == PlaceBid("L1", 17500)
     assert parse_input("bid L1 200.05", state) == PlaceBid("L1", 20005)
     assert parse_input("max 400", state) == LeaveMax("L1", 40000)
@@ -805,3 +807,47 @@ def test_a_closed_lots_snapshot_says_why_it_closed() -> None:
     closed = snapshot(state="closed", outcome="unsold", reason="withdrawn", high_bid=None, bids=[])
     lines = state.receive(closed, NOW).lines
     assert any("withdrawn by the auctioneer" in line for line in lines), lines
+
+
+def test_a_bid_far_above_the_minimum_is_asked_about_in_words() -> None:
+    state = opened_state(user="bob")  # the minimum is 110.00
+    asked = parse_input("25000", state)
+    assert isinstance(asked, Confirm) and asked.bid.amount == 2_500_000
+    assert asked.question == (
+        "Bid 25,000.00 USD on Vintage Watch? That is 227 times the minimum (110.00 USD)."
+        " Type y to place it; anything else cancels."
+    )
+    near = parse_input("330", state)  # three times the minimum: no question
+    assert not isinstance(near, Confirm) and near is not None
+
+
+async def test_a_confirmed_bid_is_sent_and_a_cancelled_one_is_not() -> None:
+    asked: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (msg := await read(reader)) is not None:
+            if msg["type"] == "hello":
+                await send(writer, welcome(msg["name"]))
+                await send(writer, snapshot(3))
+            elif msg["type"] == "ping":
+                await send(writer, {"type": "pong", "id": msg["id"], "ts": SERVER_TS})
+            elif msg["type"] == "bid":
+                await asked.put(msg)
+
+    server, port = await start_fake_server(handler)
+    out: list[str] = []
+    client = TerminalClient("127.0.0.1", port, "bob", out.append, rng=random.Random(7))
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    running = asyncio.create_task(client.run(queued_lines(lines)))
+    try:
+        for line in ("25000", "n", "25000", "y"):
+            await lines.put(line)
+        sent = await asyncio.wait_for(asked.get(), 5)
+        assert sent["amount"] == 2_500_000 and asked.empty()  # once: the first was cancelled
+        await lines.put("quit")
+        await asyncio.wait_for(running, 5)
+    finally:
+        running.cancel()
+        server.close()
+        await server.wait_closed()
+    assert out.count("Not placed.") == 1

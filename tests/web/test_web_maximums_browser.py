@@ -452,3 +452,32 @@ async def test_the_admin_sets_a_buy_now_price(browser: Any, tmp_path: Path) -> N
         assert house.lots["bowl"].spec.buy_now == 65_050
         await admin.wait_for_selector("tr[data-lot=bowl]:has-text('buy now $650.50')")
         await context.close()
+
+
+async def test_a_bid_far_above_the_minimum_is_asked_about_in_words(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Typing 25000 on a $200 lot: the page asks, with the amount and how far over the
+    minimum it is; a "no" places nothing, a "yes" places it."""
+    async with room(tmp_path, [lot("oil", "Oil Painting", starting_price=20_000)]) as r:
+        ann = await join(browser, r, "ann", DESKTOP, "Oil Painting")
+        asked: list[str] = []
+        answers = [False, True]
+
+        async def answer(dialog: Any) -> None:
+            asked.append(dialog.message)
+            await (dialog.accept() if answers.pop(0) else dialog.dismiss())
+
+        ann.page.on("dialog", answer)
+        for _ in range(2):
+            await ann.page.fill("[data-testid=bid-amount]", "25000")
+            await ann.page.click("[data-testid=bid-button]")
+            if answers:
+                await ann.wait_text("feedback", "Not placed.")
+                assert r.house.lots["oil"].high_amount is None
+        await ann.wait_text("feedback", "accepted")
+        assert asked == 2 * [
+            "Bid $25,000.00 on Oil Painting? That is 125 times the minimum ($200.00)."
+        ]
+        assert r.house.lots["oil"].high_amount == 2_500_000
+        assert not ann.problems, ann.problems

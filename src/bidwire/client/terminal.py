@@ -647,13 +647,26 @@ class ListLots:
 
 
 @dataclass(frozen=True, slots=True)
+class Confirm:
+    """A bid far above the minimum: asked again, in words, before it is sent."""
+
+    bid: PlaceBid
+    question: str
+
+
+CONFIRM_OVER = 3
+"""A bid more than this many times the minimum is asked about first (a typo such as 25000
+for 250 costs its bidder dearly, and a bid stands once placed)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Invalid:
     message: str
     retry: bool = False
     """True when the line may make sense once the client knows more lots."""
 
 
-Command = PlaceBid | LeaveMax | BuyNow | Quit | Help | ListLots | Invalid
+Command = PlaceBid | LeaveMax | BuyNow | Quit | Help | ListLots | Confirm | Invalid
 
 HELP_LINES = (
     "Commands:",
@@ -731,7 +744,18 @@ def _bid(state: ClientState, lot: str | None, amount: str, *, maximum: bool = Fa
         return Invalid(f"Cannot {'leave a maximum of' if maximum else 'bid'} {amount!r}: {exc}.")
     if minor <= 0:
         return Invalid(f"{what.capitalize()} must be more than zero.")
-    return LeaveMax(view.lot, minor) if maximum else PlaceBid(view.lot, minor)
+    if maximum:
+        return LeaveMax(view.lot, minor)
+    least = view.min_amount
+    if least and minor > CONFIRM_OVER * least:
+        times = minor / least
+        shown = f"{times:,.0f}" if times >= 10 else f"{times:.1f}"
+        return Confirm(
+            PlaceBid(view.lot, minor),
+            f"Bid {view.money(minor)} on {view.name}? That is {shown} times the minimum"
+            f" ({view.money(least)}). Type y to place it; anything else cancels.",
+        )
+    return PlaceBid(view.lot, minor)
 
 
 # -- the connection --------------------------------------------------------------------------
@@ -782,6 +806,8 @@ class TerminalClient:
 
     state: ClientState = field(default_factory=ClientState, init=False)
     _writer: asyncio.StreamWriter | None = field(default=None, init=False)
+    _asked: PlaceBid | None = field(default=None, init=False)
+    """A bid waiting for its "y" (``Confirm``)."""
     _ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _settled: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _linked: asyncio.Event = field(default_factory=asyncio.Event, init=False)
@@ -837,6 +863,14 @@ class TerminalClient:
 
     async def handle_line(self, line: str) -> bool:
         """Act on one typed line; False means quit."""
+        asked, self._asked = self._asked, None
+        if asked is not None:  # the line answers "Bid ...? Type y to place it"
+            if line.strip().lower() in ("y", "yes"):
+                await self._send_bid(asked)
+                return True
+            self.out("Not placed.")
+            if line.strip().lower() in ("n", "no", ""):
+                return True
         command = parse_input(line, self.state)
         if isinstance(command, Invalid) and command.retry and not self._ready.is_set():
             # Typed (or piped) before the first snapshots arrived: give them a moment.
@@ -860,13 +894,11 @@ class TerminalClient:
                     self.out("No lots are open or coming up.")
             case Invalid(message, _):
                 self.out(message)
-            case PlaceBid(lot, amount):
-                view = self.state.lots[lot]
-                await self._request(
-                    "bid",
-                    {"type": "bid", "lot": lot, "amount": amount},
-                    f"Bidding {view.money(amount)} on {view.name}...",
-                )
+            case Confirm(bid, question):
+                self._asked = bid
+                self.out(question)
+            case PlaceBid():
+                await self._send_bid(command)
             case LeaveMax(lot, amount):
                 view = self.state.lots[lot]
                 await self._request(
@@ -881,6 +913,14 @@ class TerminalClient:
                     f"Buying {self.state.lots[lot].name} now...",
                 )
         return True
+
+    async def _send_bid(self, bid: PlaceBid) -> None:
+        view = self.state.lots[bid.lot]
+        await self._request(
+            "bid",
+            {"type": "bid", "lot": bid.lot, "amount": bid.amount},
+            f"Bidding {view.money(bid.amount)} on {view.name}...",
+        )
 
     async def _request(self, what: str, msg: Message, doing: str) -> None:
         """Send a bid, a maximum or a buy-now; its answer comes back on the feed."""

@@ -392,6 +392,8 @@ function onLotMessage(msg) {
   }
 }
 
+const CONFIRM_OVER = 3; // as the terminal client's CONFIRM_OVER
+
 function placeBid(event) {
   event.preventDefault();
   const lot = currentLot();
@@ -423,6 +425,20 @@ function placeBid(event) {
     setFeedback("Your maximum must be at least your bid.", "error");
     ui.maxAmount.focus();
     return;
+  }
+  // A bid far above the minimum is asked about first, in words: a typo (25000 for 250)
+  // would cost its bidder dearly, and a bid stands once placed.
+  const least = lot.min_amount;
+  if (amount !== null && max === null && least > 0 && amount > CONFIRM_OVER * least) {
+    const times = amount / least;
+    const shown = times >= 10 ? Math.round(times).toLocaleString("en-US") : times.toFixed(1);
+    const question =
+      `Bid ${formatMoney(amount, lot.currency)} on ${lot.title}? ` +
+      `That is ${shown} times the minimum (${formatMoney(least, lot.currency)}).`;
+    if (!window.confirm(question)) {
+      setFeedback("Not placed.", "warn");
+      return;
+    }
   }
   const id = conn.newId("b");
   const message = { type: "bid", id, lot: lot.lot };
