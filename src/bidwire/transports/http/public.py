@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from bidwire.domain.commands import Actor
 from bidwire.domain.lot import Refusal
 from bidwire.engine.queries import BidHistory, LotsPage, SalesPage
 from bidwire.engine.views import Snapshot
@@ -94,6 +95,34 @@ async def bids(
     return wire_json(await ctx.queries.bids(lot_id, before_seq, limit, maxima=who.admin))
 
 
+async def _bidder(
+    ctx: Context,
+    user: MaybeUser,
+    request: Request,
+    response: Response,
+    bidder: str | None,
+    guest_token: str | None,
+) -> tuple[Actor, str | None]:
+    """Who a bid or a buy-now is from (``gate.http_bidder``), and the token of the guest
+    session it made, if it made one (then also set as the cookie)."""
+    session = None if user is not None else guest_session(request, guest_token)
+    actor, made = await ctx.gate.http_bidder(
+        user, bidder, session, token_sent=guest_token is not None
+    )
+    if made is None:
+        return actor, None
+    set_guest_cookie(request, response, made.token)
+    return actor, made.token
+
+
+def _refused(ctx: Context, response: Response, made: str | None, refusal: Refusal) -> Any:
+    """A refusal's error; a guest session the refused request made leaves nothing behind."""
+    if made is not None:
+        ctx.gate.end_http_guest(made)
+        response.delete_cookie(GUEST_COOKIE, path="/")
+    return error(refusal.code, refusal.message, refusal.min_amount)
+
+
 @router.post(
     "/api/lots/{lot_id}/bids",
     response_model=BidAccepted,
@@ -123,20 +152,11 @@ async def place_bid(
     takes guests: the same rules, codes and durability as the wire's ``bid``. The answer
     comes only after the bid is committed to the store. A guest is its guest session
     (POST /api/guest, or made by a first bid naming ``bidder``), not the bare name."""
-    session = None if user is not None else guest_session(request, bid.guest_token)
-    actor, made = await ctx.gate.http_bidder(
-        user, bid.bidder, session, token_sent=bid.guest_token is not None
-    )
-    guest_token = made.token if made is not None else None
-    if guest_token is not None:
-        set_guest_cookie(request, response, guest_token)
+    actor, guest_token = await _bidder(ctx, user, request, response, bid.bidder, bid.guest_token)
     command = ctx.gate.bid(actor, lot_id, bid.amount, bid.max_amount, bid.request_id)
     result = command if isinstance(command, Refusal) else await ctx.house.place_bid(command)
     if isinstance(result, Refusal):
-        if guest_token is not None:  # a refused first bid leaves no session behind
-            ctx.gate.end_http_guest(guest_token)
-            response.delete_cookie(GUEST_COOKIE, path="/")
-        return error(result.code, result.message, result.min_amount)
+        return _refused(ctx, response, guest_token, result)
     return BidAccepted(
         lot=result.lot,
         amount=result.amount,
@@ -176,20 +196,11 @@ async def buy_now(
     no bid (not_offered after). Who buys is decided as for a bid (login, guest session, or a
     guest name). The answer comes once the lot's close is committed."""
     body = body or BuyNowRequest()
-    session = None if user is not None else guest_session(request, body.guest_token)
-    actor, made = await ctx.gate.http_bidder(
-        user, body.bidder, session, token_sent=body.guest_token is not None
-    )
-    guest_token = made.token if made is not None else None
-    if guest_token is not None:
-        set_guest_cookie(request, response, guest_token)
+    actor, guest_token = await _bidder(ctx, user, request, response, body.bidder, body.guest_token)
     command = ctx.gate.buy_now(actor, lot_id)
     result = command if isinstance(command, Refusal) else await ctx.house.buy_now(command)
     if isinstance(result, Refusal):
-        if guest_token is not None:  # a refused first buy leaves no session behind
-            ctx.gate.end_http_guest(guest_token)
-            response.delete_cookie(GUEST_COOKIE, path="/")
-        return error(result.code, result.message, result.min_amount)
+        return _refused(ctx, response, guest_token, result)
     assert result.amount is not None  # a buy-now close is a sale at the price
     return Bought(
         lot=result.lot,
