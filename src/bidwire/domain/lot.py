@@ -307,22 +307,10 @@ class Lot:
             and (self.high_max is None or amount > self.high_max)
         ):
             # most bids: a plain bid over every maximum stands at exactly its amount, as
-            # contest() would say, without its lists (the hypothesis oracle checks both)
-            reserve_met = None if spec.reserve is None else amount >= spec.reserve
-            plain = BidPlaced(
-                spec.id,
-                self.seq + 1,
-                amount,
-                bidder,
-                self._extended(now_ms),
-                _step(spec, amount),
-                now_ms,
-                False,
-                None,
-                reserve_met,
-            )
-            return Bidding([plain], True)
-        placements = contest(spec, self.high_amount, self.high_bidder, self.high_max, asked)
+            # contest() would say, without its branches (the hypothesis oracle checks both)
+            placements = [Placement(bidder, amount, amount, False)]
+        else:
+            placements = contest(spec, self.high_amount, self.high_bidder, self.high_max, asked)
         if not placements:  # the leader raised their maximum; the price stays
             raised = MaxRaised(spec.id, self.seq + 1, now_ms, bidder, asked.ceiling)
             return Bidding([raised], True)
