@@ -79,6 +79,13 @@ async def test_a_client_flooding_resyncs_without_reading_is_closed(
     assert server.proc is not None
     pid = server.proc.pid
     watcher = await JsonClient.connect(server.port, "watcher")
+    # the server listens before its sale's first lot opens: bid once the watcher sees it open
+    await watcher.wait_for(
+        lambda m: (
+            m.get("lot") == "w"
+            and (m["type"] == "lot_opened" or (m["type"] == "snapshot" and m["state"] == "open"))
+        )
+    )
     bidders = [await JsonClient.connect(server.port, f"bidder{n}") for n in range(2)]
     baseline = rss_kib(pid)
 
