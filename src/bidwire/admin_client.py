@@ -12,6 +12,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
+
+
+def _q(path_part: str) -> str:
+    """An id as one path segment (a lot id with a space or a slash stays one segment)."""
+    return quote(path_part, safe="")
 
 
 class AdminApiError(Exception):
@@ -65,21 +71,34 @@ class AdminApi:
         return self._call("POST", f"/api/admin/catalog?format={fmt}", text, f"text/{fmt}")
 
     def sale(self, action: str, sale_id: str) -> Any:
-        return self._call("POST", f"/api/admin/sales/{sale_id}/{action}")
+        return self._call("POST", f"/api/admin/sales/{_q(sale_id)}/{action}")
 
     def withdraw(self, lot_id: str) -> Any:
-        return self._call("POST", f"/api/admin/lots/{lot_id}/withdraw")
+        return self._call("POST", f"/api/admin/lots/{_q(lot_id)}/withdraw")
 
     def lot(self, lot_id: str) -> Any:
-        return self._call("GET", f"/api/lots/{lot_id}")
+        return self._call("GET", f"/api/lots/{_q(lot_id)}")
 
     def edit_lot(self, lot_id: str, fields: dict[str, Any]) -> Any:
         body = json.dumps(fields).encode()
-        return self._call("PUT", f"/api/admin/lots/{lot_id}", body, "application/json")
+        return self._call("PUT", f"/api/admin/lots/{_q(lot_id)}", body, "application/json")
 
     def void(self, lot_id: str, seq: int) -> Any:
         body = json.dumps({"seq": seq}).encode()
-        return self._call("POST", f"/api/admin/lots/{lot_id}/void", body, "application/json")
+        return self._call("POST", f"/api/admin/lots/{_q(lot_id)}/void", body, "application/json")
 
-    def bids(self, lot_id: str) -> Any:
-        return self._call("GET", f"/api/admin/lots/{lot_id}/bids")
+    def bids(self, lot_id: str) -> list[dict[str, Any]]:
+        """Every bid of the lot, newest first: all the pages of the admin's bid history."""
+        bids: list[dict[str, Any]] = []
+        query = ""
+        while True:
+            page = self._call("GET", f"/api/admin/lots/{_q(lot_id)}/bids{query}")
+            bids += page["bids"]
+            if page.get("next_before_seq") is None:
+                return bids
+            query = f"?before_seq={int(page['next_before_seq'])}"
+
+    def sales(self) -> list[dict[str, Any]]:
+        """Every sale the house knows (held ones too) with its lots."""
+        sales: list[dict[str, Any]] = self._call("GET", "/api/admin/sales")["sales"]
+        return sales

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bidwire.settings import Settings
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from bidwire.accounts.records import UserRole
     from bidwire.accounts.service import Accounts
     from bidwire.admin_client import AdminApi
@@ -17,28 +19,93 @@ if TYPE_CHECKING:
 app = typer.Typer(help="bidwire: a real-time auction house.", no_args_is_help=True)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bidwire")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from bidwire import __version__
+
+        return __version__
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        typer.echo(f"bidwire {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """bidwire: a real-time auction house (server, terminal client, admin commands)."""
+
+
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    tcp_port: Annotated[int | None, typer.Option(help="TCP port (default 65432).")] = None,
-    http_port: Annotated[int | None, typer.Option(help="HTTP/WebSocket port (8000).")] = None,
-    store: Annotated[
-        str | None, typer.Option(help="Store URL, e.g. sqlite:///bidwire.db or memory://.")
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
     ] = None,
-    data_dir: Annotated[str | None, typer.Option(help="Where the default store lives.")] = None,
+    tcp_port: Annotated[
+        int | None,
+        typer.Option(help="TCP port for the terminal client and nc (65432; 0 picks a free one)."),
+    ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(help="HTTP/WebSocket port for the web page (8000; 0 picks a free one)."),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Store URL, e.g. sqlite:///bidwire.db or memory:// (nothing kept)."),
+    ] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(help="Where the default store lives (~/.local/share/bidwire)."),
+    ] = None,
     catalog: Annotated[
-        str | None, typer.Option(help="Lots and sales from a .toml, .json or .csv file.")
+        str | None, typer.Option(help="Sales and lots to run, from a .toml, .json or .csv file.")
     ] = None,
     demo: Annotated[
-        bool | None, typer.Option("--demo/--no-demo", help="The five sample items.")
+        bool | None,
+        typer.Option("--demo/--no-demo", help="Run a sale of five sample items (off)."),
     ] = None,
-    extend_seconds: Annotated[float | None, typer.Option(help="Countdown after a bid.")] = None,
-    opening_seconds: Annotated[float | None, typer.Option(help="Wait for a first bid.")] = None,
-    lot_gap_seconds: Annotated[float | None, typer.Option(help="Pause between lots.")] = None,
+    extend_seconds: Annotated[
+        float | None,
+        typer.Option(help="Seconds a bid gives the lot: the countdown after each bid (10)."),
+    ] = None,
+    opening_seconds: Annotated[
+        float | None,
+        typer.Option(help="Seconds a lot waits for its first bid before closing unsold (30)."),
+    ] = None,
+    lot_gap_seconds: Annotated[
+        float | None, typer.Option(help="Seconds between lots of a live sale (2).")
+    ] = None,
     synchronous: Annotated[
-        str | None, typer.Option(help="SQLite synchronous mode (FULL survives power cuts).")
+        str | None,
+        typer.Option(help="SQLite synchronous mode (FULL, the default, survives power cuts)."),
     ] = None,
-    guests: Annotated[bool | None, typer.Option("--guests/--no-guests")] = None,
+    guests: Annotated[
+        bool | None,
+        typer.Option(
+            "--guests/--no-guests", help="Let people bid under a name, without an account (on)."
+        ),
+    ] = None,
+    confirm_above: Annotated[
+        str | None,
+        typer.Option(
+            help="Clients ask before sending any bid above this amount, in currency units (none)."
+        ),
+    ] = None,
     tls_cert: Annotated[
         str | None, typer.Option(help="PEM certificate: TLS on both ports.")
     ] = None,
@@ -63,22 +130,33 @@ def serve(
         settings = Settings.build(flags)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    except TypeError:  # a flag this build's settings do not know yet
+        raise typer.BadParameter("this server does not support one of the flags given") from None
     run(settings)
 
 
 @app.command()
 def client(
-    host: Annotated[str, typer.Argument()] = "127.0.0.1",
-    port: Annotated[int, typer.Argument()] = 65432,
-    name: Annotated[str | None, typer.Option(help="Your name in the room.")] = None,
+    host: Annotated[str, typer.Argument(help="The server's address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Argument(help="The server's TCP port (its --tcp-port).")] = 65432,
+    name: Annotated[
+        str | None,
+        typer.Option(help="The name you bid under as a guest; asked on start when not given."),
+    ] = None,
 ) -> None:
-    """Join a sale from the terminal: type an amount to bid, 'quit' to leave."""
+    """Join the auction from the terminal: type an amount to bid on the lot on the block,
+    help for every command (login, name, mine, max, buy, lots), quit to leave."""
     from bidwire.client.terminal import main as client_main
 
     raise typer.Exit(client_main(host, port, name))
 
 
-admin = typer.Typer(help="Accounts and sales, without a running server.", no_args_is_help=True)
+admin = typer.Typer(
+    help="Run the house: accounts (create-user, block, users) on the store itself; sales and"
+    " lots (sales, import, sale, withdraw, bids, void, buy-now) through a running server,"
+    " logged in as an admin.",
+    no_args_is_help=True,
+)
 app.add_typer(admin, name="admin")
 
 StoreOption = Annotated[
@@ -139,7 +217,9 @@ def block_user(
     unblock: Annotated[bool, typer.Option("--unblock", help="Lift the block.")] = False,
     store: StoreOption = None,
 ) -> None:
-    """Block a user: their tokens are revoked and they cannot log in or bid."""
+    """Block (or --unblock) an account in the store: its tokens are revoked and it cannot
+    log in again. A running server does not hear of it, so connections already open stay
+    open: block from the admin page to end those at once."""
 
     async def job(accounts: Accounts) -> str:
         user = await accounts.block(name, not unblock, by="cli")
@@ -150,7 +230,7 @@ def block_user(
 
 @admin.command("users")
 def list_users(store: StoreOption = None) -> None:
-    """List accounts with their roles."""
+    """List the accounts in the store with their roles, and which are blocked."""
 
     async def job(accounts: Accounts) -> str:
         users = await accounts.store.list_users()
@@ -164,14 +244,21 @@ ServerOption = Annotated[
     str, typer.Option("--url", envvar="BIDWIRE_URL", help="The running server's HTTP address.")
 ]
 UserOption = Annotated[
-    str, typer.Option("--user", envvar="BIDWIRE_ADMIN_USER", help="An admin account.")
+    str,
+    typer.Option(
+        "--user",
+        envvar="BIDWIRE_ADMIN_USER",
+        help="An admin account's username; its password is asked (or BIDWIRE_ADMIN_PASSWORD).",
+    ),
 ]
 CaOption = Annotated[
     str | None, typer.Option("--cafile", help="CA certificate to trust (a TLS server).")
 ]
 
 
-def _remote(url: str, user: str, cafile: str | None, job: Callable[[AdminApi], str]) -> None:
+def _remote(
+    url: str, user: str, cafile: str | None, job: Callable[[AdminApi], str | Table]
+) -> None:
     """Log in to a running server as an admin, run one job, print its result."""
     import os
 
@@ -183,10 +270,16 @@ def _remote(url: str, user: str, cafile: str | None, job: Callable[[AdminApi], s
     api = AdminApi(url, cafile=cafile)
     try:
         api.login(user, password)
-        typer.echo(job(api))
+        result = job(api)
     except AdminApiError as exc:
         typer.echo(f"bidwire admin: {exc}", err=True)
         raise typer.Exit(1) from None
+    if isinstance(result, str):
+        typer.echo(result)
+    else:
+        from rich.console import Console
+
+        Console(soft_wrap=False).print(result)
 
 
 @admin.command("import")
@@ -197,8 +290,9 @@ def import_catalog(
     user: UserOption = "admin",
     cafile: CaOption = None,
 ) -> None:
-    """Import sales from a catalog file (.csv, .json, .toml) into a running server; bad rows
-    are reported with their line numbers and nothing is created."""
+    """Import sales from a catalog file (.csv, .json, .toml) into a running server: they wait
+    for a start (--start, or bidwire admin sale start SALE). Bad rows are reported with their
+    line numbers and then nothing is created."""
     from pathlib import Path
 
     file = Path(path)
@@ -225,7 +319,8 @@ def sale_action(
     user: UserOption = "admin",
     cafile: CaOption = None,
 ) -> None:
-    """Start, pause, resume or cancel a sale on a running server."""
+    """Start (now), pause, resume or cancel a sale on a running server; cancelling withdraws
+    every lot not yet closed. The sale ids are in: bidwire admin sales."""
     if action not in ("start", "pause", "resume", "cancel"):
         raise typer.BadParameter("the action is start, pause, resume or cancel")
     _remote(url, user, cafile, lambda api: (api.sale(action, sale_id), f"{sale_id}: {action}")[1])
@@ -238,34 +333,253 @@ def withdraw_lot(
     user: UserOption = "admin",
     cafile: CaOption = None,
 ) -> None:
-    """Withdraw a lot from its sale: it closes unsold."""
+    """Withdraw a lot from its sale: it closes unsold at once, whatever its bids."""
     _remote(url, user, cafile, lambda api: (api.withdraw(lot_id), f"{lot_id}: withdrawn")[1])
+
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="JSON instead of a table: a list of rows, one per line.")
+]
+CsvOption = Annotated[
+    bool, typer.Option("--csv", help="CSV instead of a table: a header, then the same rows.")
+]
+
+
+def _one_format(as_json: bool, as_csv: bool) -> None:
+    if as_json and as_csv:
+        raise typer.BadParameter("choose --json or --csv, not both")
+
+
+def _output(
+    rows: list[dict[str, Any]],
+    columns: list[tuple[str, str]],
+    title: str,
+    empty: str,
+    as_json: bool,
+    as_csv: bool,
+) -> str | Table:
+    """``rows`` as JSON, CSV or a table. ``columns``: (key of the row, table heading); the
+    table shows ``key + "_shown"`` where a row has it (an amount with its currency)."""
+    import csv
+    import io
+    import json
+
+    if as_json:
+        return "[" + ",\n ".join(json.dumps(row) for row in rows) + "]"
+    if as_csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(
+            buffer, fieldnames=list(rows[0]) if rows else [k for k, _ in columns]
+        )
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+        return buffer.getvalue().rstrip("\n")
+    if not rows:
+        return empty
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    zone = _local_zone()
+    for key, heading in columns:
+        heading = heading.format(zone=zone)
+        right = key in ("seq", "amount", "max_amount", "lots")
+        # an id, an amount or a time is never broken across lines; names and lists wrap
+        whole = key in ("seq", "sale", "amount", "max_amount", "time", "lot_ids", "state")
+        table.add_column(
+            heading,
+            justify="right" if right else "left",
+            no_wrap=whole,
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*(_cell(row.get(f"{key}_shown", row.get(key))) for key, _ in columns))
+    return table
+
+
+def _cell(value: object) -> str:
+    if value is None or value is False:
+        return ""
+    return "yes" if value is True else str(value)
+
+
+def _csv_cell(value: object) -> object:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else value
+
+
+def _time(ms: int | None) -> str:
+    """Milliseconds since the epoch as this machine's local time, to the second."""
+    if ms is None:
+        return ""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _local_zone() -> str:
+    from datetime import datetime
+
+    return datetime.now().astimezone().strftime("%Z") or "local"
+
+
+def _iso(ms: int | None) -> str | None:
+    """Milliseconds since the epoch as ISO 8601 UTC, to the millisecond (for --json/--csv)."""
+    if ms is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def _units(minor: int | None, currency: str) -> str | None:
+    """Minor units as a plain decimal in currency units: ``123450`` -> ``"1234.50"``."""
+    if minor is None:
+        return None
+    from bidwire.domain.money import format_amount
+
+    return format_amount(minor, currency).rsplit(" ", 1)[0].replace(",", "")
+
+
+def _money(minor: int | None, currency: str) -> str | None:
+    if minor is None:
+        return None
+    from bidwire.domain.money import format_amount
+
+    return format_amount(minor, currency)
+
+
+BID_COLUMNS = [
+    ("seq", "Seq"),
+    ("time", "Time ({zone})"),
+    ("bidder", "Bidder"),
+    ("amount", "Amount"),
+    ("max_amount", "Maximum"),
+    ("notes", "Notes"),
+]
+
+
+def bid_rows(lot_id: str, currency: str, bids: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The admin's bid history as rows: amounts in currency units, times in ISO 8601 UTC
+    (with ``ts``, the server's milliseconds), and what the table shows instead."""
+    rows = []
+    for bid in bids:
+        notes = [
+            *(["automatic"] if bid.get("auto") else []),
+            *(["VOIDED"] if bid.get("voided") else []),
+        ]
+        rows.append(
+            {
+                "lot": lot_id,
+                "seq": bid["seq"],
+                "time": _iso(bid["ts"]),
+                "ts": bid["ts"],
+                "bidder": bid["bidder"],
+                "amount": _units(bid["amount"], currency),
+                "max_amount": _units(bid.get("max_amount"), currency),
+                "currency": currency,
+                "auto": bool(bid.get("auto")),
+                "voided": bool(bid.get("voided")),
+                # only the table shows these
+                "time_shown": _time(bid["ts"]),
+                "amount_shown": _money(bid["amount"], currency),
+                "max_amount_shown": _money(bid.get("max_amount"), currency),
+                "notes_shown": ", ".join(notes),
+            }
+        )
+    return rows
+
+
+def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows without what only the table shows."""
+    return [{k: v for k, v in row.items() if not k.endswith("_shown")} for row in rows]
 
 
 @admin.command("bids")
 def lot_bids(
     lot_id: str,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
     url: ServerOption = "http://127.0.0.1:8000",
     user: UserOption = "admin",
     cafile: CaOption = None,
 ) -> None:
-    """Every bid of a lot with its real bidder, newest first."""
+    """Every bid of a lot, newest first, with its real bidder (also in anonymous sales), the
+    bidder's maximum, and whether it was placed automatically or voided. Amounts in the lot's
+    currency; the table's times are this machine's local time."""
 
-    def job(api: AdminApi) -> str:
-        rows = api.bids(lot_id)["bids"]
-        return "\n".join(_bid_row(b) for b in rows)
+    _one_format(as_json, as_csv)
+
+    def job(api: AdminApi) -> str | Table:
+        currency = str(api.lot(lot_id)["currency"])
+        rows = bid_rows(lot_id, currency, api.bids(lot_id))
+        shown = rows if not (as_json or as_csv) else _plain(rows)
+        return _output(
+            shown, BID_COLUMNS, f"Bids on {lot_id}", f"{lot_id}: no bids yet", as_json, as_csv
+        )
 
     _remote(url, user, cafile, job)
 
 
-def _bid_row(bid: dict[str, object]) -> str:
-    notes = [
-        *(["auto"] if bid.get("auto") else []),
-        *([f"max {bid['max_amount']}"] if bid.get("max_amount") is not None else []),
-        *(["VOIDED"] if bid.get("voided") else []),
-    ]
-    row = f"{bid['seq']:>6} {bid['amount']:>14} {bid['bidder']}"
-    return f"{row}  ({', '.join(notes)})" if notes else row
+SALE_COLUMNS = [
+    ("sale", "Sale id"),
+    ("title", "Title"),
+    ("state", "State"),
+    ("mode", "Mode"),
+    ("starts", "Start ({zone})"),
+    ("lots", "Lots"),
+    ("lot_ids", "Lot ids"),
+]
+
+_SALE_STATES = {"held": "held (not started)", "ended": "ended"}
+
+
+def sale_rows(sales: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sales as rows: when each started (or is to start), and its lots in order."""
+    rows = []
+    for sale in sales:
+        started, starts = sale.get("started_at"), sale.get("starts_at")
+        lots = [lot["lot"] for lot in sale.get("lots", [])]
+        rows.append(
+            {
+                "sale": sale["sale"],
+                "title": sale["title"],
+                "state": sale["state"],
+                "mode": sale["mode"],
+                "starts": _iso(started if started is not None else starts),
+                "ended": _iso(sale.get("ended_at")),
+                "lots": len(lots),
+                "lot_ids": " ".join(lots),
+                "state_shown": _SALE_STATES.get(sale["state"], sale["state"]),
+                "starts_shown": _time(started if started is not None else starts) or "when started",
+                "lot_ids_shown": "\n".join(lots[:8])
+                + (f"\n... {len(lots) - 8} more" if len(lots) > 8 else ""),
+            }
+        )
+    return rows
+
+
+@admin.command("sales")
+def list_sales(
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+    url: ServerOption = "http://127.0.0.1:8000",
+    user: UserOption = "admin",
+    cafile: CaOption = None,
+) -> None:
+    """Every sale on a running server with its id, state (held, scheduled, running, paused,
+    ended), mode, start time (local) and lots: the ids the sale and lot commands take."""
+
+    _one_format(as_json, as_csv)
+
+    def job(api: AdminApi) -> str | Table:
+        rows = sale_rows(api.sales())
+        shown = rows if not (as_json or as_csv) else _plain(rows)
+        return _output(shown, SALE_COLUMNS, "Sales", "no sales yet", as_json, as_csv)
+
+    _remote(url, user, cafile, job)
 
 
 @admin.command("void")
@@ -276,7 +590,7 @@ def void_bid(
     user: UserOption = "admin",
     cafile: CaOption = None,
 ) -> None:
-    """Void a bid of an open lot (and the automatic bids it caused); audited."""
+    """Void a bid of an open or paused lot (and the automatic bids it caused); audited."""
 
     def job(api: AdminApi) -> str:
         event = api.void(lot_id, seq)

@@ -128,9 +128,101 @@ async def test_buy_now_prices_and_voids_from_the_command_line(
     assert f"clock: voided #{typo['seq']}; vera leads at 1000" in voided.stdout
     announced = await walt.wait_for(lambda m: m["type"] == "bid_voided")
     assert announced["voided"] == [typo["seq"]] and announced["bidder"] == "vera"
-    listed = admin(server, "bids", "clock").stdout
-    assert "walt  (VOIDED)" in listed and "vera" in listed
+    listed = admin(server, "bids", "clock", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["bidder"]: row for row in json.loads(listed.stdout)}
+    assert rows["walt"]["voided"] is True and rows["walt"]["amount"] == "9000.00"
+    assert rows["vera"]["voided"] is False and rows["vera"]["amount"] == "10.00"
+    table = admin(server, "bids", "clock").stdout
+    walt_line = next(line for line in table.splitlines() if "walt" in line)
+    assert "9,000.00 USD" in walt_line and "VOIDED" in walt_line, table
     again = admin(server, "void", "clock", str(typo["seq"]))
     assert again.returncode == 1 and "bad_request" in again.stderr
+    await vera.close()
+    await walt.close()
+
+
+def test_version_and_help_texts_say_what_is_true() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIDWIRE_")}
+    env["COLUMNS"] = "200"
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "bidwire", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    from importlib.metadata import version
+
+    assert run("--version").strip() == f"bidwire {version('bidwire')}"
+    admin_help = run("admin", "--help")
+    assert "without a running server" not in admin_help  # most admin commands need one
+    assert "through a running server" in admin_help and "sales" in admin_help
+    assert "asked on start" in run("client", "--help")
+    assert "0 picks a free one" in run("serve", "--help")
+
+
+async def test_admin_bids_and_sales_as_tables_json_and_csv(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    import csv
+    import io
+    import json
+    from datetime import datetime
+
+    server = server_factory(
+        "--opening-seconds", "60", env={"BIDWIRE_ADMIN_PASSWORD": "first admin pw"}
+    )
+    good = tmp_path / "good.csv"
+    good.write_text(GOOD)
+    started = admin(server, "import", str(good), "--start")
+    assert started.returncode == 0, started.stderr
+    held = admin(server, "import", str(good))  # a second sale, waiting for its start
+    assert held.returncode == 0, held.stderr
+    held_id = held.stdout.split("created ")[1].split()[0].rstrip(",")
+
+    sales = json.loads(admin(server, "sales", "--json").stdout)
+    by_state = {sale["state"]: sale for sale in sales}
+    assert set(by_state) == {"running", "held"}
+    assert by_state["held"]["sale"] == held_id and by_state["held"]["starts"] is None
+    assert by_state["running"]["lot_ids"] == "clock lamp"
+    assert by_state["running"]["mode"] == "live" and by_state["running"]["lots"] == 2
+    datetime.fromisoformat(by_state["running"]["starts"])  # a real time, not a count of ms
+    sales_csv = list(csv.DictReader(io.StringIO(admin(server, "sales", "--csv").stdout)))
+    assert [row["sale"] for row in sales_csv] == [sale["sale"] for sale in sales]
+    sales_table = admin(server, "sales").stdout
+    assert held_id in sales_table and "held (not started)" in sales_table
+
+    vera = await JsonClient.connect(server.port, "vera")
+    opened = await vera.wait_for(lambda m: m["type"] in ("lot_opened", "snapshot"))
+    assert opened["lot"] == "clock"
+    for request_id, amount in ((1, 1_000), (2, 123_450)):
+        await vera.request({"type": "bid", "id": request_id, "lot": "clock", "max_amount": amount})
+    walt = await JsonClient.connect(server.port, "walt")
+    answer = await walt.request({"type": "bid", "id": 1, "lot": "clock", "amount": 2_500})
+    assert answer["type"] == "bid_accepted", answer
+
+    rows = json.loads(admin(server, "bids", "clock", "--json").stdout)
+    assert [row["bidder"] for row in rows] == ["vera", "walt", "vera"]  # newest first
+    assert [row["amount"] for row in rows] == ["26.00", "25.00", "10.00"]
+    assert rows[0]["auto"] is True and rows[0]["currency"] == "USD"
+    assert {row["lot"] for row in rows} == {"clock"}
+    assert datetime.fromisoformat(rows[0]["time"]).timestamp() * 1000 == rows[0]["ts"]
+    read_back = list(csv.DictReader(io.StringIO(admin(server, "bids", "clock", "--csv").stdout)))
+    assert [row["seq"] for row in read_back] == [str(row["seq"]) for row in rows]
+    assert [row["amount"] for row in read_back] == [row["amount"] for row in rows]
+    assert list(read_back[0]) == list(rows[0])  # the same columns as the JSON's keys
+    table = admin(server, "bids", "clock").stdout
+    assert "26.00 USD" in table and "automatic" in table and str(rows[0]["ts"]) not in table
+    empty = admin(server, "bids", "lamp")
+    assert empty.returncode == 0 and "no bids yet" in empty.stdout
+    both = admin(server, "bids", "clock", "--json", "--csv")
+    assert both.returncode == 2 and "not both" in both.stderr
     await vera.close()
     await walt.close()

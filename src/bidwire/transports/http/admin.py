@@ -17,7 +17,7 @@ from bidwire.catalog import Defaults, edited_lot, parse_catalog
 from bidwire.domain.events import BidVoided
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
-from bidwire.engine.queries import BidHistory
+from bidwire.engine.queries import BidHistory, SalesPage
 from bidwire.errors import CatalogError
 from bidwire.transports.http.auth import AdminUser, require_admin
 from bidwire.transports.http.edge import (
@@ -129,6 +129,13 @@ async def users(admin: AdminUser, ctx: Context) -> UsersPage:
     assert ctx.accounts is not None  # an admin was authenticated, so there are accounts
     listed = await ctx.accounts.store.list_users()
     return UsersPage(users=[_user_out(user) for user in listed], ts=ctx.clock.now_ms())
+
+
+@router.get("/sales", responses=wire_schema(SalesPage, "Every sale, held ones too."))
+async def every_sale(admin: AdminUser, ctx: Context) -> Response:
+    """Every sale with its lots, as an admin sees them (``bidwire admin sales``): a listing
+    of its own, so paging the public one cannot hide a sale from the admin."""
+    return wire_json(await ctx.queries.sales(admin=True, maxima=True))
 
 
 async def _set_blocked(
