@@ -164,7 +164,7 @@ def test_lot_closed_lines_and_the_block_moves_on() -> None:
     reaction = state.receive({**sold, "winner": "bob", "amount": 15000}, NOW)
 
     assert reaction.lines == (
-        "SOLD! Vintage Watch: sold to bob for 150.00 USD",
+        "SOLD! Vintage Watch: won by you (bob) for 150.00 USD",
         "Congratulations, Vintage Watch is yours!",
     )
     assert state.lots["L1"].state == "closed"
@@ -508,7 +508,7 @@ def test_bought_is_a_reply_not_a_lot_event() -> None:
     assert state.receive(bought, NOW).lines == ("You bought Vintage Watch now, for 500.00 USD.",)
     closed = state.receive(closed_msg(4, "buy_now", "bob", 50000), NOW)
     assert closed.lines == (
-        "SOLD! Vintage Watch: bought now by bob for 500.00 USD",
+        "SOLD! Vintage Watch: bought now by you for 500.00 USD",
         "Congratulations, Vintage Watch is yours!",
     )
     state.asked("r2", "buy")

@@ -21,7 +21,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +99,8 @@ class LotView:
     """Our own maximum while we lead with it (only our own replies and views carry it)."""
     reason: str | None = None
     """Why a closed lot closed (``hammer``, ``buy_now``, ...)."""
+    paused_left: int | None = None
+    """While paused: the time left, frozen until the auctioneer resumes the lot."""
 
     @property
     def name(self) -> str:
@@ -162,20 +164,56 @@ class ClientState:
         self._asked: dict[str, tuple[str, str]] = {}
         """Request id -> what it asked (``bid``, ``max``, ``buy``) and of which lot: how to
         word its answer."""
+        self.confirm_above: int | None = None
+        """The house limit from the welcome: any bid or maximum above it is asked about."""
+        self.token: str | None = None
+        """An account's token (after ``login``): reconnects say ``auth`` with it."""
+        self.guest_token: str | None = None
+        """A guest's session: reconnects give it back, so the guest keeps its name."""
+        self.asked_name: str | None = None
+        """The guest name we asked for in the last hello (the welcome may give another)."""
+        self.ended: str | None = None
+        """Why the server ended our session (``blocked``, ``logged_out``): do not reconnect."""
+        self.refused: str | None = None
+        """Why the server refused who we said we are (a hello or an expired token): ask the
+        person for another name or a login rather than saying it again."""
+        self._aliases: dict[str, str] = {}
+        """Sale -> how the public sees us in it (anonymous sales): that bidder is "you"."""
+        self._logins: set[str] = set()
+        """Request ids of logins waiting for their welcome (or error)."""
+        self._login_count = 0
+        self._welcomed_here = False
+        """A welcome came on the current connection."""
 
     # -- queries ---------------------------------------------------------------------------
 
     @property
     def on_block(self) -> LotView | None:
-        """The most recently opened lot that is still open."""
-        open_lots = [view for view in self.lots.values() if view.state == "open"]
-        return max(open_lots, key=lambda view: view.opened, default=None)
+        """The most recently opened lot that is still open (or paused: it stays on the block,
+        shown as paused, until it resumes or closes)."""
+        live = [view for view in self.lots.values() if view.state in ("open", "paused")]
+        return max(live, key=lambda view: view.opened, default=None)
+
+    def is_me(self, view: LotView, bidder: str | None) -> bool:
+        """``bidder`` is us: our name, or our pseudonym in the lot's (anonymous) sale."""
+        if bidder is None:
+            return False
+        alias = self._aliases.get(view.sale) if view.sale is not None else None
+        return bidder == self.user or (alias is not None and bidder == alias)
+
+    def _leader_words(self, view: LotView, prefix: str = "high bid") -> str:
+        assert view.high_amount is not None
+        if self.is_me(view, view.high_bidder):
+            return f"you lead at {view.money(view.high_amount)}"
+        return f"{prefix} {view.money(view.high_amount)} by {view.high_bidder}"
 
     def server_now(self, now_ms: int) -> int | None:
         return None if self.offset_ms is None else now_ms + self.offset_ms
 
     def remaining_ms(self, view: LotView, now_ms: int) -> int | None:
         """Time left on ``view`` by the server's clock, or None if unknown."""
+        if view.state == "paused":
+            return view.paused_left  # the clock is stopped
         server_now = self.server_now(now_ms)
         if view.ends_at is None or server_now is None:
             return None
@@ -186,18 +224,19 @@ class ClientState:
         head = f"{view.name} [{view.lot}]"
         if view.state == "closed":
             if view.reason is not None:
-                return f"{head}: closed, {_closed_words(view, view.reason)}"
+                return f"{head}: closed, {self._closed_words(view, view.reason)}"
             if view.high_amount is None:
                 return f"{head}: closed"
             return f"{head}: closed at {view.money(view.high_amount)} ({view.high_bidder})"
-        if view.state != "open":
+        if view.state not in ("open", "paused"):
             return f"{head}: {view.state}"
+        clauses = ["PAUSED by the auctioneer"] if view.state == "paused" else []
         if view.high_amount is None:
-            clauses = ["no bids yet"]
+            clauses.append("no bids yet")
         elif self._my_max(view) is not None:
-            clauses = [self._my_max_words(view)]
+            clauses.append(self._my_max_words(view))
         else:
-            clauses = [f"high bid {view.money(view.high_amount)} by {view.high_bidder}"]
+            clauses.append(self._leader_words(view))
         if view.min_amount is not None:
             clauses.append(f"next bid at least {view.money(view.min_amount)}")
         if view.reserve:
@@ -205,7 +244,9 @@ class ClientState:
         if view.buy_now is not None:
             clauses.append(f"buy now for {view.money(view.buy_now)} (type buy)")
         remaining = self.remaining_ms(view, now_ms)
-        if remaining is not None:
+        if remaining is not None and view.state == "paused":
+            clauses.append(f"{format_remaining(remaining)} left when it resumes")
+        elif remaining is not None:
             clauses.append(f"ends in {format_remaining(remaining)}")
         return f"{head}: " + ", ".join(clauses)
 
@@ -215,12 +256,14 @@ class ClientState:
         if view is None:
             return "No lot on the block. Type help for commands."
         parts = [view.name]
+        if view.state == "paused":
+            parts.append("PAUSED by the auctioneer")
         if view.high_amount is None:
             parts.append("no bids yet")
         elif self._my_max(view) is not None:
             parts.append(self._my_max_words(view))
         else:
-            parts.append(f"high {view.money(view.high_amount)} by {view.high_bidder}")
+            parts.append(self._leader_words(view, "high"))
         if view.min_amount is not None:
             parts.append(f"next {view.money(view.min_amount)}")
         if view.reserve:
@@ -228,13 +271,15 @@ class ClientState:
         if view.buy_now is not None:
             parts.append(f"buy now {view.money(view.buy_now)}")
         remaining = self.remaining_ms(view, now_ms)
-        if remaining is not None:
+        if remaining is not None and view.state == "paused":
+            parts.append(f"{format_remaining(remaining)} left, clock stopped")
+        elif remaining is not None:
             parts.append(f"{format_remaining(remaining)} left" if remaining > 0 else "closing...")
         return " | ".join(parts)
 
     def _my_max(self, view: LotView) -> int | None:
         """Our maximum, if we lead with one above the price (a plain bid's is its amount)."""
-        if view.high_bidder is None or view.high_bidder != self.user:
+        if not self.is_me(view, view.high_bidder):
             return None
         return view.my_max
 
@@ -252,6 +297,30 @@ class ClientState:
     def _bidding_on(self, lot: str) -> bool:
         """A bid or maximum of ours on ``lot`` still waits for its answer."""
         return any(what != "buy" and on == lot for what, on in self._asked.values())
+
+    def identify(self, name: str) -> Message:
+        """What to say first on a new connection: our account's token after a login, else a
+        guest hello with our name (and our guest session, so a reconnect keeps the name)."""
+        self._welcomed_here = False
+        if self.token is not None:
+            return {"type": "auth", "token": self.token}
+        self.asked_name = name
+        hello: Message = {"type": "hello", "name": name}
+        if self.guest_token is not None:
+            hello["guest_token"] = self.guest_token
+        return hello
+
+    def login(self, username: str, password: str) -> Message:
+        """The ``login`` request; its welcome (or error) is worded as the login's answer."""
+        self._login_count += 1
+        request_id = f"login{self._login_count}"
+        self._logins.add(request_id)
+        return {"type": "login", "id": request_id, "username": username, "password": password}
+
+    def rename(self) -> None:
+        """Forget the guest session: the next hello asks for a new name afresh."""
+        self.guest_token = None
+        self.refused = self.ended = None
 
     def resync_requests(self) -> list[Message]:
         """A resync for every lot that may still change, to catch up after a reconnect."""
@@ -281,17 +350,35 @@ class ClientState:
         return Reaction(tuple(handler(self, msg))) if handler is not None else Reaction()
 
     def _welcome(self, msg: Mapping[str, Any], now_ms: int) -> Reaction:
+        before = self.user
         self.user = _str(msg.get("user"))
         self.role = _str(msg.get("role"))
         ts = _int(msg.get("ts"))
         self.offset_ms = None if ts is None else ts - now_ms
+        self.confirm_above = _int(msg.get("confirm_above"))
+        self.ended = self.refused = None
+        self._welcomed_here = True
         self._welcomes += 1
         who = self.user or "?"
-        if self._welcomes == 1:
-            line = f"Connected as {who}" + (f" ({self.role})." if self.role else ".")
+        request_id = msg.get("id")
+        logged_in = isinstance(request_id, str) and request_id in self._logins
+        token = _str(msg.get("token"))
+        if self.role == "guest":
+            self.guest_token = _str(msg.get("guest_token")) or self.guest_token
+        elif token is not None:
+            self.token, self.guest_token = token, None
+        if logged_in:
+            self._logins.discard(str(request_id))
+            self._aliases.clear()  # a new identity: the server tells us our pseudonyms again
+            lines = [f"Logged in as {who}" + (f" ({self.role})." if self.role else ".")]
+        elif self._welcomes == 1:
+            lines = [f"Connected as {who}" + (f" ({self.role})." if self.role else ".")]
         else:
-            line = f"Reconnected as {who}; catching up."
-        return Reaction((line,), tuple(self.resync_requests()))
+            lines = [f"Reconnected as {who}; catching up."]
+        asked = (self.asked_name or "").strip()
+        if self.role == "guest" and asked and who != asked and who != before:
+            lines.append(f"{asked} is taken by another guest; you bid as {who}.")
+        return Reaction(tuple(lines), tuple(self.resync_requests()))
 
     def _snapshot(self, msg: Mapping[str, Any], now_ms: int) -> Reaction:
         lot, seq = _str(msg.get("lot")), _int(msg.get("seq"))
@@ -303,20 +390,22 @@ class ClientState:
         changed = view is None or seq > view.seq
         if view is None:
             view = self.lots[lot] = LotView(lot)
-        was_open = view.state == "open"
+        was_live = view.state in ("open", "paused")
         view.seq = seq
         view.state = _str(msg.get("state")) or view.state
         self._fill(view, msg)
         view.reason = _str(msg.get("reason")) or view.reason  # why a closed lot closed
+        view.paused_left = _int(msg.get("remaining_ms")) if view.state == "paused" else None
         high = msg.get("high_bid")
         if isinstance(high, Mapping):
             view.high_amount = _int(high.get("amount"))
             view.high_bidder = _str(high.get("bidder"))
             # only the leader's own view (and an admin's) carries the maximum
-            view.my_max = _int(high.get("max_amount")) if view.high_bidder == self.user else None
+            mine = self.is_me(view, view.high_bidder)
+            view.my_max = _int(high.get("max_amount")) if mine else None
         elif "high_bid" in msg:
             view.high_amount = view.high_bidder = view.my_max = None
-        if view.state == "open" and not was_open:
+        if view.state in ("open", "paused") and not was_live:
             self._mark_opened(view)
         lines = [self.describe(view, now_ms)] if changed else []
         return Reaction(tuple(lines + self._drain(lot, now_ms)))
@@ -415,14 +504,14 @@ class ClientState:
             return []
         view.high_amount, view.high_bidder = amount, bidder
         view.buy_now = None  # offered only while no bid stands
-        tags = ["you"] if bidder == self.user else []
+        tags = ["you"] if self.is_me(view, bidder) else []
         if msg.get("auto") is True:
             tags.append("automatic")
         shown = f" ({', '.join(tags)})" if tags else ""
         lines = [f"New high bid {view.money(amount)} by {bidder}{shown} on {view.name}"]
         if view.reserve_met and not was_met:
             lines.append(f"The reserve on {view.name} has been met.")
-        if previous is not None and previous == self.user and bidder != self.user:
+        if self.is_me(view, previous) and not self.is_me(view, bidder):
             mine = view.my_max
             if mine is not None and amount <= mine:
                 return lines  # our maximum answers in the same commit: its bid comes next
@@ -456,23 +545,49 @@ class ClientState:
             view.high_amount, view.high_bidder = amount, winner
         reason = _str(msg.get("reason")) or ("hammer" if sold else "unsold")
         view.reason = reason
-        words = _closed_words(view, reason)
+        view.paused_left = None
+        words = self._closed_words(view, reason)
         lines = [f"SOLD! {view.name}: {words}" if sold else f"{view.name}: {words}"]
-        if sold and winner == self.user:
+        if sold and self.is_me(view, winner):
             lines.append(f"Congratulations, {view.name} is yours!")
         return lines
+
+    def _closed_words(self, view: LotView, reason: str) -> str:
+        """Why a lot closed; a lot we won is won "by you"."""
+        words = _closed_words(view, reason)
+        if view.high_bidder is not None and self.is_me(view, view.high_bidder):
+            if reason == "hammer":
+                return f"won by you ({view.high_bidder}) for {view.money(view.high_amount or 0)}"
+            if reason == "buy_now":
+                return f"bought now by you for {view.money(view.high_amount or 0)}"
+        return words
+
+    def _on_lot_paused(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
+        left = _int(msg.get("remaining_ms"))
+        if left is None:  # an older server: what the clock said when it stopped
+            left = self.remaining_ms(view, now_ms)
+        view.state, view.paused_left = "paused", left
+        shown = f", {format_remaining(left)} left when it resumes" if left is not None else ""
+        return [f"PAUSED by the auctioneer: {view.name}. Bids wait until it resumes{shown}."]
+
+    def _on_lot_resumed(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
+        self._fill(view, msg)  # the new ends_at
+        view.state, view.paused_left = "open", None
+        remaining = self.remaining_ms(view, now_ms)
+        shown = f", ends in {format_remaining(remaining)}" if remaining is not None else ""
+        return [f"Resumed: {view.name} is open for bids again{shown}."]
 
     def _on_bid_voided(self, view: LotView, msg: Mapping[str, Any], now_ms: int) -> list[str]:
         was_met = view.reserve_met
         self._fill(view, msg)
         view.high_amount, view.high_bidder = _int(msg.get("amount")), _str(msg.get("bidder"))
-        if view.high_bidder != self.user:
+        if not self.is_me(view, view.high_bidder):
             view.my_max = None  # a standing we do not lead: our maximum is spent
         if view.high_amount is None:
             view.buy_now = view.buy_now_price if view.state == "open" else None
             lines = [f"The auctioneer voided a bid on {view.name}: no bids stand."]
         else:
-            you = " (you)" if view.high_bidder == self.user else ""
+            you = " (you)" if self.is_me(view, view.high_bidder) else ""
             lines = [
                 f"The auctioneer voided a bid on {view.name}: the high bid is now"
                 f" {view.money(view.high_amount)} by {view.high_bidder}{you}."
@@ -500,6 +615,9 @@ class ClientState:
         lot, amount = _str(msg.get("lot")), _int(msg.get("amount"))
         maximum, leading = _int(msg.get("max_amount")), msg.get("leading") is not False
         view = self.lots.get(lot) if lot is not None else None
+        bidder = _str(msg.get("bidder"))
+        if view is not None and view.sale is not None and bidder and bidder != self.user:
+            self._aliases.setdefault(view.sale, bidder)  # how the public sees our bid
         name = view.name if view else lot
         shown = self._lot_money(lot, amount) if amount is not None else "?"
         if maximum is None:
@@ -545,7 +663,67 @@ class ClientState:
     def _on_error(self, msg: Mapping[str, Any]) -> list[str]:
         code = _words(_str(msg.get("code")) or "error")
         message = _str(msg.get("message"))
+        reason = _str(msg.get("reason"))
+        if reason in _ENDED:
+            self.ended = reason
+            self.token = None  # it is dead: a login starts afresh
+            said = _sentence(message) if message else _ENDED[reason][0]
+            return [said, _ENDED[reason][1]]
+        request_id = msg.get("id")
+        if isinstance(request_id, str) and request_id in self._logins:
+            self._logins.discard(request_id)
+            if self._welcomed_here:
+                return [f"Login failed: {message or code}. You are still {self.user}."]
+            self.refused = message or code
+            return [
+                f"Login failed: {self.refused}.",
+                "Type login NAME to try again, or name NEW to bid as a guest.",
+            ]
+        if isinstance(request_id, str) and self._asked.get(request_id, ("", ""))[0] == "mine":
+            del self._asked[request_id]
+            return [f"Cannot show your activity: {message or code}."]
+        if not self._welcomed_here:  # who we said we are was refused
+            self.refused = message or code
+            if self.token is not None:
+                self.token = None  # expired or revoked: log in again
+                return [
+                    f"Your login is no longer valid ({self.refused}).",
+                    "Type login NAME to log in again, or name NEW to bid as a guest.",
+                ]
+            return [
+                f"Cannot join as {self.asked_name!r}: {self.refused}.",
+                "Type name NEW to choose another name, or login NAME if it is your account.",
+            ]
         return [f"Server error ({code}): {message}" if message else f"Server error ({code})"]
+
+    def _on_alias(self, msg: Mapping[str, Any]) -> list[str]:
+        sale, bidder = _str(msg.get("sale")), _str(msg.get("bidder"))
+        if sale is None or not bidder:
+            return []
+        known = self._aliases.get(sale) == bidder
+        self._aliases[sale] = bidder
+        if known:
+            return []
+        title = self._sales.get(sale) or next(
+            (view.title for view in self.lots.values() if view.sale == sale and view.title), sale
+        )
+        return [f"{title} is anonymous: the others see you as {bidder} (shown here as you)."]
+
+    def _on_sale_paused(self, msg: Mapping[str, Any]) -> list[str]:
+        return [f"The auctioneer paused the sale {self._sale_name(msg)}."]
+
+    def _on_sale_resumed(self, msg: Mapping[str, Any]) -> list[str]:
+        return [f"The auctioneer resumed the sale {self._sale_name(msg)}."]
+
+    def _sale_name(self, msg: Mapping[str, Any]) -> str:
+        sale = _str(msg.get("sale")) or "?"
+        return self._sales.get(sale, sale)
+
+    def _on_activity(self, msg: Mapping[str, Any]) -> list[str]:
+        request_id = msg.get("id")
+        if isinstance(request_id, str):
+            self._asked.pop(request_id, None)
+        return activity_lines(self, msg)
 
     def _on_server_closing(self, msg: Mapping[str, Any]) -> list[str]:
         return [f"The server is closing: {_str(msg.get('message')) or 'no reason given'}"]
@@ -559,8 +737,9 @@ class ClientState:
         return [f"Sale started: {title or sale}{count}"]
 
     def _on_sale_ended(self, msg: Mapping[str, Any]) -> list[str]:
-        sale = _str(msg.get("sale"))
-        return [f"Sale ended: {self._sales.get(sale or '', sale)}"]
+        if msg.get("reason") == "cancelled":
+            return [f"Sale cancelled by the auctioneer: {self._sale_name(msg)}"]
+        return [f"Sale ended: {self._sale_name(msg)}"]
 
 
 _EventHandler = Callable[[ClientState, LotView, Mapping[str, Any], int], list[str]]
@@ -573,6 +752,8 @@ _EVENT_HANDLERS: dict[str, _EventHandler] = {
     "lot_closed": ClientState._on_lot_closed,
     "bid_voided": ClientState._on_bid_voided,
     "max_raised": lambda state, view, msg, now_ms: [],  # a leader's raise: nothing public
+    "lot_paused": ClientState._on_lot_paused,
+    "lot_resumed": ClientState._on_lot_resumed,
 }
 
 _MESSAGE_HANDLERS: dict[str, _MessageHandler] = {
@@ -583,7 +764,99 @@ _MESSAGE_HANDLERS: dict[str, _MessageHandler] = {
     "server_closing": ClientState._on_server_closing,
     "sale_started": ClientState._on_sale_started,
     "sale_ended": ClientState._on_sale_ended,
+    "sale_paused": ClientState._on_sale_paused,
+    "sale_resumed": ClientState._on_sale_resumed,
+    "alias": ClientState._on_alias,
+    "activity": ClientState._on_activity,
 }
+
+_ENDED = {
+    "blocked": (
+        "The auctioneer has blocked your account; you can no longer bid here.",
+        "You are disconnected and will not be reconnected. Type quit to leave.",
+    ),
+    "logged_out": (
+        "You have been logged out; this session has ended.",
+        "You are disconnected. Type login NAME to log in again, or quit to leave.",
+    ),
+}
+"""Sessions the server ended, in words, and what the person can do next."""
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def activity_lines(state: ClientState, msg: Mapping[str, Any]) -> list[str]:
+    """The ``activity`` reply to ``mine``, in words: where I lead or was outbid, what I won
+    and owe, my latest bids. Lots may be ids or objects (lot, title, amount, currency)."""
+
+    def lot_of(item: object) -> tuple[str, str, str]:
+        """(name, currency, high bid shown) of a listed lot."""
+        if isinstance(item, str):
+            view = state.lots.get(item)
+            if view is None:
+                return item, "", ""
+            high = view.money(view.high_amount) if view.high_amount is not None else ""
+            return view.name, view.currency, high
+        if not isinstance(item, Mapping):
+            return "?", "", ""
+        lot = _str(item.get("lot")) or "?"
+        view = state.lots.get(lot)
+        currency = _str(item.get("currency")) or (view.currency if view else "")
+        title = _str(item.get("title")) or (view.name if view else lot)
+        amount = _int(item.get("amount"))
+        high = format_amount(amount, currency).strip() if amount is not None else ""
+        return f"{title} [{lot}]", currency, high
+
+    def listed(key: str) -> list[object]:
+        items = msg.get(key)
+        return list(items) if isinstance(items, list) else []
+
+    lines = [f"My activity ({_str(msg.get('user')) or state.user or '?'}):"]
+    leading = listed("leading")
+    for item in leading:
+        name, _, high = lot_of(item)
+        mine = _int(item.get("max_amount")) if isinstance(item, Mapping) else None
+        currency = lot_of(item)[1]
+        extra = f", your maximum {format_amount(mine, currency).strip()}" if mine else ""
+        lines.append(f"  you lead: {name}" + (f" at {high}" if high else "") + extra)
+    for item in listed("outbid"):
+        name, currency, high = lot_of(item)
+        own = _int(item.get("my_amount")) if isinstance(item, Mapping) else None
+        was = f" (your bid {format_amount(own, currency).strip()})" if own else ""
+        lines.append(f"  you were outbid: {name}" + (f", now {high}" if high else "") + was)
+    for item in listed("won"):
+        name, _, high = lot_of(item)
+        lines.append(f"  won by you: {name}" + (f" for {high}" if high else ""))
+    owed = msg.get("owed")
+    if isinstance(owed, Mapping) and owed:
+        total = ", ".join(
+            format_amount(amount, currency).strip()
+            for currency, amount in sorted(owed.items())
+            if type(amount) is int
+        )
+        lines.append(f"  you owe: {total}")
+    bids = listed("bids")
+    if bids:
+        lines.append(f"  your latest bids ({len(bids)}):")
+    for bid in bids[:10]:
+        if not isinstance(bid, Mapping):
+            continue
+        name, currency, _ = lot_of(bid)
+        amount = _int(bid.get("amount"))
+        shown = format_amount(amount, currency).strip() if amount is not None else "?"
+        notes = [
+            *(["raised your maximum"] if bid.get("kind") == "max_raised" else []),
+            *(["automatic"] if bid.get("auto") is True else []),
+            *(["voided"] if bid.get("voided") is True else []),
+        ]
+        lines.append(f"    {shown} on {name}" + (f" ({', '.join(notes)})" if notes else ""))
+    if len(lines) == 1:
+        lines.append("  nothing yet: no bids, no wins.")
+    return lines
 
 
 _CLOSED_WORDS = {
@@ -647,10 +920,30 @@ class ListLots:
 
 
 @dataclass(frozen=True, slots=True)
-class Confirm:
-    """A bid far above the minimum: asked again, in words, before it is sent."""
+class Login:
+    """``login NAME``: the password is asked next, without echo."""
 
-    bid: PlaceBid
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    """``name NEW``: bid as a guest under another name (a new guest session)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mine:
+    """``mine``: my bids, where I lead or was outbid, what I won and owe."""
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """A bid far above the minimum, or any bid or maximum above the house's limit: asked
+    again, in words, before it is sent."""
+
+    bid: PlaceBid | LeaveMax
     question: str
 
 
@@ -666,7 +959,21 @@ class Invalid:
     """True when the line may make sense once the client knows more lots."""
 
 
-Command = PlaceBid | LeaveMax | BuyNow | Quit | Help | ListLots | Confirm | Invalid
+Command = (
+    PlaceBid
+    | LeaveMax
+    | BuyNow
+    | Quit
+    | Help
+    | ListLots
+    | Confirm
+    | Invalid
+    | Login
+    | Rename
+    | Mine
+)
+
+MAX_NAME = 32
 
 HELP_LINES = (
     "Commands:",
@@ -677,6 +984,10 @@ HELP_LINES = (
     "  buy                buy the lot on the block at its buy-now price, while offered",
     "                     (buy LOT too)",
     "  lots               list the lots you can bid on",
+    "  mine               my activity: my bids, where I lead or was outbid, what I won",
+    "                     and owe",
+    "  login NAME         log in to your account (the password is asked, not shown)",
+    "  name NEW           bid as a guest under another name",
     "  help               this list",
     "  quit (or exit)     leave",
 )
@@ -694,6 +1005,25 @@ def parse_input(line: str, state: ClientState) -> Command | None:
         return Help()
     if len(words) == 1 and head == "lots":
         return ListLots()
+    if len(words) == 1 and head in ("mine", "me", "activity"):
+        return Mine()
+    if head == "login":
+        if len(words) != 2:
+            return Invalid("Usage: login NAME (your account's username; the password is asked).")
+        return Login(words[1])
+    if head == "name":
+        new = line.strip()[len(words[0]) :].strip()
+        if not new:
+            shown = f" You are {state.user}." if state.user else ""
+            return Invalid(f"Usage: name NEW, such as: name Ann.{shown}")
+        if len(new) > MAX_NAME:
+            return Invalid(f"A name is at most {MAX_NAME} characters.")
+        if state.role not in (None, "guest"):
+            return Invalid(
+                f"You are logged in as {state.user}; a name is for guests"
+                " (quit and start again to bid as a guest)."
+            )
+        return Rename(new)
     if head == "bid":
         if len(words) == 2:
             return _bid(state, None, words[1])
@@ -711,7 +1041,9 @@ def parse_input(line: str, state: ClientState) -> Command | None:
             lot = _lot_for(state, None)
         else:
             lot = _lot_for(state, words[1])
-        return lot if isinstance(lot, Invalid) else BuyNow(lot.lot)
+        if isinstance(lot, Invalid):
+            return lot
+        return _paused(lot, "buying") or BuyNow(lot.lot)
     if len(words) == 1 and head[0] in "0123456789.+-":
         return _bid(state, None, words[0])
     return Invalid(
@@ -733,10 +1065,23 @@ def _lot_for(state: ClientState, lot: str | None) -> LotView | Invalid:
     return found
 
 
+def _paused(view: LotView, doing: str) -> Invalid | None:
+    if view.state != "paused":
+        return None
+    left = view.paused_left
+    shown = f" ({format_remaining(left)} left then)" if left is not None else ""
+    return Invalid(
+        f"{view.name} is PAUSED by the auctioneer: {doing} waits until it resumes{shown}."
+    )
+
+
 def _bid(state: ClientState, lot: str | None, amount: str, *, maximum: bool = False) -> Command:
     view = _lot_for(state, lot)
     if isinstance(view, Invalid):
         return view
+    paused = _paused(view, "bidding")
+    if paused is not None:
+        return paused
     what = "a maximum" if maximum else "a bid"
     try:
         minor = parse_units(amount, view.currency)
@@ -744,6 +1089,20 @@ def _bid(state: ClientState, lot: str | None, amount: str, *, maximum: bool = Fa
         return Invalid(f"Cannot {'leave a maximum of' if maximum else 'bid'} {amount!r}: {exc}.")
     if minor <= 0:
         return Invalid(f"{what.capitalize()} must be more than zero.")
+    limit = state.confirm_above
+    if limit is not None and minor > limit:
+        house = f"above the house's confirmation limit of {view.money(limit)}"
+        if maximum:
+            return Confirm(
+                LeaveMax(view.lot, minor),
+                f"Leave a maximum of {view.money(minor)} on {view.name}? That is {house}."
+                " Type y to leave it; anything else cancels.",
+            )
+        return Confirm(
+            PlaceBid(view.lot, minor),
+            f"Bid {view.money(minor)} on {view.name}? That is {house}."
+            " Type y to place it; anything else cancels.",
+        )
     if maximum:
         return LeaveMax(view.lot, minor)
     least = view.min_amount
@@ -806,8 +1165,19 @@ class TerminalClient:
 
     state: ClientState = field(default_factory=ClientState, init=False)
     _writer: asyncio.StreamWriter | None = field(default=None, init=False)
-    _asked: PlaceBid | None = field(default=None, init=False)
-    """A bid waiting for its "y" (``Confirm``)."""
+    _asked: PlaceBid | LeaveMax | None = field(default=None, init=False)
+    """A bid or maximum waiting for its "y" (``Confirm``)."""
+    wants_password: str | None = field(default=None, init=False)
+    """After ``login NAME``: the next line is NAME's password (the terminal hides it)."""
+    _pending_login: tuple[str, str] | None = field(default=None, init=False)
+    """A login to send as the first message of the next connection."""
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    """Set when the person acts (login, name) while the link waits for them."""
+    waiting: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    """Set while the link waits for the person instead of reconnecting (blocked, logged
+    out, or a name refused)."""
+    _switching: bool = field(default=False, init=False)
+    """The link is being dropped on purpose (a new name): reconnect at once, quietly."""
     _ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _settled: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _linked: asyncio.Event = field(default_factory=asyncio.Event, init=False)
@@ -863,10 +1233,17 @@ class TerminalClient:
 
     async def handle_line(self, line: str) -> bool:
         """Act on one typed line; False means quit."""
+        username, self.wants_password = self.wants_password, None
+        if username is not None:  # the line is the password asked for
+            await self._login(username, line.rstrip("\r\n"))
+            return True
         asked, self._asked = self._asked, None
         if asked is not None:  # the line answers "Bid ...? Type y to place it"
             if line.strip().lower() in ("y", "yes"):
-                await self._send_bid(asked)
+                if isinstance(asked, LeaveMax):
+                    await self._send_max(asked)
+                else:
+                    await self._send_bid(asked)
                 return True
             self.out("Not placed.")
             if line.strip().lower() in ("n", "no", ""):
@@ -899,13 +1276,15 @@ class TerminalClient:
                 self.out(question)
             case PlaceBid():
                 await self._send_bid(command)
-            case LeaveMax(lot, amount):
-                view = self.state.lots[lot]
-                await self._request(
-                    "max",
-                    {"type": "bid", "lot": lot, "max_amount": amount},
-                    f"Leaving a maximum of {view.money(amount)} on {view.name}...",
-                )
+            case LeaveMax():
+                await self._send_max(command)
+            case Login(username):
+                self.wants_password = username
+                self.out(f"Password for {username} (not shown):")
+            case Rename(new):
+                self._rename(new)
+            case Mine():
+                await self._mine()
             case BuyNow(lot):
                 await self._request(
                     "buy",
@@ -913,6 +1292,53 @@ class TerminalClient:
                     f"Buying {self.state.lots[lot].name} now...",
                 )
         return True
+
+    async def _send_max(self, leave: LeaveMax) -> None:
+        view = self.state.lots[leave.lot]
+        await self._request(
+            "max",
+            {"type": "bid", "lot": leave.lot, "max_amount": leave.amount},
+            f"Leaving a maximum of {view.money(leave.amount)} on {view.name}...",
+        )
+
+    async def _login(self, username: str, password: str) -> None:
+        if not password:
+            self.out("No password given: not logged in.")
+            return
+        writer = self._writer
+        if writer is None:  # the next connection starts with it
+            self._pending_login = (username, password)
+            self.out(f"Logging in as {username}...")
+            self._wake.set()
+            return
+        self.out(f"Logging in as {username}...")
+        try:
+            await self._send(writer, self.state.login(username, password))
+        except (OSError, _LinkDown):
+            self.out("The connection dropped: not logged in. Try again once reconnected.")
+
+    def _rename(self, new: str) -> None:
+        self.name = new
+        self.state.rename()
+        self.out(f"Joining as {new}...")
+        writer = self._writer
+        if writer is not None:  # a new guest needs a new hello: reconnect at once
+            self._switching = True
+            writer.close()
+        self._wake.set()
+
+    async def _mine(self) -> None:
+        writer = self._writer
+        if writer is None:
+            self.out("Not connected: try mine again once reconnected.")
+            return
+        self._next_id += 1
+        request_id = f"m{self._next_id}"
+        self.state.asked(request_id, "mine")
+        try:
+            await self._send(writer, {"type": "mine", "id": request_id})
+        except (OSError, _LinkDown):
+            self.out("The connection dropped; try mine again once reconnected.")
 
     async def _send_bid(self, bid: PlaceBid) -> None:
         view = self.state.lots[bid.lot]
@@ -953,6 +1379,16 @@ class TerminalClient:
         delay = self.backoff_initial
         announced = False  # said that we are offline, since the last welcome
         while True:
+            if self._pending_login is None and (self.state.ended or self.state.refused):
+                # The server ended or refused who we are: saying it again would only be
+                # refused again. Wait for the person (login NAME, name NEW).
+                self._wake.clear()
+                self.waiting.set()
+                try:
+                    await self._wake.wait()
+                finally:
+                    self.waiting.clear()
+                delay, announced = self.backoff_initial, False
             welcomed = False
             try:
                 reader, writer = await asyncio.open_connection(
@@ -974,6 +1410,12 @@ class TerminalClient:
                     writer.close()
                     with contextlib.suppress(OSError, TimeoutError):
                         await asyncio.wait_for(writer.wait_closed(), 1.0)
+                if self._switching:  # dropped on purpose for a new name: at once, quietly
+                    self._switching = False
+                    delay = self.backoff_initial
+                    continue
+                if self.state.ended or self.state.refused:
+                    continue  # said in words already; wait for the person
                 if welcomed:
                     self.out("Connection lost, reconnecting...")
                     announced = True
@@ -988,7 +1430,11 @@ class TerminalClient:
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Speak on one connection until it ends; True if it got as far as a welcome."""
-        await self._send(writer, {"type": "hello", "name": self.name})
+        login, self._pending_login = self._pending_login, None
+        first = self.state.identify(self.name)
+        if login is not None:
+            first = self.state.login(*login)
+        await self._send(writer, first)
         pinger: asyncio.Task[None] | None = None
         try:
             while True:
@@ -1009,7 +1455,9 @@ class TerminalClient:
                     await self._send(writer, reply)
                 if kind in ("bid_accepted", "bid_rejected", "bought", "error"):
                     self._answered(msg.get("id"))
-                elif kind == "pong":
+                if kind == "error" and (self.state.ended or self.state.refused):
+                    return pinger is not None  # the server ended or refused the session
+                if kind == "pong":
                     self._ready.set()  # the welcome's snapshots came before this pong
                 elif kind == "server_closing":
                     return pinger is not None
@@ -1090,7 +1538,27 @@ async def _plain(host: str, port: int, name: str) -> int:
     return await run(host, port, name, _stdin_lines(), _print)
 
 
-async def _interactive(host: str, port: int, name: str) -> int:
+def default_name() -> str:
+    return os.environ.get("USER") or "guest"
+
+
+async def ask_name(ask: Callable[[str], Awaitable[str]], default: str) -> str:
+    """The name to bid under, asked on start: Enter takes ``default``."""
+    while True:
+        typed = (await ask(f"Your name in the room (Enter for {default}): ")).strip()
+        if not typed:
+            return default
+        if len(typed) <= MAX_NAME:
+            return typed
+        print(f"A name is at most {MAX_NAME} characters.")
+
+
+async def _interactive(host: str, port: int, name: str | None) -> int:
+    if name is None:
+        try:
+            name = await ask_name(PromptSession[str]().prompt_async, default_name())
+        except (EOFError, KeyboardInterrupt):
+            return 0
     client = TerminalClient(host, port, name, print)
     session: PromptSession[str] = PromptSession(
         bottom_toolbar=client.toolbar, refresh_interval=0.25
@@ -1099,20 +1567,36 @@ async def _interactive(host: str, port: int, name: str) -> int:
     async def prompts() -> AsyncIterator[str]:
         while True:
             try:
-                yield await session.prompt_async("bid> ")
-            except (EOFError, KeyboardInterrupt):
+                if client.wants_password is not None:
+                    # its own session: a password never goes into the line history
+                    secret: PromptSession[str] = PromptSession(is_password=True)
+                    yield await secret.prompt_async("password> ")
+                else:
+                    yield await session.prompt_async("bid> ")
+            except KeyboardInterrupt:
+                if client.wants_password is not None:
+                    client.wants_password = None
+                    client.out("Not logged in.")
+                    continue
+                return
+            except EOFError:
                 return
 
-    client.out(f"bidwire: connecting to {host}:{port} as {name}. Type help for commands.")
+    client.out(
+        f"bidwire: connecting to {host}:{port} as {name}. Type help for commands"
+        " (login NAME for your account)."
+    )
     with patch_stdout():
         return await client.run(prompts())
 
 
 def main(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, name: str | None = None) -> int:
-    """Run the terminal client; prompt_toolkit on a terminal, plain lines otherwise."""
-    who = name or os.environ.get("USER") or "guest"
+    """Run the terminal client; prompt_toolkit on a terminal (asking a name when none was
+    given), plain lines otherwise (the name defaults to $USER)."""
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
-        return asyncio.run((_interactive if interactive else _plain)(host, port, who))
+        if interactive:
+            return asyncio.run(_interactive(host, port, name))
+        return asyncio.run(_plain(host, port, name or default_name()))
     except KeyboardInterrupt:
         return 0
