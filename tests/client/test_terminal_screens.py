@@ -48,7 +48,7 @@ def test_a_paused_lot_says_paused_with_its_time_frozen_and_refuses_bids_locally(
     # the clock stands still while paused, however long it lasts
     for later in (NOW + 5_000, NOW + 60_000, NOW + 600_000):
         status = state.status(later)
-        assert "PAUSED by the auctioneer" in status and "0:42 left, clock stopped" in status
+        assert "PAUSED by the auctioneer" in status and "0:42 left, stopped" in status
         assert "closing" not in status
     assert "PAUSED by the auctioneer" in state.describe(state.lots["L1"], NOW + 60_000)
     refused = parse_input("150", state)
@@ -74,7 +74,7 @@ def test_a_paused_snapshot_carries_its_frozen_time_left() -> None:
     state.receive(welcome(), NOW)
     state.receive(snapshot(state="paused", remaining_ms=75_000, ends_at=None), NOW)
     assert state.on_block is state.lots["L1"]
-    assert "1:15 left, clock stopped" in state.status(NOW + 30_000)
+    assert "1:15 left, stopped" in state.status(NOW + 30_000)
     assert "1:15 left when it resumes" in state.describe(state.lots["L1"], NOW)
 
 
@@ -156,15 +156,20 @@ def test_blocked_and_logged_out_are_said_in_words() -> None:
     assert lines[0] == "You have logged out." and "login NAME" in lines[1]
 
 
-async def test_a_blocked_client_does_not_reconnect() -> None:
-    connections: list[int] = []
+async def test_a_blocked_client_does_not_reconnect_until_told_to() -> None:
+    firsts: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
 
     async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(n)
-        assert (await read(reader) or {})["type"] == "auth"
-        await send(writer, {**welcome("carol"), "role": "bidder"})
-        await send(writer, snapshot())
-        await send(writer, BLOCKED)  # and the server closes the connection
+        first = await read(reader)
+        assert first is not None
+        await firsts.put((n, first))
+        if n == 1:
+            await send(writer, {**welcome("carol"), "role": "bidder"})
+            await send(writer, snapshot())
+            await send(writer, BLOCKED)  # and the server closes the connection
+            return
+        await send(writer, welcome(first["name"]))
+        await reader.read()
 
     server, port = await start_fake_server(handler)
     out: list[str] = []
@@ -174,9 +179,23 @@ async def test_a_blocked_client_does_not_reconnect() -> None:
     client.state.token = "carol's token"
     running = asyncio.create_task(client.run(None))
     try:
+        assert await asyncio.wait_for(firsts.get(), 5) == (
+            1,
+            {"type": "auth", "token": "carol's token"},
+        )
         await asyncio.wait_for(client.waiting.wait(), 5)
-        assert connections == [1]
-        assert not client.connected
+        assert firsts.empty() and not client.connected  # no reconnect by itself
+        assert client.toolbar().startswith("[disconnected: login NAME or name NEW] ")
+        assert await client.handle_line("150")
+        assert out[-1] == (
+            "Not connected: your bid was not sent. Type login NAME or name NEW to join again."
+        )
+        assert await client.handle_line("name carol the guest")  # no longer an account's
+        assert await asyncio.wait_for(firsts.get(), 5) == (
+            2,
+            {"type": "hello", "name": "carol the guest"},
+        )
+        await asyncio.wait_for(client.until_connected(), 5)
     finally:
         running.cancel()
         server.close()

@@ -226,3 +226,73 @@ async def test_admin_bids_and_sales_as_tables_json_and_csv(
     assert both.returncode == 2 and "not both" in both.stderr
     await vera.close()
     await walt.close()
+
+
+async def test_the_terminal_client_shows_what_the_auctioneer_does(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """Against a real server: login (then a reconnect by token), a pause with the clock
+    stopped, the resume's new deadline, a withdrawal and a cancelled sale, in words."""
+    import asyncio
+    import re
+
+    from bidwire.client.terminal import TerminalClient
+
+    server = server_factory(
+        "--opening-seconds", "60", env={"BIDWIRE_ADMIN_PASSWORD": "first admin pw"}
+    )
+    catalog = tmp_path / "three.csv"
+    catalog.write_text("title,starting_price\nClock,10\nLamp,20\nVase,30\n")
+    made = admin(server, "import", str(catalog), "--start")
+    assert made.returncode == 0, made.stderr
+    sale_id = made.stdout.split("created ")[1].split()[0].rstrip(",")
+
+    said: asyncio.Queue[str] = asyncio.Queue()
+    client = TerminalClient("127.0.0.1", server.port, "vera", said.put_nowait)
+    running = asyncio.create_task(client.run(None))
+
+    async def expect(pattern: str) -> str:
+        async def scan() -> str:
+            while not re.search(pattern, line := await said.get()):
+                pass
+            return line
+
+        return await asyncio.wait_for(scan(), 15)
+
+    async def act(*args: str) -> None:
+        done = await asyncio.to_thread(admin, server, *args)
+        assert done.returncode == 0, done.stderr
+
+    try:
+        await expect(r"^Connected as vera \(guest\)\.$")
+        await client.handle_line("login admin")
+        await client.handle_line("first admin pw")
+        await expect(r"^Logged in as admin \(admin\)\.$")
+        assert client.state.on_block is not None and client.state.on_block.lot == "clock"
+        await client.handle_line("10")
+        await expect(r"^Your bid of 10\.00 USD on Clock was accepted\.$")
+
+        await act("sale", "pause", sale_id)
+        paused = await expect("^PAUSED by the auctioneer: Clock")
+        assert "left when it resumes" in paused
+        frozen = client.toolbar()
+        assert "PAUSED by the auctioneer" in frozen
+        refused = await client.handle_line("20")
+        assert refused
+        await expect("^Clock is PAUSED by the auctioneer: bidding waits")
+
+        await act("sale", "resume", sale_id)
+        await expect(r"^Resumed: Clock is open for bids again, ends in \d:\d\d\.$")
+        assert "PAUSED" not in client.toolbar()
+
+        await act("withdraw", "clock")
+        await expect("^Clock: withdrawn by the auctioneer$")
+        await expect("^On the block: Lamp")
+        await act("sale", "cancel", sale_id)
+        await expect("^Lamp: withdrawn by the auctioneer$")
+        await expect(f"^Sale cancelled by the auctioneer: ({sale_id}|Three)")
+    finally:
+        running.cancel()
+        with __import__("contextlib").suppress(asyncio.CancelledError):
+            await running
+    assert client.state.token is not None  # the next connection says auth, not hello

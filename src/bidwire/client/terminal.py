@@ -264,7 +264,7 @@ class ClientState:
             parts.append(self._my_max_words(view))
         else:
             parts.append(self._leader_words(view, "high"))
-        if view.min_amount is not None:
+        if view.min_amount is not None and view.state != "paused":
             parts.append(f"next {view.money(view.min_amount)}")
         if view.reserve:
             parts.append("reserve met" if view.reserve_met else "reserve not met")
@@ -272,7 +272,7 @@ class ClientState:
             parts.append(f"buy now {view.money(view.buy_now)}")
         remaining = self.remaining_ms(view, now_ms)
         if remaining is not None and view.state == "paused":
-            parts.append(f"{format_remaining(remaining)} left, clock stopped")
+            parts.append(f"{format_remaining(remaining)} left, stopped")
         elif remaining is not None:
             parts.append(f"{format_remaining(remaining)} left" if remaining > 0 else "closing...")
         return " | ".join(parts)
@@ -666,7 +666,7 @@ class ClientState:
         reason = _str(msg.get("reason"))
         if reason in _ENDED:
             self.ended = reason
-            self.token = None  # it is dead: a login starts afresh
+            self.token = self.role = None  # it is dead: a login (or a name) starts afresh
             said = _sentence(message) if message else _ENDED[reason][0]
             return [said, _ENDED[reason][1]]
         request_id = msg.get("id")
@@ -685,7 +685,7 @@ class ClientState:
         if not self._welcomed_here:  # who we said we are was refused
             self.refused = message or code
             if self.token is not None:
-                self.token = None  # expired or revoked: log in again
+                self.token = self.role = None  # expired or revoked: log in again
                 return [
                     f"Your login is no longer valid ({self.refused}).",
                     "Type login NAME to log in again, or name NEW to bid as a guest.",
@@ -1195,7 +1195,16 @@ class TerminalClient:
 
     def toolbar(self) -> str:
         status = self.state.status(self.clock())
-        return status if self.connected else f"[reconnecting] {status}"
+        if self.connected:
+            return status
+        if self.waiting.is_set():
+            return f"[disconnected: login NAME or name NEW] {status}"
+        return f"[reconnecting] {status}"
+
+    def _offline(self, what: str) -> str:
+        if self.waiting.is_set():
+            return f"Not connected: {what}. Type login NAME or name NEW to join again."
+        return f"Not connected: {what}. Try again once reconnected."
 
     async def run(self, lines: AsyncIterator[str] | None) -> int:
         """Connect and feed ``lines`` until they end or say quit; with None, run until
@@ -1330,7 +1339,7 @@ class TerminalClient:
     async def _mine(self) -> None:
         writer = self._writer
         if writer is None:
-            self.out("Not connected: try mine again once reconnected.")
+            self.out(self._offline("your activity cannot be shown"))
             return
         self._next_id += 1
         request_id = f"m{self._next_id}"
@@ -1353,7 +1362,7 @@ class TerminalClient:
         writer = self._writer
         noun = {"bid": "your bid", "max": "your maximum", "buy": "your buy-now"}[what]
         if writer is None:
-            self.out(f"Not connected: {noun} was not sent. Try again once reconnected.")
+            self.out(self._offline(f"{noun} was not sent"))
             return
         self._next_id += 1
         request_id = f"r{self._next_id}"
