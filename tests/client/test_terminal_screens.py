@@ -256,6 +256,11 @@ def test_any_bid_or_maximum_above_the_house_limit_is_asked_about_in_words() -> N
     assert maximum.question.startswith("Leave a maximum of 600.00 USD on Vintage Watch?")
     assert parse_input("500", state) == PlaceBid("L1", 50_000)  # at the limit: not above it
     assert parse_input("max 500", state) == LeaveMax("L1", 50_000)
+    both = parse_input("2000", state)
+    assert isinstance(both, Confirm) and both.question.startswith(
+        "Bid 2,000.00 USD on Vintage Watch? That is 6.7 times the minimum (300.00 USD) and"
+        " above the house's confirmation limit of 500.00 USD."
+    )
     state.receive(welcome(), NOW)  # a server without a limit
     assert parse_input("max 600", state) == LeaveMax("L1", 60_000)
 
@@ -422,6 +427,9 @@ ACTIVITY = {
          "max_amount": None, "auto": False, "voided": False, "seq": 4, "ts": SERVER_TS},
         {"lot": "L2", "title": "Lamp", "currency": "USD", "kind": "bid", "amount": 2000,
          "max_amount": 4000, "auto": True, "voided": False, "seq": 2, "ts": SERVER_TS},
+        {"lot": "L1", "title": "Vintage Watch", "currency": "USD", "kind": "max_raised",
+         "amount": None, "max_amount": 30000, "auto": False, "voided": False, "seq": 1,
+         "ts": SERVER_TS},
     ],
     "next_before": None,
     "leading": [
@@ -449,9 +457,10 @@ def test_mine_shows_my_activity_in_words() -> None:
         "  you were outbid: Lamp [L2], now 50.00 USD (your bid 20.00 USD)",
         "  won by you: Clock [L0] for 250.00 USD",
         "  you owe: 250.00 USD",
-        "  your latest bids (2):",
+        "  your latest bids (3):",
         "    150.00 USD on Vintage Watch [L1]",
         "    20.00 USD on Lamp [L2] (automatic)",
+        "    raised your maximum to 300.00 USD on Vintage Watch [L1]",
     )
     # the contract's first shape: lots as ids, read from what the client knows
     short = {"type": "activity", "id": "m2", "bids": [], "leading": ["L1"], "outbid": []}

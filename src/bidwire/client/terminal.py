@@ -846,10 +846,13 @@ def activity_lines(state: ClientState, msg: Mapping[str, Any]) -> list[str]:
         if not isinstance(bid, Mapping):
             continue
         name, currency, _ = lot_of(bid)
-        amount = _int(bid.get("amount"))
+        amount, maximum = _int(bid.get("amount")), _int(bid.get("max_amount"))
+        if bid.get("kind") == "max_raised":
+            raised = f" to {format_amount(maximum, currency).strip()}" if maximum else ""
+            lines.append(f"    raised your maximum{raised} on {name}")
+            continue
         shown = format_amount(amount, currency).strip() if amount is not None else "?"
         notes = [
-            *(["raised your maximum"] if bid.get("kind") == "max_raised" else []),
             *(["automatic"] if bid.get("auto") is True else []),
             *(["voided"] if bid.get("voided") is True else []),
         ]
@@ -1089,30 +1092,29 @@ def _bid(state: ClientState, lot: str | None, amount: str, *, maximum: bool = Fa
         return Invalid(f"Cannot {'leave a maximum of' if maximum else 'bid'} {amount!r}: {exc}.")
     if minor <= 0:
         return Invalid(f"{what.capitalize()} must be more than zero.")
-    limit = state.confirm_above
-    if limit is not None and minor > limit:
-        house = f"above the house's confirmation limit of {view.money(limit)}"
-        if maximum:
-            return Confirm(
-                LeaveMax(view.lot, minor),
-                f"Leave a maximum of {view.money(minor)} on {view.name}? That is {house}."
-                " Type y to leave it; anything else cancels.",
-            )
-        return Confirm(
-            PlaceBid(view.lot, minor),
-            f"Bid {view.money(minor)} on {view.name}? That is {house}."
-            " Type y to place it; anything else cancels.",
-        )
-    if maximum:
-        return LeaveMax(view.lot, minor)
+    reasons = []
     least = view.min_amount
-    if least and minor > CONFIRM_OVER * least:
+    if not maximum and least and minor > CONFIRM_OVER * least:
         times = minor / least
         shown = f"{times:,.0f}" if times >= 10 else f"{times:.1f}"
+        reasons.append(f"{shown} times the minimum ({view.money(least)})")
+    limit = state.confirm_above
+    if limit is not None and minor > limit:
+        reasons.append(f"above the house's confirmation limit of {view.money(limit)}")
+    if maximum:
+        leave = LeaveMax(view.lot, minor)
+        if not reasons:
+            return leave
+        return Confirm(
+            leave,
+            f"Leave a maximum of {view.money(minor)} on {view.name}? That is {reasons[0]}."
+            " Type y to leave it; anything else cancels.",
+        )
+    if reasons:
         return Confirm(
             PlaceBid(view.lot, minor),
-            f"Bid {view.money(minor)} on {view.name}? That is {shown} times the minimum"
-            f" ({view.money(least)}). Type y to place it; anything else cancels.",
+            f"Bid {view.money(minor)} on {view.name}? That is {' and '.join(reasons)}."
+            " Type y to place it; anything else cancels.",
         )
     return PlaceBid(view.lot, minor)
 
