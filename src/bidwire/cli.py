@@ -100,12 +100,6 @@ def serve(
             "--guests/--no-guests", help="Let people bid under a name, without an account (on)."
         ),
     ] = None,
-    confirm_above: Annotated[
-        str | None,
-        typer.Option(
-            help="Clients ask before sending any bid above this amount, in currency units (none)."
-        ),
-    ] = None,
     tls_cert: Annotated[
         str | None, typer.Option(help="PEM certificate: TLS on both ports.")
     ] = None,
@@ -130,8 +124,6 @@ def serve(
         settings = Settings.build(flags)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    except TypeError:  # a flag this build's settings do not know yet
-        raise typer.BadParameter("this server does not support one of the flags given") from None
     run(settings)
 
 
