@@ -76,8 +76,7 @@ def serve(
         str | None, typer.Option(help="Sales and lots to run, from a .toml, .json or .csv file.")
     ] = None,
     demo: Annotated[
-        bool | None,
-        typer.Option("--demo/--no-demo", help="Run a sale of five sample items (off)."),
+        bool | None, typer.Option("--demo/--no-demo", help="The five sample items.")
     ] = None,
     extend_seconds: Annotated[
         float | None,
