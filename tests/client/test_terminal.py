@@ -32,8 +32,17 @@ SERVER_TS = 1_700_000_000_000  # the server's clock, far from any local monotoni
 NOW = 5_000  # the local monotonic clock at the first message
 
 
-def welcome(user: str = "bob", ts: int = SERVER_TS) -> dict[str, Any]:
-    return {"type": "welcome", "user": user, "role": "guest", "token": "t", "protocol": 1, "ts": ts}
+def welcome(user: str = "bob", ts: int = SERVER_TS, id: str | None = "hello") -> dict[str, Any]:
+    """The answer to the client's hello (its id echoed, as the server does)."""
+    return {
+        "type": "welcome",
+        "user": user,
+        "role": "guest",
+        "token": "t",
+        "protocol": 1,
+        "ts": ts,
+        "id": id,
+    }
 
 
 def snapshot(seq: int = 3, **fields: Any) -> dict[str, Any]:
@@ -640,9 +649,9 @@ async def test_bids_then_reconnects_and_resyncs_after_a_dropped_link() -> None:
         async def expect() -> tuple[int, dict[str, Any]]:
             return await asyncio.wait_for(seen.get(), 5)
 
-        assert await expect() == (1, {"type": "hello", "name": "bob"})
+        assert await expect() == (1, {"type": "hello", "id": "hello", "name": "bob"})
         assert await expect() == (1, {"type": "bid", "id": "r1", "lot": "L1", "amount": 15000})
-        assert await expect() == (2, {"type": "hello", "name": "bob"})
+        assert await expect() == (2, {"type": "hello", "id": "hello", "name": "bob"})
         assert await expect() == (2, {"type": "resync", "lot": "L1", "since_seq": 4})
 
         await lines.put("quit")

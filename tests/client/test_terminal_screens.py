@@ -104,7 +104,8 @@ def test_my_pseudonym_is_you_in_an_anonymous_sale() -> None:
     assert "high 120.00 USD by Bidder 7" in state.status(NOW)  # not yet known to be us
     alias = {"type": "alias", "sale": "S1", "bidder": "Bidder 7", "ts": SERVER_TS}
     assert state.receive(alias, NOW).lines == (
-        "Vintage Watch is anonymous: the others see you as Bidder 7 (shown here as you).",
+        "The sale of Vintage Watch is anonymous: the others see you as Bidder 7 (shown here as"
+        " you).",
     )
     assert state.receive(alias, NOW).lines == ()  # said once
     assert "you lead at 120.00 USD" in state.status(NOW)
@@ -164,7 +165,7 @@ async def test_a_blocked_client_does_not_reconnect_until_told_to() -> None:
         assert first is not None
         await firsts.put((n, first))
         if n == 1:
-            await send(writer, {**welcome("carol"), "role": "bidder"})
+            await send(writer, {**welcome("carol", id="auth"), "role": "bidder"})
             await send(writer, snapshot())
             await send(writer, BLOCKED)  # and the server closes the connection
             return
@@ -181,7 +182,7 @@ async def test_a_blocked_client_does_not_reconnect_until_told_to() -> None:
     try:
         assert await asyncio.wait_for(firsts.get(), 5) == (
             1,
-            {"type": "auth", "token": "carol's token"},
+            {"type": "auth", "id": "auth", "token": "carol's token"},
         )
         await asyncio.wait_for(client.waiting.wait(), 5)
         assert firsts.empty() and not client.connected  # no reconnect by itself
@@ -193,7 +194,7 @@ async def test_a_blocked_client_does_not_reconnect_until_told_to() -> None:
         assert await client.handle_line("name carol the guest")  # no longer an account's
         assert await asyncio.wait_for(firsts.get(), 5) == (
             2,
-            {"type": "hello", "name": "carol the guest"},
+            {"type": "hello", "id": "hello", "name": "carol the guest"},
         )
         await asyncio.wait_for(client.until_connected(), 5)
     finally:
@@ -298,17 +299,47 @@ async def test_a_confirmed_maximum_is_sent() -> None:
 
 def test_a_renamed_guest_is_told_and_keeps_its_session_across_reconnects() -> None:
     state = ClientState()
-    assert state.identify("bob") == {"type": "hello", "name": "bob"}
+    assert state.identify("bob") == {"type": "hello", "id": "hello", "name": "bob"}
     given = {**welcome("bob-2"), "token": None, "guest_token": "g-1"}
     assert state.receive(given, NOW).lines == (
         "Connected as bob-2 (guest).",
         "bob is taken by another guest; you bid as bob-2.",
     )
     # the reconnect gives the session back, so the guest keeps bob-2 (and is not told again)
-    assert state.identify("bob") == {"type": "hello", "name": "bob", "guest_token": "g-1"}
+    assert state.identify("bob") == {
+        "type": "hello",
+        "id": "hello",
+        "name": "bob",
+        "guest_token": "g-1",
+    }
     assert state.receive(given, NOW).lines == ("Reconnected as bob-2; catching up.",)
     state.rename()
-    assert state.identify("ann") == {"type": "hello", "name": "ann"}
+    assert state.identify("ann") == {"type": "hello", "id": "hello", "name": "ann"}
+
+
+def test_a_greeting_before_our_hello_is_not_taken_for_its_answer() -> None:
+    """A connection silent for 0.3 s is greeted as a text-mode guest (the original client
+    never speaks first); a slow start can send our hello after that. The greeting's welcome
+    (no id) is not our name being taken: the hello's own answer follows."""
+    state = ClientState()
+    state.identify("ann")
+    greeting = {**welcome("guest-7611", id=None), "guest_token": "g-0"}
+    assert state.receive(greeting, NOW).lines == ()
+    alias = {"type": "alias", "sale": "S1", "bidder": "Bidder 1", "ts": SERVER_TS}
+    assert state.receive(alias, NOW).lines == ()
+    assert state.receive(welcome("ann"), NOW).lines == ("Connected as ann (guest).",)
+    # an older server refuses the hello instead ("you are already guest-7611")
+    state = ClientState()
+    state.identify("ann")
+    state.receive(greeting, NOW)
+    refused = {"type": "error", "id": "hello", "code": "bad_request"}
+    lines = state.receive({**refused, "message": "you are already guest-7611"}, NOW).lines
+    assert lines == (
+        "Connected as guest-7611 (guest).",
+        "The server named you guest-7611 before your name reached it (you are already"
+        " guest-7611); type name ann to ask for it again.",
+    )
+    assert state.refused is None
 
 
 def test_login_name_and_mine_are_commands() -> None:
@@ -342,7 +373,8 @@ async def test_login_asks_the_password_then_reconnects_with_the_token() -> None:
                 await send(writer, {**reply, "id": msg["id"]})
                 return  # drop the link: the reconnect must say who we are with the token
             elif msg["type"] == "auth":
-                await send(writer, {**welcome("alice"), "role": "bidder", "token": msg["token"]})
+                reply = {**welcome("alice", id="auth"), "role": "bidder", "token": msg["token"]}
+                await send(writer, reply)
 
     server, port = await start_fake_server(handler)
     lines: asyncio.Queue[str | None] = asyncio.Queue()
@@ -354,7 +386,7 @@ async def test_login_asks_the_password_then_reconnects_with_the_token() -> None:
         return await asyncio.wait_for(seen.get(), 5)
 
     try:
-        assert await expect() == (1, {"type": "hello", "name": "bob"})
+        assert await expect() == (1, {"type": "hello", "id": "hello", "name": "bob"})
         await asyncio.wait_for(client.until_connected(), 5)
         await client.handle_line("login alice")
         assert client.wants_password == "alice"  # the terminal asks it without echo
@@ -366,7 +398,7 @@ async def test_login_asks_the_password_then_reconnects_with_the_token() -> None:
         await client.handle_line("the right one")
         _, login = await expect()
         assert (login["username"], login["password"]) == ("alice", "the right one")
-        assert await expect() == (2, {"type": "auth", "token": "tok-1"})
+        assert await expect() == (2, {"type": "auth", "id": "auth", "token": "tok-1"})
         await lines.put("quit")
         assert await asyncio.wait_for(running, 5) == 0
     finally:
@@ -392,10 +424,16 @@ async def test_name_joins_again_under_the_new_name() -> None:
     client = TerminalClient("127.0.0.1", port, "bob", out.append)
     running = asyncio.create_task(client.run(None))
     try:
-        assert await asyncio.wait_for(hellos.get(), 5) == (1, {"type": "hello", "name": "bob"})
+        assert await asyncio.wait_for(hellos.get(), 5) == (
+            1,
+            {"type": "hello", "id": "hello", "name": "bob"},
+        )
         await asyncio.wait_for(client.until_connected(), 5)
         await client.handle_line("name ann")
-        assert await asyncio.wait_for(hellos.get(), 5) == (2, {"type": "hello", "name": "ann"})
+        assert await asyncio.wait_for(hellos.get(), 5) == (
+            2,
+            {"type": "hello", "id": "hello", "name": "ann"},
+        )
     finally:
         running.cancel()
         server.close()
@@ -471,3 +509,34 @@ def test_mine_shows_my_activity_in_words() -> None:
     state.asked("m3", "mine")
     unknown = {"type": "error", "id": "m3", "code": "unknown_type", "message": "unknown 'mine'"}
     assert state.receive(unknown, NOW).lines == ("Cannot show your activity: unknown 'mine'.",)
+
+
+async def test_a_login_typed_before_the_welcome_is_sent_once_welcomed() -> None:
+    gate = asyncio.Event()
+    seen: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
+
+    async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (msg := await read(reader)) is not None:
+            if msg["type"] == "ping":
+                continue
+            await seen.put((n, msg))
+            if msg["type"] == "hello":
+                await gate.wait()
+                await send(writer, welcome(msg["name"]))
+
+    server, port = await start_fake_server(handler)
+    out: list[str] = []
+    client = TerminalClient("127.0.0.1", port, "bob", out.append)
+    running = asyncio.create_task(client.run(None))
+    try:
+        assert (await asyncio.wait_for(seen.get(), 5))[1]["type"] == "hello"
+        await client.handle_line("login alice")
+        await client.handle_line("her password")
+        assert out[-1] == "Logging in as alice..."
+        gate.set()
+        n, login = await asyncio.wait_for(seen.get(), 5)
+        assert (n, login["type"], login["username"]) == (1, "login", "alice")
+    finally:
+        running.cancel()
+        server.close()
+        await server.wait_closed()

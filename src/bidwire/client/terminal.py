@@ -184,6 +184,11 @@ class ClientState:
         self._login_count = 0
         self._welcomed_here = False
         """A welcome came on the current connection."""
+        self._identifying: str | None = None
+        """The id of our hello (or auth) while its answer is awaited."""
+        self._greeted = False
+        """The server welcomed the connection before our hello came (it greets a silent
+        connection as a text-mode guest): the answer to the hello follows."""
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -301,11 +306,13 @@ class ClientState:
     def identify(self, name: str) -> Message:
         """What to say first on a new connection: our account's token after a login, else a
         guest hello with our name (and our guest session, so a reconnect keeps the name)."""
-        self._welcomed_here = False
+        self._welcomed_here = self._greeted = False
         if self.token is not None:
-            return {"type": "auth", "token": self.token}
+            self._identifying = "auth"
+            return {"type": "auth", "id": "auth", "token": self.token}
         self.asked_name = name
-        hello: Message = {"type": "hello", "name": name}
+        self._identifying = "hello"
+        hello: Message = {"type": "hello", "id": "hello", "name": name}
         if self.guest_token is not None:
             hello["guest_token"] = self.guest_token
         return hello
@@ -351,6 +358,13 @@ class ClientState:
 
     def _welcome(self, msg: Mapping[str, Any], now_ms: int) -> Reaction:
         before = self.user
+        request_id = msg.get("id")
+        greeting = request_id is None and self._identifying is not None
+        if greeting and self._welcomed_here:
+            greeting = False  # a second unasked welcome: take it as who we are now
+        if not greeting and self._greeted:
+            self._aliases.clear()  # the greeting's guest was someone else
+        self._greeted = greeting
         self.user = _str(msg.get("user"))
         self.role = _str(msg.get("role"))
         ts = _int(msg.get("ts"))
@@ -358,9 +372,12 @@ class ClientState:
         self.confirm_above = _int(msg.get("confirm_above"))
         self.ended = self.refused = None
         self._welcomed_here = True
-        self._welcomes += 1
         who = self.user or "?"
-        request_id = msg.get("id")
+        if greeting:  # say nothing yet: the answer to our hello comes next
+            return Reaction(send=tuple(self.resync_requests()))
+        if request_id == self._identifying:
+            self._identifying = None
+        self._welcomes += 1
         logged_in = isinstance(request_id, str) and request_id in self._logins
         token = _str(msg.get("token"))
         if self.role == "guest":
@@ -670,6 +687,16 @@ class ClientState:
             said = _sentence(message) if message else _ENDED[reason][0]
             return [said, _ENDED[reason][1]]
         request_id = msg.get("id")
+        if self._greeted and request_id is not None and request_id == self._identifying:
+            # The server greeted us as a guest before our hello came, and kept that name.
+            self._identifying, self._greeted = None, False
+            self._welcomes += 1
+            asked = self.asked_name or ""
+            return [
+                f"Connected as {self.user} ({self.role}).",
+                f"The server named you {self.user} before your name reached it ({message});"
+                f" type name {asked} to ask for it again.",
+            ]
         if isinstance(request_id, str) and request_id in self._logins:
             self._logins.discard(request_id)
             if self._welcomed_here:
@@ -698,15 +725,16 @@ class ClientState:
 
     def _on_alias(self, msg: Mapping[str, Any]) -> list[str]:
         sale, bidder = _str(msg.get("sale")), _str(msg.get("bidder"))
-        if sale is None or not bidder:
-            return []
+        if sale is None or not bidder or self._greeted:
+            return []  # (a greeting's guest's pseudonym: not ours for long)
         known = self._aliases.get(sale) == bidder
         self._aliases[sale] = bidder
         if known:
             return []
-        title = self._sales.get(sale) or next(
-            (view.title for view in self.lots.values() if view.sale == sale and view.title), sale
-        )
+        title = self._sales.get(sale)
+        if title is None:
+            lot = next((v.name for v in self.lots.values() if v.sale == sale), None)
+            title = f"The sale of {lot}" if lot else f"Sale {sale}"
         return [f"{title} is anonymous: the others see you as {bidder} (shown here as you)."]
 
     def _on_sale_paused(self, msg: Mapping[str, Any]) -> list[str]:
@@ -1462,6 +1490,10 @@ class TerminalClient:
                     self._writer = writer
                     self._linked.set()
                     pinger = asyncio.create_task(self._ping(writer), name="bidwire-client-ping")
+                if kind == "welcome" and self._pending_login is not None:
+                    # typed while this connection was still being welcomed
+                    login, self._pending_login = self._pending_login, None
+                    await self._send(writer, self.state.login(*login))
                 for reply in reaction.send:
                     await self._send(writer, reply)
                 if kind in ("bid_accepted", "bid_rejected", "bought", "error"):
