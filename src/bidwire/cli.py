@@ -135,8 +135,10 @@ def client(
         typer.Option(help="The name you bid under as a guest; asked on start when not given."),
     ] = None,
 ) -> None:
-    """Join the auction from the terminal: type an amount to bid on the lot on the block,
-    help for every command (login, name, mine, max, buy, lots), quit to leave."""
+    """Join the auction from the terminal: type an amount to bid, help, quit.
+
+    An amount bids on the lot on the block; help lists every command (login, name, mine,
+    max, buy, lots); quit leaves."""
     from bidwire.client.terminal import main as client_main
 
     raise typer.Exit(client_main(host, port, name))
@@ -208,9 +210,10 @@ def block_user(
     unblock: Annotated[bool, typer.Option("--unblock", help="Lift the block.")] = False,
     store: StoreOption = None,
 ) -> None:
-    """Block (or --unblock) an account in the store: its tokens are revoked and it cannot
-    log in again. A running server does not hear of it, so connections already open stay
-    open: block from the admin page to end those at once."""
+    """Block (or --unblock) an account in the store: it cannot log in again.
+
+    Its tokens are revoked. A running server does not hear of it, so connections already
+    open stay open: block from the admin page to end those at once."""
 
     async def job(accounts: Accounts) -> str:
         user = await accounts.block(name, not unblock, by="cli")
@@ -281,9 +284,10 @@ def import_catalog(
     user: UserOption = "admin",
     cafile: CaOption = None,
 ) -> None:
-    """Import sales from a catalog file (.csv, .json, .toml) into a running server: they wait
-    for a start (--start, or bidwire admin sale start SALE). Bad rows are reported with their
-    line numbers and then nothing is created."""
+    """Import sales from a catalog file (.csv, .json, .toml) into a running server.
+
+    The sales wait for a start (--start, or bidwire admin sale start SALE). Bad rows are
+    reported with their line numbers, and then nothing is created."""
     from pathlib import Path
 
     file = Path(path)
@@ -310,8 +314,9 @@ def sale_action(
     user: UserOption = "admin",
     cafile: CaOption = None,
 ) -> None:
-    """Start (now), pause, resume or cancel a sale on a running server; cancelling withdraws
-    every lot not yet closed. The sale ids are in: bidwire admin sales."""
+    """Start (now), pause, resume or cancel a sale on a running server.
+
+    Cancelling withdraws every lot not yet closed. The sale ids are in: bidwire admin sales."""
     if action not in ("start", "pause", "resume", "cancel"):
         raise typer.BadParameter("the action is start, pause, resume or cancel")
     _remote(url, user, cafile, lambda api: (api.sale(action, sale_id), f"{sale_id}: {action}")[1])
@@ -497,9 +502,11 @@ def lot_bids(
     user: UserOption = "admin",
     cafile: CaOption = None,
 ) -> None:
-    """Every bid of a lot, newest first, with its real bidder (also in anonymous sales), the
-    bidder's maximum, and whether it was placed automatically or voided. Amounts in the lot's
-    currency; the table's times are this machine's local time."""
+    """Every bid of a lot, newest first, with its real bidder, as a table (or --json, --csv).
+
+    The real bidder also in anonymous sales, the bidder's maximum, and whether the house
+    placed it for a maximum or an admin voided it. Amounts in the lot's currency; the table's
+    times are this machine's local time, the JSON's and CSV's ISO 8601 in UTC."""
 
     _one_format(as_json, as_csv)
 
@@ -560,8 +567,11 @@ def list_sales(
     user: UserOption = "admin",
     cafile: CaOption = None,
 ) -> None:
-    """Every sale on a running server with its id, state (held, scheduled, running, paused,
-    ended), mode, start time (local) and lots: the ids the sale and lot commands take."""
+    """Every sale on a running server: its id, state, mode, start time and lots.
+
+    The ids are the ones the sale and lot commands take. State: held (waiting for a start),
+    scheduled, running, paused or ended. Times: local in the table, ISO 8601 UTC in --json
+    and --csv."""
 
     _one_format(as_json, as_csv)
 
