@@ -16,7 +16,7 @@ def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="bidwire terminal client")
     parser.add_argument("host", nargs="?", default="127.0.0.1", help="server host")
     parser.add_argument("port", nargs="?", type=int, default=65432, help="server TCP port")
-    parser.add_argument("--name", help="guest name (default: $USER or guest)")
+    parser.add_argument("--name", help="guest name (asked on a terminal; otherwise $USER or guest)")
     args = parser.parse_args(argv)
     if importlib.util.find_spec("bidwire") is None:
         sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
