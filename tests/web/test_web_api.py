@@ -190,6 +190,7 @@ OPERATIONS = [
     ("POST", "/api/admin/lots/{lot_id}/void"),
     ("GET", "/api/admin/lots/{lot_id}/bids"),
     ("GET", "/api/admin/audit"),
+    ("GET", "/api/admin/sales"),
     ("POST", "/api/guest"),
 ]
 # Operations that hash a password per call (argon2id): fewer examples keep the module quick.
