@@ -126,6 +126,17 @@ def test_my_pseudonym_is_you_in_an_anonymous_sale() -> None:
     )
 
 
+def test_a_bid_accepted_names_my_pseudonym_when_no_alias_came() -> None:
+    state = ClientState()
+    state.receive(welcome("bob"), NOW)
+    state.receive(snapshot(high_bid=None), NOW)
+    state.asked("r1", "bid", "L1")
+    accepted = {"type": "bid_accepted", "id": "r1", "lot": "L1", "amount": 11000, "seq": 4}
+    state.receive({**accepted, "bidder": "Bidder 7", "ts": SERVER_TS}, NOW)
+    state.receive(bid_placed(4, 11000, "Bidder 7"), NOW)
+    assert "you lead at 110.00 USD" in state.status(NOW)
+
+
 def test_a_pseudonym_is_you_only_in_its_own_sale() -> None:
     state = ClientState()
     state.receive(welcome("bob"), NOW)

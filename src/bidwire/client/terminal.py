@@ -1014,7 +1014,7 @@ HELP_LINES = (
     "                     you leading, never above it; only you see it (max LOT 400 too)",
     "  buy                buy the lot on the block at its buy-now price, while offered",
     "                     (buy LOT too)",
-    "  lots               list the lots you can bid on",
+    "  lots               list the lots open, paused or coming up",
     "  mine               my activity: my bids, where I lead or was outbid, what I won",
     "                     and owe",
     "  login NAME         log in to your account (the password is asked, not shown)",
