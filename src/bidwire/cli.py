@@ -78,10 +78,7 @@ def serve(
     demo: Annotated[
         bool | None, typer.Option("--demo/--no-demo", help="The five sample items.")
     ] = None,
-    extend_seconds: Annotated[
-        float | None,
-        typer.Option(help="Seconds a bid gives the lot: the countdown after each bid (10)."),
-    ] = None,
+    extend_seconds: Annotated[float | None, typer.Option(help="Countdown after a bid.")] = None,
     opening_seconds: Annotated[
         float | None,
         typer.Option(help="Seconds a lot waits for its first bid before closing unsold (30)."),
