@@ -271,7 +271,7 @@ function readIncrement(text, currency) {
   return typed.split(/[,;]\s*|\s+(?=\d)/).filter(Boolean).map((pair) => {
     const [from, step] = pair.split(":").map((part) => part.trim());
     if (!from || !step) throw new Error(`write each step as from:step, e.g. 100:10 (not ${JSON.stringify(pair)})`);
-    parseAmount(from, currency);
+    if (!/^0+(\.0+)?$/.test(from)) parseAmount(from, currency); // the first step starts at 0
     parseAmount(step, currency);
     return [from, step];
   });
