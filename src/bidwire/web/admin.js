@@ -172,9 +172,14 @@ function renderSales(sales) {
   });
   if (!blocks.length) blocks.push(el("p", "No sales yet.", { className: "muted" }));
   ui.sales.replaceChildren(...blocks);
-  // the forms that were open go back where they were, as they were
+  // the forms that were open go back where they were, as they were, while they still apply
+  // (a lot that has opened is no longer edited, a sale that has ended takes no lots)
+  const still = new Set([
+    ...sales.flatMap((sale) => sale.lots.filter((lot) => lot.state === "scheduled").map((lot) => `edit-${lot.lot}`)),
+    ...sales.filter((sale) => sale.state !== "ended").map((sale) => `add-${sale.sale}`),
+  ]);
   for (const [key, { form, place }] of openForms) {
-    if (!place()) openForms.delete(key);
+    if (!still.has(key) || !place()) openForms.delete(key);
     else place().after(form.closest(".admin-inline"));
   }
 }
