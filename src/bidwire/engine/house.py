@@ -171,8 +171,9 @@ class AuctionHouse:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._adding_lots: set[str] = set()
-        """Sales whose new lots the store is writing: they do not end meanwhile."""
+        self._spec_writes: set[str] = set()
+        """Sales whose spec the store is writing (a start, new lots): one change at a time,
+        so neither undoes the other, and the sale does not end meanwhile."""
         self._sale_inflight: dict[str, int] = {}
         """Sale events queued and not yet settled, per sale (a reload waits for them)."""
         self.accepting = True
@@ -639,7 +640,7 @@ class AuctionHouse:
                 opening = self.lots[lot_id].decide_open(now)
                 if not isinstance(opening, Refusal):
                     self._commit([opening])
-            if step.ended and sale.id not in self._adding_lots:
+            if step.ended and sale.id not in self._spec_writes:
                 ended = sale.decide_end(now)
                 if not isinstance(ended, Refusal):
                     self._commit_sale(sale, ended)
@@ -781,16 +782,14 @@ class AuctionHouse:
         spec = sale.decide_add_lots([lot.id for lot in lots])
         if isinstance(spec, Refusal):
             raise BadRequest(spec.message)
-        if sale_id in self._adding_lots:
-            raise BadRequest(f"lots are being added to sale {sale_id}; try again in a moment")
-        self._adding_lots.add(sale_id)  # the sale cannot end while the store writes them
+        self._hold_spec(sale_id)  # the sale cannot end while the store writes them
         try:
             await self.store.add_lots(spec, lots)
         except BaseException:
-            self._adding_lots.discard(sale_id)
+            self._spec_writes.discard(sale_id)
             self.run_due()  # what waited for the write (the sale's end) goes on
             raise
-        self._adding_lots.discard(sale_id)
+        self._spec_writes.discard(sale_id)
         sale = self.sales[sale_id]  # the same sale, or rebuilt by a reload meanwhile
         sale.spec = spec
         for lot in lots:
@@ -799,6 +798,11 @@ class AuctionHouse:
             by, "add-lots", f"{sale_id} +{len(lots)} ({', '.join(spec.lot_ids[-len(lots) :])})"
         )
         self.run_due()
+
+    def _hold_spec(self, sale_id: str) -> None:
+        if sale_id in self._spec_writes:
+            raise BadRequest(f"sale {sale_id} is being changed; try again in a moment")
+        self._spec_writes.add(sale_id)
 
     def retire_sale(self, sale_id: str) -> None:
         """Put an ended sale out of the lists (``sales``); its lots and events stay in the
@@ -818,7 +822,11 @@ class AuctionHouse:
         if sale.started_at is not None:
             raise BadRequest(f"sale {sale_id} has already started")
         spec = replace(sale.spec, held=False, starts_at=at_ms)
-        await self.store.save_specs(spec, [])
+        self._hold_spec(sale_id)
+        try:
+            await self.store.save_specs(spec, [])
+        finally:
+            self._spec_writes.discard(sale_id)
         sale.spec = spec
         await self._audit(
             by, "schedule-sale" if at_ms else "start-sale", f"{sale_id} {at_ms or ''}"
