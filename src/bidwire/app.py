@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from bidwire.accounts.limits import TokenBucket
 from bidwire.accounts.service import Accounts
 from bidwire.bus import open_bus
-from bidwire.catalog import Defaults, demo_catalog, load_catalog
+from bidwire.catalog import Defaults, load_catalog
 from bidwire.clock import Clock, SystemClock
+from bidwire.demo import DemoRuns
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.views import Views
@@ -69,14 +70,14 @@ async def serve(
         house = AuctionHouse(store, bus, views, clock)
         await house.load()
         defaults = catalog_defaults(settings)
-        catalog = []
         if not house.sales and settings.catalog:
-            catalog = load_catalog(settings.catalog, defaults)
-        elif settings.demo and all(s.ended_at is not None for s in house.sales.values()):
-            # a fresh store, or every earlier sale is over: the samples go on the block again
-            catalog = demo_catalog(defaults, house.lot_ids(), set(house.sales))
-        for sale, lots in catalog:
-            await house.add_sale(sale, lots)
+            for sale, lots in load_catalog(settings.catalog, defaults):
+                await house.add_sale(sale, lots)
+        elif settings.demo:
+            # a fresh store, or every earlier sale is over: the samples go on the block again;
+            # then run after run, each announced before it starts (bidwire/demo.py)
+            demo = DemoRuns(house, defaults, round(settings.demo_pause_seconds * 1000))
+            await demo.begin(now=all(s.ended_at is not None for s in house.sales.values()))
         await house.resume()
         house.start()
         accounts = Accounts(store, clock)

@@ -78,6 +78,9 @@ def serve(
     demo: Annotated[
         bool | None, typer.Option("--demo/--no-demo", help="The five sample items.")
     ] = None,
+    demo_pause_seconds: Annotated[
+        float | None, typer.Option(help="With --demo: pause before the next run (20).")
+    ] = None,
     extend_seconds: Annotated[float | None, typer.Option(help="Countdown after a bid.")] = None,
     opening_seconds: Annotated[
         float | None,

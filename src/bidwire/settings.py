@@ -28,6 +28,8 @@ class Settings:
     data_dir: str = ""
     catalog: str = ""
     demo: bool = False
+    demo_pause_seconds: float = 20.0
+    """With ``demo``: from one run's end to the next run's start (bidwire/demo.py)."""
     extend_seconds: float = 10.0
     opening_seconds: float = 30.0
     lot_gap_seconds: float = 2.0
@@ -58,6 +60,8 @@ class Settings:
                 raise ValueError(f"{name.replace('_', '-')} must be positive")
         if not 0 <= self.lot_gap_seconds <= 86_400:
             raise ValueError("lot-gap-seconds must be between 0 and 86400")
+        if not 0 <= self.demo_pause_seconds <= 86_400:
+            raise ValueError("demo-pause-seconds must be between 0 and 86400")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("give both --tls-cert and --tls-key, or neither")
         if self.max_connections_per_address < 1 or self.bid_burst < 1 or self.bid_rate <= 0:

@@ -107,12 +107,11 @@ async def test_sigterm_finishes_bids_in_flight_and_tells_clients(server_factory:
 
 
 async def test_the_demo_comes_back_once_its_sale_is_over(server_factory: Any) -> None:
+    """The next run of the five items follows by itself, a pause after the end (issue 12)."""
     fast = ("--demo", "--opening-seconds", "0.2", "--lot-gap-seconds", "0")
-    server = server_factory(*fast)
+    server = server_factory(*fast, "--demo-pause-seconds", "1")
     watcher = await JsonClient.connect(server.port, "w")
     await watcher.wait_for(lambda m: m["type"] == "sale_ended", timeout=15)
     await watcher.close()
-    server.terminate()
-    again = server_factory("--demo", store=server.store)
-    person = await TextClient.connect(again.port)
+    person = await TextClient.connect(server.port)  # a newcomer during the pause
     await person.expect(r"On the block: Vintage Watch \(lot vintage-watch-2\)")

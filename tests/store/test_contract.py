@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -55,6 +56,15 @@ async def test_catalog_round_trips(store: Store) -> None:
     house = await load_house(store)
     assert [s.spec for s in house.sales] == [SALE]
     assert [lot.spec for lot in house.lots] == LOTS
+
+
+async def test_lots_added_to_a_sale_come_back_at_its_end(store: Store) -> None:
+    more = [LotSpec("late", "Late entry", starting_price=500), LotSpec("later", "Later")]
+    grown = dataclasses.replace(SALE, lot_ids=(*SALE.lot_ids, "late", "later"))
+    await store.add_lots(grown, more)
+    house = await load_house(store)
+    assert [s.spec for s in house.sales] == [grown]
+    assert [lot.spec for lot in house.lots] == [*LOTS, *more]
 
 
 async def test_append_in_order_and_read_back(store: Store) -> None:

@@ -182,6 +182,8 @@ OPERATIONS = [
     ("POST", "/api/admin/sales"),
     ("POST", "/api/admin/catalog"),
     ("PUT", "/api/admin/lots/{lot_id}"),
+    ("GET", "/api/admin/lots/{lot_id}"),
+    ("POST", "/api/admin/sales/{sale_id}/lots"),
     ("POST", "/api/admin/sales/{sale_id}/start"),
     ("POST", "/api/admin/sales/{sale_id}/pause"),
     ("POST", "/api/admin/sales/{sale_id}/resume"),

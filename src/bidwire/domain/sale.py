@@ -14,8 +14,8 @@ Principles:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from bidwire.domain.events import SaleEnded, SaleEvent, SalePaused, SaleResumed, SaleStarted
@@ -115,6 +115,19 @@ class Sale:
         if self.ended_at is not None:
             return Refusal("bad_request", f"sale {self.id} has already ended")
         return SaleEnded(self.id, self.seq + 1, now_ms, reason)
+
+    def decide_add_lots(self, lot_ids: Sequence[str]) -> SaleSpec | Refusal:
+        """The sale's spec with more lots at the end of its order, or why not. A sale that
+        has ended takes none; a running live sale opens them after its others (``plan``), a
+        running timed sale at once, a sale not yet started with the rest."""
+        if self.ended_at is not None:
+            return Refusal("bad_request", f"sale {self.id} has ended; it takes no more lots")
+        if not lot_ids:
+            return Refusal("bad_request", "give at least one lot to add")
+        try:
+            return replace(self.spec, lot_ids=(*self.spec.lot_ids, *lot_ids))
+        except ValueError as exc:  # a lot listed twice
+            return Refusal("bad_request", str(exc))
 
     def apply(self, event: SaleEvent) -> None:
         if event.sale != self.id or event.seq != self.seq + 1:

@@ -14,7 +14,7 @@ import heapq
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -147,6 +147,12 @@ class AuctionHouse:
         self.closed = ClosedLots(store)
         """The closed lots, kept in the store (engine/closed.py)."""
         self.sales: dict[str, Sale] = {}
+        """The sales the house lists (every one but those ``retire_sale`` put away)."""
+        self.retired_sales: dict[str, Sale] = {}
+        """Ended sales kept out of the lists (old demo runs); their lots stay in the store."""
+        self.sale_end_hooks: list[Callable[[Sale], Awaitable[None]]] = []
+        """Awaited once a sale's end is stored and before it is published: what they add
+        (the demo's next run) is there for whoever the end makes look."""
         self._announced: set[str] = set()
         """Sales whose start is committed and published: only then do their lots open."""
         self._request_keys: OrderedDict[str, KeyedBid] = OrderedDict()
@@ -165,6 +171,9 @@ class AuctionHouse:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._spec_writes: set[str] = set()
+        """Sales whose spec the store is writing (a start, new lots): one change at a time,
+        so neither undoes the other, and the sale does not end meanwhile."""
         self._sale_inflight: dict[str, int] = {}
         """Sale events queued and not yet settled, per sale (a reload waits for them)."""
         self.accepting = True
@@ -631,7 +640,7 @@ class AuctionHouse:
                 opening = self.lots[lot_id].decide_open(now)
                 if not isinstance(opening, Refusal):
                     self._commit([opening])
-            if step.ended:
+            if step.ended and sale.id not in self._spec_writes:
                 ended = sale.decide_end(now)
                 if not isinstance(ended, Refusal):
                     self._commit_sale(sale, ended)
@@ -669,6 +678,12 @@ class AuctionHouse:
                 log.warning("sale %s: %s not stored: %s", sale_id, type(event).__name__, fault)
             await self._reload_sale(sale_id)
             return False
+        if isinstance(event, SaleEnded):
+            for hook in list(self.sale_end_hooks):
+                try:
+                    await hook(self.sales[sale_id])
+                except Exception:
+                    log.exception("sale %s: an end hook failed", sale_id)
         self.bus.publish_sale(event)
         if isinstance(event, SaleEnded):
             self.closed.sale_ended(self.sales[sale_id].spec.lot_ids)
@@ -757,13 +772,61 @@ class AuctionHouse:
         self.views.lots[lot_id].spec = spec
         await self._audit(by, "update-lot", lot_id)
 
+    async def add_lots(self, sale_id: str, lots: Sequence[LotSpec], by: str) -> None:
+        """More lots at the end of a sale that has not ended: in a running live sale they open
+        after its others, in a running timed sale at once."""
+        sale = self._sale(sale_id)
+        taken = [lot.id for lot in lots if self.knows(lot.id)]
+        if taken:
+            raise BadRequest(f"lot ids already in use: {', '.join(taken)}")
+        spec = sale.decide_add_lots([lot.id for lot in lots])
+        if isinstance(spec, Refusal):
+            raise BadRequest(spec.message)
+        self._hold_spec(sale_id)  # the sale cannot end while the store writes them
+        try:
+            await self.store.add_lots(spec, lots)
+        except BaseException:
+            self._spec_writes.discard(sale_id)
+            self.run_due()  # what waited for the write (the sale's end) goes on
+            raise
+        self._spec_writes.discard(sale_id)
+        sale = self.sales[sale_id]  # the same sale, or rebuilt by a reload meanwhile
+        sale.spec = spec
+        for lot in lots:
+            self._track(Lot(lot, sale_id, spec.mode), Lot(lot, sale_id, spec.mode))
+        await self._audit(
+            by, "add-lots", f"{sale_id} +{len(lots)} ({', '.join(spec.lot_ids[-len(lots) :])})"
+        )
+        self.run_due()
+
+    def _hold_spec(self, sale_id: str) -> None:
+        if sale_id in self._spec_writes:
+            raise BadRequest(f"sale {sale_id} is being changed; try again in a moment")
+        self._spec_writes.add(sale_id)
+
+    def retire_sale(self, sale_id: str) -> None:
+        """Put an ended sale out of the lists (``sales``); its lots and events stay in the
+        store, its lots' ids stay taken, and a restart lists it again until retired again."""
+        sale = self._sale(sale_id)
+        if sale.ended_at is None:
+            raise BadRequest(f"sale {sale_id} has not ended")
+        self.retired_sales[sale_id] = self.sales.pop(sale_id)
+
+    def sale_ids(self) -> set[str]:
+        """Every sale's id, listed or retired: the ids a new sale cannot take."""
+        return {*self.sales, *self.retired_sales}
+
     async def start_sale(self, sale_id: str, by: str, at_ms: int | None = None) -> None:
         """Start a held sale now, or schedule it for ``at_ms``."""
         sale = self._sale(sale_id)
         if sale.started_at is not None:
             raise BadRequest(f"sale {sale_id} has already started")
         spec = replace(sale.spec, held=False, starts_at=at_ms)
-        await self.store.save_specs(spec, [])
+        self._hold_spec(sale_id)
+        try:
+            await self.store.save_specs(spec, [])
+        finally:
+            self._spec_writes.discard(sale_id)
         sale.spec = spec
         await self._audit(
             by, "schedule-sale" if at_ms else "start-sale", f"{sale_id} {at_ms or ''}"

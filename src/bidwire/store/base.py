@@ -155,6 +155,10 @@ class Catalog(Protocol):
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None: ...
 
+    async def add_lots(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
+        """New lots at the end of an existing sale, with its spec listing them, at once."""
+        ...
+
     async def save_specs(self, sale: SaleSpec | None, lots: Sequence[LotSpec]) -> None:
         """Replace catalog entries an admin edited (a sale's schedule, a scheduled lot)."""
         ...

@@ -154,6 +154,13 @@ class MemoryStore(MemoryAccounts):
         for lot in lots:
             self.lots[lot.id] = StoredLot(lot, sale.id, sale.mode)
 
+    async def add_lots(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
+        if sale.id not in self.sales or any(lot.id in self.lots for lot in lots):
+            raise ValueError(f"no sale {sale.id}, or one of the lots already exists")
+        self.sales[sale.id].spec = sale
+        for lot in lots:
+            self.lots[lot.id] = StoredLot(lot, sale.id, sale.mode)
+
     def append(
         self,
         events: Sequence[LotEvent] | Sequence[SaleEvent],

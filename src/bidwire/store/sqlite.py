@@ -822,6 +822,30 @@ class SqliteStore(SqliteAccounts):
             # A UNIQUE constraint: an id is taken. A failed commit stays StoreUnavailable.
             raise BadRequest(f"cannot add sale {sale.id}: an id is already taken ({exc})") from None
 
+    async def add_lots(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE sales SET spec = ? WHERE id = ?",
+                (json.dumps(sale_spec_to_record(sale)), sale.id),
+            )
+            (last,) = conn.execute(
+                "SELECT COALESCE(MAX(position), -1) FROM lots WHERE sale_id = ?", (sale.id,)
+            ).fetchone()
+            for index, lot in enumerate(lots, start=last + 1):
+                conn.execute(
+                    "INSERT INTO lots (id, sale_id, position, spec) VALUES (?, ?, ?, ?)",
+                    (lot.id, sale.id, index, json.dumps(lot_spec_to_record(lot))),
+                )
+                conn.execute(
+                    "INSERT INTO lot_state (lot_id, seq, status) VALUES (?, 0, 'scheduled')",
+                    (lot.id,),
+                )
+
+        try:
+            await self._submit(run)
+        except ValueError as exc:
+            raise BadRequest(f"cannot add lots to sale {sale.id}: an id is taken ({exc})") from None
+
     async def save_specs(self, sale: SaleSpec | None, lots: Sequence[LotSpec]) -> None:
         def run(conn: sqlite3.Connection) -> None:
             if sale is not None:

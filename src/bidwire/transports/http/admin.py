@@ -16,6 +16,7 @@ from bidwire.accounts.records import UserRecord
 from bidwire.catalog import Defaults, edited_lot, parse_catalog
 from bidwire.domain.events import BidVoided
 from bidwire.domain.lot import LotSpec
+from bidwire.domain.money import DEFAULT_INCREMENTS, FixedIncrement, TieredIncrement
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.queries import BidHistory, SalesPage
 from bidwire.errors import CatalogError
@@ -34,6 +35,8 @@ from bidwire.transports.http.models import (
     CatalogProblems,
     Done,
     LotEdit,
+    LotsIn,
+    LotSpecOut,
     Problem,
     SaleCreated,
     SaleIn,
@@ -111,7 +114,7 @@ async def _create(
     ctx: SessionContext, catalog: list[tuple[SaleSpec, list[LotSpec]]], admin: UserRecord
 ) -> SalesCreated:
     house = ctx.house
-    catalog = _fresh_ids(catalog, house.lot_ids(), house.sales)
+    catalog = _fresh_ids(catalog, house.lot_ids(), house.sale_ids())
     for sale, lots in catalog:
         # Built here, a sale waits for its start (or schedule): POST .../start.
         await house.create_sale(dataclasses.replace(sale, held=True), lots, by=admin.username)
@@ -238,6 +241,87 @@ async def import_catalog(
             [Problem(line=line, message=message) for line, message in exc.problems],
         ) from None
     return await _create(ctx, catalog, admin)
+
+
+def _parsed(rows: list[dict[str, object]], defaults: Defaults, what: str) -> list[LotSpec]:
+    """Catalog rows as lots, each bad one reported with its position (1 is the first)."""
+    try:
+        catalog = parse_catalog(
+            json.dumps({"sales": [{"title": "lots", "lots": rows}]}), "json", defaults, "request"
+        )
+    except CatalogError as exc:
+        raise ApiError(
+            "bad_catalog",
+            what,
+            [Problem(line=line, message=message) for line, message in exc.problems],
+        ) from None
+    return catalog[0][1]
+
+
+@router.post(
+    "/sales/{sale_id}/lots",
+    response_model=SaleCreated,
+    responses={
+        **error_responses("bad_json", "bad_request", "unknown_sale", "unavailable"),
+        422: {"model": CatalogProblems, "description": "bad_request, bad_catalog"},
+    },
+)
+async def add_lots(
+    sale_id: str, body: LotsIn, admin: AdminUser, ctx: Context, defaults: CatalogDefaults
+) -> SaleCreated:
+    """Add lots (catalog rows) at the end of a sale that has not ended. In a sale not yet
+    started they wait with the others; in a running live sale they come up after its last
+    lot; in a running timed sale they open at once. An id taken is given a suffix."""
+    house = ctx.house
+    sale = house.sales.get(sale_id)
+    if sale is None:
+        raise ApiError("unknown_sale", f"there is no sale {sale_id[:64]!r}")
+    rows = [lot.model_dump(exclude_none=True) for lot in body.lots]
+    lots = _parsed(rows, defaults, "the lots have bad rows")
+    spec = dataclasses.replace(sale.spec, lot_ids=tuple(lot.id for lot in lots))
+    ((_, lots),) = _fresh_ids([(spec, lots)], house.lot_ids(), ())
+    await house.add_lots(sale_id, lots, by=admin.username)
+    return SaleCreated(sale=sale_id, title=sale.spec.title, lots=[lot.id for lot in lots])
+
+
+def _increment_out(spec: LotSpec) -> int | list[tuple[int, int]] | None:
+    rule = spec.increment
+    if rule == DEFAULT_INCREMENTS:
+        return None
+    if isinstance(rule, FixedIncrement):
+        return rule.step
+    assert isinstance(rule, TieredIncrement)
+    return [(start, step) for start, step in rule.tiers]
+
+
+@router.get(
+    "/lots/{lot_id}",
+    response_model=LotSpecOut,
+    responses=error_responses("unknown_lot", "unavailable"),
+)
+async def lot_spec(lot_id: str, admin: AdminUser, ctx: Context) -> LotSpecOut:
+    """A lot's catalog entry: reserve, increment, buy-now and times, which the public does
+    not see, for an admin editing it."""
+    lot = await ctx.house.find_lot(lot_id)
+    if lot is None:
+        raise ApiError("unknown_lot", f"there is no lot {lot_id[:64]!r}")
+    spec = lot.spec
+    return LotSpecOut(
+        lot=lot.id,
+        sale=lot.sale,
+        state=lot.status,
+        editable=lot.status == "scheduled",
+        title=spec.title,
+        description=spec.description,
+        currency=spec.currency,
+        starting_price=spec.starting_price,
+        reserve=spec.reserve,
+        increment=_increment_out(spec),
+        buy_now=spec.buy_now,
+        opening_seconds=spec.opening_ms / 1000,
+        extend_seconds=spec.extend_ms / 1000,
+        hard_end_seconds=None if spec.hard_end_ms is None else spec.hard_end_ms / 1000,
+    )
 
 
 @router.put(

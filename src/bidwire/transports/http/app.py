@@ -13,6 +13,7 @@ from starlette.types import Scope
 
 from bidwire.catalog import Defaults
 from bidwire.transports.http import accounts, admin, public
+from bidwire.transports.http.docs import add_docs
 from bidwire.transports.http.edge import BodyLimit, add_error_handlers, add_wire_schemas
 from bidwire.transports.session import SessionContext
 
@@ -57,6 +58,9 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
 
 def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) -> FastAPI:
     app = FastAPI(
+        # /docs and /redoc with their files served here, not from a CDN (http/docs.py)
+        docs_url=None,
+        redoc_url=None,
         title="bidwire",
         version="1",
         description=(
@@ -79,4 +83,5 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     for router in (public.router, accounts.router, admin.router, pages):
         _add_routes(app, router)
     app.mount("/static", _WebFiles(directory=WEB_DIR), name="static")
+    add_docs(app)
     return app

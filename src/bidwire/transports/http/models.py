@@ -259,6 +259,36 @@ class VoidRequest(BaseModel):
     seq: int = Field(strict=True, ge=1, le=2**62, description="The seq of the bid to void.")
 
 
+class LotsIn(BaseModel):
+    """Lots to add at the end of a sale, as catalog rows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lots: list[LotIn] = Field(min_length=1, max_length=10_000)
+
+
+class LotSpecOut(BaseModel):
+    """A lot as its catalog entry has it, for editing: money in minor units as everywhere in
+    the API (an edit sends currency units, as a catalog row)."""
+
+    lot: str
+    sale: str
+    state: Literal["scheduled", "open", "paused", "closed"]
+    editable: bool = Field(description="Whether it may still be edited: not yet open.")
+    title: str
+    description: str
+    currency: str
+    starting_price: int
+    reserve: int | None
+    increment: int | list[tuple[int, int]] | None = Field(
+        description="A fixed step, or [[from, step], ...] tiers; null: the house table."
+    )
+    buy_now: int | None
+    opening_seconds: float
+    extend_seconds: float
+    hard_end_seconds: float | None
+
+
 class SaleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
