@@ -191,6 +191,12 @@ OPERATIONS = [
     ("GET", "/api/admin/lots/{lot_id}/bids"),
     ("GET", "/api/admin/audit"),
     ("POST", "/api/guest"),
+    # my activity (anonymous here: every case must be a documented 401)
+    ("GET", "/api/me/activity"),
+    ("PUT", "/api/me/watch/{lot_id}"),
+    ("DELETE", "/api/me/watch/{lot_id}"),
+    ("GET", "/api/me/notices"),
+    ("POST", "/api/me/notices/read"),
 ]
 # Operations that hash a password per call (argon2id): fewer examples keep the module quick.
 SLOW = {"/api/register", "/api/login"}

@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 import msgspec
 
 from bidwire.bus import Bus, Message
+from bidwire.clock import Clock
 from bidwire.domain.events import (
     BidPlaced,
     BidVoided,
@@ -46,7 +47,7 @@ from bidwire.domain.money import format_amount
 from bidwire.engine.house import AuctionHouse
 from bidwire.errors import BadRequest, BidwireError, StoreUnavailable, UnknownLot
 from bidwire.store.activity import BidCursor, NewNotice, NoticeRow
-from bidwire.store.base import EVENT_DECODER
+from bidwire.store.base import EVENT_DECODER, Store
 
 log = logging.getLogger("bidwire.activity")
 
@@ -444,8 +445,6 @@ class Activity:
         rules: NoticeRules | None = None,
     ) -> None:
         self.house = house
-        self.store = house.store
-        self.clock = house.clock
         self.deliver: Deliver = deliver or (lambda who, data: None)
         self.rules = rules or NoticeRules()
         self.guests = GuestWatches(holder_of)
@@ -457,6 +456,14 @@ class Activity:
         self._unsubscribe: Callable[[], None] | None = None
         self.sent = 0
         """Notices handed to ``deliver`` (tests and metrics)."""
+
+    @property
+    def store(self) -> Store:
+        return self.house.store
+
+    @property
+    def clock(self) -> Clock:
+        return self.house.clock
 
     # -- listening -------------------------------------------------------------------------
 
