@@ -392,9 +392,10 @@ class ActivityUI {
   renderStar() {
     this.placeStar();
     const lot = this.currentLot();
-    this.star.hidden = !lot || !this.conn.user;
+    const on = Boolean(lot) && this.watching.has(lot.lot);
+    // a closed lot has nothing more to tell, unless it is watched (then it can be let go)
+    this.star.hidden = !lot || !this.conn.user || (lot.state === "closed" && !on);
     if (!lot) return;
-    const on = this.watching.has(lot.lot);
     this.star.dataset.lot = lot.lot;
     this.star.setAttribute("aria-pressed", String(on));
     this.star.textContent = on ? "★ Watching" : "☆ Watch";
