@@ -13,10 +13,25 @@ import pytest
 
 from bidwire.clock import FakeClock
 from bidwire.domain.commands import Actor, PlaceBid
+from bidwire.domain.events import (
+    BidPlaced,
+    BidVoided,
+    LotClosed,
+    LotOpened,
+    LotPaused,
+    LotResumed,
+)
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine import activity as activity_module
-from bidwire.engine.activity import Activity, Notice, Who
+from bidwire.engine.activity import (
+    Activity,
+    Decided,
+    GuestWatches,
+    Notice,
+    NoticeRules,
+    Who,
+)
 from bidwire.engine.house import AuctionHouse
 from bidwire.errors import BadRequest, UnknownLot
 from bidwire.store import Store, open_store
@@ -270,3 +285,52 @@ async def test_the_inbox_keeps_the_newest_and_drops_the_oldest(
     inbox = await room.activity.inbox(ANN, 3)
     assert [n.amount for n in inbox.notices] == [1000, 800, 600]
     assert inbox.unread == 3
+
+
+# -- the rules alone: events and now in, decisions out ----------------------------------------
+
+
+def test_the_rules_hold_the_end_notice_while_a_lot_is_paused() -> None:
+    rules = NoticeRules()
+    rules.apply(LotOpened("a", 1, "s", "A", "", "USD", 100, 100, 200_000, 0))
+    assert rules.settle() == [Decided("watched_opened", "a", None, None, 200_000)]
+    assert rules.next_wake() == 140_000
+    rules.apply(LotPaused("a", 2, 100_000, "root", 100_000))
+    assert rules.next_wake() is None and rules.due(150_000) == []
+    rules.apply(LotResumed("a", 3, 400_000, "root", 300_000))
+    assert rules.due(339_999) == [] and rules.next_wake() == 340_000
+    assert rules.due(340_000) == [Decided("watched_ending", "a", None, None, 400_000)]
+    assert rules.due(350_000) == [] and rules.next_wake() is None  # once
+
+
+def test_the_rules_tell_no_one_outbid_by_a_void_or_an_unsold_close() -> None:
+    rules = NoticeRules()
+    rules.apply(LotOpened("a", 1, "s", "A", "", "USD", 100, 100, 200_000, 0))
+    rules.apply(BidPlaced("a", 2, 100, "ann", 200_000, 110, 1))
+    rules.settle()
+    rules.apply(BidPlaced("a", 3, 200, "bob", 200_000, 210, 2))
+    rules.apply(BidVoided("a", 4, [3], 100, "ann", 110, 1, 200_000, "root", 3))
+    rules.settle()
+    rules.apply(BidVoided("a", 5, [2], None, None, 100, 0, 200_000, "root", 4))
+    assert rules.settle() == []  # ann's bid voided: not outbid, nobody leads
+    rules.apply(LotClosed("a", 6, "unsold", None, None, 5, "no_bids"))
+    assert rules.settle() == [] and "a" not in rules.lots
+
+
+def test_a_buy_now_is_won_by_its_buyer() -> None:
+    rules = NoticeRules()
+    rules.apply(LotOpened("a", 1, "s", "A", "", "USD", 100, 100, 200_000, 0, buy_now=900))
+    rules.settle()
+    rules.apply(LotClosed("a", 2, "sold", "cy", 900, 5, "buy_now"))
+    assert rules.settle() == [Decided("won", "a", "cy", 900, None)]
+
+
+def test_guest_watch_lists_are_bounded() -> None:
+    holders = {f"g{i}": object() for i in range(5)}
+    guests = GuestWatches(holders.get, most=3)
+    for i in range(5):
+        guests.set(f"g{i}", "a", True)
+    assert guests.lots("g0") == [] and guests.lots("g1") == []  # the least recently used went
+    assert sorted(guests.watchers("a")) == ["g2", "g3", "g4"]
+    guests.set("g3", "a", False)
+    assert sorted(guests.watchers("a")) == ["g2", "g4"]

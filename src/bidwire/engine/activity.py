@@ -763,7 +763,7 @@ class Activity:
 
     # -- the inbox ---------------------------------------------------------------------------
 
-    async def inbox(self, who: Who, limit: int = INBOX_KEEP, *, mark_read: bool = False) -> Inbox:
+    async def inbox(self, who: Who, limit: int = PAGE, *, mark_read: bool = False) -> Inbox:
         now = self.clock.now_ms()
         if not who.account:
             return Inbox([], 0, False, now)

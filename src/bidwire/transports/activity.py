@@ -7,6 +7,7 @@ this file only knows which connections are whose.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -27,9 +28,11 @@ def who_of(actor: Actor) -> Who:
 class NoticeDesk:
     """The live connections of each person, by who they are now."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_join: Callable[[Who], None] | None = None) -> None:
         self._by_who: dict[Who, set[Session]] = {}
         self._of: dict[Session, Who] = {}
+        self.on_join = on_join
+        """Told who each connection is (the engine then need not ask the store)."""
 
     def join(self, session: Session) -> Who | None:
         """The connection is ``session.actor`` now (after a welcome): notices reach it."""
@@ -39,6 +42,8 @@ class NoticeDesk:
         who = who_of(session.actor)
         self._by_who.setdefault(who, set()).add(session)
         self._of[session] = who
+        if self.on_join is not None:
+            self.on_join(who)
         return who
 
     def leave(self, session: Session) -> None:
@@ -94,7 +99,7 @@ async def on_notices(session: Session, msg: codec.Notices) -> None:
     if who is None:
         return
     try:
-        inbox = await session.ctx.activity.inbox(who, mark_read=msg.mark_read)
+        inbox = await session.ctx.activity.inbox(who, msg.limit, mark_read=msg.mark_read)
     except BidwireError as err:
         session._error(msg.id, err.code, str(err))
         return

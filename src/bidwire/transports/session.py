@@ -82,7 +82,9 @@ class SessionContext:
     notices: mine.NoticeDesk = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.notices = mine.NoticeDesk()
+        self.notices = mine.NoticeDesk(
+            lambda who: self.activity.knows_account(who.name, who.account)
+        )
         self.activity = Activity(self.house, self.gate.names.holder, self.notices.deliver)
         if self.house is not None:  # some tests build a context with no house
             self.activity.listen(self.house.bus)

@@ -92,6 +92,7 @@ class Watch(msgspec.Struct, tag="watch", tag_field="type", frozen=True):
 class Notices(msgspec.Struct, tag="notices", tag_field="type", frozen=True):
     id: RequestId = None
     mark_read: bool = False
+    limit: int = 50
 
 
 ActivityMessage = Mine | Watch | Notices

@@ -98,7 +98,7 @@ async def unwatch(lot_id: str, request: Request, ctx: Context) -> Response:
 async def notices(
     request: Request,
     ctx: Context,
-    limit: Annotated[int, Query(ge=1, le=INBOX_KEEP)] = INBOX_KEEP,
+    limit: Annotated[int, Query(ge=1, le=INBOX_KEEP)] = PAGE,
 ) -> Response:
     """What happened while you were away: an account's notices (outbid, won, a watched lot
     opening or ending), the newest 200 kept. A guest's notices are live only (``kept``
