@@ -47,6 +47,13 @@ if (Real) {
   window.Notification = Counted;
 }
 document.hasFocus = () => false;
+window.__tones = 0;
+const RealAudio = window.AudioContext;
+if (RealAudio) {
+  window.AudioContext = class extends RealAudio {
+    createOscillator() { window.__tones += 1; return super.createOscillator(); }
+  };
+}
 """
 
 
@@ -242,5 +249,24 @@ async def test_notifications_are_asked_for_at_the_first_watch_never_on_load(
         await page.click("[data-testid=watch-star]")
         await page.wait_for_selector("[data-testid=watch-star][aria-pressed=true]")
         assert await page.evaluate("window.__asked") == 1
+
+        # the sound is off until the person turns it on; then an outbid rings
+        await page.click("[data-testid=activity-open]")
+        sound = page.locator("[data-testid=activity-sound]")
+        assert not await sound.is_checked() and await page.evaluate("window.__tones") == 0
+        await sound.check()
+        rung = await page.evaluate("window.__tones")
+        assert rung > 0  # a sample at the click, which also lets the browser play sounds
+        await page.click("[data-testid=activity-close]")
+        async with server.client() as api:
+            await page.fill("[data-testid=bid-amount]", "150")
+            await page.click("[data-testid=bid-button]")
+            await page.wait_for_function(
+                "() => document.querySelector('[data-testid=feedback]').dataset.kind === 'ok'"
+            )
+            outbid = await api.post("/api/lots/oil/bids", json={"amount": 30_000, "bidder": "dan"})
+            assert outbid.status_code == 200, outbid.text
+        await page.wait_for_function("n => window.__tones > n", arg=rung, timeout=5_000)
+        assert await page.evaluate("localStorage.getItem('bidwire.sound')") == "on"
         assert problems == [], problems
         await context.close()

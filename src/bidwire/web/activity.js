@@ -255,7 +255,8 @@ class ActivityUI {
         break;
       case "lot_closed":
       case "lot_opened":
-        if (this.page) this.refresh(700);
+        // only what changes my lists: every page asking at every lot's turn would be a storm
+        if (!this.panel.hidden && this.concerns(msg.lot)) this.refresh(700);
         break;
       case "error":
         if (this.pendingWatch.has(msg.id)) {
@@ -279,6 +280,12 @@ class ActivityUI {
     this.notifyOutside(notice);
     this.refresh(300);
     this.render();
+  }
+
+  concerns(lotId) {
+    const page = this.page;
+    if (!page) return false;
+    return this.watching.has(lotId) || [...page.leading, ...page.outbid].some((l) => l.lot === lotId);
   }
 
   markRead() {
