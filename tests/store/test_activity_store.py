@@ -154,3 +154,15 @@ def test_migration_11_indexes_the_bids_logged_before_it(tmp_path: Path) -> None:
     ).fetchall()
     assert [bytes(row[0]) for row in found] == [old_bid]
     conn.close()
+
+
+async def test_watch_lists_and_inboxes_outlive_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/r.db"
+    async with open_store(url) as first:
+        await first.add_sale(SALE, LOTS)
+        await first.create_user("ann", "bidder", "x", 0)
+        await first.set_watch("ann", "v", True, 1)
+        await first.add_notices([NewNotice("ann", 2, b'{"n":1}')], 10)
+    async with open_store(url) as again:
+        assert await again.watches("ann") == ["v"]
+        assert [(r.body, r.read) for r in await again.notices("ann", 10)] == [(b'{"n":1}', False)]
