@@ -334,3 +334,25 @@ def test_guest_watch_lists_are_bounded() -> None:
     assert sorted(guests.watchers("a")) == ["g2", "g3", "g4"]
     guests.set("g3", "a", False)
     assert sorted(guests.watchers("a")) == ["g2", "g4"]
+
+
+def test_a_lot_paused_before_a_start_is_told_of_its_end_after_its_resume() -> None:
+    rules = NoticeRules()
+    rules.track("a", "ann", 100, None, opening_ms=600_000)  # paused when we began to listen
+    assert rules.next_wake() is None
+    rules.apply(LotResumed("a", 9, 500_000, "root", 400_000))
+    assert rules.due(440_000) == [Decided("watched_ending", "a", None, None, 500_000)]
+    rules.apply(BidPlaced("a", 10, 200, "bob", 500_000, 210, 441_000))
+    assert rules.settle() == [Decided("outbid", "a", "ann", 200, None)]
+
+
+async def test_after_a_start_the_lots_already_open_are_followed(room: Room) -> None:
+    await room.bid("ann", "a", 100)
+    room.activity.close()  # as after a restart: a new listener, the lots open already
+    told = Told()
+    fresh = Activity(room.house, room.holders.get, told)
+    fresh.listen(room.house.bus)
+    room.activity = fresh
+    await room.bid("bob", "a", 200)
+    assert told.of(ANN) == [("outbid", "a")]
+    assert fresh.rules.next_wake() is not None  # its end is still to be told

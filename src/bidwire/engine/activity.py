@@ -241,13 +241,11 @@ class NoticeRules:
         leader: str | None,
         amount: int | None,
         ends_at: int | None,
-        opened_at: int | None,
+        opening_ms: int,
     ) -> None:
-        """A lot open before we listened (a start): its state as published."""
-        long = (
-            ends_at is not None and opened_at is not None and ends_at - opened_at > self.ending_ms
-        )
-        self.lots[lot] = _Tracked(leader, amount, ends_at, long)
+        """A lot open (or paused) before we listened (a start): its state as published, and
+        how long it opened for (its catalogue's window)."""
+        self.lots[lot] = _Tracked(leader, amount, ends_at, opening_ms > self.ending_ms)
         self._arm(lot)
 
     def apply(self, event: LotEvent) -> None:
@@ -472,7 +470,8 @@ class Activity:
         for lot in self.house.views.lots.values():
             if lot.status in ("open", "paused"):
                 ends = lot.ends_at if lot.status == "open" else None
-                self.rules.track(lot.id, lot.high_bidder, lot.high_amount, ends, lot.opened_at)
+                window = lot.spec.opening_ms
+                self.rules.track(lot.id, lot.high_bidder, lot.high_amount, ends, window)
         self._unsubscribe = bus.subscribe(self._heard)
         self._arm()
 
