@@ -356,3 +356,15 @@ async def test_after_a_start_the_lots_already_open_are_followed(room: Room) -> N
     await room.bid("bob", "a", 200)
     assert told.of(ANN) == [("outbid", "a")]
     assert fresh.rules.next_wake() is not None  # its end is still to be told
+
+
+async def test_a_guest_with_no_connection_is_told_nothing_and_an_account_keeps_it(
+    room: Room,
+) -> None:
+    room.activity.reachable = lambda who: False  # nobody is connected
+    room.activity.knows_account("bob", False)
+    await room.bid("bob", "a", 100)
+    await room.bid("ann", "a", 200)  # bob outbid: a guest away, no inbox: nothing built
+    await room.bid("bob", "a", 300)  # ann outbid: kept in her inbox for when she is back
+    assert room.told.of(BOB) == [] and room.activity.sent == 1
+    assert [n.kind for n in (await room.activity.inbox(ANN)).notices] == ["outbid"]

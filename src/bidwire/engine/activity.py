@@ -219,6 +219,8 @@ class _Tracked:
     long: bool
     """Opened with more than ENDING_MS to run: its end is worth a notice of its own."""
     warned: bool = False
+    armed: int | None = None
+    """When its end notice is queued for (one heap entry per deadline, not one per bid)."""
 
 
 @dataclass(slots=True)
@@ -308,7 +310,10 @@ class NoticeRules:
     def _arm(self, lot_id: str) -> None:
         tracked = self.lots[lot_id]
         if tracked.long and not tracked.warned and tracked.ends_at is not None:
-            heapq.heappush(self._wakes, (tracked.ends_at - self.ending_ms, lot_id))
+            at = tracked.ends_at - self.ending_ms
+            if at != tracked.armed:
+                tracked.armed = at
+                heapq.heappush(self._wakes, (at, lot_id))
 
     def next_wake(self) -> int | None:
         while self._wakes:
@@ -441,9 +446,12 @@ class Activity:
         holder_of: Callable[[str], object | None],
         deliver: Deliver | None = None,
         rules: NoticeRules | None = None,
+        reachable: Callable[[Who], bool] | None = None,
     ) -> None:
         self.house = house
         self.deliver: Deliver = deliver or (lambda who, data: None)
+        self.reachable: Callable[[Who], bool] = reachable or (lambda who: True)
+        """Whether the person has a live connection now (the transports know)."""
         self.rules = rules or NoticeRules()
         self.guests = GuestWatches(holder_of)
         self._accounts: OrderedDict[str, bool] = OrderedDict()
@@ -498,10 +506,17 @@ class Activity:
 
     def _settle(self) -> None:
         self._settling = False
-        decided = self.rules.settle()
+        decided = [item for item in self.rules.settle() if self._worth_telling(item)]
         if decided:
             self._spawn(self._send(decided))
         self._arm()
+
+    def _worth_telling(self, item: Decided) -> bool:
+        """A guest with no live connection keeps no inbox: their notice would go nowhere
+        (most bids outbid someone; this keeps the bid path free of building those)."""
+        if item.to is None or self._accounts.get(item.to) is not False:
+            return True
+        return self.reachable(Who(item.to, False))
 
     def run_due(self) -> None:
         """Send what is due by now (the timer calls this; tests with a fake clock too)."""

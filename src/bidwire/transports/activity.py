@@ -59,6 +59,9 @@ class NoticeDesk:
             if not session.closed and session.mode == "json":
                 session.outlet.send_message(data)
 
+    def reachable(self, who: Who) -> bool:
+        return who in self._by_who
+
     def __len__(self) -> int:
         return len(self._of)
 

@@ -85,7 +85,12 @@ class SessionContext:
         self.notices = mine.NoticeDesk(
             lambda who: self.activity.knows_account(who.name, who.account)
         )
-        self.activity = Activity(self.house, self.gate.names.holder, self.notices.deliver)
+        self.activity = Activity(
+            self.house,
+            self.gate.names.holder,
+            self.notices.deliver,
+            reachable=self.notices.reachable,
+        )
         if self.house is not None:  # some tests build a context with no house
             self.activity.listen(self.house.bus)
 
