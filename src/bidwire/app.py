@@ -139,6 +139,9 @@ async def serve(
                 await asyncio.wait_for(house.stop(), SHUTDOWN_GRACE_SECONDS)
             except TimeoutError:
                 log.error("commits still pending after %ss", SHUTDOWN_GRACE_SECONDS)
+            with contextlib.suppress(TimeoutError):  # the last notices go out, then no more
+                await asyncio.wait_for(ctx.activity.settled(), 2)
+            ctx.activity.close()
             feed.flush()
             for session in list(ctx.sessions):
                 session.goodbye("The server is shutting down; reconnect in a moment.")

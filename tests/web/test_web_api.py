@@ -194,6 +194,12 @@ OPERATIONS = [
     ("GET", "/api/admin/audit"),
     ("GET", "/api/admin/sales"),
     ("POST", "/api/guest"),
+    # my activity (anonymous here: every case must be a documented 401)
+    ("GET", "/api/me/activity"),
+    ("PUT", "/api/me/watch/{lot_id}"),
+    ("DELETE", "/api/me/watch/{lot_id}"),
+    ("GET", "/api/me/notices"),
+    ("POST", "/api/me/notices/read"),
 ]
 # Operations that hash a password per call (argon2id): fewer examples keep the module quick.
 SLOW = {"/api/register", "/api/login"}

@@ -17,6 +17,7 @@ from bidwire.domain.events import KeyedEvent, LotEvent, SaleEvent
 from bidwire.domain.lot import Lot, LotSnapshot, LotSpec, SaleMode
 from bidwire.domain.money import FixedIncrement, IncrementRule, TieredIncrement
 from bidwire.domain.sale import SaleSpec
+from bidwire.store.activity import ActivityStore
 
 EVENT_DECODER: msgspec.json.Decoder[LotEvent] = msgspec.json.Decoder(LotEvent)
 SALE_EVENT_DECODER: msgspec.json.Decoder[SaleEvent] = msgspec.json.Decoder(SaleEvent)
@@ -164,7 +165,7 @@ class Catalog(Protocol):
         ...
 
 
-class Store(EventLog, Catalog, AccountStore, Protocol):
+class Store(EventLog, Catalog, AccountStore, ActivityStore, Protocol):
     """The union the app opens."""
 
 

@@ -25,6 +25,7 @@ from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import Conflict, SeqConflict, StoreUnavailable
 from bidwire.store.base import CatalogLot, LotLog, StoredLot, StoredSale
+from bidwire.store.memory_activity import MemoryActivity
 
 
 class MemoryAccounts:
@@ -97,9 +98,10 @@ class MemoryAccounts:
         return list(reversed(self.audit_entries))[:limit]
 
 
-class MemoryStore(MemoryAccounts):
+class MemoryStore(MemoryAccounts, MemoryActivity):
     def __init__(self) -> None:
-        super().__init__()
+        MemoryAccounts.__init__(self)
+        MemoryActivity.__init__(self)
         self.sales: dict[str, StoredSale] = {}
         """Each sale with its whole log (tests read it)."""
         self.lots: dict[str, StoredLot] = {}

@@ -23,11 +23,13 @@ from bidwire.domain.commands import Accepted, Actor
 from bidwire.domain.events import LotClosed
 from bidwire.domain.lot import Lot, Refusal
 from bidwire.domain.money import format_amount, parse_units
+from bidwire.engine.activity import Activity
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.queries import Queries
 from bidwire.engine.views import Snapshot
 from bidwire.errors import BidwireError, ClientError, NotReading
+from bidwire.transports import activity as mine
 from bidwire.transports.broadcast import Feed
 from bidwire.wire import codec, text
 from bidwire.wire.batch import Batch
@@ -75,6 +77,22 @@ class SessionContext:
     _release_waiters: list[asyncio.Future[str]] = field(
         default_factory=list, init=False, repr=False
     )
+    activity: Activity = field(init=False, repr=False)
+    """My activity, watch lists and notices (engine/activity.py), told to ``notices``."""
+    notices: mine.NoticeDesk = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.notices = mine.NoticeDesk(
+            lambda who: self.activity.knows_account(who.name, who.account)
+        )
+        self.activity = Activity(
+            self.house,
+            self.gate.names.holder,
+            self.notices.deliver,
+            reachable=self.notices.reachable,
+        )
+        if self.house is not None:  # some tests build a context with no house
+            self.activity.listen(self.house.bus)
 
     @property
     def accounts(self) -> Accounts | None:
@@ -240,6 +258,7 @@ class Session:
         self.closed = True
         self.ctx.feed.remove(self, self.lots)
         self.ctx.sessions.discard(self)
+        self.ctx.notices.leave(self)
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         self.ctx.gate.leave(self)
@@ -583,6 +602,9 @@ class Session:
         codec.Unsubscribe: _on_unsubscribe,  # type: ignore[dict-item]
         codec.Resync: _on_resync,  # type: ignore[dict-item]
         codec.Ping: _on_ping,  # type: ignore[dict-item]
+        codec.Mine: mine.on_mine,  # type: ignore[dict-item]
+        codec.Watch: mine.on_watch,  # type: ignore[dict-item]
+        codec.Notices: mine.on_notices,  # type: ignore[dict-item]
     }
 
     def _known_lots(self, request_id: codec.RequestId, lots: list[str]) -> bool:
@@ -619,6 +641,7 @@ class Session:
         self.outlet.send_message(
             codec.encode(codec.Welcome(self.actor.name, self.actor.role, token, now, id=request_id))
         )
+        self.ctx.notices.join(self)
         for lot_id in self._open_lots():
             self.outlet.send_message(codec.encode(self._snapshot(lot_id)))
         if not self.lots:

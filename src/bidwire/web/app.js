@@ -970,3 +970,4 @@ async function startup() {
 loadSales();
 render();
 startup();
+import("./activity.js").then((m) => m.startActivity(conn, currentLot)); // My activity, notices

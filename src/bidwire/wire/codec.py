@@ -76,14 +76,35 @@ class Ping(msgspec.Struct, tag="ping", tag_field="type", frozen=True):
     id: RequestId = None
 
 
+# my activity (engine/activity.py; the replies are its activity, watched and inbox)
+class Mine(msgspec.Struct, tag="mine", tag_field="type", frozen=True):
+    id: RequestId = None
+    before: str | None = None
+    limit: int = 50
+
+
+class Watch(msgspec.Struct, tag="watch", tag_field="type", frozen=True):
+    lot: str
+    on: bool = True
+    id: RequestId = None
+
+
+class Notices(msgspec.Struct, tag="notices", tag_field="type", frozen=True):
+    id: RequestId = None
+    mark_read: bool = False
+    limit: int = 50
+
+
+ActivityMessage = Mine | Watch | Notices
 ClientMessage = (
     Hello | Register | Login | Auth | Bid | BuyNow | Subscribe | Unsubscribe | Resync | Ping
-)
+) | ActivityMessage
 
 MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
     cls.__struct_config__.tag: cls  # type: ignore[misc]
     for cls in (Hello, Register, Login, Auth, Bid, BuyNow, Subscribe, Unsubscribe, Resync, Ping)
 }
+MESSAGE_TYPES.update({cls.__struct_config__.tag: cls for cls in (Mine, Watch, Notices)})  # type: ignore[misc]
 
 _generic = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
