@@ -327,3 +327,20 @@ async def test_saved_snapshots_stand_only_where_the_lot_is_still_at_their_seq(
     assert (await store.lot_log("w")).snapshot is None
     await store.save_snapshots([("w", current)])
     assert await store.lot_log("w") == LotLog(current, [])
+
+
+async def test_a_lots_estimate_round_trips_and_an_edit_keeps_it(store: Store) -> None:
+    priced = LotSpec(id="e", title="Lamp", estimate_low=80_000, estimate_high=120_000)
+    halfway = LotSpec(id="h", title="Rug", estimate_high=5_000)
+    await store.add_sale(SaleSpec("t", "Other sale", ("e", "h")), [priced, halfway])
+    entries = await store.catalog_lots(["e", "h"])
+    assert [(e.spec.estimate_low, e.spec.estimate_high) for e in entries] == [
+        (80_000, 120_000),
+        (None, 5_000),
+    ]
+    await store.save_specs(None, [LotSpec(id="e", title="Lamp", estimate_low=90_000)])
+    _, lots = await store.catalog()
+    assert [(lot.spec.estimate_low, lot.spec.estimate_high) for lot in lots[-2:]] == [
+        (90_000, None),
+        (None, 5_000),
+    ]

@@ -220,10 +220,14 @@ def lot_spec_to_record(spec: LotSpec) -> dict[str, Any]:
         "extend_ms": spec.extend_ms,
         "hard_end_ms": spec.hard_end_ms,
         "buy_now": spec.buy_now,
+        "estimate_low": spec.estimate_low,
+        "estimate_high": spec.estimate_high,
     }
 
 
 def lot_spec_from_record(record: dict[str, Any]) -> LotSpec:
+    """A stored spec; one stored before a field existed gets its default (no estimate): specs
+    are JSON records, so a new optional field needs no migration of the tables."""
     fields = dict(record)
     fields["increment"] = increment_from_record(fields["increment"])
     return LotSpec(**fields)
