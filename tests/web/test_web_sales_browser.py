@@ -241,20 +241,32 @@ async def test_with_no_sale_running_no_old_lot_is_shown_as_current(
         )
         await r.shot(page, "nothing-scheduled", viewport)
 
-        # A sale scheduled in 12 minutes: the panel names it and says when, in words.
-        spring_at = r.now + TWELVE_MINUTES
+        # A sale starts while the page is open: its lot is on the block, named with its sale.
+        await r.sale(
+            SaleSpec("noon", "Noon sale", ("bowl",), mode="timed"), [lot("bowl", "Tea Bowl")]
+        )
+        await wait_text(page, "[data-testid=lot-title]", "Tea Bowl")
+        await wait_text(page, "[data-testid=lot-sale]", "Noon sale")
+        # The next sale is scheduled (nothing tells the page), then the noon sale ends: the
+        # page looks again on hearing the end, and names the next sale and when, in words.
+        spring_at = r.now + 2 * TEN_MINUTES + TWELVE_MINUTES  # 12 minutes after the close
         await r.sale(
             SaleSpec("spring", "Spring sale", ("watch",), mode="live", starts_at=spring_at),
             [lot("watch", "Vintage Watch", estimate_low=80_000, estimate_high=120_000)],
         )
-        await page.reload()
-        await page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=10_000)
+        await r.close_all()
+        await wait_text(page, "[data-testid=idle-title]", "The sale has ended")
         words = f"Next sale: Spring sale, starts at {local_time(spring_at)}, in 12 minutes."
         await wait_text(page, "[data-testid=next-sale]", words)
+        assert "Noon sale has ended: 0 of 1 lot sold" in await text(page, "[data-testid=idle-text]")
         assert await page.is_hidden("[data-testid=lot-title]")
+        # The sale that just ended shows its results; the older one stays folded.
+        past = "[data-testid=past-sales] details"
+        assert await page.locator(f"{past}[data-sale=noon]").evaluate("d => d.open")
+        assert not await page.locator(f"{past}[data-sale=morning]").evaluate("d => d.open")
         await r.shot(page, "next-sale", viewport)
 
-        # It starts: its lot is on the block, named with its sale.
+        # It starts: its lot is on the block, with its sale's name and its estimate.
         r.server.clock.advance(TWELVE_MINUTES)
         r.house.run_due()
         await r.settled()

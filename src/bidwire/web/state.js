@@ -142,6 +142,10 @@ export class AuctionState {
   applySales(page) {
     const touched = [];
     this.salesLoaded = true;
+    // The listing is every sale there is: one it no longer has was retired (an old run of the
+    // demo), and leaves the page too.
+    const listed = new Set(page.sales.map((sale) => sale.sale));
+    for (const id of [...this.sales.keys()]) if (!listed.has(id)) this.sales.delete(id);
     for (const sale of page.sales) {
       const known = this.sales.get(sale.sale);
       const fresh = {
@@ -209,7 +213,9 @@ export class AuctionState {
       case "sale_ended": {
         const sale = this.sales.get(msg.sale);
         if (sale) Object.assign(sale, { state: "ended", ended_at: msg.ts, reason: msg.reason || "done" });
-        return { sale: msg.sale, unknownLots: !sale };
+        // Read the catalogue again: the next sale may be scheduled in the same moment (the
+        // demo's next run), so the page can say when it starts.
+        return { sale: msg.sale, unknownLots: true };
       }
       case "sale_paused":
       case "sale_resumed": {
