@@ -26,7 +26,7 @@ from bidwire.domain.money import FixedIncrement
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import BidwireError, Conflict, SeqConflict
 from bidwire.store import Catalog, EventLog, Store, load_house, open_store
-from bidwire.store.base import LotLog, stored_lots
+from bidwire.store.base import ListingEntry, LotLog, stored_lots
 
 LOTS = [
     LotSpec(id="w", title="Watch", increment=FixedIncrement(7), reserve=900),
@@ -344,3 +344,20 @@ async def test_a_lots_estimate_round_trips_and_an_edit_keeps_it(store: Store) ->
         (90_000, None),
         (None, 5_000),
     ]
+
+
+async def test_listing_entries_are_read_by_lot_and_version_and_replaced_by_a_new_one(
+    store: Store,
+) -> None:
+    old = ListingEntry("w", "v1", b"\x01\x02", None)
+    await store.save_listing_entries([old, ListingEntry("v", "v1", b"\x03", "ann")])
+    assert await store.listing_entries(["w", "v", "nope"], "v1") == {
+        "w": old,
+        "v": ListingEntry("v", "v1", b"\x03", "ann"),
+    }
+    assert await store.listing_entries(["w"], "v2") == {}  # another shape: none
+    await store.save_listing_entries([ListingEntry("w", "v2", b"\x04", "bob")])
+    assert await store.listing_entries(["w", "v"], "v2") == {
+        "w": ListingEntry("w", "v2", b"\x04", "bob")
+    }
+    assert await store.listing_entries([], "v1") == {}

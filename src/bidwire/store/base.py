@@ -44,6 +44,19 @@ class CatalogLot:
     mode: SaleMode
 
 
+@dataclass(frozen=True, slots=True)
+class ListingEntry:
+    """A closed lot as the public lists it, kept so a listing need not rebuild the lot: a
+    closed lot changes no more. ``entry`` is the read layer's encoding (engine/queries.py),
+    made by its ``version`` of the shape; ``leader`` names the high bidder when the entry hides
+    their maximum (they read the lot from its log, to see it)."""
+
+    lot_id: str
+    version: str
+    entry: bytes
+    leader: str | None = None
+
+
 @dataclass(slots=True)
 class LotLog:
     """What a start needs of a lot's log: its latest snapshot and the events after it."""
@@ -157,6 +170,17 @@ class Catalog(Protocol):
 
     async def save_specs(self, sale: SaleSpec | None, lots: Sequence[LotSpec]) -> None:
         """Replace catalog entries an admin edited (a sale's schedule, a scheduled lot)."""
+        ...
+
+    async def listing_entries(
+        self, lot_ids: Sequence[str], version: str
+    ) -> dict[str, ListingEntry]:
+        """The kept listing entries of ``lot_ids`` made by ``version`` (one of another
+        version, or none, is left out), read by key."""
+        ...
+
+    async def save_listing_entries(self, entries: Sequence[ListingEntry]) -> None:
+        """Keep these entries (closed lots only), replacing any earlier one of each lot."""
         ...
 
 
