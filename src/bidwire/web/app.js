@@ -927,6 +927,10 @@ function foldedSale(sale, summaryText, openByDefault, shown, name) {
     if (details.open === open) return; // the open we built it with, not a person's click
     saleDetails.set(sale.sale, details.open);
     renderSale();
+    if (details.open) {
+      // Opened at the foot of the list: bring its lots into view.
+      ui.saleLists.querySelector(`details[data-sale="${CSS.escape(sale.sale)}"]`)?.scrollIntoView({ block: "nearest" });
+    }
   });
   return details;
 }
