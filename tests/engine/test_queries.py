@@ -176,3 +176,21 @@ async def test_an_entry_of_another_shape_is_made_again() -> None:
     store.listing["r"] = ListingEntry("r", LISTING_VERSION, b"not msgpack", None)
     assert (await queries.lots()).lots == expected
     assert store.listing["q"] == old and store.listing["r"].entry != b"not msgpack"
+
+
+async def test_an_ended_sale_says_why_it_ended_and_a_restart_keeps_it() -> None:
+    _queries, store, _salt = await closed_quiet_sale()  # ended by itself: done
+    house, rec, clock, _ = await make_house(store, add=False)
+    await house.create_sale(
+        SaleSpec("y", "Other sale", ("z",)), [LotSpec(id="z", title="Z")], by="root"
+    )
+    await settle(house, rec.feed)
+    assert [(s.sale, s.reason) for s in (await Queries(house).sales()).sales] == [
+        ("x", "done"),
+        ("y", None),  # running
+    ]
+    await house.cancel_sale("y", "root")
+    await settle(house, rec.feed)
+    for started in (house, (await make_house(store, clock, add=False))[0]):
+        reasons = [(s.sale, s.state, s.reason) for s in (await Queries(started).sales()).sales]
+        assert reasons == [("x", "ended", "done"), ("y", "ended", "cancelled")]

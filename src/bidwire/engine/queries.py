@@ -28,6 +28,7 @@ import msgspec
 
 from bidwire.domain.events import BidPlaced, BidVoided
 from bidwire.domain.lot import Lot
+from bidwire.domain.sale import Sale
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.views import LotState, Snapshot, lot_state_of, snapshot_of
 from bidwire.errors import StoreUnavailable, UnknownLot
@@ -64,6 +65,10 @@ class SaleView(msgspec.Struct):
     started_at: int | None
     ended_at: int | None
     lots: list[LotState]
+    reason: Annotated[
+        Literal["done", "cancelled"] | None,
+        msgspec.Meta(description="Why an ended sale ended, as its sale_ended said."),
+    ] = None
 
 
 class SalesPage(msgspec.Struct):
@@ -104,6 +109,12 @@ class BidHistory(msgspec.Struct):
         ),
     ]
     ts: int
+
+
+def _end_reason(sale: Sale) -> Literal["done", "cancelled"] | None:
+    if sale.ended_at is None:
+        return None
+    return "cancelled" if sale.end_reason == "cancelled" else "done"
 
 
 class Queries:
@@ -153,6 +164,7 @@ class Queries:
                     sale.started_at,
                     sale.ended_at,
                     [states[lot_id] for lot_id in spec.lot_ids if lot_id in states],
+                    _end_reason(sale),
                 )
             )
         return SalesPage(listed, self._now())

@@ -156,7 +156,7 @@ export class AuctionState {
         starts_at: sale.starts_at ?? null,
         started_at: sale.started_at ?? null,
         ended_at: sale.ended_at ?? null,
-        reason: null,
+        reason: sale.reason ?? null,
         lots: sale.lots.map((l) => l.lot),
       };
       if (known && SALE_ORDER[known.state] > SALE_ORDER[fresh.state]) {
