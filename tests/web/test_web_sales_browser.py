@@ -309,3 +309,23 @@ async def test_a_lots_page_shows_its_estimate_history_and_result(
         await page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=10_000)
         await wait_text(page, "[data-testid=toasts]", 'There is no lot "no-such-lot"')
         await wait_text(page, "[data-testid=lot-title]", "Gilt Mirror")
+
+
+async def test_a_cancelled_sale_is_said_to_be_cancelled_live_and_after_a_reload(
+    browser: Any, tmp_path: Path
+) -> None:
+    async with room(tmp_path) as r:
+        await r.sale(
+            SaleSpec("noon", "Noon sale", ("bowl",), mode="timed"), [lot("bowl", "Tea Bowl")]
+        )
+        page = await r.page(browser, PHONE)
+        await wait_text(page, "[data-testid=lot-title]", "Tea Bowl")
+        await r.house.cancel_sale("noon", "root")
+        await r.settled()
+        for _ in range(2):  # as it happens (sale_ended), then from the listing
+            await wait_text(page, "[data-testid=idle-title]", "The sale was cancelled")
+            assert "Noon sale has been cancelled" in await text(page, "[data-testid=idle-text]")
+            summary = await text(page, "[data-testid=past-sales] details[data-sale=noon] summary")
+            assert "cancelled at" in summary, summary
+            await page.reload()
+            await page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=10_000)
