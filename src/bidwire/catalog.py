@@ -11,6 +11,8 @@ JSON / TOML::
     title = "Vintage Watch"
     starting_price = 100         # description, currency, reserve, increment, opening_seconds,
                                  # extend_seconds, hard_end_seconds, buy_now, id are optional
+    estimate_low = 800           # the estimate shown to bidders (either end optional;
+    estimate_high = 1200         # low <= high), in currency units like every price
 
 A top-level ``lots`` list is one live sale. CSV: one lot a row, with a header naming the same
 fields; a ``sale`` column groups rows into sales (one sale if absent).
@@ -52,8 +54,12 @@ LOT_FIELDS = {
     "extend_seconds",
     "hard_end_seconds",
     "buy_now",
+    "estimate_low",
+    "estimate_high",
     "sale",
 }
+MONEY_FIELDS = ("reserve", "buy_now", "estimate_low", "estimate_high")
+"""The optional prices of a row: empty or absent is none."""
 MAX_LOTS = 100_000
 
 
@@ -107,9 +113,7 @@ def lot_from_row(row: Mapping[str, Any], defaults: Defaults, taken: set[str]) ->
     while lot_id in taken:
         lot_id, n = f"{base}-{n}", n + 1
     taken.add(lot_id)
-    reserve = row.get("reserve")
     hard_end = row.get("hard_end_seconds")
-    buy_now = row.get("buy_now")
     return LotSpec(
         id=lot_id,
         title=title,
@@ -117,12 +121,26 @@ def lot_from_row(row: Mapping[str, Any], defaults: Defaults, taken: set[str]) ->
         currency=currency,
         starting_price=parse_units(row["starting_price"], currency),
         increment=_increment(row.get("increment"), currency),
-        reserve=None if reserve in (None, "") else parse_units(reserve, currency),
         opening_ms=_seconds(row.get("opening_seconds") or defaults.opening_seconds, "opening"),
         extend_ms=_seconds(row.get("extend_seconds") or defaults.extend_seconds, "extend"),
         hard_end_ms=None if hard_end in (None, "") else _seconds(hard_end, "hard_end_seconds"),
-        buy_now=None if buy_now in (None, "") else parse_units(buy_now, currency),
+        reserve=_price(row, "reserve", currency),
+        buy_now=_price(row, "buy_now", currency),
+        estimate_low=_price(row, "estimate_low", currency),
+        estimate_high=_price(row, "estimate_high", currency),
     )
+
+
+def _price(row: Mapping[str, Any], name: str, currency: str) -> int | None:
+    """An optional price of a row in minor units (none when absent or empty); a bad one is
+    refused with the field's name, so a person knows which column to fix."""
+    value = row.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return parse_units(value, currency)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def edited_lot(spec: LotSpec, row: Mapping[str, Any], defaults: Defaults) -> LotSpec:
@@ -134,12 +152,9 @@ def edited_lot(spec: LotSpec, row: Mapping[str, Any], defaults: Defaults) -> Lot
     currency = str(row.get("currency") or spec.currency).strip().upper()
 
     def money(name: str, *, required: bool = False) -> int | None:
-        value = row[name]
-        if value in (None, ""):
-            if required:
-                raise ValueError(f"{name} is required")
-            return None
-        return parse_units(value, currency)
+        if required and row[name] in (None, ""):
+            raise ValueError(f"{name} is required")
+        return _price(row, name, currency)
 
     changes: dict[str, Any] = {"currency": currency}
     if "title" in row:
@@ -148,7 +163,7 @@ def edited_lot(spec: LotSpec, row: Mapping[str, Any], defaults: Defaults) -> Lot
             raise ValueError("title is required")
     if "description" in row:
         changes["description"] = str(row["description"] or "")
-    for name in ("starting_price", "reserve", "buy_now"):
+    for name in ("starting_price", *MONEY_FIELDS):
         if name in row:
             changes[name] = money(name, required=name == "starting_price")
     if "increment" in row:
@@ -287,6 +302,14 @@ DEMO_LOTS = [
 ]
 DEMO_BUY_NOW = {"Classic Car": 9000}
 """One sample item offers buy-now, so a newcomer sees it (until the first bid on it)."""
+DEMO_ESTIMATES = {
+    "Vintage Watch": (150, 250),
+    "Antique Vase": (80, 120),
+    "Classic Car": (7000, 9000),
+    "Gaming Laptop": (1600, 2000),
+    "Smartphone": (750, 900),
+}
+"""What the house expects each sample to fetch, shown beside it as in a printed catalogue."""
 
 
 def demo_catalog(
@@ -297,6 +320,7 @@ def demo_catalog(
     rows = [
         {"title": t, "description": d, "starting_price": p, "id": slug(t)}
         | ({"buy_now": DEMO_BUY_NOW[t]} if t in DEMO_BUY_NOW else {})
+        | dict(zip(("estimate_low", "estimate_high"), DEMO_ESTIMATES[t], strict=True))
         for t, d, p in DEMO_LOTS
     ]
     return _build(

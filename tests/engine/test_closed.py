@@ -91,7 +91,14 @@ async def test_reads_of_a_closed_lot_ask_the_store_and_say_so_when_it_cannot_ans
     monkeypatch.setattr(store, "catalog_lots", unreadable)
     with pytest.raises(StoreUnavailable):
         await queries.snapshot("a")
-    with pytest.raises(StoreUnavailable):
+    # the listing kept its entries of the closed lots: it answers from them...
+    assert [lot.lot for lot in (await queries.sales()).sales[0].lots] == ["a", "b"]
+
+    async def unlisted(lot_ids: object, version: object) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(store, "listing_entries", unlisted)
+    with pytest.raises(StoreUnavailable):  # ... until the store cannot give those either
         await queries.sales()
     with pytest.raises(UnknownLot):
         await queries.snapshot("zz")  # no store read for a lot that never was

@@ -9,9 +9,11 @@ from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.lot import Lot, LotSpec
 from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import SaleSpec
-from bidwire.engine.queries import Queries
+from bidwire.engine.queries import LISTING_VERSION, Queries
 from bidwire.engine.views import lot_state_of, snapshot_of
 from bidwire.errors import StoreUnavailable, UnknownLot
+from bidwire.store.base import ListingEntry
+from bidwire.store.memory import MemoryStore
 from tests.engine.test_house import make_house, settle
 
 
@@ -114,3 +116,81 @@ async def test_a_closed_lot_is_read_from_the_store_and_every_read_answers_as_its
         assert (await queries.lots(admin=True)).lots == named
         page = await queries.bids("q", None, 2)
         assert [b.bidder for b in page.bids] == [pseudonym(salt, "bob"), pseudonym(salt, "ann")]
+
+
+async def closed_quiet_sale() -> tuple[Queries, MemoryStore, str]:
+    """An anonymous timed sale, over: "q" won by ann with a maximum above her price, "r"
+    unsold."""
+    house, rec, clock, store = await make_house(add=False)
+    sale = SaleSpec("x", "Quiet sale", ("q", "r"), mode="timed", anonymous=True)
+    specs = [LotSpec(id=i, title=i.upper(), starting_price=100) for i in ("q", "r")]
+    await house.create_sale(sale, specs, by="root")
+    await settle(house, rec.feed)
+    assert isinstance(await house.place_bid(PlaceBid(Actor("bob"), "q", 100)), Accepted)
+    placed = await house.place_bid(PlaceBid(Actor("ann"), "q", None, max_amount=900))
+    assert isinstance(placed, Accepted) and placed.leading
+    clock.advance(3_600_000)
+    house.run_due()
+    await settle(house, rec.feed)
+    assert not house.views.lots
+    return Queries(house), store, house.sales["x"].spec.pseudonym_salt
+
+
+async def test_a_listing_keeps_each_closed_lots_entry_and_reads_it_back_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queries, store, salt = await closed_quiet_sale()
+    first = await queries.sales()
+    assert set(store.listing) == {"q", "r"}  # kept by the first listing
+    high = first.sales[0].lots[0].high_bid
+    assert high is not None and high.bidder == pseudonym(salt, "ann") and high.max_amount is None
+
+    async def no_log_read(lot_ids: object) -> None:
+        raise AssertionError("a kept entry is read, not the lot's log")
+
+    monkeypatch.setattr(queries.house.closed, "read_many", no_log_read)
+    again = await queries.sales()
+    assert again.sales == first.sales and (await queries.lots()).lots == first.sales[0].lots
+    assert b'"ann"' not in msgspec.json.encode(again)  # the pseudonym, as before
+    monkeypatch.undo()
+    # Admins read the lots themselves: names, not the kept pseudonyms.
+    named = (await queries.sales(admin=True)).sales[0].lots[0].high_bid
+    assert named is not None and named.bidder == "ann" and named.max_amount == 900
+
+
+async def test_the_winner_still_sees_the_maximum_an_entry_hides() -> None:
+    queries, store, _salt = await closed_quiet_sale()
+    await queries.sales()
+    assert store.listing["q"].leader == "ann" and store.listing["r"].leader is None
+    mine = (await queries.sales(viewer="ann")).sales[0].lots[0].high_bid
+    assert mine is not None and mine.max_amount == 900
+    theirs = (await queries.sales(viewer="bob")).sales[0].lots[0].high_bid
+    assert theirs is not None and theirs.max_amount is None
+
+
+async def test_an_entry_of_another_shape_is_made_again() -> None:
+    queries, store, _salt = await closed_quiet_sale()
+    expected = (await queries.lots()).lots
+    old = store.listing["q"]
+    store.listing["q"] = ListingEntry("q", "an older shape", b"\x81\xa3lot\xa1q", old.leader)
+    store.listing["r"] = ListingEntry("r", LISTING_VERSION, b"not msgpack", None)
+    assert (await queries.lots()).lots == expected
+    assert store.listing["q"] == old and store.listing["r"].entry != b"not msgpack"
+
+
+async def test_an_ended_sale_says_why_it_ended_and_a_restart_keeps_it() -> None:
+    _queries, store, _salt = await closed_quiet_sale()  # ended by itself: done
+    house, rec, clock, _ = await make_house(store, add=False)
+    await house.create_sale(
+        SaleSpec("y", "Other sale", ("z",)), [LotSpec(id="z", title="Z")], by="root"
+    )
+    await settle(house, rec.feed)
+    assert [(s.sale, s.reason) for s in (await Queries(house).sales()).sales] == [
+        ("x", "done"),
+        ("y", None),  # running
+    ]
+    await house.cancel_sale("y", "root")
+    await settle(house, rec.feed)
+    for started in (house, (await make_house(store, clock, add=False))[0]):
+        reasons = [(s.sale, s.state, s.reason) for s in (await Queries(started).sales()).sales]
+        assert reasons == [("x", "ended", "done"), ("y", "ended", "cancelled")]

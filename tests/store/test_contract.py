@@ -27,7 +27,7 @@ from bidwire.domain.money import FixedIncrement
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import BidwireError, Conflict, SeqConflict
 from bidwire.store import Catalog, EventLog, Store, load_house, open_store
-from bidwire.store.base import LotLog, stored_lots
+from bidwire.store.base import ListingEntry, LotLog, stored_lots
 
 LOTS = [
     LotSpec(id="w", title="Watch", increment=FixedIncrement(7), reserve=900),
@@ -337,3 +337,37 @@ async def test_saved_snapshots_stand_only_where_the_lot_is_still_at_their_seq(
     assert (await store.lot_log("w")).snapshot is None
     await store.save_snapshots([("w", current)])
     assert await store.lot_log("w") == LotLog(current, [])
+
+
+async def test_a_lots_estimate_round_trips_and_an_edit_keeps_it(store: Store) -> None:
+    priced = LotSpec(id="e", title="Lamp", estimate_low=80_000, estimate_high=120_000)
+    halfway = LotSpec(id="h", title="Rug", estimate_high=5_000)
+    await store.add_sale(SaleSpec("t", "Other sale", ("e", "h")), [priced, halfway])
+    entries = await store.catalog_lots(["e", "h"])
+    assert [(e.spec.estimate_low, e.spec.estimate_high) for e in entries] == [
+        (80_000, 120_000),
+        (None, 5_000),
+    ]
+    await store.save_specs(None, [LotSpec(id="e", title="Lamp", estimate_low=90_000)])
+    _, lots = await store.catalog()
+    assert [(lot.spec.estimate_low, lot.spec.estimate_high) for lot in lots[-2:]] == [
+        (90_000, None),
+        (None, 5_000),
+    ]
+
+
+async def test_listing_entries_are_read_by_lot_and_version_and_replaced_by_a_new_one(
+    store: Store,
+) -> None:
+    old = ListingEntry("w", "v1", b"\x01\x02", None)
+    await store.save_listing_entries([old, ListingEntry("v", "v1", b"\x03", "ann")])
+    assert await store.listing_entries(["w", "v", "nope"], "v1") == {
+        "w": old,
+        "v": ListingEntry("v", "v1", b"\x03", "ann"),
+    }
+    assert await store.listing_entries(["w"], "v2") == {}  # another shape: none
+    await store.save_listing_entries([ListingEntry("w", "v2", b"\x04", "bob")])
+    assert await store.listing_entries(["w", "v"], "v2") == {
+        "w": ListingEntry("w", "v2", b"\x04", "bob")
+    }
+    assert await store.listing_entries([], "v1") == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import msgspec
@@ -134,6 +135,20 @@ async def test_a_store_from_before_snapshots_migrates_and_loads_by_replay(tmp_pa
     columns = [row[1] for row in conn.execute("PRAGMA table_info(lot_state)")]
     assert columns == ["lot_id", "seq", "status", "snapshot"]
     assert conn.execute("SELECT status FROM lot_state").fetchone() == ("open",)
+
+
+async def test_a_lot_stored_before_estimates_loads_without_one(tmp_path: Path) -> None:
+    """A lot's spec is a JSON record: one written before the estimate fields reads as a lot
+    with no estimate, with no migration of the table."""
+    path = str(tmp_path / "old.db")
+    _store_of_version_4(path)  # its spec has no estimate_low / estimate_high
+    async with SqliteStore(path) as store:
+        (entry,) = await store.catalog_lots(["w"])
+        assert (entry.spec.estimate_low, entry.spec.estimate_high) == (None, None)
+        await store.save_specs(None, [replace(entry.spec, estimate_low=500, estimate_high=900)])
+    async with SqliteStore(path) as store:
+        (entry,) = await store.catalog_lots(["w"])
+        assert (entry.spec.estimate_low, entry.spec.estimate_high) == (500, 900)
 
 
 async def test_request_keys_are_read_by_their_time_index_not_a_scan(tmp_path: Path) -> None:

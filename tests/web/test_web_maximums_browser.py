@@ -137,7 +137,10 @@ async def join(browser: Any, r: Room, name: str, viewport: dict[str, int], title
     await bidder.page.fill("[data-testid=name-input]", name)
     await bidder.page.press("[data-testid=name-input]", "Enter")
     await bidder.page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=10_000)
-    await bidder.page.wait_for_selector(f"[data-testid=lot-title]:has-text('{title}')")
+    if title:
+        await bidder.page.wait_for_selector(f"[data-testid=lot-title]:has-text('{title}')")
+    else:  # after the sale: no lot is current (issue 12), the list has the results
+        await bidder.page.wait_for_selector(".sale-item[data-lot]")
     return bidder
 
 

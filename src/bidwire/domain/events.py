@@ -27,6 +27,9 @@ class LotOpened(msgspec.Struct, frozen=True, tag="lot_opened", tag_field="type")
     reserve_met: bool = False
     buy_now: int | None = None
     """The buy-now price while it is offered (until the first bid)."""
+    estimate_low: int | None = None
+    estimate_high: int | None = None
+    """The catalog's estimate (either may be absent); events stored before it have none."""
 
 
 class BidPlaced(

@@ -91,6 +91,9 @@ class LotSpec:
     """If set, the lot never runs longer than this after opening, whatever the bids."""
     buy_now: int | None = None
     """A price that closes the lot sold at once, offered while no bid stands."""
+    estimate_low: int | None = None
+    estimate_high: int | None = None
+    """What the house expects the lot to fetch, shown to bidders (either may be left out)."""
 
     def __post_init__(self) -> None:
         if not self.id or len(self.id) > 64:
@@ -107,6 +110,15 @@ class LotSpec:
             raise ValueError("reserve must be a positive amount")
         if self.buy_now is not None and not self.starting_price <= self.buy_now <= MAX_AMOUNT:
             raise ValueError("a buy-now price must be at least the starting price")
+        for estimate in (self.estimate_low, self.estimate_high):
+            if estimate is not None and not 0 < estimate <= MAX_AMOUNT:
+                raise ValueError("an estimate must be a positive amount")
+        if (
+            self.estimate_low is not None
+            and self.estimate_high is not None
+            and self.estimate_low > self.estimate_high
+        ):
+            raise ValueError("the low estimate must not be above the high estimate")
         if self.opening_ms <= 0 or self.extend_ms <= 0:
             raise ValueError("opening and extend times must be positive")
         if self.hard_end_ms is not None and self.hard_end_ms <= 0:
@@ -286,6 +298,8 @@ class Lot:
             reserve=spec.reserve is not None,
             reserve_met=False,
             buy_now=spec.buy_now,
+            estimate_low=spec.estimate_low,
+            estimate_high=spec.estimate_high,
         )
 
     def decide_bid(

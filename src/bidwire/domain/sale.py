@@ -65,6 +65,8 @@ class Sale:
     started_at: int | None = None
     ended_at: int | None = None
     paused_at: int | None = None
+    end_reason: str | None = None
+    """Why it ended, as its ``SaleEnded`` says: ``done`` or ``cancelled``."""
 
     @property
     def id(self) -> str:
@@ -143,6 +145,7 @@ class Sale:
             self.paused_at = None
         elif isinstance(event, SaleEnded):
             self.ended_at = event.ts
+            self.end_reason = event.reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,18 @@ section 7). Principles:
 - A closed lot is read from the store when asked (``engine/closed.py``): an awaited read, so
   every question that may be about one is a coroutine. A listing reads its closed lots a chunk
   at a time and keeps none; its open lots are taken from the views after the last read.
+- A closed lot changes no more, so the public's listing entry of one is kept in the store the
+  first time a listing makes it (``ListingEntry``) and read back as it is after: a listing of
+  many closed lots reads one small row each instead of rebuilding every lot from its log. An
+  entry is made by a ``LISTING_VERSION`` of the shape; one of another is made again. Admins,
+  and the winner whose maximum an entry hides, read the lot itself.
 - A question about a lot or sale that does not exist raises ``UnknownLot`` / ``UnknownSale``;
   a store that cannot be read raises ``StoreUnavailable``: the errors of ``errors.py``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Annotated, Literal
 
@@ -22,16 +28,27 @@ import msgspec
 
 from bidwire.domain.events import BidPlaced, BidVoided
 from bidwire.domain.lot import Lot
+from bidwire.domain.sale import Sale
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.views import LotState, Snapshot, lot_state_of, snapshot_of
 from bidwire.errors import StoreUnavailable, UnknownLot
-from bidwire.store.base import EVENT_DECODER
+from bidwire.store.base import EVENT_DECODER, ListingEntry
 
 log = logging.getLogger("bidwire.queries")
 VOID_DECODER = msgspec.json.Decoder(BidVoided)
 
 READ_CHUNK = 500
 """Closed lots read from the store at once for a listing."""
+
+ENTRY_ENCODER = msgspec.msgpack.Encoder()
+ENTRY_DECODER = msgspec.msgpack.Decoder(LotState)
+LISTING_VERSION = hashlib.sha256(
+    repr(
+        [(name, str(kind)) for name, kind in LotState.__annotations__.items()]
+        + list(LotState.__struct_fields__)
+    ).encode()
+).hexdigest()[:16]
+"""The shape of the kept entries: a change of LotState's fields makes every entry again."""
 
 
 class SaleView(msgspec.Struct):
@@ -48,6 +65,10 @@ class SaleView(msgspec.Struct):
     started_at: int | None
     ended_at: int | None
     lots: list[LotState]
+    reason: Annotated[
+        Literal["done", "cancelled"] | None,
+        msgspec.Meta(description="Why an ended sale ended, as its sale_ended said."),
+    ] = None
 
 
 class SalesPage(msgspec.Struct):
@@ -88,6 +109,12 @@ class BidHistory(msgspec.Struct):
         ),
     ]
     ts: int
+
+
+def _end_reason(sale: Sale) -> Literal["done", "cancelled"] | None:
+    if sale.ended_at is None:
+        return None
+    return "cancelled" if sale.end_reason == "cancelled" else "done"
 
 
 class Queries:
@@ -137,6 +164,7 @@ class Queries:
                     sale.started_at,
                     sale.ended_at,
                     [states[lot_id] for lot_id in spec.lot_ids if lot_id in states],
+                    _end_reason(sale),
                 )
             )
         return SalesPage(listed, self._now())
@@ -156,12 +184,23 @@ class Queries:
         (kept by nobody), then the others from the views with no wait after the last read."""
         closed: dict[str, LotState] = {}
         asked: set[str] = set()
+        public = not admin and not maxima
         while missing := [i for i in lot_ids if i not in self.views.lots and i not in asked]:
             asked.update(missing)  # a lot closes once: asked twice at most, then never again
             for start in range(0, len(missing), READ_CHUNK):
                 chunk = missing[start : start + READ_CHUNK]
+                if public:
+                    kept = await self._kept(chunk, viewer)
+                    closed.update(kept)
+                    chunk = [i for i in chunk if i not in kept]
+                    if not chunk:
+                        continue
+                made = []
                 for lot in await self.house.closed.read_many(chunk):
                     closed[lot.id] = self._state(lot, admin, viewer, maxima)
+                    if public:
+                        made.append(self._entry(lot))
+                await self._keep(made)
         views = self.views.lots
         return {
             lot_id: self._state(views[lot_id], admin, viewer, maxima)
@@ -170,6 +209,40 @@ class Queries:
             for lot_id in lot_ids
             if lot_id in views or lot_id in closed
         }
+
+    async def _kept(self, lot_ids: list[str], viewer: str | None) -> dict[str, LotState]:
+        """The kept entries of these closed lots, but where ``viewer`` is the winner with a
+        maximum the entry hides (or an entry no longer reads): those are read whole."""
+        try:
+            entries = await self.house.store.listing_entries(lot_ids, LISTING_VERSION)
+        except Exception as exc:
+            log.exception("reading %d listing entries", len(lot_ids))
+            raise StoreUnavailable("the sales cannot be read right now; try again") from exc
+        found: dict[str, LotState] = {}
+        for lot_id, entry in entries.items():
+            if entry.leader is not None and entry.leader == viewer:
+                continue
+            try:
+                found[lot_id] = ENTRY_DECODER.decode(entry.entry)
+            except msgspec.DecodeError:
+                log.warning("the listing entry of %s does not read; made again", lot_id)
+        return found
+
+    def _entry(self, lot: Lot) -> ListingEntry:
+        """A closed lot's public entry, and who would see more in it (their own maximum)."""
+        state = self._state(lot, False, None, False)
+        hidden = lot.high_max is not None and lot.high_max != lot.high_amount
+        leader = lot.high_bidder if hidden else None
+        return ListingEntry(lot.id, LISTING_VERSION, ENTRY_ENCODER.encode(state), leader)
+
+    async def _keep(self, entries: list[ListingEntry]) -> None:
+        """Keep new entries for the next listings; one not kept is made again next time."""
+        if not entries:
+            return
+        try:
+            await self.house.store.save_listing_entries(entries)
+        except Exception:
+            log.warning("could not keep %d listing entries", len(entries), exc_info=True)
 
     async def snapshot(
         self,

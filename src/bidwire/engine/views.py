@@ -84,6 +84,12 @@ class LotState(msgspec.Struct):
         int | None,
         msgspec.Meta(description="The buy-now price while offered (until the first bid)."),
     ]
+    estimate_low: Annotated[
+        int | None, msgspec.Meta(description="The catalog's low estimate (minor units).")
+    ]
+    estimate_high: Annotated[
+        int | None, msgspec.Meta(description="The catalog's high estimate (minor units).")
+    ]
 
 
 class Snapshot(LotState, tag="snapshot", tag_field="type"):
@@ -139,6 +145,8 @@ def _picture(kind: type[State], lot: Lot, salt: str | None, with_max: bool, **mo
         reserve=lot.spec.reserve is not None,
         reserve_met=lot.reserve_met(),
         buy_now=lot.buy_now_offered(),
+        estimate_low=lot.spec.estimate_low,
+        estimate_high=lot.spec.estimate_high,
         **more,
     )
 

@@ -45,6 +45,19 @@ class CatalogLot:
     mode: SaleMode
 
 
+@dataclass(frozen=True, slots=True)
+class ListingEntry:
+    """A closed lot as the public lists it, kept so a listing need not rebuild the lot: a
+    closed lot changes no more. ``entry`` is the read layer's encoding (engine/queries.py),
+    made by its ``version`` of the shape; ``leader`` names the high bidder when the entry hides
+    their maximum (they read the lot from its log, to see it)."""
+
+    lot_id: str
+    version: str
+    entry: bytes
+    leader: str | None = None
+
+
 @dataclass(slots=True)
 class LotLog:
     """What a start needs of a lot's log: its latest snapshot and the events after it."""
@@ -164,6 +177,17 @@ class Catalog(Protocol):
         """Replace catalog entries an admin edited (a sale's schedule, a scheduled lot)."""
         ...
 
+    async def listing_entries(
+        self, lot_ids: Sequence[str], version: str
+    ) -> dict[str, ListingEntry]:
+        """The kept listing entries of ``lot_ids`` made by ``version`` (one of another
+        version, or none, is left out), read by key."""
+        ...
+
+    async def save_listing_entries(self, entries: Sequence[ListingEntry]) -> None:
+        """Keep these entries (closed lots only), replacing any earlier one of each lot."""
+        ...
+
 
 class Store(EventLog, Catalog, AccountStore, ActivityStore, Protocol):
     """The union the app opens."""
@@ -225,10 +249,14 @@ def lot_spec_to_record(spec: LotSpec) -> dict[str, Any]:
         "extend_ms": spec.extend_ms,
         "hard_end_ms": spec.hard_end_ms,
         "buy_now": spec.buy_now,
+        "estimate_low": spec.estimate_low,
+        "estimate_high": spec.estimate_high,
     }
 
 
 def lot_spec_from_record(record: dict[str, Any]) -> LotSpec:
+    """A stored spec; one stored before a field existed gets its default (no estimate): specs
+    are JSON records, so a new optional field needs no migration of the tables."""
     fields = dict(record)
     fields["increment"] = increment_from_record(fields["increment"])
     return LotSpec(**fields)

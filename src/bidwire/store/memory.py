@@ -24,7 +24,7 @@ from bidwire.domain.lot import LotSnapshot, LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import Conflict, SeqConflict, StoreUnavailable
-from bidwire.store.base import CatalogLot, LotLog, StoredLot, StoredSale
+from bidwire.store.base import CatalogLot, ListingEntry, LotLog, StoredLot, StoredSale
 from bidwire.store.memory_activity import MemoryActivity
 
 
@@ -108,6 +108,7 @@ class MemoryStore(MemoryAccounts, MemoryActivity):
         """Each lot with its whole log (tests read it)."""
         self.snapshots: dict[str, LotSnapshot] = {}
         self.request_keys: dict[str, KeyedEvent] = {}
+        self.listing: dict[str, ListingEntry] = {}
         self.fail_appends = False
         """Tests set this to see how the engine survives a store that cannot commit."""
 
@@ -209,6 +210,18 @@ class MemoryStore(MemoryAccounts, MemoryActivity):
             self.sales[sale.id].spec = sale
         for lot in lots:
             self.lots[lot.id].spec = lot
+
+    async def listing_entries(
+        self, lot_ids: Sequence[str], version: str
+    ) -> dict[str, ListingEntry]:
+        kept = (self.listing.get(lot_id) for lot_id in lot_ids)
+        return {e.lot_id: e for e in kept if e is not None and e.version == version}
+
+    async def save_listing_entries(self, entries: Sequence[ListingEntry]) -> None:
+        if self.fail_appends:
+            raise StoreUnavailable("the store is failing on purpose")
+        for entry in entries:
+            self.listing[entry.lot_id] = entry
 
     async def events_since(self, lot_id: str, since_seq: int, limit: int) -> list[bytes]:
         events = self.lots[lot_id].events

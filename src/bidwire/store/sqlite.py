@@ -45,6 +45,7 @@ from bidwire.store.base import (
     SALE_EVENT_DECODER,
     SNAPSHOT_ENCODER,
     CatalogLot,
+    ListingEntry,
     LotLog,
     decode_snapshot,
     lot_spec_from_record,
@@ -175,10 +176,20 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE stream = 'lot' AND type = 'lot_closed'
         AND json_extract(CAST(body AS TEXT), '$.reason') = 'ended';
     """,
-    # 9 and 10: kept for this session's identity and catalog migrations (an empty script
-    # only moves the version on); whoever fills one in replaces its line
+    # 9: kept for this session's identity migration (an empty script only moves the version
+    # on); its author's line replaces this one
     "",
-    "",
+    # 10: each closed lot's public listing entry (engine/queries.py), so a listing of many
+    # closed lots reads one small row each instead of rebuilding every lot from its log; an
+    # entry of an older shape is made again when read
+    """
+    CREATE TABLE IF NOT EXISTS lot_listing (
+        lot_id TEXT PRIMARY KEY REFERENCES lots(id),
+        version TEXT NOT NULL,
+        entry BLOB NOT NULL,
+        leader TEXT
+    ) WITHOUT ROWID;
+    """,
     # 11: a person's bids and wins by index, watch lists and inboxes (store/sqlite_activity.py)
     ACTIVITY_MIGRATION,
 )
@@ -866,6 +877,37 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
                     "UPDATE lots SET spec = ? WHERE id = ?",
                     (json.dumps(lot_spec_to_record(lot)), lot.id),
                 )
+
+        await self._submit(run)
+
+    async def listing_entries(
+        self, lot_ids: Sequence[str], version: str
+    ) -> dict[str, ListingEntry]:
+        def read(conn: sqlite3.Connection) -> dict[str, ListingEntry]:
+            found: dict[str, ListingEntry] = {}
+            for chunk in _chunks(lot_ids):
+                cur = conn.execute(
+                    "SELECT lot_id, entry, leader FROM lot_listing"
+                    f" WHERE version = ? AND lot_id IN ({_marks(chunk)})",
+                    (version, *chunk),
+                )
+                for lot_id, entry, leader in cur.fetchall():
+                    found[lot_id] = ListingEntry(lot_id, version, bytes(entry), leader)
+            return found
+
+        result: dict[str, ListingEntry] = await self._read(read)
+        return result
+
+    async def save_listing_entries(self, entries: Sequence[ListingEntry]) -> None:
+        rows = [(e.lot_id, e.version, e.entry, e.leader) for e in entries]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO lot_listing (lot_id, version, entry, leader) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (lot_id) DO UPDATE SET version = excluded.version,"
+                " entry = excluded.entry, leader = excluded.leader",
+                rows,
+            )
 
         await self._submit(run)
 

@@ -11,6 +11,7 @@ import { Connection } from "./conn.js";
 import {
   currencySymbol,
   formatMoney,
+  formatRound,
   inputValue,
   parseAmount,
 } from "./money.js";
@@ -475,16 +476,20 @@ function currentLot() {
   if (viewing && state.lots.has(viewing)) return state.lots.get(viewing);
   const onBlock = state.onTheBlock();
   if (onBlock) return onBlock;
-  // Between lots: the one that just closed, so its result stays in view until the next opens.
+  // Between two lots of a running sale: the one this page saw close, so its result stays in
+  // view until the next opens. Once its sale has ended, or with no sale running, no lot is
+  // current: the panel says so and names the next sale (renderIdle), rather than showing an
+  // old lot as if it were on the block.
   let last = null;
   for (const lot of state.lots.values()) {
-    if (lot.state === "closed" && (!last || (lot.closed_at ?? 0) > (last.closed_at ?? 0))) last = lot;
+    if (lot.state !== "closed" || lot.closed_at === null || !isRunning(saleOf(lot))) continue;
+    if (!last || lot.closed_at > last.closed_at) last = lot;
   }
   return last;
 }
 
 function saleOf(lot) {
-  return lot ? state.sales.get(lot.sale) : null;
+  return lot ? state.sales.get(lot.sale) ?? null : null;
 }
 
 function render() {
@@ -496,7 +501,7 @@ function render() {
   ui.logout.hidden = !account;
   ui.adminLink.hidden = role !== "admin";
   const lot = currentLot();
-  const sale = saleOf(lot) ?? state.sales.values().next().value;
+  const sale = saleOf(lot);
   ui.saleTitle.textContent = sale ? sale.title : "";
   renderSale();
   if (!lot) {
@@ -692,73 +697,387 @@ function renderChart(lot, name) {
   });
 }
 
-function renderSale() {
-  const groups = [];
-  for (const sale of state.sales.values()) {
-    const lots = sale.lots.map((id) => state.lot(id));
-    groups.push(
-      ["On the block", lots.filter((l) => l.state === "open")],
-      ["Coming up", lots.filter((l) => l.state === "scheduled")],
-      ["Results", lots.filter((l) => l.state === "closed").reverse()],
-    );
+// -- the sales, and a lot's page ---------------------------------------------------------------
+//
+// The aside lists the sales by where they stand: running now (each named, with its lots), upcoming
+// (when each starts, and its lots: the catalogue) and past (collapsed, named, each lot's result).
+// A lot's page is the lot panel at #lot/<id>: a link anyone can open, with the lot's sale,
+// description, estimate, bid history and result. With no lot current, the panel says in words
+// that the sale has ended and when the next one starts (renderIdle).
+
+const LOT_ROUTE = /^#lot\/(.+)$/;
+const SALES_TICK_MS = 10_000; // how often "starts at 15:30, in 12 minutes" is redrawn
+const saleDetails = new Map(); // sale id -> open or closed, as the person left its <details>
+
+function isRunning(sale) {
+  return Boolean(sale) && (sale.state === "running" || sale.state === "paused");
+}
+
+function salesIn(...states) {
+  return [...state.sales.values()].filter((sale) => states.includes(sale.state));
+}
+
+/** Upcoming sales, the next first; those without a start time (held by the auctioneer) last. */
+function upcomingSales() {
+  const at = (sale) => (sale.state === "held" ? Infinity : sale.starts_at ?? 0);
+  return salesIn("scheduled", "held").sort((a, b) => at(a) - at(b));
+}
+
+/** Past sales, the one that ended last first. */
+function pastSales() {
+  return salesIn("ended").reverse().sort((a, b) => (b.ended_at ?? 0) - (a.ended_at ?? 0));
+}
+
+function routedLot() {
+  const found = LOT_ROUTE.exec(location.hash);
+  if (!found) return null;
+  try {
+    return decodeURIComponent(found[1]);
+  } catch {
+    return null;
   }
+}
+
+function lotLink(id) {
+  return `#lot/${encodeURIComponent(id)}`;
+}
+
+/** Show a lot's page (the lot on the block: follow the block again), as a link Back returns from. */
+function openLot(id) {
+  const onBlock = state.onTheBlock();
+  viewing = onBlock && onBlock.lot === id ? null : id;
+  const url = viewing === null ? location.pathname + location.search : lotLink(viewing);
+  if (viewing !== routedLot()) history.pushState(null, "", url);
+  render();
+  // On a phone the lot panel is above the list: bring it into view.
+  if (window.matchMedia("(max-width: 980px)").matches) $("lot").scrollIntoView({ block: "start" });
+}
+
+/** Keep the address in step with the panel, whoever moved it (a close, "back to the block"). */
+function syncRoute() {
+  if (viewing !== null && state.salesLoaded && !state.lots.has(viewing)) {
+    toast(`There is no lot "${viewing}" in the catalogue.`, "warn", "route");
+    viewing = null;
+  }
+  const routed = routedLot();
+  if (viewing === routed || (viewing !== null && !state.lots.has(viewing))) return;
+  history.replaceState(null, "", viewing === null ? location.pathname + location.search : lotLink(viewing));
+}
+
+window.addEventListener("hashchange", () => {
+  viewing = routedLot();
+  render();
+});
+viewing = routedLot();
+
+/** "15:30, in 12 minutes" (with the day when it is not today). */
+function whenWords(ts) {
+  const now = conn.clock.now();
+  const at = new Date(ts);
+  const time = at.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+  const day = new Date(now).toDateString() === at.toDateString()
+    ? ""
+    : `${at.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" })} `;
+  const left = ts - now;
+  let soon;
+  if (left < 60_000) soon = "any moment now";
+  else if (left < 3_600_000) {
+    const m = Math.round(left / 60_000);
+    soon = `in ${m} minute${m === 1 ? "" : "s"}`;
+  } else if (left < 48 * 3_600_000) {
+    const h = Math.floor(left / 3_600_000);
+    const m = Math.round((left % 3_600_000) / 60_000);
+    soon = `in ${h} h${m ? ` ${m} min` : ""}`;
+  } else soon = `in ${Math.round(left / 86_400_000)} days`;
+  return `${day}${time}, ${soon}`;
+}
+
+/** When an upcoming sale starts, in words. */
+function startWords(sale) {
+  if (sale.state === "held") return "start time to be announced";
+  if (sale.starts_at === null || sale.starts_at === undefined) return "starts any moment now";
+  return `starts at ${whenWords(sale.starts_at)}`;
+}
+
+function endedWords(sale) {
+  const how = sale.reason === "cancelled" ? "cancelled" : "ended";
+  if (!sale.ended_at) return how;
+  const at = new Date(sale.ended_at);
+  const today = new Date(conn.clock.now()).toDateString() === at.toDateString();
+  const time = at.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+  return `${how} ${today ? "at" : `${at.toLocaleDateString([], { day: "numeric", month: "short" })},`} ${time}`;
+}
+
+/** "Estimate $800–$1,200" (either end may be missing), or "" without one. */
+function estimateWords(lot) {
+  const low = lot.estimate_low ?? null;
+  const high = lot.estimate_high ?? null;
+  const money = (minor) => formatRound(minor, lot.currency);
+  if (low !== null && high !== null) return low === high ? `Estimate ${money(low)}` : `Estimate ${money(low)}–${money(high)}`;
+  if (low !== null) return `Estimate from ${money(low)}`;
+  if (high !== null) return `Estimate up to ${money(high)}`;
+  return "";
+}
+
+/** A closed lot's result in a list: sold for X / bought now / not sold / withdrawn. */
+function resultWords(lot, name) {
+  const amount = formatMoney(lot.closed_amount ?? lot.high_bid?.amount, lot.currency);
+  let reason = lot.reason;
+  if (!reason) {
+    // Older snapshots do not say why: as closedWords works it out.
+    if (lot.outcome === "sold") reason = "hammer";
+    else if (!lot.high_bid) reason = "no_bids";
+    else if (lot.reserve && !lot.reserve_met) reason = "reserve_not_met";
+    else reason = "withdrawn";
+  }
+  const yours = lot.winner !== null && lot.winner === name;
+  switch (reason) {
+    case "hammer":
+      return yours ? [`won by you for ${amount}`, "won"] : [`sold for ${amount}${lot.winner ? ` to ${lot.winner}` : ""}`, "sold"];
+    case "buy_now":
+      return yours ? [`bought now by you for ${amount}`, "won"] : [`bought now for ${amount}`, "sold"];
+    case "reserve_not_met":
+      return ["not sold: reserve not met", "unsold"];
+    case "no_bids":
+      return ["not sold: no bids", "unsold"];
+    case "withdrawn":
+      return ["withdrawn", "withdrawn"];
+    default:
+      return [lot.outcome === "sold" ? `sold for ${amount}` : "not sold", lot.outcome ?? "unsold"];
+  }
+}
+
+/** One lot in a sale's list: a button to its page, with what a bidder wants to know of it. */
+function saleItem(lot, shown, name) {
+  const li = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = `sale-item state-${lot.state}`;
+  button.dataset.lot = lot.lot;
+  if (shown && shown.lot === lot.lot) button.setAttribute("aria-current", "true");
+  const title = document.createElement("span");
+  title.className = "si-title";
+  title.textContent = lot.title;
+  const detail = document.createElement("span");
+  detail.className = "si-detail";
+  const high = lot.high_bid;
+  if (lot.state === "open" || lot.state === "paused") {
+    const price = high
+      ? `${formatMoney(high.amount, lot.currency)} · ${high.bidder === name ? "you lead" : high.bidder}`
+      : `opens at ${formatMoney(lot.starting_price, lot.currency)}`;
+    detail.textContent = lot.state === "paused" ? `paused · ${price}` : price;
+  } else if (lot.state === "scheduled") {
+    detail.textContent = `from ${formatMoney(lot.starting_price, lot.currency)}`;
+  } else {
+    const [words, kind] = resultWords(lot, name);
+    detail.textContent = words;
+    detail.dataset.result = kind;
+    if (kind === "won") button.classList.add("won");
+  }
+  button.append(title, detail);
+  const estimate = estimateWords(lot);
+  if (estimate && lot.state !== "closed") {
+    const est = document.createElement("span");
+    est.className = "si-estimate";
+    est.textContent = estimate;
+    button.append(est);
+  }
+  button.addEventListener("click", () => openLot(lot.lot));
+  li.append(button);
+  return li;
+}
+
+function lotList(sale, shown, name) {
+  const list = document.createElement("ul");
+  for (const id of sale.lots) list.append(saleItem(state.lot(id), shown, name));
+  return list;
+}
+
+function saleHeading(sale, tag) {
+  const h = document.createElement(tag);
+  h.className = "sale-name";
+  const title = document.createElement("span");
+  title.className = "sale-name-title";
+  title.textContent = sale.title;
+  const mode = document.createElement("span");
+  mode.className = "sale-mode";
+  mode.textContent = sale.state === "paused" ? "paused" : sale.mode === "timed" ? "timed" : "live";
+  h.append(title, " ", mode);
+  return h;
+}
+
+/** A sale in a <details> that keeps the open/closed the person gave it; its lots are built only
+ *  while it is open (a long past sale costs nothing folded). */
+function foldedSale(sale, summaryText, openByDefault, shown, name) {
+  const details = document.createElement("details");
+  details.className = `sale-group sale-${sale.state}`;
+  details.dataset.sale = sale.sale;
+  details.dataset.testid = "sale";
+  const open = saleDetails.get(sale.sale) ?? openByDefault;
+  details.open = open;
+  const summary = document.createElement("summary");
+  const heading = saleHeading(sale, "h4");
+  const when = document.createElement("span");
+  when.className = "sale-when";
+  when.textContent = summaryText;
+  summary.append(heading, when);
+  details.append(summary);
+  if (open) details.append(lotList(sale, shown, name));
+  details.addEventListener("toggle", () => {
+    if (details.open === open) return; // the open we built it with, not a person's click
+    saleDetails.set(sale.sale, details.open);
+    renderSale();
+    if (details.open) {
+      // Opened at the foot of the list: bring its lots into view.
+      ui.saleLists.querySelector(`details[data-sale="${CSS.escape(sale.sale)}"]`)?.scrollIntoView({ block: "nearest" });
+    }
+  });
+  return details;
+}
+
+function block(testid, heading, children) {
+  const section = document.createElement("section");
+  section.className = "sales-block";
+  section.dataset.testid = testid;
+  const h = document.createElement("h3");
+  h.textContent = heading;
+  section.append(h, ...children);
+  return section;
+}
+
+function renderSale() {
+  syncRoute();
   const shown = currentLot();
   const name = me();
-  const sections = groups
-    .filter(([, lots]) => lots.length)
-    .map(([heading, lots]) => {
-      const section = document.createElement("section");
-      section.className = "sale-group";
-      const h = document.createElement("h3");
-      h.textContent = heading;
-      const list = document.createElement("ul");
-      for (const lot of lots) {
-        const li = document.createElement("li");
-        const button = document.createElement("button");
-        button.type = "button";
-        button.className = `sale-item state-${lot.state}`;
-        button.dataset.lot = lot.lot;
-        if (shown && shown.lot === lot.lot) button.setAttribute("aria-current", "true");
-        const title = document.createElement("span");
-        title.className = "si-title";
-        title.textContent = lot.title;
-        const detail = document.createElement("span");
-        detail.className = "si-detail";
-        const high = lot.high_bid;
-        if (lot.state === "open") {
-          detail.textContent = high
-            ? `${formatMoney(high.amount, lot.currency)} · ${high.bidder === name ? "you lead" : high.bidder}`
-            : `opens at ${formatMoney(lot.starting_price, lot.currency)}`;
-        } else if (lot.state === "scheduled") {
-          detail.textContent = `from ${formatMoney(lot.starting_price, lot.currency)}`;
-        } else if (lot.outcome === "sold") {
-          const how = lot.reason === "buy_now" ? "bought now by" : "sold to";
-          detail.textContent = `${lot.winner === name ? "won by you" : `${how} ${lot.winner}`} · ${formatMoney(lot.closed_amount ?? high?.amount, lot.currency)}`;
-          if (lot.winner === name) button.classList.add("won");
-        } else {
-          const [words] = closedWords(lot, name);
-          detail.textContent = words.replace(/^Not sold: /, "not sold: ").replace(/^Withdrawn/, "withdrawn");
-        }
-        button.append(title, detail);
-        button.addEventListener("click", () => {
-          const onBlock = state.onTheBlock();
-          viewing = onBlock && onBlock.lot === lot.lot ? null : lot.lot;
-          render();
-        });
-        li.append(button);
-        list.append(li);
-      }
-      section.append(h, list);
-      return section;
-    });
-  if (!sections.length) {
+  const running = salesIn("running", "paused");
+  const upcoming = upcomingSales();
+  const past = pastSales();
+  const blocks = [];
+  if (running.length) {
+    blocks.push(
+      block(
+        "running-sales",
+        running.length === 1 ? "Running now" : `Running now: ${running.length} sales`,
+        running.map((sale) => {
+          const section = document.createElement("section");
+          section.className = `sale-group sale-${sale.state}`;
+          section.dataset.sale = sale.sale;
+          section.dataset.testid = "sale";
+          section.append(saleHeading(sale, "h4"), lotList(sale, shown, name));
+          return section;
+        }),
+      ),
+    );
+  }
+  if (upcoming.length) {
+    blocks.push(
+      block(
+        "upcoming-sales",
+        "Upcoming",
+        upcoming.map((sale, i) => {
+          const count = `${sale.lots.length} lot${sale.lots.length === 1 ? "" : "s"}`;
+          const words = startWords(sale);
+          return foldedSale(sale, `${words[0].toUpperCase()}${words.slice(1)} · ${count}`, i === 0, shown, name);
+        }),
+      ),
+    );
+  }
+  if (past.length) {
+    blocks.push(
+      block(
+        "past-sales",
+        "Past sales",
+        past.map((sale, i) => {
+          const lots = sale.lots.map((id) => state.lot(id));
+          const sold = lots.filter((l) => l.outcome === "sold").length;
+          const words = `${endedWords(sale)} · ${sold} of ${lots.length} sold`;
+          // Folded, so old results never push the current lots away; the one that just ended
+          // is open while nothing else runs: its results are the news.
+          return foldedSale(sale, words, i === 0 && !running.length, shown, name);
+        }),
+      ),
+    );
+  }
+  if (!blocks.length) {
     const p = document.createElement("p");
     p.className = "muted";
-    p.textContent = "Loading the catalogue…";
-    sections.push(p);
+    p.textContent = state.salesLoaded ? "No sales yet." : "Loading the catalogue…";
+    blocks.push(p);
   }
-  ui.saleLists.replaceChildren(...sections);
+  // Rebuilt on every change: keep the keyboard's place in the list.
+  const focused = document.activeElement;
+  const focusLot = ui.saleLists.contains(focused) ? focused.dataset.lot : undefined;
+  const focusSale = ui.saleLists.contains(focused) && focused.tagName === "SUMMARY" ? focused.parentElement.dataset.sale : undefined;
+  ui.saleLists.replaceChildren(...blocks);
+  if (focusLot) ui.saleLists.querySelector(`.sale-item[data-lot="${CSS.escape(focusLot)}"]`)?.focus();
+  if (focusSale) ui.saleLists.querySelector(`details[data-sale="${CSS.escape(focusSale)}"] > summary`)?.focus();
+  renderLotSale(shown);
+  renderIdle(shown);
 }
+
+/** On the lot panel: which sale the lot is in (two may run at once), and its estimate. */
+function renderLotSale(lot) {
+  const line = $("lot-sale");
+  const estimate = $("lot-estimate");
+  if (!lot) return;
+  const sale = saleOf(lot);
+  let words = sale ? sale.title : "";
+  if (sale && !isRunning(sale)) {
+    words += ` · ${sale.state === "ended" ? endedWords(sale) : startWords(sale)}`;
+  } else if (sale?.state === "paused") words += " · paused";
+  line.textContent = words;
+  line.hidden = !words;
+  line.dataset.sale = sale?.sale ?? "";
+  const est = estimateWords(lot);
+  estimate.textContent = est;
+  estimate.hidden = !est;
+}
+
+/** The lot panel with no lot current: what is going on, in words, and when the next sale is. */
+function renderIdle(lot) {
+  if (lot) return;
+  const running = salesIn("running", "paused");
+  const next = upcomingSales().find((sale) => sale.state === "scheduled");
+  const last = pastSales()[0];
+  let heading;
+  let text = "";
+  if (!state.salesLoaded && !state.sales.size) {
+    heading = "Loading the catalogue…";
+  } else if (running.length) {
+    heading = "Waiting for the next lot";
+    text = `${running.map((s) => s.title).join(" and ")}: the auctioneer brings the next lot to the block in a moment.`;
+  } else if (last) {
+    heading = last.reason === "cancelled" ? "The sale was cancelled" : "The sale has ended";
+    const lots = last.lots.map((id) => state.lot(id));
+    const sold = lots.filter((l) => l.outcome === "sold").length;
+    text = `${last.title} has ${last.reason === "cancelled" ? "been cancelled" : "ended"}: ${sold} of ${lots.length} lot${lots.length === 1 ? "" : "s"} sold. Its results are under Past sales.`;
+  } else {
+    heading = "No sale is running";
+  }
+  let nextWords = "";
+  if (!running.length && state.salesLoaded) {
+    nextWords = next
+      ? `Next sale: ${next.title}, ${startWords(next)}.`
+      : "No sale is running now and none is scheduled. Come back later.";
+  }
+  const h = document.createElement("h1");
+  h.dataset.testid = "idle-title";
+  h.textContent = heading;
+  const p = document.createElement("p");
+  p.dataset.testid = "idle-text";
+  p.textContent = text;
+  p.hidden = !text;
+  const upcoming = document.createElement("p");
+  upcoming.className = "idle-next";
+  upcoming.dataset.testid = "next-sale";
+  upcoming.textContent = nextWords;
+  upcoming.hidden = !nextWords;
+  ui.lotEmpty.replaceChildren(h, p, upcoming);
+}
+
+setInterval(() => {
+  if (upcomingSales().length) renderSale();
+}, SALES_TICK_MS);
 
 // The countdown runs on its own short timer: only text and a bar change, ten times a second.
 function tick() {

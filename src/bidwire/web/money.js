@@ -107,3 +107,23 @@ export function parseAmount(text, currency) {
   if (minor <= 0) throw new Error("A bid must be more than zero.");
   return minor;
 }
+
+/** An amount as a catalogue prints it: whole units without ".00" ("$1,200"), cents if any. */
+export function formatRound(minor, currency) {
+  if (minor === null || minor === undefined) return "—";
+  const f = formatter(currency);
+  const units = toUnits(minor, currency);
+  if (!Number.isInteger(units)) return f.format(units);
+  const key = `${currency}|round`;
+  let round = formatters.get(key);
+  if (!round) {
+    round = new Intl.NumberFormat(undefined, {
+      style: "currency",
+      currency: f.resolvedOptions().currency,
+      minimumFractionDigits: 0,
+      maximumFractionDigits: 0,
+    });
+    formatters.set(key, round);
+  }
+  return round.format(units);
+}

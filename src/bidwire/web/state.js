@@ -34,6 +34,8 @@ function emptyLot(id) {
     reserve: false,
     reserve_met: false,
     buy_now: null, // the buy-now price while offered
+    estimate_low: null, // the catalog's estimate (either end may be null)
+    estimate_high: null,
     buy_now_price: null, // the price once seen: offered again if a void leaves no bid
     my_max: null, // the viewer's own maximum, when they left one above their bid
     snapshot: null, // {seq, keys} of the last snapshot, to tell which history bids were voided
@@ -61,12 +63,18 @@ const LOT_FIELDS = [
   "reserve",
   "reserve_met",
   "buy_now",
+  "estimate_low",
+  "estimate_high",
 ];
+
+// How far along a sale is: it never goes back (held and scheduled are both "not yet").
+const SALE_ORDER = { held: 0, scheduled: 0, running: 1, paused: 1, ended: 2 };
 
 export class AuctionState {
   constructor() {
     this.lots = new Map();
     this.sales = new Map();
+    this.salesLoaded = false; // whether the catalogue has been read once
   }
 
   lot(id) {
@@ -125,17 +133,36 @@ export class AuctionState {
 
   // -- from the HTTP API ---------------------------------------------------------------------
 
-  /** GET /api/sales: the catalogue, and a lot's state when it is newer than ours. */
+  /**
+   * GET /api/sales: the catalogue, and a lot's state when it is newer than ours. A sale's own
+   * state is the page's unless the page has seen it move on since (a sale_started or
+   * sale_ended that came over the WebSocket after this page was read): a sale only goes
+   * forward, from held or scheduled to running (or paused) to ended.
+   */
   applySales(page) {
     const touched = [];
+    this.salesLoaded = true;
+    // The listing is every sale there is: one it no longer has was retired (an old run of the
+    // demo), and leaves the page too.
+    const listed = new Set(page.sales.map((sale) => sale.sale));
+    for (const id of [...this.sales.keys()]) if (!listed.has(id)) this.sales.delete(id);
     for (const sale of page.sales) {
-      this.sales.set(sale.sale, {
+      const known = this.sales.get(sale.sale);
+      const fresh = {
         sale: sale.sale,
         title: sale.title,
         mode: sale.mode,
         state: sale.state,
+        starts_at: sale.starts_at ?? null,
+        started_at: sale.started_at ?? null,
+        ended_at: sale.ended_at ?? null,
+        reason: sale.reason ?? null,
         lots: sale.lots.map((l) => l.lot),
-      });
+      };
+      if (known && SALE_ORDER[known.state] > SALE_ORDER[fresh.state]) {
+        for (const f of ["state", "started_at", "ended_at", "reason"]) fresh[f] = known[f];
+      }
+      this.sales.set(sale.sale, fresh);
       for (const summary of sale.lots) {
         const lot = this.lot(summary.lot);
         if (summary.seq > lot.seq) {
@@ -170,18 +197,31 @@ export class AuctionState {
       case "sale_started": {
         const known = this.sales.get(msg.sale);
         this.sales.set(msg.sale, {
+          ...known,
           sale: msg.sale,
           title: msg.title,
           mode: msg.mode,
-          state: "running",
+          state: known?.state === "ended" ? "ended" : "running",
+          starts_at: known?.starts_at ?? null,
+          started_at: msg.ts,
+          ended_at: known?.ended_at ?? null,
+          reason: known?.reason ?? null,
           lots: msg.lots,
         });
         return { sale: msg.sale, unknownLots: !known || msg.lots.some((id) => !this.lots.has(id)) };
       }
       case "sale_ended": {
         const sale = this.sales.get(msg.sale);
-        if (sale) sale.state = "ended";
-        return { sale: msg.sale };
+        if (sale) Object.assign(sale, { state: "ended", ended_at: msg.ts, reason: msg.reason || "done" });
+        // Read the catalogue again: the next sale may be scheduled in the same moment (the
+        // demo's next run), so the page can say when it starts.
+        return { sale: msg.sale, unknownLots: true };
+      }
+      case "sale_paused":
+      case "sale_resumed": {
+        const sale = this.sales.get(msg.sale);
+        if (sale && sale.state !== "ended") sale.state = msg.type === "sale_paused" ? "paused" : "running";
+        return { sale: msg.sale, unknownLots: !sale };
       }
       default:
         // Every other event about a lot keeps its seq moving, known or not (max_raised says
@@ -225,8 +265,8 @@ export class AuctionState {
     switch (ev.type) {
       case "lot_opened":
         lot.state = "open";
-        for (const f of ["sale", "title", "description", "currency", "starting_price"]) {
-          lot[f] = ev[f];
+        for (const f of ["sale", "title", "description", "currency", "starting_price", "estimate_low", "estimate_high"]) {
+          lot[f] = ev[f] ?? null;
         }
         lot.min_amount = ev.min_amount;
         lot.ends_at = ev.ends_at;

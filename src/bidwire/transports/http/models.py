@@ -204,6 +204,12 @@ class LotIn(BaseModel):
         description="A price that closes the lot sold at once, offered until the first bid"
         " (at least the starting price).",
     )
+    estimate_low: Money | None = Field(
+        default=None, description="The estimate shown to bidders (low end); optional."
+    )
+    estimate_high: Money | None = Field(
+        default=None, description="The estimate's high end (at least the low); optional."
+    )
 
     @field_validator("title")
     @classmethod
@@ -239,6 +245,8 @@ class LotEdit(BaseModel):
         default=None,
         description="In currency units, at least the starting price; null: not offered.",
     )
+    estimate_low: Money | None = Field(default=None, description="null: no low estimate.")
+    estimate_high: Money | None = Field(default=None, description="null: no high estimate.")
 
     @field_validator("title")
     @classmethod
