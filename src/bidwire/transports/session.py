@@ -27,7 +27,7 @@ from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.queries import Queries
 from bidwire.engine.views import Snapshot
-from bidwire.errors import BidwireError, ClientError, NotReading
+from bidwire.errors import BidwireError, ClientError, Forbidden, NotReading
 from bidwire.transports.broadcast import Feed
 from bidwire.wire import codec, text
 from bidwire.wire.batch import Batch
@@ -91,7 +91,9 @@ class SessionContext:
 
     def disconnect(self, *, username: str | None = None, token: str | None = None) -> int:
         """Close the live connections of a blocked user or a revoked token: what a token
-        allowed must end when the token does. Returns how many were closed."""
+        allowed must end when the token does. Each is told why (``Session.end``): blocked
+        when the user is named, logged out when the token is. Returns how many were closed."""
+        reason: EndReason = "blocked" if username is not None else "logged_out"
         doomed = [
             session
             for session in self.sessions
@@ -104,7 +106,7 @@ class SessionContext:
             )
         ]
         for session in doomed:
-            session.goodbye("Your session has ended (logged out or blocked); log in again.")
+            session.end(reason)
         return len(doomed)
 
     def admit(self, address: str) -> bool:
@@ -136,6 +138,13 @@ class SessionContext:
 
 
 Mode = Literal["pending", "text", "json"]
+EndReason = Literal["blocked", "logged_out"]
+ENDED: dict[EndReason, str] = {
+    "blocked": "the auctioneer has blocked your account; you can no longer bid here",
+    "logged_out": "your login has ended (you logged out, here or in another window);"
+    " log in again to bid",
+}
+"""Why a live session was ended, in words (``error`` ``forbidden`` with this ``reason``)."""
 
 
 class Session:
@@ -249,6 +258,26 @@ class Session:
     def close(self) -> None:
         self.outlet.close()
         self.on_close()
+
+    def end(self, reason: EndReason) -> None:
+        """The account was blocked or its token logged out: say so (never "the server is
+        restarting": a client would reconnect and be refused), then close. A WebSocket is
+        closed with 1008 (policy violation), which browsers do not retry on their own."""
+        message = ENDED[reason]
+        if self.mode == "text":
+            self._say(f"{message[0].upper()}{message[1:]}. [{Forbidden.code}]")
+        else:
+            self.outlet.send_message(
+                codec.encode(
+                    codec.SessionEnded(Forbidden.code, reason, message, self.ctx.clock.now_ms())
+                )
+            )
+        refuse = getattr(self.outlet, "close_for_policy", None)
+        if refuse is not None:
+            refuse()
+            self.on_close()
+        else:
+            self.close()
 
     def goodbye(self, message: str) -> None:
         if self.mode == "text":

@@ -305,6 +305,11 @@ class WsConnection:
     def resume_reading(self) -> None:
         self._readable.set()
 
+    def close_for_policy(self) -> None:
+        """Close with 1008: the session ended for a reason of policy (blocked, logged out)."""
+        self._close_code = CLOSE_POLICY
+        self.close()
+
     def close(self) -> None:
         self._closing = True
         self._readable.set()  # a paused reader must notice the close

@@ -224,6 +224,17 @@ class Error(msgspec.Struct, tag="error", tag_field="type"):
     id: RequestId = None
 
 
+class SessionEnded(msgspec.Struct, tag="error", tag_field="type"):
+    """An ``error`` that ends the connection's session: the account was blocked
+    (``reason`` "blocked") or its token logged out ("logged_out"). The connection is then
+    closed (WebSocket close code 1008); clients say so and do not reconnect on their own."""
+
+    code: str
+    reason: str
+    message: str
+    ts: int
+
+
 class Subscribed(msgspec.Struct, tag="subscribed", tag_field="type"):
     lots: list[str]
     house: bool
