@@ -40,6 +40,7 @@ def catalog_defaults(settings: Settings) -> Defaults:
         opening_seconds=settings.opening_seconds,
         extend_seconds=settings.extend_seconds,
         gap_seconds=settings.lot_gap_seconds,
+        currency=settings.currency.upper(),
     )
 
 
@@ -94,6 +95,7 @@ async def serve(
             gate,
             auth_timeout=settings.auth_timeout_seconds,
             max_connections_per_address=settings.max_connections_per_address,
+            confirm_above=settings.confirm_above_minor,
         )
         tls = tls_context(settings)
         tcp = await start_tcp(

@@ -70,6 +70,8 @@ class SessionContext:
     """Who may act and bid: every transport asks it (names, accounts, the bid rate)."""
     auth_timeout: float = 30.0
     max_connections_per_address: int = 5_000
+    confirm_above: int | None = None
+    """The house limit (minor units) above which clients confirm a bid: told in ``welcome``."""
     sessions: set[Session] = field(default_factory=set)
     per_address: dict[str, int] = field(default_factory=dict)
     _release_waiters: list[asyncio.Future[str]] = field(
@@ -646,7 +648,16 @@ class Session:
         assert self.actor is not None
         now = self.ctx.clock.now_ms()
         self.outlet.send_message(
-            codec.encode(codec.Welcome(self.actor.name, self.actor.role, token, now, id=request_id))
+            codec.encode(
+                codec.Welcome(
+                    self.actor.name,
+                    self.actor.role,
+                    token,
+                    now,
+                    id=request_id,
+                    confirm_above=self.ctx.confirm_above,
+                )
+            )
         )
         for lot_id in self._open_lots():
             self.outlet.send_message(codec.encode(self._snapshot(lot_id)))

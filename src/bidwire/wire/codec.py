@@ -178,6 +178,8 @@ class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
     ts: int
     protocol: int = PROTOCOL_VERSION
     id: RequestId = None
+    confirm_above: int | None = None
+    """The house limit: clients confirm any bid above it (minor units; None: no limit)."""
 
 
 class BidAccepted(msgspec.Struct, tag="bid_accepted", tag_field="type"):
