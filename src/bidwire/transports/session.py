@@ -20,7 +20,7 @@ from bidwire.accounts.records import UserRecord
 from bidwire.accounts.service import Accounts
 from bidwire.clock import Clock
 from bidwire.domain.commands import Accepted, Actor
-from bidwire.domain.events import LotClosed
+from bidwire.domain.events import LotClosed, SaleEvent, SaleStarted
 from bidwire.domain.lot import Lot, Refusal
 from bidwire.domain.money import format_amount, parse_units
 from bidwire.engine.gate import Gate
@@ -77,6 +77,16 @@ class SessionContext:
     _release_waiters: list[asyncio.Future[str]] = field(
         default_factory=list, init=False, repr=False
     )
+
+    def __post_init__(self) -> None:
+        self.feed.sale_listeners.append(self._on_sale_event)
+
+    def _on_sale_event(self, event: SaleEvent) -> None:
+        """Right after an anonymous sale's ``sale_started``: each identified connection
+        learns its own pseudonym there (a direct message, never in the shared bytes)."""
+        if isinstance(event, SaleStarted) and event.sale in self.feed.salts:
+            for session in self.sessions:
+                session.tell_alias(event.sale)
 
     @property
     def accounts(self) -> Accounts | None:
@@ -140,6 +150,8 @@ class SessionContext:
 
 
 Mode = Literal["pending", "text", "json"]
+ALIAS_STATUSES = ("scheduled", "running", "paused")
+"""A sale in these is told to each connection as its ``alias`` (a held one waits its start)."""
 EndReason = Literal["blocked", "logged_out"]
 ENDED: dict[EndReason, str] = {
     "blocked": "the auctioneer has blocked your account; you can no longer bid here",
@@ -498,6 +510,7 @@ class Session:
                         msg.id,
                         result.max_amount,
                         result.leading,
+                        self._public_me(result.lot),
                     )
                 )
             )
@@ -570,9 +583,22 @@ class Session:
         assert result.amount is not None
         self.outlet.send_message(
             codec.encode(
-                codec.Bought(result.lot, result.amount, result.seq, self.ctx.clock.now_ms(), msg.id)
+                codec.Bought(
+                    result.lot,
+                    result.amount,
+                    result.seq,
+                    self.ctx.clock.now_ms(),
+                    msg.id,
+                    self._public_me(result.lot),
+                )
             )
         )
+
+    def _public_me(self, lot_id: str) -> str | None:
+        """How the public sees this connection on ``lot_id`` (its pseudonym if anonymous)."""
+        if self.actor is None:
+            return None
+        return self.ctx.queries.public_bidder(lot_id, self.actor.name)
 
     async def _buy_now(self, lot_id: str) -> LotClosed | Refusal:
         command = self.ctx.gate.buy_now(self.actor, lot_id)
@@ -661,9 +687,34 @@ class Session:
         )
         for lot_id in self._open_lots():
             self.outlet.send_message(codec.encode(self._snapshot(lot_id)))
+        for sale_id in self._alias_sales():
+            self.tell_alias(sale_id)
         if not self.lots:
             self.house_feed = True
             self.ctx.feed.subscribe_house(self)
+
+    def _alias_sales(self) -> list[str]:
+        """The anonymous sales running or to come: where this connection has a pseudonym."""
+        return [
+            sale.id
+            for sale in self.ctx.house.sales.values()
+            if sale.spec.anonymous and sale.status in ALIAS_STATUSES
+        ]
+
+    def tell_alias(self, sale_id: str) -> None:
+        """Tell this connection alone how the public sees it in an anonymous sale."""
+        if self.actor is None or self.closed:
+            return
+        house = self.ctx.house
+        alias = house.public_name(sale_id, self.actor.name)
+        if self.mode == "text":
+            sale = house.sales.get(sale_id)
+            title = sale.spec.title if sale is not None else sale_id
+            self._say(f"In {title} (an anonymous sale) the others see you as {alias}.")
+        elif self.mode == "json":
+            self.outlet.send_message(
+                codec.encode(codec.Alias(sale_id, alias, self.ctx.clock.now_ms()))
+            )
 
     def _send_subscribed(self, request_id: codec.RequestId) -> None:
         self.outlet.send_message(
@@ -741,6 +792,8 @@ class Session:
             self._say(f"Welcome to bidwire! Type 'login NAME' to take part. {text.HELP}")
         else:
             self._say(f"Welcome to bidwire, {self.actor.name}! {text.HELP}")
+            for sale_id in self._alias_sales():
+                self.tell_alias(sale_id)
         open_lots = self._open_lots()
         for lot_id in open_lots:
             self._say(
@@ -819,6 +872,8 @@ class Session:
             self._say(f"You keep the name {self.actor.name}: {err}. [{err.code}]")
             return
         self._say(f"You are now {self.actor.name}.")
+        for sale_id in self._alias_sales():
+            self.tell_alias(sale_id)
 
     async def _text_login(self, username: str, password: str) -> None:
         try:
@@ -829,6 +884,8 @@ class Session:
             self._say(f"Login failed: {err}. [{err.code}]")
             return
         self._say(f"Welcome back, {self.actor.name} ({self.actor.role}).")
+        for sale_id in self._alias_sales():
+            self.tell_alias(sale_id)
 
     def _target_lot(self) -> str | None:
         """Where a typed bid, maximum or buy goes: the chosen lot, else the one on the block."""

@@ -193,6 +193,8 @@ class BidAccepted(msgspec.Struct, tag="bid_accepted", tag_field="type"):
     id: RequestId = None
     max_amount: int | None = None
     leading: bool = True
+    bidder: str | None = None
+    """How the public sees this bid's bidder: the name, or in an anonymous sale the pseudonym."""
 
 
 class Bought(msgspec.Struct, tag="bought", tag_field="type"):
@@ -203,6 +205,17 @@ class Bought(msgspec.Struct, tag="bought", tag_field="type"):
     seq: int
     ts: int
     id: RequestId = None
+    bidder: str | None = None
+    """How the public sees the buyer (the pseudonym in an anonymous sale)."""
+
+
+class Alias(msgspec.Struct, tag="alias", tag_field="type"):
+    """Your own pseudonym in an anonymous sale (``bidder``, as the public sees you in
+    ``sale``): sent to this connection alone, never part of the events everyone gets."""
+
+    sale: str
+    bidder: str
+    ts: int
 
 
 class BidRejected(msgspec.Struct, tag="bid_rejected", tag_field="type"):
