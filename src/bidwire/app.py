@@ -88,6 +88,7 @@ async def serve(
             guests_allowed=settings.guests,
             bid_limiter=TokenBucket(settings.bid_rate, settings.bid_burst),
         )
+        await gate.load_guests()  # guests who bid keep their names across a restart
         ctx = SessionContext(
             house,
             feed,
@@ -146,6 +147,8 @@ async def serve(
             feed.close()
             await asyncio.sleep(0.05)  # let the goodbyes reach the sockets
             await http.stop()
+            with contextlib.suppress(TimeoutError):  # guests' last use, before the store closes
+                await asyncio.wait_for(gate.settled(), SHUTDOWN_GRACE_SECONDS)
         print("bidwire stopped", flush=True)
 
 

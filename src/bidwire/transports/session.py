@@ -27,7 +27,7 @@ from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.queries import Queries
 from bidwire.engine.views import Snapshot
-from bidwire.errors import BidwireError, ClientError, Forbidden, NotReading
+from bidwire.errors import BidwireError, ClientError, Forbidden, NotAuthenticated, NotReading
 from bidwire.transports.broadcast import Feed
 from bidwire.wire import codec, text
 from bidwire.wire.batch import Batch
@@ -447,15 +447,37 @@ class Session:
         await handler(self, msg)
 
     async def _on_hello(self, msg: codec.Hello) -> None:
-        if self.actor is not None:
+        """Be a guest: the session of a live ``guest_token``, else a new one with the name (or
+        ``name-N``). A guest saying hello again (its page, after the WebSocket's cookie made it
+        that guest already) is welcomed again, or renamed: as text mode's ``name``."""
+        again = self.actor is not None
+        if self.actor is not None and self.actor.role != "guest":
             self._error(msg.id, "bad_request", f"you are already {self.actor.name}")
             return
-        try:
-            self.actor = await self.ctx.gate.guest(msg.name, self)
-        except ClientError as err:
-            self._error(msg.id, err.code, str(err))
-            return
-        self._welcome(msg.id, token=None)
+        gate = self.ctx.gate
+        actor = gate.resume_guest(msg.guest_token, self) if msg.guest_token else None
+        if actor is None:
+            if msg.guest_token and not msg.name.strip():
+                message = "your guest session has ended; say hello with a name"
+                self._error(msg.id, NotAuthenticated.code, message)
+                return
+            try:
+                actor = await gate.guest(msg.name, self)
+            except ClientError as err:
+                self._error(msg.id, err.code, str(err))
+                return
+        self.actor = actor
+        self._welcome(msg.id, token=None, again=again)
+
+    def adopt_guest(self, token: str) -> bool:
+        """Start as the guest of a live guest session (the WebSocket's ``bidwire_guest``
+        cookie); False, and nothing said, if it has ended."""
+        actor = self.ctx.gate.resume_guest(token, self)
+        if actor is None:
+            return False
+        self.actor = actor
+        self._welcome(None, token=None)
+        return True
 
     async def _on_account(self, msg: codec.Register | codec.Login | codec.Auth) -> None:
         gate = self.ctx.gate
@@ -670,9 +692,12 @@ class Session:
                 self._error(None, "not_authenticated", message)
             self.close()
 
-    def _welcome(self, request_id: codec.RequestId, token: str | None) -> None:
+    def _welcome(self, request_id: codec.RequestId, token: str | None, again: bool = False) -> None:
+        """Who the connection is now, then (``again`` aside: it has them) a snapshot of each
+        open lot, then its aliases in the anonymous sales."""
         assert self.actor is not None
         now = self.ctx.clock.now_ms()
+        guest_token = self.ctx.gate.guest_token(self) if self.actor.role == "guest" else None
         self.outlet.send_message(
             codec.encode(
                 codec.Welcome(
@@ -682,14 +707,16 @@ class Session:
                     now,
                     id=request_id,
                     confirm_above=self.ctx.confirm_above,
+                    guest_token=guest_token,
                 )
             )
         )
-        for lot_id in self._open_lots():
-            self.outlet.send_message(codec.encode(self._snapshot(lot_id)))
+        if not again:
+            for lot_id in self._open_lots():
+                self.outlet.send_message(codec.encode(self._snapshot(lot_id)))
         for sale_id in self._alias_sales():
             self.tell_alias(sale_id)
-        if not self.lots:
+        if not self.lots and not self.house_feed:
             self.house_feed = True
             self.ctx.feed.subscribe_house(self)
 

@@ -23,7 +23,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from bidwire.accounts.records import UserRecord
 from bidwire.errors import ClientError
 from bidwire.transports.fanout import DirectTarget
-from bidwire.transports.http.auth import cookie_token, foreign_origin
+from bidwire.transports.http.auth import GUEST_COOKIE, cookie_token, foreign_origin
 from bidwire.transports.session import Session, SessionContext
 from bidwire.wire import codec
 from bidwire.wire.batch import Batch
@@ -354,11 +354,15 @@ async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
 
 
 async def _identify(ctx: SessionContext, websocket: WebSocket, session: Session) -> None:
-    """A browser logged in over HTTP starts its connection as that user. An expired or revoked
-    cookie is refused in words (``not_authenticated``); the page may still log in or, where
-    the server allows guests, say hello."""
+    """A browser logged in over HTTP starts its connection as that user; one with a live guest
+    session (the ``bidwire_guest`` cookie), as that guest. An expired or revoked login cookie
+    is refused in words (``not_authenticated``); the page may still log in or, where the
+    server allows guests, say hello."""
     found = await _cookie_user(ctx, websocket)
     if isinstance(found, str):
+        guest = websocket.cookies.get(GUEST_COOKIE)
+        if guest and session.adopt_guest(guest):  # the guest session of this browser
+            return
         if found:
             session.outlet.send_message(
                 codec.encode(

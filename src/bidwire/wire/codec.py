@@ -21,8 +21,11 @@ RequestId = str | int | None
 
 
 class Hello(msgspec.Struct, tag="hello", tag_field="type", frozen=True):
-    name: str
+    name: str = ""
+    """The guest name wanted; may be left out with a live ``guest_token``."""
     id: RequestId = None
+    guest_token: str | None = None
+    """A guest session's token (an earlier welcome's, or the HTTP one): be that guest again."""
 
 
 class Register(msgspec.Struct, tag="register", tag_field="type", frozen=True):
@@ -180,6 +183,9 @@ class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
     id: RequestId = None
     confirm_above: int | None = None
     """The house limit: clients confirm any bid above it (minor units; None: no limit)."""
+    guest_token: str | None = None
+    """A guest's session token: a later hello sends it to be this guest again (None for
+    accounts)."""
 
 
 class BidAccepted(msgspec.Struct, tag="bid_accepted", tag_field="type"):

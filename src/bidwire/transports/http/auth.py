@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection
 
 from bidwire.accounts.records import UserRecord
 from bidwire.accounts.service import TOKEN_TTL_MS
-from bidwire.engine.gate import HTTP_GUEST_IDLE_MS, HttpGuest
+from bidwire.engine.gate import GUEST_IDLE_MS, GuestSession
 from bidwire.errors import BidwireError
 from bidwire.transports.http.edge import ApiError, context
 
@@ -131,7 +131,7 @@ def set_token_cookie(request: Request, response: Response, token: str) -> None:
 
 
 def set_guest_cookie(request: Request, response: Response, token: str) -> None:
-    _set_cookie(request, response, GUEST_COOKIE, token, HTTP_GUEST_IDLE_MS)
+    _set_cookie(request, response, GUEST_COOKIE, token, GUEST_IDLE_MS)  # the longest it lives
 
 
 def _set_cookie(
@@ -149,7 +149,7 @@ def _set_cookie(
     )
 
 
-def guest_session(request: Request, token: str | None) -> HttpGuest | None:
+def guest_session(request: Request, token: str | None) -> GuestSession | None:
     """The request's guest session: its body's token, or the cookie (from this site only)."""
     gate = context(request).gate
     if token is not None:
