@@ -21,6 +21,7 @@ from web_helpers import (
     TcpJson,
     WsJson,
     in_process,
+    recv,
     recv_until,
     serving,
 )
@@ -192,12 +193,16 @@ async def test_a_guest_keeps_the_name_across_a_restart(tmp_path: Path) -> None:
     server = ServerProcess(f"sqlite:///{db}", ["--demo", "--opening-seconds", "60"])
     await asyncio.to_thread(server.start)
     try:
-        ports = type("P", (), {"tcp": server.tcp_port, "http": server.http_port})()
-        bob = await TcpJson.connect(ports.tcp)
+        bob = await TcpJson.connect(server.tcp_port)
         welcome = await ask(bob, {"type": "hello", "name": "bob"}, "welcome")
         token = welcome["guest_token"]
-        snapshot, _ = await recv_until(bob, "snapshot")
-        bid = {"type": "bid", "lot": snapshot["lot"], "amount": snapshot["min_amount"]}
+        # the server listens before the first lot opens: its snapshot, or its lot_opened
+        while (opened := await recv(bob, 10)) is not None:
+            is_open = opened.get("state", "open") == "open"
+            if opened["type"] in ("snapshot", "lot_opened") and is_open:
+                break
+        assert opened is not None
+        bid = {"type": "bid", "lot": opened["lot"], "amount": opened["min_amount"]}
         await ask(bob, bid, "bid_accepted")
         await bob.close()
         await asyncio.to_thread(server.stop)
@@ -217,3 +222,23 @@ async def test_a_guest_keeps_the_name_across_a_restart(tmp_path: Path) -> None:
     stored = b"".join(path.read_bytes() for path in tmp_path.iterdir() if path.is_file())
     assert token.encode() not in stored  # the token itself is never written
     assert json.dumps(token).encode() not in stored
+
+
+async def test_a_websocket_handshake_sets_the_cookie_its_guest_session_will_have() -> None:
+    """So a page reloaded, or reconnecting after a restart, is the same guest without asking."""
+    async with in_process() as server, serving(server.ctx) as ports:
+        first = await connect("ws", ports)
+        assert isinstance(first, WsJson)
+        set_cookie = first.ws.response.headers["set-cookie"]
+        assert set_cookie.startswith("bidwire_guest=")
+        assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie
+        cookie = set_cookie.split(";", 1)[0].split("=", 1)[1]
+        welcome = await ask(first, {"type": "hello", "name": "ann"}, "welcome")
+        assert (welcome["user"], welcome["guest_token"]) == ("ann", cookie)
+        reloaded = await connect("ws", ports, cookie=cookie)
+        assert isinstance(reloaded, WsJson)
+        assert "set-cookie" not in reloaded.ws.response.headers  # it is live: kept as it is
+        unasked, _ = await recv_until(reloaded, "welcome")
+        assert unasked["user"] == "ann"
+        await first.close()
+        await reloaded.close()

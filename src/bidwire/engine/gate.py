@@ -130,6 +130,8 @@ class Gate:
     _kept: OrderedDict[str, GuestSession] = field(default_factory=OrderedDict)
     """Sessions that have bid, no connection: least recently used first."""
     _writes: set[asyncio.Task[None]] = field(default_factory=set)
+    _presets: dict[object, str] = field(default_factory=dict)
+    """A connection -> the token its guest session will have (its browser's cookie already)."""
 
     # -- guests ------------------------------------------------------------------------------
 
@@ -143,11 +145,21 @@ class Gate:
             return current.actor
         if current is not None and not current.has_bid:
             return await self._claim(wanted, current, suffix)
-        fresh = self._new_session()
+        fresh = self._new_session(token=self._presets.pop(holder, None))
         actor = await self._claim(wanted, fresh, suffix)
         self.leave(holder)
         self._attach(holder, fresh)
         return actor
+
+    def preset_token(self, holder: object, token: str) -> None:
+        """The token the guest session ``holder`` (a WebSocket) may become will have: its
+        handshake set it as the browser's ``bidwire_guest`` cookie, so a reload or a
+        reconnect is that guest again without the page's help."""
+        self._presets[holder] = token
+
+    def live_guest(self, token: str | None) -> bool:
+        """Whether ``token`` is a live guest session's."""
+        return self._live(token) is not None
 
     async def _claim(self, wanted: str, session: GuestSession, suffix: bool) -> Actor:
         """Give ``session`` the name, or the first free ``wanted-N``."""
@@ -183,7 +195,7 @@ class Gate:
     def made_up_guest(self, holder: object) -> Actor:
         """A made-up guest name (text mode's greeting): ``guest-1234``. No account can have
         one (``accounts.service.check_username``), so only the names held now are asked."""
-        session = self._new_session()
+        session = self._new_session(token=self._presets.pop(holder, None))
         for attempt in itertools.count():  # four digits while they are mostly free, then more
             digits = 4 + attempt // 20
             name = f"{GUEST_PREFIX}{self.rng.randrange(10 ** (digits - 1), 10**digits)}"
@@ -218,6 +230,7 @@ class Gate:
         if isinstance(holder, GuestSession):
             self._end(holder)
             return
+        self._presets.pop(holder, None)
         session = self._attached.pop(holder, None)
         if session is None:
             return
@@ -235,8 +248,8 @@ class Gate:
             return
         self._trim()
 
-    def _new_session(self, linger_ms: int = 0) -> GuestSession:
-        token = secrets.token_urlsafe(24)
+    def _new_session(self, linger_ms: int = 0, token: str | None = None) -> GuestSession:
+        token = token or secrets.token_urlsafe(24)
         return GuestSession(
             Actor("", "guest"), token_hash(token), self.clock.now_ms(), token, linger_ms=linger_ms
         )

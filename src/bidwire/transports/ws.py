@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections import deque
 from collections.abc import Callable
 
@@ -23,7 +24,12 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from bidwire.accounts.records import UserRecord
 from bidwire.errors import ClientError
 from bidwire.transports.fanout import DirectTarget
-from bidwire.transports.http.auth import GUEST_COOKIE, cookie_token, foreign_origin
+from bidwire.transports.http.auth import (
+    GUEST_COOKIE,
+    cookie_token,
+    foreign_origin,
+    guest_cookie_header,
+)
 from bidwire.transports.session import Session, SessionContext
 from bidwire.wire import codec
 from bidwire.wire.batch import Batch
@@ -336,7 +342,14 @@ async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
         log.info("refused a WebSocket from origin %.100r", websocket.headers.get("origin"))
         await websocket.close(CLOSE_POLICY)
         return
-    await websocket.accept()
+    headers = []
+    minted = None
+    if ctx.guests_allowed and not ctx.gate.live_guest(websocket.cookies.get(GUEST_COOKIE)):
+        # The token of the guest session this connection may become, as the browser's cookie:
+        # a reload or a reconnect then resumes that guest (gate.py: mint_token).
+        minted = secrets.token_urlsafe(24)
+        headers.append(guest_cookie_header(websocket, minted))
+    await websocket.accept(headers=headers)
     if not ctx.admit(address):
         # Over the per-address cap, as on TCP: say why in the protocol's words, then hang up.
         await websocket.send_text(
@@ -347,6 +360,8 @@ async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
         return
     try:
         connection = WsConnection(ctx, websocket, address)
+        if minted is not None:
+            ctx.gate.preset_token(connection.session, minted)
         await _identify(ctx, websocket, connection.session)
         await connection.run()
     finally:

@@ -134,8 +134,15 @@ def set_guest_cookie(request: Request, response: Response, token: str) -> None:
     _set_cookie(request, response, GUEST_COOKIE, token, GUEST_IDLE_MS)  # the longest it lives
 
 
+def guest_cookie_header(connection: HTTPConnection, token: str) -> tuple[bytes, bytes]:
+    """The ``Set-Cookie`` header of the guest cookie, for a WebSocket's handshake answer."""
+    response = Response()
+    _set_cookie(connection, response, GUEST_COOKIE, token, GUEST_IDLE_MS)
+    return next((k, v) for k, v in response.raw_headers if k == b"set-cookie")
+
+
 def _set_cookie(
-    request: Request, response: Response, name: str, token: str, lifetime_ms: int
+    connection: HTTPConnection, response: Response, name: str, token: str, lifetime_ms: int
 ) -> None:
     """Out of the page's scripts' reach, sent to this site only, and only over TLS with TLS."""
     response.set_cookie(
@@ -145,7 +152,7 @@ def _set_cookie(
         path="/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=connection.url.scheme in ("https", "wss"),
     )
 
 
