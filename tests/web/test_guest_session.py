@@ -242,3 +242,22 @@ async def test_a_websocket_handshake_sets_the_cookie_its_guest_session_will_have
         assert unasked["user"] == "ann"
         await first.close()
         await reloaded.close()
+
+
+async def test_a_guest_who_registers_its_name_leaves_no_guest_session_behind() -> None:
+    async with in_process() as server, serving(server.ctx) as ports:
+        server.ctx.house.start()
+        await settled(server)
+        fay = await TcpJson.connect(ports.tcp)
+        welcome = await ask(fay, {"type": "hello", "name": "fay"}, "welcome")
+        least = (await server.client().get(f"/api/lots/{LOT}")).json()["min_amount"]
+        await ask(fay, {"type": "bid", "lot": LOT, "amount": least}, "bid_accepted")
+        account = {"type": "register", "username": "fay", "password": "fay-password-1"}
+        assert (await ask(fay, account, "welcome"))["role"] == "bidder"
+        # the old guest token cannot come back as a guest called fay: the name is an account's
+        other = await TcpJson.connect(ports.tcp)
+        hello = {"type": "hello", "guest_token": welcome["guest_token"], "name": "fay"}
+        refused = await ask(other, hello, "error")
+        assert refused["code"] == "forbidden" and "log in" in refused["message"]
+        await fay.close()
+        await other.close()

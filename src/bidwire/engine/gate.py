@@ -442,12 +442,18 @@ class Gate:
         return self.accounts
 
     async def register(self, username: str, password: str, holder: object) -> tuple[Actor, str]:
-        """A new bidder account, logged in; not a name a guest other than ``holder`` holds."""
+        """A new bidder account, logged in; not a name a guest other than ``holder`` holds.
+        A guest taking its own name as an account ends its guest session: the name (and the
+        bids made under it) are the account's now, and no guest token can come back as it."""
         other = self.names.holder(username)
-        if other is not None and other is not holder and other is not self._attached.get(holder):
+        mine = holder if isinstance(holder, GuestSession) else self._attached.get(holder)
+        if other is not None and other is not holder and other is not mine:
             raise BadRequest(f"a guest is bidding as {username!r} right now; pick another name")
         issued = await self._accounts().register(username, password)
-        return self.signed_in(issued.user, holder), issued.token
+        actor = self.signed_in(issued.user, holder)
+        if mine is not None and other is mine:
+            self._end(mine)
+        return actor, issued.token
 
     async def login(
         self, username: str, password: str, address: str, holder: object
