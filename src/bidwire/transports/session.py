@@ -85,7 +85,7 @@ class SessionContext:
         """Right after an anonymous sale's ``sale_started``: each identified connection
         learns its own pseudonym there (a direct message, never in the shared bytes)."""
         if isinstance(event, SaleStarted) and event.sale in self.feed.salts:
-            for session in self.sessions:
+            for session in list(self.sessions):  # a peer that does not read may close
                 session.tell_alias(event.sale)
 
     @property
