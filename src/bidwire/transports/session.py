@@ -721,11 +721,14 @@ class Session:
             self.ctx.feed.subscribe_house(self)
 
     def _alias_sales(self) -> list[str]:
-        """The anonymous sales running or to come: where this connection has a pseudonym."""
+        """The anonymous sales running or to come: where this connection has a pseudonym.
+        Read from the anonymous ones only (``feed.salts``): a long-lived store holds many
+        ended sales, and every welcome asks this."""
+        sales = self.ctx.house.sales
         return [
-            sale.id
-            for sale in self.ctx.house.sales.values()
-            if sale.spec.anonymous and sale.status in ALIAS_STATUSES
+            sale_id
+            for sale_id in self.ctx.feed.salts
+            if (sale := sales.get(sale_id)) is not None and sale.status in ALIAS_STATUSES
         ]
 
     def tell_alias(self, sale_id: str) -> None:
