@@ -41,6 +41,7 @@ def catalog_defaults(settings: Settings) -> Defaults:
         opening_seconds=settings.opening_seconds,
         extend_seconds=settings.extend_seconds,
         gap_seconds=settings.lot_gap_seconds,
+        currency=settings.currency.upper(),
     )
 
 
@@ -88,6 +89,7 @@ async def serve(
             guests_allowed=settings.guests,
             bid_limiter=TokenBucket(settings.bid_rate, settings.bid_burst),
         )
+        await gate.load_guests()  # guests who bid keep their names across a restart
         ctx = SessionContext(
             house,
             feed,
@@ -95,6 +97,7 @@ async def serve(
             gate,
             auth_timeout=settings.auth_timeout_seconds,
             max_connections_per_address=settings.max_connections_per_address,
+            confirm_above=settings.confirm_above_minor,
         )
         tls = tls_context(settings)
         tcp = await start_tcp(
@@ -148,6 +151,8 @@ async def serve(
             feed.close()
             await asyncio.sleep(0.05)  # let the goodbyes reach the sockets
             await http.stop()
+            with contextlib.suppress(TimeoutError):  # guests' last use, before the store closes
+                await asyncio.wait_for(gate.settled(), SHUTDOWN_GRACE_SECONDS)
         print("bidwire stopped", flush=True)
 
 

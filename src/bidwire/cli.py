@@ -114,6 +114,16 @@ def serve(
     header_timeout_seconds: Annotated[
         float | None, typer.Option(help="Close HTTP requests whose headers stall (10).")
     ] = None,
+    currency: Annotated[
+        str | None, typer.Option(help="The house currency, for lots without one (USD).")
+    ] = None,
+    confirm_above: Annotated[
+        str | None,
+        typer.Option(
+            metavar="AMOUNT",
+            help="Clients ask to confirm any bid above AMOUNT, in the house currency (none).",
+        ),
+    ] = None,
 ) -> None:
     """Run the auction server. BIDWIRE_* environment variables mirror every flag."""
     flags = dict(locals())

@@ -7,10 +7,13 @@ Every limit is finite by default.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from bidwire.domain.money import parse_units
 
 
 def default_data_dir() -> Path:
@@ -49,6 +52,12 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     """With ``admin_username``: creates that admin on first start if no admin exists."""
     admin_username: str = "admin"
+    currency: str = "USD"
+    """The house's currency: the one catalog lots without their own get, and the one
+    ``confirm_above`` is written in (its minor units: 2 decimals, 0 for JPY, ...)."""
+    confirm_above: str = ""
+    """Clients ask a bidder to confirm any bid (amount or maximum) above this amount, in
+    currency units as a person writes them (``1000`` or ``1,000.50``); empty: no house limit."""
 
     def __post_init__(self) -> None:
         for name in ("tcp_port", "http_port"):
@@ -72,6 +81,22 @@ class Settings:
             raise ValueError("header-timeout-seconds must be between 0 and 3600")
         if self.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
+        if not re.fullmatch(r"[A-Za-z]{3}", self.currency):
+            raise ValueError("currency must be a three-letter code such as USD or EUR")
+        self.confirm_above_minor  # noqa: B018 (parsed now, so a bad amount stops the start)
+
+    @property
+    def confirm_above_minor(self) -> int | None:
+        """``confirm_above`` in minor units of ``currency``: what the wire says (None: no limit)."""
+        if not self.confirm_above.strip():
+            return None
+        try:
+            minor = parse_units(self.confirm_above, self.currency)
+        except ValueError as exc:
+            raise ValueError(f"confirm-above: {exc}") from None
+        if minor == 0:
+            raise ValueError("confirm-above must be more than zero (leave it out for no limit)")
+        return minor
 
     @property
     def store_url(self) -> str:

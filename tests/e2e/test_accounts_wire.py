@@ -190,8 +190,9 @@ async def test_blocking_over_http_ends_live_connections(
             "/api/admin/users/trent/block", headers={"Authorization": f"Bearer {token}"}
         )
         assert blocked.status_code == 200, blocked.text
-    goodbye = await victim.wait_for(lambda m: m["type"] == "server_closing")
-    assert "blocked" in goodbye["message"]
+    goodbye = await victim.wait_for(lambda m: m["type"] == "error")
+    assert (goodbye["code"], goodbye["reason"]) == ("forbidden", "blocked")
+    assert "blocked your account" in goodbye["message"]
     await asyncio.wait_for(victim._task, 5)
     pong = await guest.request({"type": "ping", "id": "p"})  # others are untouched
     assert pong["type"] == "pong"

@@ -371,3 +371,16 @@ async def test_listing_entries_are_read_by_lot_and_version_and_replaced_by_a_new
         "w": ListingEntry("w", "v2", b"\x04", "bob")
     }
     assert await store.listing_entries([], "v1") == {}
+
+
+async def test_guest_sessions_are_kept_by_hash_newest_first_and_bounded(store: Store) -> None:
+    """The gate's guest sessions that have bid (issue 12): refreshed, dropped, and read back
+    only while recent, at most ``limit`` of them, the rest deleted."""
+    for n in range(4):
+        await store.save_guest(f"h{n}", f"guest{n}", 1_000 + n)
+    await store.save_guest("h1", "guest1", 5_000)  # used again later
+    await store.save_guest("h1", "guest1", 4_000)  # an older write arriving late moves nothing
+    await store.drop_guest("h3")
+    kept = await store.kept_guests(since_ms=1_001, limit=2)
+    assert sorted(kept) == [("h1", "guest1", 5_000), ("h2", "guest2", 1_002)]
+    assert sorted(await store.kept_guests(since_ms=0, limit=10)) == sorted(kept)  # rest gone

@@ -171,6 +171,7 @@ OPERATIONS = [
     ("POST", "/api/lots/{lot_id}/bids"),
     ("POST", "/api/lots/{lot_id}/buy-now"),
     ("GET", "/api/info"),
+    ("GET", "/api/server"),
     ("POST", "/api/register"),
     ("POST", "/api/login"),
     ("POST", "/api/logout"),

@@ -60,3 +60,16 @@ class AccountStore(Protocol):
         ...
 
     async def audit_log(self, limit: int) -> list[tuple[int, str, str, str]]: ...
+
+    # -- guest sessions that have bid (engine/gate.py): kept across restarts ------------------
+
+    async def save_guest(self, token_hash: str, name: str, last_seen: int) -> None:
+        """Store (or refresh) a guest session: its token's SHA-256, never the token."""
+        ...
+
+    async def drop_guest(self, token_hash: str) -> None: ...
+
+    async def kept_guests(self, since_ms: int, limit: int) -> list[tuple[str, str, int]]:
+        """The guest sessions used since ``since_ms``, the ``limit`` most recent, as
+        ``(token_hash, name, last_seen)``; the others are deleted."""
+        ...

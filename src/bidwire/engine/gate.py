@@ -2,9 +2,15 @@
 
 TCP, WebSocket, text mode and HTTP all ask here; none of them decides a name or a bid's
 admission itself (design.md section 7). Principles:
-- A guest's identity is its holder (a connection, or an HTTP guest session), not the bare name:
-  a name is held by one holder at a time, and a name a reader could take for another name
-  (``names.skeleton``: case, NFKC, look-alike letters) is the same name.
+- A guest's identity is its guest session, not the bare name: one kind of session for every
+  transport (a wire hello makes one and its welcome tells the token; HTTP keeps it in the
+  ``bidwire_guest`` cookie; a hello with ``guest_token``, or a WebSocket with the cookie,
+  resumes it). A name is held by one session at a time, and a name a reader could take for
+  another name (``names.skeleton``: case, NFKC, look-alike letters) is the same name.
+- A guest that has bid keeps its name while its session lives (GUEST_IDLE_MS idle, stored, so
+  across a restart): a newcomer asking for it gets ``bob-2``, and never sees the earlier Bob's
+  bids or wins as its own. One that has not bid frees its name when its connection ends (an
+  HTTP one, when idle). Sessions kept without a connection are bounded (MAX_IDLE_GUESTS).
 - Registered names, and their look-alikes, are never a guest's, on any transport; a blocked
   user cannot come back as a guest under their name either.
 - A taken name gets a suffix (``bob-2``) that skips names held now and registered names.
@@ -13,15 +19,19 @@ admission itself (design.md section 7). Principles:
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import random
 import secrets
 from collections import OrderedDict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from bidwire.accounts.limits import TokenBucket
-from bidwire.accounts.records import UserRecord
-from bidwire.accounts.service import GUEST_PREFIX, Accounts
+from bidwire.accounts.records import AccountStore, UserRecord
+from bidwire.accounts.service import GUEST_PREFIX, Accounts, token_hash
 from bidwire.clock import Clock
 from bidwire.domain.commands import Actor, BuyNow, PlaceBid
 from bidwire.domain.lot import Refusal
@@ -30,10 +40,19 @@ from bidwire.errors import BadRequest, Forbidden, NotAuthenticated
 
 MAX_SUFFIX_TRIES = 50
 """Suffixes tried in order before a random one: bounds the lookups one hello can cost."""
+GUEST_IDLE_MS = 7 * 24 * 3600 * 1000
+"""A guest session that has bid, and the name it holds, lives this long without use. It is
+stored (its token's SHA-256, never the token), so it outlives a restart."""
 HTTP_GUEST_IDLE_MS = 30 * 60 * 1000
-"""An HTTP guest session (and the name it holds) ends after this long without a request."""
-MAX_HTTP_GUESTS = 10_000
-"""HTTP guest sessions kept at most; past it the least recently used one ends."""
+"""A guest session made over HTTP that has not bid ends after this long without a request."""
+MAX_IDLE_GUESTS = 10_000
+"""Guest sessions kept without a live connection, at most; past it the least recently used one
+ends (one that never bid first)."""
+TOUCH_STORE_MS = 3600 * 1000
+"""A stored guest session's last use is written again at most this often (it expires in days)."""
+MAX_GUEST_TOKEN = 256
+
+log = logging.getLogger("bidwire.gate")
 
 
 class NameRegistry:
@@ -68,12 +87,29 @@ class NameRegistry:
 
 
 @dataclass(eq=False, slots=True)
-class HttpGuest:
-    """A guest over HTTP: the holder of its name between requests (cookie or token)."""
+class GuestSession:
+    """A guest, on every transport: the holder of its name. Its token (the ``bidwire_guest``
+    cookie, a bid's or a hello's ``guest_token``) makes a request or a connection that guest
+    again. Wire connections attach to it; HTTP requests use it between them."""
 
     actor: Actor
-    token: str
+    token_hash: str
     last_seen: int
+    token: str = ""
+    """Known once this server has seen it (made here, or presented; "" after a restart until
+    it is presented again); never stored."""
+    has_bid: bool = False
+    """Then its name stays its own (GUEST_IDLE_MS, stored) when no connection uses it."""
+    connections: int = 0
+    linger_ms: int = 0
+    """How long it outlives its last connection before it has bid: 0 (a wire guest: the name is
+    free again at once), or HTTP_GUEST_IDLE_MS (made over HTTP)."""
+    stored_at: int | None = None
+    """``last_seen`` as last written to the store (None: not stored)."""
+
+
+HttpGuest = GuestSession
+"""Its name from when only HTTP had guest sessions."""
 
 
 @dataclass(slots=True)
@@ -84,13 +120,49 @@ class Gate:
     bid_limiter: TokenBucket = field(default_factory=lambda: TokenBucket(20.0, 40))
     rng: random.Random = field(default_factory=random.Random)
     names: NameRegistry = field(default_factory=NameRegistry)
-    _http_guests: OrderedDict[str, HttpGuest] = field(default_factory=OrderedDict)
+    _guests: dict[str, GuestSession] = field(default_factory=dict)
+    """Every live guest session, by its token's hash."""
+    _by_name: dict[str, GuestSession] = field(default_factory=dict)
+    _attached: dict[object, GuestSession] = field(default_factory=dict)
+    """A wire connection -> the guest session it is."""
+    _idle: OrderedDict[str, GuestSession] = field(default_factory=OrderedDict)
+    """Sessions made over HTTP, not bid, no connection: least recently used first."""
+    _kept: OrderedDict[str, GuestSession] = field(default_factory=OrderedDict)
+    """Sessions that have bid, no connection: least recently used first."""
+    _writes: set[asyncio.Task[None]] = field(default_factory=set)
+    _presets: dict[object, str] = field(default_factory=dict)
+    """A connection -> the token its guest session will have (its browser's cookie already)."""
 
     # -- guests ------------------------------------------------------------------------------
 
     async def guest(self, wanted: str, holder: object, *, suffix: bool = True) -> Actor:
-        """Make ``holder`` a guest called ``wanted``, or the first free ``wanted-N`` (or, with
-        ``suffix`` off, refuse a taken name). Raises a ClientError saying why not."""
+        """Make ``holder`` (a connection) a guest called ``wanted``, or the first free
+        ``wanted-N`` (or, with ``suffix`` off, refuse a taken name). A connection that is a
+        guest already is renamed, unless its guest has bid: that name stays its session's,
+        and the connection becomes a new guest. Raises a ClientError saying why not."""
+        current = self._attached.get(holder)
+        if current is not None and skeleton(wanted) == skeleton(current.actor.name):
+            return current.actor
+        if current is not None and not current.has_bid:
+            return await self._claim(wanted, current, suffix)
+        fresh = self._new_session(token=self._presets.pop(holder, None))
+        actor = await self._claim(wanted, fresh, suffix)
+        self.leave(holder)
+        self._attach(holder, fresh)
+        return actor
+
+    def preset_token(self, holder: object, token: str) -> None:
+        """The token the guest session ``holder`` (a WebSocket) may become will have: its
+        handshake set it as the browser's ``bidwire_guest`` cookie, so a reload or a
+        reconnect is that guest again without the page's help."""
+        self._presets[holder] = token
+
+    def live_guest(self, token: str | None) -> bool:
+        """Whether ``token`` is a live guest session's."""
+        return self._live(token) is not None
+
+    async def _claim(self, wanted: str, session: GuestSession, suffix: bool) -> Actor:
+        """Give ``session`` the name, or the first free ``wanted-N``."""
         if not self.guests_allowed:
             raise Forbidden("this server does not take guests; log in")
         try:
@@ -102,48 +174,220 @@ class Gate:
             raise Forbidden(f"{name!r} is a registered user's name: log in instead")
         if user is not None:
             raise Forbidden(f"{name!r} looks like the registered name {user.username!r}")
+        self._expire()  # a name whose session has just ended is free
         for n in range(1, MAX_SUFFIX_TRIES + 1):
             candidate = name if n == 1 else suffixed(name, n)
             if n > 1 and await self._registered(candidate) is not None:
                 continue
-            if self.names.claim(candidate, holder):
-                return Actor(candidate, "guest")
+            if self.names.claim(candidate, session):
+                self._named(session, candidate)
+                return session.actor
             if not suffix:
                 raise Forbidden(f"another guest is bidding as {name!r}; pick another name")
-        return await self.guest(f"{name[:20]}-{self.rng.randrange(10**9)}", holder)
+        return await self._claim(f"{name[:20]}-{self.rng.randrange(10**9)}", session, suffix)
+
+    def _named(self, session: GuestSession, name: str) -> None:
+        if self._by_name.get(session.actor.name) is session:
+            del self._by_name[session.actor.name]
+        session.actor = Actor(name, "guest")
+        self._by_name[name] = session
 
     def made_up_guest(self, holder: object) -> Actor:
         """A made-up guest name (text mode's greeting): ``guest-1234``. No account can have
         one (``accounts.service.check_username``), so only the names held now are asked."""
+        session = self._new_session(token=self._presets.pop(holder, None))
         for attempt in itertools.count():  # four digits while they are mostly free, then more
             digits = 4 + attempt // 20
             name = f"{GUEST_PREFIX}{self.rng.randrange(10 ** (digits - 1), 10**digits)}"
-            if self.names.claim(name, holder):
-                return Actor(name, "guest")
+            if self.names.claim(name, session):
+                self._named(session, name)
+                self.leave(holder)
+                self._attach(holder, session)
+                return session.actor
         raise AssertionError("unreachable")
 
-    def leave(self, holder: object) -> None:
-        """The holder is gone (closed, or now logged in): its guest name is free again."""
-        self.names.release(holder)
+    def resume_guest(self, token: str, holder: object) -> Actor | None:
+        """Make the connection ``holder`` the guest whose live session ``token`` is (a hello's
+        ``guest_token``, the WebSocket's cookie); None if there is none (ended, or unknown)."""
+        session = self._live(token)
+        if session is None:
+            return None
+        if self._attached.get(holder) is not session:
+            self.leave(holder)
+            self._attach(holder, session)
+        self._touch_store(session)
+        return session.actor
 
-    async def http_guest(self, wanted: str, *, suffix: bool = True) -> HttpGuest:
-        """A new HTTP guest session holding its name until it goes idle."""
-        self._expire_http_guests()
-        session = HttpGuest(Actor("", "guest"), secrets.token_urlsafe(24), self.clock.now_ms())
-        session.actor = await self.guest(wanted, session, suffix=suffix)
-        self._http_guests[session.token] = session
-        if len(self._http_guests) > MAX_HTTP_GUESTS:
-            _, oldest = self._http_guests.popitem(last=False)
-            self.leave(oldest)
+    def guest_token(self, holder: object) -> str | None:
+        """The token of the guest session a connection is (what its welcome tells it)."""
+        session = self._attached.get(holder)
+        return session.token or None if session is not None else None
+
+    def leave(self, holder: object) -> None:
+        """The connection is gone (closed, or now logged in), or an HTTP guest session became
+        an account. A guest that has bid keeps its name while its session lives; otherwise a
+        wire guest's name is free again at once, an HTTP one's once it has been idle."""
+        if isinstance(holder, GuestSession):
+            self._end(holder)
+            return
+        self._presets.pop(holder, None)
+        session = self._attached.pop(holder, None)
+        if session is None:
+            return
+        session.connections -= 1
+        if session.connections > 0:
+            return
+        session.last_seen = self.clock.now_ms()
+        if session.has_bid:
+            self._kept[session.token_hash] = session
+            self._save(session)
+        elif session.linger_ms > 0:
+            self._idle[session.token_hash] = session
+        else:
+            self._end(session)
+            return
+        self._trim()
+
+    def _new_session(self, linger_ms: int = 0, token: str | None = None) -> GuestSession:
+        token = token or secrets.token_urlsafe(24)
+        return GuestSession(
+            Actor("", "guest"), token_hash(token), self.clock.now_ms(), token, linger_ms=linger_ms
+        )
+
+    def _attach(self, holder: object, session: GuestSession) -> None:
+        self._guests[session.token_hash] = session
+        self._idle.pop(session.token_hash, None)
+        self._kept.pop(session.token_hash, None)
+        self._attached[holder] = session
+        session.connections += 1
+        session.last_seen = self.clock.now_ms()
+
+    def _live(self, token: str | None) -> GuestSession | None:
+        if not token or len(token) > MAX_GUEST_TOKEN:
+            return None
+        self._expire()
+        session = self._guests.get(token_hash(token))
+        if session is not None:
+            session.token = token
         return session
 
-    def http_guest_of(self, token: str | None) -> HttpGuest | None:
-        """The live HTTP guest session behind ``token``; using it keeps it alive."""
-        self._expire_http_guests()
-        session = self._http_guests.get(token or "")
+    def _end(self, session: GuestSession) -> None:
+        key = session.token_hash
+        if self._guests.get(key) is session:
+            del self._guests[key]
+        self._idle.pop(key, None)
+        self._kept.pop(key, None)
+        if self._by_name.get(session.actor.name) is session:
+            del self._by_name[session.actor.name]
+        self.names.release(session)
+        if session.connections:  # ended under live connections (rare): they are guests of none
+            for holder in [h for h, s in self._attached.items() if s is session]:
+                del self._attached[holder]
+            session.connections = 0
+        if session.stored_at is not None:
+            session.stored_at = None
+            store = self._store()
+            if store is not None:
+                self._write(store.drop_guest(key))
+
+    def _expire(self) -> None:
+        now = self.clock.now_ms()
+        for queue, idle_ms in ((self._idle, HTTP_GUEST_IDLE_MS), (self._kept, GUEST_IDLE_MS)):
+            while queue:
+                oldest = next(iter(queue.values()))
+                if oldest.last_seen > now - idle_ms:
+                    break
+                self._end(oldest)
+
+    def _trim(self) -> None:
+        while len(self._idle) + len(self._kept) > MAX_IDLE_GUESTS:
+            queue = self._idle or self._kept
+            self._end(next(iter(queue.values())))
+
+    def _pin(self, actor: Actor) -> None:
+        """A guest has bid: its name is now its session's while the session lives."""
+        session = self._by_name.get(actor.name)
+        if session is None or session.has_bid:
+            return
+        session.has_bid = True
+        session.linger_ms = GUEST_IDLE_MS
+        if self._idle.pop(session.token_hash, None) is not None:
+            self._kept[session.token_hash] = session
+        self._save(session)
+
+    # -- guest sessions in the store ---------------------------------------------------------
+
+    def _store(self) -> AccountStore | None:
+        return self.accounts.store if self.accounts is not None else None
+
+    async def load_guests(self) -> int:
+        """At start: the stored guest sessions that are still alive hold their names again."""
+        store = self._store()
+        if store is None:
+            return 0
+        now = self.clock.now_ms()
+        rows = await store.kept_guests(now - GUEST_IDLE_MS, MAX_IDLE_GUESTS)
+        for key, name, last_seen in sorted(rows, key=lambda row: row[2]):
+            session = GuestSession(
+                Actor(name, "guest"), key, last_seen, "", True, 0, GUEST_IDLE_MS, last_seen
+            )
+            if key in self._guests or not self.names.claim(name, session):
+                continue
+            self._named(session, name)
+            self._guests[key] = session
+            self._kept[key] = session
+        return len(self._kept)
+
+    def _save(self, session: GuestSession) -> None:
+        store = self._store()
+        if store is None or not session.has_bid:
+            return
+        session.stored_at = session.last_seen
+        self._write(store.save_guest(session.token_hash, session.actor.name, session.last_seen))
+
+    def _touch_store(self, session: GuestSession) -> None:
+        if session.has_bid and (
+            session.stored_at is None or session.last_seen - session.stored_at >= TOUCH_STORE_MS
+        ):
+            self._save(session)
+
+    def _write(self, write: Coroutine[Any, Any, None]) -> None:
+        """A store write in the background, in order (the store has one writer)."""
+        task = asyncio.ensure_future(write)
+        self._writes.add(task)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[None]) -> None:
+        self._writes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a guest session could not be stored: %s", task.exception())
+
+    async def settled(self) -> None:
+        """Until every guest session write started so far is done (tests, and shutdown)."""
+        while self._writes:
+            await asyncio.wait(set(self._writes))
+
+    # -- HTTP guest sessions ------------------------------------------------------------------
+
+    async def http_guest(self, wanted: str, *, suffix: bool = True) -> GuestSession:
+        """A new guest session made over HTTP (POST /api/guest, or a first bid naming a
+        bidder): it holds its name between requests until it goes idle."""
+        session = self._new_session(HTTP_GUEST_IDLE_MS)
+        await self._claim(wanted, session, suffix)
+        self._guests[session.token_hash] = session
+        self._idle[session.token_hash] = session
+        self._trim()
+        return session
+
+    def http_guest_of(self, token: str | None) -> GuestSession | None:
+        """The live guest session behind ``token``; using it keeps it alive."""
+        session = self._live(token)
         if session is not None:
             session.last_seen = self.clock.now_ms()
-            self._http_guests.move_to_end(session.token)
+            for queue in (self._idle, self._kept):
+                if session.token_hash in queue:
+                    queue.move_to_end(session.token_hash)
+            self._touch_store(session)
         return session
 
     async def http_bidder(
@@ -181,18 +425,9 @@ class Gate:
         return made.actor, made
 
     def end_http_guest(self, token: str) -> None:
-        session = self._http_guests.pop(token, None)
+        session = self._guests.get(token_hash(token))
         if session is not None:
-            self.leave(session)
-
-    def _expire_http_guests(self) -> None:
-        idle_since = self.clock.now_ms() - HTTP_GUEST_IDLE_MS
-        while self._http_guests:
-            oldest = next(iter(self._http_guests.values()))
-            if oldest.last_seen > idle_since:
-                return
-            del self._http_guests[oldest.token]
-            self.leave(oldest)
+            self._end(session)
 
     async def _registered(self, name: str) -> UserRecord | None:
         if self.accounts is None:
@@ -207,12 +442,18 @@ class Gate:
         return self.accounts
 
     async def register(self, username: str, password: str, holder: object) -> tuple[Actor, str]:
-        """A new bidder account, logged in; not a name a guest other than ``holder`` holds."""
+        """A new bidder account, logged in; not a name a guest other than ``holder`` holds.
+        A guest taking its own name as an account ends its guest session: the name (and the
+        bids made under it) are the account's now, and no guest token can come back as it."""
         other = self.names.holder(username)
-        if other is not None and other is not holder:
+        mine = holder if isinstance(holder, GuestSession) else self._attached.get(holder)
+        if other is not None and other is not holder and other is not mine:
             raise BadRequest(f"a guest is bidding as {username!r} right now; pick another name")
         issued = await self._accounts().register(username, password)
-        return self.signed_in(issued.user, holder), issued.token
+        actor = self.signed_in(issued.user, holder)
+        if mine is not None and other is mine:
+            self._end(mine)
+        return actor, issued.token
 
     async def login(
         self, username: str, password: str, address: str, holder: object
@@ -262,6 +503,8 @@ class Gate:
             return Refusal("not_authenticated", "this server takes bids from accounts only")
         if not self.bid_limiter.take(actor.name, self.clock.now_ms()):
             return Refusal("rate_limited", "too many bids at once; slow down a little")
+        if actor.role == "guest":
+            self._pin(actor)
         return None
 
     def identified(self, actor: Actor | None) -> bool:

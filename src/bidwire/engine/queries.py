@@ -323,6 +323,18 @@ class Queries:
         ]
         return BidHistory(lot_id, listed, page[-1].seq if more and page else None, self._now())
 
+    def public_bidder(self, lot_id: str, bidder: str) -> str:
+        """How the public sees ``bidder`` on this lot: the name, or in an anonymous sale the
+        pseudonym (what a bidder's own ``bid_accepted`` and HTTP answers carry)."""
+        house = self.house
+        lot = house.lots.get(lot_id) or house.closed.cached(lot_id)
+        if lot is not None:
+            return house.public_name(lot.sale, bidder)
+        for sale in house.sales.values():
+            if lot_id in sale.spec.lot_ids:
+                return house.public_name(sale.id, bidder)
+        return bidder
+
     def lot_on_the_block(self) -> str | None:
         """The most recently opened lot still open (what a bare number bids on)."""
         return self.house.lot_on_the_block()

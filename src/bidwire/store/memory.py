@@ -35,6 +35,8 @@ class MemoryAccounts:
         self.users: dict[str, UserRecord] = {}
         self.tokens: dict[str, tuple[int, int, bool]] = {}
         self.audit_entries: list[tuple[int, str, str, str]] = []
+        self.guest_sessions: dict[str, tuple[str, int]] = {}
+        """Guest sessions that have bid: token hash -> (name, last_seen)."""
 
     async def create_user(
         self, username: str, role: UserRole, password_hash: str, now_ms: int
@@ -96,6 +98,19 @@ class MemoryAccounts:
 
     async def audit_log(self, limit: int) -> list[tuple[int, str, str, str]]:
         return list(reversed(self.audit_entries))[:limit]
+
+    async def save_guest(self, token_hash: str, name: str, last_seen: int) -> None:
+        seen = max(last_seen, self.guest_sessions.get(token_hash, ("", last_seen))[1])
+        self.guest_sessions[token_hash] = (name, seen)
+
+    async def drop_guest(self, token_hash: str) -> None:
+        self.guest_sessions.pop(token_hash, None)
+
+    async def kept_guests(self, since_ms: int, limit: int) -> list[tuple[str, str, int]]:
+        newest = sorted(self.guest_sessions.items(), key=lambda item: -item[1][1])
+        kept = [(key, name, seen) for key, (name, seen) in newest if seen >= since_ms][:limit]
+        self.guest_sessions = {key: (name, seen) for key, name, seen in kept}
+        return kept
 
 
 class MemoryStore(MemoryAccounts, MemoryActivity):

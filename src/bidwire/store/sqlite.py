@@ -176,9 +176,16 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE stream = 'lot' AND type = 'lot_closed'
         AND json_extract(CAST(body AS TEXT), '$.reason') = 'ended';
     """,
-    # 9: kept for this session's identity migration (an empty script only moves the version
-    # on); its author's line replaces this one
-    "",
+    # 9: guest sessions that have bid (engine/gate.py), so a guest's name stays its own
+    # across a restart: the token's SHA-256 (never the token), the name, the last use
+    """
+    CREATE TABLE IF NOT EXISTS guest_sessions (
+        token_hash TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        last_seen INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS guest_sessions_seen ON guest_sessions(last_seen);
+    """,
     # 10: each closed lot's public listing entry (engine/queries.py), so a listing of many
     # closed lots reads one small row each instead of rebuilding every lot from its log; an
     # entry of an older shape is made again when read
@@ -574,6 +581,39 @@ class SqliteAccounts:
             return [tuple(row) for row in rows]
 
         result: list[tuple[int, str, str, str]] = await self._read(read)
+        return result
+
+    async def save_guest(self, token_hash: str, name: str, last_seen: int) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO guest_sessions (token_hash, name, last_seen) VALUES (?, ?, ?)"
+                " ON CONFLICT (token_hash) DO UPDATE SET name = excluded.name,"
+                " last_seen = MAX(last_seen, excluded.last_seen)",
+                (token_hash, name, last_seen),
+            )
+
+        await self._submit(run)
+
+    async def drop_guest(self, token_hash: str) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM guest_sessions WHERE token_hash = ?", (token_hash,))
+
+        await self._submit(run)
+
+    async def kept_guests(self, since_ms: int, limit: int) -> list[tuple[str, str, int]]:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "DELETE FROM guest_sessions WHERE last_seen < ? OR token_hash NOT IN"
+                " (SELECT token_hash FROM guest_sessions ORDER BY last_seen DESC LIMIT ?)",
+                (since_ms, limit),
+            )
+
+        def read(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+            rows = conn.execute("SELECT token_hash, name, last_seen FROM guest_sessions")
+            return [(str(h), str(name), int(seen)) for h, name, seen in rows]
+
+        await self._submit(run)
+        result: list[tuple[str, str, int]] = await self._read(read)
         return result
 
 

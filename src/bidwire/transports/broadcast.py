@@ -17,7 +17,7 @@ from typing import Protocol
 
 from bidwire.bus import Bus, Message
 from bidwire.clock import Clock, work_timer
-from bidwire.domain.events import SaleEvent
+from bidwire.domain.events import SALE_EVENT_TYPES, SaleEvent
 from bidwire.domain.lot import Lot
 from bidwire.engine.views import Published, Snapshot, Views
 from bidwire.transports.fanout import DirectPath, WriteEach
@@ -92,6 +92,8 @@ class Feed:
         self.delivered = 0
         """Events handed to subscribers, counted once per subscriber (for /metrics and bench)."""
         self._direct_waiters: list[tuple[Subscriber | None, asyncio.Future[Subscriber]]] = []
+        self.sale_listeners: list[Callable[[SaleEvent], None]] = []
+        """Told of each sale event once it has been handed to every subscriber."""
         self._flush_waiters: list[asyncio.Future[None]] = []
 
     def listen(self, bus: Bus) -> None:
@@ -263,6 +265,11 @@ class Feed:
         self.delivered += len(items) * len(self.house)
         if self.by_lot:
             self._deliver_by_lot(items)
+        if self.sale_listeners:
+            for item in published:
+                if isinstance(item.event, SALE_EVENT_TYPES):
+                    for listener in self.sale_listeners:
+                        listener(item.event)
 
     def _deliver_by_lot(self, items: list[Outgoing]) -> None:
         per_lot: dict[str, list[Outgoing]] = {}

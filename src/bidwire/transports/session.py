@@ -20,7 +20,7 @@ from bidwire.accounts.records import UserRecord
 from bidwire.accounts.service import Accounts
 from bidwire.clock import Clock
 from bidwire.domain.commands import Accepted, Actor
-from bidwire.domain.events import LotClosed
+from bidwire.domain.events import LotClosed, SaleEvent, SaleStarted
 from bidwire.domain.lot import Lot, Refusal
 from bidwire.domain.money import format_amount, parse_units
 from bidwire.engine.activity import Activity
@@ -28,7 +28,7 @@ from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.queries import Queries
 from bidwire.engine.views import Snapshot
-from bidwire.errors import BidwireError, ClientError, NotReading
+from bidwire.errors import BidwireError, ClientError, Forbidden, NotAuthenticated, NotReading
 from bidwire.transports import activity as mine
 from bidwire.transports.broadcast import Feed
 from bidwire.wire import codec, text
@@ -72,6 +72,8 @@ class SessionContext:
     """Who may act and bid: every transport asks it (names, accounts, the bid rate)."""
     auth_timeout: float = 30.0
     max_connections_per_address: int = 5_000
+    confirm_above: int | None = None
+    """The house limit (minor units) above which clients confirm a bid: told in ``welcome``."""
     sessions: set[Session] = field(default_factory=set)
     per_address: dict[str, int] = field(default_factory=dict)
     _release_waiters: list[asyncio.Future[str]] = field(
@@ -94,6 +96,16 @@ class SessionContext:
         if self.house is not None:  # some tests build a context with no house
             self.activity.listen(self.house.bus)
 
+    def __post_init__(self) -> None:
+        self.feed.sale_listeners.append(self._on_sale_event)
+
+    def _on_sale_event(self, event: SaleEvent) -> None:
+        """Right after an anonymous sale's ``sale_started``: each identified connection
+        learns its own pseudonym there (a direct message, never in the shared bytes)."""
+        if isinstance(event, SaleStarted) and event.sale in self.feed.salts:
+            for session in list(self.sessions):  # a peer that does not read may close
+                session.tell_alias(event.sale)
+
     @property
     def accounts(self) -> Accounts | None:
         return self.gate.accounts
@@ -109,7 +121,9 @@ class SessionContext:
 
     def disconnect(self, *, username: str | None = None, token: str | None = None) -> int:
         """Close the live connections of a blocked user or a revoked token: what a token
-        allowed must end when the token does. Returns how many were closed."""
+        allowed must end when the token does. Each is told why (``Session.end``): blocked
+        when the user is named, logged out when the token is. Returns how many were closed."""
+        reason: EndReason = "blocked" if username is not None else "logged_out"
         doomed = [
             session
             for session in self.sessions
@@ -122,7 +136,7 @@ class SessionContext:
             )
         ]
         for session in doomed:
-            session.goodbye("Your session has ended (logged out or blocked); log in again.")
+            session.end(reason)
         return len(doomed)
 
     def admit(self, address: str) -> bool:
@@ -154,6 +168,15 @@ class SessionContext:
 
 
 Mode = Literal["pending", "text", "json"]
+ALIAS_STATUSES = ("scheduled", "running", "paused")
+"""A sale in these is told to each connection as its ``alias`` (a held one waits its start)."""
+EndReason = Literal["blocked", "logged_out"]
+ENDED: dict[EndReason, str] = {
+    "blocked": "the auctioneer has blocked your account; you can no longer bid here",
+    "logged_out": "your login has ended (you logged out, here or in another window);"
+    " log in again to bid",
+}
+"""Why a live session was ended, in words (``error`` ``forbidden`` with this ``reason``)."""
 
 
 class Session:
@@ -268,6 +291,26 @@ class Session:
     def close(self) -> None:
         self.outlet.close()
         self.on_close()
+
+    def end(self, reason: EndReason) -> None:
+        """The account was blocked or its token logged out: say so (never "the server is
+        restarting": a client would reconnect and be refused), then close. A WebSocket is
+        closed with 1008 (policy violation), which browsers do not retry on their own."""
+        message = ENDED[reason]
+        if self.mode == "text":
+            self._say(f"{message[0].upper()}{message[1:]}. [{Forbidden.code}]")
+        else:
+            self.outlet.send_message(
+                codec.encode(
+                    codec.SessionEnded(Forbidden.code, reason, message, self.ctx.clock.now_ms())
+                )
+            )
+        refuse = getattr(self.outlet, "close_for_policy", None)
+        if refuse is not None:
+            refuse()
+            self.on_close()
+        else:
+            self.close()
 
     def goodbye(self, message: str) -> None:
         if self.mode == "text":
@@ -423,15 +466,37 @@ class Session:
         await handler(self, msg)
 
     async def _on_hello(self, msg: codec.Hello) -> None:
-        if self.actor is not None:
+        """Be a guest: the session of a live ``guest_token``, else a new one with the name (or
+        ``name-N``). A guest saying hello again (its page, after the WebSocket's cookie made it
+        that guest already) is welcomed again, or renamed: as text mode's ``name``."""
+        again = self.actor is not None
+        if self.actor is not None and self.actor.role != "guest":
             self._error(msg.id, "bad_request", f"you are already {self.actor.name}")
             return
-        try:
-            self.actor = await self.ctx.gate.guest(msg.name, self)
-        except ClientError as err:
-            self._error(msg.id, err.code, str(err))
-            return
-        self._welcome(msg.id, token=None)
+        gate = self.ctx.gate
+        actor = gate.resume_guest(msg.guest_token, self) if msg.guest_token else None
+        if actor is None:
+            if msg.guest_token and not msg.name.strip():
+                message = "your guest session has ended; say hello with a name"
+                self._error(msg.id, NotAuthenticated.code, message)
+                return
+            try:
+                actor = await gate.guest(msg.name, self)
+            except ClientError as err:
+                self._error(msg.id, err.code, str(err))
+                return
+        self.actor = actor
+        self._welcome(msg.id, token=None, again=again)
+
+    def adopt_guest(self, token: str) -> bool:
+        """Start as the guest of a live guest session (the WebSocket's ``bidwire_guest``
+        cookie); False, and nothing said, if it has ended."""
+        actor = self.ctx.gate.resume_guest(token, self)
+        if actor is None:
+            return False
+        self.actor = actor
+        self._welcome(None, token=None)
+        return True
 
     async def _on_account(self, msg: codec.Register | codec.Login | codec.Auth) -> None:
         gate = self.ctx.gate
@@ -486,6 +551,7 @@ class Session:
                         msg.id,
                         result.max_amount,
                         result.leading,
+                        self._public_me(result.lot),
                     )
                 )
             )
@@ -558,9 +624,22 @@ class Session:
         assert result.amount is not None
         self.outlet.send_message(
             codec.encode(
-                codec.Bought(result.lot, result.amount, result.seq, self.ctx.clock.now_ms(), msg.id)
+                codec.Bought(
+                    result.lot,
+                    result.amount,
+                    result.seq,
+                    self.ctx.clock.now_ms(),
+                    msg.id,
+                    self._public_me(result.lot),
+                )
             )
         )
+
+    def _public_me(self, lot_id: str) -> str | None:
+        """How the public sees this connection on ``lot_id`` (its pseudonym if anonymous)."""
+        if self.actor is None:
+            return None
+        return self.ctx.queries.public_bidder(lot_id, self.actor.name)
 
     async def _buy_now(self, lot_id: str) -> LotClosed | Refusal:
         command = self.ctx.gate.buy_now(self.actor, lot_id)
@@ -635,18 +714,60 @@ class Session:
                 self._error(None, "not_authenticated", message)
             self.close()
 
-    def _welcome(self, request_id: codec.RequestId, token: str | None) -> None:
+    def _welcome(self, request_id: codec.RequestId, token: str | None, again: bool = False) -> None:
+        """Who the connection is now, then (``again`` aside: it has them) a snapshot of each
+        open lot, then its aliases in the anonymous sales."""
         assert self.actor is not None
         now = self.ctx.clock.now_ms()
+        guest_token = self.ctx.gate.guest_token(self) if self.actor.role == "guest" else None
         self.outlet.send_message(
-            codec.encode(codec.Welcome(self.actor.name, self.actor.role, token, now, id=request_id))
+            codec.encode(
+                codec.Welcome(
+                    self.actor.name,
+                    self.actor.role,
+                    token,
+                    now,
+                    id=request_id,
+                    confirm_above=self.ctx.confirm_above,
+                    guest_token=guest_token,
+                )
+            )
         )
         self.ctx.notices.join(self)
-        for lot_id in self._open_lots():
-            self.outlet.send_message(codec.encode(self._snapshot(lot_id)))
-        if not self.lots:
+        if not again:
+            for lot_id in self._open_lots():
+                self.outlet.send_message(codec.encode(self._snapshot(lot_id)))
+        for sale_id in self._alias_sales():
+            self.tell_alias(sale_id)
+        if not self.lots and not self.house_feed:
             self.house_feed = True
             self.ctx.feed.subscribe_house(self)
+
+    def _alias_sales(self) -> list[str]:
+        """The anonymous sales running or to come: where this connection has a pseudonym.
+        Read from the anonymous ones only (``feed.salts``): a long-lived store holds many
+        ended sales, and every welcome asks this."""
+        sales = self.ctx.house.sales
+        return [
+            sale_id
+            for sale_id in self.ctx.feed.salts
+            if (sale := sales.get(sale_id)) is not None and sale.status in ALIAS_STATUSES
+        ]
+
+    def tell_alias(self, sale_id: str) -> None:
+        """Tell this connection alone how the public sees it in an anonymous sale."""
+        if self.actor is None or self.closed:
+            return
+        house = self.ctx.house
+        alias = house.public_name(sale_id, self.actor.name)
+        if self.mode == "text":
+            sale = house.sales.get(sale_id)
+            title = sale.spec.title if sale is not None else sale_id
+            self._say(f"In {title} (an anonymous sale) the others see you as {alias}.")
+        elif self.mode == "json":
+            self.outlet.send_message(
+                codec.encode(codec.Alias(sale_id, alias, self.ctx.clock.now_ms()))
+            )
 
     def _send_subscribed(self, request_id: codec.RequestId) -> None:
         self.outlet.send_message(
@@ -724,6 +845,8 @@ class Session:
             self._say(f"Welcome to bidwire! Type 'login NAME' to take part. {text.HELP}")
         else:
             self._say(f"Welcome to bidwire, {self.actor.name}! {text.HELP}")
+            for sale_id in self._alias_sales():
+                self.tell_alias(sale_id)
         open_lots = self._open_lots()
         for lot_id in open_lots:
             self._say(
@@ -802,6 +925,8 @@ class Session:
             self._say(f"You keep the name {self.actor.name}: {err}. [{err.code}]")
             return
         self._say(f"You are now {self.actor.name}.")
+        for sale_id in self._alias_sales():
+            self.tell_alias(sale_id)
 
     async def _text_login(self, username: str, password: str) -> None:
         try:
@@ -812,6 +937,8 @@ class Session:
             self._say(f"Login failed: {err}. [{err.code}]")
             return
         self._say(f"Welcome back, {self.actor.name} ({self.actor.role}).")
+        for sale_id in self._alias_sales():
+            self.tell_alias(sale_id)
 
     def _target_lot(self) -> str | None:
         """Where a typed bid, maximum or buy goes: the chosen lot, else the one on the block."""

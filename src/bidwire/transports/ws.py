@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections import deque
 from collections.abc import Callable
 
@@ -23,7 +24,12 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from bidwire.accounts.records import UserRecord
 from bidwire.errors import ClientError
 from bidwire.transports.fanout import DirectTarget
-from bidwire.transports.http.auth import cookie_token, foreign_origin
+from bidwire.transports.http.auth import (
+    GUEST_COOKIE,
+    cookie_token,
+    foreign_origin,
+    guest_cookie_header,
+)
 from bidwire.transports.session import Session, SessionContext
 from bidwire.wire import codec
 from bidwire.wire.batch import Batch
@@ -305,6 +311,11 @@ class WsConnection:
     def resume_reading(self) -> None:
         self._readable.set()
 
+    def close_for_policy(self) -> None:
+        """Close with 1008: the session ended for a reason of policy (blocked, logged out)."""
+        self._close_code = CLOSE_POLICY
+        self.close()
+
     def close(self) -> None:
         self._closing = True
         self._readable.set()  # a paused reader must notice the close
@@ -331,7 +342,14 @@ async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
         log.info("refused a WebSocket from origin %.100r", websocket.headers.get("origin"))
         await websocket.close(CLOSE_POLICY)
         return
-    await websocket.accept()
+    headers = []
+    minted = None
+    if ctx.guests_allowed and not ctx.gate.live_guest(websocket.cookies.get(GUEST_COOKIE)):
+        # The token of the guest session this connection may become, as the browser's cookie:
+        # a reload or a reconnect then resumes that guest (gate.py: mint_token).
+        minted = secrets.token_urlsafe(24)
+        headers.append(guest_cookie_header(websocket, minted))
+    await websocket.accept(headers=headers)
     if not ctx.admit(address):
         # Over the per-address cap, as on TCP: say why in the protocol's words, then hang up.
         await websocket.send_text(
@@ -342,6 +360,8 @@ async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
         return
     try:
         connection = WsConnection(ctx, websocket, address)
+        if minted is not None:
+            ctx.gate.preset_token(connection.session, minted)
         await _identify(ctx, websocket, connection.session)
         await connection.run()
     finally:
@@ -349,11 +369,15 @@ async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
 
 
 async def _identify(ctx: SessionContext, websocket: WebSocket, session: Session) -> None:
-    """A browser logged in over HTTP starts its connection as that user. An expired or revoked
-    cookie is refused in words (``not_authenticated``); the page may still log in or, where
-    the server allows guests, say hello."""
+    """A browser logged in over HTTP starts its connection as that user; one with a live guest
+    session (the ``bidwire_guest`` cookie), as that guest. An expired or revoked login cookie
+    is refused in words (``not_authenticated``); the page may still log in or, where the
+    server allows guests, say hello."""
     found = await _cookie_user(ctx, websocket)
     if isinstance(found, str):
+        guest = websocket.cookies.get(GUEST_COOKIE)
+        if guest and session.adopt_guest(guest):  # the guest session of this browser
+            return
         if found:
             session.outlet.send_message(
                 codec.encode(

@@ -21,8 +21,11 @@ RequestId = str | int | None
 
 
 class Hello(msgspec.Struct, tag="hello", tag_field="type", frozen=True):
-    name: str
+    name: str = ""
+    """The guest name wanted; may be left out with a live ``guest_token``."""
     id: RequestId = None
+    guest_token: str | None = None
+    """A guest session's token (an earlier welcome's, or the HTTP one): be that guest again."""
 
 
 class Register(msgspec.Struct, tag="register", tag_field="type", frozen=True):
@@ -199,6 +202,11 @@ class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
     ts: int
     protocol: int = PROTOCOL_VERSION
     id: RequestId = None
+    confirm_above: int | None = None
+    """The house limit: clients confirm any bid above it (minor units; None: no limit)."""
+    guest_token: str | None = None
+    """A guest's session token: a later hello sends it to be this guest again (None for
+    accounts)."""
 
 
 class BidAccepted(msgspec.Struct, tag="bid_accepted", tag_field="type"):
@@ -212,6 +220,8 @@ class BidAccepted(msgspec.Struct, tag="bid_accepted", tag_field="type"):
     id: RequestId = None
     max_amount: int | None = None
     leading: bool = True
+    bidder: str | None = None
+    """How the public sees this bid's bidder: the name, or in an anonymous sale the pseudonym."""
 
 
 class Bought(msgspec.Struct, tag="bought", tag_field="type"):
@@ -222,6 +232,17 @@ class Bought(msgspec.Struct, tag="bought", tag_field="type"):
     seq: int
     ts: int
     id: RequestId = None
+    bidder: str | None = None
+    """How the public sees the buyer (the pseudonym in an anonymous sale)."""
+
+
+class Alias(msgspec.Struct, tag="alias", tag_field="type"):
+    """Your own pseudonym in an anonymous sale (``bidder``, as the public sees you in
+    ``sale``): sent to this connection alone, never part of the events everyone gets."""
+
+    sale: str
+    bidder: str
+    ts: int
 
 
 class BidRejected(msgspec.Struct, tag="bid_rejected", tag_field="type"):
@@ -243,6 +264,17 @@ class Error(msgspec.Struct, tag="error", tag_field="type"):
     message: str
     ts: int
     id: RequestId = None
+
+
+class SessionEnded(msgspec.Struct, tag="error", tag_field="type"):
+    """An ``error`` that ends the connection's session: the account was blocked
+    (``reason`` "blocked") or its token logged out ("logged_out"). The connection is then
+    closed (WebSocket close code 1008); clients say so and do not reconnect on their own."""
+
+    code: str
+    reason: str
+    message: str
+    ts: int
 
 
 class Subscribed(msgspec.Struct, tag="subscribed", tag_field="type"):

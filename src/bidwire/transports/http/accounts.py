@@ -23,9 +23,11 @@ router = APIRouter()
 
 
 @router.get("/api/info", response_model=ServerInfo)
+@router.get("/api/server", response_model=ServerInfo)
 async def info(request: Request, ctx: Context) -> ServerInfo:
-    """What this server offers a newcomer (guests, accounts), and who the caller is: the
-    web client's first question, answered without an error status either way."""
+    """What this server offers a newcomer (guests, accounts, the house's confirm limit), and
+    who the caller is: the web client's first question, answered without an error status
+    either way. ``/api/server`` is the same answer under the name issue 12 gave it."""
     try:
         user = await current_user(request)
     except (ApiError, ClientError):
@@ -34,6 +36,7 @@ async def info(request: Request, ctx: Context) -> ServerInfo:
         guests=ctx.guests_allowed,
         accounts=ctx.accounts is not None,
         me=Me(user=user.username, role=user.role) if user is not None else None,
+        confirm_above=ctx.confirm_above,
         ts=ctx.clock.now_ms(),
     )
 

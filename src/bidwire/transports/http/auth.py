@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection
 
 from bidwire.accounts.records import UserRecord
 from bidwire.accounts.service import TOKEN_TTL_MS
-from bidwire.engine.gate import HTTP_GUEST_IDLE_MS, HttpGuest
+from bidwire.engine.gate import GUEST_IDLE_MS, GuestSession
 from bidwire.errors import BidwireError
 from bidwire.transports.http.edge import ApiError, context
 
@@ -131,11 +131,18 @@ def set_token_cookie(request: Request, response: Response, token: str) -> None:
 
 
 def set_guest_cookie(request: Request, response: Response, token: str) -> None:
-    _set_cookie(request, response, GUEST_COOKIE, token, HTTP_GUEST_IDLE_MS)
+    _set_cookie(request, response, GUEST_COOKIE, token, GUEST_IDLE_MS)  # the longest it lives
+
+
+def guest_cookie_header(connection: HTTPConnection, token: str) -> tuple[bytes, bytes]:
+    """The ``Set-Cookie`` header of the guest cookie, for a WebSocket's handshake answer."""
+    response = Response()
+    _set_cookie(connection, response, GUEST_COOKIE, token, GUEST_IDLE_MS)
+    return next((k, v) for k, v in response.raw_headers if k == b"set-cookie")
 
 
 def _set_cookie(
-    request: Request, response: Response, name: str, token: str, lifetime_ms: int
+    connection: HTTPConnection, response: Response, name: str, token: str, lifetime_ms: int
 ) -> None:
     """Out of the page's scripts' reach, sent to this site only, and only over TLS with TLS."""
     response.set_cookie(
@@ -145,11 +152,11 @@ def _set_cookie(
         path="/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=connection.url.scheme in ("https", "wss"),
     )
 
 
-def guest_session(request: Request, token: str | None) -> HttpGuest | None:
+def guest_session(request: Request, token: str | None) -> GuestSession | None:
     """The request's guest session: its body's token, or the cookie (from this site only)."""
     gate = context(request).gate
     if token is not None:

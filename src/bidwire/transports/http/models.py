@@ -144,6 +144,11 @@ class ServerInfo(BaseModel):
         description="Who the request's login is; null when anonymous or the login was refused"
         " (GET /api/me says why)."
     )
+    confirm_above: int | None = Field(
+        default=None,
+        description="The house limit in minor units: clients ask the bidder to confirm any bid"
+        " (amount or maximum) above it. Null: no house limit (--confirm-above).",
+    )
     ts: int
 
 

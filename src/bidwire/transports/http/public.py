@@ -161,7 +161,7 @@ async def place_bid(
         lot=result.lot,
         amount=result.amount,
         seq=result.seq,
-        bidder=actor.name,
+        bidder=ctx.queries.public_bidder(lot_id, actor.name),
         max_amount=result.max_amount,
         leading=result.leading,
         ts=ctx.clock.now_ms(),
@@ -206,7 +206,7 @@ async def buy_now(
         lot=result.lot,
         amount=result.amount,
         seq=result.seq,
-        bidder=actor.name,
+        bidder=ctx.queries.public_bidder(lot_id, actor.name),
         ts=result.ts,
         guest_token=guest_token,
     )
