@@ -95,8 +95,6 @@ class SessionContext:
         )
         if self.house is not None:  # some tests build a context with no house
             self.activity.listen(self.house.bus)
-
-    def __post_init__(self) -> None:
         self.feed.sale_listeners.append(self._on_sale_event)
 
     def _on_sale_event(self, event: SaleEvent) -> None:
