@@ -84,6 +84,20 @@ class LotState(msgspec.Struct):
         int | None,
         msgspec.Meta(description="The buy-now price while offered (until the first bid)."),
     ]
+    remaining_ms: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="While paused: the time left on the clock, given back on resume "
+            "(at least extend_ms). Null in any other state."
+        ),
+    ]
+    extend_ms: Annotated[
+        int,
+        msgspec.Meta(
+            description="The lot's bid window: in a live sale each bid resets the clock to it; "
+            "in a timed sale a bid leaves at least this much."
+        ),
+    ]
 
 
 class Snapshot(LotState, tag="snapshot", tag_field="type"):
@@ -139,6 +153,8 @@ def _picture(kind: type[State], lot: Lot, salt: str | None, with_max: bool, **mo
         reserve=lot.spec.reserve is not None,
         reserve_met=lot.reserve_met(),
         buy_now=lot.buy_now_offered(),
+        remaining_ms=lot.paused_remaining_ms if lot.status == "paused" else None,
+        extend_ms=lot.spec.extend_ms,
         **more,
     )
 
