@@ -257,8 +257,7 @@ function onWelcome(msg) {
   const renamed = msg.role === "guest" ? renamedWords(conn.name, msg.user) : "";
   if (renamed && toldRenamed !== msg.user) {
     toldRenamed = msg.user;
-    toast(renamed, "warn", "renamed");
-    showNotice(renamed, "warn");
+    showNotice(renamed, "warn"); // it stays: the name next to every bid is not the one asked
   } else if (!renamed && ui.notice.dataset.kind === "warn") showNotice("", "");
   resyncing.clear();
   if (wasOnline) toast("Back online; everything is up to date.", "info", "conn");
@@ -332,6 +331,7 @@ function onEnded(msg) {
   endedFor = endedWords(msg);
   conn.end(msg); // hang up and stay down: a retry would only be refused again
   pending.clear();
+  for (const old of ui.toasts.querySelectorAll('[data-tag="conn"]')) old.remove(); // "back online"
   showNotice(endedFor, "error");
   setFeedback(endedFor, "error");
   if (msg.reason === "logged_out") {
@@ -709,7 +709,7 @@ function renderStanding(lot, name) {
 
 /** Why no bid can be placed on `lot` now, in words; "" when one can. */
 function whyNoBid(lot) {
-  if (endedFor) return endedFor;
+  if (endedFor) return "Not connected"; // the notice above the lot says why
   if (lot.state === "paused") return "Paused by the auctioneer";
   if (lot.state === "scheduled") return "Not open yet";
   if (lot.state === "closed") {
