@@ -24,6 +24,7 @@ const HISTORY_PAGE = 50;
 const TOAST_MS = 6000;
 
 const $ = (id) => document.getElementById(id);
+const narrow = window.matchMedia("(max-width: 640px)");
 const ui = {
   saleTitle: $("sale-title"),
   conn: $("conn"),
@@ -135,7 +136,8 @@ function toast(text, kind = "info", tag = "") {
   node.textContent = text;
   node.dataset.testid = "toast";
   ui.toasts.append(node);
-  while (ui.toasts.children.length > 4) ui.toasts.firstElementChild.remove();
+  // On a phone one at a time, so there is always room for it beside the bid form.
+  while (ui.toasts.children.length > (narrow.matches ? 1 : 4)) ui.toasts.firstElementChild.remove();
   setTimeout(() => node.classList.add("leaving"), TOAST_MS - 400);
   setTimeout(() => node.remove(), TOAST_MS);
 }
@@ -1111,31 +1113,29 @@ showTheme();
 // -- toasts keep clear of the bid controls --------------------------------------------------------
 
 /**
- * Toasts sit at the bottom of the window, or at its top when the bid form (its amounts, button,
- * quick raises and buy-now) is in the way there: on a phone they would otherwise cover it.
+ * Toasts sit at the bottom of the window, or just under the top bar when the bid form (its
+ * amounts, button, quick raises and buy-now) is in the way there: on a phone they would otherwise
+ * cover it. When both are in the way, the one that covers less of it.
  */
 function placeToasts() {
   if (!ui.toasts.children.length) return;
-  const guarded = [ui.form, ui.buyBox].filter((el) => !el.hidden && el.offsetParent !== null);
+  const guarded = [ui.form, ui.buyBox]
+    .filter((el) => !el.hidden && el.offsetParent !== null)
+    .map((el) => el.getBoundingClientRect());
   const height = ui.toasts.offsetHeight;
-  const view = window.innerHeight;
-  const column = ui.toasts.getBoundingClientRect(); // left and right do not move with the edge
-  const overlaps = (top, bottom) =>
-    guarded.some((el) => {
-      const box = el.getBoundingClientRect();
-      return box.bottom > top && box.top < bottom && box.right > column.left && box.left < column.right;
-    });
-  const gap = 16;
-  const bottomClear = !overlaps(view - height - gap, view);
-  const topClear = !overlaps(0, height + gap);
-  let edge = "bottom";
-  if (!bottomClear && topClear) edge = "top";
-  else if (!bottomClear && !topClear) {
-    // Neither edge is free: the side with more of the window outside the form.
-    const box = ui.form.getBoundingClientRect();
-    edge = box.top > view - box.bottom ? "top" : "bottom";
-  }
-  ui.toasts.dataset.edge = edge;
+  const column = ui.toasts.getBoundingClientRect(); // its left and right do not move
+  const gap = 8;
+  const topAt = document.querySelector(".topbar").getBoundingClientRect().bottom + gap;
+  const bottomAt = window.innerHeight - 16 - height;
+  const covered = (top) =>
+    guarded.reduce((sum, box) => {
+      if (box.right <= column.left || box.left >= column.right) return sum;
+      return sum + Math.max(0, Math.min(top + height + gap, box.bottom) - Math.max(top - gap, box.top));
+    }, 0);
+  const bottomCovers = covered(bottomAt);
+  const atTop = bottomCovers > 0 && covered(topAt) < bottomCovers;
+  ui.toasts.dataset.edge = atTop ? "top" : "bottom";
+  ui.toasts.style.top = atTop ? `${Math.round(topAt)}px` : "";
 }
 let placing = false;
 function schedulePlaceToasts() {
