@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
-from web_helpers import NEEDS_CHROMIUM, ROOT, InProcess, WsJson, hello, in_process, serving
+from web_helpers import NEEDS_CHROMIUM, ROOT, InProcess, in_process, serving
 
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
@@ -191,7 +189,8 @@ async def join(
 async def http_bid(r: Room, lot_id: str, amount: int, bidder: str) -> None:
     """A bid from someone else, over HTTP as any API client would."""
     async with httpx.AsyncClient(base_url=r.base_url, timeout=5) as http:
-        reply = await http.post(f"/api/lots/{lot_id}/bids", json={"amount": amount, "bidder": bidder})
+        body = {"amount": amount, "bidder": bidder}
+        reply = await http.post(f"/api/lots/{lot_id}/bids", json=body)
         assert reply.status_code == 200, reply.text
     await r.settled()
 
@@ -395,7 +394,8 @@ TOAST_CLEAR = """() => {
     .filter((el) => el.offsetParent !== null).map((el) => el.getBoundingClientRect());
   const controls = boxes('#bid-amount, #max-amount, #bid-button, #quick .chip, #buy-now');
   const toasts = boxes('[data-testid=toast]');
-  const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  const hit = (a, b) => a.left < b.right && b.left < a.right
+    && a.top < b.bottom && b.top < a.bottom;
   return toasts.length > 0 && controls.length > 0
     && !toasts.some((t) => controls.some((c) => hit(t, c)));
 }"""
@@ -514,9 +514,7 @@ async def test_you_in_an_anonymous_sale_from_the_server(
         ann = await join(browser, r, "ann", size, "Oil Painting")
         await ann.page.click("[data-testid=bid-button]")
         await ann.wait_text("feedback", "accepted")
-        told = ann.messages("alias") or [
-            m for m in ann.messages("bid_accepted") if m.get("bidder")
-        ]
+        told = ann.messages("alias") or [m for m in ann.messages("bid_accepted") if m.get("bidder")]
         if not told:
             pytest.skip(
                 "the server in this branch sends no `alias` message and no bid_accepted.bidder"
@@ -559,7 +557,7 @@ async def test_a_blocked_user_is_told_and_not_reconnected_by_the_server(
         ) as admin:
             reply = await admin.post("/api/admin/users/bea/block")
             assert reply.status_code == 200, reply.text
-        await bea.wait("() => document.querySelector('[data-testid=conn]').dataset.state !== 'live'")
+        await bea.wait("() => document.querySelector('[data-testid=conn]').dataset.state != 'live'")
         if not [m for m in bea.messages("error") if m.get("reason") == "blocked"]:
             pytest.skip(
                 "the server in this branch closes a blocked user's connection without an `error`"
@@ -659,6 +657,7 @@ class Relay:
     final: dict[str, Any] | None = None  # sent, then the socket closed 1008, once welcomed
     connections: int = 0
     routes: list[Any] = field(default_factory=list)
+    closing: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def handle(self, ws: Any) -> None:
         self.connections += 1
@@ -677,7 +676,9 @@ class Relay:
                 ws.send(json.dumps({**extra, "ts": message["ts"]}))
             if self.final is not None:
                 ws.send(json.dumps({**self.final, "ts": message["ts"]}))
-                asyncio.ensure_future(ws.close(code=1008, reason=self.final["reason"]))
+                task = asyncio.ensure_future(ws.close(code=1008, reason=self.final["reason"]))
+                self.closing.add(task)
+                task.add_done_callback(self.closing.discard)
 
         server.on_message(from_server)
 
