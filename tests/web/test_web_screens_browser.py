@@ -255,6 +255,8 @@ async def test_paused_resumed_withdrawn_and_cancelled_lots_do_not_look_live(
         assert clock_seconds(shown) == left / 1000, shown
         await ann.page.wait_for_timeout(1500)  # a running clock would have moved by now
         assert await ann.text("countdown") == shown
+        seen = await ann.page.evaluate("document.body.innerText")
+        assert not re.search(r"\blive\b", seen, re.IGNORECASE), seen  # not the badge, nor the link
         await ann.shot(r, "paused")
 
         # A page opened while paused shows the same, from the snapshot's remaining_ms.

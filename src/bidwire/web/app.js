@@ -676,7 +676,7 @@ function renderRule(lot) {
     const w = seconds(windowMs);
     text = mode === "timed"
       ? `Timed sale: this lot closes at its own time. A bid in the last ${w} moves the close to ${w} after it, so nobody is sniped.`
-      : `Live sale: each bid resets the clock to ${w}; the lot sells when nobody bids for ${w}.`;
+      : `Each bid resets the clock to ${w}; the lot sells when nobody bids for ${w}.`;
   }
   ui.rule.textContent = text;
   ui.rule.hidden = !text;
@@ -1169,7 +1169,8 @@ conn.addEventListener("status", (event) => {
   const { state: s, detail } = event.detail;
   ui.conn.dataset.state = s;
   ui.connText.textContent =
-    s === "live" ? "Live" : s === "connecting" ? "Connecting…" : s === "ended" ? "Not connected" : detail || "Reconnecting…";
+    // "Connected", not "Live": a paused or closed lot is not live because the link is up.
+    s === "live" ? "Connected" : s === "connecting" ? "Connecting…" : s === "ended" ? "Not connected" : detail || "Reconnecting…";
   // Whether bidding is possible is render's to say (the lot may be paused or closed).
   scheduleRender();
 });
