@@ -479,6 +479,7 @@ async def test_a_light_theme_follows_the_system_and_a_toggle_it_remembers(
         await light.page.wait_for_selector("[data-testid=conn][data-state=live]")
         assert lightness(await light.page.evaluate(BACKGROUND)) < 0.2
         assert await light.page.evaluate("localStorage.getItem('bidwire.theme')") == "dark"
+        await light.shot(r, "dark-theme-chosen")
 
         dark = await join(browser, r, "bob", size, "Oil Painting", color_scheme="dark")
         assert lightness(await dark.page.evaluate(BACKGROUND)) < 0.2

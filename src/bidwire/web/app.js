@@ -19,6 +19,7 @@ import { Aliases, endedWords, isYou, renamedWords } from "./you.js";
 
 const NAME_KEY = "bidwire.name";
 const THEME_KEY = "bidwire.theme";
+const GUEST_KEY = "bidwire.guest"; // {name, token}: this browser's guest session, for a reload
 const NAME_RE = /^[\p{L}\p{N}_][\p{L}\p{N}_ .\-]{0,31}$/u;
 const HISTORY_PAGE = 50;
 const TOAST_MS = 6000;
@@ -255,6 +256,7 @@ function onWelcome(msg) {
   }
   endedFor = "";
   if (msg.confirm_above !== undefined) serverInfo.confirm_above = msg.confirm_above;
+  rememberGuest(msg);
   // A guest name another guest holds: the server gave us another one. Say so, once.
   const renamed = msg.role === "guest" ? renamedWords(conn.name, msg.user) : "";
   if (renamed && toldRenamed !== msg.user) {
@@ -272,6 +274,28 @@ function onWelcome(msg) {
   for (const lot of state.lots.values()) lot.historyBefore = undefined;
   loadSales();
   setFeedback("", "");
+}
+
+/** A guest is its session (its token), not only its name: keep it for the next visit. */
+function rememberGuest(msg) {
+  try {
+    if (msg.role !== "guest") localStorage.removeItem(GUEST_KEY);
+    else if (typeof msg.guest_token === "string") {
+      localStorage.setItem(GUEST_KEY, JSON.stringify({ name: msg.user, token: msg.guest_token }));
+      localStorage.setItem(NAME_KEY, msg.user); // the name we bid as, bob-2 if bob was taken
+    }
+  } catch {
+    // private mode: this visit only
+  }
+}
+
+function savedGuestToken(name) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(GUEST_KEY) || "null");
+    return saved && saved.name === name && typeof saved.token === "string" ? saved.token : null;
+  } catch {
+    return null;
+  }
 }
 
 function onMessage(msg) {
@@ -581,8 +605,9 @@ function saleOf(lot) {
 
 function render() {
   const name = me();
-  ui.meName.textContent = name || "Guest";
-  ui.meAvatar.textContent = (name || "?").slice(0, 1).toUpperCase();
+  const shownName = name || account?.user; // still the account's, when the server ended us
+  ui.meName.textContent = shownName || "Guest";
+  ui.meAvatar.textContent = (shownName || "?").slice(0, 1).toUpperCase();
   const role = conn.role || account?.role || "";
   ui.meRole.textContent = role;
   ui.logout.hidden = !account;
@@ -752,9 +777,11 @@ function renderForm(lot) {
   const why = whyNoBid(lot);
   const open = lot.state === "open";
   const can = !why;
+  // A moment's reconnect leaves the boxes (and what is being typed in them) alone.
+  const editable = open && !endedFor;
   ui.form.dataset.closed = String(!can);
-  ui.amount.disabled = !can;
-  ui.maxAmount.disabled = !can;
+  ui.amount.disabled = !editable;
+  ui.maxAmount.disabled = !editable;
   ui.maxHint.hidden = !open;
   ui.maxPrefix.textContent = currencySymbol(lot.currency);
   ui.bidButton.disabled = !can;
@@ -771,7 +798,7 @@ function renderForm(lot) {
   followMinimum(lot, open);
   // Quick raises: the minimum, then one, two and five more increments.
   const step = lot.high_bid ? Math.max(1, lot.min_amount - lot.high_bid.amount) : 0;
-  const amounts = can
+  const amounts = editable
     ? [...new Set([0, 1, 2, 5].map((n) => lot.min_amount + n * (step || Math.max(1, Math.round(lot.min_amount * 0.05)))))]
     : [];
   const key = amounts.join(",");
@@ -1005,7 +1032,7 @@ ui.nameForm.addEventListener("submit", (event) => {
   }
   localStorage.setItem(NAME_KEY, name);
   if (account) logout(false); // a guest name instead of the account
-  if (conn.name === null && !conn.ws) conn.start(name);
+  if (conn.name === null && !conn.ws) conn.start(name, savedGuestToken(name));
   else if (name !== conn.name || ui.dialog.dataset.force) conn.rename(name);
 });
 ui.dialog.addEventListener("cancel", (event) => {
@@ -1211,7 +1238,7 @@ async function startup() {
     conn.start(null); // the cookie says who we are
   } else {
     const saved = localStorage.getItem(NAME_KEY);
-    if (serverInfo.guests && saved && NAME_RE.test(saved)) conn.start(saved);
+    if (serverInfo.guests && saved && NAME_RE.test(saved)) conn.start(saved, savedGuestToken(saved));
     else askName(false, "", serverInfo.guests ? "guest" : "login");
   }
   render();

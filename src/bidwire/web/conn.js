@@ -59,8 +59,9 @@ export class Connection extends EventTarget {
    * Join as the guest `name`, or with `null` as the account whose HttpOnly cookie the browser
    * holds: the server reads the cookie during the handshake and welcomes us without a word.
    */
-  start(name) {
-    if (name !== this.name) this.guestToken = null; // another guest: not the last one's session
+  start(name, guestToken = null) {
+    // Another guest is not the last one's session; `guestToken`: this guest's, kept from before.
+    if (name !== this.name) this.guestToken = guestToken;
     this.name = name;
     this.ended = null;
     this.connect();
