@@ -660,13 +660,21 @@ class Relay:
     final: dict[str, Any] | None = None  # sent, then the socket closed 1008, once welcomed
     connections: int = 0
     routes: list[Any] = field(default_factory=list)
+    hellos: list[dict[str, Any]] = field(default_factory=list)
     closing: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def handle(self, ws: Any) -> None:
         self.connections += 1
         server = ws.connect_to_server()
         self.routes.append(ws)
-        ws.on_message(server.send)
+
+        def from_page(raw: str | bytes) -> None:
+            message = json.loads(raw)
+            if message.get("type") == "hello":
+                self.hellos.append(message)
+            server.send(raw)
+
+        ws.on_message(from_page)
 
         def from_server(raw: str | bytes) -> None:
             text = raw if isinstance(raw, str) else raw.decode()
@@ -779,3 +787,51 @@ async def test_a_bid_above_the_house_limit_is_asked_about_with_confirm_above_add
         await ann.page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=10_000)
         await asked_above_the_limit(ann)
         assert not ann.problems, ann.problems
+
+
+@SIZES
+async def test_a_guest_comes_back_as_the_same_guest_after_a_reload(
+    browser: Any, tmp_path: Path, size: dict[str, int]
+) -> None:
+    """Against the real server: a guest who bid reloads the page and is the same guest, not told
+    another name (once the server keeps a guest's name for its session, the page must say which
+    session it is: the welcome's guest_token, sent back in hello)."""
+    async with room(tmp_path, [lot("oil", "Oil Painting")]) as r:
+        bob = await join(browser, r, "bob", size, "Oil Painting")
+        await bob.page.click("[data-testid=bid-button]")
+        await bob.wait_text("feedback", "accepted")
+        await bob.page.reload()
+        await bob.page.wait_for_selector("[data-testid=conn][data-state=live]")
+        welcomes = bob.messages("welcome")
+        assert len(welcomes) == 2 and welcomes[-1]["user"] == "bob", welcomes
+        await bob.wait_text("standing", "You are leading")
+        assert await bob.page.is_hidden("[data-testid=notice]")
+        assert not bob.problems, bob.problems
+
+
+@SIZES
+async def test_the_guest_token_is_kept_and_sent_back_with_it_added(
+    browser: Any, tmp_path: Path, size: dict[str, int]
+) -> None:
+    async with room(tmp_path, [lot("oil", "Oil Painting")]) as r:
+        relay = Relay(welcome_extra={"guest_token": "gt-bob"})
+        bob = await relayed(browser, r, size, "bob", relay)
+        await bob.page.goto(r.base_url + "/")
+        await bob.page.fill("[data-testid=name-input]", "bob")
+        await bob.page.press("[data-testid=name-input]", "Enter")
+        await bob.page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=10_000)
+        assert "guest_token" not in relay.hellos[0]
+        await relay.routes[-1].close(code=1012, reason="restart")  # a reconnect
+        await bob.page.wait_for_selector("[data-testid=conn][data-state=reconnecting]")
+        await bob.page.wait_for_selector("[data-testid=conn][data-state=live]")
+        await bob.page.reload()  # and a new visit
+        await bob.page.wait_for_selector("[data-testid=conn][data-state=live]")
+        assert [h.get("guest_token") for h in relay.hellos] == [None, "gt-bob", "gt-bob"]
+        # Another name is another guest: not this session's token.
+        await bob.page.click("[data-testid=me]")
+        await bob.page.fill("[data-testid=name-input]", "cy")
+        await bob.page.press("[data-testid=name-input]", "Enter")
+        await bob.wait("() => document.querySelector('#me-avatar').innerText === 'C'")
+        await bob.page.wait_for_selector("[data-testid=conn][data-state=live]")
+        assert relay.hellos[-1]["name"] == "cy" and "guest_token" not in relay.hellos[-1]
+        assert not bob.problems, bob.problems
