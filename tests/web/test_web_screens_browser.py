@@ -210,6 +210,15 @@ BIDDING_ON = """() => {
 }"""
 
 
+TOPBAR_FITS = """() => {
+  const box = (sel) => document.querySelector(sel).getBoundingClientRect();
+  const name = document.querySelector('.brand-name');
+  return document.documentElement.scrollWidth <= innerWidth
+    && box('.brand-name').right <= box('.topbar-right').left
+    && name.scrollWidth <= name.clientWidth;
+}"""
+
+
 def clock_seconds(text: str) -> float:
     """'1:02' or '0:09.4' or '1:02:03' -> seconds."""
     seconds = 0.0
@@ -233,6 +242,7 @@ async def test_paused_resumed_withdrawn_and_cancelled_lots_do_not_look_live(
         ann = await join(browser, r, "ann", size, "Oil Painting")
         await ann.wait(BIDDING_ON)
         await ann.wait_text("lot-state", "Live")
+        assert await ann.page.evaluate(TOPBAR_FITS)
 
         # The auctioneer pauses the sale with 9:20 left: within a second the page says so,
         # the clock stops at the time left, and nothing can be bid or bought.
@@ -741,6 +751,7 @@ async def test_a_blocked_user_is_told_and_not_reconnected_with_the_error_added(
         await bea.wait_text("notice", "The auctioneer has blocked your account")
         await bea.page.wait_for_selector("[data-testid=conn][data-state=ended]")
         await bea.wait(BIDDING_OFF)
+        assert await bea.page.evaluate(TOPBAR_FITS)
         connections = relay.connections
         await bea.page.wait_for_timeout(2500)  # the page's first retries come within 1 s
         assert relay.connections == connections
