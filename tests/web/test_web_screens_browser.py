@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from web_helpers import NEEDS_CHROMIUM, ROOT, InProcess, in_process, serving
+from web_helpers import NEEDS_CHROMIUM, InProcess, in_process, serving
 
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
@@ -605,10 +605,10 @@ async def test_a_bid_above_the_house_limit_is_asked_about_by_the_server_setting(
     browser: Any, tmp_path: Path, size: dict[str, int]
 ) -> None:
     """Against `bidwire serve --confirm-above 500`: needs the setting and welcome.confirm_above."""
-    from web_helpers import ServerProcess
+    from web_helpers import BIDWIRE, ServerProcess
 
     usage = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "bidwire"), "serve", "--help"],
+        [str(BIDWIRE), "serve", "--help"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -631,6 +631,7 @@ async def test_a_bid_above_the_house_limit_is_asked_about_by_the_server_setting(
         await ann.page.press("[data-testid=name-input]", "Enter")
         await ann.page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=10_000)
         assert ann.messages("welcome")[0].get("confirm_above") == 50_000
+        await ann.wait(BIDDING_ON)
         await asked_above_the_limit(ann)
     finally:
         server.stop()
