@@ -90,6 +90,20 @@ class LotState(msgspec.Struct):
     estimate_high: Annotated[
         int | None, msgspec.Meta(description="The catalog's high estimate (minor units).")
     ]
+    remaining_ms: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="While paused: the time left on the clock, given back on resume "
+            "(at least extend_ms). Null in any other state."
+        ),
+    ]
+    extend_ms: Annotated[
+        int,
+        msgspec.Meta(
+            description="The lot's bid window: in a live sale each bid resets the clock to it; "
+            "in a timed sale a bid leaves at least this much."
+        ),
+    ]
 
 
 class Snapshot(LotState, tag="snapshot", tag_field="type"):
@@ -147,6 +161,8 @@ def _picture(kind: type[State], lot: Lot, salt: str | None, with_max: bool, **mo
         buy_now=lot.buy_now_offered(),
         estimate_low=lot.spec.estimate_low,
         estimate_high=lot.spec.estimate_high,
+        remaining_ms=lot.paused_remaining_ms if lot.status == "paused" else None,
+        extend_ms=lot.spec.extend_ms,
         **more,
     )
 

@@ -16,13 +16,17 @@ import {
   parseAmount,
 } from "./money.js";
 import { AuctionState } from "./state.js";
+import { Aliases, endedWords, isYou, renamedWords } from "./you.js";
 
 const NAME_KEY = "bidwire.name";
+const THEME_KEY = "bidwire.theme";
+const GUEST_KEY = "bidwire.guest"; // {name, token}: this browser's guest session, for a reload
 const NAME_RE = /^[\p{L}\p{N}_][\p{L}\p{N}_ .\-]{0,31}$/u;
 const HISTORY_PAGE = 50;
 const TOAST_MS = 6000;
 
 const $ = (id) => document.getElementById(id);
+const narrow = window.matchMedia("(max-width: 640px)");
 const ui = {
   saleTitle: $("sale-title"),
   conn: $("conn"),
@@ -44,6 +48,7 @@ const ui = {
   bidCount: $("bid-count"),
   countdown: $("countdown"),
   clockFill: $("clockbar-fill"),
+  clockLabel: $("clock-label"),
   standing: $("standing"),
   form: $("bid-form"),
   amount: $("bid-amount"),
@@ -72,6 +77,9 @@ const ui = {
   accountError: $("account-error"),
   loginForm: $("login-form"),
   registerForm: $("register-form"),
+  rule: $("lot-rule"),
+  notice: $("notice"),
+  theme: $("theme-toggle"),
 };
 
 const state = new AuctionState();
@@ -85,9 +93,24 @@ let amountDirty = false;
 let countdownFor = { lot: null, endsAt: null, windowStart: 0, windowTotal: 1 };
 let account = null; // {user, role} while logged in (the token itself is in an HttpOnly cookie)
 let serverInfo = { guests: true, accounts: true };
+const aliases = new Aliases(); // your pseudonym in each anonymous sale, for you alone
+const cancelledSales = new Set(); // sales that ended with reason "cancelled" while we watched
+let followedMin = null; // {lot, min}: the minimum the bid box was last set to
+let endedFor = ""; // why the server ended this connection for good (blocked, logged out)
 
 function me() {
   return conn.user || conn.name;
+}
+
+/** Whether `bidder`, as shown on `lot`, is you: your name, or your pseudonym in its sale. */
+function mine(lot, bidder) {
+  return isYou(bidder, me(), aliases, lot?.sale);
+}
+
+/** A bid or a maximum above this (minor units) is asked about first; null: no house limit. */
+function confirmAbove() {
+  const limit = serverInfo.confirm_above;
+  return typeof limit === "number" && limit > 0 ? limit : null;
 }
 
 // -- small helpers -------------------------------------------------------------------------------
@@ -108,30 +131,33 @@ function formatLeft(ms) {
 }
 
 function toast(text, kind = "info", tag = "") {
-  if (tag) for (const old of ui.toasts.querySelectorAll(`[data-tag="${tag}"]`)) old.remove();
+  if (tag) for (const old of ui.toasts.querySelectorAll(`[data-tag="${CSS.escape(tag)}"]`)) old.remove();
   const node = document.createElement("div");
   node.dataset.tag = tag;
   node.className = `toast toast-${kind}`;
   node.textContent = text;
   node.dataset.testid = "toast";
   ui.toasts.append(node);
-  while (ui.toasts.children.length > 4) ui.toasts.firstElementChild.remove();
+  // On a phone one at a time, so there is always room for it beside the bid form.
+  while (ui.toasts.children.length > (narrow.matches ? 1 : 4)) ui.toasts.firstElementChild.remove();
   setTimeout(() => node.classList.add("leaving"), TOAST_MS - 400);
   setTimeout(() => node.remove(), TOAST_MS);
+}
+
+/** Why a closed lot closed: its lot_closed's reason, or worked out from what a snapshot says. */
+function closeReason(lot) {
+  if (lot.reason) return lot.reason;
+  if (lot.outcome === "sold") return "hammer";
+  if (!lot.high_bid) return "no_bids";
+  if (lot.reserve && !lot.reserve_met) return "reserve_not_met";
+  return "withdrawn";
 }
 
 /** Why a lot closed, in the words every client uses. */
 function closedWords(lot, name) {
   const amount = formatMoney(lot.closed_amount ?? lot.high_bid?.amount, lot.currency);
-  let reason = lot.reason;
-  if (!reason) {
-    // A snapshot does not say why: work it out from what it does say.
-    if (lot.outcome === "sold") reason = "hammer";
-    else if (!lot.high_bid) reason = "no_bids";
-    else if (lot.reserve && !lot.reserve_met) reason = "reserve_not_met";
-    else reason = "withdrawn";
-  }
-  const mine = lot.winner === name;
+  const reason = closeReason(lot);
+  const mine = isYou(lot.winner, name, aliases, lot.sale);
   switch (reason) {
     case "hammer":
       return mine ? [`You won it for ${amount}`, "won"] : [`Sold to ${lot.winner} for ${amount}`, "sold"];
@@ -142,7 +168,9 @@ function closedWords(lot, name) {
     case "no_bids":
       return ["Not sold: no bids", "unsold"];
     case "withdrawn":
-      return ["Withdrawn by the auctioneer", "unsold"];
+      return cancelledSales.has(lot.sale)
+        ? ["The sale was cancelled: withdrawn by the auctioneer", "unsold"]
+        : ["Withdrawn by the auctioneer", "unsold"];
     default:
       return [lot.outcome === "sold" ? `Sold to ${lot.winner} for ${amount}` : "Not sold", lot.outcome ?? "unsold"];
   }
@@ -151,7 +179,7 @@ function closedWords(lot, name) {
 /** The viewer's own maximum on `lot`, while it is above the price it stands at. */
 function leadingMax(lot, name) {
   const high = lot.high_bid;
-  return high && high.bidder === name && lot.my_max !== null && lot.my_max > high.amount ? lot.my_max : null;
+  return high && isYou(high.bidder, name, aliases, lot.sale) && lot.my_max !== null && lot.my_max > high.amount ? lot.my_max : null;
 }
 
 function setFeedback(text, kind) {
@@ -162,7 +190,7 @@ function setFeedback(text, kind) {
 function participated(lot) {
   const name = me();
   if (!name) return false;
-  for (const bid of lot.bids.values()) if (bid.bidder === name && !bid.voided) return true;
+  for (const bid of lot.bids.values()) if (mine(lot, bid.bidder) && !bid.voided) return true;
   return false;
 }
 
@@ -218,12 +246,24 @@ function resync(lotId, sinceSeq) {
 let wasOnline = false;
 let welcomedAs = null;
 
-function onWelcome() {
+let toldRenamed = "";
+
+function onWelcome(msg) {
   if (welcomedAs !== conn.user) {
-    // Someone else now: the maximums we knew were the last person's.
+    // Someone else now: the maximums and pseudonyms we knew were the last person's.
     for (const lot of state.lots.values()) lot.my_max = null;
+    aliases.clear();
     welcomedAs = conn.user;
   }
+  endedFor = "";
+  if (msg.confirm_above !== undefined) serverInfo.confirm_above = msg.confirm_above;
+  rememberGuest(msg);
+  // A guest name another guest holds: the server gave us another one. Say so, once.
+  const renamed = msg.role === "guest" ? renamedWords(conn.name, msg.user) : "";
+  if (renamed && toldRenamed !== msg.user) {
+    toldRenamed = msg.user;
+    showNotice(renamed, "warn"); // it stays: the name next to every bid is not the one asked
+  } else if (!renamed && ui.notice.dataset.kind === "warn") showNotice("", "");
   resyncing.clear();
   if (wasOnline) toast("Back online; everything is up to date.", "info", "conn");
   wasOnline = true;
@@ -237,10 +277,35 @@ function onWelcome() {
   setFeedback("", "");
 }
 
+/** A guest is its session (its token), not only its name: keep it for the next visit. */
+function rememberGuest(msg) {
+  try {
+    if (msg.role !== "guest") localStorage.removeItem(GUEST_KEY);
+    else if (typeof msg.guest_token === "string") {
+      localStorage.setItem(GUEST_KEY, JSON.stringify({ name: msg.user, token: msg.guest_token }));
+      localStorage.setItem(NAME_KEY, msg.user); // the name we bid as, bob-2 if bob was taken
+    }
+  } catch {
+    // private mode: this visit only
+  }
+}
+
+function savedGuestToken(name) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(GUEST_KEY) || "null");
+    return saved && saved.name === name && typeof saved.token === "string" ? saved.token : null;
+  } catch {
+    return null;
+  }
+}
+
 function onMessage(msg) {
   switch (msg.type) {
     case "welcome":
-      onWelcome();
+      onWelcome(msg);
+      break;
+    case "alias":
+      aliases.learn(msg.sale, msg.bidder);
       break;
     case "bid_accepted":
       onAccepted(msg);
@@ -256,7 +321,8 @@ function onMessage(msg) {
       onRejected(msg);
       break;
     case "error":
-      if (msg.code === "unknown_lot") loadSales(); // a lot we knew is gone: reload the catalogue
+      if (endedWords(msg)) onEnded(msg);
+      else if (msg.code === "unknown_lot") loadSales(); // a lot we knew is gone: reload the catalogue
       else if (msg.id && String(msg.id).startsWith("h")) {
         setFeedback(`The server refused the name: ${msg.message}`, "error");
         askName(true, `The server refused the name: ${msg.message}`);
@@ -272,9 +338,39 @@ function onMessage(msg) {
       toast("The server is restarting; the page reconnects by itself.", "info", "conn");
       break;
     default:
+      if (msg.type === "sale_ended" && msg.reason === "cancelled") {
+        cancelledSales.add(msg.sale);
+        const sale = state.sales.get(msg.sale);
+        const title = sale?.title;
+        // One word for it all: not a "withdrawn" for each of its lots, then this.
+        for (const id of sale?.lots ?? []) {
+          for (const old of ui.toasts.querySelectorAll(`[data-tag="closed-${CSS.escape(id)}"]`)) old.remove();
+        }
+        toast(`The sale was cancelled by the auctioneer${title ? `: ${title}` : ""}. Its lots are withdrawn.`, "warn", `sale-${msg.sale}`);
+      }
       onLotMessage(msg);
   }
   scheduleRender();
+}
+
+/** The server ended this connection for good (blocked, logged out): say why, do not retry. */
+function onEnded(msg) {
+  endedFor = endedWords(msg);
+  conn.end(msg); // hang up and stay down: a retry would only be refused again
+  pending.clear();
+  for (const old of ui.toasts.querySelectorAll('[data-tag="conn"]')) old.remove(); // "back online"
+  showNotice(endedFor, "error");
+  setFeedback(endedFor, "error");
+  if (msg.reason === "logged_out") {
+    account = null;
+    askName(true, endedFor, "login");
+  }
+}
+
+function showNotice(text, kind) {
+  ui.notice.textContent = text;
+  ui.notice.dataset.kind = kind;
+  ui.notice.hidden = !text;
 }
 
 function onAccepted(msg) {
@@ -282,6 +378,8 @@ function onAccepted(msg) {
   pending.delete(msg.id);
   if (!request) return;
   const lot = state.lot(msg.lot);
+  // How the public sees this bid's bidder: in an anonymous sale, our pseudonym there.
+  if (typeof msg.bidder === "string" && msg.bidder !== me()) aliases.learn(lot.sale, msg.bidder);
   const money = (minor) => formatMoney(minor, lot.currency);
   // The maximum is ours alone: it is only ever in our own replies and our own snapshot.
   const max = typeof msg.max_amount === "number" ? msg.max_amount : request.max;
@@ -333,14 +431,17 @@ function onRejected(msg) {
   }[msg.code] ?? msg.message;
   setFeedback(`Refused: ${why}`, "error");
   if (msg.min_amount && lot) {
+    // Offer the least that would have been taken: the box follows the minimum from here.
     ui.amount.value = inputValue(msg.min_amount, currency);
     amountDirty = false;
+    followedMin = { lot: lot.lot, min: msg.min_amount, open: lot.state === "open" };
   }
 }
 
 function onLotMessage(msg) {
   const before = msg.lot ? state.lots.get(msg.lot) : null;
-  const wasLeading = before?.high_bid?.bidder === me() && before.state === "open";
+  const wasLeading = before !== null && before !== undefined && mine(before, before.high_bid?.bidder) &&
+    before.state === "open";
   const voidedBids =
     msg.type === "bid_voided" && before
       ? state.bidsOf(before).filter((b) => msg.voided.includes(b.seq))
@@ -364,7 +465,7 @@ function onLotMessage(msg) {
     if (next && next.lot !== result.lot) viewing = result.lot;
   }
   const name = me();
-  if (ev.type === "bid_placed" && ev.bidder !== name && result.lot === shownLot) {
+  if (ev.type === "bid_placed" && !mine(lot, ev.bidder) && result.lot === shownLot) {
     // "Bid accepted" is no longer the news once someone else has bid.
     if (ui.feedback.dataset.kind === "ok") setFeedback("", "");
   }
@@ -372,24 +473,28 @@ function onLotMessage(msg) {
   const covered = lot.my_max !== null && ev.amount <= lot.my_max;
   // The house's answer to our own bid, in the same commit: the bid's reply already says so.
   const answer = ev.type === "bid_placed" && ev.auto &&
-    [...lot.bids.values()].some((b) => b.seq === ev.seq - 1 && b.bidder === name && b.ts === ev.ts);
-  if (ev.type === "bid_placed" && wasLeading && ev.bidder !== name && !covered && !answer) {
+    [...lot.bids.values()].some((b) => b.seq === ev.seq - 1 && mine(lot, b.bidder) && b.ts === ev.ts);
+  if (ev.type === "bid_placed" && wasLeading && !mine(lot, ev.bidder) && !covered && !answer) {
     const how = lot.my_max !== null ? ` your maximum of ${formatMoney(lot.my_max, lot.currency)} was beaten` : ` ${ev.bidder} bid ${formatMoney(ev.amount, lot.currency)}`;
     toast(`You have been outbid on ${lot.title}:${how}.`, "warn");
   } else if (ev.type === "bid_voided") {
     if (result.lot === shownLot) setFeedback("", ""); // what it said of our bid may be undone
-    const mine = voidedBids.some((b) => b.bidder === name && !b.auto);
+    const ours = voidedBids.some((b) => mine(lot, b.bidder) && !b.auto);
     const what = voidedBids.length
-      ? voidedBids.filter((b) => !b.auto).map((b) => `${formatMoney(b.amount, lot.currency)} by ${b.bidder === name ? "you" : b.bidder}`).join(", ")
+      ? voidedBids.filter((b) => !b.auto).map((b) => `${formatMoney(b.amount, lot.currency)} by ${mine(lot, b.bidder) ? "you" : b.bidder}`).join(", ")
       : `${ev.voided.length} bid${ev.voided.length === 1 ? "" : "s"}`;
-    const now = ev.amount === null ? "no bid stands now" : `the high bid is ${formatMoney(ev.amount, lot.currency)} by ${ev.bidder === name ? "you" : ev.bidder}`;
-    if (mine && lot.my_max_seq !== undefined && ev.voided.includes(lot.my_max_seq)) lot.my_max = null;
-    toast(`The auctioneer voided ${mine ? "your bid" : "a bid"} on ${lot.title} (${what}); ${now}.`, mine ? "warn" : "info");
+    const now = ev.amount === null ? "no bid stands now" : `the high bid is ${formatMoney(ev.amount, lot.currency)} by ${mine(lot, ev.bidder) ? "you" : ev.bidder}`;
+    if (ours && lot.my_max_seq !== undefined && ev.voided.includes(lot.my_max_seq)) lot.my_max = null;
+    toast(`The auctioneer voided ${ours ? "your bid" : "a bid"} on ${lot.title} (${what}); ${now}.`, ours ? "warn" : "info");
   } else if (ev.type === "lot_closed") {
     const [words, kind] = closedWords(lot, name);
-    toast(`${lot.title}: ${words}${kind === "won" ? "!" : "."}`, kind === "won" ? "win" : "info");
+    toast(`${lot.title}: ${words}${kind === "won" ? "!" : "."}`, kind === "won" ? "win" : "info", `closed-${lot.lot}`);
   } else if (ev.type === "lot_opened" && viewing === null) {
     toast(`Now on the block: ${lot.title}.`, "info");
+  } else if (ev.type === "lot_paused") {
+    toast(`${lot.title}: bidding is paused by the auctioneer, with ${formatLeft(lot.remaining_ms ?? 0)} left on the clock.`, "warn", `pause-${lot.lot}`);
+  } else if (ev.type === "lot_resumed") {
+    toast(`${lot.title}: bidding is open again.`, "info", `pause-${lot.lot}`);
   }
 }
 
@@ -429,14 +534,24 @@ function placeBid(event) {
   }
   // A bid far above the minimum is asked about first, in words: a typo (25000 for 250)
   // would cost its bidder dearly, and a bid stands once placed.
+  // So is any bid or maximum above the house's limit (confirm_above), if it sets one.
   const least = lot.min_amount;
+  const reasons = [];
   if (amount !== null && max === null && least > 0 && amount > CONFIRM_OVER * least) {
     const times = amount / least;
     const shown = times >= 10 ? Math.round(times).toLocaleString("en-US") : times.toFixed(1);
-    const question =
-      `Bid ${formatMoney(amount, lot.currency)} on ${lot.title}? ` +
-      `That is ${shown} times the minimum (${formatMoney(least, lot.currency)}).`;
-    if (!window.confirm(question)) {
+    reasons.push(`That is ${shown} times the minimum (${formatMoney(least, lot.currency)}).`);
+  }
+  const limit = confirmAbove();
+  const highest = Math.max(amount ?? 0, max ?? 0);
+  if (limit !== null && highest > limit) {
+    reasons.push(`That is above ${formatMoney(limit, lot.currency)}, the amount this house asks you to confirm.`);
+  }
+  if (reasons.length) {
+    const what = max !== null
+      ? `Leave a maximum of ${formatMoney(max, lot.currency)}${amount !== null ? ` (bidding ${formatMoney(amount, lot.currency)} now)` : ""} on ${lot.title}?`
+      : `Bid ${formatMoney(amount, lot.currency)} on ${lot.title}?`;
+    if (!window.confirm(`${what} ${reasons.join(" ")}`)) {
       setFeedback("Not placed.", "warn");
       return;
     }
@@ -450,6 +565,7 @@ function placeBid(event) {
     return;
   }
   pending.set(id, { lot: lot.lot, amount, max });
+  amountDirty = false; // the edit is sent: the box follows the minimum again
   setFeedback(
     max !== null ? `Leaving a maximum of ${formatMoney(max, lot.currency)}…` : `Bidding ${formatMoney(amount, lot.currency)}…`,
     "pending",
@@ -494,8 +610,9 @@ function saleOf(lot) {
 
 function render() {
   const name = me();
-  ui.meName.textContent = name || "Guest";
-  ui.meAvatar.textContent = (name || "?").slice(0, 1).toUpperCase();
+  const shownName = name || account?.user; // still the account's, when the server ended us
+  ui.meName.textContent = shownName || "Guest";
+  ui.meAvatar.textContent = (shownName || "?").slice(0, 1).toUpperCase();
   const role = conn.role || account?.role || "";
   ui.meRole.textContent = role;
   ui.logout.hidden = !account;
@@ -526,7 +643,9 @@ function render() {
   const sale2 = saleOf(lot);
   const index = sale2 ? sale2.lots.indexOf(lot.lot) : -1;
   ui.position.textContent = index >= 0 ? `Lot ${index + 1} of ${sale2.lots.length}` : "";
-  ui.lotState.textContent = { open: "Live", scheduled: "Coming up", closed: "Closed", paused: "Paused" }[lot.state];
+  const [badge, badgeKind] = badgeOf(lot);
+  ui.lotState.textContent = badge;
+  ui.lotState.dataset.kind = badgeKind;
   // Whether there is a reserve and whether it is met; never its amount.
   ui.reserve.hidden = !lot.reserve || lot.state === "closed";
   ui.reserve.textContent = lot.reserve_met ? "Reserve met" : "Reserve not met";
@@ -545,17 +664,52 @@ function render() {
     ui.priceLabel.textContent = high ? "Current bid" : "Opening price";
   }
   ui.price.textContent = formatMoney(high ? high.amount : lot.starting_price, lot.currency);
-  ui.leader.textContent = high ? (high.bidder === name ? "by you" : `by ${high.bidder}`) : "no bids yet";
+  ui.leader.textContent = high ? (isYou(high.bidder, name, aliases, lot.sale) ? "by you" : `by ${high.bidder}`) : "no bids yet";
   ui.min.textContent = lot.state === "closed" ? "—" : formatMoney(lot.min_amount, lot.currency);
   ui.min.dataset.amount = lot.min_amount;
   ui.bidCount.textContent = `${lot.bid_count} bid${lot.bid_count === 1 ? "" : "s"}`;
   document.title = `${formatMoney(high ? high.amount : lot.starting_price, lot.currency)} · ${lot.title} · bidwire`;
 
+  renderRule(lot);
   renderStanding(lot, name);
   renderForm(lot);
   renderHistory(lot, name);
   renderChart(lot, name);
   tick();
+}
+
+/** The lot's badge: what state it is in, in one word a bidder reads at a glance. */
+function badgeOf(lot) {
+  if (lot.state === "open") return [saleOf(lot)?.mode === "timed" ? "Open" : "Live", "live"];
+  if (lot.state === "paused") return ["Paused", "paused"];
+  if (lot.state === "scheduled") return ["Coming up", "scheduled"];
+  if (lot.state !== "closed") return [lot.state, ""];
+  if (lot.outcome === "sold") return ["Sold", "sold"];
+  if (closeReason(lot) === "withdrawn") {
+    return cancelledSales.has(lot.sale) ? ["Cancelled", "withdrawn"] : ["Withdrawn", "withdrawn"];
+  }
+  return ["Not sold", "unsold"];
+}
+
+function seconds(ms) {
+  const s = Math.round(ms / 1000);
+  if (s < 120 || s % 60) return `${s} s`;
+  return s % 3600 || s < 7200 ? `${s / 60} min` : `${s / 3600} h`;
+}
+
+/** How this lot ends, in words, from its own bid window and its sale's mode. */
+function renderRule(lot) {
+  const windowMs = typeof lot.extend_ms === "number" ? lot.extend_ms : null;
+  const mode = saleOf(lot)?.mode;
+  let text = "";
+  if (lot.state !== "closed" && windowMs !== null && mode) {
+    const w = seconds(windowMs);
+    text = mode === "timed"
+      ? `Timed sale: this lot closes at its own time. A bid in the last ${w} moves the close to ${w} after it, so nobody is sniped.`
+      : `Each bid resets the clock to ${w}; the lot sells when nobody bids for ${w}.`;
+  }
+  ui.rule.textContent = text;
+  ui.rule.hidden = !text;
 }
 
 function renderStanding(lot, name) {
@@ -567,14 +721,14 @@ function renderStanding(lot, name) {
     if (max !== null) {
       const at = formatMoney(high.amount, lot.currency);
       [text, kind] = [`Your maximum of ${formatMoney(max, lot.currency)} is leading at ${at}`, "lead"];
-    } else if (high && high.bidder === name) [text, kind] = ["You are leading", "lead"];
+    } else if (high && isYou(high.bidder, name, aliases, lot.sale)) [text, kind] = ["You are leading", "lead"];
     else if (participated(lot)) {
       text = lot.my_max !== null
         ? `You have been outbid: your maximum was ${formatMoney(lot.my_max, lot.currency)}`
         : `You have been outbid${high ? ` by ${high.bidder}` : ""}`;
       kind = "outbid";
     }
-    if (lot.state === "paused") [text, kind] = [`${text ? `${text}. ` : ""}Bidding is paused by the auctioneer`, kind || "scheduled"];
+    if (lot.state === "paused") [text, kind] = [`Paused by the auctioneer: no bids until bidding resumes${text ? `. ${text}` : ""}`, "paused"];
   } else if (lot.state === "closed") {
     [text, kind] = closedWords(lot, name);
   } else {
@@ -585,36 +739,71 @@ function renderStanding(lot, name) {
   ui.standing.dataset.kind = kind;
 }
 
+/** Why no bid can be placed on `lot` now, in words; "" when one can. */
+function whyNoBid(lot) {
+  if (endedFor) return "Not connected"; // the notice above the lot says why
+  if (lot.state === "paused") return "Paused by the auctioneer";
+  if (lot.state === "scheduled") return "Not open yet";
+  if (lot.state === "closed") {
+    return closeReason(lot) === "withdrawn"
+      ? cancelledSales.has(lot.sale) ? "The sale was cancelled" : "Withdrawn by the auctioneer"
+      : "Bidding closed";
+  }
+  if (lot.state !== "open") return "Bidding closed";
+  if (conn.state !== "live") return conn.state === "ended" ? "Not connected" : "Reconnecting…";
+  return "";
+}
+
+/**
+ * The bid box follows the minimum (outbid, a void, a new lot) unless the person is typing in it:
+ * an edit not yet sent, while the box has the focus or its amount still reaches the minimum.
+ */
+function followMinimum(lot, open) {
+  const moved = !followedMin || followedMin.lot !== lot.lot || followedMin.min !== lot.min_amount ||
+    followedMin.open !== open;
+  if (!moved) return;
+  if (followedMin && followedMin.lot === lot.lot && amountDirty) {
+    if (document.activeElement === ui.amount) return; // typing: never under their fingers
+    let typed = null;
+    try {
+      typed = parseAmount(ui.amount.value, lot.currency);
+    } catch {
+      // not an amount: replace it
+    }
+    if (typed !== null && typed >= lot.min_amount) return; // still a bid that can win
+  }
+  // While paused the box keeps showing the minimum (greyed): what a bid would be on resume.
+  ui.amount.value = open || lot.state === "paused" ? inputValue(lot.min_amount, lot.currency) : "";
+  amountDirty = false;
+  followedMin = { lot: lot.lot, min: lot.min_amount, open };
+}
+
 function renderForm(lot) {
+  const why = whyNoBid(lot);
   const open = lot.state === "open";
-  const live = conn.state === "live";
-  ui.amount.disabled = !open;
-  ui.maxAmount.disabled = !open;
+  const can = !why;
+  // A moment's reconnect leaves the boxes (and what is being typed in them) alone.
+  const editable = open && !endedFor;
+  ui.form.dataset.closed = String(!can);
+  ui.amount.disabled = !editable;
+  ui.maxAmount.disabled = !editable;
   ui.maxHint.hidden = !open;
   ui.maxPrefix.textContent = currencySymbol(lot.currency);
-  ui.bidButton.disabled = !open || !live;
+  ui.bidButton.disabled = !can;
   const offered = open && lot.buy_now !== null && lot.buy_now !== undefined;
   ui.buyBox.hidden = !offered;
   if (offered) {
     ui.buyNow.textContent = `Buy now for ${formatMoney(lot.buy_now, lot.currency)}`;
     ui.buyNow.dataset.amount = lot.buy_now;
-    ui.buyNow.disabled = !live;
+    ui.buyNow.disabled = !can;
   }
-  ui.bidButton.textContent = open
-    ? live
-      ? "Place bid"
-      : "Reconnecting…"
-    : lot.state === "scheduled"
-      ? "Not open yet"
-      : "Bidding closed";
+  ui.bidButton.textContent = can ? "Place bid" : why;
   ui.prefix.textContent = currencySymbol(lot.currency);
   ui.bidCurrency.textContent = `(${lot.currency})`;
-  if (!amountDirty && document.activeElement !== ui.amount) {
-    ui.amount.value = open ? inputValue(lot.min_amount, lot.currency) : "";
-  }
+  followMinimum(lot, open);
   // Quick raises: the minimum, then one, two and five more increments.
   const step = lot.high_bid ? Math.max(1, lot.min_amount - lot.high_bid.amount) : 0;
-  const amounts = open
+  const amounts = editable
     ? [...new Set([0, 1, 2, 5].map((n) => lot.min_amount + n * (step || Math.max(1, Math.round(lot.min_amount * 0.05)))))]
     : [];
   const key = amounts.join(",");
@@ -644,7 +833,8 @@ function renderHistory(lot, name) {
   ui.history.replaceChildren(
     ...bids.slice(0, 200).map((bid) => {
       const item = document.createElement("li");
-      if (bid.bidder === name) item.classList.add("mine");
+      const ours = isYou(bid.bidder, name, aliases, lot.sale);
+      if (ours) item.classList.add("mine");
       if (bid.voided) item.classList.add("voided");
       else if (!topShown) {
         item.classList.add("top");
@@ -657,7 +847,7 @@ function renderHistory(lot, name) {
       who.className = "h-who";
       const whoName = document.createElement("span");
       whoName.className = "h-name";
-      whoName.textContent = bid.bidder === name ? `${bid.bidder} (you)` : bid.bidder;
+      whoName.textContent = ours ? `${bid.bidder} (you)` : bid.bidder;
       who.append(whoName);
       if (bid.auto || bid.voided) {
         const tag = document.createElement("span");
@@ -692,7 +882,7 @@ function renderChart(lot, name) {
     startingPrice: lot.starting_price,
     from: lot.opened_at ?? (bids.length ? bids[0].ts : now - 60_000),
     to: lot.state === "closed" ? lot.closed_at ?? (bids.length ? bids[bids.length - 1].ts : now) : now,
-    me: name,
+    me: aliases.of(lot.sale) ?? name, // in an anonymous sale your bids show under your pseudonym
     closed: lot.state === "closed",
   });
 }
@@ -1082,6 +1272,23 @@ setInterval(() => {
 // The countdown runs on its own short timer: only text and a bar change, ten times a second.
 function tick() {
   const lot = shownLot ? state.lots.get(shownLot) : null;
+  if (lot && lot.state === "paused") {
+    // Stopped: the time that was left when the auctioneer paused, given back on resume.
+    const left = typeof lot.remaining_ms === "number" ? lot.remaining_ms : null;
+    ui.countdown.textContent = left === null ? "Paused" : formatLeft(left);
+    ui.countdown.dataset.endsAt = "";
+    ui.countdown.dataset.remainingMs = left === null ? "" : String(left);
+    ui.countdown.dataset.urgency = "";
+    ui.countdown.dataset.paused = "true";
+    ui.clockLabel.textContent = "Time left (stopped)";
+    if (left !== null && countdownFor.lot === lot.lot) {
+      ui.clockFill.style.transform = `scaleX(${Math.min(1, left / countdownFor.windowTotal).toFixed(4)})`;
+    }
+    countdownFor.endsAt = null; // on resume, a fresh window from the new ends_at
+    return;
+  }
+  ui.countdown.dataset.paused = "";
+  ui.clockLabel.textContent = "Time left";
   if (!lot || lot.state !== "open" || lot.ends_at === null) {
     ui.countdown.textContent = lot && lot.state === "closed" ? "Closed" : "—";
     ui.countdown.dataset.endsAt = "";
@@ -1144,7 +1351,7 @@ ui.nameForm.addEventListener("submit", (event) => {
   }
   localStorage.setItem(NAME_KEY, name);
   if (account) logout(false); // a guest name instead of the account
-  if (conn.name === null && !conn.ws) conn.start(name);
+  if (conn.name === null && !conn.ws) conn.start(name, savedGuestToken(name));
   else if (name !== conn.name || ui.dialog.dataset.force) conn.rename(name);
 });
 ui.dialog.addEventListener("cancel", (event) => {
@@ -1220,6 +1427,75 @@ async function logout(ask = true) {
 }
 ui.logout.addEventListener("click", () => logout());
 
+// -- the theme: the system's (prefers-color-scheme) until the person picks one --------------------
+
+const systemLight = window.matchMedia("(prefers-color-scheme: light)");
+
+function theme() {
+  return document.documentElement.dataset.theme || (systemLight.matches ? "light" : "dark");
+}
+
+function showTheme() {
+  const other = theme() === "light" ? "Dark theme" : "Light theme";
+  ui.theme.querySelector(".theme-text").textContent = other;
+  ui.theme.querySelector(".theme-icon").textContent = other === "Light theme" ? "☀" : "☾";
+  ui.theme.setAttribute("aria-label", `Switch to the ${other.toLowerCase()}`);
+  ui.theme.dataset.theme = theme();
+}
+
+ui.theme.addEventListener("click", () => {
+  const next = theme() === "light" ? "dark" : "light";
+  document.documentElement.dataset.theme = next;
+  try {
+    localStorage.setItem(THEME_KEY, next);
+  } catch {
+    // private mode: the choice lasts as long as the page
+  }
+  showTheme();
+});
+systemLight.addEventListener("change", showTheme);
+showTheme();
+
+// -- toasts keep clear of the bid controls --------------------------------------------------------
+
+/**
+ * Toasts sit at the bottom of the window, or just under the top bar when the bid form (its
+ * amounts, button, quick raises and buy-now) is in the way there: on a phone they would otherwise
+ * cover it. When both are in the way, the one that covers less of it.
+ */
+function placeToasts() {
+  if (!ui.toasts.children.length) return;
+  const guarded = [ui.form, ui.buyBox]
+    .filter((el) => !el.hidden && el.offsetParent !== null)
+    .map((el) => el.getBoundingClientRect());
+  const height = ui.toasts.offsetHeight;
+  const column = ui.toasts.getBoundingClientRect(); // its left and right do not move
+  const gap = 8;
+  const topAt = document.querySelector(".topbar").getBoundingClientRect().bottom + gap;
+  const bottomAt = window.innerHeight - 16 - height;
+  const covered = (top) =>
+    guarded.reduce((sum, box) => {
+      if (box.right <= column.left || box.left >= column.right) return sum;
+      return sum + Math.max(0, Math.min(top + height + gap, box.bottom) - Math.max(top - gap, box.top));
+    }, 0);
+  const bottomCovers = covered(bottomAt);
+  const atTop = bottomCovers > 0 && covered(topAt) < bottomCovers;
+  ui.toasts.dataset.edge = atTop ? "top" : "bottom";
+  ui.toasts.style.top = atTop ? `${Math.round(topAt)}px` : "";
+}
+let placing = false;
+function schedulePlaceToasts() {
+  if (placing) return;
+  placing = true;
+  requestAnimationFrame(() => {
+    placing = false;
+    placeToasts();
+  });
+}
+window.addEventListener("scroll", schedulePlaceToasts, { passive: true });
+window.addEventListener("resize", schedulePlaceToasts);
+new MutationObserver(schedulePlaceToasts).observe(ui.toasts, { childList: true });
+
 // -- wiring --------------------------------------------------------------------------------------
 
 ui.form.addEventListener("submit", placeBid);
@@ -1238,10 +1514,11 @@ ui.more.addEventListener("click", () => {
 conn.addEventListener("status", (event) => {
   const { state: s, detail } = event.detail;
   ui.conn.dataset.state = s;
-  ui.connText.textContent = s === "live" ? "Live" : s === "connecting" ? "Connecting…" : detail || "Reconnecting…";
-  ui.bidButton.disabled = s !== "live";
-  if (s !== "live") ui.bidButton.textContent = "Reconnecting…";
-  else scheduleRender();
+  ui.connText.textContent =
+    // "Connected", not "Live": a paused or closed lot is not live because the link is up.
+    s === "live" ? "Connected" : s === "connecting" ? "Connecting…" : s === "ended" ? "Not connected" : detail || "Reconnecting…";
+  // Whether bidding is possible is render's to say (the lot may be paused or closed).
+  scheduleRender();
 });
 conn.addEventListener("message", (event) => onMessage(event.detail));
 
@@ -1280,7 +1557,7 @@ async function startup() {
     conn.start(null); // the cookie says who we are
   } else {
     const saved = localStorage.getItem(NAME_KEY);
-    if (serverInfo.guests && saved && NAME_RE.test(saved)) conn.start(saved);
+    if (serverInfo.guests && saved && NAME_RE.test(saved)) conn.start(saved, savedGuestToken(saved));
     else askName(false, "", serverInfo.guests ? "guest" : "login");
   }
   render();

@@ -5,6 +5,8 @@ const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
 const PING_EVERY_MS = 15_000;
 const PONG_GRACE_MS = 10_000;
 const OFFSET_WINDOW_MS = 60_000;
+// An `error` with one of these reasons ends the connection for good: retrying cannot help.
+const FINAL_REASONS = new Set(["blocked", "logged_out"]);
 
 /**
  * The server's clock decides. Every server message carries its `ts`; a message is read a little
@@ -49,14 +51,19 @@ export class Connection extends EventTarget {
     this.retryTimer = null;
     this.pingTimer = null;
     this.lastHeard = 0;
+    this.guestToken = null; // the welcome's guest_token: the same guest again on a reconnect
+    this.ended = null; // the final error that ended the connection, until the next start
   }
 
   /**
    * Join as the guest `name`, or with `null` as the account whose HttpOnly cookie the browser
    * holds: the server reads the cookie during the handshake and welcomes us without a word.
    */
-  start(name) {
+  start(name, guestToken = null) {
+    // Another guest is not the last one's session; `guestToken`: this guest's, kept from before.
+    if (name !== this.name) this.guestToken = guestToken;
     this.name = name;
+    this.ended = null;
     this.connect();
   }
 
@@ -64,6 +71,14 @@ export class Connection extends EventTarget {
   rename(name) {
     this.stop();
     this.start(name);
+  }
+
+  /** The server ended us for good (`message`: its final error): hang up, do not retry. */
+  end(message) {
+    this.stop();
+    this.ended = message;
+    this.guestToken = null;
+    this.setState("ended", message.message || message.reason || "");
   }
 
   /** Hang up and stay down (after logging out, until the person chooses again). */
@@ -109,7 +124,11 @@ export class Connection extends EventTarget {
     ws.addEventListener("open", () => {
       if (this.ws !== ws) return;
       this.lastHeard = Date.now();
-      if (this.name !== null) this.send({ type: "hello", id: this.newId("h"), name: this.name });
+      if (this.name !== null) {
+        const hello = { type: "hello", id: this.newId("h"), name: this.name };
+        if (this.guestToken) hello.guest_token = this.guestToken;
+        this.send(hello);
+      }
     });
     ws.addEventListener("message", (event) => {
       if (this.ws !== ws) return;
@@ -126,17 +145,21 @@ export class Connection extends EventTarget {
         this.attempt = 0;
         this.user = message.user;
         this.role = message.role;
+        if (typeof message.guest_token === "string") this.guestToken = message.guest_token;
         this.setState("live", message.user);
         this.startPing();
       } else if (message.type === "server_closing") {
         this.setState("reconnecting", "The server is restarting…");
       }
+      const final = message.type === "error" && FINAL_REASONS.has(message.reason);
       this.dispatchEvent(new CustomEvent("message", { detail: message }));
+      if (final && this.ws === ws) this.end(message);
     });
     ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
       this.stopPing();
+      if (this.ended) return; // told why already: a retry would only be refused again
       this.scheduleRetry(event.reason || "");
     });
     // "error" is always followed by "close", which does the work.

@@ -25,6 +25,8 @@ function emptyLot(id) {
     starting_price: 0,
     min_amount: 0,
     ends_at: null,
+    remaining_ms: null, // while paused: the time left on the stopped clock
+    extend_ms: null, // the lot's bid window (each bid in a live sale resets the clock to it)
     high_bid: null,
     bid_count: 0,
     outcome: null,
@@ -165,8 +167,10 @@ export class AuctionState {
       this.sales.set(sale.sale, fresh);
       for (const summary of sale.lots) {
         const lot = this.lot(summary.lot);
+        if (typeof summary.extend_ms === "number") lot.extend_ms = summary.extend_ms;
         if (summary.seq > lot.seq) {
           for (const f of LOT_FIELDS) lot[f] = summary[f];
+          lot.remaining_ms = summary.remaining_ms ?? null;
           this.rememberBuyNow(lot, summary.buy_now);
           if (summary.outcome === "sold" && summary.high_bid) lot.winner = summary.high_bid.bidder;
           touched.push(lot.lot);
@@ -236,6 +240,8 @@ export class AuctionState {
   applySnapshot(snap) {
     const lot = this.lot(snap.lot);
     for (const f of LOT_FIELDS) lot[f] = snap[f];
+    lot.remaining_ms = snap.state === "paused" ? snap.remaining_ms ?? null : null;
+    if (typeof snap.extend_ms === "number") lot.extend_ms = snap.extend_ms;
     lot.winner = snap.outcome === "sold" && snap.high_bid ? snap.high_bid.bidder : null;
     this.rememberBuyNow(lot, snap.buy_now);
     // high_bid.max_amount is only in the leader's own snapshot: it is ours.
@@ -303,10 +309,12 @@ export class AuctionState {
       }
       case "lot_paused":
         lot.state = "paused";
+        lot.remaining_ms = typeof ev.remaining_ms === "number" ? ev.remaining_ms : null;
         break;
       case "lot_resumed":
         lot.state = "open";
-        lot.ends_at = ev.ends_at;
+        lot.ends_at = ev.ends_at; // the clock runs again from here, not from the old deadline
+        lot.remaining_ms = null;
         break;
       case "lot_extended":
         lot.ends_at = ev.ends_at;
@@ -318,6 +326,7 @@ export class AuctionState {
         lot.reason = ev.reason || null;
         lot.closed_amount = ev.amount ?? null;
         lot.closed_at = ev.ts;
+        lot.remaining_ms = null;
         lot.buy_now = null;
         if (ev.reason === "buy_now") lot.high_bid = { amount: ev.amount, bidder: ev.winner };
         break;
