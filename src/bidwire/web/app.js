@@ -989,7 +989,7 @@ function startWords(sale) {
   return `starts at ${whenWords(sale.starts_at)}`;
 }
 
-function endedWords(sale) {
+function saleEndedWords(sale) {
   const how = sale.reason === "cancelled" ? "cancelled" : "ended";
   if (!sale.ended_at) return how;
   const at = new Date(sale.ended_at);
@@ -1020,7 +1020,7 @@ function resultWords(lot, name) {
     else if (lot.reserve && !lot.reserve_met) reason = "reserve_not_met";
     else reason = "withdrawn";
   }
-  const yours = lot.winner !== null && lot.winner === name;
+  const yours = lot.winner !== null && isYou(lot.winner, name, aliases, lot.sale);
   switch (reason) {
     case "hammer":
       return yours ? [`won by you for ${amount}`, "won"] : [`sold for ${amount}${lot.winner ? ` to ${lot.winner}` : ""}`, "sold"];
@@ -1053,7 +1053,7 @@ function saleItem(lot, shown, name) {
   const high = lot.high_bid;
   if (lot.state === "open" || lot.state === "paused") {
     const price = high
-      ? `${formatMoney(high.amount, lot.currency)} · ${high.bidder === name ? "you lead" : high.bidder}`
+      ? `${formatMoney(high.amount, lot.currency)} · ${isYou(high.bidder, name, aliases, lot.sale) ? "you lead" : high.bidder}`
       : `opens at ${formatMoney(lot.starting_price, lot.currency)}`;
     detail.textContent = lot.state === "paused" ? `paused · ${price}` : price;
   } else if (lot.state === "scheduled") {
@@ -1091,7 +1091,17 @@ function saleHeading(sale, tag) {
   title.textContent = sale.title;
   const mode = document.createElement("span");
   mode.className = "sale-mode";
-  mode.textContent = sale.state === "paused" ? "paused" : sale.mode === "timed" ? "timed" : "live";
+  // An ended sale is no longer "live": its badge says how it ended.
+  mode.textContent =
+    sale.state === "ended"
+      ? sale.reason === "cancelled"
+        ? "cancelled"
+        : "ended"
+      : sale.state === "paused"
+        ? "paused"
+        : sale.mode === "timed"
+          ? "timed"
+          : "live";
   h.append(title, " ", mode);
   return h;
 }
@@ -1180,7 +1190,7 @@ function renderSale() {
         past.map((sale, i) => {
           const lots = sale.lots.map((id) => state.lot(id));
           const sold = lots.filter((l) => l.outcome === "sold").length;
-          const words = `${endedWords(sale)} · ${sold} of ${lots.length} sold`;
+          const words = `${saleEndedWords(sale)} · ${sold} of ${lots.length} sold`;
           // Folded, so old results never push the current lots away; the one that just ended
           // is open while nothing else runs: its results are the news.
           return foldedSale(sale, words, i === 0 && !running.length, shown, name);
@@ -1213,7 +1223,7 @@ function renderLotSale(lot) {
   const sale = saleOf(lot);
   let words = sale ? sale.title : "";
   if (sale && !isRunning(sale)) {
-    words += ` · ${sale.state === "ended" ? endedWords(sale) : startWords(sale)}`;
+    words += ` · ${sale.state === "ended" ? saleEndedWords(sale) : startWords(sale)}`;
   } else if (sale?.state === "paused") words += " · paused";
   line.textContent = words;
   line.hidden = !words;
