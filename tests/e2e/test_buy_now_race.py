@@ -27,7 +27,8 @@ async def stored_events(url: str) -> list[LotEvent]:
         return [EVENT_DECODER.decode(body) for body in await store.events_since("prize", 0, 1_000)]
 
 
-REPLIES = ("snapshot", "bought", "bid_accepted", "bid_rejected")
+REPLIES = ("snapshot", "bought", "bid_accepted", "bid_rejected", "notice")
+"""Messages to one connection, not the lot's stream (a ``notice`` tells the winner)."""
 
 
 def race_stream(client: JsonClient) -> list[dict[str, Any]]:

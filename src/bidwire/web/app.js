@@ -1251,6 +1251,12 @@ function renderIdle(lot) {
     const lots = last.lots.map((id) => state.lot(id));
     const sold = lots.filter((l) => l.outcome === "sold").length;
     text = `${last.title} has ${last.reason === "cancelled" ? "been cancelled" : "ended"}: ${sold} of ${lots.length} lot${lots.length === 1 ? "" : "s"} sold. Its results are under Past sales.`;
+    // The moment that matters most to a winner stays on the panel once the sale is over.
+    const won = lots.filter((l) => l.outcome === "sold" && l.winner !== null && isYou(l.winner, me(), aliases, l.sale));
+    if (won.length) {
+      const each = won.map((l) => `${l.title} for ${formatMoney(l.closed_amount ?? l.high_bid?.amount ?? 0, l.currency)}`);
+      text = `You won ${each.join(" and ")}. ${text}`;
+    }
   } else {
     heading = "No sale is running";
   }
