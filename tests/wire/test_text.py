@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bidwire.domain.events import BidPlaced, BidVoided, LotClosed, LotOpened, MaxRaised
+from bidwire.domain.events import (
+    BidPlaced,
+    BidVoided,
+    LotClosed,
+    LotOpened,
+    LotPaused,
+    LotResumed,
+    MaxRaised,
+)
 from bidwire.domain.lot import Lot, LotSpec
 from bidwire.domain.privacy import public_event
 from bidwire.wire.batch import text_line
@@ -158,3 +166,14 @@ def test_a_void_says_where_the_lot_stands() -> None:
         "The auctioneer voided a bid on Oil Painting: no bids stand; bids start at 100.00 USD."
         " Buy now for 800.00 USD: type buy."
     )
+
+
+def test_a_pause_says_who_paused_it_and_the_time_kept_and_a_resume_the_new_clock() -> None:
+    """Issue 12, defect 2 in text mode: a paused lot is not left looking live."""
+    lot = opened_lot()
+    paused = LotPaused("p", 2, 12_400, "root", TS + 5_000)
+    line = render_event(paused, lot)
+    assert "paused by the auctioneer" in line and "13 s left on the clock" in line
+    assert "bids wait until it resumes" in line
+    resumed = LotResumed("p", 3, TS + 70_000, "root", TS + 60_000)
+    assert "resumes: 10 s left" in render_event(resumed, lot)

@@ -176,7 +176,11 @@ def render_event(event: LotEvent, lot: Lot) -> str:
     if isinstance(event, LotExtended):
         return f"{title} is open again after a pause: {seconds_left(event.ends_at, event.ts)}."
     if isinstance(event, LotPaused):
-        return f"Bidding on {title} is paused."
+        left = seconds_left(event.remaining_ms, 0)
+        return (
+            f"Bidding on {title} is paused by the auctioneer, with {left} on the clock;"
+            " bids wait until it resumes."
+        )
     if isinstance(event, LotResumed):
         return f"Bidding on {title} resumes: {seconds_left(event.ends_at, event.ts)}."
     if isinstance(event, LotClosed):
