@@ -488,7 +488,7 @@ function onLotMessage(msg) {
     toast(`The auctioneer voided ${ours ? "your bid" : "a bid"} on ${lot.title} (${what}); ${now}.`, ours ? "warn" : "info");
   } else if (ev.type === "lot_closed") {
     const [words, kind] = closedWords(lot, name);
-    toast(`${lot.title}: ${words}${kind === "won" ? "!" : "."}`, kind === "won" ? "win" : "info", `closed-${lot.lot}`);
+    toast(`${lot.title} — ${words}${kind === "won" ? "!" : "."}`, kind === "won" ? "win" : "info", `closed-${lot.lot}`);
   } else if (ev.type === "lot_opened" && viewing === null) {
     toast(`Now on the block: ${lot.title}.`, "info");
   } else if (ev.type === "lot_paused") {
