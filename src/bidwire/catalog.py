@@ -209,18 +209,30 @@ def _parse_csv(text: str, defaults: Defaults, source: str) -> Catalog:
         raise CatalogError(source, [(1, "the CSV file is empty")])
     groups: dict[str, list[dict[str, Any]]] = {}
     lines: dict[int, int] = {}
+    premiums: dict[str, str] = {}
+    problems: list[tuple[int, str]] = []
     count = 0
     for row in reader:
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue
         clean = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
         sale = clean.pop("sale", "") or "Sale"
+        premium = clean.pop("buyers_premium", "")
+        # a sale's premium, on any of its rows (the rows that give one must agree)
+        if premium and premiums.setdefault(sale, premium) != premium:
+            problems.append((reader.line_num, f"sale {sale!r} has two buyer's premiums"))
         groups.setdefault(sale, []).append(clean)
         lines[id(clean)] = reader.line_num
         count += 1
     if not count:
         raise CatalogError(source, [(1, "the CSV file has no lots")])
-    sales = [{"title": title, "lots": lots} for title, lots in groups.items()]
+    if problems:
+        raise CatalogError(source, problems)
+    sales = [
+        {"title": title, "lots": lots}
+        | ({"buyers_premium": premiums[title]} if title in premiums else {})
+        for title, lots in groups.items()
+    ]
     return _build(sales, defaults, source, line_of=lambda lot, i: lines[id(lot)])
 
 
@@ -270,6 +282,7 @@ def _build(
                 mode=sale.get("mode", "live"),
                 gap_ms=round(float(gap) * 1000),
                 anonymous=bool(sale.get("anonymous", False)),
+                buyers_premium=_premium(sale.get("buyers_premium")),
             )
         except (ValueError, TypeError) as exc:
             if lots:
@@ -279,6 +292,19 @@ def _build(
     if problems:
         raise CatalogError(source, problems)
     return catalog
+
+
+def _premium(value: object) -> float:
+    """A sale's buyer's premium as a catalog gives it (a fraction: 0.2, or "0.2" in CSV); none
+    is 0. SaleSpec checks the range."""
+    if value is None or value == "":
+        return 0.0
+    if isinstance(value, bool):
+        raise ValueError("buyer's premium must be a number from 0 to 1 (0.2 is 20%)")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError("buyer's premium must be a number from 0 to 1 (0.2 is 20%)") from None
 
 
 def load_catalog(path: str | Path, defaults: Defaults) -> Catalog:

@@ -39,6 +39,9 @@ class SaleSpec:
     """Public events show a pseudonym per bidder instead of the name; admins see who."""
     pseudonym_salt: str = field(default="", repr=False)
     """The secret behind the pseudonyms, set when an anonymous sale is created."""
+    buyers_premium: float = 0.0
+    """The buyer's premium, a fraction of the hammer (0.2: 20%) each buyer pays on top of it;
+    0 to 1."""
 
     def __post_init__(self) -> None:
         if not self.id or len(self.id) > 64:
@@ -54,6 +57,11 @@ class SaleSpec:
             raise ValueError("sale mode must be 'live' or 'timed'")
         if self.gap_ms < 0:
             raise ValueError("gap between lots cannot be negative")
+        premium = self.buyers_premium
+        if isinstance(premium, bool) or not isinstance(premium, int | float):
+            raise ValueError("buyer's premium must be a number from 0 to 1 (0.2 is 20%)")
+        if not 0 <= premium <= 1:  # also refuses NaN
+            raise ValueError("buyer's premium must be from 0 to 1 (0.2 is 20%)")
 
 
 @dataclass(slots=True)

@@ -31,6 +31,14 @@ def decode_snapshot(blob: bytes) -> LotLog:
     return LotLog(SNAPSHOT_DECODER.decode(blob))
 
 
+@dataclass(frozen=True, slots=True)
+class BidTally:
+    """A lot's bids that count and its distinct bidders (``EventLog.bid_tallies``)."""
+
+    bids: int
+    bidders: int
+
+
 @dataclass(slots=True)
 class StoredSale:
     spec: SaleSpec
@@ -149,6 +157,12 @@ class EventLog(Protocol):
 
     async def bid_voids(self, lot_id: str) -> list[bytes]:
         """Encoded bid_voided events of a lot, oldest first (what its history marks voided)."""
+        ...
+
+    async def bid_tallies(self, lot_ids: Sequence[str]) -> dict[str, BidTally]:
+        """Each lot's bids that count (placed, automatic ones included, not voided) and the
+        distinct bidders who placed them, counted by the store (SQL aggregates), not by
+        replaying events; a lot without such bids (or unknown) is left out."""
         ...
 
     def fault(self) -> str | None:
@@ -273,6 +287,7 @@ def sale_spec_to_record(spec: SaleSpec) -> dict[str, Any]:
         "held": spec.held,
         "anonymous": spec.anonymous,
         "pseudonym_salt": spec.pseudonym_salt,
+        "buyers_premium": spec.buyers_premium,
     }
 
 

@@ -309,6 +309,12 @@ class SaleIn(BaseModel):
     title: str = Field(min_length=1, max_length=MAX_TITLE)
     mode: Literal["live", "timed"] = "live"
     gap_seconds: float | None = Field(default=None, ge=0, le=86_400)
+    buyers_premium: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="The buyer's premium, a fraction of the hammer (0.2 is 20%); default 0.",
+    )
     lots: list[LotIn] = Field(min_length=1, max_length=10_000)
 
     @field_validator("title")
