@@ -333,10 +333,11 @@ GATE_OPTIONS = ("guests_allowed", "bid_limiter")
 
 @contextlib.asynccontextmanager
 async def in_process(
-    *, demo: bool = True, catalog_defaults: Any = None, **ctx_options: Any
+    *, demo: bool = True, catalog_defaults: Any = None, store: Any = None, **ctx_options: Any
 ) -> AsyncIterator[InProcess]:
     """The demo sale (unless ``demo`` is False) with an admin ``root`` and a bidder ``bea``;
-    ``catalog_defaults`` is what an imported catalog's lots get (``create_app``'s)."""
+    ``catalog_defaults`` is what an imported catalog's lots get (``create_app``'s); ``store``
+    an open store to use instead of a fresh memory one."""
     from argon2 import PasswordHasher
 
     from bidwire.accounts.service import Accounts
@@ -351,7 +352,7 @@ async def in_process(
     from bidwire.transports.session import SessionContext
 
     clock = FakeClock(int(time.time() * 1000))
-    store = MemoryStore()
+    store = MemoryStore() if store is None else store
     bus = MemoryBus()
     feed = Feed(clock)
     feed.listen(bus)

@@ -177,6 +177,11 @@ class Queries:
         states = await self._states(ids, admin, viewer, maxima)
         return LotsPage([states[lot_id] for lot_id in ids if lot_id in states], self._now())
 
+    async def lot_states(self, lot_ids: list[str], *, admin: bool = False) -> dict[str, LotState]:
+        """The published state of each of ``lot_ids`` (unknown ones left out), as the public
+        sees it (pseudonyms, no maximums) or ``admin``."""
+        return await self._states(lot_ids, admin, None, False)
+
     async def _states(
         self, lot_ids: list[str], admin: bool, viewer: str | None, maxima: bool
     ) -> dict[str, LotState]:

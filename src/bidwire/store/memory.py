@@ -24,7 +24,7 @@ from bidwire.domain.lot import LotSnapshot, LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import Conflict, SeqConflict, StoreUnavailable
-from bidwire.store.base import CatalogLot, ListingEntry, LotLog, StoredLot, StoredSale
+from bidwire.store.base import BidTally, CatalogLot, ListingEntry, LotLog, StoredLot, StoredSale
 from bidwire.store.memory_activity import MemoryActivity
 
 
@@ -257,3 +257,16 @@ class MemoryStore(MemoryAccounts, MemoryActivity):
     async def bid_voids(self, lot_id: str) -> list[bytes]:
         events = self.lots[lot_id].events
         return [msgspec.json.encode(ev) for ev in events if isinstance(ev, BidVoided)]
+
+    async def bid_tallies(self, lot_ids: Sequence[str]) -> dict[str, BidTally]:
+        found: dict[str, BidTally] = {}
+        for lot_id in lot_ids:
+            stored = self.lots.get(lot_id)
+            if stored is None:
+                continue
+            events = stored.events
+            voided = {seq for ev in events if isinstance(ev, BidVoided) for seq in ev.voided}
+            bids = [ev for ev in events if isinstance(ev, BidPlaced) and ev.seq not in voided]
+            if bids:
+                found[lot_id] = BidTally(len(bids), len({ev.bidder for ev in bids}))
+        return found

@@ -44,6 +44,7 @@ from bidwire.store.base import (
     EVENT_DECODER,
     SALE_EVENT_DECODER,
     SNAPSHOT_ENCODER,
+    BidTally,
     CatalogLot,
     ListingEntry,
     LotLog,
@@ -1122,6 +1123,30 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
             return [bytes(row[0]) for row in cur]
 
         result: list[bytes] = await self._read(read)
+        return result
+
+    async def bid_tallies(self, lot_ids: Sequence[str]) -> dict[str, BidTally]:
+        def read(conn: sqlite3.Connection) -> dict[str, BidTally]:
+            found: dict[str, BidTally] = {}
+            for chunk in _chunks(lot_ids):
+                # A bid counts unless a bid_voided of its lot lists its seq; both read by the
+                # primary key's (stream, lot_id) prefix, the bodies' JSON by SQLite itself.
+                cur = conn.execute(
+                    "SELECT b.lot_id, COUNT(*),"
+                    " COUNT(DISTINCT json_extract(CAST(b.body AS TEXT), '$.bidder'))"
+                    " FROM events b WHERE b.stream = 'lot' AND b.type = 'bid_placed'"
+                    f" AND b.lot_id IN ({_marks(chunk)}) AND NOT EXISTS ("
+                    "  SELECT 1 FROM events v,"
+                    "  json_each(json_extract(CAST(v.body AS TEXT), '$.voided')) j"
+                    "  WHERE v.stream = 'lot' AND v.lot_id = b.lot_id"
+                    "  AND v.type = 'bid_voided' AND j.value = b.seq)"
+                    " GROUP BY b.lot_id",
+                    chunk,
+                )
+                found.update((row[0], BidTally(row[1], row[2])) for row in cur)
+            return found
+
+        result: dict[str, BidTally] = await self._read(read)
         return result
 
 

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from bidwire.catalog import Defaults
-from bidwire.transports.http import accounts, admin, me, public
+from bidwire.transports.http import accounts, admin, me, public, results
 from bidwire.transports.http.docs import add_docs
 from bidwire.transports.http.edge import BodyLimit, add_error_handlers, add_wire_schemas
 from bidwire.transports.session import SessionContext
@@ -80,7 +80,8 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     app.add_middleware(BodyLimit)
     add_error_handlers(app)
     add_wire_schemas(app)
-    for router in (public.router, accounts.router, admin.router, me.router, pages):
+    routers = (public.router, results.router, accounts.router, admin.router, me.router)
+    for router in (*routers, results.admin_router, pages):
         _add_routes(app, router)
     app.mount("/static", _WebFiles(directory=WEB_DIR), name="static")
     add_docs(app)
