@@ -99,6 +99,40 @@ class StoredHouse:
     """Idempotency keys of the recent accepted bids, with their bids, oldest first."""
 
 
+@dataclass(frozen=True, slots=True)
+class BidTally:
+    """One bidder's bids on one lot, voided ones left out (engine/report.py sums them)."""
+
+    lot_id: str
+    bidder: str
+    bids: int
+    auto: int
+    """Of ``bids``, those the house placed for the bidder's maximum."""
+    late: int
+    """Of ``bids``, those in the final 10% of the lot's window (first opening to close);
+    0 while the lot is open."""
+
+
+@dataclass(frozen=True, slots=True)
+class LotTally:
+    """A lot's close (all None while it is open) and how often a bid or an extension moved its
+    deadline later than any before it."""
+
+    lot_id: str
+    outcome: str | None
+    reason: str | None
+    winner: str | None
+    amount: int | None
+    extensions: int
+
+
+@dataclass(slots=True)
+class ReportFacts:
+    lots: list[LotTally]
+    """One per lot of the log that was asked for (a lot without events is left out)."""
+    bidders: list[BidTally]
+
+
 class EventLog(Protocol):
     def append(
         self,
@@ -149,6 +183,11 @@ class EventLog(Protocol):
 
     async def bid_voids(self, lot_id: str) -> list[bytes]:
         """Encoded bid_voided events of a lot, oldest first (what its history marks voided)."""
+        ...
+
+    async def report_facts(self, lot_ids: Sequence[str]) -> ReportFacts:
+        """The aggregates a sale's report is made of (engine/report.py), for ``lot_ids``:
+        computed by the store (SQL aggregates in SQLite), never by rebuilding the lots."""
         ...
 
     def fault(self) -> str | None:
