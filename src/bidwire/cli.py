@@ -1,4 +1,4 @@
-"""The ``bidwire`` command: ``serve``, ``client`` and ``admin``."""
+"""The ``bidwire`` command: ``serve``, ``client``, ``admin`` and ``report``."""
 
 from __future__ import annotations
 
@@ -703,10 +703,10 @@ def report_table(data: dict[str, Any]) -> Table:
         f" {data['unique_bidders']} bidders; {data['sniping_share']:.0%} in the final 10%"
     )
     table = Table(title=title, caption=caption)
-    for heading in ("Lot", "Title", "Outcome", "Reason", "Winner", "Hammer", "Bids"):
-        table.add_column(heading, justify="right" if heading in ("Hammer", "Bids") else "left")
-    for heading in ("Bidders", "Estimate", "Ext."):
-        table.add_column(heading)
+    numbers = ("Hammer", "Bids", "Bidders", "Ext.")
+    headings = ("Lot", "Title", "Outcome", "Reason", "Winner", "Hammer", "Bids", "Bidders")
+    for heading in (*headings, "Estimate", "Ext."):
+        table.add_column(heading, justify="right" if heading in numbers else "left")
     for row in data["per_lot"]:
         table.add_row(
             row["lot"],
