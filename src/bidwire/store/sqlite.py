@@ -1163,7 +1163,7 @@ FROM events b
     LEFT JOIN opened o ON o.lot_id = b.lot_id
     LEFT JOIN closed c ON c.lot_id = b.lot_id
 WHERE b.stream = 'lot' AND b.type = 'bid_placed' AND b.lot_id IN ({marks})
-    AND NOT EXISTS (SELECT 1 FROM voided v WHERE v.lot_id = b.lot_id AND v.seq = b.seq)
+    AND (b.lot_id, b.seq) NOT IN (SELECT lot_id, seq FROM voided)
 GROUP BY b.lot_id, bidder ORDER BY b.lot_id, bidder
 """
 """Each bidder's bids per lot (voided ones left out), the automatic ones, and those in the
@@ -1184,11 +1184,13 @@ WITH moves AS (
         json_extract(CAST(body AS TEXT), '$.winner') AS winner,
         json_extract(CAST(body AS TEXT), '$.amount') AS amount
     FROM events WHERE stream = 'lot' AND type = 'lot_closed' AND lot_id IN ({marks})
+), extended AS (
+    SELECT lot_id, SUM(type IN ('bid_placed', 'lot_extended') AND ends_at > before) AS n
+    FROM moves GROUP BY lot_id
 )
-SELECT m.lot_id, c.outcome, c.reason, c.winner, c.amount,
-    SUM(m.type IN ('bid_placed', 'lot_extended') AND m.ends_at > m.before)
-FROM moves m LEFT JOIN closes c ON c.lot_id = m.lot_id
-GROUP BY m.lot_id ORDER BY m.lot_id
+SELECT x.lot_id, c.outcome, c.reason, c.winner, c.amount, x.n
+FROM extended x LEFT JOIN closes c ON c.lot_id = x.lot_id
+ORDER BY x.lot_id
 """
 """Each lot's close, and how often a bid or an extension moved its deadline later than any
 before it (a resume's new deadline is a base, not an extension)."""
