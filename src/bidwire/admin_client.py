@@ -102,3 +102,8 @@ class AdminApi:
         """Every sale the house knows (held ones too) with its lots."""
         sales: list[dict[str, Any]] = self._call("GET", "/api/admin/sales")["sales"]
         return sales
+
+    def report(self, sale_id: str) -> dict[str, Any]:
+        """The sale's report (docs/protocol.md, Sale report), as the server encodes it."""
+        report: dict[str, Any] = self._call("GET", f"/api/admin/sales/{_q(sale_id)}/report")
+        return report

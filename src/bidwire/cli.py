@@ -1,4 +1,4 @@
-"""The ``bidwire`` command: ``serve``, ``client`` and ``admin``."""
+"""The ``bidwire`` command: ``serve``, ``client``, ``admin`` and ``report``."""
 
 from __future__ import annotations
 
@@ -640,6 +640,87 @@ def buy_now_price(
         return f"{lot_id}: buy now at {format_amount(minor, currency)}"
 
     _remote(url, user, cafile, job)
+
+
+@app.command("report")
+def report(
+    sale_id: Annotated[str, typer.Argument(help="The sale (see: bidwire admin sales).")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The report as the server's JSON, whole.")
+    ] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="One CSV row per lot: the report's per_lot.")
+    ] = False,
+    url: ServerOption = "http://127.0.0.1:8000",
+    user: UserOption = "admin",
+    cafile: CaOption = None,
+) -> None:
+    """A sale's report from a running server, for admins: lots sold, unsold and withdrawn,
+    sell-through, hammer, bids, bidders and sniping, per lot (a running sale: so far)."""
+    _one_format(as_json, as_csv)
+
+    def job(api: AdminApi) -> str | Table:
+        import csv
+        import io
+        import json
+
+        from bidwire.engine.report import CSV_FIELDS
+
+        data = api.report(sale_id)
+        if as_json:
+            return json.dumps(data, indent=1)
+        if as_csv:
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(data["per_lot"])
+            return buffer.getvalue().rstrip("\n")
+        return report_table(data)
+
+    _remote(url, user, cafile, job)
+
+
+def report_table(data: dict[str, Any]) -> Table:
+    """The terminal's view of a report: a line of totals, then one row per lot."""
+    from rich.table import Table
+
+    from bidwire.domain.money import format_amount
+
+    def money(amount: int | None, currency: str) -> str:
+        return "" if amount is None else format_amount(amount, currency)
+
+    totals = ", ".join(
+        f"{money(t['hammer_total'], t['currency'])} ({t['sell_through_value']:.0%} of value)"
+        for t in data["by_currency"]
+    )
+    title = (
+        f"{data['title']} ({data['sale']}): {data['sold']} sold, {data['unsold']} unsold,"
+        f" {data['withdrawn']} withdrawn, {data['open']} open of {data['lots']};"
+        f" sell-through {data['sell_through_lots']:.0%}"
+    )
+    caption = (
+        f"hammer {totals or 'none'}; {data['bids']} bids ({data['auto_bids']} automatic) by"
+        f" {data['unique_bidders']} bidders; {data['sniping_share']:.0%} in the final 10%"
+    )
+    table = Table(title=title, caption=caption)
+    numbers = ("Hammer", "Bids", "Bidders", "Ext.")
+    headings = ("Lot", "Title", "Outcome", "Reason", "Winner", "Hammer", "Bids", "Bidders")
+    for heading in (*headings, "Estimate", "Ext."):
+        table.add_column(heading, justify="right" if heading in numbers else "left")
+    for row in data["per_lot"]:
+        table.add_row(
+            row["lot"],
+            row["title"],
+            row["outcome"],
+            row["reason"] or "",
+            row["winner"] or "",
+            money(row["hammer"], row["currency"]),
+            str(row["bids"]),
+            str(row["bidders"]),
+            row["estimate"] or "",
+            str(row["extensions"]),
+        )
+    return table
 
 
 def main() -> None:

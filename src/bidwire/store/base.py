@@ -107,6 +107,40 @@ class StoredHouse:
     """Idempotency keys of the recent accepted bids, with their bids, oldest first."""
 
 
+@dataclass(frozen=True, slots=True)
+class BidderTally:
+    """One bidder's bids on one lot, voided ones left out (engine/report.py sums them)."""
+
+    lot_id: str
+    bidder: str
+    bids: int
+    auto: int
+    """Of ``bids``, those the house placed for the bidder's maximum."""
+    late: int
+    """Of ``bids``, those in the final 10% of the lot's window (first opening to close);
+    0 while the lot is open."""
+
+
+@dataclass(frozen=True, slots=True)
+class LotTally:
+    """A lot's close (all None while it is open) and how often a bid or an extension moved its
+    deadline later than any before it."""
+
+    lot_id: str
+    outcome: str | None
+    reason: str | None
+    winner: str | None
+    amount: int | None
+    extensions: int
+
+
+@dataclass(slots=True)
+class ReportFacts:
+    lots: list[LotTally]
+    """One per lot of the log that was asked for (a lot without events is left out)."""
+    bidders: list[BidderTally]
+
+
 class EventLog(Protocol):
     def append(
         self,
@@ -163,6 +197,11 @@ class EventLog(Protocol):
         """Each lot's bids that count (placed, automatic ones included, not voided) and the
         distinct bidders who placed them, counted by the store (SQL aggregates), not by
         replaying events; a lot without such bids (or unknown) is left out."""
+        ...
+
+    async def report_facts(self, lot_ids: Sequence[str]) -> ReportFacts:
+        """The aggregates a sale's report is made of (engine/report.py), for ``lot_ids``:
+        computed by the store (SQL aggregates in SQLite), never by rebuilding the lots."""
         ...
 
     def fault(self) -> str | None:

@@ -18,13 +18,26 @@ from bidwire.domain.events import (
     KeyedEvent,
     LotClosed,
     LotEvent,
+    LotExtended,
+    LotOpened,
+    LotResumed,
     SaleEvent,
 )
 from bidwire.domain.lot import LotSnapshot, LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import Conflict, SeqConflict, StoreUnavailable
-from bidwire.store.base import BidTally, CatalogLot, ListingEntry, LotLog, StoredLot, StoredSale
+from bidwire.store.base import (
+    BidderTally,
+    BidTally,
+    CatalogLot,
+    ListingEntry,
+    LotLog,
+    LotTally,
+    ReportFacts,
+    StoredLot,
+    StoredSale,
+)
 from bidwire.store.memory_activity import MemoryActivity
 
 
@@ -270,3 +283,47 @@ class MemoryStore(MemoryAccounts, MemoryActivity):
             if bids:
                 found[lot_id] = BidTally(len(bids), len({ev.bidder for ev in bids}))
         return found
+
+    async def report_facts(self, lot_ids: Sequence[str]) -> ReportFacts:
+        """What the SQLite store's aggregates give, counted over the lists."""
+        facts = ReportFacts([], [])
+        for lot_id in lot_ids:
+            if lot_id not in self.lots or not self.lots[lot_id].events:
+                continue
+            events = self.lots[lot_id].events
+            voided = {s for ev in events if isinstance(ev, BidVoided) for s in ev.voided}
+            opened = min((ev.ts for ev in events if isinstance(ev, LotOpened)), default=None)
+            close = next((ev for ev in events if isinstance(ev, LotClosed)), None)
+            tallies: dict[str, list[int]] = {}
+            latest: int | None = None
+            extensions = 0
+            for ev in events:
+                if (
+                    isinstance(ev, BidPlaced | LotExtended)
+                    and latest is not None
+                    and ev.ends_at > latest
+                ):
+                    extensions += 1
+                if isinstance(ev, LotOpened | BidPlaced | LotExtended | LotResumed):
+                    latest = ev.ends_at if latest is None else max(latest, ev.ends_at)
+                if not isinstance(ev, BidPlaced) or ev.seq in voided:
+                    continue
+                tally = tallies.setdefault(ev.bidder, [0, 0, 0])
+                tally[0] += 1
+                tally[1] += ev.auto
+                if close is not None and opened is not None:
+                    tally[2] += 10 * ev.ts >= 10 * close.ts - (close.ts - opened)
+            facts.bidders.extend(
+                BidderTally(lot_id, bidder, *t) for bidder, t in sorted(tallies.items())
+            )
+            facts.lots.append(
+                LotTally(
+                    lot_id,
+                    close.outcome if close else None,
+                    close.reason if close else None,
+                    close.winner if close else None,
+                    close.amount if close else None,
+                    extensions,
+                )
+            )
+        return facts

@@ -44,10 +44,13 @@ from bidwire.store.base import (
     EVENT_DECODER,
     SALE_EVENT_DECODER,
     SNAPSHOT_ENCODER,
+    BidderTally,
     BidTally,
     CatalogLot,
     ListingEntry,
     LotLog,
+    LotTally,
+    ReportFacts,
     decode_snapshot,
     lot_spec_from_record,
     lot_spec_to_record,
@@ -1154,6 +1157,73 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
         result: dict[str, BidTally] = await self._read(read)
         return result
 
+    async def report_facts(self, lot_ids: Sequence[str]) -> ReportFacts:
+        """Two aggregates over the lots' events, read by the log's key (stream, lot, seq)."""
+
+        def read(conn: sqlite3.Connection) -> ReportFacts:
+            facts = ReportFacts([], [])
+            for chunk in _chunks(lot_ids):
+                marks = _marks(chunk)
+                cur = conn.execute(_REPORT_BIDS.format(marks=marks), chunk * 4)
+                facts.bidders.extend(BidderTally(*row) for row in cur)
+                cur = conn.execute(_REPORT_LOTS.format(marks=marks), chunk * 2)
+                facts.lots.extend(LotTally(*row) for row in cur)
+            return facts
+
+        result: ReportFacts = await self._read(read)
+        return result
+
+
+_REPORT_BIDS = """
+WITH voided AS (
+    SELECT e.lot_id, CAST(j.value AS INTEGER) AS seq
+    FROM events e, json_each(json_extract(CAST(e.body AS TEXT), '$.voided')) j
+    WHERE e.stream = 'lot' AND e.type = 'bid_voided' AND e.lot_id IN ({marks})
+), opened AS (
+    SELECT lot_id, MIN(ts) AS t0 FROM events
+    WHERE stream = 'lot' AND type = 'lot_opened' AND lot_id IN ({marks}) GROUP BY lot_id
+), closed AS (
+    SELECT lot_id, MIN(ts) AS t1 FROM events
+    WHERE stream = 'lot' AND type = 'lot_closed' AND lot_id IN ({marks}) GROUP BY lot_id
+)
+SELECT b.lot_id, json_extract(CAST(b.body AS TEXT), '$.bidder') AS bidder, COUNT(*),
+    COALESCE(SUM(json_extract(CAST(b.body AS TEXT), '$.auto') = 1), 0),
+    COALESCE(SUM(10 * b.ts >= 10 * c.t1 - (c.t1 - o.t0)), 0)
+FROM events b
+    LEFT JOIN opened o ON o.lot_id = b.lot_id
+    LEFT JOIN closed c ON c.lot_id = b.lot_id
+WHERE b.stream = 'lot' AND b.type = 'bid_placed' AND b.lot_id IN ({marks})
+    AND (b.lot_id, b.seq) NOT IN (SELECT lot_id, seq FROM voided)
+GROUP BY b.lot_id, bidder ORDER BY b.lot_id, bidder
+"""
+"""Each bidder's bids per lot (voided ones left out), the automatic ones, and those in the
+final 10% of the lot's window (first opening to close: 10*ts >= 10*close - window)."""
+
+_REPORT_LOTS = """
+WITH moves AS (
+    SELECT lot_id, type, json_extract(CAST(body AS TEXT), '$.ends_at') AS ends_at,
+        MAX(json_extract(CAST(body AS TEXT), '$.ends_at')) OVER (
+            PARTITION BY lot_id ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS before
+    FROM events
+    WHERE stream = 'lot' AND lot_id IN ({marks})
+        AND type IN ('lot_opened', 'bid_placed', 'lot_extended', 'lot_resumed')
+), closes AS (
+    SELECT lot_id, json_extract(CAST(body AS TEXT), '$.outcome') AS outcome,
+        json_extract(CAST(body AS TEXT), '$.reason') AS reason,
+        json_extract(CAST(body AS TEXT), '$.winner') AS winner,
+        json_extract(CAST(body AS TEXT), '$.amount') AS amount
+    FROM events WHERE stream = 'lot' AND type = 'lot_closed' AND lot_id IN ({marks})
+), extended AS (
+    SELECT lot_id, SUM(type IN ('bid_placed', 'lot_extended') AND ends_at > before) AS n
+    FROM moves GROUP BY lot_id
+)
+SELECT x.lot_id, c.outcome, c.reason, c.winner, c.amount, x.n
+FROM extended x LEFT JOIN closes c ON c.lot_id = x.lot_id
+ORDER BY x.lot_id
+"""
+"""Each lot's close, and how often a bid or an extension moved its deadline later than any
+before it (a resume's new deadline is a base, not an extension)."""
 
 READ_CHUNK = 500
 """Ids per ``IN (...)`` read: well under SQLite's 32,766 parameters."""

@@ -19,6 +19,7 @@ from bidwire.domain.lot import LotSpec
 from bidwire.domain.money import DEFAULT_INCREMENTS, FixedIncrement, TieredIncrement
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.queries import BidHistory, SalesPage
+from bidwire.engine.report import SaleReport, sale_report
 from bidwire.errors import CatalogError
 from bidwire.transports.http.auth import AdminUser, require_admin
 from bidwire.transports.http.edge import (
@@ -440,6 +441,22 @@ async def void_bid(lot_id: str, body: VoidRequest, admin: AdminUser, ctx: Contex
     """Void a bid of an open lot (and the automatic bids it caused): the lot stands where its
     bids without them decide, announced to everyone and audited."""
     return wire_json(await ctx.house.void_bid(lot_id, body.seq, admin.username))
+
+
+@router.get(
+    "/sales/{sale_id}/report",
+    responses={
+        **wire_schema(SaleReport, "The sale's figures so far (docs/protocol.md, Sale report)."),
+        **error_responses("unknown_sale", "unavailable"),
+    },
+)
+async def report(sale_id: str, admin: AdminUser, ctx: Context) -> Response:
+    """A sale's report: lots sold, unsold and withdrawn, sell-through, hammer, bids, bidders
+    and sniping, per lot and per bidder, from the event log (a running sale: so far)."""
+    sale = ctx.house.sales.get(sale_id)
+    if sale is None:
+        raise ApiError("unknown_sale", f"there is no sale {sale_id[:64]!r}")
+    return wire_json(await sale_report(ctx.house.store, sale.spec, ctx.clock.now_ms()))
 
 
 @router.get("/audit", response_model=AuditPage)

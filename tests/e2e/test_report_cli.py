@@ -1,0 +1,104 @@
+"""`bidwire report SALE` against a running server: the table, --json as the HTTP route gives
+it, and --csv that Python's csv module reads back as the JSON's per_lot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import JsonClient
+
+pytestmark = pytest.mark.timeout(120)
+
+PASSWORD = "first admin pw"
+
+
+def report(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIDWIRE_")}
+    env["BIDWIRE_ADMIN_PASSWORD"] = PASSWORD
+    url = f"http://127.0.0.1:{server.http_port}"
+    return subprocess.run(
+        [sys.executable, "-m", "bidwire", "report", *args, "--url", url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def http_report(server: Any, sale_id: str) -> dict[str, Any]:
+    base = f"http://127.0.0.1:{server.http_port}"
+    login = urllib.request.Request(
+        f"{base}/api/login",
+        json.dumps({"username": "admin", "password": PASSWORD}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(login, timeout=10) as reply:
+        token = json.loads(reply.read())["token"]
+    asked = urllib.request.Request(
+        f"{base}/api/admin/sales/{sale_id}/report", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(asked, timeout=10) as reply:
+        body: dict[str, Any] = json.loads(reply.read())
+    return body
+
+
+def without_ts(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != "ts"}
+
+
+async def test_report_as_a_table_as_json_and_as_csv(server_factory: Any, tmp_path: Path) -> None:
+    server = server_factory("--opening-seconds", "60", env={"BIDWIRE_ADMIN_PASSWORD": PASSWORD})
+    catalog = tmp_path / "sale.csv"
+    catalog.write_text("title,starting_price,estimate_low\nClock,10,50\nLamp,20,\n")
+    made = subprocess.run(
+        [
+            *(sys.executable, "-m", "bidwire", "admin", "import", str(catalog), "--start"),
+            *("--url", f"http://127.0.0.1:{server.http_port}"),
+        ],
+        env={**os.environ, "BIDWIRE_ADMIN_PASSWORD": PASSWORD},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert made.returncode == 0, made.stderr
+    sale_id = made.stdout.split("created ")[1].split()[0].rstrip(",")
+    vera = await JsonClient.connect(server.port, "vera")
+    opened = await vera.wait_for(lambda m: m["type"] in ("lot_opened", "snapshot"))
+    placed = await vera.request(
+        {"type": "bid", "id": 1, "lot": opened["lot"], "amount": opened["min_amount"]}
+    )
+    assert placed["type"] == "bid_accepted", placed
+    await vera.close()
+
+    as_json = report(server, sale_id, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    printed = json.loads(as_json.stdout)
+    assert without_ts(printed) == without_ts(http_report(server, sale_id))
+    assert (printed["bids"], printed["unique_bidders"], printed["open"]) == (1, 1, 2)
+
+    as_csv = report(server, sale_id, "--csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert rows == [
+        {k: "" if v is None else str(v) for k, v in lot.items()} for lot in printed["per_lot"]
+    ]
+
+    table = report(server, sale_id)
+    assert table.returncode == 0, table.stderr
+    assert "clock" in table.stdout and "vera" not in table.stdout  # nobody has won yet
+    assert "1 bids" in table.stdout, table.stdout
+    unknown = report(server, "nothing")
+    assert unknown.returncode == 1 and "unknown_sale" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
