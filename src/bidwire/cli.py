@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bidwire.settings import Settings
+from bidwire.wire.csv_cells import safe_cell
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -413,7 +414,7 @@ def _cell(value: object) -> str:
 def _csv_cell(value: object) -> object:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else value
+    return "" if value is None else safe_cell(value)
 
 
 def _time(ms: int | None) -> str:
@@ -673,7 +674,7 @@ def report(
             buffer = io.StringIO()
             writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
             writer.writeheader()
-            writer.writerows(data["per_lot"])
+            writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in data["per_lot"])
             return buffer.getvalue().rstrip("\n")
         return report_table(data)
 

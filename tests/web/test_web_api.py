@@ -194,6 +194,7 @@ OPERATIONS = [
     ("POST", "/api/admin/lots/{lot_id}/void"),
     ("GET", "/api/admin/lots/{lot_id}/bids"),
     ("GET", "/api/admin/sales/{sale_id}/settlement"),
+    ("GET", "/api/admin/sales/{sale_id}/report"),
     ("GET", "/api/admin/audit"),
     ("GET", "/api/admin/sales"),
     ("POST", "/api/guest"),

@@ -26,6 +26,7 @@ from bidwire.engine.queries import Queries
 from bidwire.engine.views import LotState
 from bidwire.errors import StoreUnavailable, UnknownSale
 from bidwire.store.base import BidTally
+from bidwire.wire.csv_cells import safe_cell
 
 log = logging.getLogger("bidwire.results")
 
@@ -185,10 +186,10 @@ async def settlement(queries: Queries, sale_id: str) -> Settlement:
 
 def settlement_csv(settled: Settlement) -> str:
     """The rows as CSV with a header of the JSON rows' keys (what Python's csv module, and a
-    spreadsheet, read back)."""
+    spreadsheet, read back); a text cell a spreadsheet would run as a formula is guarded."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(SETTLEMENT_COLUMNS)
     for row in settled.rows:
-        writer.writerow([getattr(row, name) for name in SETTLEMENT_COLUMNS])
+        writer.writerow([safe_cell(getattr(row, name)) for name in SETTLEMENT_COLUMNS])
     return out.getvalue()
