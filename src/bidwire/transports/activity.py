@@ -7,7 +7,7 @@ this file only knows which connections are whose.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -66,44 +66,36 @@ class NoticeDesk:
         return len(self._of)
 
 
-def _who(session: Session, request_id: codec.RequestId) -> Who | None:
+async def _answer(
+    session: Session,
+    request_id: codec.RequestId,
+    ask: Callable[[Who], Awaitable[msgspec.Struct]],
+) -> None:
+    """Who asks, the engine's answer to it echoing the request's id, or the error saying why
+    not: the one shape of ``mine``, ``watch`` and ``notices``."""
     if session.actor is None:
         session._error(request_id, "not_authenticated", "say hello or log in first")
-        return None
-    return who_of(session.actor)
+        return
+    try:
+        reply = await ask(who_of(session.actor))
+    except BidwireError as err:
+        session._error(request_id, err.code, str(err))
+        return
+    session.outlet.send_message(codec.encode(msgspec.structs.replace(reply, id=request_id)))
 
 
 async def on_mine(session: Session, msg: codec.Mine) -> None:
-    who = _who(session, msg.id)
-    if who is None:
-        return
-    try:
-        page = await session.ctx.activity.activity(who, msg.before, msg.limit)
-    except BidwireError as err:
-        session._error(msg.id, err.code, str(err))
-        return
-    session.outlet.send_message(codec.encode(msgspec.structs.replace(page, id=msg.id)))
+    activity = session.ctx.activity
+    await _answer(session, msg.id, lambda who: activity.activity(who, msg.before, msg.limit))
 
 
 async def on_watch(session: Session, msg: codec.Watch) -> None:
-    who = _who(session, msg.id)
-    if who is None:
-        return
-    try:
-        watched = await session.ctx.activity.watch(who, msg.lot, msg.on)
-    except BidwireError as err:
-        session._error(msg.id, err.code, str(err))
-        return
-    session.outlet.send_message(codec.encode(msgspec.structs.replace(watched, id=msg.id)))
+    activity = session.ctx.activity
+    await _answer(session, msg.id, lambda who: activity.watch(who, msg.lot, msg.on))
 
 
 async def on_notices(session: Session, msg: codec.Notices) -> None:
-    who = _who(session, msg.id)
-    if who is None:
-        return
-    try:
-        inbox = await session.ctx.activity.inbox(who, msg.limit, mark_read=msg.mark_read)
-    except BidwireError as err:
-        session._error(msg.id, err.code, str(err))
-        return
-    session.outlet.send_message(codec.encode(msgspec.structs.replace(inbox, id=msg.id)))
+    activity = session.ctx.activity
+    await _answer(
+        session, msg.id, lambda who: activity.inbox(who, msg.limit, mark_read=msg.mark_read)
+    )
