@@ -869,15 +869,7 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
                 "INSERT INTO sales (id, position, spec) VALUES (?, ?, ?)",
                 (sale.id, position[0], json.dumps(sale_spec_to_record(sale))),
             )
-            for index, lot in enumerate(lots):
-                conn.execute(
-                    "INSERT INTO lots (id, sale_id, position, spec) VALUES (?, ?, ?, ?)",
-                    (lot.id, sale.id, index, json.dumps(lot_spec_to_record(lot))),
-                )
-                conn.execute(
-                    "INSERT INTO lot_state (lot_id, seq, status) VALUES (?, 0, 'scheduled')",
-                    (lot.id,),
-                )
+            _insert_lots(conn, sale.id, lots, first=0)
 
         try:
             await self._submit(run)
@@ -894,15 +886,7 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
             (last,) = conn.execute(
                 "SELECT COALESCE(MAX(position), -1) FROM lots WHERE sale_id = ?", (sale.id,)
             ).fetchone()
-            for index, lot in enumerate(lots, start=last + 1):
-                conn.execute(
-                    "INSERT INTO lots (id, sale_id, position, spec) VALUES (?, ?, ?, ?)",
-                    (lot.id, sale.id, index, json.dumps(lot_spec_to_record(lot))),
-                )
-                conn.execute(
-                    "INSERT INTO lot_state (lot_id, seq, status) VALUES (?, 0, 'scheduled')",
-                    (lot.id,),
-                )
+            _insert_lots(conn, sale.id, lots, first=last + 1)
 
         try:
             await self._submit(run)
@@ -1275,3 +1259,17 @@ def _resolve(batch: list[_Job]) -> None:
             job.future.set_exception(job.error)
         else:
             job.future.set_result(None)
+
+
+def _insert_lots(
+    conn: sqlite3.Connection, sale_id: str, lots: Sequence[LotSpec], *, first: int
+) -> None:
+    """Catalogue ``lots`` in ``sale_id`` from position ``first`` on, each scheduled at seq 0."""
+    for index, lot in enumerate(lots, start=first):
+        conn.execute(
+            "INSERT INTO lots (id, sale_id, position, spec) VALUES (?, ?, ?, ?)",
+            (lot.id, sale_id, index, json.dumps(lot_spec_to_record(lot))),
+        )
+        conn.execute(
+            "INSERT INTO lot_state (lot_id, seq, status) VALUES (?, 0, 'scheduled')", (lot.id,)
+        )
