@@ -63,6 +63,8 @@ class Built:
     path: str
     sales: list[str] = field(default_factory=list)
     anonymous: list[str] = field(default_factory=list)
+    busiest_sale: str = ""
+    busiest_sale_bids: int = 0
     busiest_lot: str = ""
     busiest_lot_bids: int = 0
     busiest_bidder: str = ""
@@ -237,7 +239,7 @@ def build(
             "INSERT INTO sales (id, position, spec, seq) VALUES (?,?,?,2)",
             (sale_id, s + 1, json.dumps(base.sale_spec_to_record(sale))),
         )
-        last_close = t0
+        last_close, sale_bids = t0, 0
         for index, lot_id in enumerate(lot_ids):
             start = rng.randrange(10, 500) * 100
             low = start * rng.randint(2, 6)
@@ -267,6 +269,7 @@ def build(
             assert isinstance(close, LotClosed)
             built.closes[close.reason] = built.closes.get(close.reason, 0) + 1
             built.bids += n
+            sale_bids += n
             built.events += len(events)
             built.voids += voids
             built.auto += autos
@@ -281,6 +284,8 @@ def build(
                 "INSERT INTO lot_state (lot_id, seq, status, snapshot) VALUES (?,?,?,?)",
                 (lot_id, lot.seq, lot.status, base.SNAPSHOT_ENCODER.encode(lot.snapshot())),
             )
+        if sale_bids > built.busiest_sale_bids:
+            built.busiest_sale, built.busiest_sale_bids = sale_id, sale_bids
         marks = [
             SaleStarted(sale_id, 1, sale.title, sale.mode, list(lot_ids), t0),
             SaleEnded(sale_id, 2, last_close + 1),
@@ -297,7 +302,18 @@ def build(
     built.busiest_bidder, built.busiest_bidder_bids = max(per_bidder.items(), key=lambda kv: kv[1])
     built.build_s = time.perf_counter() - started
     built.bytes = path.stat().st_size
+    meta_path(path).write_text(json.dumps(built.__dict__, indent=1))
     return built
+
+
+def meta_path(path: Path) -> Path:
+    """Where a build keeps what it made (``Built``), beside the store."""
+    return path.with_name(path.name + ".built.json")
+
+
+def built_of(path: Path) -> Built:
+    """What the build of an existing store made, from its side file."""
+    return Built(**json.loads(meta_path(path).read_text()))
 
 
 def main() -> None:

@@ -214,6 +214,7 @@ def draw(data: ChartData) -> Any:
     from matplotlib import dates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     rows = data.lots[:MAX_ROWS]
     estimate_height = max(2.6, 0.3 * len(rows) + 1.2)
@@ -223,8 +224,13 @@ def draw(data: ChartData) -> Any:
         3, 1, height_ratios=[3.6, estimate_height, 3.0]
     )
     figure.suptitle(f"{data.title} ({data.sale})", fontsize=14, fontweight="bold")
-    locator = dates.AutoDateLocator()
-    formatter = dates.ConciseDateFormatter(locator)
+    over_time.sharex(prices)  # one time axis for the prices and the bids
+
+    def time_axis(axes: Any) -> None:
+        # a locator per axes: one shared between two draws the ticks of neither
+        locator = dates.AutoDateLocator()
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
 
     # 1. price over time, per lot: a step line (a price holds until the next bid)
     busiest = sorted(data.lots, key=lambda lot: -len(lot.prices))[:MAX_LINES]
@@ -247,8 +253,7 @@ def draw(data: ChartData) -> Any:
         heading += f": the {len(coloured)} busiest in colour, {others} more in grey"
     prices.set_title(heading, loc="left", fontsize=11)
     prices.set_ylabel(_money_label(data.lots))
-    prices.xaxis.set_major_locator(locator)
-    prices.xaxis.set_major_formatter(formatter)
+    time_axis(prices)
     prices.grid(True, alpha=0.3)
     if coloured:
         prices.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -327,8 +332,8 @@ def draw(data: ChartData) -> Any:
             align="edge",
             color="#1f5fa8",
         )
-        over_time.xaxis.set_major_locator(locator)
-        over_time.xaxis.set_major_formatter(formatter)
+        time_axis(over_time)
+        over_time.yaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         over_time.text(
             0.5, 0.5, "no bids yet", ha="center", va="center", transform=over_time.transAxes

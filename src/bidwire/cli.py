@@ -655,10 +655,12 @@ def report(
     url: ServerOption = "http://127.0.0.1:8000",
     user: UserOption = "admin",
     cafile: CaOption = None,
+    chart: Annotated[str | None, typer.Option("--chart", help=CHART_HELP)] = None,
 ) -> None:
     """A sale's report from a running server, for admins: lots sold, unsold and withdrawn,
     sell-through, hammer, bids, bidders and sniping, per lot (a running sale: so far)."""
     _one_format(as_json, as_csv)
+    _chart_format(chart)
 
     def job(api: AdminApi) -> str | Table:
         import csv
@@ -668,6 +670,8 @@ def report(
         from bidwire.engine.report import CSV_FIELDS
 
         data = api.report(sale_id)
+        if chart:
+            write_chart(api, data, chart)
         if as_json:
             return json.dumps(data, indent=1)
         if as_csv:
@@ -722,6 +726,42 @@ def report_table(data: dict[str, Any]) -> Table:
             str(row["extensions"]),
         )
     return table
+
+
+# -- bidwire report --chart (issue 13, charts) -----------------------------------------------
+
+CHART_HELP = "Also draw the report into FILE.png or FILE.svg: prices, hammer vs estimate, bids."
+
+
+def _chart_format(path: str | None) -> None:
+    """Refuse a chart file of another kind before asking the server anything."""
+    if path is None:
+        return
+    from bidwire.charts import ChartError, chart_format
+
+    try:
+        chart_format(path)
+    except ChartError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--chart") from None
+
+
+def write_chart(api: AdminApi, data: dict[str, Any], path: str) -> None:
+    """Draw the sale's report with each lot's bids (the admins' history, every page) and
+    estimates (from the report's row where it has them, else the lot's public state)."""
+    from bidwire.charts import chart_data, draw, save
+
+    lots = [str(row["lot"]) for row in data["per_lot"]]
+    histories = {lot: api.bids(lot) for lot in lots}
+    estimates = {
+        str(row["lot"]): row if "estimate_low" in row else api.lot(str(row["lot"]))
+        for row in data["per_lot"]
+    }
+    try:
+        fmt = save(draw(chart_data(data, histories, estimates)), path)
+    except OSError as exc:
+        typer.echo(f"bidwire report: cannot write {path}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"bidwire report: chart of {len(lots)} lots written to {path} ({fmt})", err=True)
 
 
 def main() -> None:
