@@ -125,11 +125,24 @@ def test_the_figure_has_three_panels_with_the_lots_in_them() -> None:
     assert "sell-through 50% (1 of 2 offered)" in estimates.get_title(loc="left")
     assert "3 bids, per minute" in over_time.get_title(loc="left")
     ticks = [t.get_text() for t in estimates.get_yticklabels()]
-    assert ticks == ["Brass carriage clock", "Oak writing desk", "Silver teapot"]
+    assert ticks == [
+        "Brass carriage clock",
+        "Oak writing desk – reserve not met",
+        "Silver teapot – withdrawn",
+    ]
     legend = prices.get_legend()
     assert legend is not None
     assert [t.get_text() for t in legend.get_texts()] == ["Brass carriage clock", "Oak writing desk"]
     assert len(over_time.patches) == 3  # one bar per minute
+
+
+def test_money_axes_turn_logarithmic_when_one_lot_dwarfs_the_others() -> None:
+    given = report()
+    assert draw(chart_data(given, HISTORIES, ESTIMATES)).axes[1].get_xscale() == "linear"
+    given["per_lot"][0]["hammer"] = 2_000_000  # 800 times the next
+    figure = draw(chart_data(given, HISTORIES, ESTIMATES))
+    assert figure.axes[1].get_xscale() == "log"
+    assert figure.axes[0].get_yscale() == "linear"  # the bids themselves stay close
 
 
 def test_a_sale_without_bids_draws_and_says_so(tmp_path: Path) -> None:

@@ -31,8 +31,11 @@ FORMATS: tuple[ChartFormat, ...] = ("png", "svg")
 MAX_LINES = 12
 """Lots drawn in colour, with a legend entry, in the price panel (the busiest ones); the
 others are drawn thin and grey, so a sale of a hundred lots stays readable."""
-MAX_ROWS = 60
+MAX_ROWS = 150
 """Lots shown in the estimate panel (in catalogue order); the heading says when there are more."""
+LOG_RATIO = 30
+"""Money axes turn logarithmic when their largest amount is this many times their smallest:
+one lot that made 40 times the others otherwise squeezes them all against zero."""
 MAX_BUCKETS = 240
 """Bars at most in the bids-over-time panel: the bucket grows (1 min, 5, 15, 1 h, ...)."""
 BUCKETS_MS = (60_000, 300_000, 900_000, 3_600_000, 6 * 3_600_000, 86_400_000, 7 * 86_400_000)
@@ -209,6 +212,25 @@ def _width_words(width_ms: int) -> str:
     return "minute" if minutes == 1 else f"{minutes} minutes"
 
 
+def _row_label(lot: LotChart) -> str:
+    """A lot's title, and why it did not sell (a sold lot's dot says the rest)."""
+    if lot.outcome == "sold":
+        return _short(lot.title)
+    words = (lot.reason or lot.outcome).replace("_", " ")
+    return f"{_short(lot.title, TITLE_CHARS - len(words) - 3)} – {words}"
+
+
+def _amounts(lot: LotChart) -> list[int]:
+    found = [lot.high, lot.estimate_low, lot.estimate_high]
+    return [a for a in found if a is not None]
+
+
+def _money_scale(set_scale: Any, amounts: Sequence[int]) -> None:
+    positive = [a for a in amounts if a > 0]
+    if positive and max(positive) >= LOG_RATIO * min(positive):
+        set_scale("log")
+
+
 def draw(data: ChartData) -> Any:
     """The figure (a matplotlib ``Figure`` on the Agg canvas; nothing shown on a screen)."""
     from matplotlib import dates
@@ -217,7 +239,7 @@ def draw(data: ChartData) -> Any:
     from matplotlib.ticker import MaxNLocator
 
     rows = data.lots[:MAX_ROWS]
-    estimate_height = max(2.6, 0.3 * len(rows) + 1.2)
+    estimate_height = max(2.6, (0.3 if len(rows) <= 40 else 0.2) * len(rows) + 1.2)
     figure = Figure(figsize=(11, 3.6 + estimate_height + 3.0), layout="constrained")
     FigureCanvasAgg(figure)
     prices, estimates, over_time = figure.subplots(
@@ -252,6 +274,7 @@ def draw(data: ChartData) -> Any:
     if others > 0:
         heading += f": the {len(coloured)} busiest in colour, {others} more in grey"
     prices.set_title(heading, loc="left", fontsize=11)
+    _money_scale(prices.set_yscale, [p.amount for lot in data.lots for p in lot.prices])
     prices.set_ylabel(_money_label(data.lots))
     time_axis(prices)
     prices.grid(True, alpha=0.3)
@@ -261,37 +284,26 @@ def draw(data: ChartData) -> Any:
         prices.text(0.5, 0.5, "no bids yet", ha="center", va="center", transform=prices.transAxes)
 
     # 2. hammer against estimate: the estimate a grey band, the hammer a dot in its band's
-    # colour; an unsold lot's best bid a hollow mark, its reason written beside it
+    # colour; an unsold lot's best bid a hollow mark, its reason after its title
     positions = list(range(len(rows)))
     for y, lot in zip(positions, rows, strict=True):
         low, high = lot.estimate_low, lot.estimate_high
-        if low is not None or high is not None:
-            start = _major(low if low is not None else high or 0, lot.currency)
-            end = _major(high if high is not None else low or 0, lot.currency)
-            estimates.barh(
-                y, max(end - start, 0) or start * 0.01, left=start, height=0.5, color="#dddddd"
-            )
+        if low is not None and high is not None:
+            start, end = _major(low, lot.currency), _major(high, lot.currency)
+            estimates.barh(y, end - start, left=start, height=0.5, color="#dddddd")
+        for one_end in (low,) if high is None else (high,) if low is None else ():
+            if one_end is not None:  # an estimate with one end: a mark at it
+                estimates.plot(_major(one_end, lot.currency), y, "|", color="#999999", ms=12)
         best = lot.high
         if lot.outcome == "sold" and best is not None:
             colour = BAND_COLOURS.get(lot.estimate, BAND_COLOURS[None])
             estimates.plot(_major(best, lot.currency), y, "o", color=colour, markersize=7)
-        else:
-            words = lot.reason or lot.outcome
-            if best is not None:
-                estimates.plot(
-                    _major(best, lot.currency), y, "o", mfc="none", color="#555555", markersize=7
-                )
-            estimates.annotate(
-                words.replace("_", " "),
-                (1.0, y),
-                xycoords=("axes fraction", "data"),
-                xytext=(4, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=8,
-                color="#555555",
+        elif best is not None:
+            estimates.plot(
+                _major(best, lot.currency), y, "o", mfc="none", color="#555555", markersize=7
             )
-    estimates.set_yticks(positions, [_short(lot.title) for lot in rows], fontsize=8)
+    estimates.set_yticks(positions, [_row_label(lot) for lot in rows], fontsize=8)
+    _money_scale(estimates.set_xscale, [a for lot in rows for a in _amounts(lot)])
     estimates.set_ylim(len(rows) - 0.5, -0.5)
     estimates.set_xlabel(_money_label(rows).replace("price", "hammer"))
     estimates.grid(True, axis="x", alpha=0.3)
@@ -355,7 +367,9 @@ def save(figure: Any, path: str | Path) -> ChartFormat:
 
     fmt = chart_format(path)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "bidwire"}):
-        figure.savefig(str(path), format=fmt, dpi=110, metadata=_metadata(fmt))
+        figure.savefig(
+            str(path), format=fmt, dpi=110, metadata=_metadata(fmt), bbox_inches="tight"
+        )
     return fmt
 
 
