@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bigstore  # noqa: E402
+import bigstore
 
 BENCH = Path(__file__).resolve().parent
 PASSWORD = "bench pages pw"

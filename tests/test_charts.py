@@ -57,7 +57,7 @@ HISTORIES = {
         {"seq": 2, "amount": 4_000, "ts": T0 + 2 * MIN + 5, "bidder": "vera"},
     ],
 }
-ESTIMATES = {
+ESTIMATES: dict[str, dict[str, Any]] = {
     "a": {"estimate_low": 2_000, "estimate_high": 3_000},
     "b": {"estimate_low": 5_000, "estimate_high": None},
     "c": {},
@@ -132,7 +132,8 @@ def test_the_figure_has_three_panels_with_the_lots_in_them() -> None:
     ]
     legend = prices.get_legend()
     assert legend is not None
-    assert [t.get_text() for t in legend.get_texts()] == ["Brass carriage clock", "Oak writing desk"]
+    shown = [t.get_text() for t in legend.get_texts()]
+    assert shown == ["Brass carriage clock", "Oak writing desk"]
     assert len(over_time.patches) == 3  # one bar per minute
 
 
@@ -160,7 +161,9 @@ def test_save_writes_a_png_and_an_svg_whose_words_are_text(tmp_path: Path) -> No
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert save(figure, tmp_path / "r.svg") == "svg"
     root = ET.parse(tmp_path / "r.svg").getroot()
-    words = " ".join("".join(node.itertext()) for node in root.iter("{http://www.w3.org/2000/svg}text"))
+    words = " ".join(
+        "".join(node.itertext()) for node in root.iter("{http://www.w3.org/2000/svg}text")
+    )
     for title in ("Brass carriage clock", "Oak writing desk", "Silver teapot", "Winter sale"):
         assert title in words
     with pytest.raises(ChartError):

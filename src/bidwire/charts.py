@@ -191,7 +191,8 @@ def _when(ms: int) -> datetime:
 
 
 def _major(minor: int, currency: str) -> float:
-    return minor / 10 ** exponent(currency)
+    scale: int = 10 ** exponent(currency)
+    return minor / scale
 
 
 def _money_label(lots: Sequence[LotChart]) -> str:
@@ -242,17 +243,15 @@ def draw(data: ChartData) -> Any:
     estimate_height = max(2.6, (0.3 if len(rows) <= 40 else 0.2) * len(rows) + 1.2)
     figure = Figure(figsize=(11, 3.6 + estimate_height + 3.0), layout="constrained")
     FigureCanvasAgg(figure)
-    prices, estimates, over_time = figure.subplots(
-        3, 1, height_ratios=[3.6, estimate_height, 3.0]
-    )
+    prices, estimates, over_time = figure.subplots(3, 1, height_ratios=[3.6, estimate_height, 3.0])
     figure.suptitle(f"{data.title} ({data.sale})", fontsize=14, fontweight="bold")
     over_time.sharex(prices)  # one time axis for the prices and the bids
 
     def time_axis(axes: Any) -> None:
         # a locator per axes: one shared between two draws the ticks of neither
-        locator = dates.AutoDateLocator()
+        locator = dates.AutoDateLocator()  # type: ignore[no-untyped-call]
         axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
+        axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
 
     # 1. price over time, per lot: a step line (a price holds until the next bid)
     busiest = sorted(data.lots, key=lambda lot: -len(lot.prices))[:MAX_LINES]
@@ -367,9 +366,7 @@ def save(figure: Any, path: str | Path) -> ChartFormat:
 
     fmt = chart_format(path)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "bidwire"}):
-        figure.savefig(
-            str(path), format=fmt, dpi=110, metadata=_metadata(fmt), bbox_inches="tight"
-        )
+        figure.savefig(str(path), format=fmt, dpi=110, metadata=_metadata(fmt), bbox_inches="tight")
     return fmt
 
 

@@ -1,5 +1,5 @@
 """bench/bigstore.py and bench/pages.py, small: the store holds what the build says, the server
-starts on it and answers every page it has. No timing is asserted; speed is what the bench prints."""
+starts on it and answers every page it has. No timing is asserted; the bench prints speed."""
 
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ def test_the_pages_bench_answers_every_page_the_server_has(tmp_path: Path) -> No
     assert set(summary) == {page.name for page in pages.PAGES} | {"server start"}
     asked = {name: e for name, e in summary.items() if "skipped" not in e and "path" in e}
     # the pages session 6 made are there; the others are either asked or skipped with a note
-    for name in ("sale report", "results", "settlement (CSV)", "lot bids, newest page", "my activity"):
+    made = ("sale report", "results", "settlement (CSV)", "lot bids, newest page", "my activity")
+    for name in made:
         assert name in asked, summary[name]
     for name, entry in summary.items():
         if "skipped" in entry:

@@ -5,8 +5,6 @@ chart of another kind is refused in words before anything is asked of the server
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
