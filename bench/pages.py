@@ -3,7 +3,7 @@
 Builds the store with bench/bigstore.py (or reads one it built: ``--store``), makes a bidder
 account for its busiest bidder (for the ``/api/me/...`` pages), starts ``bidwire serve`` on it
 (loopback, free ports, a child process we end by its PID), logs in and asks every page in
-``PAGES`` a first time (cold: the page cache, the closed lots' listing entries) and then
+``PAGES`` a first time (cold: the server's caches empty; the OS page cache is not dropped) and then
 ``--repeat`` more times, over ``--runs`` server starts. A page whose route the server does not
 have (not in its /openapi.json; another package may add it) is skipped with a note. Prints
 medians with their ranges (min..max) and writes JSON into ``bench/results/``.
