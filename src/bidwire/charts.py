@@ -28,9 +28,10 @@ from bidwire.domain.money import exponent
 ChartFormat = Literal["png", "svg"]
 FORMATS: tuple[ChartFormat, ...] = ("png", "svg")
 
-MAX_LINES = 12
-"""Lots drawn in colour, with a legend entry, in the price panel (the busiest ones); the
-others are drawn thin and grey, so a sale of a hundred lots stays readable."""
+MAX_LINES = 10
+"""Lots drawn in colour, with a legend entry, in the price panel (the busiest ones; ten, the
+colours of matplotlib's cycle, so no two share one); the others are drawn thin and grey, so a
+sale of a hundred lots stays readable."""
 MAX_ROWS = 150
 """Lots shown in the estimate panel (in catalogue order); the heading says when there are more."""
 LOG_RATIO = 30
