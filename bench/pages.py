@@ -54,6 +54,8 @@ class Page:
     path: str
     """The request, with {sale} {anonymous} {lot} {bidder} {from} {to} filled from the build."""
     who: str  # "public", "admin" or "bidder"
+    follow: tuple[str, str] | None = None
+    """(the answer's cursor key, the query parameter): ask the page after the first one."""
 
 
 PAGES = (
@@ -71,7 +73,11 @@ PAGES = (
          "public"),
     Page("lot bids (admin)", "/api/admin/lots/{lot_id}/bids", "/api/admin/lots/{lot}/bids",
          "admin"),
+    Page("lot bids, next page", "/api/lots/{lot_id}/bids", "/api/lots/{lot}/bids", "public",
+         ("next_before_seq", "before_seq")),
     Page("my activity", "/api/me/activity", "/api/me/activity", "bidder"),
+    Page("my activity, next page", "/api/me/activity", "/api/me/activity", "bidder",
+         ("next_before", "before")),
     Page("sale history", "/api/sales/{sale_id}/bids", "/api/sales/{sale}/bids", "public"),
     Page("sale history, anonymous", "/api/sales/{sale_id}/bids", "/api/sales/{anonymous}/bids",
          "public"),
@@ -81,6 +87,7 @@ PAGES = (
     Page("across sales", "/api/admin/report", "/api/admin/report?from={from}&to={to}", "admin"),
     Page("integrity", "/api/admin/sales/{sale_id}/integrity",
          "/api/admin/sales/{sale}/integrity", "admin"),
+    Page("sales listing (not a report; for scale)", "/api/sales", "/api/sales", "public"),
 )  # fmt: skip
 
 
@@ -186,7 +193,16 @@ def one_run(path: Path, built: bigstore.Built, repeat: int, workdir: Path) -> di
             if _shape(page.route) not in routes:
                 pages[page.name] = {"skipped": f"the server has no route {page.route}"}
                 continue
-            url = server.url + fill(page, built)
+            path = fill(page, built)
+            if page.follow is not None:
+                key, parameter = page.follow
+                _, first = _ask(server.url + path, tokens[page.who])
+                cursor = json.loads(first)[key]
+                if cursor is None:
+                    pages[page.name] = {"skipped": f"the first page has no {key}"}
+                    continue
+                path += f"?{parameter}={quote(str(cursor), safe='')}"
+            url = server.url + path
             times, statuses, size = [], set(), 0
             for _ in range(1 + repeat):
                 started = time.perf_counter()
@@ -195,7 +211,7 @@ def one_run(path: Path, built: bigstore.Built, repeat: int, workdir: Path) -> di
                 statuses.add(status)
                 size = len(answer)
             pages[page.name] = {
-                "path": fill(page, built),
+                "path": path,
                 "status": sorted(statuses),
                 "bytes": size,
                 "first_s": times[0],
@@ -238,10 +254,10 @@ def _spread(seconds: list[float]) -> dict[str, float]:
 
 
 def show(summary: dict[str, Any]) -> str:
-    lines = [f"{'page':28} {'first ms':>22} {'then ms':>22}  status  bytes"]
+    lines = [f"{'page':40} {'first ms':>22} {'then ms':>22}  status  bytes"]
     for name, entry in summary.items():
         if "skipped" in entry:
-            lines.append(f"{name:28} skipped: {entry['skipped']}")
+            lines.append(f"{name:40} skipped: {entry['skipped']}")
             continue
         first = entry.get("first_ms")
         shown = [
@@ -251,7 +267,7 @@ def show(summary: dict[str, Any]) -> str:
         status = ",".join(str(s) for s in entry.get("status", []))
         flag = "" if entry.get("under_1s", True) else "  OVER 1 s"
         lines.append(
-            f"{name:28} {shown[0]:>22} {shown[1]:>22}  {status:6}  {entry.get('bytes', '')}{flag}"
+            f"{name:40} {shown[0]:>22} {shown[1]:>22}  {status:6}  {entry.get('bytes', '')}{flag}"
         )
     return "\n".join(lines)
 
