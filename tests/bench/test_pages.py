@@ -77,8 +77,8 @@ def test_the_pages_bench_answers_every_page_the_server_has(tmp_path: Path) -> No
     assert set(summary) == {page.name for page in pages.PAGES} | {"server start"}
     asked = {name: e for name, e in summary.items() if "skipped" not in e and "path" in e}
     # the pages session 6 made are there; the others are either asked or skipped with a note
-    made = ("sale report", "results", "settlement (CSV)", "lot bids, next page", "my activity")
-    made += ("my activity, next page",)
+    made = ["sale report", "results", "settlement (CSV)", "lot bids, next page", "my activity"]
+    made.append("my activity, next page")
     for name in made:
         assert name in asked, summary[name]
     for name, entry in summary.items():
