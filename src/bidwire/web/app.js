@@ -1123,6 +1123,7 @@ function foldedSale(sale, summaryText, openByDefault, shown, name) {
   summary.append(heading, when);
   details.append(summary);
   if (open) details.append(lotList(sale, shown, name));
+  if (open && sale.state === "ended") details.append(pastLinks(sale));
   details.addEventListener("toggle", () => {
     if (details.open === open) return; // the open we built it with, not a person's click
     saleDetails.set(sale.sale, details.open);
@@ -1583,3 +1584,22 @@ loadSales();
 render();
 startup();
 import("./activity.js").then((m) => m.startActivity(conn, currentLot)); // My activity, notices
+import("./results.js"); // a sale's results page and replays: #results/<sale>, #replay/...
+
+/** Under a past sale: its results page and its replay (web/results.js shows both). */
+function pastLinks(sale) {
+  const links = document.createElement("p");
+  links.className = "past-links";
+  const id = encodeURIComponent(sale.sale);
+  for (const [href, text, testid] of [
+    [`#results/${id}`, "Results", "results-link"],
+    [`#replay/sale/${id}`, "▶ Replay the sale", "replay-sale-link"],
+  ]) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    a.dataset.testid = testid;
+    links.append(a);
+  }
+  return links;
+}
