@@ -1575,6 +1575,7 @@ async function startup() {
   } else {
     const saved = localStorage.getItem(NAME_KEY);
     if (serverInfo.guests && saved && NAME_RE.test(saved)) conn.start(saved, savedGuestToken(saved));
+    else if (onPastPage()) askNameInTheSaleroom();
     else askName(false, "", serverInfo.guests ? "guest" : "login");
   }
   render();
@@ -1602,4 +1603,18 @@ function pastLinks(sale) {
     links.append(a);
   }
   return links;
+}
+
+// A results page or a replay (results.js) needs no name: it is asked when the person goes to
+// the saleroom.
+function onPastPage() {
+  return /^#(results|replay)\//.test(location.hash);
+}
+function askNameInTheSaleroom() {
+  const ask = () => {
+    if (onPastPage()) return;
+    window.removeEventListener("hashchange", ask);
+    if (conn.name === null && !conn.ws && !account) askName(false, "", serverInfo.guests ? "guest" : "login");
+  };
+  window.addEventListener("hashchange", ask);
 }

@@ -181,12 +181,14 @@ export function stateAt(tl, t, from = null) {
   return { ...shown, lots, focus: focusOf(lots) };
 }
 
+/** The lot to show: of those open (or paused), the one that moved last (lots of a timed sale
+ *  open together: the bidding is where to look); else the last to move. */
 function focusOf(lots) {
   let open = null;
   let moved = null;
   for (const lot of lots) {
     if (lot.state !== "closed" && lot.state !== "scheduled") {
-      if (open === null || lot.openedAt >= open.openedAt) open = lot;
+      if (open === null || lot.lastChange >= open.lastChange) open = lot;
     }
     if (lot.lastChange !== null && (moved === null || lot.lastChange >= moved.lastChange)) {
       moved = lot;

@@ -112,6 +112,20 @@ function badgeKind(lot) {
   return lot.outcome === "sold" ? "sold" : "unsold";
 }
 
+function priceLabel(lot) {
+  if (lot.state !== "closed") return "Current bid";
+  if (lot.outcome === "sold") return lot.reason === "buy_now" ? "Bought now at" : "Hammer";
+  return "Highest bid";
+}
+
+function leaderWords(lot) {
+  if (lot.state === "closed") {
+    if (lot.winner) return lot.reason === "buy_now" ? `Bought now by ${lot.winner}` : `Won by ${lot.winner}`;
+    return lot.leader ? `Not sold (high bid: ${lot.leader})` : "No bids";
+  }
+  return lot.leader ? `Leading: ${lot.leader}` : "No bids yet";
+}
+
 function plural(n, word) {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
@@ -162,7 +176,7 @@ class PastViews {
 
   loading(text) {
     this.section.replaceChildren(
-      this.back(location.pathname + location.search, "Back to the saleroom"),
+      this.back("#", "Back to the saleroom"),
       el("p", { class: "past-status", role: "status" }, text),
     );
   }
@@ -183,13 +197,13 @@ class PastViews {
     try {
       results = await getJson(`/api/sales/${encodeURIComponent(sale)}/results`);
     } catch (error) {
-      this.failed(key, error, location.pathname + location.search, "Back to the saleroom");
+      this.failed(key, error, "#", "Back to the saleroom");
       return;
     }
     if (this.shown !== key) return;
     document.title = `${results.title}: results · bidwire`;
     const closed = results.lots.filter((row) => row.state === "closed");
-    const sold = closed.filter((row) => row.outcome === "sold");
+    const sold = closed.filter((row) => row.outcome === "sold" || row.outcome === "bought_now");
     const totals = new Map();
     for (const row of sold) totals.set(row.currency, (totals.get(row.currency) ?? 0) + row.hammer);
     const totalWords = [...totals].map(([currency, total]) => formatMoney(total, currency)).join(" + ");
@@ -241,7 +255,7 @@ class PastViews {
       el("tbody", {}, ...rows),
     );
     this.section.replaceChildren(
-      this.back(location.pathname + location.search, "Back to the saleroom"),
+      this.back("#", "Back to the saleroom"),
       el(
         "header",
         { class: "past-head" },
@@ -294,7 +308,7 @@ class PastViews {
     try {
       data = await this.fetchReplay(kind, id);
     } catch (error) {
-      this.failed(key, error, location.pathname + location.search, "Back to the saleroom");
+      this.failed(key, error, "#", "Back to the saleroom");
       return;
     }
     if (this.shown !== key) return;
@@ -386,7 +400,7 @@ class PastViews {
         el("div", { class: "replay-row" }, play, restart, speeds),
         el("div", { class: "replay-row replay-time" }, scrub, el("span", { class: "replay-times" }, elapsed, at)),
       ),
-      el("div", { class: `replay-body replay-${kind}` }, stage, list),
+      el("div", { class: `replay-body replay-body-${kind}` }, stage, list),
     );
     return { play, scrub, elapsed, at, stage, list };
   }
@@ -460,9 +474,9 @@ class PastViews {
         el(
           "div",
           { class: "stat stat-price" },
-          el("span", { class: "stat-label" }, lot.state === "closed" && lot.outcome === "sold" ? "Hammer" : "Current bid"),
+          el("span", { class: "stat-label" }, priceLabel(lot)),
           el("span", { class: "stat-value price", dataset: { testid: "replay-price" } }, money(lot.state === "closed" && lot.outcome === "sold" ? lot.amount : lot.price, lot.currency)),
-          el("span", { class: "stat-sub", dataset: { testid: "replay-leader" } }, lot.leader ? `${lot.state === "closed" ? "Won by" : "Leading:"} ${lot.leader}` : "No bids yet"),
+          el("span", { class: "stat-sub", dataset: { testid: "replay-leader" } }, leaderWords(lot)),
         ),
         el(
           "div",
@@ -479,7 +493,7 @@ class PastViews {
           el("span", { class: "clockbar", "aria-hidden": "true" }, el("span", { style: `width: ${this.clockShare(lot)}%` })),
         ),
       ),
-      el("h3", { class: "replay-bids-title" }, lot.bids.length ? "Bids, newest first" : "No bids yet"),
+      el("h3", { class: "replay-bids-title" }, lot.bids.length ? "Bids, newest first" : lot.state === "closed" ? "No bids were placed" : "No bids yet"),
       el("ol", { class: "replay-bids", dataset: { testid: "replay-bids" } }, ...bids),
     );
   }
@@ -499,7 +513,8 @@ class PastViews {
   drawList(shown, focus, replay) {
     if (replay.drawnApplied === shown.applied && replay.drawnLot === (focus?.lot ?? null)) return;
     const items = shown.lots.map((lot) => {
-      const price = lot.state === "closed" && lot.outcome === "sold" ? lot.amount : lot.price;
+      // a closed lot shows its hammer, or nothing: an unsold lot's high bid bought nothing
+      const price = lot.state === "closed" ? (lot.outcome === "sold" ? lot.amount : null) : lot.price;
       return el(
         "li",
         {},

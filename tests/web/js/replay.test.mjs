@@ -136,8 +136,12 @@ test("a paused lot keeps its time left; a resume is not an extension", () => {
 
 test("the close shows the outcome, and the focus moves to the lot still open", () => {
   const tl = timeline([clockLot(), vaseLot()]);
+  const at25 = stateAt(tl, T0 + 25_000);
+  assert.equal(at25.focus.lot, "clock", "the only lot open");
   const at40 = stateAt(tl, T0 + 40_000);
-  assert.equal(at40.focus.lot, "vase", "the lot opened last and still open");
+  assert.equal(at40.focus.lot, "vase", "of the lots open, the one that moved last");
+  const at56 = stateAt(tl, T0 + 56_000);
+  assert.equal(at56.focus.lot, "clock", "a bid on the clock brings it back to view");
   const at75 = stateAt(tl, T0 + 75_000);
   const clock = at75.byLot.get("clock");
   assert.deepEqual([clock.state, clock.outcome, clock.winner, clock.amount, remaining(clock, T0 + 75_000)],
