@@ -54,14 +54,21 @@ async def scripted_sale(server: InProcess) -> None:
     spring = SaleSpec("spring", "Spring Sale", tuple(s.id for s in lots), mode="timed")
     await house.add_sale(spring, lots)
     ring = LotSpec("ring", "Silver Ring", **TIMED)  # type: ignore[arg-type]
-    await house.add_sale(SaleSpec("quiet", "Quiet Sale", ("ring",), "timed", anonymous=True), [ring])
+    quiet = SaleSpec("quiet", "Quiet Sale", ("ring",), "timed", anonymous=True)
+    await house.add_sale(quiet, [ring])
     house.start()
     await settled(server)
     tokens = GuestTokens()
     async with server.client(server.admin_token) as admin, server.client() as anyone:
         for step, (lot, who, amount) in enumerate(
-            [("clock", "gus", 1_000), ("clock", "ivy", 1_500), ("vase", "ivy", 1_000),
-             ("clock", "gus", 2_000), ("ring", "gus", 1_000), ("ring", "ivy", 1_500)]
+            [
+                ("clock", "gus", 1_000),
+                ("clock", "ivy", 1_500),
+                ("vase", "ivy", 1_000),
+                ("clock", "gus", 2_000),
+                ("ring", "gus", 1_000),
+                ("ring", "ivy", 1_500),
+            ]
         ):
             server.clock.advance(10_000 if step else 5_000)
             await bid(anyone, tokens, lot, who, amount)
@@ -106,7 +113,8 @@ async def test_the_results_page_and_a_replay_at_speed(browser: Any, width: str) 
         await scripted_sale(server)
         base = f"http://127.0.0.1:{ports.http}"
         context = await browser.new_context(viewport=VIEWPORTS[width], locale="en-US")
-        await context.add_cookies([{"name": "bidwire_token", "value": server.bidder_token, "url": base}])
+        cookie = {"name": "bidwire_token", "value": server.bidder_token, "url": base}
+        await context.add_cookies([cookie])
         page = await context.new_page()
         problems: list[str] = []
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
@@ -135,7 +143,11 @@ async def test_the_results_page_and_a_replay_at_speed(browser: Any, width: str) 
         hammers = await page.locator("[data-testid=result-hammer]").all_inner_texts()
         assert hammers == ["$30.00", "—", "$90.00", "—", "—"]
         assert await page.locator("[data-testid=result-bids]").all_inner_texts() == [
-            "4", "1", "0", "1", "0"
+            "4",
+            "1",
+            "0",
+            "1",
+            "0",
         ]
         summary = await text_of(page, "results-summary")
         assert "2 of 4 lots offered sold" in summary and "$120.00" in summary, summary
@@ -165,11 +177,16 @@ async def test_the_results_page_and_a_replay_at_speed(browser: Any, width: str) 
         await page.wait_for_timeout(400)
         second = await text_of(page, "replay-countdown")
         assert first != second, "the countdown does not move"
-        await shot(page, f"{width}-replay-playing")
         await page.click("[data-testid=replay-play]")  # pause
+        assert "Play" in await text_of(page, "replay-play")
         held = await text_of(page, "replay-countdown")
         await page.wait_for_timeout(500)
         assert await text_of(page, "replay-countdown") == held, "a pause must hold the clock"
+        await page.click("[data-testid=replay-play]")  # on again
+        await shot(page, f"{width}-replay-playing")
+        # from the start at 50x (a slow screenshot may have let it run to the end: either way)
+        await page.click("[data-testid=replay-restart]")
+        assert await text_of(page, "replay-countdown") == "1:00", "a restart holds the opening"
         await page.click("[data-testid=replay-speed][data-speed='50']")
         await page.click("[data-testid=replay-play]")
         await page.wait_for_function(
@@ -182,9 +199,8 @@ async def test_the_results_page_and_a_replay_at_speed(browser: Any, width: str) 
         assert await page.locator("[data-testid=replay-bid]").count() == 4
         await shot(page, f"{width}-replay-closed")
         await page.click("[data-testid=replay-restart]")
-        await page.wait_for_function(
-            "() => document.querySelectorAll('[data-testid=replay-bid]').length === 0"
-        )
+        assert await page.locator("[data-testid=replay-bid]").count() == 0
+        assert await text_of(page, "replay-price") == "—"
 
         # The whole sale: its lots listed beside the lot in view.
         await page.goto(base + "/#replay/sale/spring")
@@ -201,10 +217,13 @@ async def test_the_results_page_and_a_replay_at_speed(browser: Any, width: str) 
         assert await overflow(page) == []
         await shot(page, f"{width}-replay-sale")
 
-        # Back to the saleroom.
-        await page.goto(base + "/")
+        # Back to the saleroom: a closed lot's page links to its replay.
+        await page.goto(base + "/#lot/vase")
         await page.wait_for_selector("main.layout", state="visible")
         assert await page.locator("#past-page").is_hidden()
+        await page.click("[data-testid=lot-replay]")
+        await page.wait_for_selector("[data-testid=replay-controls]")
+        assert "Blue Vase" in await text_of(page, "replay-title")
         assert problems == []
         await context.close()
 

@@ -654,6 +654,7 @@ function render() {
   ui.title.textContent = lot.title;
   ui.description.textContent = lot.description;
   ui.follow.hidden = viewing === null || !state.onTheBlock() || state.onTheBlock().lot === lot.lot;
+  renderLotPastLinks(lot);
 
   const high = lot.high_bid;
   ui.price.dataset.amount = high ? high.amount : "";
@@ -1617,4 +1618,13 @@ function askNameInTheSaleroom() {
     if (conn.name === null && !conn.ws && !account) askName(false, "", serverInfo.guests ? "guest" : "login");
   };
   window.addEventListener("hashchange", ask);
+}
+
+/** On a closed lot's page: its replay and its sale's results (web/results.js). */
+function renderLotPastLinks(lot) {
+  const links = document.getElementById("lot-past-links");
+  links.hidden = lot.state !== "closed";
+  if (links.hidden) return;
+  document.getElementById("lot-replay").href = `#replay/lot/${encodeURIComponent(lot.lot)}`;
+  document.getElementById("lot-results").href = `#results/${encodeURIComponent(lot.sale)}`;
 }

@@ -357,7 +357,10 @@ class PastViews {
       this.draw();
     });
     restart.addEventListener("click", () => {
-      clock.restart(performance.now());
+      // back to the opening, held there: Play starts it again
+      const now = performance.now();
+      clock.pause(now);
+      clock.restart(now);
       this.draw();
     });
     speeds.addEventListener("click", (event) => {
