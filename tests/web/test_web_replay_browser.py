@@ -76,7 +76,12 @@ async def scripted_sale(server: InProcess) -> None:
         reply = tokens.keep(body, await anyone.post("/api/lots/car/buy-now", json=body))
         assert reply.status_code == 200, reply.text
         await bid(anyone, tokens, "lamp", "hal", 1_000)
+        typo = tokens.body({"bidder": "ivy", "amount": 9_000})
+        reply = tokens.keep(typo, await anyone.post("/api/lots/clock/bids", json=typo))
+        assert reply.status_code == 200, reply.text
         await settled(server)
+        voided = await admin.post("/api/admin/lots/clock/void", json={"seq": reply.json()["seq"]})
+        assert voided.status_code == 200, voided.text
         assert (await admin.post("/api/admin/lots/lamp/withdraw")).status_code == 200
         server.clock.advance(1_000)  # at 56 s, 4 s left on the clock: a bid extends it
         await bid(anyone, tokens, "clock", "hal", 3_000)
@@ -195,8 +200,12 @@ async def test_the_results_page_and_a_replay_at_speed(browser: Any, width: str) 
         )
         assert await text_of(page, "replay-state") == "Sold to hal"
         assert await text_of(page, "replay-price") == "$30.00"
-        assert "once" in await text_of(page, "replay-extensions"), "hal's late bid extended it"
-        assert await page.locator("[data-testid=replay-bid]").count() == 4
+        # ivy's late bid (at 55 s, later voided) and hal's (56 s) each moved the deadline
+        assert "2 times" in await text_of(page, "replay-extensions")
+        assert await page.locator("[data-testid=replay-bid]").count() == 5
+        struck = page.locator("[data-testid=replay-bid].voided")
+        assert await struck.count() == 1
+        assert "$90.00" in await struck.inner_text() and "voided" in await struck.inner_text()
         await shot(page, f"{width}-replay-closed")
         await page.click("[data-testid=replay-restart]")
         assert await page.locator("[data-testid=replay-bid]").count() == 0
