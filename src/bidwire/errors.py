@@ -12,6 +12,7 @@
     │   ├── NotAuthenticated not_authenticated
     │   ├── Forbidden        forbidden
     │   ├── RateLimited      rate_limited
+    │   ├── NotClosed        not_closed     a replay of a lot that has not closed yet
     │   ├── TooLarge         too_large      (this one closes the connection)
     │   ├── RequestTimeout   timeout        HTTP headers too slow (closes the connection)
     │   └── NotReading       not_reading    (so does this: replies piled up unread)
@@ -75,6 +76,10 @@ class Conflict(BadRequest):
     """A write the store refused because it would repeat what it holds (a UNIQUE key)."""
 
     code = "bad_request"
+
+
+class NotClosed(ClientError):
+    code = "not_closed"
 
 
 class TooLarge(ClientError):

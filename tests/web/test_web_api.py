@@ -169,6 +169,8 @@ OPERATIONS = [
     ("GET", "/api/lots/{lot_id}"),
     ("GET", "/api/lots/{lot_id}/bids"),
     ("GET", "/api/sales/{sale_id}/results"),
+    ("GET", "/api/lots/{lot_id}/replay"),
+    ("GET", "/api/sales/{sale_id}/replay"),
     ("POST", "/api/lots/{lot_id}/bids"),
     ("POST", "/api/lots/{lot_id}/buy-now"),
     ("GET", "/api/info"),

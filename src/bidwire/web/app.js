@@ -654,6 +654,7 @@ function render() {
   ui.title.textContent = lot.title;
   ui.description.textContent = lot.description;
   ui.follow.hidden = viewing === null || !state.onTheBlock() || state.onTheBlock().lot === lot.lot;
+  renderLotPastLinks(lot);
 
   const high = lot.high_bid;
   ui.price.dataset.amount = high ? high.amount : "";
@@ -1123,6 +1124,7 @@ function foldedSale(sale, summaryText, openByDefault, shown, name) {
   summary.append(heading, when);
   details.append(summary);
   if (open) details.append(lotList(sale, shown, name));
+  if (open && sale.state === "ended") details.append(pastLinks(sale));
   details.addEventListener("toggle", () => {
     if (details.open === open) return; // the open we built it with, not a person's click
     saleDetails.set(sale.sale, details.open);
@@ -1574,6 +1576,7 @@ async function startup() {
   } else {
     const saved = localStorage.getItem(NAME_KEY);
     if (serverInfo.guests && saved && NAME_RE.test(saved)) conn.start(saved, savedGuestToken(saved));
+    else if (onPastPage()) askNameInTheSaleroom();
     else askName(false, "", serverInfo.guests ? "guest" : "login");
   }
   render();
@@ -1583,3 +1586,45 @@ loadSales();
 render();
 startup();
 import("./activity.js").then((m) => m.startActivity(conn, currentLot)); // My activity, notices
+import("./results.js"); // a sale's results page and replays: #results/<sale>, #replay/...
+
+/** Under a past sale: its results page and its replay (web/results.js shows both). */
+function pastLinks(sale) {
+  const links = document.createElement("p");
+  links.className = "past-links";
+  const id = encodeURIComponent(sale.sale);
+  for (const [href, text, testid] of [
+    [`#results/${id}`, "Results", "results-link"],
+    [`#replay/sale/${id}`, "▶ Replay the sale", "replay-sale-link"],
+  ]) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    a.dataset.testid = testid;
+    links.append(a);
+  }
+  return links;
+}
+
+// A results page or a replay (results.js) needs no name: it is asked when the person goes to
+// the saleroom.
+function onPastPage() {
+  return /^#(results|replay)\//.test(location.hash);
+}
+function askNameInTheSaleroom() {
+  const ask = () => {
+    if (onPastPage()) return;
+    window.removeEventListener("hashchange", ask);
+    if (conn.name === null && !conn.ws && !account) askName(false, "", serverInfo.guests ? "guest" : "login");
+  };
+  window.addEventListener("hashchange", ask);
+}
+
+/** On a closed lot's page: its replay and its sale's results (web/results.js). */
+function renderLotPastLinks(lot) {
+  const links = document.getElementById("lot-past-links");
+  links.hidden = lot.state !== "closed";
+  if (links.hidden) return;
+  document.getElementById("lot-replay").href = `#replay/lot/${encodeURIComponent(lot.lot)}`;
+  document.getElementById("lot-results").href = `#results/${encodeURIComponent(lot.sale)}`;
+}

@@ -38,6 +38,7 @@ STATUS_OF: Mapping[str, int] = {
     "already_leading": 409,
     "lot_not_open": 409,
     "not_offered": 409,
+    "not_closed": 409,
     "conflict": 409,
     "too_large": 413,
     "bad_amount": 422,
