@@ -172,14 +172,16 @@ def test_the_score_is_the_documented_weighted_mean() -> None:
 
 
 def test_features_by_hand_on_one_lot() -> None:
-    # one lot 0..100 s: ann at 10 s, bob 1 s later (quick), ann 20 s later, closed to ann
+    # one lot 0..100 s: ann at 10 s, bob 1 s later (quick), ann 20 s later, closed to ann at
+    # its deadline (100 s), though the close was written 5 s late
+    end = T0 + 100_000
     track = SaleTrack("s")
     track.apply(LotOpened("x", 1, "s", "x", "", "USD", 100, 100, T0 + 60_000, T0))
-    track.apply(BidPlaced("x", 2, 100, "ann", 0, 0, T0 + 10_000))
-    track.apply(BidPlaced("x", 3, 110, "bob", 0, 0, T0 + 11_000))
-    track.apply(BidPlaced("x", 4, 120, "ann", 0, 0, T0 + 31_000))
-    track.apply(LotClosed("x", 5, "sold", "ann", 120, T0 + 100_000))
-    by = {s.bidder: s for s in score_sale(track, T0 + 100_000)}
+    track.apply(BidPlaced("x", 2, 100, "ann", end, 0, T0 + 10_000))
+    track.apply(BidPlaced("x", 3, 110, "bob", end, 0, T0 + 11_000))
+    track.apply(BidPlaced("x", 4, 120, "ann", end, 0, T0 + 31_000))
+    track.apply(LotClosed("x", 5, "sold", "ann", 120, end + 5_000))
+    by = {s.bidder: s for s in score_sale(track, end + 60_000)}
     bob, ann = by["bob"].features, by["ann"].features
     assert bob.bidding_ratio == pytest.approx(1 / 3, abs=1e-3)
     assert bob.successive_outbidding == 1.0

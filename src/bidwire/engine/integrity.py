@@ -45,7 +45,9 @@ from bidwire.domain.events import (
     BidVoided,
     LotClosed,
     LotEvent,
+    LotExtended,
     LotOpened,
+    LotResumed,
     SALE_EVENT_TYPES,
     SaleEnded,
 )
@@ -197,6 +199,9 @@ class LotTrack:
     seq: int = 0
     opened_at: int | None = None
     closed_at: int | None = None
+    ends_at: int | None = None
+    """The deadline as the last event set it: a lot closed by its countdown ended there, even
+    when the scheduler wrote the close a little later."""
     winner: str | None = None
     withdrawn: bool = False
     leader: str | None = None
@@ -247,6 +252,8 @@ class SaleTrack:
         if event.seq <= track.seq:
             return  # seen already (a start reads the log while the bus is heard)
         track.seq = event.seq
+        if isinstance(event, BidPlaced | BidVoided | LotOpened | LotExtended | LotResumed):
+            track.ends_at = event.ends_at
         if isinstance(event, BidPlaced):
             track.bids.append(_Bid(event.seq, event.bidder, event.ts, event.auto))
             track.bid(event.bidder, event.ts, event.auto, self.quick_ms)
@@ -285,7 +292,9 @@ def score_sale(
         if not lot.parts:
             continue
         start = lot.opened_at
-        end = lot.closed_at if lot.closed_at is not None else now_ms
+        end = now_ms if lot.closed_at is None else lot.closed_at
+        if lot.closed_at is not None and lot.ends_at is not None:
+            end = min(end, lot.ends_at)
         window = end - start if start is not None else 0
         for bidder, part in lot.parts.items():
             f = per.setdefault(bidder, {name: [] for name in FEATURES})
