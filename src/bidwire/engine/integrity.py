@@ -276,54 +276,81 @@ def _clamp(x: float) -> float:
     return 0.0 if x < 0 else 1.0 if x > 1 else x
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
+@dataclass(slots=True)
+class _Acc:
+    """One bidder's sums over their lots, while a sale is scored."""
+
+    lots: int = 0
+    ratio: float = 0.0
+    busy: float = 0.0
+    timed: int = 0
+    """Lots with a window to measure early and last bidding against."""
+    early: float = 0.0
+    late: float = 0.0
+    bids: int = 0
+    placed: int = 0
+    quick: int = 0
+    wins: int = 0
+    won: int = 0
+    """Lots won, or led while open."""
+    decided: int = 0
+    """Lots that count for the winning ratio (withdrawn ones do not)."""
 
 
 def score_sale(
     track: SaleTrack, now_ms: int, policy: IntegrityPolicy | None = None
 ) -> list[BidderSignals]:
-    """Every bidder's features and score, flagged first, then by score (highest first)."""
+    """Every bidder's features and score, flagged first, then by score (highest first).
+    One pass over the (lot, bidder) sums, then one step per bidder."""
     policy = policy or IntegrityPolicy()
     busiest = max((lot.count for lot in track.lots.values()), default=0)
-    per: dict[str, dict[str, list[float]]] = {}
-    totals: dict[str, list[int]] = {}  # bids, placed, quick, wins, won_or_leading, decided
+    accs: dict[str, _Acc] = {}
     for lot in track.lots.values():
         if not lot.parts:
             continue
         start = lot.opened_at
+        closed = lot.closed_at is not None
         end = now_ms if lot.closed_at is None else lot.closed_at
-        if lot.closed_at is not None and lot.ends_at is not None:
+        if closed and lot.ends_at is not None:
             end = min(end, lot.ends_at)
         window = end - start if start is not None else 0
+        busy = lot.count / busiest if busiest else 0.0
+        counted = not lot.withdrawn
+        leader = lot.winner if closed else lot.leader
         for bidder, part in lot.parts.items():
-            f = per.setdefault(bidder, {name: [] for name in FEATURES})
-            t = totals.setdefault(bidder, [0, 0, 0, 0, 0, 0])
-            t[0] += part.bids
-            t[1] += part.placed
-            t[2] += part.quick
-            f["bidding_ratio"].append(part.bids / lot.count)
-            f["auction_bids"].append(lot.count / busiest if busiest else 0.0)
+            acc = accs.get(bidder)
+            if acc is None:
+                acc = accs[bidder] = _Acc()
+            acc.lots += 1
+            acc.bids += part.bids
+            acc.placed += part.placed
+            acc.quick += part.quick
+            acc.ratio += part.bids / lot.count
+            acc.busy += busy
             if start is not None and window > 0:
-                f["early_bidding"].append(1 - _clamp((part.first - start) / window))
-                f["last_bidding"].append(_clamp((end - part.last) / window))
-            if lot.withdrawn:
-                continue
-            won = lot.winner == bidder if lot.closed_at is not None else lot.leader == bidder
-            t[3] += lot.closed_at is not None and lot.winner == bidder
-            t[4] += won
-            t[5] += 1
+                acc.timed += 1
+                acc.early += 1 - _clamp((part.first - start) / window)
+                acc.late += _clamp((end - part.last) / window)
+            if counted:
+                acc.decided += 1
+                if leader == bidder:
+                    acc.won += 1
+                    acc.wins += closed
     out = []
-    for bidder, f in per.items():
-        bids, placed, quick, wins, won, decided = totals[bidder]
-        values = {name: _mean(f[name]) for name in FEATURES}
-        values["successive_outbidding"] = quick / placed if placed else 0.0
-        values["winning_ratio"] = 1 - won / decided if decided else 0.0
-        values = {name: round(v, 4) for name, v in values.items()}
+    threshold, min_bids, raised_at = policy.threshold, policy.min_bids, policy.raised_at
+    for bidder, acc in accs.items():
+        values = {
+            "bidding_ratio": round(acc.ratio / acc.lots, 4),
+            "successive_outbidding": round(acc.quick / acc.placed, 4) if acc.placed else 0.0,
+            "early_bidding": round(acc.early / acc.timed, 4) if acc.timed else 0.0,
+            "last_bidding": round(acc.late / acc.timed, 4) if acc.timed else 0.0,
+            "auction_bids": round(acc.busy / acc.lots, 4),
+            "winning_ratio": round(1 - acc.won / acc.decided, 4) if acc.decided else 0.0,
+        }
         score = round(sum(WEIGHTS[name] * values[name] for name in FEATURES), 4)
-        flagged = score >= policy.threshold and bids >= policy.min_bids
+        flagged = score >= threshold and acc.bids >= min_bids
         raised = sorted(
-            (name for name in FEATURES if values[name] >= policy.raised_at),
+            (name for name in FEATURES if values[name] >= raised_at),
             key=lambda name: -WEIGHTS[name] * values[name],
         )
         out.append(
@@ -333,9 +360,9 @@ def score_sale(
                 flagged=flagged,
                 raised_by=raised,
                 features=IntegrityFeatures(**values),
-                bids=bids,
-                lots=len(f["bidding_ratio"]),
-                wins=wins,
+                bids=acc.bids,
+                lots=acc.lots,
+                wins=acc.wins,
             )
         )
     out.sort(key=lambda s: (not s.flagged, -s.score, s.bidder))
