@@ -163,3 +163,22 @@ async def test_off_reads_the_log_when_asked_and_an_unknown_sale_is_refused() -> 
         await off.report("nothing")
     await house.stop()
     feed.close()
+
+
+async def test_a_running_sale_is_scored_at_most_twice_a_second() -> None:
+    clock, store = FakeClock(T0), MemoryStore()
+    house, feed = await open_house(store, clock, SHILL_SALE)
+    integrity = Integrity(house)
+    integrity.listen(house.bus)
+    bids = timeline(SHILL_SALE)
+    await play(house, feed, clock, bids[:5])
+    first = await integrity.report("s")
+    assert await integrity.report("s") is first  # asked again at once: the same answer
+    clock.advance(499)
+    assert await integrity.report("s") is first
+    clock.advance(1)
+    fresh = await integrity.report("s")
+    assert fresh is not first and fresh.ts == clock.now_ms()
+    integrity.close()
+    await house.stop()
+    feed.close()
