@@ -68,7 +68,11 @@ def server_side(ns: argparse.Namespace) -> dict[str, Any]:
             for off, on in zip(runs["off"], runs["on"], strict=False)
         ]
         ratios.append(
-            {"rate": rate, "cpu_on_over_off": harness.med(cpu), "bids_on_over_off": harness.med(bids)}
+            {
+                "rate": rate,
+                "cpu_on_over_off": harness.med(cpu),
+                "bids_on_over_off": harness.med(bids),
+            }
         )
     return {"summary": summary, "ratios": ratios, "runs": runs, "errors": errors}
 
@@ -199,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"at {r['rate']:g} offered/s: server cpu on/off"
                     f" {harness.cell_range(r['cpu_on_over_off'], '{:.3f}')},"
-                    f" committed bids/s on/off {harness.cell_range(r['bids_on_over_off'], '{:.3f}')}"
+                    " committed bids/s on/off"
+                    f" {harness.cell_range(r['bids_on_over_off'], '{:.3f}')}"
                 )
     harness.save(ns, "integrity-quick" if ns.quick else "integrity", doc)
     return 1 if doc.get("errors") and "summary" not in doc else 0

@@ -105,17 +105,21 @@ def events_of(
     out: dict[str, list[LotEvent]] = {}
     for lot, planned in plan.items():
         bids = [(at, who) for at, who in planned if until is None or at <= until]
-        log: list[LotEvent] = [
-            LotOpened(lot, 1, sale, lot, "", "USD", 100, 100, T0 + 60_000, T0)
-        ]
+        log: list[LotEvent] = [LotOpened(lot, 1, sale, lot, "", "USD", 100, 100, T0 + 60_000, T0)]
         for i, (at, bidder) in enumerate(bids):
             ts = T0 + at
             log.append(BidPlaced(lot, len(log) + 1, 100 + 10 * i, bidder, ts + EXTEND, 0, ts))
         if close:
             last_at, winner = bids[-1]
             log.append(
-                LotClosed(lot, len(log) + 1, "sold", winner, 100 + 10 * (len(bids) - 1),
-                          T0 + last_at + EXTEND)
+                LotClosed(
+                    lot,
+                    len(log) + 1,
+                    "sold",
+                    winner,
+                    100 + 10 * (len(bids) - 1),
+                    T0 + last_at + EXTEND,
+                )
             )
         out[lot] = log
     return out

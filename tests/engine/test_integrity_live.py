@@ -38,8 +38,9 @@ async def open_house(
     await house.load()
     if add:
         lots = [
-            LotSpec(id=lot, title=lot.upper(), starting_price=100, opening_ms=120_000,
-                    extend_ms=10_000)
+            LotSpec(
+                id=lot, title=lot.upper(), starting_price=100, opening_ms=120_000, extend_ms=10_000
+            )
             for lot in plan
         ]
         await house.add_sale(SaleSpec("s", "Sale", tuple(plan), mode="timed"), lots)
@@ -71,7 +72,7 @@ async def logged_track(store: Store, plan: Plan) -> SaleTrack:
     track = SaleTrack("s")
     for lot in plan:
         for body in await store.events_since(lot, 0, 10_000):
-            track.apply(EVENT_DECODER.decode(body))  # type: ignore[arg-type]
+            track.apply(EVENT_DECODER.decode(body))
     return track
 
 

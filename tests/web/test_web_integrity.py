@@ -9,12 +9,12 @@ from typing import Any
 
 import msgspec
 import pytest
+from tests.engine.test_integrity import SHILL_SALE, Plan
 from web_helpers import InProcess, TcpJson, in_process, serving
 
 from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
-from tests.engine.test_integrity import SHILL_SALE, Plan
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,8 +24,9 @@ async def shill_sale(server: InProcess, plan: Plan = SHILL_SALE, until: int = 80
     house, clock = server.ctx.house, server.clock
     t0 = clock.now_ms()
     lots = [
-        LotSpec(id=lot, title=f"Lot {lot}", starting_price=100, opening_ms=120_000,
-                extend_ms=10_000)
+        LotSpec(
+            id=lot, title=f"Lot {lot}", starting_price=100, opening_ms=120_000, extend_ms=10_000
+        )
         for lot in plan
     ]
     await house.add_sale(SaleSpec("s", "Sale", tuple(plan), mode="timed", anonymous=True), lots)

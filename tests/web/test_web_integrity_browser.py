@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from test_web_integrity import shill_sale
+from tests.engine.test_integrity import SHILL_SALE
 from web_helpers import NEEDS_CHROMIUM, in_process, serving
 
 from bidwire.domain.commands import Actor, PlaceBid
-from tests.engine.test_integrity import SHILL_SALE
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120), NEEDS_CHROMIUM]
 
@@ -59,9 +59,7 @@ async def test_the_panel_flags_the_shill_live_and_says_why(browser: Any, tmp_pat
         for at, lot, who in later:
             server.clock.set(t0 + at)
             house.run_due()
-            result = await house.place_bid(
-                PlaceBid(Actor(who), lot, house.lots[lot].min_amount())
-            )
+            result = await house.place_bid(PlaceBid(Actor(who), lot, house.lots[lot].min_amount()))
             assert not hasattr(result, "code"), result
         await house.settled()
         placed = time.monotonic()

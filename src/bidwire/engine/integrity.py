@@ -41,6 +41,7 @@ import msgspec
 
 from bidwire.bus import Bus, Message
 from bidwire.domain.events import (
+    SALE_EVENT_TYPES,
     BidPlaced,
     BidVoided,
     LotClosed,
@@ -48,7 +49,6 @@ from bidwire.domain.events import (
     LotExtended,
     LotOpened,
     LotResumed,
-    SALE_EVENT_TYPES,
     SaleEnded,
 )
 from bidwire.errors import BadRequest, BidwireError, StoreUnavailable, UnknownSale
@@ -137,9 +137,7 @@ class IntegrityFeatures(msgspec.Struct):
 class BidderSignals(msgspec.Struct):
     bidder: Annotated[str, msgspec.Meta(description="The real name (admins only).")]
     score: Annotated[float, msgspec.Meta(description="The weighted mean of features, 0..1.")]
-    flagged: Annotated[
-        bool, msgspec.Meta(description="score >= threshold and bids >= min_bids.")
-    ]
+    flagged: Annotated[bool, msgspec.Meta(description="score >= threshold and bids >= min_bids.")]
     raised_by: Annotated[
         list[str],
         msgspec.Meta(
