@@ -216,7 +216,7 @@ def test_a_running_sale_is_scored_so_far_and_a_leader_wins_so_far() -> None:
 
 
 def test_a_voided_bid_counts_for_nothing() -> None:
-    track = track_of(SHILL_SALE)
+    track = track_of(SHILL_SALE, close=False)  # bids of open lots only may be voided
     before = {s.bidder: s for s in score_sale(track, end_of(SHILL_SALE))}
     # void every bid of sam on lot a (seqs of the plan's sam bids)
     seqs = [i + 2 for i, (_, who) in enumerate(SHILL_SALE["a"]) if who == "sam"]
@@ -226,6 +226,13 @@ def test_a_voided_bid_counts_for_nothing() -> None:
     assert after["sam"].bids == before["sam"].bids - len(seqs)
     assert after["sam"].lots == 2
     assert after["hal"].features.bidding_ratio > before["hal"].features.bidding_ratio
+
+
+def test_a_closed_lot_keeps_its_sums_and_not_its_bids() -> None:
+    track = track_of(SHILL_SALE)
+    assert all(lot.bids == [] and lot.parts for lot in track.lots.values())
+    running = track_of(SHILL_SALE, close=False)
+    assert len(running.lots["a"].bids) == len(SHILL_SALE["a"])  # kept while a void may come
 
 
 def test_events_seen_twice_count_once() -> None:

@@ -268,6 +268,7 @@ class SaleTrack:
             if track.opened_at is None:
                 track.opened_at = event.ts
         elif isinstance(event, LotClosed):
+            track.bids = []  # only an open lot's bids may be voided: the sums are final
             track.closed_at = event.ts
             track.withdrawn = event.reason == "withdrawn"
             track.winner = event.winner if event.outcome == "sold" else None
