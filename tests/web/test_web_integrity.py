@@ -4,6 +4,7 @@ an anonymous sale, the shape in the OpenAPI schema."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -85,6 +86,17 @@ async def reply_to(client: TcpJson, request_id: str) -> dict[str, Any]:
     raise AssertionError(f"no reply to {request_id}")
 
 
+async def next_push(client: TcpJson) -> dict[str, Any]:
+    """The next ``integrity`` no request asked for (other messages, such as bids, pass)."""
+    for _ in range(200):
+        raw = await client.recv_raw()
+        assert raw is not None, "the server closed the connection"
+        message = json.loads(raw)
+        if message["type"] == "integrity" and "id" not in message:
+            return message  # type: ignore[no-any-return]
+    raise AssertionError("no integrity pushed")
+
+
 async def test_the_wire_answers_admins_and_refuses_everyone_else() -> None:
     async with in_process(demo=False) as server, serving(server.ctx) as ports:
         sale = await shill_sale(server)
@@ -117,3 +129,55 @@ async def test_the_wire_answers_admins_and_refuses_everyone_else() -> None:
         finally:
             for client in (nobody, guest, bidder, admin):
                 await client.close()
+
+
+async def test_an_admin_who_follows_a_sale_is_pushed_its_signals_as_bids_come() -> None:
+    async with in_process(demo=False) as server, serving(server.ctx) as ports:
+        sale = await shill_sale(server, until=20_000)
+        integrity, house = server.ctx.integrity, server.ctx.house
+        admin = await TcpJson.connect(ports.tcp)
+        bidder = await TcpJson.connect(ports.tcp)
+        try:
+            await bidder.send({"type": "auth", "token": server.bidder_token, "id": "a"})
+            await reply_to(bidder, "a")
+            await bidder.send({"type": "integrity", "sale": sale, "follow": True, "id": "f"})
+            assert (await reply_to(bidder, "f"))["code"] == "forbidden"
+            assert integrity._followers == {}  # refused: not following
+            await admin.send({"type": "auth", "token": server.admin_token, "id": "a"})
+            await reply_to(admin, "a")
+            await admin.send({"type": "integrity", "sale": sale, "follow": True, "id": "f"})
+            first = await reply_to(admin, "f")
+            bids_then = sum(b["bids"] for b in first["bidders"])
+            server.clock.advance(1_000)
+            for who in ("kim", "sam"):
+                placed = await house.place_bid(
+                    PlaceBid(Actor(who), "a", house.lots["a"].min_amount())
+                )
+                assert not hasattr(placed, "code"), placed
+            pushed = await next_push(admin)
+            assert "id" not in pushed
+            assert sum(b["bids"] for b in pushed["bidders"]) == bids_then + 2
+            assert "kim" in {b["bidder"] for b in pushed["bidders"]}
+            await admin.send({"type": "integrity", "sale": sale, "follow": False, "id": "u"})
+            await reply_to(admin, "u")
+            assert integrity._followers == {}
+            # a follower that goes away is dropped at the next push
+            await admin.send({"type": "integrity", "sale": sale, "follow": True, "id": "g"})
+            await reply_to(admin, "g")
+            assert len(integrity._followers[sale]) == 1
+            await admin.close()
+            for _ in range(100):  # until the server has seen the connection close
+                if not any(s.actor and s.actor.role == "admin" for s in server.ctx.sessions):
+                    break
+                await asyncio.sleep(0.01)
+            least = house.lots["b"].min_amount()
+            placed = await house.place_bid(PlaceBid(Actor("kim"), "b", least))
+            assert not hasattr(placed, "code"), placed
+            for _ in range(200):
+                if not integrity._followers:
+                    break
+                await asyncio.sleep(0.01)
+            assert integrity._followers == {}
+        finally:
+            await admin.close()
+            await bidder.close()

@@ -100,6 +100,8 @@ MAX_KEPT_SALES = 16
 REFRESH_MS = 500
 """A running sale is scored at most twice a second, however many admins ask (a sale of
 10,000 bids costs about 15 ms to score: bench/integrity.py)."""
+MAX_FOLLOWERS = 100
+"""Connections one sale pushes its signals to (each follows one sale at a time)."""
 READ_PAGE = 5_000
 """Events read from the store at once, rebuilding a sale."""
 MAX_SALE_EVENTS = 2_000_000
@@ -389,6 +391,9 @@ def report_of(
 
 # -- the component ---------------------------------------------------------------------------
 
+Push = Callable[[bytes], bool]
+"""Hand an encoded report to one connection; False: it is gone (transports' part)."""
+
 
 class Integrity:
     """Feeds a ``SaleTrack`` per running sale from the bus (``listen``), rebuilt from the log
@@ -412,6 +417,10 @@ class Integrity:
         self._ended: OrderedDict[str, SaleTrack] = OrderedDict()
         self._scored: dict[str, IntegrityReport] = {}
         """Each followed sale's last report (reused for REFRESH_MS)."""
+        self._followers: dict[str, dict[object, Push]] = {}
+        """Sale -> the connections told of its changes (key -> how to tell it)."""
+        self._following: dict[object, str] = {}
+        self._push_due: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self.heard = 0
@@ -426,6 +435,9 @@ class Integrity:
                 self._load(sale.id)
 
     def close(self) -> None:
+        for due in self._push_due.values():
+            due.cancel()
+        self._push_due.clear()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -463,13 +475,61 @@ class Integrity:
         if track is not None:
             track.apply(lot_event)
             self.heard += 1
+            if self._followers and sale in self._followers and sale not in self._push_due:
+                self._push_due[sale] = asyncio.get_running_loop().call_later(
+                    REFRESH_MS / 1000, self._push, sale
+                )
             return
         pending = self._loading.get(sale)
         if pending is None:
             pending = self._load(sale)
         pending.append(lot_event)
 
+    # -- pushes to the connections that follow a sale ------------------------------------------
+
+    def follow(self, sale_id: str, key: object, push: Push) -> None:
+        """Tell ``push`` each fresh report of the sale, at most twice a second, while it runs
+        (``key`` is the connection: one sale at a time; ``push`` returns False once gone)."""
+        if not self.live:
+            raise BadRequest("this server scores sales when asked (live integrity is off)")
+        if sale_id not in self.house.sales:
+            raise UnknownSale(f"there is no sale {sale_id[:64]!r}")
+        self.unfollow(key)
+        followers = self._followers.setdefault(sale_id, {})
+        if len(followers) >= MAX_FOLLOWERS:
+            raise BadRequest(f"{MAX_FOLLOWERS} connections follow this sale already")
+        followers[key] = push
+        self._following[key] = sale_id
+
+    def unfollow(self, key: object) -> None:
+        sale_id = self._following.pop(key, None)
+        if sale_id is not None:
+            followers = self._followers.get(sale_id, {})
+            followers.pop(key, None)
+            if not followers:
+                self._followers.pop(sale_id, None)
+
+    def _push(self, sale_id: str) -> None:
+        self._push_due.pop(sale_id, None)
+        track = self.tracks.get(sale_id)
+        followers = self._followers.get(sale_id)
+        if track is None or not followers:
+            return
+        report = self._scored[sale_id] = report_of(
+            track, self.house.clock.now_ms(), self.policy, live=True
+        )
+        data = msgspec.json.encode(report)  # once, for every follower
+        for key, push in list(followers.items()):
+            if not push(data):
+                self.unfollow(key)
+
     def _end(self, sale_id: str) -> None:
+        due = self._push_due.pop(sale_id, None)
+        if due is not None:
+            due.cancel()
+        self._push(sale_id)  # the last word, then nobody follows an ended sale
+        for key in list(self._followers.get(sale_id, {})):
+            self.unfollow(key)
         self._scored.pop(sale_id, None)
         track = self.tracks.pop(sale_id, None)
         if track is not None:

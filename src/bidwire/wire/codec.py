@@ -105,6 +105,9 @@ ActivityMessage = Mine | Watch | Notices
 class IntegrityAsk(msgspec.Struct, tag="integrity", tag_field="type", frozen=True):
     sale: str
     id: RequestId = None
+    follow: bool | None = None
+    """True: the answer, then a fresh ``integrity`` pushed as bids change it (at most twice a
+    second) while the sale runs; False: stop; left out: the answer only."""
 
 
 ClientMessage = (
