@@ -98,6 +98,8 @@ async def serve(
             auth_timeout=settings.auth_timeout_seconds,
             max_connections_per_address=settings.max_connections_per_address,
             confirm_above=settings.confirm_above_minor,
+            live_integrity=settings.live_integrity,
+            integrity_threshold=settings.integrity_threshold,
         )
         tls = tls_context(settings)
         tcp = await start_tcp(
@@ -145,6 +147,7 @@ async def serve(
             with contextlib.suppress(TimeoutError):  # the last notices go out, then no more
                 await asyncio.wait_for(ctx.activity.settled(), 2)
             ctx.activity.close()
+            ctx.integrity.close()
             feed.flush()
             for session in list(ctx.sessions):
                 session.goodbye("The server is shutting down; reconnect in a moment.")

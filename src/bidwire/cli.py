@@ -125,6 +125,17 @@ def serve(
             help="Clients ask to confirm any bid above AMOUNT, in the house currency (none).",
         ),
     ] = None,
+    live_integrity: Annotated[
+        bool | None,
+        typer.Option(
+            "--live-integrity/--no-live-integrity",
+            help="Follow shill-bidding signals live as bids arrive (on); off: read when asked.",
+        ),
+    ] = None,
+    integrity_threshold: Annotated[
+        float | None,
+        typer.Option(help="The integrity score (0..1) at which a bidder is flagged (0.65)."),
+    ] = None,
 ) -> None:
     """Run the auction server. BIDWIRE_* environment variables mirror every flag."""
     flags = dict(locals())

@@ -52,6 +52,11 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     """With ``admin_username``: creates that admin on first start if no admin exists."""
     admin_username: str = "admin"
+    live_integrity: bool = True
+    """Follow the integrity signals (engine/integrity.py) as bids arrive; off: each read
+    rebuilds them from the log."""
+    integrity_threshold: float = 0.65
+    """The integrity score (0..1) at which a bidder is flagged."""
     currency: str = "USD"
     """The house's currency: the one catalog lots without their own get, and the one
     ``confirm_above`` is written in (its minor units: 2 decimals, 0 for JPY, ...)."""
@@ -79,6 +84,8 @@ class Settings:
             raise ValueError("auth-timeout-seconds must be between 0 and 3600")
         if not 0 < self.header_timeout_seconds <= 3_600:
             raise ValueError("header-timeout-seconds must be between 0 and 3600")
+        if not 0 < self.integrity_threshold <= 1:
+            raise ValueError("integrity-threshold must be more than 0 and at most 1")
         if self.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
         if not re.fullmatch(r"[A-Za-z]{3}", self.currency):

@@ -26,11 +26,13 @@ from bidwire.domain.money import format_amount, parse_units
 from bidwire.engine.activity import Activity
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
+from bidwire.engine.integrity import DEFAULT_THRESHOLD, Integrity, IntegrityPolicy
 from bidwire.engine.queries import Queries
 from bidwire.engine.views import Snapshot
 from bidwire.errors import BidwireError, ClientError, Forbidden, NotAuthenticated, NotReading
 from bidwire.transports import activity as mine
 from bidwire.transports.broadcast import Feed
+from bidwire.transports.integrity import on_integrity
 from bidwire.wire import codec, text
 from bidwire.wire.batch import Batch
 
@@ -82,6 +84,10 @@ class SessionContext:
     activity: Activity = field(init=False, repr=False)
     """My activity, watch lists and notices (engine/activity.py), told to ``notices``."""
     notices: mine.NoticeDesk = field(init=False, repr=False)
+    live_integrity: bool = True
+    integrity_threshold: float = DEFAULT_THRESHOLD
+    integrity: Integrity = field(init=False, repr=False)
+    """Shill-bidding signals per sale (engine/integrity.py), followed live unless off."""
 
     def __post_init__(self) -> None:
         self.notices = mine.NoticeDesk(
@@ -95,6 +101,11 @@ class SessionContext:
         )
         if self.house is not None:  # some tests build a context with no house
             self.activity.listen(self.house.bus)
+        self.integrity = Integrity(
+            self.house, IntegrityPolicy(self.integrity_threshold), live=self.live_integrity
+        )
+        if self.house is not None:
+            self.integrity.listen(self.house.bus)
         self.feed.sale_listeners.append(self._on_sale_event)
 
     def _on_sale_event(self, event: SaleEvent) -> None:
@@ -682,6 +693,7 @@ class Session:
         codec.Mine: mine.on_mine,  # type: ignore[dict-item]
         codec.Watch: mine.on_watch,  # type: ignore[dict-item]
         codec.Notices: mine.on_notices,  # type: ignore[dict-item]
+        codec.IntegrityAsk: on_integrity,  # type: ignore[dict-item]
     }
 
     def _known_lots(self, request_id: codec.RequestId, lots: list[str]) -> bool:

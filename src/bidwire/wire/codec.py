@@ -99,15 +99,29 @@ class Notices(msgspec.Struct, tag="notices", tag_field="type", frozen=True):
 
 
 ActivityMessage = Mine | Watch | Notices
+
+
+# integrity signals, admins only (engine/integrity.py; the reply is its integrity)
+class IntegrityAsk(msgspec.Struct, tag="integrity", tag_field="type", frozen=True):
+    sale: str
+    id: RequestId = None
+    follow: bool | None = None
+    """True: the answer, then a fresh ``integrity`` pushed as bids change it (at most twice a
+    second) while the sale runs; False: stop; left out: the answer only."""
+
+
 ClientMessage = (
-    Hello | Register | Login | Auth | Bid | BuyNow | Subscribe | Unsubscribe | Resync | Ping
-) | ActivityMessage
+    (Hello | Register | Login | Auth | Bid | BuyNow | Subscribe | Unsubscribe | Resync | Ping)
+    | ActivityMessage
+    | IntegrityAsk
+)
 
 MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
     cls.__struct_config__.tag: cls  # type: ignore[misc]
     for cls in (Hello, Register, Login, Auth, Bid, BuyNow, Subscribe, Unsubscribe, Resync, Ping)
 }
 MESSAGE_TYPES.update({cls.__struct_config__.tag: cls for cls in (Mine, Watch, Notices)})  # type: ignore[misc]
+MESSAGE_TYPES["integrity"] = IntegrityAsk
 
 _generic = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from bidwire.catalog import Defaults
-from bidwire.transports.http import accounts, admin, me, public, replay, results
+from bidwire.transports.http import accounts, admin, integrity, me, public, replay, results
 from bidwire.transports.http.docs import add_docs
 from bidwire.transports.http.edge import BodyLimit, add_error_handlers, add_wire_schemas
 from bidwire.transports.session import SessionContext
@@ -81,7 +81,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     add_error_handlers(app)
     add_wire_schemas(app)
     routers = (public.router, results.router, accounts.router, admin.router, me.router)
-    for router in (*routers, replay.router, results.admin_router, pages):
+    for router in (*routers, replay.router, results.admin_router, integrity.admin_router, pages):
         _add_routes(app, router)
     app.mount("/static", _WebFiles(directory=WEB_DIR), name="static")
     add_docs(app)

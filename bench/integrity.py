@@ -1,0 +1,214 @@
+"""What the live integrity signals (engine/integrity.py) cost the server: the harness's
+contention (bidders racing on one lot, closed loop) run with the listener on and off
+(``BIDWIRE_LIVE_INTEGRITY=1`` / ``0``, the same build), alternated in pairs on the same
+machine at the same time (it is noisy); server CPU at each offered rate and committed bids/s,
+medians with ranges, and each pair's ratio on/off. Then, without a server, what scoring a sale
+costs when an admin reads it (``score_sale`` over a generated sale), since the admin page reads
+once a second while a sale runs.
+
+    python bench/integrity.py [--pairs 3 --rates 1000 5000 --duration 5]
+    python bench/integrity.py --quick        # one short pair, for a test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import harness  # noqa: E402
+
+from bidwire.bus import Message  # noqa: E402
+from bidwire.domain.events import BidPlaced, LotClosed, LotOpened  # noqa: E402
+from bidwire.engine.integrity import Integrity, SaleTrack, score_sale  # noqa: E402
+
+KINDS = ("off", "on")
+
+
+def contention(ns: argparse.Namespace, live: bool) -> list[dict[str, Any]]:
+    """One contention run (every rate in turn) with the live listener on or off: the server
+    inherits the environment, and the setting reads BIDWIRE_LIVE_INTEGRITY."""
+    os.environ["BIDWIRE_LIVE_INTEGRITY"] = "1" if live else "0"
+    try:
+        return harness.contention_once(ns)
+    finally:
+        os.environ.pop("BIDWIRE_LIVE_INTEGRITY", None)
+
+
+def server_side(ns: argparse.Namespace) -> dict[str, Any]:
+    runs: dict[str, list[list[dict[str, Any]]]] = {kind: [] for kind in KINDS}
+    errors: list[str] = []
+    for pair in range(ns.pairs):
+        order = KINDS if pair % 2 == 0 else KINDS[::-1]  # neither always runs first
+        for kind in order:
+            try:
+                runs[kind].append(contention(ns, kind == "on"))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                errors.append(f"pair {pair + 1} {kind}: {exc}")
+                print(errors[-1], file=sys.stderr)
+    if not runs["off"] or not runs["on"]:
+        return {"errors": errors}
+    summary = {kind: harness.summarize_contention(rs) for kind, rs in runs.items()}
+    ratios = []
+    for i, rate in enumerate(ns.rates):
+        cpu = [
+            on[i]["server"]["cpu_fraction"] / max(off[i]["server"]["cpu_fraction"], 1e-9)
+            for off, on in zip(runs["off"], runs["on"], strict=False)
+        ]
+        bids = [
+            on[i]["bids"]["accepted_per_s"] / max(off[i]["bids"]["accepted_per_s"], 1e-9)
+            for off, on in zip(runs["off"], runs["on"], strict=False)
+        ]
+        ratios.append(
+            {
+                "rate": rate,
+                "cpu_on_over_off": harness.med(cpu),
+                "bids_on_over_off": harness.med(bids),
+            }
+        )
+    return {"summary": summary, "ratios": ratios, "runs": runs, "errors": errors}
+
+
+def generated_sale(lots: int, bids: int, bidders: int, seed: int = 7) -> SaleTrack:
+    """A closed sale of ``bids`` bids spread over ``lots`` lots by ``bidders`` people."""
+    rng = random.Random(seed)
+    track = SaleTrack("bench")
+    t0 = 1_000_000
+    per_lot = max(1, bids // lots)
+    for n in range(lots):
+        lot = f"lot-{n}"
+        track.apply(LotOpened(lot, 1, "bench", lot, "", "USD", 100, 100, t0 + 600_000, t0))
+        ts, last = t0, ""
+        for i in range(per_lot):
+            ts += rng.randint(200, 5_000)
+            who = last
+            while who == last:
+                who = f"b{rng.randrange(bidders)}"
+            track.apply(BidPlaced(lot, i + 2, 100 + i, who, ts + 10_000, 0, ts))
+            last = who
+        track.apply(LotClosed(lot, per_lot + 2, "sold", last, 100 + per_lot, ts + 10_000))
+    return track
+
+
+def scoring(ns: argparse.Namespace) -> dict[str, Any]:
+    out = []
+    for lots, bids, bidders in ns.sales:
+        t = time.perf_counter()
+        track = generated_sale(lots, bids, bidders)
+        built = time.perf_counter() - t
+        times = []
+        for _ in range(ns.repeat):
+            t = time.process_time()  # CPU, not wall time: the machine is shared
+            scored = score_sale(track, 10**13)
+            times.append((time.process_time() - t) * 1000)
+        out.append(
+            {
+                "lots": lots,
+                "bids": bids,
+                "bidders": len(scored),
+                "apply_us_per_bid": round(built / bids * 1e6, 2),
+                "score_ms": harness.med(times),
+            }
+        )
+    return {"scoring": out}
+
+
+def listener(ns: argparse.Namespace) -> dict[str, Any]:
+    """The listener's own CPU per bid, without a server: ``Integrity._heard`` (what the bus
+    calls for each committed event) over ``--listener-bids`` bids on one lot by ``--bidders``
+    people, in the contention's pattern (each bid by someone other than the last). This is
+    the deterministic part of the cost; the contention pairs above are the noisy whole."""
+    integrity = Integrity(None, live=True)  # type: ignore[arg-type]
+    rng = random.Random(3)
+    t0 = 1_000_000
+    messages = [Message("lot", "x", 1, LotOpened("x", 1, "s", "x", "", "USD", 1, 1, t0, t0))]
+    last = ""
+    for i in range(ns.listener_bids):
+        who = last
+        while who == last:
+            who = f"b{rng.randrange(ns.bidders)}"
+        ts = t0 + i
+        messages.append(Message("lot", "x", i + 2, BidPlaced("x", i + 2, i + 1, who, ts, 0, ts)))
+        last = who
+    times = []
+    for _ in range(ns.repeat):
+        integrity.tracks = {"s": SaleTrack("s")}
+        integrity._lot_sale = {"x": "s"}
+        heard = integrity._heard
+        t = time.process_time()
+        for message in messages:
+            heard(message)
+        times.append((time.process_time() - t) / len(messages) * 1e6)
+    per_bid = harness.med(times)
+    return {
+        "listener": {
+            "bids": ns.listener_bids,
+            "bidders": ns.bidders,
+            "us_per_bid": per_bid,
+            "cpu_share_at_1000_bids_s": (per_bid["median"] or 0) * 1000 / 1e6,
+        }
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--bidders", type=int, default=1000)
+    p.add_argument("--rates", type=float, nargs="+", default=[1000, 5000])
+    p.add_argument("--duration", type=float, default=5.0)
+    p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--server-cpu", type=int, default=0)
+    p.add_argument("--gen-cpu", type=int, default=1)
+    p.add_argument("--bidwire", type=Path, default=harness.BIDWIRE)
+    p.add_argument("--repeat", type=int, default=5, help="scorings of each generated sale")
+    p.add_argument("--listener-bids", type=int, default=100_000)
+    p.add_argument("--out-dir", type=Path, default=BENCH / "results")
+    p.add_argument("--quick", action="store_true", help="one short pair and a small sale")
+    p.add_argument("--no-server", action="store_true", help="only the scoring, no server")
+    ns = p.parse_args(argv)
+    ns.sales = [(100, 10_000, 1_000), (1_000, 100_000, 5_000)]
+    if ns.quick:
+        ns.pairs, ns.rates, ns.duration, ns.bidders, ns.repeat = 1, [200], 1.0, 50, 2
+        ns.sales, ns.listener_bids = [(10, 1_000, 50)], 1_000
+    ns.max_share, ns.step = 0.0, 1
+    doc: dict[str, Any] = {**scoring(ns), **listener(ns)}
+    heard = doc["listener"]
+    print(
+        f"listener: {harness.cell_range(heard['us_per_bid'], '{:.2f}')} us of CPU per bid"
+        f" ({heard['bids']:,} bids on one lot, {heard['bidders']:,} bidders):"
+        f" {heard['cpu_share_at_1000_bids_s']:.2%} of a core at 1,000 bids/s"
+    )
+    for row in doc["scoring"]:
+        s = row["score_ms"]
+        print(
+            f"score_sale: {row['bids']:,} bids over {row['lots']:,} lots, {row['bidders']:,}"
+            f" bidders: {harness.cell_range(s, '{:.2f}')} ms;"
+            f" apply {row['apply_us_per_bid']} us/bid (building the events included)"
+        )
+    if not ns.no_server:
+        doc.update(server_side(ns))
+        if "summary" in doc:
+            for kind in KINDS:
+                print(f"live integrity {kind}:")
+                print(harness.print_contention(doc["summary"][kind]))
+            for r in doc["ratios"]:
+                print(
+                    f"at {r['rate']:g} offered/s: server cpu on/off"
+                    f" {harness.cell_range(r['cpu_on_over_off'], '{:.3f}')},"
+                    " committed bids/s on/off"
+                    f" {harness.cell_range(r['bids_on_over_off'], '{:.3f}')}"
+                )
+    harness.save(ns, "integrity-quick" if ns.quick else "integrity", doc)
+    return 1 if doc.get("errors") and "summary" not in doc else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

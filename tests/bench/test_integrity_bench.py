@@ -1,0 +1,43 @@
+"""bench/integrity.py, small: one short pair of contention runs (the listener off and on, the
+same build) and the scoring of a small sale; it writes its JSON. No timing is asserted here;
+speed is what the benchmark prints. Also: the setting that turns the listener off."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bidwire.settings import Settings
+from tests.bench.test_loadgen import load
+
+integrity = load("integrity")
+
+
+def test_the_live_listener_is_a_setting_from_flags_and_the_environment() -> None:
+    assert Settings.build({}, env={}).live_integrity is True
+    assert Settings.build({}, env={"BIDWIRE_LIVE_INTEGRITY": "0"}).live_integrity is False
+    assert Settings.build({"live_integrity": False}, env={}).live_integrity is False
+    assert Settings.build({}, env={"BIDWIRE_INTEGRITY_THRESHOLD": "0.8"}).integrity_threshold == 0.8
+    for bad in ("0", "1.5", "nan"):
+        with pytest.raises(ValueError, match="integrity-threshold"):
+            Settings.build({}, env={"BIDWIRE_INTEGRITY_THRESHOLD": bad})
+
+
+def test_scoring_a_generated_sale_names_every_bidder() -> None:
+    track = integrity.generated_sale(lots=5, bids=200, bidders=20)
+    assert sum(lot.count for lot in track.lots.values()) == 200
+    scored = integrity.score_sale(track, 10**13)
+    assert 2 <= len(scored) <= 20
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_bench_runs_a_short_pair_on_and_off(tmp_path: Path) -> None:
+    assert integrity.main(["--quick", "--out-dir", str(tmp_path)]) == 0
+    (out,) = tmp_path.glob("integrity-quick-*.json")
+    doc = json.loads(out.read_text())
+    assert len(doc["runs"]["off"]) == len(doc["runs"]["on"]) == 1
+    assert doc["ratios"][0]["cpu_on_over_off"]["median"] > 0
+    assert doc["scoring"][0]["bids"] == 1_000
