@@ -27,7 +27,14 @@ import msgspec
 
 from bidwire.domain.events import BidPlaced, BidVoided
 from bidwire.engine.queries import Queries
-from bidwire.errors import BadRequest, BidwireError, StoreUnavailable, UnknownSale
+from bidwire.errors import (
+    BadRequest,
+    BidwireError,
+    Forbidden,
+    NotAuthenticated,
+    StoreUnavailable,
+    UnknownSale,
+)
 from bidwire.store.base import EVENT_DECODER
 from bidwire.store.history import HistoryCursor
 
@@ -323,3 +330,33 @@ class Histories:
 
 def _placed(bodies: list[bytes]) -> list[BidPlaced]:
     return [e for e in map(EVENT_DECODER.decode, bodies) if isinstance(e, BidPlaced)]
+
+
+async def ask(
+    histories: Histories,
+    *,
+    lot: str | None,
+    sale: str | None,
+    mine: bool,
+    bidder: str | None,
+    before: str | None,
+    limit: int,
+    reader: str | None,
+    admin: bool,
+) -> History:
+    """One history as a connection asks for it (the wire's and the text mode's ``history``):
+    exactly one of a lot, a sale, ``mine`` (the reader's own) or, for admins, a bidder.
+    Admins see names in anonymous sales; others see what the public sees."""
+    asked = [lot is not None, sale is not None, mine, bidder is not None]
+    if sum(asked) != 1:
+        raise BadRequest('a history is of one "lot", one "sale", "mine": true, or one "bidder"')
+    if lot is not None:
+        return await histories.lot(lot, before, limit, admin=admin)
+    if sale is not None:
+        return await histories.sale(sale, before, limit, admin=admin)
+    if bidder is not None and not admin:
+        raise Forbidden("only admins read another bidder's history; ask for yours with mine")
+    name = bidder if bidder is not None else reader
+    if name is None:
+        raise NotAuthenticated("say hello or log in first: your history is of your name")
+    return await histories.bidder(name, before, limit)

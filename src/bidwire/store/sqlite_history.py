@@ -46,9 +46,7 @@ def sale_bids_sql(count: int, with_cursor: bool, *, keyed: bool = False) -> str:
 def bidder_bids_sql(with_cursor: bool) -> str:
     return (
         f"SELECT body FROM events INDEXED BY events_bidder WHERE {BIDS_WHERE}"
-        " AND type = 'bid_placed'"
-        + (_OLDER if with_cursor else "")
-        + _ORDER
+        " AND type = 'bid_placed'" + (_OLDER if with_cursor else "") + _ORDER
     )
 
 

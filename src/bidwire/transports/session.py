@@ -30,6 +30,7 @@ from bidwire.engine.queries import Queries
 from bidwire.engine.views import Snapshot
 from bidwire.errors import BidwireError, ClientError, Forbidden, NotAuthenticated, NotReading
 from bidwire.transports import activity as mine
+from bidwire.transports import history as bid_history
 from bidwire.transports.broadcast import Feed
 from bidwire.wire import codec, text
 from bidwire.wire.batch import Batch
@@ -682,6 +683,7 @@ class Session:
         codec.Mine: mine.on_mine,  # type: ignore[dict-item]
         codec.Watch: mine.on_watch,  # type: ignore[dict-item]
         codec.Notices: mine.on_notices,  # type: ignore[dict-item]
+        codec.HistoryRequest: bid_history.on_history,  # type: ignore[dict-item]
     }
 
     def _known_lots(self, request_id: codec.RequestId, lots: list[str]) -> bool:
@@ -902,6 +904,8 @@ class Session:
             await self._text_bid(command.arg, maximum=True)
         elif command.verb == "buy":
             await self._text_buy()
+        elif command.verb == "history":
+            await bid_history.on_text(self, command.arg)
         else:
             self._say(f"I did not understand {command.arg!r}. {text.HELP}")
 

@@ -98,7 +98,19 @@ class Notices(msgspec.Struct, tag="notices", tag_field="type", frozen=True):
     limit: int = 50
 
 
-ActivityMessage = Mine | Watch | Notices
+# bid histories (engine/history.py; the reply is its history)
+class HistoryRequest(msgspec.Struct, tag="history", tag_field="type", frozen=True):
+    lot: str | None = None
+    sale: str | None = None
+    mine: bool = False
+    bidder: str | None = None
+    """Admins only: any bidder's history, by name."""
+    before: str | None = None
+    limit: int = 50
+    id: RequestId = None
+
+
+ActivityMessage = Mine | Watch | Notices | HistoryRequest
 ClientMessage = (
     Hello | Register | Login | Auth | Bid | BuyNow | Subscribe | Unsubscribe | Resync | Ping
 ) | ActivityMessage
@@ -108,6 +120,7 @@ MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
     for cls in (Hello, Register, Login, Auth, Bid, BuyNow, Subscribe, Unsubscribe, Resync, Ping)
 }
 MESSAGE_TYPES.update({cls.__struct_config__.tag: cls for cls in (Mine, Watch, Notices)})  # type: ignore[misc]
+MESSAGE_TYPES["history"] = HistoryRequest
 
 _generic = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
