@@ -1583,3 +1583,4 @@ loadSales();
 render();
 startup();
 import("./activity.js").then((m) => m.startActivity(conn, currentLot)); // My activity, notices
+import("./history.js").then((m) => m.startHistory(currentLot)); // bid histories (#history/...)
