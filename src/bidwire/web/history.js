@@ -274,7 +274,7 @@ class HistoryView {
     const lot = route.scope === "lot"
       ? el("span", { className: "hv-lot" }, `#${bid.seq}`)
       : el("a", { className: "hv-lot", href: `#lot/${encodeURIComponent(bid.lot)}`, title: `Lot ${bid.lot}` }, bid.title);
-    const whoNode = el("span", { className: "hv-who" }, route.scope === "mine" ? "" : who);
+    const whoNode = el("span", { className: "hv-who" }, route.scope === "mine" ? "" : `by ${who}`);
     const badges = el("span", { className: "hv-notes" },
       ...notes.map((n) => el("span", { className: `hv-note${n === "voided" ? " hv-void" : ""}` }, n)));
     const time = el("time", { className: "hv-when", dateTime: new Date(bid.ts).toISOString() }, when(bid.ts));
