@@ -31,6 +31,7 @@ OVERFLOWS = """() => {
   const bad = rows.filter((r) => r.scrollWidth > r.clientWidth + 1).map((r) => r.dataset.seq);
   const box = (e) => e.getBoundingClientRect();
   const bar = [...document.querySelectorAll('.topbar-right > *')].filter((e) => e.offsetParent);
+  for (const a of bar) if (box(a).right > innerWidth + 1 || box(a).left < -1) bad.push(`${a.className || a.id} off screen`);
   for (const a of bar) for (const b of bar) {
     if (a === b) continue;
     const p = box(a), q = box(b);
@@ -142,6 +143,8 @@ async def test_my_bids_and_a_sales_bids_in_the_page(browser: Any, width: str) ->
         # Closed, then (on the oil painting's page) its sale, from the lot panel's history.
         await page.click("[data-testid=history-view-close]")
         await page.wait_for_selector("[data-testid=history-view]", state="hidden")
+        assert await page.evaluate(OVERFLOWS) == []
+        await shot(page, f"{width}-page")
         await page.evaluate("location.hash = '#lot/oil'")
         await page.wait_for_function(
             "() => document.querySelector('[data-testid=lot-title]').innerText === 'Oil Painting'"
@@ -179,6 +182,7 @@ async def test_my_bids_and_a_sales_bids_in_the_page(browser: Any, width: str) ->
         await page.wait_for_function(
             "() => document.querySelector('.hv-status').innerText.includes('There is no sale')"
         )
+        assert await page.inner_text("[data-testid=history-view-title]") == "Bid history"
         await shot(page, f"{width}-unknown")
         await page.keyboard.press("Escape")
         await page.wait_for_selector("[data-testid=history-view]", state="hidden")

@@ -260,6 +260,7 @@ class HistoryView {
     } catch {
       // not JSON: the status says enough
     }
+    if (this.list.children.length === 0) this.title.textContent = "Bid history";
     this.status.textContent = failureWords(this.route, reply.status, body.code, body.message);
   }
 
