@@ -49,10 +49,12 @@ async def log_the_lots(store: Store) -> None:
     events = [opened("w"), bid("w", 2, 100, "ann", 2_000), bid("w", 3, 200, "bob", 3_000)]
     await store.append(events)
     await store.append([MaxRaised("w", 4, 900, "bob", 3_500)])
-    await store.append([opened("v"), bid("v", 2, 501, "ann", 3_000)])
+    events = [opened("v"), bid("v", 2, 501, "ann", 3_000)]
+    await store.append(events)
     await store.append([bid("v", 3, 600, "bob", 4_000), bid("v", 4, 610, "ann", 4_000)])
     await store.append([BidVoided("v", 5, [4], 600, "bob", 610, 1, 90_000, "root", 5_000)])
-    await store.append([opened("x"), bid("x", 2, 300, "ann", 6_000)])
+    events = [opened("x"), bid("x", 2, 300, "ann", 6_000)]
+    await store.append(events)
 
 
 def keys(bodies: list[bytes]) -> list[tuple[str, int]]:

@@ -31,11 +31,14 @@ OVERFLOWS = """() => {
   const bad = rows.filter((r) => r.scrollWidth > r.clientWidth + 1).map((r) => r.dataset.seq);
   const box = (e) => e.getBoundingClientRect();
   const bar = [...document.querySelectorAll('.topbar-right > *')].filter((e) => e.offsetParent);
-  for (const a of bar) if (box(a).right > innerWidth + 1 || box(a).left < -1) bad.push(`${a.className || a.id} off screen`);
+  for (const a of bar) {
+    if (box(a).right > innerWidth + 1 || box(a).left < -1) bad.push(`${a.className} off screen`);
+  }
   for (const a of bar) for (const b of bar) {
     if (a === b) continue;
     const p = box(a), q = box(b);
-    if (p.left < q.right - 1 && q.left < p.right - 1 && p.top < q.bottom - 1 && q.top < p.bottom - 1)
+    if (p.left < q.right - 1 && q.left < p.right - 1
+        && p.top < q.bottom - 1 && q.top < p.bottom - 1)
       bad.push(`${a.className || a.id} over ${b.className || b.id}`);
   }
   return bad;
