@@ -7,6 +7,7 @@ reads (engine/history.py over store/sqlite_history.py) without sockets: what the
 encoding. Prints medians with ranges and writes JSON to bench/results/history.json.
 
     .venv/bin/python bench/history.py --sales 10 --runs 7
+    .venv/bin/python bench/history.py --sales 100 --db /tmp/history-1m.db   # 1,000,000 bids
 """
 
 from __future__ import annotations
@@ -131,10 +132,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sales", type=int, default=10)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--db", help="Keep the store here (built once, reused after).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = str(Path(tmp) / "history.db")
-        built = await build(path, args.sales)
+        path = args.db or str(Path(tmp) / "history.db")
+        built = 0.0 if Path(path).exists() else await build(path, args.sales)
         figures = await measure(path, args.sales, args.runs)
     bids = args.sales * LOTS * BIDS
     print(f"store: {args.sales} sales, {bids:,} bids, built in {built:.1f} s")
