@@ -175,6 +175,9 @@ async def test_my_bids_and_a_sales_bids_in_the_page(browser: Any, width: str) ->
         assert "by you automatic" in sale[1]["text"] and "by dan" in sale[2]["text"]
         assert await page.evaluate(OVERFLOWS) == []
         await shot(page, f"{width}-sale-bids")
+        await page.emulate_media(color_scheme="dark")
+        await shot(page, f"{width}-sale-bids-dark")
+        await page.emulate_media(color_scheme="light")
 
         # An anonymous sale, by its link, two bids to a page would be: the pseudonyms only.
         await page.goto(base + "/#history/sale/quiet")
