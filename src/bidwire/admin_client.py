@@ -107,3 +107,38 @@ class AdminApi:
         """The sale's report (docs/protocol.md, Sale report), as the server encodes it."""
         report: dict[str, Any] = self._call("GET", f"/api/admin/sales/{_q(sale_id)}/report")
         return report
+
+    def history(self, path: str, most: int, page: int = 200) -> list[dict[str, Any]]:
+        """The bids of a history (``path``: /api/admin/sales/{id}/bids,
+        /api/admin/bidders/{name}/bids), newest first, page after page: ``most`` at most."""
+        bids: list[dict[str, Any]] = []
+        before: str | None = None
+        while len(bids) < most:
+            query = f"?limit={min(page, most - len(bids))}"
+            if before is not None:
+                query += f"&before={_q(before)}"
+            reply = self._call("GET", path + query)
+            bids += reply["bids"]
+            before = reply.get("next_before")
+            if before is None:
+                break
+        return bids
+
+    def sale_history(self, sale_id: str, most: int) -> list[dict[str, Any]]:
+        return self.history(f"/api/admin/sales/{_q(sale_id)}/bids", most)
+
+    def bidder_history(self, name: str, most: int) -> list[dict[str, Any]]:
+        return self.history(f"/api/admin/bidders/{_q(name)}/bids", most)
+
+    def lot_history(self, lot_id: str, most: int, page: int = 200) -> list[dict[str, Any]]:
+        """The lot's bids with their bidders, newest first: ``most`` at most."""
+        bids: list[dict[str, Any]] = []
+        query = ""
+        while len(bids) < most:
+            limit = f"limit={min(page, most - len(bids))}"
+            reply = self._call("GET", f"/api/admin/lots/{_q(lot_id)}/bids?{limit}{query}")
+            bids += reply["bids"]
+            if reply.get("next_before_seq") is None:
+                break
+            query = f"&before_seq={int(reply['next_before_seq'])}"
+        return bids

@@ -1,4 +1,4 @@
-"""The ``bidwire`` command: ``serve``, ``client``, ``admin`` and ``report``."""
+"""The ``bidwire`` command: ``serve``, ``client``, ``admin``, ``report`` and ``history``."""
 
 from __future__ import annotations
 
@@ -773,6 +773,96 @@ def write_chart(api: AdminApi, data: dict[str, Any], path: str) -> None:
         typer.echo(f"bidwire report: cannot write {path}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"bidwire report: chart of {len(lots)} lots written to {path} ({fmt})", err=True)
+
+HISTORY_COLUMNS = [
+    ("time", "Time ({zone})"),
+    ("lot", "Lot"),
+    ("bidder", "Bidder"),
+    ("amount", "Amount"),
+    ("max_amount", "Maximum"),
+    ("notes", "Notes"),
+]
+
+
+def history_rows(bids: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A history's bids (engine/history.py's entries) as rows, like ``bid_rows``: amounts in
+    currency units, times ISO 8601 UTC (and ``ts``), and what only the table shows."""
+    rows = []
+    for bid in bids:
+        currency = str(bid.get("currency", ""))
+        notes = [
+            *(["automatic"] if bid.get("auto") else []),
+            *(["VOIDED"] if bid.get("voided") else []),
+            *([f"seen as {bid['alias']}"] if bid.get("alias") else []),
+        ]
+        rows.append(
+            {
+                "lot": bid["lot"],
+                "title": bid.get("title", ""),
+                "sale": bid.get("sale", ""),
+                "seq": bid["seq"],
+                "time": _iso(bid["ts"]),
+                "ts": bid["ts"],
+                "bidder": bid["bidder"],
+                "alias": bid.get("alias"),
+                "amount": _units(bid["amount"], currency),
+                "max_amount": _units(bid.get("max_amount"), currency),
+                "currency": currency,
+                "auto": bool(bid.get("auto")),
+                "voided": bool(bid.get("voided")),
+                "time_shown": _time(bid["ts"]),
+                "amount_shown": _money(bid["amount"], currency),
+                "max_amount_shown": _money(bid.get("max_amount"), currency),
+                "notes_shown": ", ".join(notes),
+            }
+        )
+    return rows
+
+
+@app.command("history")
+def history(
+    lot: Annotated[str | None, typer.Option("--lot", help="A lot's bids.")] = None,
+    sale: Annotated[str | None, typer.Option("--sale", help="A sale's bids, every lot.")] = None,
+    bidder: Annotated[
+        str | None, typer.Option("--bidder", help="One bidder's bids, every sale.")
+    ] = None,
+    most: Annotated[
+        int,
+        typer.Option("--limit", min=1, max=100_000, help="The newest this many bids at most."),
+    ] = 1_000,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+    url: ServerOption = "http://127.0.0.1:8000",
+    user: UserOption = "admin",
+    cafile: CaOption = None,
+) -> None:
+    """Bid history from a running server, for admins: of a lot, a sale or a bidder, newest
+    first, as a table (or --json, --csv), with the real bidders (and the pseudonym the public
+    saw in an anonymous sale), their maximums, automatic and voided bids marked."""
+    _one_format(as_json, as_csv)
+    if sum(x is not None for x in (lot, sale, bidder)) != 1:
+        raise typer.BadParameter("give one of --lot LOT, --sale SALE or --bidder NAME")
+
+    def job(api: AdminApi) -> str | Table:
+        if lot is not None:
+            state = api.lot(lot)
+            bids = [
+                {**b, "lot": lot, "title": state["title"], "currency": state["currency"]}
+                for b in api.lot_history(lot, most)
+            ]
+            title, empty = f"Bids on {state['title']} ({lot})", f"{lot}: no bids yet"
+        elif sale is not None:
+            bids = api.sale_history(sale, most)
+            title, empty = f"Bids in sale {sale}", f"sale {sale}: no bids yet"
+        else:
+            assert bidder is not None
+            bids = api.bidder_history(bidder, most)
+            title, empty = f"Bids of {bidder}", f"{bidder}: no bids"
+        rows = history_rows(bids)
+        shown = rows if not (as_json or as_csv) else _plain(rows)
+        return _output(shown, HISTORY_COLUMNS, title, empty, as_json, as_csv)
+
+    _remote(url, user, cafile, job)
 
 
 def main() -> None:

@@ -94,6 +94,17 @@ async def test_the_voids_of_a_lot_read_back_oldest_first(store: Store) -> None:
     assert await store.bid_voids("v") == []
 
 
+async def test_a_sales_and_a_bidders_bids_read_back_newest_first(store: Store) -> None:
+    """store/history.py (tests/store/test_history_store.py has the rest of its contract)."""
+    events: list[LotEvent] = [opened(), bid(2, 100), bid(3, 200)]
+    await store.append(events)
+    newest = await store.bids_of_lots(["w", "v"], None, 10)
+    assert [msgspec.json.decode(b)["seq"] for b in newest] == [3, 2]
+    older = await store.bids_placed_by("ann", (20_003, "w", 3), 10)
+    assert [msgspec.json.decode(b)["seq"] for b in older] == [2]
+    assert await store.voids_of(["w"]) == []
+
+
 async def test_a_seq_that_does_not_follow_conflicts_and_writes_nothing(store: Store) -> None:
     await store.append([opened()])
     with pytest.raises(SeqConflict):

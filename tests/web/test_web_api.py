@@ -207,6 +207,11 @@ OPERATIONS = [
     ("DELETE", "/api/me/watch/{lot_id}"),
     ("GET", "/api/me/notices"),
     ("POST", "/api/me/notices/read"),
+    # bid histories (engine/history.py)
+    ("GET", "/api/sales/{sale_id}/bids"),
+    ("GET", "/api/me/bids"),
+    ("GET", "/api/admin/sales/{sale_id}/bids"),
+    ("GET", "/api/admin/bidders/{name}/bids"),
 ]
 # Operations that hash a password per call (argon2id): fewer examples keep the module quick.
 SLOW = {"/api/register", "/api/login"}

@@ -1,6 +1,6 @@
 """The session 4 comparison table from the JSON here: old and new bidwire, alternated.
 
-    python bench/results/session4-compare/summ.py
+python bench/results/session4-compare/summ.py
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ import msgspec
 from prompt_toolkit import PromptSession
 from prompt_toolkit.patch_stdout import patch_stdout
 
+from bidwire.client.history import HistoryAsk, history_lines, parse_history
 from bidwire.domain.money import format_amount, parse_units
 
 DEFAULT_HOST = "127.0.0.1"
@@ -189,6 +190,10 @@ class ClientState:
         self._greeted = False
         """The server welcomed the connection before our hello came (it greets a silent
         connection as a text-mode guest): the answer to the hello follows."""
+        self.history_asked: dict[str, HistoryAsk] = {}
+        """Request id -> the ``history`` it asked (client/history.py)."""
+        self.history_next: HistoryAsk | None = None
+        """What ``history more`` asks: the older page of the last history shown."""
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -709,6 +714,8 @@ class ClientState:
         if isinstance(request_id, str) and self._asked.get(request_id, ("", ""))[0] == "mine":
             del self._asked[request_id]
             return [f"Cannot show your activity: {message or code}."]
+        if isinstance(request_id, str) and self.history_asked.pop(request_id, None) is not None:
+            return [f"Cannot show the history: {message or code}."]
         if not self._welcomed_here:  # who we said we are was refused
             self.refused = message or code
             if self.token is not None:
@@ -796,6 +803,9 @@ _MESSAGE_HANDLERS: dict[str, _MessageHandler] = {
     "sale_resumed": ClientState._on_sale_resumed,
     "alias": ClientState._on_alias,
     "activity": ClientState._on_activity,
+    "history": lambda state, msg: history_lines(
+        state, msg, state.history_asked.pop(str(msg.get("id")), None)
+    ),
 }
 
 _ENDED = {
@@ -1002,6 +1012,7 @@ Command = (
     | Login
     | Rename
     | Mine
+    | HistoryAsk
 )
 
 MAX_NAME = 32
@@ -1017,6 +1028,8 @@ HELP_LINES = (
     "  lots               list the lots open, paused or coming up",
     "  mine               my activity: my bids, where I lead or was outbid, what I won",
     "                     and owe",
+    "  history            the bids on the lot on the block (history LOT, history sale SALE,",
+    "                     history mine: yours; history more: older ones)",
     "  login NAME         log in to your account (the password is asked, not shown)",
     "  name NEW           bid as a guest under another name",
     "  help               this list",
@@ -1038,6 +1051,9 @@ def parse_input(line: str, state: ClientState) -> Command | None:
         return ListLots()
     if len(words) == 1 and head in ("mine", "me", "activity"):
         return Mine()
+    if head == "history":
+        asked = parse_history(words, state)
+        return Invalid(asked) if isinstance(asked, str) else asked
     if head == "login":
         if len(words) != 2:
             return Invalid("Usage: login NAME (your account's username; the password is asked).")
@@ -1324,6 +1340,8 @@ class TerminalClient:
                 self._rename(new)
             case Mine():
                 await self._mine()
+            case HistoryAsk():
+                await self._history(command)
             case BuyNow(lot):
                 await self._request(
                     "buy",
@@ -1378,6 +1396,19 @@ class TerminalClient:
             await self._send(writer, {"type": "mine", "id": request_id})
         except (OSError, _LinkDown):
             self.out("The connection dropped; try mine again once reconnected.")
+
+    async def _history(self, ask: HistoryAsk) -> None:
+        writer = self._writer
+        if writer is None:
+            self.out(self._offline("the history cannot be shown"))
+            return
+        self._next_id += 1
+        request_id = f"h{self._next_id}"
+        self.state.history_asked[request_id] = ask
+        try:
+            await self._send(writer, ask.message(request_id))
+        except (OSError, _LinkDown):
+            self.out("The connection dropped; try history again once reconnected.")
 
     async def _send_bid(self, bid: PlaceBid) -> None:
         view = self.state.lots[bid.lot]

@@ -18,6 +18,7 @@ from bidwire.domain.lot import Lot, LotSnapshot, LotSpec, SaleMode
 from bidwire.domain.money import FixedIncrement, IncrementRule, TieredIncrement
 from bidwire.domain.sale import SaleSpec
 from bidwire.store.activity import ActivityStore
+from bidwire.store.history import HistoryStore
 
 EVENT_DECODER: msgspec.json.Decoder[LotEvent] = msgspec.json.Decoder(LotEvent)
 SALE_EVENT_DECODER: msgspec.json.Decoder[SaleEvent] = msgspec.json.Decoder(SaleEvent)
@@ -242,7 +243,7 @@ class Catalog(Protocol):
         ...
 
 
-class Store(EventLog, Catalog, AccountStore, ActivityStore, Protocol):
+class Store(EventLog, Catalog, AccountStore, ActivityStore, HistoryStore, Protocol):
     """The union the app opens."""
 
 

@@ -39,6 +39,7 @@ from bidwire.store.base import (
     StoredSale,
 )
 from bidwire.store.memory_activity import MemoryActivity
+from bidwire.store.memory_history import MemoryHistory
 
 
 class MemoryAccounts:
@@ -126,7 +127,7 @@ class MemoryAccounts:
         return kept
 
 
-class MemoryStore(MemoryAccounts, MemoryActivity):
+class MemoryStore(MemoryAccounts, MemoryActivity, MemoryHistory):
     def __init__(self) -> None:
         MemoryAccounts.__init__(self)
         MemoryActivity.__init__(self)

@@ -59,6 +59,7 @@ from bidwire.store.base import (
 )
 from bidwire.store.sqlite_activity import MIGRATION as ACTIVITY_MIGRATION
 from bidwire.store.sqlite_activity import SqliteActivity
+from bidwire.store.sqlite_history import SqliteHistory
 
 MAX_BATCH = 2048
 """Appends committed in one transaction at most; bounds a commit's latency under load."""
@@ -621,7 +622,7 @@ class SqliteAccounts:
         return result
 
 
-class SqliteStore(SqliteAccounts, SqliteActivity):
+class SqliteStore(SqliteAccounts, SqliteActivity, SqliteHistory):
     def __init__(self, path: str, *, synchronous: str = "FULL", exclusive: bool = False) -> None:
         self.path = path
         self.synchronous = synchronous

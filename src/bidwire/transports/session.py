@@ -31,6 +31,7 @@ from bidwire.engine.queries import Queries
 from bidwire.engine.views import Snapshot
 from bidwire.errors import BidwireError, ClientError, Forbidden, NotAuthenticated, NotReading
 from bidwire.transports import activity as mine
+from bidwire.transports import history as bid_history
 from bidwire.transports.broadcast import Feed
 from bidwire.transports.integrity import on_integrity
 from bidwire.wire import codec, text
@@ -694,6 +695,8 @@ class Session:
         codec.Watch: mine.on_watch,  # type: ignore[dict-item]
         codec.Notices: mine.on_notices,  # type: ignore[dict-item]
         codec.IntegrityAsk: on_integrity,  # type: ignore[dict-item]
+
+        codec.HistoryRequest: bid_history.on_history,  # type: ignore[dict-item]
     }
 
     def _known_lots(self, request_id: codec.RequestId, lots: list[str]) -> bool:
@@ -914,6 +917,8 @@ class Session:
             await self._text_bid(command.arg, maximum=True)
         elif command.verb == "buy":
             await self._text_buy()
+        elif command.verb == "history":
+            await bid_history.on_text(self, command.arg)
         else:
             self._say(f"I did not understand {command.arg!r}. {text.HELP}")
 

@@ -1628,3 +1628,5 @@ function renderLotPastLinks(lot) {
   document.getElementById("lot-replay").href = `#replay/lot/${encodeURIComponent(lot.lot)}`;
   document.getElementById("lot-results").href = `#results/${encodeURIComponent(lot.sale)}`;
 }
+
+import("./history.js").then((m) => m.startHistory(currentLot)); // bid histories (#history/...)

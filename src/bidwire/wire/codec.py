@@ -98,7 +98,19 @@ class Notices(msgspec.Struct, tag="notices", tag_field="type", frozen=True):
     limit: int = 50
 
 
-ActivityMessage = Mine | Watch | Notices
+# bid histories (engine/history.py; the reply is its history)
+class HistoryRequest(msgspec.Struct, tag="history", tag_field="type", frozen=True):
+    lot: str | None = None
+    sale: str | None = None
+    mine: bool = False
+    bidder: str | None = None
+    """Admins only: any bidder's history, by name."""
+    before: str | None = None
+    limit: int = 50
+    id: RequestId = None
+
+
+ActivityMessage = Mine | Watch | Notices | HistoryRequest
 
 
 # integrity signals, admins only (engine/integrity.py; the reply is its integrity)
@@ -122,6 +134,7 @@ MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
 }
 MESSAGE_TYPES.update({cls.__struct_config__.tag: cls for cls in (Mine, Watch, Notices)})  # type: ignore[misc]
 MESSAGE_TYPES["integrity"] = IntegrityAsk
+MESSAGE_TYPES["history"] = HistoryRequest
 
 _generic = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()

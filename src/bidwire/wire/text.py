@@ -26,7 +26,9 @@ HELP = (
     " 'max 400' leaves a maximum: the house bids for you, as little as keeps you leading,"
     " never above it (nobody else sees it); 'buy' buys the lot at its buy-now price, while"
     " offered; 'lots' lists the open lots; 'lot ID' picks the lot you bid on; 'name NEW'"
-    " changes your name; 'login NAME' signs in; 'help' shows this; 'quit' leaves."
+    " changes your name; 'login NAME' signs in; 'history' shows the bids on the lot, 'history"
+    " SALE' a sale's, 'history mine' yours ('history more': older ones); 'help' shows this;"
+    " 'quit' leaves."
 )
 
 
@@ -34,6 +36,7 @@ HELP = (
 class TextCommand:
     verb: str
     """``bid``, ``max``, ``buy``, ``quit``, ``help``, ``lots``, ``lot``, ``name``, ``login``,
+    ``history``,
     ``empty`` or ``unknown``."""
     arg: str = ""
 
@@ -50,7 +53,7 @@ def parse_line(line: str) -> TextCommand:
         return TextCommand("help")
     if verb in ("lots", "list"):
         return TextCommand("lots")
-    if verb in ("lot", "name", "login"):
+    if verb in ("lot", "name", "login", "history"):
         return TextCommand(verb, rest.strip())
     if verb in ("bid", "max"):
         return TextCommand(verb, rest.strip())

@@ -13,6 +13,7 @@ from starlette.types import Scope
 
 from bidwire.catalog import Defaults
 from bidwire.transports.http import accounts, admin, integrity, me, public, replay, results
+from bidwire.transports.http import history as bid_history
 from bidwire.transports.http.docs import add_docs
 from bidwire.transports.http.edge import BodyLimit, add_error_handlers, add_wire_schemas
 from bidwire.transports.session import SessionContext
@@ -81,7 +82,15 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     add_error_handlers(app)
     add_wire_schemas(app)
     routers = (public.router, results.router, accounts.router, admin.router, me.router)
-    for router in (*routers, replay.router, results.admin_router, integrity.admin_router, pages):
+    histories = (bid_history.router, bid_history.admin_router)  # bid histories (issue 13)
+    for router in (
+        *routers,
+        replay.router,
+        results.admin_router,
+        integrity.admin_router,
+        *histories,
+        pages,
+    ):
         _add_routes(app, router)
     app.mount("/static", _WebFiles(directory=WEB_DIR), name="static")
     add_docs(app)

@@ -1,0 +1,143 @@
+"""The store's bid-history part (store/history.py), one contract over every scheme: a sale's
+bids and a bidder's, newest first by (ts, lot, seq), a page at a time; and the plans SQLite
+reads them by (keys and indexes, never a scan of the log)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from bidwire.domain.events import BidPlaced, BidVoided, LotEvent, LotOpened, MaxRaised
+from bidwire.domain.lot import LotSpec
+from bidwire.domain.sale import SaleSpec
+from bidwire.store import Store, open_store
+from bidwire.store.base import EVENT_DECODER
+from bidwire.store.history import HistoryCursor
+from bidwire.store.sqlite import connect, migrate
+from bidwire.store.sqlite_history import bidder_bids_sql, sale_bids_sql
+
+LOTS = [LotSpec(id="w", title="Watch"), LotSpec(id="v", title="Vase"), LotSpec("x", "Other")]
+SALE = SaleSpec("s", "Sale", ("w", "v"), mode="timed")
+OTHER = SaleSpec("o", "Other sale", ("x",), mode="timed")
+
+
+def opened(lot: str) -> LotOpened:
+    return LotOpened(lot, 1, "s", lot, "", "USD", 100, 100, 90_000, 1_000)
+
+
+def bid(lot: str, seq: int, amount: int, who: str, ts: int) -> BidPlaced:
+    return BidPlaced(lot, seq, amount, who, 90_000, amount + 10, ts, auto=amount % 2 == 1)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/t.db"
+    async with open_store(url) as opened_store:
+        await opened_store.add_sale(SALE, LOTS[:2])
+        await opened_store.add_sale(OTHER, LOTS[2:])
+        yield opened_store
+
+
+async def log_the_lots(store: Store) -> None:
+    events: list[LotEvent]
+    # two bids in one millisecond on two lots: (ts, lot, seq) still orders them
+    events = [opened("w"), bid("w", 2, 100, "ann", 2_000), bid("w", 3, 200, "bob", 3_000)]
+    await store.append(events)
+    await store.append([MaxRaised("w", 4, 900, "bob", 3_500)])
+    events = [opened("v"), bid("v", 2, 501, "ann", 3_000)]
+    await store.append(events)
+    await store.append([bid("v", 3, 600, "bob", 4_000), bid("v", 4, 610, "ann", 4_000)])
+    await store.append([BidVoided("v", 5, [4], 600, "bob", 610, 1, 90_000, "root", 5_000)])
+    events = [opened("x"), bid("x", 2, 300, "ann", 6_000)]
+    await store.append(events)
+
+
+def keys(bodies: list[bytes]) -> list[tuple[str, int]]:
+    events = [EVENT_DECODER.decode(body) for body in bodies]
+    return [(e.lot, e.seq) for e in events]
+
+
+def cursor_of(body: bytes) -> HistoryCursor:
+    event = EVENT_DECODER.decode(body)
+    return event.ts, event.lot, event.seq
+
+
+async def test_a_sales_bids_come_newest_first_a_page_at_a_time(store: Store) -> None:
+    await log_the_lots(store)
+    everything = await store.bids_of_lots(["w", "v"], None, 100)
+    newest_first = [("v", 4), ("v", 3), ("w", 3), ("v", 2), ("w", 2)]
+    assert keys(everything) == newest_first  # the other sale's lot x is not among them
+    pages, before = [], None
+    for _ in range(10):
+        page = await store.bids_of_lots(["w", "v"], before, 2)
+        if not page:
+            break
+        pages.append(keys(page))
+        before = cursor_of(page[-1])
+    assert pages == [newest_first[:2], newest_first[2:4], newest_first[4:]]
+    assert await store.bids_of_lots([], None, 10) == []
+    assert await store.bids_of_lots(["nope"], None, 10) == []
+    assert await store.bids_of_lots(["w"], None, 0) == []
+
+
+async def test_a_bidders_bids_are_theirs_alone_and_bids_only(store: Store) -> None:
+    await log_the_lots(store)
+    ann = await store.bids_placed_by("ann", None, 100)
+    assert keys(ann) == [("x", 2), ("v", 4), ("v", 2), ("w", 2)]
+    bob = await store.bids_placed_by("bob", None, 100)
+    assert keys(bob) == [("v", 3), ("w", 3)]  # his max_raised is no bid
+    older = await store.bids_placed_by("ann", cursor_of(ann[1]), 2)
+    assert keys(older) == [("v", 2), ("w", 2)]
+    assert await store.bids_placed_by("Ann", None, 10) == []  # names are exact
+    voids = [EVENT_DECODER.decode(b) for b in await store.voids_of(["w", "v", "x"])]
+    assert [(v.lot, v.voided) for v in voids if isinstance(v, BidVoided)] == [("v", [4])]
+    assert await store.voids_of([]) == []
+
+
+def plan(conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> str:
+    rows = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+    return " | ".join(str(row[-1]) for row in rows)
+
+
+def test_sqlite_reads_a_sale_by_its_key_and_a_bidder_by_the_index(tmp_path: Path) -> None:
+    conn = connect(str(tmp_path / "p.db"), "NORMAL")
+    migrate(conn)
+    cursor = (1, 1, "a", "a", 3)
+    for with_cursor in (False, True):
+        extra = cursor if with_cursor else ()
+        sale = plan(conn, sale_bids_sql(3, with_cursor), ("a", "b", "c", *extra, 10))
+        assert "USING PRIMARY KEY (stream=? AND lot_id=?)" in sale, sale
+        bidder = plan(conn, bidder_bids_sql(with_cursor), ("ann", *extra, 10))
+        assert "USING INDEX events_bidder" in bidder and "PRIMARY KEY" not in bidder, bidder
+    conn.close()
+
+
+async def test_a_page_of_a_big_sale_reads_the_sale_not_the_log(tmp_path: Path) -> None:
+    """100 lots of 100 bids each (10,000) in the sale, as much again in another: a page is
+    read in well under a second (the figure is printed, never asserted as a speed)."""
+    lots = [LotSpec(f"l{i}", f"Lot {i}") for i in range(200)]
+    async with open_store(f"sqlite:///{tmp_path}/big.db") as store:
+        await store.add_sale(SaleSpec("big", "Big", tuple(f"l{i}" for i in range(100))), lots[:100])
+        await store.add_sale(
+            SaleSpec("more", "More", tuple(f"l{i}" for i in range(100, 200))), lots[100:]
+        )
+        for i, lot in enumerate(lots):
+            events: list[LotEvent] = [opened(lot.id)]
+            events += [
+                bid(lot.id, s, 100 + s, f"p{s % 37}", 10_000 + s * 200 + i) for s in range(2, 102)
+            ]
+            await store.append(events)
+        ids = [f"l{i}" for i in range(100)]
+        started = time.perf_counter()
+        first = await store.bids_of_lots(ids, None, 51)
+        deep = await store.bids_of_lots(ids, cursor_of(first[-1]), 51)
+        took = time.perf_counter() - started
+        print(f"two pages of a 10,000-bid sale: {took * 1000:.1f} ms")
+        assert len(first) == len(deep) == 51
+        assert {msgspec.json.decode(b)["lot"] for b in first + deep} <= set(ids)
+        assert cursor_of(deep[0]) < cursor_of(first[-1])
