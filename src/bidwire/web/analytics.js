@@ -449,7 +449,12 @@ function drawMinutes(colors) {
     height: 300,
     bargap: 0.1,
     xaxis: { ...baseLayout(colors).xaxis, type: "date" },
-    yaxis: { ...baseLayout(colors).yaxis, title: { text: per > 1 ? `Bids per ${per} minutes` : "Bids per minute", standoff: 6 } },
+    yaxis: {
+      ...baseLayout(colors).yaxis,
+      title: { text: per > 1 ? `Bids per ${per} minutes` : "Bids per minute", standoff: 6 },
+      tickformat: "d", // whole bids: no 0.5 ticks on a quiet sale
+      dtick: Math.max(...buckets.map((b) => b.bids)) <= 5 ? 1 : undefined,
+    },
   });
   draw(ui.minute, traces, layout, buckets.length);
 }
@@ -523,7 +528,9 @@ function renderFigures() {
     ...headlines(report).map((figure) => {
       const box = el("div", "", { className: "analytics-figure" });
       box.dataset.key = figure.key;
-      box.append(el("dt", figure.label), el("dd", figure.value, { className: "analytics-number" }));
+      const number = el("dd", figure.value, { className: "analytics-number" });
+      if (figure.value.length > 9) number.dataset.long = "";
+      box.append(el("dt", figure.label), number);
       if (figure.note) box.append(el("dd", figure.note, { className: "analytics-note muted" }));
       return box;
     }),

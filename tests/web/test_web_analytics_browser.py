@@ -1,0 +1,312 @@
+"""The admin's analytics page (/admin/analytics) in a real browser: a running sale with a lot
+sold at the hammer, one bought now, one withdrawn and two still open; the charts drawn by
+plotly (its SVG, with a point per bid), the headline figures and the per-lot table; a bid
+placed over HTTP shows within 2 s; a person who is not an admin sees a login prompt and no
+figure. At desktop and phone widths, dark and light; screenshots go to /tmp/shots-analytics/
+(or BIDWIRE_SHOTS).
+
+Real browsers (Debian's chromium through Playwright's async API) on a real HTTP and WebSocket
+server over the in-process engine, whose clock the test moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from web_helpers import NEEDS_CHROMIUM, GuestTokens, InProcess, in_process, serving
+
+from bidwire.domain.lot import LotSpec
+from bidwire.domain.sale import SaleSpec
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120), NEEDS_CHROMIUM]
+
+SHOTS = Path(os.environ.get("BIDWIRE_SHOTS") or "/tmp/shots-analytics")
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+MINUTE = 60_000
+
+# The plotly points in a chart's SVG (scatter markers, bars, pie slices).
+POINTS = """id => document.querySelectorAll(
+  `[data-testid=${id}] svg.main-svg .scatterlayer path.point,
+   [data-testid=${id}] svg.main-svg .barlayer path,
+   [data-testid=${id}] svg.main-svg .pielayer path.surface`).length"""
+
+# Anything wider than the screen (a phone page must not scroll sideways).
+WIDER = """() => document.documentElement.scrollWidth - document.documentElement.clientWidth"""
+
+
+def lots() -> list[LotSpec]:
+    return [
+        LotSpec(
+            "clock",
+            "Long-case Clock",
+            starting_price=20_000,
+            opening_ms=5 * MINUTE,
+            extend_ms=MINUTE,
+            estimate_low=25_000,
+            estimate_high=40_000,
+        ),
+        LotSpec(
+            "vase",
+            "Ming-style Vase",
+            starting_price=10_000,
+            opening_ms=30 * MINUTE,
+            buy_now=50_000,
+            estimate_low=60_000,
+            estimate_high=80_000,
+        ),
+        LotSpec("rug", "Persian Rug", starting_price=5_000, opening_ms=30 * MINUTE),
+        LotSpec(
+            "lamp",
+            "Tiffany-style Lamp",
+            starting_price=5_000,
+            opening_ms=30 * MINUTE,
+            extend_ms=MINUTE,
+            estimate_low=8_000,
+            estimate_high=12_000,
+        ),
+        LotSpec("chair", "Windsor Chair", starting_price=3_000, opening_ms=30 * MINUTE),
+    ]
+
+
+async def settled(server: InProcess) -> None:
+    await asyncio.wait_for(server.ctx.house.settled(), 5)
+    await asyncio.wait_for(server.ctx.feed.flushed(), 5)
+
+
+class Bidders:
+    """Guests bidding over the server's real HTTP port, each keeping its guest session."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.guests = GuestTokens()
+
+    async def bid(self, lot: str, name: str, amount: int, max_amount: int | None = None) -> None:
+        body: dict[str, Any] = {"amount": amount, "bidder": name}
+        if max_amount is not None:
+            body["max_amount"] = max_amount
+        reply = self.guests.keep(
+            body, await self.http.post(f"/api/lots/{lot}/bids", json=self.guests.body(body))
+        )
+        assert reply.status_code == 200, reply.text
+
+
+async def scripted_sale(server: InProcess, bidders: Bidders, admin: httpx.AsyncClient) -> None:
+    """The clock sells at the hammer (30,000, within its estimate), the vase is bought now
+    (50,000, below), the rug withdrawn; the lamp has bids (one automatic), the chair none."""
+    house = server.ctx.house
+    spec = SaleSpec("evening", "Evening sale", tuple(lot.id for lot in lots()), "timed")
+    await house.add_sale(spec, lots())
+    house.start()
+    await settled(server)
+    clock = server.clock
+    await bidders.bid("clock", "ann", 20_000)
+    clock.advance(40_000)
+    await bidders.bid("clock", "bob", 25_000)
+    clock.advance(40_000)
+    await bidders.bid("lamp", "ann", 5_000, max_amount=9_000)
+    clock.advance(30_000)
+    await bidders.bid("clock", "ann", 30_000)
+    clock.advance(20_000)
+    await bidders.bid("lamp", "bob", 6_000)  # ann's maximum answers it at once
+    clock.advance(MINUTE)
+    reply = await bidders.http.post("/api/lots/vase/buy-now", json={"bidder": "cy"})
+    assert reply.status_code == 200, reply.text
+    assert (await admin.post("/api/admin/lots/rug/withdraw")).status_code == 200
+    clock.advance(6 * MINUTE)  # past the clock's deadline
+    house.run_due()
+    await settled(server)
+
+
+async def open_page(
+    browser: Any,
+    base: str,
+    viewport: dict[str, int],
+    token: str | None,
+    scheme: str = "dark",
+    answered: list[tuple[str, int]] | None = None,
+) -> tuple[Any, Any, list[str]]:
+    """The page, its console's errors, and in ``answered`` every /api/admin answer it got."""
+    context = await browser.new_context(viewport=viewport, locale="en-US", color_scheme=scheme)
+    if token is not None:
+        await context.add_cookies([{"name": "bidwire_token", "value": token, "url": base}])
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    if answered is not None:
+        page.on(
+            "response",
+            lambda r: answered.append((r.url, r.status)) if "/api/admin" in r.url else None,
+        )
+    await page.goto(base + "/admin/analytics")
+    return context, page, problems
+
+
+async def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.wait_for_timeout(300)  # plotly's transitions
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def figure(page: Any, key: str) -> str:
+    text: str = await page.inner_text(f"[data-testid=figures] [data-key={key}] .analytics-number")
+    return text
+
+
+async def legend(page: Any) -> str:
+    """The price chart's legend (SVG text: the lots drawn)."""
+    text: str = await page.evaluate(
+        "document.querySelector('[data-testid=price-chart] .legend')?.textContent ?? ''"
+    )
+    return text
+
+
+async def row_text(page: Any, lot: str) -> str:
+    text: str = await page.inner_text(f"[data-testid=lots] tr[data-lot={lot}]")
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+async def test_the_charts_the_figures_and_a_live_bid(browser: Any, width: str) -> None:
+    async with in_process(demo=False) as server, serving(server.ctx) as ports:
+        base = f"http://127.0.0.1:{ports.http}"
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=10) as anyone,
+            httpx.AsyncClient(
+                base_url=base, timeout=10, headers={"authorization": f"Bearer {server.admin_token}"}
+            ) as admin,
+        ):
+            bidders = Bidders(anyone)
+            await scripted_sale(server, bidders, admin)
+            context, page, problems = await open_page(
+                browser, base, VIEWPORTS[width], server.admin_token
+            )
+            await page.wait_for_selector("[data-testid=analytics][data-renders]", timeout=10_000)
+            await page.wait_for_selector("[data-testid=live][data-state=live]", timeout=10_000)
+            assert await page.input_value("[data-testid=sale-pick]") == "evening"
+
+            # the figures the report gives, as a person reads them
+            assert await figure(page, "sell_through_lots") == "50%"  # 2 sold of 4 offered
+            assert await figure(page, "hammer_total") == "$800.00"  # 300 + 500
+            assert await figure(page, "bids") == "6"  # ann's automatic answer included
+            assert await figure(page, "unique_bidders") == "2"  # cy bought now: not a bid
+            assert "1 automatic" in await page.inner_text("[data-key=bids]")
+            assert "sold at the hammer" in await row_text(page, "clock")
+            assert "$250.00 – $400.00 · within" in await row_text(page, "clock")
+            assert "bought now" in await row_text(page, "vase")
+            assert "below" in await row_text(page, "vase")
+            assert "withdrawn" in await row_text(page, "rug")
+            assert "open" in await row_text(page, "lamp")
+
+            # the charts: plotly's own SVG, with a marker per standing bid
+            await page.wait_for_function(f"({POINTS})('price-chart') === 6", timeout=5_000)
+            drawn_lots = await legend(page)
+            assert "Long-case Clock" in drawn_lots and "Tiffany-style Lamp" in drawn_lots
+            assert await page.evaluate(f"({POINTS})('sell-chart')") == 4  # hammer, buy-now, withdrawn, open
+            assert await page.evaluate(f"({POINTS})('minute-chart')") >= 3
+            # the estimate chart: 3 bands (clock, vase, lamp) and 2 hammers (clock, vase)
+            assert await page.evaluate(f"({POINTS})('estimate-chart')") == 3 + 2
+            assert await page.evaluate(WIDER) <= 0, "the page scrolls sideways"
+            await shot(page, f"{width}-analytics")
+
+            # live: a bid over HTTP is on the page within 2 s, figures and chart both
+            before = await page.get_attribute("[data-testid=analytics]", "data-renders")
+            started = time.monotonic()
+            await bidders.bid("chair", "dee", 3_000)
+            await page.wait_for_function(
+                f"""() => document.querySelector('[data-testid=analytics]').dataset.bids === '7'
+                  && ({POINTS})('price-chart') === 7""",
+                timeout=2_000,
+            )
+            took = time.monotonic() - started
+            print(f"{width}: a bid on the page {took * 1000:.0f} ms after it was placed")
+            after = await page.get_attribute("[data-testid=analytics]", "data-renders")
+            assert after != before
+            assert await figure(page, "unique_bidders") == "3"
+            assert "Windsor Chair" in await legend(page)
+            assert "$30.00" not in await row_text(page, "chair")  # open: no hammer yet
+
+            # a burst of bids is drawn, refetched at most about once a second
+            renders = int(after or 0)
+            for i in range(6):
+                await bidders.bid("chair", "eve" if i % 2 == 0 else "dee", 3_500 + i * 500)
+            await page.wait_for_function(
+                "() => document.querySelector('[data-testid=analytics]').dataset.bids === '13'",
+                timeout=4_000,
+            )
+            drawn = int(await page.get_attribute("[data-testid=analytics]", "data-renders") or 0)
+            assert drawn - renders <= 3, f"{drawn - renders} refetches for one burst"
+            await shot(page, f"{width}-analytics-live")
+            assert problems == [], problems
+            await context.close()
+
+
+async def test_the_light_theme_draws_the_charts_in_its_colours(browser: Any) -> None:
+    async with in_process(demo=False) as server, serving(server.ctx) as ports:
+        base = f"http://127.0.0.1:{ports.http}"
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=10) as anyone,
+            httpx.AsyncClient(
+                base_url=base, timeout=10, headers={"authorization": f"Bearer {server.admin_token}"}
+            ) as admin,
+        ):
+            await scripted_sale(server, Bidders(anyone), admin)
+            context, page, problems = await open_page(
+                browser, base, VIEWPORTS["desktop"], server.admin_token, scheme="light"
+            )
+            await page.wait_for_function(f"({POINTS})('price-chart') === 6", timeout=10_000)
+            # the axis labels in the light theme's ink, not the dark theme's
+            ink = await page.evaluate(
+                "getComputedStyle(document.documentElement).getPropertyValue('--text').trim()"
+            )
+            assert ink == "#151a2b"
+            fill = await page.evaluate(
+                "document.querySelector('[data-testid=price-chart] .xtick text').style.fill"
+            )
+            assert fill == "rgb(21, 26, 43)"
+            await shot(page, "desktop-analytics-light")
+            assert problems == [], problems
+            await context.close()
+
+
+@pytest.mark.parametrize("who", ["anonymous", "bidder"])
+async def test_not_an_admin_sees_a_login_prompt_never_figures(browser: Any, who: str) -> None:
+    async with in_process(demo=False) as server, serving(server.ctx) as ports:
+        base = f"http://127.0.0.1:{ports.http}"
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=10) as anyone,
+            httpx.AsyncClient(
+                base_url=base, timeout=10, headers={"authorization": f"Bearer {server.admin_token}"}
+            ) as admin,
+        ):
+            await scripted_sale(server, Bidders(anyone), admin)
+            token = server.bidder_token if who == "bidder" else None
+            answered: list[tuple[str, int]] = []
+            context, page, problems = await open_page(
+                browser, base, VIEWPORTS["phone"], token, answered=answered
+            )
+            await page.wait_for_selector("[data-testid=login-form]", state="visible")
+            assert await page.is_hidden("[data-testid=analytics]")
+            assert await page.inner_text("[data-testid=figures]") == ""
+            assert await page.inner_text("[data-testid=lots]") == ""
+            if who == "bidder":
+                status = await page.inner_text("[data-testid=status]")
+                assert "bea is not an administrator" in status
+            assert answered == [], "the page asked for figures before an admin logged in"
+            await shot(page, f"phone-analytics-login-{who}")
+            # logging in as an admin brings the figures, on the same page
+            await page.fill("#login-username", "root")
+            await page.fill("#login-password", "root-password")
+            await page.click("[data-testid=login-submit]")
+            await page.wait_for_selector("[data-testid=analytics][data-renders]", timeout=10_000)
+            assert await figure(page, "bids") == "6"
+            assert all(status == 200 for _, status in answered), answered
+            problems = [p for p in problems if "401" not in p and "403" not in p]
+            assert problems == [], problems
+            await context.close()
