@@ -208,7 +208,8 @@ async def test_the_charts_the_figures_and_a_live_bid(browser: Any, width: str) -
             await page.wait_for_function(f"({POINTS})('price-chart') === 6", timeout=5_000)
             drawn_lots = await legend(page)
             assert "Long-case Clock" in drawn_lots and "Tiffany-style Lamp" in drawn_lots
-            assert await page.evaluate(f"({POINTS})('sell-chart')") == 4  # hammer, buy-now, withdrawn, open
+            # the sell-through: hammer, bought now, withdrawn, still open
+            assert await page.evaluate(f"({POINTS})('sell-chart')") == 4
             assert await page.evaluate(f"({POINTS})('minute-chart')") >= 3
             # the estimate chart: 3 bands (clock, vase, lamp) and 2 hammers (clock, vase)
             assert await page.evaluate(f"({POINTS})('estimate-chart')") == 3 + 2
@@ -309,4 +310,38 @@ async def test_not_an_admin_sees_a_login_prompt_never_figures(browser: Any, who:
             assert all(status == 200 for _, status in answered), answered
             problems = [p for p in problems if "401" not in p and "403" not in p]
             assert problems == [], problems
+            await context.close()
+
+
+async def test_without_plotly_the_figures_show_and_the_charts_say_why(browser: Any) -> None:
+    async with in_process(demo=False) as server, serving(server.ctx) as ports:
+        base = f"http://127.0.0.1:{ports.http}"
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=10) as anyone,
+            httpx.AsyncClient(
+                base_url=base, timeout=10, headers={"authorization": f"Bearer {server.admin_token}"}
+            ) as admin,
+        ):
+            await scripted_sale(server, Bidders(anyone), admin)
+            context = await browser.new_context(viewport=VIEWPORTS["desktop"], locale="en-US")
+            await context.add_cookies(
+                [{"name": "bidwire_token", "value": server.admin_token, "url": base}]
+            )
+            page = await context.new_page()
+            # as a server without the plotly package answers (http/vendor.py)
+            await page.route(
+                "**/vendor/plotly.min.js",
+                lambda route: route.fulfill(
+                    status=503,
+                    content_type="application/json",
+                    body='{"code":"unavailable","message":"plotly is not installed"}',
+                ),
+            )
+            await page.goto(base + "/admin/analytics")
+            await page.wait_for_selector("[data-testid=analytics][data-renders]", timeout=10_000)
+            assert await figure(page, "bids") == "6"
+            assert "sold at the hammer" in await row_text(page, "clock")
+            for chart in ("price-chart", "sell-chart", "minute-chart", "estimate-chart"):
+                words = await page.inner_text(f"[data-testid={chart}]")
+                assert "cannot be drawn" in words, (chart, words)
             await context.close()

@@ -182,7 +182,7 @@ async function refresh(full = false) {
     if (mine !== generation) return;
     const lotIds = full
       ? fresh.per_lot.filter((row) => row.bids > 0 || row.outcome !== "open").map((row) => row.lot)
-      : [...wanted];
+      : [...new Set([...wanted, ...fresh.per_lot.filter((row) => row.bids > 0 && !histories.has(row.lot)).map((row) => row.lot)])];
     const read = await readHistories(lotIds, full);
     if (mine !== generation) return;
     if (full) histories = new Map();

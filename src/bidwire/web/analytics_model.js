@@ -194,6 +194,10 @@ const LISTING_EVENTS = new Set(["lot_opened", "lot_closed"]);
 export function relevance(message, saleId, lotIds) {
   if (!message || typeof message.type !== "string") return null;
   if (message.type.startsWith("sale_") && message.sale === saleId) return { lot: null, bids: false, listing: true };
+  // a lot added to the running sale: not in the listing we hold yet
+  if (message.type === "lot_opened" && message.sale === saleId && !lotIds.has(message.lot)) {
+    return { lot: message.lot, bids: false, listing: true };
+  }
   if (!FIGURE_EVENTS.has(message.type) || !lotIds.has(message.lot)) return null;
   const bids = message.type === "bid_placed" || message.type === "bid_voided";
   return { lot: message.lot, bids, listing: LISTING_EVENTS.has(message.type) };

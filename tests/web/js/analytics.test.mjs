@@ -188,6 +188,9 @@ test("only the sale's lots' figure events matter", () => {
   assert.equal(relevance(null, "s", lots), null);
   assert.deepEqual(relevance({ type: "sale_ended", sale: "s" }, "s", lots), { lot: null, bids: false, listing: true });
   assert.equal(relevance({ type: "sale_ended", sale: "t" }, "s", lots), null);
+  // a lot added to the running sale opens: the listing is read again to learn it
+  assert.deepEqual(relevance({ type: "lot_opened", lot: "new", sale: "s" }, "s", lots), { lot: "new", bids: false, listing: true });
+  assert.equal(relevance({ type: "lot_opened", lot: "new", sale: "t" }, "s", lots), null);
 });
 
 test("the pacer fetches at once, then at most once a gap, never two at a time", () => {

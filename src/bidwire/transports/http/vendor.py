@@ -3,7 +3,7 @@ repository: today plotly.js (the admin analytics page's charts), from the ``plot
 ``package_data/plotly.min.js``.
 
 Why this way: the file is 4.8 MB and changes only when the package does, so it is sent gzipped
-(about 1.4 MB; compressed once, on the first request, in a thread, then kept in memory) to a
+(about 1.5 MB; compressed once, on the first request, in a thread, then kept in memory) to a
 browser that accepts it, with an ETag naming the package's version and size, so a browser asks
 again at most once a day and gets a 304 without a body.
 """
@@ -33,18 +33,18 @@ class _Asset:
     path: Path
     etag: str
     media_type: str
-    plain: bytes | None = None
-    packed: bytes | None = None
+    read: tuple[bytes, bytes] | None = None
+    """The file as it is and gzipped, once read."""
     lock: asyncio.Lock | None = None
 
     async def bodies(self) -> tuple[bytes, bytes]:
-        if self.plain is None or self.packed is None:
+        if self.read is None:
             if self.lock is None:
                 self.lock = asyncio.Lock()
             async with self.lock:
-                if self.plain is None or self.packed is None:
-                    self.plain, self.packed = await asyncio.to_thread(self._read)
-        return self.plain, self.packed
+                if self.read is None:
+                    self.read = await asyncio.to_thread(self._read)
+        return self.read
 
     def _read(self) -> tuple[bytes, bytes]:
         plain = self.path.read_bytes()
