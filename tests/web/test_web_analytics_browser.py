@@ -345,3 +345,68 @@ async def test_without_plotly_the_figures_show_and_the_charts_say_why(browser: A
                 words = await page.inner_text(f"[data-testid={chart}]")
                 assert "cannot be drawn" in words, (chart, words)
             await context.close()
+
+
+BIG_LOTS = 100
+BIG_ROUNDS = 50  # bids per lot: 5,000 in all
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+async def test_a_sale_of_100_lots_and_5000_bids_stays_readable(browser: Any, width: str) -> None:
+    from bidwire.domain.commands import Accepted, Actor, PlaceBid
+
+    async with in_process(demo=False) as server, serving(server.ctx) as ports:
+        house = server.ctx.house
+        big = [
+            LotSpec(
+                f"lot-{i:03d}",
+                f"Lot {i} of the estate",
+                starting_price=1_000,
+                opening_ms=60 * MINUTE,
+                extend_ms=MINUTE,
+                estimate_low=20_000 + 300 * i,
+                estimate_high=40_000 + 300 * i,
+            )
+            for i in range(BIG_LOTS)
+        ]
+        spec = SaleSpec("estate", "The estate", tuple(lot.id for lot in big), "timed")
+        await house.add_sale(spec, big)
+        house.start()
+        await settled(server)
+        for n in range(BIG_ROUNDS):
+            for i, lot in enumerate(big):
+                amount = 1_000 + 500 * n + 7 * i
+                placed = await house.place_bid(PlaceBid(Actor(f"bidder-{(n + i) % 8}"), lot.id, amount))
+                assert isinstance(placed, Accepted), placed
+            server.clock.advance(20_000)
+        await settled(server)
+        base = f"http://127.0.0.1:{ports.http}"
+        started = time.monotonic()
+        context, page, problems = await open_page(
+            browser, base, VIEWPORTS[width], server.admin_token
+        )
+        # the figures first, the charts once plotly.js (4.8 MB) is parsed: a figure, not a bound
+        await page.wait_for_selector("[data-testid=figures] [data-key=bids]", timeout=30_000)
+        figures = time.monotonic() - started
+        await page.wait_for_selector("[data-testid=analytics][data-renders]", timeout=30_000)
+        charts = time.monotonic() - started
+        print(
+            f"{width}: {BIG_LOTS} lots, {BIG_LOTS * BIG_ROUNDS} bids: figures after"
+            f" {figures:.2f} s, every chart after {charts:.2f} s"
+        )
+        assert await figure(page, "bids") == f"{BIG_LOTS * BIG_ROUNDS:,}"
+        # the 10 busiest lots drawn at first, every lot one click away in the legend
+        assert await page.evaluate(f"({POINTS})('price-chart')") == 10 * BIG_ROUNDS
+        entries = await page.evaluate(
+            "document.querySelectorAll('[data-testid=price-chart] .legend .traces').length"
+        )
+        assert entries == BIG_LOTS
+        assert await page.evaluate(WIDER) <= 0, "the page scrolls sideways"
+        # the table lists 25 lots until asked for all
+        assert await page.locator("[data-testid=lots] tr").count() == 25
+        await shot(page, f"{width}-analytics-100-lots")
+        await page.click("[data-testid=lots-more]")
+        assert await page.locator("[data-testid=lots] tr").count() == BIG_LOTS
+        assert await page.is_hidden("[data-testid=lots-more]")
+        assert problems == [], problems
+        await context.close()

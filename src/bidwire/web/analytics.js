@@ -35,11 +35,13 @@ const ui = {
   minute: $("minute-chart"),
   estimate: $("estimate-chart"),
   lots: $("lots"),
+  more: $("lots-more"),
   loginForm: $("login-form"),
 };
 
 const PAGE = 1_000; // the admin history's largest page
-const READERS = 4; // lots' histories read at once
+const READERS = 6; // lots' histories read at once (a browser's connections to one host)
+const PLOTLY_URL = "/vendor/plotly.min.js";
 const SHOWN_LOTS = 10; // price lines drawn at first; the others one click away in the legend
 
 function say(text, kind = "") {
@@ -89,6 +91,7 @@ let saleId = null;
 let lotsById = new Map(); // the picked sale's lots as the listing has them (estimates, state)
 let report = null;
 let histories = new Map(); // lot -> {bySeq: Map(seq -> bid), truncated}
+let historiesRead = false; // whether the picked sale's histories are in (the price chart waits)
 let dirty = new Set(); // lots whose history changed since it was read
 let listingDirty = false;
 let generation = 0; // bumped on every sale pick: an answer for the last sale is dropped
@@ -180,14 +183,19 @@ async function refresh(full = false) {
     if (relist) await loadSales();
     const fresh = await api(`/api/admin/sales/${encodeURIComponent(saleId)}/report`);
     if (mine !== generation) return;
+    report = fresh;
+    if (full) {
+      histories = new Map();
+      historiesRead = false;
+      render(); // the figures and the table while the histories are read
+    }
     const lotIds = full
       ? fresh.per_lot.filter((row) => row.bids > 0 || row.outcome !== "open").map((row) => row.lot)
       : [...new Set([...wanted, ...fresh.per_lot.filter((row) => row.bids > 0 && !histories.has(row.lot)).map((row) => row.lot)])];
     const read = await readHistories(lotIds, full);
     if (mine !== generation) return;
-    if (full) histories = new Map();
     for (const [lotId, history] of read) histories.set(lotId, history);
-    report = fresh;
+    historiesRead = true;
     render();
     say("", "");
   } catch (err) {
@@ -296,8 +304,32 @@ function baseLayout(colors, extra = {}) {
 
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 
+// plotly.js loads beside the first figures (its 4.8 MB take a while to parse): the headline
+// figures and the table show first, the charts as soon as it is there.
+let plotlyState = "loading"; // "ready" | "failed"
+
+function loadPlotly() {
+  if (document.querySelector(`script[src="${PLOTLY_URL}"]`)) return; // asked for already
+  if (window.Plotly) {
+    plotlyState = "ready";
+    return;
+  }
+  const script = document.createElement("script");
+  script.src = PLOTLY_URL;
+  script.async = true;
+  script.addEventListener("load", () => {
+    plotlyState = window.Plotly ? "ready" : "failed";
+    render();
+  });
+  script.addEventListener("error", () => {
+    plotlyState = "failed";
+    render();
+  });
+  document.head.append(script);
+}
+
 function plotly() {
-  return window.Plotly || null;
+  return plotlyState === "ready" ? window.Plotly : null;
 }
 
 function empty(container, words) {
@@ -359,7 +391,8 @@ function drawPrice(colors) {
   const currency = currencyOf();
   const phone = narrow();
   const layout = baseLayout(colors, {
-    height: phone ? 320 : 380,
+    // on a phone the legend goes under the plot: a taller chart keeps the plot its size
+    height: phone ? (withBids.length > 3 ? 470 : 340) : 380,
     showlegend: withBids.length > 1,
     legend: phone
       ? { orientation: "h", y: -0.25, x: 0, font: { size: 11 } }
@@ -469,8 +502,12 @@ function drawEstimate(colors, rows) {
     empty(ui.estimate, "No lot has an estimate or a hammer yet.");
     return;
   }
-  const x = shown.map((r) => r.lot);
-  const ticktext = shown.map((r) => shortTitle(r.title));
+  // every lot's name where they fit, else every n-th (the hover names each lot)
+  const room = Math.max(4, Math.floor((ui.estimate.clientWidth || 600) / (narrow() ? 70 : 60)));
+  const step = Math.ceil(shown.length / room);
+  const labelled = shown.filter((_, i) => i % step === 0);
+  const x = labelled.map((r) => r.lot);
+  const ticktext = labelled.map((r) => shortTitle(r.title));
   const both = shown.filter((r) => r.estimate_low !== null && r.estimate_high !== null);
   const one = shown.filter((r) => (r.estimate_low === null) !== (r.estimate_high === null));
   const sold = shown.filter((r) => r.hammer !== null);
@@ -483,8 +520,8 @@ function drawEstimate(colors, rows) {
       base: both.map((r) => units(r.estimate_low, r.currency)),
       y: both.map((r) => units(r.estimate_high - r.estimate_low, r.currency)),
       marker: { color: colors.muted, opacity: 0.28, line: { color: colors.muted, width: 1 } },
-      customdata: both.map((r) => `${formatMoney(r.estimate_low, r.currency)} – ${formatMoney(r.estimate_high, r.currency)}`),
-      hovertemplate: "estimate %{customdata}<extra></extra>",
+      customdata: both.map((r) => [`${formatMoney(r.estimate_low, r.currency)} – ${formatMoney(r.estimate_high, r.currency)}`, r.title]),
+      hovertemplate: "<b>%{customdata[1]}</b><br>estimate %{customdata[0]}<extra></extra>",
       width: 0.6,
     },
     {
@@ -494,8 +531,8 @@ function drawEstimate(colors, rows) {
       x: one.map((r) => r.lot),
       y: one.map((r) => units(r.estimate_low ?? r.estimate_high, r.currency)),
       marker: { symbol: "line-ew-open", size: 22, line: { width: 2, color: colors.muted } },
-      customdata: one.map((r) => (r.estimate_low !== null ? `from ${formatMoney(r.estimate_low, r.currency)}` : `up to ${formatMoney(r.estimate_high, r.currency)}`)),
-      hovertemplate: "estimate %{customdata}<extra></extra>",
+      customdata: one.map((r) => [r.estimate_low !== null ? `from ${formatMoney(r.estimate_low, r.currency)}` : `up to ${formatMoney(r.estimate_high, r.currency)}`, r.title]),
+      hovertemplate: "<b>%{customdata[1]}</b><br>estimate %{customdata[0]}<extra></extra>",
     },
     {
       type: "scatter",
@@ -517,7 +554,14 @@ function drawEstimate(colors, rows) {
   const layout = baseLayout(colors, {
     height: narrow() ? 320 : 340,
     barmode: "overlay",
-    xaxis: { ...baseLayout(colors).xaxis, type: "category", tickvals: x, ticktext, tickangle: shown.length > 6 || narrow() ? -35 : 0 },
+    xaxis: {
+      ...baseLayout(colors).xaxis,
+      type: "category",
+      categoryarray: shown.map((r) => r.lot),
+      tickvals: x,
+      ticktext,
+      tickangle: labelled.length > 6 || narrow() ? -35 : 0,
+    },
     yaxis: { ...baseLayout(colors).yaxis, ...moneyAxis(currency ? `Amount (${currency})` : "Amount (each lot's currency)") },
   });
   draw(ui.estimate, traces, layout, sold.length + both.length + one.length);
@@ -550,9 +594,13 @@ function estimateText(row) {
   return row.band ? `${range} · ${row.band}` : range;
 }
 
+const TABLE_ROWS = 25; // lots listed before "Show all"
+let allLots = false;
+
 function renderLots(rows) {
+  const listed = allLots ? rows : rows.slice(0, TABLE_ROWS);
   ui.lots.replaceChildren(
-    ...rows.map((row) => {
+    ...listed.map((row) => {
       const tr = el("tr");
       tr.dataset.lot = row.lot;
       tr.dataset.outcome = row.outcome;
@@ -579,7 +627,14 @@ function renderLots(rows) {
     tr.append(el("td", "This sale has no lots.", { colSpan: 8 }));
     ui.lots.append(tr);
   }
+  ui.more.hidden = listed.length === rows.length;
+  ui.more.textContent = `Show all ${rows.length} lots`;
 }
+
+ui.more.addEventListener("click", () => {
+  allLots = true;
+  render();
+});
 
 function renderFacts() {
   const s = sale();
@@ -601,20 +656,28 @@ function render() {
   showLive();
   renderFigures();
   renderLots(rows);
-  if (!plotly()) {
-    for (const box of [ui.price, ui.sell, ui.minute, ui.estimate]) {
+  const charts = [ui.price, ui.sell, ui.minute, ui.estimate];
+  if (plotlyState === "failed") {
+    for (const box of charts) {
       empty(box, "The charts cannot be drawn: this server could not send plotly.js (see the server's log).");
     }
+  } else if (plotlyState === "loading") {
+    for (const box of charts) if (!box.dataset.points) empty(box, "Drawing the chart…");
   } else {
     const colors = palette();
-    drawPrice(colors);
     drawSell(colors);
-    drawMinutes(colors);
     drawEstimate(colors, rows);
+    if (historiesRead || Array.isArray(report.bids_per_minute)) drawMinutes(colors);
+    else empty(ui.minute, "Reading the bids…");
+    if (historiesRead) drawPrice(colors);
+    else empty(ui.price, "Reading the bids…");
   }
   renders += 1;
-  ui.main.dataset.renders = String(renders);
-  ui.main.dataset.bids = String(report.bids);
+  // for tests and the curious: a render with every chart drawn, and the bids it shows
+  if (plotlyState !== "loading" && historiesRead) {
+    ui.main.dataset.renders = String(renders);
+    ui.main.dataset.bids = String(report.bids);
+  }
 }
 
 // -- who is here ---------------------------------------------------------------------------------
@@ -624,6 +687,8 @@ async function pick(id) {
   generation += 1;
   report = null;
   histories = new Map();
+  historiesRead = false;
+  allLots = false;
   dirty = new Set();
   history.replaceState(null, "", `#sale=${encodeURIComponent(id)}`);
   const s = sale();
@@ -657,6 +722,7 @@ async function start() {
   }
   ui.loginForm.hidden = true;
   ui.main.hidden = false;
+  if (plotlyState === "loading") loadPlotly();
   try {
     await loadSales();
   } catch (err) {
