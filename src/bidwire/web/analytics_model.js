@@ -109,7 +109,7 @@ export function lotRows(report, lotsById = new Map()) {
       estimate_low: low,
       estimate_high: high,
       band,
-      words: outcomeWords(row.outcome, row.reason),
+      words: [outcomeWords(row.outcome, row.reason), reserveWords(row.reserve_band)].filter(Boolean).join(" · "),
     };
   });
 }
@@ -147,6 +147,21 @@ function money(report, key) {
   return formatMoney(value, report.currency);
 }
 
+/** A duration for people: "45 s", "4 min 20 s", "2 h 05 min". */
+export function duration(ms) {
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) return "—";
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
+
+/** The hammer (or the high bid) against the reserve, for admins: the report's reserve_band. */
+export function reserveWords(band) {
+  return band === "met" ? "reserve met" : band === "below" ? "below the reserve" : "";
+}
+
 // The headline figures, in the order shown; a figure the report does not have (an older
 // server, or a newer field not yet there) is left out, never shown as a made-up zero.
 const HEADLINES = [
@@ -160,6 +175,9 @@ const HEADLINES = [
   ["sniping_share", "Sniping", (r) => percent(r.sniping_share), () => "bids in a lot's last 10%"],
   ["bought_in", "Bought in", (r) => count(r.bought_in), () => "reserve not met"],
   ["top_bidder_share", "Top bidder", (r) => percent(r.top_bidder_share), () => "share of the bids"],
+  ["auto_share", "Automatic", (r) => percent(r.auto_share), () => "bids placed for a maximum"],
+  ["sniping_extend_share", "Late bids", (r) => percent(r.sniping_extend_share), () => "in a lot's last extend window"],
+  ["mean_time_to_sell_ms", "Time to sell", (r) => duration(r.mean_time_to_sell_ms), () => "mean, opening to close"],
 ];
 
 /** The report's headline figures as [{key, label, value, note}] (text, ready to show). */

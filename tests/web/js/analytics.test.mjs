@@ -7,6 +7,7 @@ import {
   MINUTE_MS,
   RefetchPacer,
   bucketByMinute,
+  duration,
   estimateBand,
   fillMinutes,
   headlines,
@@ -16,6 +17,7 @@ import {
   percent,
   priceSeries,
   relevance,
+  reserveWords,
 } from "../../../src/bidwire/web/analytics_model.js";
 
 const T0 = 1_700_000_080_000; // 40 s past a minute
@@ -213,4 +215,27 @@ test("the pacer fetches at once, then at most once a gap, never two at a time", 
   let due = 0;
   for (let i = 0; i < 1000; i += 1) if (burst.heard(50_000 + i) !== null) due += 1;
   assert.equal(due, 1);
+});
+
+test("the figures a newer report adds are shown when it has them", () => {
+  const report = { lots: 1, sold: 1, withdrawn: 0, currency: "EUR", mean_hammer: 1050, median_hammer: null, auto_share: 0.125, mean_time_to_sell_ms: 260_000 };
+  const shown = Object.fromEntries(headlines(report).map((h) => [h.key, h.value]));
+  assert.equal(shown.mean_hammer, "€10.50");
+  assert.equal(shown.median_hammer, "—");
+  assert.equal(shown.auto_share, "12.5%");
+  assert.equal(shown.mean_time_to_sell_ms, "4 min 20 s");
+  assert.equal(shown.sniping_extend_share, undefined);
+  const rows = lotRows({ per_lot: [{ lot: "a", outcome: "open", reason: null, hammer: null, reserve_band: "below" }] });
+  assert.equal(rows[0].words, "open · below the reserve");
+  assert.equal(reserveWords("met"), "reserve met");
+  assert.equal(reserveWords(null), "");
+});
+
+test("durations for people", () => {
+  assert.equal(duration(0), "0 s");
+  assert.equal(duration(44_600), "45 s");
+  assert.equal(duration(120_000), "2 min");
+  assert.equal(duration(7_500_000), "2 h 05 min");
+  assert.equal(duration(null), "—");
+  assert.equal(duration(-1), "—");
 });
