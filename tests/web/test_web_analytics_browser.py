@@ -376,7 +376,8 @@ async def test_a_sale_of_100_lots_and_5000_bids_stays_readable(browser: Any, wid
         for n in range(BIG_ROUNDS):
             for i, lot in enumerate(big):
                 amount = 1_000 + 500 * n + 7 * i
-                placed = await house.place_bid(PlaceBid(Actor(f"bidder-{(n + i) % 8}"), lot.id, amount))
+                bidder = Actor(f"bidder-{(n + i) % 8}")
+                placed = await house.place_bid(PlaceBid(bidder, lot.id, amount))
                 assert isinstance(placed, Accepted), placed
             server.clock.advance(20_000)
         await settled(server)
