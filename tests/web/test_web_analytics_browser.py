@@ -218,6 +218,8 @@ async def test_the_charts_the_figures_and_a_live_bid(browser: Any, width: str) -
 
             # live: a bid over HTTP is on the page within 2 s, figures and chart both
             before = await page.get_attribute("[data-testid=analytics]", "data-renders")
+            asked: list[str] = []
+            page.on("request", lambda r: asked.append(r.url) if "/api/admin/" in r.url else None)
             started = time.monotonic()
             await bidders.bid("chair", "dee", 3_000)
             await page.wait_for_function(
@@ -243,6 +245,8 @@ async def test_the_charts_the_figures_and_a_live_bid(browser: Any, width: str) -
             )
             drawn = int(await page.get_attribute("[data-testid=analytics]", "data-renders") or 0)
             assert drawn - renders <= 3, f"{drawn - renders} refetches for one burst"
+            # the bids came from the feed: only the report was read again, no lot's history
+            assert asked and all("/report" in url for url in asked), asked
             await shot(page, f"{width}-analytics-live")
             assert problems == [], problems
             await context.close()
@@ -411,3 +415,39 @@ async def test_a_sale_of_100_lots_and_5000_bids_stays_readable(browser: Any, wid
         assert await page.is_hidden("[data-testid=lots-more]")
         assert problems == [], problems
         await context.close()
+
+
+async def test_an_anonymous_sale_shows_the_admin_real_names_live(browser: Any) -> None:
+    """An admin's feed names the bidder, also in an anonymous sale: the page draws a bid from
+    the feed at once, with the name the admin history would give, without reading it."""
+    async with in_process(demo=False) as server, serving(server.ctx) as ports:
+        house = server.ctx.house
+        lot = LotSpec("mask", "Carnival Mask", starting_price=1_000, opening_ms=30 * MINUTE)
+        quiet = SaleSpec("quiet", "Quiet sale", ("mask",), "timed", anonymous=True)
+        await house.add_sale(quiet, [lot])
+        house.start()
+        await settled(server)
+        base = f"http://127.0.0.1:{ports.http}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as anyone:
+            bidders = Bidders(anyone)
+            await bidders.bid("mask", "ann", 1_000)
+            public = (await anyone.get("/api/lots/mask/bids")).json()["bids"]
+            assert public[0]["bidder"].startswith("Bidder ")  # what the public is shown
+            context, page, problems = await open_page(
+                browser, base, VIEWPORTS["desktop"], server.admin_token
+            )
+            await page.wait_for_function(f"({POINTS})('price-chart') === 1", timeout=10_000)
+            names = (
+                "document.querySelector('[data-testid=price-chart]').data[0]"
+                ".customdata.map(c => c[1])"
+            )
+            assert await page.evaluate(names) == ["ann"]  # the admin history: the real name
+            await page.wait_for_selector("[data-testid=live][data-state=live]", timeout=10_000)
+            asked: list[str] = []
+            page.on("request", lambda r: asked.append(r.url) if "/bids" in r.url else None)
+            await bidders.bid("mask", "bob", 1_100)
+            await page.wait_for_function(f"({POINTS})('price-chart') === 2", timeout=2_000)
+            assert await page.evaluate(names) == ["ann", "bob"]
+            assert asked == [], asked  # from the feed, not from the history
+            assert problems == [], problems
+            await context.close()

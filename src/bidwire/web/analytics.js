@@ -10,6 +10,7 @@ import {
   MAX_CHART_BIDS,
   RefetchPacer,
   bucketByMinute,
+  feedBid,
   fillMinutes,
   headlines,
   lotRows,
@@ -39,7 +40,8 @@ const ui = {
   loginForm: $("login-form"),
 };
 
-const PAGE = 1_000; // the admin history's largest page
+const PAGE = 1_000; // the admin history's largest page: a whole read
+const NEWEST = 200; // a read of the newest bids, after a void or a gap in the feed
 const READERS = 6; // lots' histories read at once (a browser's connections to one host)
 const PLOTLY_URL = "/vendor/plotly.min.js";
 const SHOWN_LOTS = 10; // price lines drawn at first; the others one click away in the legend
@@ -92,7 +94,8 @@ let lotsById = new Map(); // the picked sale's lots as the listing has them (est
 let report = null;
 let histories = new Map(); // lot -> {bySeq: Map(seq -> bid), truncated}
 let historiesRead = false; // whether the picked sale's histories are in (the price chart waits)
-let dirty = new Set(); // lots whose history changed since it was read
+let dirty = new Set(); // lots whose history must be read again (a void, a gap in the feed)
+let greeting = false; // the snapshots right after a welcome (the full read covers them)
 let listingDirty = false;
 let generation = 0; // bumped on every sale pick: an answer for the last sale is dropped
 const pacer = new RefetchPacer();
@@ -141,7 +144,8 @@ async function readHistory(lotId, full) {
   let read = 0;
   let truncated = held ? held.truncated : false;
   for (;;) {
-    const query = before === null ? `?limit=${PAGE}` : `?limit=${PAGE}&before_seq=${before}`;
+    const size = held ? NEWEST : PAGE;
+    const query = before === null ? `?limit=${size}` : `?limit=${size}&before_seq=${before}`;
     const page = await api(`/api/admin/lots/${encodeURIComponent(lotId)}/bids${query}`);
     for (const bid of page.bids) bySeq.set(bid.seq, bid);
     read += page.bids.length;
@@ -195,6 +199,10 @@ async function refresh(full = false) {
     const read = await readHistories(lotIds, full);
     if (mine !== generation) return;
     for (const [lotId, history] of read) histories.set(lotId, history);
+    // every lot of the sale has a history from now on, so the feed's bids go straight in
+    for (const row of fresh.per_lot) {
+      if (!histories.has(row.lot)) histories.set(row.lot, { bySeq: new Map(), truncated: false });
+    }
     historiesRead = true;
     render();
     say("", "");
@@ -212,25 +220,43 @@ async function refresh(full = false) {
   }
 }
 
-function heard(message) {
-  if (message.type === "sale_started" || message.type === "sale_ended") listingDirty = true;
-  const lotIds = new Set(lotsById.keys());
-  const what = relevance(message, saleId, lotIds);
-  if (!what && !listingDirty) return;
-  if (what?.lot && what.bids) dirty.add(what.lot);
-  if (what?.listing) listingDirty = true;
-  if (message.type === "bid_voided" && Array.isArray(message.voided)) {
-    const held = histories.get(message.lot);
-    for (const seq of message.voided) {
-      const bid = held?.bySeq.get(seq);
-      if (bid) bid.voided = true;
-    }
-  }
+function kick() {
   const delay = pacer.heard(Date.now());
   if (delay !== null) {
     clearTimeout(timer);
     timer = setTimeout(() => refresh(false), delay);
   }
+}
+
+function heard(message) {
+  if (message.type === "snapshot") {
+    // After the welcome, one per open lot: what the full read has. Later, the server's way of
+    // catching a connection up after it fell behind: read that lot's history again.
+    if (greeting || !lotsById.has(message.lot)) return;
+    dirty.add(message.lot);
+    kick();
+    return;
+  }
+  greeting = false;
+  const saleEvent = message.type === "sale_started" || message.type === "sale_ended";
+  if (saleEvent) listingDirty = true;
+  const what = relevance(message, saleId, new Set(lotsById.keys()));
+  if (!what && !saleEvent) return;
+  if (what?.listing) listingDirty = true;
+  const fed = feedBid(message);
+  const held = what?.lot ? histories.get(what.lot) : undefined;
+  if (fed && held) {
+    held.bySeq.set(fed.seq, fed); // an admin's feed names the bidder, also in an anonymous sale
+  } else if (what?.lot && what.bids) {
+    dirty.add(what.lot);
+  }
+  if (message.type === "bid_voided" && Array.isArray(message.voided)) {
+    for (const seq of message.voided) {
+      const bid = held?.bySeq.get(seq);
+      if (bid) bid.voided = true;
+    }
+  }
+  kick();
 }
 
 function listen() {
@@ -243,6 +269,7 @@ function listen() {
     if (message.type === "welcome" && message.role !== "admin") return;
     // Back after a drop: what happened meanwhile is read again, whole.
     if (message.type === "welcome") {
+      greeting = true;
       welcomes += 1;
       if (welcomes > 1) refresh(true);
       return;

@@ -222,6 +222,18 @@ export function relevance(message, saleId, lotIds) {
 }
 
 /**
+ * A bid as the admin history lists it, from the feed's ``bid_placed`` (null if it is not one):
+ * the price chart takes it at once, without asking the server (an admin's connection is told
+ * the real bidder, also in an anonymous sale). ``fed``: not yet read from the store.
+ */
+export function feedBid(message) {
+  if (!message || message.type !== "bid_placed") return null;
+  const { lot, seq, amount, bidder, ts } = message;
+  if (typeof lot !== "string" || ![seq, amount, ts].every(Number.isInteger) || typeof bidder !== "string") return null;
+  return { seq, amount, bidder, ts, auto: message.auto === true, fed: true };
+}
+
+/**
  * When to refetch, as bids arrive: at once when the last fetch started at least ``gap`` ago,
  * else once at the end of the gap, however many bids came in it (one fetch in flight at a
  * time; what arrived meanwhile is fetched when it ends). Pure: the page passes the time in

@@ -9,6 +9,7 @@ import {
   bucketByMinute,
   duration,
   estimateBand,
+  feedBid,
   fillMinutes,
   headlines,
   lotRows,
@@ -238,4 +239,16 @@ test("durations for people", () => {
   assert.equal(duration(7_500_000), "2 h 05 min");
   assert.equal(duration(null), "—");
   assert.equal(duration(-1), "—");
+});
+
+test("a bid from the feed is a history row at once, marked as fed", () => {
+  const placed = { type: "bid_placed", lot: "a", seq: 7, amount: 1500, bidder: "Bidder 3F2A", ts: 99, ends_at: 200, auto: true };
+  assert.deepEqual(feedBid(placed), { seq: 7, amount: 1500, bidder: "Bidder 3F2A", ts: 99, auto: true, fed: true });
+  assert.equal(feedBid({ ...placed, auto: undefined }).auto, false);
+  assert.equal(feedBid({ ...placed, type: "max_raised" }), null);
+  assert.equal(feedBid({ ...placed, amount: "1500" }), null);
+  assert.equal(feedBid({ ...placed, seq: 1.5 }), null);
+  assert.equal(feedBid(null), null);
+  // it joins the series like any bid
+  assert.deepEqual(priceSeries([feedBid(placed), { seq: 3, ts: 50, amount: 1000, bidder: "ann" }]).amount, [1000, 1500]);
 });
