@@ -451,3 +451,48 @@ async def test_an_anonymous_sale_shows_the_admin_real_names_live(browser: Any) -
             assert asked == [], asked  # from the feed, not from the history
             assert problems == [], problems
             await context.close()
+
+
+async def test_the_sale_picker_switches_sales_and_keeps_the_choice_in_the_address(
+    browser: Any,
+) -> None:
+    async with in_process(demo=False) as server, serving(server.ctx) as ports:
+        base = f"http://127.0.0.1:{ports.http}"
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=10) as anyone,
+            httpx.AsyncClient(
+                base_url=base, timeout=10, headers={"authorization": f"Bearer {server.admin_token}"}
+            ) as admin,
+        ):
+            await scripted_sale(server, Bidders(anyone), admin)
+            # a second sale, cancelled at once: ended, its one lot withdrawn
+            lot = LotSpec("bell", "Brass Bell", starting_price=2_000, opening_ms=30 * MINUTE)
+            await server.ctx.house.add_sale(SaleSpec("morning", "Morning sale", ("bell",)), [lot])
+            await settled(server)
+            assert (await admin.post("/api/admin/sales/morning/cancel")).status_code == 200
+            await settled(server)
+            context, page, problems = await open_page(
+                browser, base, VIEWPORTS["desktop"], server.admin_token
+            )
+            await page.wait_for_selector("[data-testid=analytics][data-renders]", timeout=10_000)
+            assert await page.input_value("[data-testid=sale-pick]") == "evening"  # the running one
+            await page.select_option("[data-testid=sale-pick]", "morning")
+            await page.wait_for_function(
+                "() => document.querySelector('[data-testid=lots] tr[data-lot=bell]')",
+                timeout=5_000,
+            )
+            assert page.url.endswith("#sale=morning")
+            assert "withdrawn" in await row_text(page, "bell")
+            assert await figure(page, "bids") == "0"
+            assert "figures are final" in await page.inner_text("[data-testid=live]")
+            await page.wait_for_function(
+                "() => document.querySelector('[data-testid=price-chart]').innerText"
+                ".includes('No bids yet')",
+                timeout=5_000,
+            )
+            # the address brings the same sale back
+            await page.reload()
+            await page.wait_for_selector("[data-testid=lots] tr[data-lot=bell]", timeout=10_000)
+            assert await page.input_value("[data-testid=sale-pick]") == "morning"
+            assert problems == [], problems
+            await context.close()
