@@ -490,6 +490,12 @@ async def test_the_sale_picker_switches_sales_and_keeps_the_choice_in_the_addres
                 ".includes('No bids yet')",
                 timeout=5_000,
             )
+            # and back: the evening's charts drawn again where the messages were
+            await page.select_option("[data-testid=sale-pick]", "evening")
+            await page.wait_for_function(f"({POINTS})('price-chart') === 6", timeout=5_000)
+            assert await page.locator("[data-testid=price-chart] .analytics-empty").count() == 0
+            await page.select_option("[data-testid=sale-pick]", "morning")
+            await page.wait_for_selector("[data-testid=lots] tr[data-lot=bell]", timeout=5_000)
             # the address brings the same sale back
             await page.reload()
             await page.wait_for_selector("[data-testid=lots] tr[data-lot=bell]", timeout=10_000)

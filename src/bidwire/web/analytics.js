@@ -369,7 +369,8 @@ function empty(container, words) {
 function draw(container, traces, layout, points) {
   const Plotly = plotly();
   if (!Plotly) return;
-  if (!container.classList.contains("js-plotly-plot")) container.replaceChildren();
+  // a message in the box (no bids yet, reading) goes; plotly then draws afresh after a purge
+  if (container.querySelector(":scope > .analytics-empty")) container.replaceChildren();
   Plotly.react(container, traces, layout, CONFIG);
   container.dataset.points = String(points);
 }
