@@ -12,6 +12,7 @@ import {
   bucketByMinute,
   feedBid,
   fillMinutes,
+  keepLatest,
   headlines,
   lotRows,
   outcomeShares,
@@ -247,6 +248,7 @@ function heard(message) {
   const held = what?.lot ? histories.get(what.lot) : undefined;
   if (fed && held) {
     held.bySeq.set(fed.seq, fed); // an admin's feed names the bidder, also in an anonymous sale
+    if (keepLatest(held.bySeq)) held.truncated = true; // a day-long lot stays bounded
   } else if (what?.lot && what.bids) {
     dirty.add(what.lot);
   }

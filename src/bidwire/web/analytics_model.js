@@ -234,6 +234,17 @@ export function feedBid(message) {
 }
 
 /**
+ * Bound a lot's bids (a Map seq -> bid) to its latest ``max``, once it is ``slack`` over (so
+ * the sort is paid once in ``slack`` bids); true when it dropped some.
+ */
+export function keepLatest(bySeq, max = MAX_CHART_BIDS, slack = 500) {
+  if (bySeq.size <= max + slack) return false;
+  const seqs = [...bySeq.keys()].sort((a, b) => a - b);
+  for (const seq of seqs.slice(0, seqs.length - max)) bySeq.delete(seq);
+  return true;
+}
+
+/**
  * When to refetch, as bids arrive: at once when the last fetch started at least ``gap`` ago,
  * else once at the end of the gap, however many bids came in it (one fetch in flight at a
  * time; what arrived meanwhile is fetched when it ends). Pure: the page passes the time in

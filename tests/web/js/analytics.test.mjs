@@ -12,6 +12,7 @@ import {
   feedBid,
   fillMinutes,
   headlines,
+  keepLatest,
   lotRows,
   outcomeShares,
   outcomeWords,
@@ -251,4 +252,14 @@ test("a bid from the feed is a history row at once, marked as fed", () => {
   assert.equal(feedBid(null), null);
   // it joins the series like any bid
   assert.deepEqual(priceSeries([feedBid(placed), { seq: 3, ts: 50, amount: 1000, bidder: "ann" }]).amount, [1000, 1500]);
+});
+
+test("a lot's bids stay bounded to its latest ones", () => {
+  const bySeq = new Map();
+  for (let seq = 20; seq >= 1; seq -= 1) bySeq.set(seq, { seq }); // pages come newest first
+  assert.equal(keepLatest(bySeq, 10, 5), true);
+  assert.deepEqual([...bySeq.keys()].sort((a, b) => a - b), [11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+  for (let seq = 21; seq <= 25; seq += 1) bySeq.set(seq, { seq });
+  assert.equal(keepLatest(bySeq, 10, 5), false); // within the slack: nothing sorted
+  assert.equal(bySeq.size, 15);
 });
