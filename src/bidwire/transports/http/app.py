@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from bidwire.catalog import Defaults
-from bidwire.transports.http import accounts, admin, integrity, me, public, replay, results
+from bidwire.transports.http import accounts, admin, integrity, me, public, replay, results, vendor
 from bidwire.transports.http import history as bid_history
 from bidwire.transports.http.docs import add_docs
 from bidwire.transports.http.edge import BodyLimit, add_error_handlers, add_wire_schemas
@@ -33,6 +33,12 @@ async def admin_page() -> FileResponse:
     # The page itself is public (it holds no data); everything it shows comes from
     # /api/admin, which checks the role on every request.
     return FileResponse(WEB_DIR / "admin.html", headers={"cache-control": "no-cache"})
+
+
+@pages.get("/admin/analytics")
+async def analytics_page() -> FileResponse:
+    # Public like /admin: the figures come from /api/admin, which checks the role.
+    return FileResponse(WEB_DIR / "analytics.html", headers={"cache-control": "no-cache"})
 
 
 class _WebFiles(StaticFiles):
@@ -90,6 +96,7 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
         integrity.admin_router,
         *histories,
         pages,
+        vendor.router,
     ):
         _add_routes(app, router)
     app.mount("/static", _WebFiles(directory=WEB_DIR), name="static")
