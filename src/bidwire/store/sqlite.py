@@ -203,6 +203,38 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 11: a person's bids and wins by index, watch lists and inboxes (store/sqlite_activity.py)
     ACTIVITY_MIGRATION,
+    # 12 (package B, figures): a closed lot's report facts, kept from their first read on
+    # (its facts never change after the close), so reports across many sales aggregate a row
+    # per lot and per (lot, bidder) instead of every bid; ``version`` is REPORT_FACTS_VERSION,
+    # and a row of another is made again when read
+    """
+    CREATE TABLE IF NOT EXISTS report_lots (
+        lot_id TEXT PRIMARY KEY REFERENCES lots(id),
+        version INTEGER NOT NULL,
+        outcome TEXT,
+        reason TEXT,
+        winner TEXT,
+        amount INTEGER,
+        extensions INTEGER NOT NULL,
+        opened_at INTEGER,
+        closed_at INTEGER,
+        bids INTEGER NOT NULL,
+        auto INTEGER NOT NULL,
+        late INTEGER NOT NULL,
+        extend INTEGER NOT NULL,
+        bidders INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS report_bidders (
+        lot_id TEXT NOT NULL REFERENCES lots(id),
+        bidder TEXT NOT NULL,
+        bids INTEGER NOT NULL,
+        auto INTEGER NOT NULL,
+        late INTEGER NOT NULL,
+        extend INTEGER NOT NULL,
+        best INTEGER NOT NULL,
+        PRIMARY KEY (lot_id, bidder)
+    ) WITHOUT ROWID;
+    """,
 )
 
 
@@ -1141,51 +1173,187 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
         result: dict[str, BidTally] = await self._read(read)
         return result
 
-    async def report_facts(self, lot_ids: Sequence[str]) -> ReportFacts:
-        """Two aggregates over the lots' events, read by the log's key (stream, lot, seq)."""
+    async def report_facts(self, lot_ids: Sequence[str], *, bidders: bool = True) -> ReportFacts:
+        """A closed lot's facts from ``report_lots``/``report_bidders`` (one row each); the
+        others by the aggregates below over the lots' events, read by the log's key (stream,
+        lot, seq). Those of lots closed since are kept for the next read."""
 
-        def read(conn: sqlite3.Connection) -> ReportFacts:
-            facts = ReportFacts([], [])
+        def read(conn: sqlite3.Connection) -> tuple[ReportFacts, ReportFacts]:
+            facts, fresh = ReportFacts([], []), ReportFacts([], [])
+            minutes: dict[int, int] = {}
             for chunk in _chunks(lot_ids):
                 marks = _marks(chunk)
-                cur = conn.execute(_REPORT_BIDS.format(marks=marks), chunk * 4)
-                facts.bidders.extend(BidderTally(*row) for row in cur)
-                cur = conn.execute(_REPORT_LOTS.format(marks=marks), chunk * 2)
-                facts.lots.extend(LotTally(*row) for row in cur)
-            return facts
+                cur = conn.execute(_KEPT_LOTS.format(marks=marks), [REPORT_FACTS_VERSION, *chunk])
+                kept = [LotTally(*row) for row in cur]
+                facts.lots.extend(kept)
+                if bidders and kept:
+                    cur = conn.execute(
+                        _KEPT_BIDDERS.format(marks=_marks(kept)), [t.lot_id for t in kept]
+                    )
+                    facts.bidders.extend(BidderTally(*row) for row in cur)
+                known = {t.lot_id for t in kept}
+                rest = [lot_id for lot_id in chunk if lot_id not in known]
+                if rest:
+                    _count_facts(conn, rest, fresh)
+                if bidders:
+                    cur = conn.execute(_REPORT_MINUTES.format(marks=marks), chunk * 2)
+                    for minute, bids in cur:
+                        minutes[minute] = minutes.get(minute, 0) + bids
+            facts.lots.extend(fresh.lots)
+            if bidders:
+                facts.bidders.extend(fresh.bidders)
+                facts.minutes = sorted(minutes.items())
+            return facts, fresh
 
-        result: ReportFacts = await self._read(read)
+        found: tuple[ReportFacts, ReportFacts] = await self._read(read)
+        facts, fresh = found
+        closed = {t.lot_id for t in fresh.lots if t.outcome is not None}
+        if closed:
+            await self._keep_facts(
+                [t for t in fresh.lots if t.lot_id in closed],
+                [t for t in fresh.bidders if t.lot_id in closed],
+            )
+        return facts
+
+    async def _keep_facts(self, lots: list[LotTally], bidders: list[BidderTally]) -> None:
+        """Keep closed lots' facts; a store that cannot commit now makes them next time."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "DELETE FROM report_bidders WHERE lot_id = ?", [(t.lot_id,) for t in lots]
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO report_lots (lot_id, version, outcome, reason, winner,"
+                " amount, extensions, opened_at, closed_at, bids, auto, late, extend, bidders)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        t.lot_id,
+                        REPORT_FACTS_VERSION,
+                        t.outcome,
+                        t.reason,
+                        t.winner,
+                        t.amount,
+                        t.extensions,
+                        t.opened_at,
+                        t.closed_at,
+                        t.bids,
+                        t.auto,
+                        t.late,
+                        t.extend,
+                        t.bidders,
+                    )
+                    for t in lots
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO report_bidders (lot_id, bidder, bids, auto, late, extend, best)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [(t.lot_id, t.bidder, t.bids, t.auto, t.late, t.extend, t.best) for t in bidders],
+            )
+
+        try:
+            await self._submit(run)
+        except StoreUnavailable:
+            pass
+
+    async def bidder_counts(self, groups: Sequence[Sequence[str]]) -> tuple[list[int], int]:
+        chosen = json.dumps([[g, lot_id] for g, group in enumerate(groups) for lot_id in group])
+
+        def read(conn: sqlite3.Connection) -> tuple[list[int], int]:
+            counts = [0] * len(groups)
+            cur = conn.execute(
+                _BIDDER_COUNTS + "SELECT g, COUNT(DISTINCT bidder) FROM names GROUP BY g",
+                (chosen, REPORT_FACTS_VERSION),
+            )
+            for g, n in cur:
+                counts[int(g)] = n
+            cur = conn.execute(
+                _BIDDER_COUNTS + "SELECT COUNT(DISTINCT bidder) FROM names",
+                (chosen, REPORT_FACTS_VERSION),
+            )
+            return counts, int(cur.fetchone()[0])
+
+        result: tuple[list[int], int] = await self._read(read)
         return result
 
 
+REPORT_FACTS_VERSION = 1
+"""The shape of ``report_lots`` rows: a kept row of another version is counted again."""
+
+
+def _count_facts(conn: sqlite3.Connection, lot_ids: Sequence[str], facts: ReportFacts) -> None:
+    """The facts of ``lot_ids`` (at most READ_CHUNK) from their events, into ``facts``."""
+    marks = _marks(lot_ids)
+    cur = conn.execute(_REPORT_BIDS.format(marks=marks), [*lot_ids] * 4)
+    rows = [BidderTally(*row) for row in cur]
+    facts.bidders.extend(rows)
+    sums: dict[str, list[int]] = {}
+    for row in rows:
+        tally = sums.setdefault(row.lot_id, [0, 0, 0, 0, 0])
+        tally[0] += row.bids
+        tally[1] += row.auto
+        tally[2] += row.late
+        tally[3] += row.extend
+        tally[4] += 1
+    cur = conn.execute(_REPORT_LOTS.format(marks=marks), [*lot_ids] * 3)
+    facts.lots.extend(LotTally(*row, *sums.get(row[0], (0, 0, 0, 0, 0))) for row in cur)
+
+
+_KEPT_LOTS = """
+SELECT lot_id, outcome, reason, winner, amount, extensions, opened_at, closed_at,
+    bids, auto, late, extend, bidders
+FROM report_lots WHERE version = ? AND lot_id IN ({marks})
+"""
+
+_KEPT_BIDDERS = """
+SELECT lot_id, bidder, bids, auto, late, extend, best FROM report_bidders
+WHERE lot_id IN ({marks}) ORDER BY lot_id, bidder
+"""
+
 _REPORT_BIDS = """
-WITH voided AS (
+WITH voided AS MATERIALIZED (
     SELECT e.lot_id, CAST(j.value AS INTEGER) AS seq
     FROM events e, json_each(json_extract(CAST(e.body AS TEXT), '$.voided')) j
     WHERE e.stream = 'lot' AND e.type = 'bid_voided' AND e.lot_id IN ({marks})
-), opened AS (
-    SELECT lot_id, MIN(ts) AS t0 FROM events
-    WHERE stream = 'lot' AND type = 'lot_opened' AND lot_id IN ({marks}) GROUP BY lot_id
-), closed AS (
-    SELECT lot_id, MIN(ts) AS t1 FROM events
-    WHERE stream = 'lot' AND type = 'lot_closed' AND lot_id IN ({marks}) GROUP BY lot_id
+), bounds AS MATERIALIZED (
+    SELECT lot_id, MIN(CASE WHEN type = 'lot_opened' THEN ts END) AS t0,
+        MIN(CASE WHEN type = 'lot_closed' THEN ts END) AS t1
+    FROM events WHERE stream = 'lot' AND lot_id IN ({marks})
+        AND type IN ('lot_opened', 'lot_closed')
+    GROUP BY lot_id
+), windows AS MATERIALIZED (
+    SELECT id AS lot_id, json_extract(spec, '$.extend_ms') AS extend_ms
+    FROM lots WHERE id IN ({marks})
+), timeline AS (
+    SELECT lot_id, seq, type, ts, body,
+        LAG(json_extract(CAST(body AS TEXT), '$.ends_at')) OVER (
+            PARTITION BY lot_id ORDER BY seq
+        ) AS deadline
+    FROM events
+    WHERE stream = 'lot' AND lot_id IN ({marks})
+        AND type IN ('lot_opened', 'bid_placed', 'bid_voided', 'lot_extended', 'lot_resumed')
 )
 SELECT b.lot_id, json_extract(CAST(b.body AS TEXT), '$.bidder') AS bidder, COUNT(*),
     COALESCE(SUM(json_extract(CAST(b.body AS TEXT), '$.auto') = 1), 0),
-    COALESCE(SUM(10 * b.ts >= 10 * c.t1 - (c.t1 - o.t0)), 0)
-FROM events b
-    LEFT JOIN opened o ON o.lot_id = b.lot_id
-    LEFT JOIN closed c ON c.lot_id = b.lot_id
-WHERE b.stream = 'lot' AND b.type = 'bid_placed' AND b.lot_id IN ({marks})
-    AND (b.lot_id, b.seq) NOT IN (SELECT lot_id, seq FROM voided)
+    COALESCE(SUM(10 * b.ts >= 10 * o.t1 - (o.t1 - o.t0)), 0),
+    COALESCE(SUM(b.deadline - b.ts < w.extend_ms), 0),
+    MAX(json_extract(CAST(b.body AS TEXT), '$.amount'))
+FROM timeline b
+    LEFT JOIN bounds o ON o.lot_id = b.lot_id
+    LEFT JOIN windows w ON w.lot_id = b.lot_id
+    LEFT JOIN voided x ON x.lot_id = b.lot_id AND x.seq = b.seq
+WHERE b.type = 'bid_placed' AND x.seq IS NULL
 GROUP BY b.lot_id, bidder ORDER BY b.lot_id, bidder
 """
-"""Each bidder's bids per lot (voided ones left out), the automatic ones, and those in the
-final 10% of the lot's window (first opening to close: 10*ts >= 10*close - window)."""
+"""Each bidder's bids per lot (voided ones left out), the automatic ones, those in the final
+10% of the lot's window (first opening to close: 10*ts >= 10*close - window), those with less
+than ``extend_ms`` left before the deadline the bid found (the ``ends_at`` of the event before
+it that set one), and the bidder's highest."""
 
 _REPORT_LOTS = """
 WITH moves AS (
-    SELECT lot_id, type, json_extract(CAST(body AS TEXT), '$.ends_at') AS ends_at,
+    SELECT lot_id, type, ts, json_extract(CAST(body AS TEXT), '$.ends_at') AS ends_at,
         MAX(json_extract(CAST(body AS TEXT), '$.ends_at')) OVER (
             PARTITION BY lot_id ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
         ) AS before
@@ -1193,21 +1361,63 @@ WITH moves AS (
     WHERE stream = 'lot' AND lot_id IN ({marks})
         AND type IN ('lot_opened', 'bid_placed', 'lot_extended', 'lot_resumed')
 ), closes AS (
-    SELECT lot_id, json_extract(CAST(body AS TEXT), '$.outcome') AS outcome,
+    SELECT lot_id, ts, json_extract(CAST(body AS TEXT), '$.outcome') AS outcome,
         json_extract(CAST(body AS TEXT), '$.reason') AS reason,
         json_extract(CAST(body AS TEXT), '$.winner') AS winner,
         json_extract(CAST(body AS TEXT), '$.amount') AS amount
     FROM events WHERE stream = 'lot' AND type = 'lot_closed' AND lot_id IN ({marks})
 ), extended AS (
-    SELECT lot_id, SUM(type IN ('bid_placed', 'lot_extended') AND ends_at > before) AS n
+    SELECT lot_id, SUM(type IN ('bid_placed', 'lot_extended') AND ends_at > before) AS n,
+        MIN(CASE WHEN type = 'lot_opened' THEN ts END) AS opened_at
     FROM moves GROUP BY lot_id
+), logged AS (
+    SELECT DISTINCT lot_id FROM events WHERE stream = 'lot' AND lot_id IN ({marks})
 )
-SELECT x.lot_id, c.outcome, c.reason, c.winner, c.amount, x.n
-FROM extended x LEFT JOIN closes c ON c.lot_id = x.lot_id
-ORDER BY x.lot_id
+SELECT g.lot_id, c.outcome, c.reason, c.winner, c.amount, COALESCE(x.n, 0), x.opened_at, c.ts
+FROM logged g LEFT JOIN extended x ON x.lot_id = g.lot_id LEFT JOIN closes c ON c.lot_id = g.lot_id
+ORDER BY g.lot_id
 """
-"""Each lot's close, and how often a bid or an extension moved its deadline later than any
-before it (a resume's new deadline is a base, not an extension)."""
+"""Each lot with events: its close, how often a bid or an extension moved its deadline later
+than any before it (a resume's new deadline is a base, not an extension), its first opening."""
+
+_REPORT_MINUTES = """
+WITH voided AS MATERIALIZED (
+    SELECT e.lot_id, CAST(j.value AS INTEGER) AS seq
+    FROM events e, json_each(json_extract(CAST(e.body AS TEXT), '$.voided')) j
+    WHERE e.stream = 'lot' AND e.type = 'bid_voided' AND e.lot_id IN ({marks})
+)
+SELECT b.ts / 60000 * 60000 AS minute, COUNT(*)
+FROM events b LEFT JOIN voided x ON x.lot_id = b.lot_id AND x.seq = b.seq
+WHERE b.stream = 'lot' AND b.type = 'bid_placed' AND b.lot_id IN ({marks}) AND x.seq IS NULL
+GROUP BY minute
+"""
+"""The counted bids per minute (by the ``ts`` column: no event body read but the voids')."""
+
+_BIDDER_COUNTS = """
+WITH chosen(g, lot_id) AS MATERIALIZED (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)
+), kept AS MATERIALIZED (
+    SELECT c.g, c.lot_id FROM chosen c JOIN report_lots f ON f.lot_id = c.lot_id
+    WHERE f.version = ?
+), live AS MATERIALIZED (
+    SELECT g, lot_id FROM chosen WHERE lot_id NOT IN (SELECT lot_id FROM kept)
+), voided AS MATERIALIZED (
+    SELECT e.lot_id, CAST(j.value AS INTEGER) AS seq
+    FROM live c JOIN events e ON e.stream = 'lot' AND e.lot_id = c.lot_id
+        AND e.type = 'bid_voided',
+        json_each(json_extract(CAST(e.body AS TEXT), '$.voided')) j
+), names(g, bidder) AS (
+    SELECT k.g, b.bidder FROM kept k JOIN report_bidders b ON b.lot_id = k.lot_id
+    UNION ALL
+    SELECT c.g, json_extract(CAST(e.body AS TEXT), '$.bidder')
+    FROM live c JOIN events e ON e.stream = 'lot' AND e.lot_id = c.lot_id
+        AND e.type = 'bid_placed'
+        LEFT JOIN voided x ON x.lot_id = e.lot_id AND x.seq = e.seq
+    WHERE x.seq IS NULL
+)
+"""
+"""The people with a counted bid per group of lots: the kept (closed) lots' from
+``report_bidders``, the others' from their bids."""
 
 READ_CHUNK = 500
 """Ids per ``IN (...)`` read: well under SQLite's 32,766 parameters."""
