@@ -148,6 +148,19 @@ class LotTally:
     bidders: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class LotTerms:
+    """A lot's catalogued money terms, what an across-sales report needs of its spec (read by
+    the store without building every LotSpec)."""
+
+    id: str
+    currency: str
+    starting_price: int
+    reserve: int | None
+    estimate_low: int | None
+    estimate_high: int | None
+
+
 @dataclass(slots=True)
 class ReportFacts:
     lots: list[LotTally]
@@ -243,6 +256,10 @@ class Catalog(Protocol):
 
     async def catalog_lots(self, lot_ids: Sequence[str]) -> list[CatalogLot]:
         """The entries of ``lot_ids``, in that order (an unknown id is left out)."""
+        ...
+
+    async def lot_terms(self, lot_ids: Sequence[str]) -> list[LotTerms]:
+        """The money terms of ``lot_ids``, in that order (an unknown id is left out)."""
         ...
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None: ...

@@ -34,6 +34,7 @@ from bidwire.store.base import (
     ListingEntry,
     LotLog,
     LotTally,
+    LotTerms,
     ReportFacts,
     StoredLot,
     StoredSale,
@@ -352,3 +353,12 @@ class MemoryStore(MemoryAccounts, MemoryActivity):
         facts = [await self.report_facts(group) for group in groups]
         names = [{row.bidder for row in found.bidders} for found in facts]
         return [len(group) for group in names], len(set().union(*names))
+
+    async def lot_terms(self, lot_ids: Sequence[str]) -> list[LotTerms]:
+        specs = [self.lots[lot_id].spec for lot_id in lot_ids if lot_id in self.lots]
+        return [
+            LotTerms(
+                s.id, s.currency, s.starting_price, s.reserve, s.estimate_low, s.estimate_high
+            )
+            for s in specs
+        ]

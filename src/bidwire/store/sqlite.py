@@ -50,6 +50,7 @@ from bidwire.store.base import (
     ListingEntry,
     LotLog,
     LotTally,
+    LotTerms,
     ReportFacts,
     decode_snapshot,
     lot_spec_from_record,
@@ -1187,9 +1188,8 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
                 kept = [LotTally(*row) for row in cur]
                 facts.lots.extend(kept)
                 if bidders and kept:
-                    cur = conn.execute(
-                        _KEPT_BIDDERS.format(marks=_marks(kept)), [t.lot_id for t in kept]
-                    )
+                    ids = [t.lot_id for t in kept]
+                    cur = conn.execute(_KEPT_BIDDERS.format(marks=_marks(ids)), ids)
                     facts.bidders.extend(BidderTally(*row) for row in cur)
                 known = {t.lot_id for t in kept}
                 rest = [lot_id for lot_id in chunk if lot_id not in known]
@@ -1275,6 +1275,24 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
             return counts, int(cur.fetchone()[0])
 
         result: tuple[list[int], int] = await self._read(read)
+        return result
+
+
+    async def lot_terms(self, lot_ids: Sequence[str]) -> list[LotTerms]:
+        def read(conn: sqlite3.Connection) -> list[LotTerms]:
+            found: dict[str, LotTerms] = {}
+            for chunk in _chunks(lot_ids):
+                cur = conn.execute(
+                    "SELECT id, json_extract(spec, '$.currency'),"
+                    " json_extract(spec, '$.starting_price'), json_extract(spec, '$.reserve'),"
+                    " json_extract(spec, '$.estimate_low'), json_extract(spec, '$.estimate_high')"
+                    f" FROM lots WHERE id IN ({_marks(chunk)})",
+                    chunk,
+                )
+                found.update((row[0], LotTerms(*row)) for row in cur)
+            return [found[lot_id] for lot_id in lot_ids if lot_id in found]
+
+        result: list[LotTerms] = await self._read(read)
         return result
 
 
