@@ -645,20 +645,41 @@ def buy_now_price(
 
 @app.command("report")
 def report(
-    sale_id: Annotated[str, typer.Argument(help="The sale (see: bidwire admin sales).")],
+    sale_id: Annotated[
+        str | None, typer.Argument(help="The sale (see: bidwire admin sales); or --all.")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="The report as the server's JSON, whole.")
     ] = False,
     as_csv: Annotated[
         bool, typer.Option("--csv", help="One CSV row per lot: the report's per_lot.")
     ] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="Across sales: a row per sale started in the range.")
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option("--from", help="With --all: started at or after (ms or ISO).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="With --all: started before (ms or ISO date).")
+    ] = None,
     url: ServerOption = "http://127.0.0.1:8000",
     user: UserOption = "admin",
     cafile: CaOption = None,
 ) -> None:
     """A sale's report from a running server, for admins: lots sold, unsold and withdrawn,
-    sell-through, hammer, bids, bidders and sniping, per lot (a running sale: so far)."""
+    sell-through, hammer, bids, bidders and sniping, per lot (a running sale: so far); with
+    --all, the same figures per sale across the sales started in a range, and their totals."""
     _one_format(as_json, as_csv)
+    if every:
+        if sale_id is not None:
+            raise typer.BadParameter("give a sale or --all, not both")
+        range_ms = (_instant_ms(since, "--from") or 0, _instant_ms(until, "--to"))
+        _remote(url, user, cafile, lambda api: _sales_report(api, *range_ms, as_json, as_csv))
+        return
+    if sale_id is None or since is not None or until is not None:
+        raise typer.BadParameter("give a sale (--from and --to go with --all)")
+    wanted: str = sale_id
 
     def job(api: AdminApi) -> str | Table:
         import csv
@@ -667,7 +688,7 @@ def report(
 
         from bidwire.engine.report import CSV_FIELDS
 
-        data = api.report(sale_id)
+        data = api.report(wanted)
         if as_json:
             return json.dumps(data, indent=1)
         if as_csv:
@@ -681,6 +702,128 @@ def report(
     _remote(url, user, cafile, job)
 
 
+def _instant_ms(text: str | None, option: str) -> int | None:
+    """``--from``/``--to`` as ms since the epoch: digits as they are, else an ISO date or
+    date and time (UTC unless it says otherwise)."""
+    from datetime import UTC, datetime
+
+    if text is None:
+        return None
+    if text.strip().isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither ms since the epoch nor a date such as 2026-12-01",
+            param_hint=option,
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0, int(moment.timestamp() * 1000))
+
+
+def _sales_report(
+    api: AdminApi, from_ms: int, to_ms: int | None, as_json: bool, as_csv: bool
+) -> str | Table:
+    import csv
+    import io
+    import json
+
+    from bidwire.engine.report import SUMMARY_CSV_FIELDS
+
+    data = api.sales_report(from_ms, to_ms)
+    if as_json:
+        return json.dumps(data, indent=1)
+    if as_csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=SUMMARY_CSV_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(
+            {k: safe_cell(row[k]) for k in SUMMARY_CSV_FIELDS} for row in data["sales"]
+        )
+        return buffer.getvalue().rstrip("\n")
+    return sales_table(data)
+
+
+def _headline(data: dict[str, Any]) -> str:
+    """The figures a sale's report and the across-sales totals share, in words."""
+    from bidwire.domain.money import format_amount
+
+    parts = [
+        f"{data['sold']} sold, {data['unsold']} unsold ({data['bought_in']} bought in),"
+        f" {data['withdrawn']} withdrawn, {data['open']} open of {data['lots']};"
+        f" sell-through {data['sell_through_lots']:.0%}"
+    ]
+    totals = ", ".join(
+        f"{format_amount(t['hammer_total'], t['currency'])}"
+        f" ({t['sell_through_value']:.0%} of value)"
+        for t in data["by_currency"]
+    )
+    parts.append(f"hammer {totals or 'none'}")
+    if data["currency"] is not None and data["mean_hammer"] is not None:
+        mean = format_amount(data["mean_hammer"], data["currency"])
+        median = format_amount(data["median_hammer"], data["currency"])
+        parts.append(f"mean {mean}, median {median}")
+    parts.append(
+        f"{data['bids']} bids ({data['auto_share']:.0%} automatic) by"
+        f" {data['unique_bidders']} bidders"
+    )
+    parts.append(
+        f"sniping: {data['sniping_share']:.0%} in the final 10%,"
+        f" {data['sniping_extend_share']:.0%} in the extend window;"
+        f" {data['extensions']} extensions"
+    )
+    if data["mean_time_to_sell_ms"] is not None:
+        parts.append(f"mean time to sell {_duration(data['mean_time_to_sell_ms'])}")
+    return "; ".join(parts)
+
+
+def _duration(ms: int) -> str:
+    seconds = ms // 1000
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+def sales_table(data: dict[str, Any]) -> Table:
+    """The terminal's view of the across-sales report: a row per sale, the totals below."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from bidwire.domain.money import format_amount
+
+    table = Table(
+        title=f"{len(data['sales'])} sales", caption="totals: " + _headline(data["totals"])
+    )
+    numbers = ("Lots", "Sold", "Sell-through", "Hammer", "Bids", "Bidders", "Sniping")
+    for heading in ("Sale", "Title", "Started (UTC)", *numbers):
+        table.add_column(heading, justify="right" if heading in numbers else "left")
+    for row in data["sales"]:
+        hammer = ", ".join(
+            format_amount(t["hammer_total"], t["currency"]) for t in row["by_currency"]
+        )
+        started = datetime.fromtimestamp(row["started_at"] / 1000, UTC)
+        table.add_row(
+            row["sale"],
+            row["title"],
+            started.strftime("%Y-%m-%d %H:%M"),
+            str(row["lots"]),
+            str(row["sold"]),
+            f"{row['sell_through_lots']:.0%}",
+            hammer,
+            str(row["bids"]),
+            str(row["unique_bidders"]),
+            f"{row['sniping_share']:.0%}",
+        )
+    if data["next_from"] is not None:
+        table.caption = f"{table.caption}\nmore sales: --from {data['next_from']}"
+    return table
+
+
 def report_table(data: dict[str, Any]) -> Table:
     """The terminal's view of a report: a line of totals, then one row per lot."""
     from rich.table import Table
@@ -690,25 +833,17 @@ def report_table(data: dict[str, Any]) -> Table:
     def money(amount: int | None, currency: str) -> str:
         return "" if amount is None else format_amount(amount, currency)
 
-    totals = ", ".join(
-        f"{money(t['hammer_total'], t['currency'])} ({t['sell_through_value']:.0%} of value)"
-        for t in data["by_currency"]
-    )
-    title = (
-        f"{data['title']} ({data['sale']}): {data['sold']} sold, {data['unsold']} unsold,"
-        f" {data['withdrawn']} withdrawn, {data['open']} open of {data['lots']};"
-        f" sell-through {data['sell_through_lots']:.0%}"
-    )
     caption = (
-        f"hammer {totals or 'none'}; {data['bids']} bids ({data['auto_bids']} automatic) by"
-        f" {data['unique_bidders']} bidders; {data['sniping_share']:.0%} in the final 10%"
+        f"{_headline(data)}; the top bidder placed {data['top_bidder_share']:.0%} of the bids"
     )
-    table = Table(title=title, caption=caption)
-    numbers = ("Hammer", "Bids", "Bidders", "Ext.")
-    headings = ("Lot", "Title", "Outcome", "Reason", "Winner", "Hammer", "Bids", "Bidders")
-    for heading in (*headings, "Estimate", "Ext."):
+    table = Table(title=f"{data['title']} ({data['sale']})", caption=caption)
+    numbers = ("Hammer", "x Start", "Bids", "Bidders", "Late", "Ext.", "To sell")
+    headings = ("Lot", "Title", "Outcome", "Reason", "Winner", "Hammer", "x Start", "Bids")
+    for heading in (*headings, "Bidders", "Estimate", "Reserve", "Late", "Ext.", "To sell"):
         table.add_column(heading, justify="right" if heading in numbers else "left")
     for row in data["per_lot"]:
+        ratio = row["start_ratio"]
+        to_sell = row["time_to_sell_ms"]
         table.add_row(
             row["lot"],
             row["title"],
@@ -716,10 +851,14 @@ def report_table(data: dict[str, Any]) -> Table:
             row["reason"] or "",
             row["winner"] or "",
             money(row["hammer"], row["currency"]),
+            "" if ratio is None else f"{ratio:.1f}",
             str(row["bids"]),
             str(row["bidders"]),
             row["estimate"] or "",
+            row["reserve_band"] or "",
+            f"{row['late_share']:.0%}",
             str(row["extensions"]),
+            "" if to_sell is None else _duration(to_sell),
         )
     return table
 

@@ -108,6 +108,17 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
         "unique_bidders": 3,  # ann, bob, dan: carl's only bid was voided
         "sniping_share": 2 / 7,
         "ts": 200_000,
+        "mean_hammer": (2_600 + 8_000) // 2,
+        "median_hammer": (2_600 + 8_000) // 2,  # two sold: the mean of the middle two
+        "auto_share": 2 / 7,
+        # bob's 2,500 found the voided bid's deadline (110 s) passed, ann's answer found 2 s
+        # left of bob's 117 s: both under the 10 s extend window; nothing else came that late
+        "sniping_extend_share": 2 / 7,
+        "top_bidder_share": 3 / 7,  # ann 3 (and bob 3) of 7
+        "extensions": 2,
+        "mean_time_to_sell_ms": (117_000 + 5_000) // 2,  # clock 0 -> 117 s, rug 0 -> 5 s
+        # bids at 10, 20, 20, 30 (lamp), 50 (vase) s; then 115, 115 s (carl's voided one out)
+        "bids_per_minute": [{"minute": 0, "bids": 5}, {"minute": 60_000, "bids": 2}],
     }
     assert per_lot == {
         "clock": {
@@ -121,6 +132,14 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 2,
             "estimate": "within",
             "extensions": 2,
+            "starting_price": 1_000,
+            "estimate_low": 2_000,
+            "estimate_high": 3_000,
+            "start_ratio": 2.6,
+            "reserve_band": None,  # no reserve
+            "time_to_sell_ms": 117_000,
+            "late_share": 2 / 5,
+            "extend_share": 2 / 5,
         },
         "vase": {
             "title": "Vase",
@@ -133,6 +152,14 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 1,
             "estimate": None,
             "extensions": 0,
+            "starting_price": 500,
+            "estimate_low": 3_000,
+            "estimate_high": None,
+            "start_ratio": None,
+            "reserve_band": "below",  # 3,500 under the 4,000 reserve
+            "time_to_sell_ms": None,
+            "late_share": 0.0,  # 50 s of a 0-100 s window
+            "extend_share": 0.0,
         },
         "lamp": {
             "title": "Lamp",
@@ -145,6 +172,14 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 1,
             "estimate": None,
             "extensions": 0,
+            "starting_price": 700,
+            "estimate_low": None,
+            "estimate_high": None,
+            "start_ratio": None,
+            "reserve_band": None,
+            "time_to_sell_ms": None,
+            "late_share": 0.0,
+            "extend_share": 0.0,
         },
         "rug": {
             "title": "Rug",
@@ -157,6 +192,14 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 0,
             "estimate": None,
             "extensions": 0,
+            "starting_price": 2_000,
+            "estimate_low": None,
+            "estimate_high": None,
+            "start_ratio": 4.0,  # bought now at 8,000 from 2,000
+            "reserve_band": None,
+            "time_to_sell_ms": 5_000,
+            "late_share": 0.0,
+            "extend_share": 0.0,
         },
         "chair": {
             "title": "Chair",
@@ -169,6 +212,14 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 0,
             "estimate": None,
             "extensions": 0,
+            "starting_price": 300,
+            "estimate_low": 400,
+            "estimate_high": None,
+            "start_ratio": None,
+            "reserve_band": None,
+            "time_to_sell_ms": None,
+            "late_share": 0.0,
+            "extend_share": 0.0,
         },
         "desk": {
             "title": "Desk",
@@ -181,12 +232,24 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 0,
             "estimate": None,
             "extensions": 0,
+            "starting_price": 1_000,
+            "estimate_low": None,
+            "estimate_high": None,
+            "start_ratio": None,
+            "reserve_band": None,
+            "time_to_sell_ms": None,
+            "late_share": 0.0,
+            "extend_share": 0.0,
         },
     }
+    no_margin = {"margin_lots": 0, "margin_over_second": 0, "mean_margin_over_second": None}
     assert per_bidder == [
-        {"bidder": "ann", "lots": 1, "bids": 3, "wins": 1, "win_ratio": 1.0},
-        {"bidder": "bob", "lots": 2, "bids": 3, "wins": 0, "win_ratio": 0.0},
-        {"bidder": "dan", "lots": 1, "bids": 1, "wins": 1, "win_ratio": 1.0},
+        # ann won the clock at 2,600 over bob's best 2,500: 100 over the second
+        {"bidder": "ann", "lots": 1, "bids": 3, "wins": 1, "win_ratio": 1.0}
+        | {"margin_lots": 1, "margin_over_second": 100, "mean_margin_over_second": 100},
+        {"bidder": "bob", "lots": 2, "bids": 3, "wins": 0, "win_ratio": 0.0} | no_margin,
+        # dan's rug was bought now with nobody else bidding: no second bid to be over
+        {"bidder": "dan", "lots": 1, "bids": 1, "wins": 1, "win_ratio": 1.0} | no_margin,
     ]
 
 
