@@ -837,28 +837,21 @@ def report_table(data: dict[str, Any]) -> Table:
         f"{_headline(data)}; the top bidder placed {data['top_bidder_share']:.0%} of the bids"
     )
     table = Table(title=f"{data['title']} ({data['sale']})", caption=caption)
-    numbers = ("Hammer", "x Start", "Bids", "Bidders", "Late", "Ext.", "To sell")
-    headings = ("Lot", "Title", "Outcome", "Reason", "Winner", "Hammer", "x Start", "Bids")
-    for heading in (*headings, "Bidders", "Estimate", "Reserve", "Late", "Ext.", "To sell"):
+    numbers = ("Hammer", "Bids", "Bidders")
+    headings = ("Lot", "Title", "Result", "Winner", "Hammer", "Bids", "Bidders", "Estimate")
+    for heading in (*headings, "Reserve"):
         table.add_column(heading, justify="right" if heading in numbers else "left")
     for row in data["per_lot"]:
-        ratio = row["start_ratio"]
-        to_sell = row["time_to_sell_ms"]
         table.add_row(
             row["lot"],
             row["title"],
-            row["outcome"],
-            row["reason"] or "",
+            row["reason"] or row["outcome"],
             row["winner"] or "",
             money(row["hammer"], row["currency"]),
-            "" if ratio is None else f"{ratio:.1f}",
             str(row["bids"]),
             str(row["bidders"]),
             row["estimate"] or "",
             row["reserve_band"] or "",
-            f"{row['late_share']:.0%}",
-            str(row["extensions"]),
-            "" if to_sell is None else _duration(to_sell),
         )
     return table
 
