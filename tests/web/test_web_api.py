@@ -195,6 +195,7 @@ OPERATIONS = [
     ("GET", "/api/admin/lots/{lot_id}/bids"),
     ("GET", "/api/admin/sales/{sale_id}/settlement"),
     ("GET", "/api/admin/sales/{sale_id}/report"),
+    ("GET", "/api/admin/report"),
     ("GET", "/api/admin/audit"),
     ("GET", "/api/admin/sales"),
     ("POST", "/api/guest"),
