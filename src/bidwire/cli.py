@@ -833,9 +833,7 @@ def report_table(data: dict[str, Any]) -> Table:
     def money(amount: int | None, currency: str) -> str:
         return "" if amount is None else format_amount(amount, currency)
 
-    caption = (
-        f"{_headline(data)}; the top bidder placed {data['top_bidder_share']:.0%} of the bids"
-    )
+    caption = f"{_headline(data)}; the top bidder placed {data['top_bidder_share']:.0%} of the bids"
     table = Table(title=f"{data['title']} ({data['sale']})", caption=caption)
     numbers = ("Hammer", "Bids", "Bidders")
     headings = ("Lot", "Title", "Result", "Winner", "Hammer", "Bids", "Bidders", "Estimate")

@@ -336,7 +336,12 @@ async def test_across_sales_the_range_picks_sales_by_start_and_totals_them(store
         "mean_hammer": 500,
         "median_hammer": 500,
         "by_currency": [
-            {"currency": "USD", "hammer_total": 500, "offered_value": 500, "sell_through_value": 1.0}
+            {
+                "currency": "USD",
+                "hammer_total": 500,
+                "offered_value": 500,
+                "sell_through_value": 1.0,
+            }
         ],
         "bids": 2,
         "auto_bids": 0,

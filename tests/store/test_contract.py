@@ -392,7 +392,8 @@ async def test_report_facts_bidder_counts_and_lot_terms_agree_on_every_store(
     voided = BidVoided("w", 4, [3], 150, "ann", 157, 1, 50_000, "root", 21_000)
     late = BidPlaced("w", 5, 300, "bob", 51_000, 307, 45_000)  # 5 s left of 50 s: extends
     closed = LotClosed("w", 6, "sold", "bob", 300, 51_000)
-    for event in [opened(), bid(2, 150), bid(3, 200), voided, late, closed]:
+    script: list[LotEvent] = [opened(), bid(2, 150), bid(3, 200), voided, late, closed]
+    for event in script:
         await store.append([event])
     # counted from the bids (nothing kept yet), then from the kept facts
     assert await store.bidder_counts([["w"], ["v"], ["w", "v"]]) == ([2, 0, 2], 2)

@@ -206,9 +206,7 @@ def _median(values: Sequence[int]) -> int | None:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) // 2
 
 
-def figures(
-    terms: Sequence[Terms], closes: Mapping[str, LotTally], unique_bidders: int
-) -> Figures:
+def figures(terms: Sequence[Terms], closes: Mapping[str, LotTally], unique_bidders: int) -> Figures:
     """The headline figures of ``terms``' lots from their tallies by lot id (pure: no I/O,
     no clock); a lot without a tally has no events yet."""
     totals: dict[str, list[int]] = {}

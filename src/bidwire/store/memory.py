@@ -313,7 +313,11 @@ class MemoryStore(MemoryAccounts, MemoryActivity):
         deadline: int | None = None
         extensions = 0
         for ev in events:
-            if isinstance(ev, BidPlaced | LotExtended) and latest is not None and ev.ends_at > latest:
+            if (
+                isinstance(ev, BidPlaced | LotExtended)
+                and latest is not None
+                and ev.ends_at > latest
+            ):
                 extensions += 1
             if isinstance(ev, LotOpened | BidPlaced | LotExtended | LotResumed):
                 latest = ev.ends_at if latest is None else max(latest, ev.ends_at)
@@ -357,8 +361,6 @@ class MemoryStore(MemoryAccounts, MemoryActivity):
     async def lot_terms(self, lot_ids: Sequence[str]) -> list[LotTerms]:
         specs = [self.lots[lot_id].spec for lot_id in lot_ids if lot_id in self.lots]
         return [
-            LotTerms(
-                s.id, s.currency, s.starting_price, s.reserve, s.estimate_low, s.estimate_high
-            )
+            LotTerms(s.id, s.currency, s.starting_price, s.reserve, s.estimate_low, s.estimate_high)
             for s in specs
         ]

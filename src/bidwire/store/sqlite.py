@@ -1252,10 +1252,8 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
                 [(t.lot_id, t.bidder, t.bids, t.auto, t.late, t.extend, t.best) for t in bidders],
             )
 
-        try:
+        with contextlib.suppress(StoreUnavailable):
             await self._submit(run)
-        except StoreUnavailable:
-            pass
 
     async def bidder_counts(self, groups: Sequence[Sequence[str]]) -> tuple[list[int], int]:
         chosen = json.dumps([[g, lot_id] for g, group in enumerate(groups) for lot_id in group])
@@ -1276,7 +1274,6 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
 
         result: tuple[list[int], int] = await self._read(read)
         return result
-
 
     async def lot_terms(self, lot_ids: Sequence[str]) -> list[LotTerms]:
         def read(conn: sqlite3.Connection) -> list[LotTerms]:
