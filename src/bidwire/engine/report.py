@@ -411,7 +411,7 @@ async def sales_report(
     terms = {t.id: t for t in await store.lot_terms(lot_ids)}
     facts = await store.report_facts(lot_ids, bidders=False)
     closes = {tally.lot_id: tally for tally in facts.lots}
-    per_sale, overall = await store.bidder_counts([sale.spec.lot_ids for sale in page])
+    per_sale, overall = await store.bidder_counts([sale.id for sale in page])
     rows = []
     for sale, unique in zip(page, per_sale, strict=True):
         sale_terms = [terms[lot_id] for lot_id in sale.spec.lot_ids if lot_id in terms]

@@ -237,9 +237,10 @@ class EventLog(Protocol):
         from the first read on. Without ``bidders``, only the lots' (across-sales reports)."""
         ...
 
-    async def bidder_counts(self, groups: Sequence[Sequence[str]]) -> tuple[list[int], int]:
-        """The distinct people with a counted bid on each group's lots, and over all groups
-        (the across-sales report's ``unique_bidders``), counted by the store."""
+    async def bidder_counts(self, sale_ids: Sequence[str]) -> tuple[list[int], int]:
+        """The distinct people with a counted bid on each sale's lots, and over all of them
+        (the across-sales report's ``unique_bidders``), counted by the store (from a row per
+        sale and person for the lots it keeps the facts of)."""
         ...
 
     def fault(self) -> str | None:

@@ -353,7 +353,8 @@ class MemoryStore(MemoryAccounts, MemoryActivity):
         )
         return lot, rows
 
-    async def bidder_counts(self, groups: Sequence[Sequence[str]]) -> tuple[list[int], int]:
+    async def bidder_counts(self, sale_ids: Sequence[str]) -> tuple[list[int], int]:
+        groups = [[i for i, lot in self.lots.items() if lot.sale == s] for s in sale_ids]
         facts = [await self.report_facts(group) for group in groups]
         names = [{row.bidder for row in found.bidders} for found in facts]
         return [len(group) for group in names], len(set().union(*names))

@@ -235,6 +235,11 @@ MIGRATIONS: tuple[str, ...] = (
         best INTEGER NOT NULL,
         PRIMARY KEY (lot_id, bidder)
     ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS report_sale_bidders (
+        sale_id TEXT NOT NULL REFERENCES sales(id),
+        bidder TEXT NOT NULL,
+        PRIMARY KEY (sale_id, bidder)
+    ) WITHOUT ROWID;
     """,
 )
 
@@ -1251,25 +1256,30 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
                 " VALUES (?,?,?,?,?,?,?)",
                 [(t.lot_id, t.bidder, t.bids, t.auto, t.late, t.extend, t.best) for t in bidders],
             )
+            conn.executemany(
+                "INSERT OR IGNORE INTO report_sale_bidders (sale_id, bidder)"
+                " SELECT sale_id, ? FROM lots WHERE id = ?",
+                [(t.bidder, t.lot_id) for t in bidders],
+            )
 
         with contextlib.suppress(StoreUnavailable):
             await self._submit(run)
 
-    async def bidder_counts(self, groups: Sequence[Sequence[str]]) -> tuple[list[int], int]:
-        chosen = json.dumps([[g, lot_id] for g, group in enumerate(groups) for lot_id in group])
+    async def bidder_counts(self, sale_ids: Sequence[str]) -> tuple[list[int], int]:
+        chosen = json.dumps(list(sale_ids))
 
         def read(conn: sqlite3.Connection) -> tuple[list[int], int]:
-            counts = [0] * len(groups)
+            place = {sale_id: n for n, sale_id in enumerate(sale_ids)}
+            counts = [0] * len(sale_ids)
+            args = (chosen, REPORT_FACTS_VERSION, chosen)
             cur = conn.execute(
-                _BIDDER_COUNTS + "SELECT g, COUNT(DISTINCT bidder) FROM names GROUP BY g",
-                (chosen, REPORT_FACTS_VERSION),
+                _BIDDER_COUNTS + "SELECT sale_id, COUNT(DISTINCT bidder) FROM names"
+                " GROUP BY sale_id",
+                args,
             )
-            for g, n in cur:
-                counts[int(g)] = n
-            cur = conn.execute(
-                _BIDDER_COUNTS + "SELECT COUNT(DISTINCT bidder) FROM names",
-                (chosen, REPORT_FACTS_VERSION),
-            )
+            for sale_id, n in cur:
+                counts[place[sale_id]] = n
+            cur = conn.execute(_BIDDER_COUNTS + "SELECT COUNT(DISTINCT bidder) FROM names", args)
             return counts, int(cur.fetchone()[0])
 
         result: tuple[list[int], int] = await self._read(read)
@@ -1428,30 +1438,28 @@ GROUP BY minute
 """The counted bids per minute (by the ``ts`` column: no event body read but the voids')."""
 
 _BIDDER_COUNTS = """
-WITH chosen(g, lot_id) AS MATERIALIZED (
-    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)
-), kept AS MATERIALIZED (
-    SELECT c.g, c.lot_id FROM chosen c JOIN report_lots f ON f.lot_id = c.lot_id
-    WHERE f.version = ?
-), live AS MATERIALIZED (
-    SELECT g, lot_id FROM chosen WHERE lot_id NOT IN (SELECT lot_id FROM kept)
+WITH chosen(sale_id) AS MATERIALIZED (SELECT value FROM json_each(?)),
+live AS MATERIALIZED (
+    SELECT l.id AS lot_id, l.sale_id FROM lots l
+    WHERE l.sale_id IN (SELECT sale_id FROM chosen)
+        AND l.id NOT IN (SELECT lot_id FROM report_lots WHERE version = ?)
 ), voided AS MATERIALIZED (
-    SELECT e.lot_id, CAST(j.value AS INTEGER) AS seq
+    SELECT e.lot_id || ' ' || CAST(j.value AS INTEGER) AS bid
     FROM live c JOIN events e ON e.stream = 'lot' AND e.lot_id = c.lot_id
         AND e.type = 'bid_voided',
         json_each(json_extract(CAST(e.body AS TEXT), '$.voided')) j
-), names(g, bidder) AS (
-    SELECT k.g, b.bidder FROM kept k JOIN report_bidders b ON b.lot_id = k.lot_id
+), names(sale_id, bidder) AS (
+    SELECT sale_id, bidder FROM report_sale_bidders
+    WHERE sale_id IN (SELECT value FROM json_each(?))
     UNION ALL
-    SELECT c.g, json_extract(CAST(e.body AS TEXT), '$.bidder')
+    SELECT c.sale_id, json_extract(CAST(e.body AS TEXT), '$.bidder')
     FROM live c JOIN events e ON e.stream = 'lot' AND e.lot_id = c.lot_id
         AND e.type = 'bid_placed'
-        LEFT JOIN voided x ON x.lot_id = e.lot_id AND x.seq = e.seq
-    WHERE x.seq IS NULL
+    WHERE e.lot_id || ' ' || e.seq NOT IN (SELECT bid FROM voided)
 )
 """
-"""The people with a counted bid per group of lots: the kept (closed) lots' from
-``report_bidders``, the others' from their bids."""
+"""The people with a counted bid per sale: the kept (closed) lots' from
+``report_sale_bidders`` (a row per sale and person), the other lots' from their bids."""
 
 READ_CHUNK = 500
 """Ids per ``IN (...)`` read: well under SQLite's 32,766 parameters."""
