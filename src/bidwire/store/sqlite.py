@@ -1322,12 +1322,8 @@ def _count_facts(conn: sqlite3.Connection, lot_ids: Sequence[str], facts: Report
         tally[2] += row.late
         tally[3] += row.extend
         tally[4] += 1
-    closes = {
-        row[0]: row[1:] for row in conn.execute(_REPORT_CLOSES.format(marks=marks), lot_ids)
-    }
-    for lot_id, extensions, opened_at in conn.execute(
-        _REPORT_MOVES.format(marks=marks), lot_ids
-    ):
+    closes = {row[0]: row[1:] for row in conn.execute(_REPORT_CLOSES.format(marks=marks), lot_ids)}
+    for lot_id, extensions, opened_at in conn.execute(_REPORT_MOVES.format(marks=marks), lot_ids):
         outcome, reason, winner, amount, closed_at = closes.get(lot_id, (None,) * 5)
         facts.lots.append(
             LotTally(
