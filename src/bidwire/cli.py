@@ -799,9 +799,12 @@ def sales_table(data: dict[str, Any]) -> Table:
     table = Table(
         title=f"{len(data['sales'])} sales", caption="totals: " + _headline(data["totals"])
     )
-    numbers = ("Lots", "Sold", "Sell-through", "Hammer", "Bids", "Bidders", "Sniping")
-    for heading in ("Sale", "Title", "Started (UTC)", *numbers):
-        table.add_column(heading, justify="right" if heading in numbers else "left")
+    numbers = ("Lots", "Sold", "Sold %", "Hammer", "Bids", "Bidders")
+    table.add_column("Sale")
+    table.add_column("Title")
+    table.add_column("Started", min_width=10, no_wrap=True)  # a date cut short says nothing
+    for heading in numbers:
+        table.add_column(heading, justify="right")
     for row in data["sales"]:
         hammer = ", ".join(
             format_amount(t["hammer_total"], t["currency"]) for t in row["by_currency"]
@@ -810,14 +813,13 @@ def sales_table(data: dict[str, Any]) -> Table:
         table.add_row(
             row["sale"],
             row["title"],
-            started.strftime("%Y-%m-%d %H:%M"),
+            started.strftime("%Y-%m-%d"),
             str(row["lots"]),
             str(row["sold"]),
             f"{row['sell_through_lots']:.0%}",
             hammer,
             str(row["bids"]),
             str(row["unique_bidders"]),
-            f"{row['sniping_share']:.0%}",
         )
     if data["next_from"] is not None:
         table.caption = f"{table.caption}\nmore sales: --from {data['next_from']}"
