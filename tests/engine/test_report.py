@@ -3,6 +3,7 @@ counted by hand in the comments, never by the code under test."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -423,3 +424,21 @@ def test_a_met_reserve_an_odd_median_and_mixed_currencies_by_hand() -> None:
     assert (mixed.currency, mixed.mean_hammer, mixed.median_hammer) == (None, None, None)
     assert mixed.per_bidder[0].margin_over_second is None
     assert mixed.per_bidder[0].mean_margin_over_second is None
+
+
+async def test_sqlite_keeps_a_lots_facts_once_its_close_commits(tmp_path: Path) -> None:
+    async with open_store(f"sqlite:///{tmp_path}/c.db") as sqlite_store:
+        await sqlite_store.add_sale(SALE, LOTS)
+        for event in SCRIPT[:9]:  # the clock, up to its close; no report read at all
+            await sqlite_store.append([event])
+        db = sqlite3.connect(tmp_path / "c.db")
+        try:
+            kept: list[tuple[str, int]] = []
+            for _ in range(200):  # kept in the background: at most 2 s
+                kept = db.execute("SELECT lot_id, bids FROM report_lots").fetchall()
+                if kept:
+                    break
+                await asyncio.sleep(0.01)
+            assert kept == [("clock", 5)]
+        finally:
+            db.close()

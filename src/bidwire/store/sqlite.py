@@ -30,6 +30,7 @@ from bidwire.domain.events import (
     KEYED_EVENT_TYPES,
     SALE_EVENT_TYPES,
     KeyedEvent,
+    LotClosed,
     LotEvent,
     SaleEnded,
     SaleEvent,
@@ -681,6 +682,8 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
         self._closing = False
         self._writing = False
         """The writer thread runs (a flag, not ``Thread.is_alive``: that costs a lock per bid)."""
+        self._keeping: set[asyncio.Task[None]] = set()
+        """Closed lots' report facts being counted and kept, after their close commits."""
 
     async def __aenter__(self) -> SqliteStore:
         self._loop = asyncio.get_running_loop()
@@ -704,6 +707,9 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        for task in list(self._keeping):
+            task.cancel()
+        await asyncio.gather(*self._keeping, return_exceptions=True)
         if self._thread is not None:
             self._closing = True
             self._jobs.put(None)  # after every queued job: in-flight appends still commit
@@ -898,7 +904,23 @@ class SqliteStore(SqliteAccounts, SqliteActivity):
 
         self.appends += 1
         append = _Append(stream, lot_id, expected, last_seq, snapshot, keyed_rows)
-        return self._submit(run, append)
+        future = self._submit(run, append)
+        if stream == "lot" and isinstance(events[-1], LotClosed):
+            future.add_done_callback(lambda done: self._keep_after_close(lot_id, done))
+        return future
+
+    def _keep_after_close(self, lot_id: str, done: asyncio.Future[None]) -> None:
+        """Once a close commits, count and keep the lot's report facts, off the append's
+        path (a read, then one small write), so no report has to count a closed lot."""
+        if done.cancelled() or done.exception() is not None or self._closing:
+            return
+        task = asyncio.get_running_loop().create_task(self._keep_closed(lot_id))
+        self._keeping.add(task)
+        task.add_done_callback(self._keeping.discard)
+
+    async def _keep_closed(self, lot_id: str) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self.report_facts([lot_id], bidders=False)
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
         def run(conn: sqlite3.Connection) -> None:
