@@ -142,3 +142,10 @@ class AdminApi:
                 break
             query = f"&before_seq={int(reply['next_before_seq'])}"
         return bids
+
+    def sales_report(self, from_ms: int = 0, to_ms: int | None = None) -> dict[str, Any]:
+        """The across-sales report (docs/protocol.md, Sale report): one page, up to 1,000
+        sales; its ``next_from`` says where the next starts."""
+        query = f"?from={from_ms}" + ("" if to_ms is None else f"&to={to_ms}")
+        report: dict[str, Any] = self._call("GET", f"/api/admin/report{query}")
+        return report

@@ -656,22 +656,45 @@ def buy_now_price(
 
 @app.command("report")
 def report(
-    sale_id: Annotated[str, typer.Argument(help="The sale (see: bidwire admin sales).")],
+    sale_id: Annotated[
+        str | None, typer.Argument(help="The sale (see: bidwire admin sales); or --all.")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="The report as the server's JSON, whole.")
     ] = False,
     as_csv: Annotated[
         bool, typer.Option("--csv", help="One CSV row per lot: the report's per_lot.")
     ] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="Across sales: a row per sale started in the range.")
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option("--from", help="With --all: started at or after (ms or ISO).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="With --all: started before (ms or ISO date).")
+    ] = None,
     url: ServerOption = "http://127.0.0.1:8000",
     user: UserOption = "admin",
     cafile: CaOption = None,
     chart: Annotated[str | None, typer.Option("--chart", help=CHART_HELP)] = None,
 ) -> None:
     """A sale's report from a running server, for admins: lots sold, unsold and withdrawn,
-    sell-through, hammer, bids, bidders and sniping, per lot (a running sale: so far)."""
+    sell-through, hammer, bids, bidders and sniping, per lot (a running sale: so far); with
+    --all, the same figures per sale across the sales started in a range, and their totals."""
     _one_format(as_json, as_csv)
     _chart_format(chart)
+    if every:
+        if sale_id is not None:
+            raise typer.BadParameter("give a sale or --all, not both")
+        if chart is not None:
+            raise typer.BadParameter("a chart draws one sale: give a sale, not --all")
+        range_ms = (_instant_ms(since, "--from") or 0, _instant_ms(until, "--to"))
+        _remote(url, user, cafile, lambda api: _sales_report(api, *range_ms, as_json, as_csv))
+        return
+    if sale_id is None or since is not None or until is not None:
+        raise typer.BadParameter("give a sale (--from and --to go with --all)")
+    wanted: str = sale_id
 
     def job(api: AdminApi) -> str | Table:
         import csv
@@ -680,7 +703,7 @@ def report(
 
         from bidwire.engine.report import CSV_FIELDS
 
-        data = api.report(sale_id)
+        data = api.report(wanted)
         if chart:
             write_chart(api, data, chart)
         if as_json:
@@ -696,6 +719,130 @@ def report(
     _remote(url, user, cafile, job)
 
 
+def _instant_ms(text: str | None, option: str) -> int | None:
+    """``--from``/``--to`` as ms since the epoch: digits as they are, else an ISO date or
+    date and time (UTC unless it says otherwise)."""
+    from datetime import UTC, datetime
+
+    if text is None:
+        return None
+    if text.strip().isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither ms since the epoch nor a date such as 2026-12-01",
+            param_hint=option,
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0, int(moment.timestamp() * 1000))
+
+
+def _sales_report(
+    api: AdminApi, from_ms: int, to_ms: int | None, as_json: bool, as_csv: bool
+) -> str | Table:
+    import csv
+    import io
+    import json
+
+    from bidwire.engine.report import SUMMARY_CSV_FIELDS
+
+    data = api.sales_report(from_ms, to_ms)
+    if as_json:
+        return json.dumps(data, indent=1)
+    if as_csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=SUMMARY_CSV_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(
+            {k: safe_cell(row[k]) for k in SUMMARY_CSV_FIELDS} for row in data["sales"]
+        )
+        return buffer.getvalue().rstrip("\n")
+    return sales_table(data)
+
+
+def _headline(data: dict[str, Any]) -> str:
+    """The figures a sale's report and the across-sales totals share, in words."""
+    from bidwire.domain.money import format_amount
+
+    parts = [
+        f"{data['sold']} sold, {data['unsold']} unsold ({data['bought_in']} bought in),"
+        f" {data['withdrawn']} withdrawn, {data['open']} open of {data['lots']};"
+        f" sell-through {data['sell_through_lots']:.0%}"
+    ]
+    totals = ", ".join(
+        f"{format_amount(t['hammer_total'], t['currency'])}"
+        f" ({t['sell_through_value']:.0%} of value)"
+        for t in data["by_currency"]
+    )
+    parts.append(f"hammer {totals or 'none'}")
+    if data["currency"] is not None and data["mean_hammer"] is not None:
+        mean = format_amount(data["mean_hammer"], data["currency"])
+        median = format_amount(data["median_hammer"], data["currency"])
+        parts.append(f"mean {mean}, median {median}")
+    parts.append(
+        f"{data['bids']} bids ({data['auto_share']:.0%} automatic) by"
+        f" {data['unique_bidders']} bidders"
+    )
+    parts.append(
+        f"sniping: {data['sniping_share']:.0%} in the final 10%,"
+        f" {data['sniping_extend_share']:.0%} in the extend window;"
+        f" {data['extensions']} extensions"
+    )
+    if data["mean_time_to_sell_ms"] is not None:
+        parts.append(f"mean time to sell {_duration(data['mean_time_to_sell_ms'])}")
+    return "; ".join(parts)
+
+
+def _duration(ms: int) -> str:
+    seconds = ms // 1000
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+def sales_table(data: dict[str, Any]) -> Table:
+    """The terminal's view of the across-sales report: a row per sale, the totals below."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from bidwire.domain.money import format_amount
+
+    table = Table(
+        title=f"{len(data['sales'])} sales", caption="totals: " + _headline(data["totals"])
+    )
+    numbers = ("Lots", "Sold", "Sold %", "Hammer", "Bids", "Bidders")
+    table.add_column("Sale")
+    table.add_column("Title")
+    table.add_column("Started", min_width=10, no_wrap=True)  # a date cut short says nothing
+    for heading in numbers:
+        table.add_column(heading, justify="right")
+    for row in data["sales"]:
+        hammer = ", ".join(
+            format_amount(t["hammer_total"], t["currency"]) for t in row["by_currency"]
+        )
+        started = datetime.fromtimestamp(row["started_at"] / 1000, UTC)
+        table.add_row(
+            row["sale"],
+            row["title"],
+            started.strftime("%Y-%m-%d"),
+            str(row["lots"]),
+            str(row["sold"]),
+            f"{row['sell_through_lots']:.0%}",
+            hammer,
+            str(row["bids"]),
+            str(row["unique_bidders"]),
+        )
+    if data["next_from"] is not None:
+        table.caption = f"{table.caption}\nmore sales: --from {data['next_from']}"
+    return table
+
+
 def report_table(data: dict[str, Any]) -> Table:
     """The terminal's view of a report: a line of totals, then one row per lot."""
     from rich.table import Table
@@ -705,36 +852,23 @@ def report_table(data: dict[str, Any]) -> Table:
     def money(amount: int | None, currency: str) -> str:
         return "" if amount is None else format_amount(amount, currency)
 
-    totals = ", ".join(
-        f"{money(t['hammer_total'], t['currency'])} ({t['sell_through_value']:.0%} of value)"
-        for t in data["by_currency"]
-    )
-    title = (
-        f"{data['title']} ({data['sale']}): {data['sold']} sold, {data['unsold']} unsold,"
-        f" {data['withdrawn']} withdrawn, {data['open']} open of {data['lots']};"
-        f" sell-through {data['sell_through_lots']:.0%}"
-    )
-    caption = (
-        f"hammer {totals or 'none'}; {data['bids']} bids ({data['auto_bids']} automatic) by"
-        f" {data['unique_bidders']} bidders; {data['sniping_share']:.0%} in the final 10%"
-    )
-    table = Table(title=title, caption=caption)
-    numbers = ("Hammer", "Bids", "Bidders", "Ext.")
-    headings = ("Lot", "Title", "Outcome", "Reason", "Winner", "Hammer", "Bids", "Bidders")
-    for heading in (*headings, "Estimate", "Ext."):
+    caption = f"{_headline(data)}; the top bidder placed {data['top_bidder_share']:.0%} of the bids"
+    table = Table(title=f"{data['title']} ({data['sale']})", caption=caption)
+    numbers = ("Hammer", "Bids", "Bidders")
+    headings = ("Lot", "Title", "Result", "Winner", "Hammer", "Bids", "Bidders", "Estimate")
+    for heading in (*headings, "Reserve"):
         table.add_column(heading, justify="right" if heading in numbers else "left")
     for row in data["per_lot"]:
         table.add_row(
             row["lot"],
             row["title"],
-            row["outcome"],
-            row["reason"] or "",
+            row["reason"] or row["outcome"],
             row["winner"] or "",
             money(row["hammer"], row["currency"]),
             str(row["bids"]),
             str(row["bidders"]),
             row["estimate"] or "",
-            str(row["extensions"]),
+            row["reserve_band"] or "",
         )
     return table
 

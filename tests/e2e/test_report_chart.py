@@ -92,3 +92,6 @@ async def test_report_chart_refuses_another_kind_of_file(
     assert "Traceback" not in made.stderr
     unknown = report(server, "nothing", "--chart", str(tmp_path / "x.svg"))
     assert unknown.returncode == 1 and "unknown_sale" in unknown.stderr
+    across = report(server, "--all", "--chart", str(tmp_path / "all.png"))
+    assert across.returncode == 2 and "a chart draws one sale" in across.stderr, across.stderr
+    assert not (tmp_path / "all.png").exists()

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,61 @@ async def test_report_as_a_table_as_json_and_as_csv(server_factory: Any, tmp_pat
     unknown = report(server, "nothing")
     assert unknown.returncode == 1 and "unknown_sale" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+async def test_report_all_across_sales_as_table_json_and_csv(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    server = server_factory("--opening-seconds", "60", env={"BIDWIRE_ADMIN_PASSWORD": PASSWORD})
+    catalog = tmp_path / "sale.csv"
+    catalog.write_text("title,starting_price\nClock,10\n")
+    made = subprocess.run(
+        [
+            *(sys.executable, "-m", "bidwire", "admin", "import", str(catalog), "--start"),
+            *("--url", f"http://127.0.0.1:{server.http_port}"),
+        ],
+        env={**os.environ, "BIDWIRE_ADMIN_PASSWORD": PASSWORD},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert made.returncode == 0, made.stderr
+    sale_id = made.stdout.split("created ")[1].split()[0].rstrip(",")
+    base = f"http://127.0.0.1:{server.http_port}"
+    try:
+        urllib.request.urlopen(f"{base}/api/admin/report", timeout=10)
+        raise AssertionError("an anonymous caller read the across-sales report")
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 401 and json.loads(refused.read())["code"] == "not_authenticated"
+
+    as_json = report(server, "--all", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    printed = json.loads(as_json.stdout)
+    sales = [row["sale"] for row in printed["sales"]]
+    assert sale_id in sales, printed
+    assert printed["totals"]["lots"] == sum(row["lots"] for row in printed["sales"])
+    one = report(server, sale_id, "--json")
+    alone = json.loads(one.stdout)
+    row = printed["sales"][sales.index(sale_id)]
+    assert {k: v for k, v in row.items() if k != "started_at"} == {
+        k: alone[k] for k in row if k != "started_at"
+    }
+
+    as_csv = report(server, "--all", "--csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [r["sale"] for r in rows] == sales
+    assert rows[0]["lots"] == str(printed["sales"][0]["lots"])
+    assert "by_currency" not in rows[0]
+
+    table = report(server, "--all", "--from", "2000-01-01")
+    assert table.returncode == 0, table.stderr
+    assert sale_id in table.stdout and "totals:" in table.stdout
+    future = report(server, "--all", "--from", "2999-01-01", "--json")
+    assert json.loads(future.stdout)["sales"] == []
+    bad = report(server, "--all", "--from", "soon")
+    assert bad.returncode != 0 and "neither ms since the epoch nor a date" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    both = report(server, sale_id, "--all")
+    assert both.returncode != 0 and "not both" in both.stderr

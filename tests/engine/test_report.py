@@ -3,6 +3,8 @@ counted by hand in the comments, never by the code under test."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,9 +13,10 @@ import pytest
 
 from bidwire.domain.events import BidPlaced, BidVoided, LotClosed, LotEvent, LotOpened
 from bidwire.domain.lot import LotSpec
-from bidwire.domain.sale import SaleSpec
-from bidwire.engine.report import sale_report
+from bidwire.domain.sale import Sale, SaleSpec
+from bidwire.engine.report import build_report, sale_report, sales_report
 from bidwire.store import Store, open_store
+from bidwire.store.base import BidderTally, LotTally
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -108,6 +111,17 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
         "unique_bidders": 3,  # ann, bob, dan: carl's only bid was voided
         "sniping_share": 2 / 7,
         "ts": 200_000,
+        "mean_hammer": (2_600 + 8_000) // 2,
+        "median_hammer": (2_600 + 8_000) // 2,  # two sold: the mean of the middle two
+        "auto_share": 2 / 7,
+        # bob's 2,500 found the voided bid's deadline (110 s) passed, ann's answer found 2 s
+        # left of bob's 117 s: both under the 10 s extend window; nothing else came that late
+        "sniping_extend_share": 2 / 7,
+        "top_bidder_share": 3 / 7,  # ann 3 (and bob 3) of 7
+        "extensions": 2,
+        "mean_time_to_sell_ms": (117_000 + 5_000) // 2,  # clock 0 -> 117 s, rug 0 -> 5 s
+        # bids at 10, 20, 20, 30 (lamp), 50 (vase) s; then 115, 115 s (carl's voided one out)
+        "bids_per_minute": [{"minute": 0, "bids": 5}, {"minute": 60_000, "bids": 2}],
     }
     assert per_lot == {
         "clock": {
@@ -121,6 +135,14 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 2,
             "estimate": "within",
             "extensions": 2,
+            "starting_price": 1_000,
+            "estimate_low": 2_000,
+            "estimate_high": 3_000,
+            "start_ratio": 2.6,
+            "reserve_band": None,  # no reserve
+            "time_to_sell_ms": 117_000,
+            "late_share": 2 / 5,
+            "extend_share": 2 / 5,
         },
         "vase": {
             "title": "Vase",
@@ -133,6 +155,14 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 1,
             "estimate": None,
             "extensions": 0,
+            "starting_price": 500,
+            "estimate_low": 3_000,
+            "estimate_high": None,
+            "start_ratio": None,
+            "reserve_band": "below",  # 3,500 under the 4,000 reserve
+            "time_to_sell_ms": None,
+            "late_share": 0.0,  # 50 s of a 0-100 s window
+            "extend_share": 0.0,
         },
         "lamp": {
             "title": "Lamp",
@@ -145,6 +175,14 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 1,
             "estimate": None,
             "extensions": 0,
+            "starting_price": 700,
+            "estimate_low": None,
+            "estimate_high": None,
+            "start_ratio": None,
+            "reserve_band": None,
+            "time_to_sell_ms": None,
+            "late_share": 0.0,
+            "extend_share": 0.0,
         },
         "rug": {
             "title": "Rug",
@@ -157,6 +195,14 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 0,
             "estimate": None,
             "extensions": 0,
+            "starting_price": 2_000,
+            "estimate_low": None,
+            "estimate_high": None,
+            "start_ratio": 4.0,  # bought now at 8,000 from 2,000
+            "reserve_band": None,
+            "time_to_sell_ms": 5_000,
+            "late_share": 0.0,
+            "extend_share": 0.0,
         },
         "chair": {
             "title": "Chair",
@@ -169,6 +215,14 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 0,
             "estimate": None,
             "extensions": 0,
+            "starting_price": 300,
+            "estimate_low": 400,
+            "estimate_high": None,
+            "start_ratio": None,
+            "reserve_band": None,
+            "time_to_sell_ms": None,
+            "late_share": 0.0,
+            "extend_share": 0.0,
         },
         "desk": {
             "title": "Desk",
@@ -181,12 +235,24 @@ async def test_a_scripted_sale_reports_the_figures_counted_by_hand(store: Store)
             "bidders": 0,
             "estimate": None,
             "extensions": 0,
+            "starting_price": 1_000,
+            "estimate_low": None,
+            "estimate_high": None,
+            "start_ratio": None,
+            "reserve_band": None,
+            "time_to_sell_ms": None,
+            "late_share": 0.0,
+            "extend_share": 0.0,
         },
     }
+    no_margin = {"margin_lots": 0, "margin_over_second": 0, "mean_margin_over_second": None}
     assert per_bidder == [
-        {"bidder": "ann", "lots": 1, "bids": 3, "wins": 1, "win_ratio": 1.0},
-        {"bidder": "bob", "lots": 2, "bids": 3, "wins": 0, "win_ratio": 0.0},
-        {"bidder": "dan", "lots": 1, "bids": 1, "wins": 1, "win_ratio": 1.0},
+        # ann won the clock at 2,600 over bob's best 2,500: 100 over the second
+        {"bidder": "ann", "lots": 1, "bids": 3, "wins": 1, "win_ratio": 1.0}
+        | {"margin_lots": 1, "margin_over_second": 100, "mean_margin_over_second": 100},
+        {"bidder": "bob", "lots": 2, "bids": 3, "wins": 0, "win_ratio": 0.0} | no_margin,
+        # dan's rug was bought now with nobody else bidding: no second bid to be over
+        {"bidder": "dan", "lots": 1, "bids": 1, "wins": 1, "win_ratio": 1.0} | no_margin,
     ]
 
 
@@ -210,3 +276,169 @@ async def test_a_running_lot_reports_so_far_and_a_mixed_sale_totals_by_currency(
         ("USD", 10_600, 15_000),
     ]
     assert closed.per_lot[-1].estimate == "above" and closed.sniping_share == 3 / 8
+
+
+SALE_T_LOTS = [
+    LotSpec("bowl", "Bowl", starting_price=100, reserve=300),
+    LotSpec("cup", "Cup", starting_price=100),
+]
+SALE_T = SaleSpec("t", "Winter sale", ("bowl", "cup"), mode="timed")
+SALE_T_SCRIPT: list[LotEvent] = [
+    LotOpened("bowl", 1, "t", "Bowl", "", "USD", 100, 100, 1_100_000, 1_000_000),
+    bid("bowl", 2, 300, "eve", 1_010_000, 1_100_000),
+    # 5 s before the 1,100 s deadline: in the extend window, moves it to 1,105 s (an
+    # extension), and late: the window is 105 s, its final 10% from 1,094.5 s
+    bid("bowl", 3, 500, "ann", 1_095_000, 1_105_000),
+    LotClosed("bowl", 4, "sold", "ann", 500, 1_105_000),
+]
+
+
+async def test_across_sales_the_range_picks_sales_by_start_and_totals_them(store: Store) -> None:
+    await store.add_sale(SALE_T, SALE_T_LOTS)
+    for event in SALE_T_SCRIPT:
+        await store.append([event])
+    never = SaleSpec("u", "Not started", ("desk",), mode="timed")
+    sales = [Sale(SALE, started_at=0), Sale(SALE_T, started_at=1_000_000), Sale(never)]
+    both = msgspec.to_builtins(await sales_report(store, sales, 0, 2**53, 7))
+    assert [row["sale"] for row in both["sales"]] == ["s", "t"]
+    assert both["next_from"] is None and both["ts"] == 7
+    totals = both["totals"]
+    assert {k: totals[k] for k in ("lots", "sold", "unsold", "withdrawn", "open")} == {
+        "lots": 8,
+        "sold": 3,  # clock, rug, bowl
+        "unsold": 2,
+        "withdrawn": 1,
+        "open": 2,  # desk, cup
+    }
+    assert totals["sell_through_lots"] == 3 / 7
+    assert totals["hammer_total"] == 2_600 + 8_000 + 500
+    assert totals["by_currency"][0]["offered_value"] == 15_000 + 500
+    assert (totals["mean_hammer"], totals["median_hammer"]) == (11_100 // 3, 2_600)
+    assert (totals["bids"], totals["auto_bids"], totals["unique_bidders"]) == (9, 2, 4)
+    assert totals["sniping_share"] == 3 / 9 and totals["sniping_extend_share"] == 3 / 9
+    assert totals["extensions"] == 3
+    assert totals["mean_time_to_sell_ms"] == (117_000 + 5_000 + 105_000) // 3
+    winter = both["sales"][1]
+    assert winter == {
+        "sale": "t",
+        "title": "Winter sale",
+        "started_at": 1_000_000,
+        "lots": 2,
+        "sold": 1,
+        "unsold": 0,
+        "withdrawn": 0,
+        "bought_now": 0,
+        "bought_in": 0,
+        "open": 1,
+        "sell_through_lots": 1 / 2,
+        "currency": "USD",
+        "hammer_total": 500,
+        "sell_through_value": 1.0,
+        "mean_hammer": 500,
+        "median_hammer": 500,
+        "by_currency": [
+            {
+                "currency": "USD",
+                "hammer_total": 500,
+                "offered_value": 500,
+                "sell_through_value": 1.0,
+            }
+        ],
+        "bids": 2,
+        "auto_bids": 0,
+        "auto_share": 0.0,
+        "unique_bidders": 2,  # eve, ann
+        "sniping_share": 1 / 2,
+        "sniping_extend_share": 1 / 2,
+        "extensions": 1,
+        "mean_time_to_sell_ms": 105_000,
+    }
+    # the same figures as the sale's own report
+    spring = both["sales"][0]
+    alone = msgspec.to_builtins(await sale_report(store, SALE, 7))
+    assert {k: alone[k] for k in spring if k not in ("started_at",)} == {
+        k: v for k, v in spring.items() if k != "started_at"
+    }
+    later = await sales_report(store, sales, 1, 2**53, 7)
+    assert [row.sale for row in later.sales] == ["t"] and later.totals.lots == 2
+    paged = await sales_report(store, sales, 0, 2**53, 7, limit=1)
+    assert [row.sale for row in paged.sales] == ["s"] and paged.next_from == 1_000_000
+    again = msgspec.to_builtins(await sales_report(store, sales, 0, 2**53, 7))
+    assert again == both  # a second read, from the kept facts on SQLite, says the same
+
+
+async def test_sqlite_keeps_closed_lots_facts_and_remakes_an_old_version(tmp_path: Path) -> None:
+    async with open_store(f"sqlite:///{tmp_path}/k.db") as sqlite_store:
+        await sqlite_store.add_sale(SALE, LOTS)
+        for event in SCRIPT:
+            await sqlite_store.append([event])
+        first = msgspec.to_builtins(await sale_report(sqlite_store, SALE, 1))
+        db = sqlite3.connect(tmp_path / "k.db")
+        try:
+            kept = db.execute("SELECT lot_id, bids FROM report_lots ORDER BY lot_id").fetchall()
+            # the closed lots only: the desk has no events, none is open
+            assert kept == [("chair", 0), ("clock", 5), ("lamp", 1), ("rug", 0), ("vase", 1)]
+            bidders = db.execute("SELECT COUNT(*) FROM report_bidders").fetchone()
+            assert bidders == (4,)  # clock: ann, bob; vase: dan; lamp: bob
+            # a kept row that lies is what the next report reads (proof it is read) ...
+            db.execute("UPDATE report_lots SET bids = 50 WHERE lot_id = 'clock'")
+            db.commit()
+            lied = await sale_report(sqlite_store, SALE, 1)
+            assert lied.per_lot[0].bids == 50
+            # ... unless it is of another version: then it is counted again and kept anew
+            db.execute("UPDATE report_lots SET version = 0 WHERE lot_id = 'clock'")
+            db.commit()
+            assert msgspec.to_builtins(await sale_report(sqlite_store, SALE, 1)) == first
+            row = db.execute("SELECT version, bids FROM report_lots WHERE lot_id = 'clock'")
+            assert row.fetchone() == (1, 5)
+        finally:
+            db.close()
+
+
+def test_a_met_reserve_an_odd_median_and_mixed_currencies_by_hand() -> None:
+    specs = [
+        LotSpec("a", "A", starting_price=100, reserve=200),
+        LotSpec("b", "B", starting_price=100),
+        LotSpec("c", "C", starting_price=100),
+        LotSpec("d", "D", currency="EUR", starting_price=100),
+    ]
+    sale = SaleSpec("m", "Mixed", ("a", "b", "c", "d"), mode="timed")
+    lots = [
+        LotTally("a", "sold", "hammer", "ann", 900, 0, 0, 60_000, 2, 0, 0, 0, 2),
+        LotTally("b", "sold", "hammer", "ann", 300, 0, 0, 1_000, 1, 0, 0, 0, 1),
+        LotTally("c", "sold", "hammer", "bob", 400, 0, 0, 2_000, 1, 0, 0, 0, 1),
+    ]
+    bidders = [
+        BidderTally("a", "ann", 1, 0, 0, 0, 900),
+        BidderTally("a", "bob", 1, 0, 0, 0, 850),
+        BidderTally("b", "ann", 1, 0, 0, 0, 300),
+        BidderTally("c", "bob", 1, 0, 0, 0, 400),
+    ]
+    usd = build_report(sale, specs[:3], lots, bidders, 5)
+    assert (usd.mean_hammer, usd.median_hammer) == (1_600 // 3, 400)  # 300, 400, 900
+    assert usd.per_lot[0].reserve_band == "met" and usd.per_lot[1].reserve_band is None
+    assert usd.top_bidder_share == 2 / 4
+    ann = usd.per_bidder[0]
+    assert (ann.margin_lots, ann.margin_over_second, ann.mean_margin_over_second) == (1, 50, 50)
+    mixed = build_report(sale, specs, lots, bidders, 5)
+    assert (mixed.currency, mixed.mean_hammer, mixed.median_hammer) == (None, None, None)
+    assert mixed.per_bidder[0].margin_over_second is None
+    assert mixed.per_bidder[0].mean_margin_over_second is None
+
+
+async def test_sqlite_keeps_a_lots_facts_once_its_close_commits(tmp_path: Path) -> None:
+    async with open_store(f"sqlite:///{tmp_path}/c.db") as sqlite_store:
+        await sqlite_store.add_sale(SALE, LOTS)
+        for event in SCRIPT[:9]:  # the clock, up to its close; no report read at all
+            await sqlite_store.append([event])
+        db = sqlite3.connect(tmp_path / "c.db")
+        try:
+            kept: list[tuple[str, int]] = []
+            for _ in range(200):  # kept in the background: at most 2 s
+                kept = db.execute("SELECT lot_id, bids FROM report_lots").fetchall()
+                if kept:
+                    break
+                await asyncio.sleep(0.01)
+            assert kept == [("clock", 5)]
+        finally:
+            db.close()

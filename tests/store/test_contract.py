@@ -395,3 +395,35 @@ async def test_guest_sessions_are_kept_by_hash_newest_first_and_bounded(store: S
     kept = await store.kept_guests(since_ms=1_001, limit=2)
     assert sorted(kept) == [("h1", "guest1", 5_000), ("h2", "guest2", 1_002)]
     assert sorted(await store.kept_guests(since_ms=0, limit=10)) == sorted(kept)  # rest gone
+
+
+async def test_report_facts_bidder_counts_and_lot_terms_agree_on_every_store(
+    store: Store,
+) -> None:
+    voided = BidVoided("w", 4, [3], 150, "ann", 157, 1, 50_000, "root", 21_000)
+    late = BidPlaced("w", 5, 300, "bob", 51_000, 307, 45_000)  # 5 s left of 50 s: extends
+    closed = LotClosed("w", 6, "sold", "bob", 300, 51_000)
+    script: list[LotEvent] = [opened(), bid(2, 150), bid(3, 200), voided, late, closed]
+    for event in script:
+        await store.append([event])
+    # counted from the bids (nothing kept yet), then from the kept facts
+    assert await store.bidder_counts(["s", "nothing"]) == ([2, 0], 2)
+    for _ in range(2):  # the second read is from SQLite's kept facts
+        facts = await store.report_facts(["w", "v", "nothing"])
+        assert [(t.lot_id, t.outcome, t.bids, t.extend, t.bidders) for t in facts.lots] == [
+            ("w", "sold", 2, 1, 2)  # the voided 200 left out; the vase has no events
+        ]
+        assert (facts.lots[0].opened_at, facts.lots[0].closed_at) == (10_000, 51_000)
+        assert [(t.bidder, t.bids, t.best) for t in facts.bidders] == [
+            ("ann", 1, 150),
+            ("bob", 1, 300),
+        ]
+        assert facts.minutes == [(0, 2)]  # 20,002 and 45,000 ms: the first minute
+        lean = await store.report_facts(["w"], bidders=False)
+        assert lean.lots == facts.lots and lean.bidders == [] and lean.minutes == []
+    assert await store.bidder_counts(["s", "nothing"]) == ([2, 0], 2)
+    terms = await store.lot_terms(["v", "nothing", "w"])
+    assert [(t.id, t.currency, t.starting_price, t.reserve) for t in terms] == [
+        ("v", "USD", 100, None),
+        ("w", "USD", 100, 900),
+    ]

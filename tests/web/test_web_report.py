@@ -47,3 +47,32 @@ async def test_the_report_is_for_admins_and_counts_the_bids_so_far() -> None:
             schema = (await admin.get("/openapi.json")).json()
             assert "SaleReport" in schema["components"]["schemas"]
             assert url.replace(sale_id, "{sale_id}") in schema["paths"]
+
+
+async def test_the_across_sales_report_is_for_admins_and_checks_its_range() -> None:
+    async with in_process() as server:
+        await open_the_first_lot(server)
+        sale_id = next(iter(server.ctx.house.sales))
+        started = server.ctx.house.sales[sale_id].started_at
+        assert started is not None
+        async with (
+            server.client() as anonymous,
+            server.client(server.bidder_token) as bidder,
+            server.client(server.admin_token) as admin,
+        ):
+            refused = await anonymous.get("/api/admin/report")
+            assert (refused.status_code, refused.json()["code"]) == (401, "not_authenticated")
+            refused = await bidder.get("/api/admin/report")
+            assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+            reply = await admin.get("/api/admin/report")
+            assert reply.status_code == 200, reply.text
+            assert sale_id in [row["sale"] for row in reply.json()["sales"]]
+            after = await admin.get("/api/admin/report", params={"from": started + 1})
+            assert sale_id not in [row["sale"] for row in after.json()["sales"]]
+            backwards = await admin.get("/api/admin/report", params={"from": 10, "to": 5})
+            assert backwards.status_code == 422 and backwards.json()["code"] == "bad_request"
+            assert "before it starts" in backwards.json()["message"]
+            huge = await admin.get("/api/admin/report", params={"limit": 10**6})
+            assert huge.status_code == 422, huge.text
+            schema = (await admin.get("/openapi.json")).json()
+            assert "SalesReport" in schema["components"]["schemas"]

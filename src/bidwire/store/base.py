@@ -120,12 +120,18 @@ class BidderTally:
     late: int
     """Of ``bids``, those in the final 10% of the lot's window (first opening to close);
     0 while the lot is open."""
+    extend: int = 0
+    """Of ``bids``, those placed with less than the lot's ``extend_ms`` left before its
+    deadline as it stood just before the bid (the soft close's window: sniping)."""
+    best: int = 0
+    """The bidder's highest bid on the lot (minor units)."""
 
 
 @dataclass(frozen=True, slots=True)
 class LotTally:
-    """A lot's close (all None while it is open) and how often a bid or an extension moved its
-    deadline later than any before it."""
+    """A lot's close (all None while it is open), how often a bid or an extension moved its
+    deadline later than any before it, and its bids that count, summed over its bidders
+    (``BidderTally``)."""
 
     lot_id: str
     outcome: str | None
@@ -133,6 +139,27 @@ class LotTally:
     winner: str | None
     amount: int | None
     extensions: int
+    opened_at: int | None = None
+    """The lot's first ``lot_opened`` (None if it never opened)."""
+    closed_at: int | None = None
+    bids: int = 0
+    auto: int = 0
+    late: int = 0
+    extend: int = 0
+    bidders: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LotTerms:
+    """A lot's catalogued money terms, what an across-sales report needs of its spec (read by
+    the store without building every LotSpec)."""
+
+    id: str
+    currency: str
+    starting_price: int
+    reserve: int | None
+    estimate_low: int | None
+    estimate_high: int | None
 
 
 @dataclass(slots=True)
@@ -140,6 +167,10 @@ class ReportFacts:
     lots: list[LotTally]
     """One per lot of the log that was asked for (a lot without events is left out)."""
     bidders: list[BidderTally]
+    """Empty when asked for without (``report_facts(..., bidders=False)``)."""
+    minutes: list[tuple[int, int]] = field(default_factory=list)
+    """The counted bids per minute, (minute start in ms, bids), minutes without bids left
+    out, oldest first; empty when asked for without bidders."""
 
 
 class EventLog(Protocol):
@@ -200,9 +231,17 @@ class EventLog(Protocol):
         replaying events; a lot without such bids (or unknown) is left out."""
         ...
 
-    async def report_facts(self, lot_ids: Sequence[str]) -> ReportFacts:
+    async def report_facts(self, lot_ids: Sequence[str], *, bidders: bool = True) -> ReportFacts:
         """The aggregates a sale's report is made of (engine/report.py), for ``lot_ids``:
-        computed by the store (SQL aggregates in SQLite), never by rebuilding the lots."""
+        computed by the store (SQL aggregates in SQLite), never by rebuilding the lots. A
+        closed lot's never change: SQLite keeps them (``report_lots``, ``report_bidders``)
+        from the first read on. Without ``bidders``, only the lots' (across-sales reports)."""
+        ...
+
+    async def bidder_counts(self, sale_ids: Sequence[str]) -> tuple[list[int], int]:
+        """The distinct people with a counted bid on each sale's lots, and over all of them
+        (the across-sales report's ``unique_bidders``), counted by the store (from a row per
+        sale and person for the lots it keeps the facts of)."""
         ...
 
     def fault(self) -> str | None:
@@ -219,6 +258,10 @@ class Catalog(Protocol):
 
     async def catalog_lots(self, lot_ids: Sequence[str]) -> list[CatalogLot]:
         """The entries of ``lot_ids``, in that order (an unknown id is left out)."""
+        ...
+
+    async def lot_terms(self, lot_ids: Sequence[str]) -> list[LotTerms]:
+        """The money terms of ``lot_ids``, in that order (an unknown id is left out)."""
         ...
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None: ...

@@ -34,6 +34,7 @@ from bidwire.store.base import (
     ListingEntry,
     LotLog,
     LotTally,
+    LotTerms,
     ReportFacts,
     StoredLot,
     StoredSale,
@@ -285,46 +286,83 @@ class MemoryStore(MemoryAccounts, MemoryActivity, MemoryHistory):
                 found[lot_id] = BidTally(len(bids), len({ev.bidder for ev in bids}))
         return found
 
-    async def report_facts(self, lot_ids: Sequence[str]) -> ReportFacts:
+    async def report_facts(self, lot_ids: Sequence[str], *, bidders: bool = True) -> ReportFacts:
         """What the SQLite store's aggregates give, counted over the lists."""
         facts = ReportFacts([], [])
+        minutes: dict[int, int] = {}
         for lot_id in lot_ids:
             if lot_id not in self.lots or not self.lots[lot_id].events:
                 continue
-            events = self.lots[lot_id].events
-            voided = {s for ev in events if isinstance(ev, BidVoided) for s in ev.voided}
-            opened = min((ev.ts for ev in events if isinstance(ev, LotOpened)), default=None)
-            close = next((ev for ev in events if isinstance(ev, LotClosed)), None)
-            tallies: dict[str, list[int]] = {}
-            latest: int | None = None
-            extensions = 0
-            for ev in events:
-                if (
-                    isinstance(ev, BidPlaced | LotExtended)
-                    and latest is not None
-                    and ev.ends_at > latest
-                ):
-                    extensions += 1
-                if isinstance(ev, LotOpened | BidPlaced | LotExtended | LotResumed):
-                    latest = ev.ends_at if latest is None else max(latest, ev.ends_at)
-                if not isinstance(ev, BidPlaced) or ev.seq in voided:
-                    continue
-                tally = tallies.setdefault(ev.bidder, [0, 0, 0])
-                tally[0] += 1
-                tally[1] += ev.auto
-                if close is not None and opened is not None:
-                    tally[2] += 10 * ev.ts >= 10 * close.ts - (close.ts - opened)
-            facts.bidders.extend(
-                BidderTally(lot_id, bidder, *t) for bidder, t in sorted(tallies.items())
-            )
-            facts.lots.append(
-                LotTally(
-                    lot_id,
-                    close.outcome if close else None,
-                    close.reason if close else None,
-                    close.winner if close else None,
-                    close.amount if close else None,
-                    extensions,
-                )
-            )
+            lot_facts = self._lot_facts(lot_id, minutes)
+            facts.lots.append(lot_facts[0])
+            if bidders:
+                facts.bidders.extend(lot_facts[1])
+        if bidders:
+            facts.minutes = sorted(minutes.items())
         return facts
+
+    def _lot_facts(
+        self, lot_id: str, minutes: dict[int, int]
+    ) -> tuple[LotTally, list[BidderTally]]:
+        stored = self.lots[lot_id]
+        events = stored.events
+        voided = {s for ev in events if isinstance(ev, BidVoided) for s in ev.voided}
+        opened = min((ev.ts for ev in events if isinstance(ev, LotOpened)), default=None)
+        close = next((ev for ev in events if isinstance(ev, LotClosed)), None)
+        tallies: dict[str, list[int]] = {}
+        latest: int | None = None
+        deadline: int | None = None
+        extensions = 0
+        for ev in events:
+            if (
+                isinstance(ev, BidPlaced | LotExtended)
+                and latest is not None
+                and ev.ends_at > latest
+            ):
+                extensions += 1
+            if isinstance(ev, LotOpened | BidPlaced | LotExtended | LotResumed):
+                latest = ev.ends_at if latest is None else max(latest, ev.ends_at)
+            before = deadline  # the deadline as the bid found it
+            if isinstance(ev, LotOpened | BidPlaced | BidVoided | LotExtended | LotResumed):
+                deadline = ev.ends_at
+            if not isinstance(ev, BidPlaced) or ev.seq in voided:
+                continue
+            minute = ev.ts // 60_000 * 60_000
+            minutes[minute] = minutes.get(minute, 0) + 1
+            tally = tallies.setdefault(ev.bidder, [0, 0, 0, 0, 0])
+            tally[0] += 1
+            tally[1] += ev.auto
+            if close is not None and opened is not None:
+                tally[2] += 10 * ev.ts >= 10 * close.ts - (close.ts - opened)
+            tally[3] += before is not None and before - ev.ts < stored.spec.extend_ms
+            tally[4] = max(tally[4], ev.amount)
+        rows = [BidderTally(lot_id, bidder, *t) for bidder, t in sorted(tallies.items())]
+        lot = LotTally(
+            lot_id,
+            close.outcome if close else None,
+            close.reason if close else None,
+            close.winner if close else None,
+            close.amount if close else None,
+            extensions,
+            opened,
+            close.ts if close else None,
+            sum(row.bids for row in rows),
+            sum(row.auto for row in rows),
+            sum(row.late for row in rows),
+            sum(row.extend for row in rows),
+            len(rows),
+        )
+        return lot, rows
+
+    async def bidder_counts(self, sale_ids: Sequence[str]) -> tuple[list[int], int]:
+        groups = [[i for i, lot in self.lots.items() if lot.sale == s] for s in sale_ids]
+        facts = [await self.report_facts(group) for group in groups]
+        names = [{row.bidder for row in found.bidders} for found in facts]
+        return [len(group) for group in names], len(set().union(*names))
+
+    async def lot_terms(self, lot_ids: Sequence[str]) -> list[LotTerms]:
+        specs = [self.lots[lot_id].spec for lot_id in lot_ids if lot_id in self.lots]
+        return [
+            LotTerms(s.id, s.currency, s.starting_price, s.reserve, s.estimate_low, s.estimate_high)
+            for s in specs
+        ]

@@ -19,7 +19,13 @@ from bidwire.domain.lot import LotSpec
 from bidwire.domain.money import DEFAULT_INCREMENTS, FixedIncrement, TieredIncrement
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.queries import BidHistory, SalesPage
-from bidwire.engine.report import SaleReport, sale_report
+from bidwire.engine.report import (
+    MAX_SALES_PAGE,
+    SaleReport,
+    SalesReport,
+    sale_report,
+    sales_report,
+)
 from bidwire.errors import CatalogError
 from bidwire.transports.http.auth import AdminUser, require_admin
 from bidwire.transports.http.edge import (
@@ -457,6 +463,34 @@ async def report(sale_id: str, admin: AdminUser, ctx: Context) -> Response:
     if sale is None:
         raise ApiError("unknown_sale", f"there is no sale {sale_id[:64]!r}")
     return wire_json(await sale_report(ctx.house.store, sale.spec, ctx.clock.now_ms()))
+
+
+LATEST_MS = 2**53 - 1
+"""The end of every range (the largest integer a browser reads exactly)."""
+
+
+@router.get(
+    "/report",
+    responses={
+        **wire_schema(SalesReport, "The sales started in the range, and their totals."),
+        **error_responses("bad_request", "unavailable"),
+    },
+)
+async def sales_report_route(
+    admin: AdminUser,
+    ctx: Context,
+    from_ms: Annotated[int, Query(alias="from", ge=0, le=LATEST_MS)] = 0,
+    to_ms: Annotated[int, Query(alias="to", ge=0, le=LATEST_MS)] = LATEST_MS,
+    limit: Annotated[int, Query(ge=1, le=MAX_SALES_PAGE)] = MAX_SALES_PAGE,
+) -> Response:
+    """Across sales: a summary row for each sale whose start falls in [from, to) (ms since
+    the epoch; by default every started sale), oldest first, at most ``limit``, and the
+    totals over them; ``next_from`` starts the next page (docs/protocol.md, Sale report)."""
+    if to_ms < from_ms:
+        raise ApiError("bad_request", f"the range ends ({to_ms}) before it starts ({from_ms})")
+    sales = ctx.house.sales.values()
+    now = ctx.clock.now_ms()
+    return wire_json(await sales_report(ctx.house.store, sales, from_ms, to_ms, now, limit))
 
 
 @router.get("/audit", response_model=AuditPage)
