@@ -908,6 +908,7 @@ def write_chart(api: AdminApi, data: dict[str, Any], path: str) -> None:
         raise typer.Exit(1) from None
     typer.echo(f"bidwire report: chart of {len(lots)} lots written to {path} ({fmt})", err=True)
 
+
 HISTORY_COLUMNS = [
     ("time", "Time ({zone})"),
     ("lot", "Lot"),

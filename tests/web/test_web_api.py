@@ -198,7 +198,6 @@ OPERATIONS = [
     ("GET", "/api/admin/sales/{sale_id}/settlement"),
     ("GET", "/api/admin/sales/{sale_id}/report"),
     ("GET", "/api/admin/sales/{sale_id}/integrity"),
-
     ("GET", "/api/admin/report"),
     ("GET", "/api/admin/audit"),
     ("GET", "/api/admin/sales"),
