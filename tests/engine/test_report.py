@@ -442,3 +442,26 @@ async def test_sqlite_keeps_a_lots_facts_once_its_close_commits(tmp_path: Path) 
             assert kept == [("clock", 5)]
         finally:
             db.close()
+
+
+async def test_sqlite_keeps_the_facts_a_store_from_before_lacks(tmp_path: Path) -> None:
+    """A store whose closed lots have no kept facts (made before migration 12, or by a bench's
+    direct inserts) gets them from ``keep_missing_facts``, which the server runs at start."""
+    async with open_store(f"sqlite:///{tmp_path}/m.db") as sqlite_store:
+        await sqlite_store.add_sale(SALE, LOTS)
+        for event in SCRIPT:
+            await sqlite_store.append([event])
+        first = msgspec.to_builtins(await sale_report(sqlite_store, SALE, 1))
+        db = sqlite3.connect(tmp_path / "m.db")
+        try:
+            db.execute("DELETE FROM report_lots")
+            db.execute("DELETE FROM report_bidders")
+            db.commit()
+            assert await sqlite_store.keep_missing_facts() == 5  # every closed lot, not the desk
+            kept = db.execute("SELECT lot_id, bids FROM report_lots ORDER BY lot_id").fetchall()
+            assert kept == [("chair", 0), ("clock", 5), ("lamp", 1), ("rug", 0), ("vase", 1)]
+            assert db.execute("SELECT COUNT(*) FROM report_bidders").fetchone() == (4,)
+            assert await sqlite_store.keep_missing_facts() == 0  # nothing is counted twice
+        finally:
+            db.close()
+        assert msgspec.to_builtins(await sale_report(sqlite_store, SALE, 1)) == first

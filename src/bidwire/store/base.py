@@ -238,6 +238,11 @@ class EventLog(Protocol):
         from the first read on. Without ``bidders``, only the lots' (across-sales reports)."""
         ...
 
+    async def keep_missing_facts(self) -> int:
+        """Count and keep the report facts of every closed lot that has none kept yet; how
+        many it kept (a store that keeps none, counting on each read, keeps 0)."""
+        ...
+
     async def bidder_counts(self, sale_ids: Sequence[str]) -> tuple[list[int], int]:
         """The distinct people with a counted bid on each sale's lots, and over all of them
         (the across-sales report's ``unique_bidders``), counted by the store (from a row per

@@ -286,6 +286,9 @@ class MemoryStore(MemoryAccounts, MemoryActivity, MemoryHistory):
                 found[lot_id] = BidTally(len(bids), len({ev.bidder for ev in bids}))
         return found
 
+    async def keep_missing_facts(self) -> int:
+        return 0  # nothing is kept here: report_facts counts the lists on each read
+
     async def report_facts(self, lot_ids: Sequence[str], *, bidders: bool = True) -> ReportFacts:
         """What the SQLite store's aggregates give, counted over the lists."""
         facts = ReportFacts([], [])
