@@ -23,6 +23,7 @@ from bidwire.engine.views import Views
 from bidwire.errors import StoreUnavailable
 from bidwire.settings import Settings
 from bidwire.store import open_store
+from bidwire.store.base import Store
 from bidwire.transports.broadcast import Feed
 from bidwire.transports.fanout import direct_path
 from bidwire.transports.http import start_http
@@ -134,9 +135,13 @@ async def serve(
             maybe = on_ready(ports)
             if maybe is not None:
                 await maybe
+        # closed lots with no kept report facts (a store from before they were kept) are
+        # counted in the background, a few at a time, so no report has to count them all
+        keeping = asyncio.create_task(_keep_missing_facts(store))
         try:
             await stop.wait()
         finally:
+            keeping.cancel()
             print("bidwire stopping: no new bids; finishing commits", flush=True)
             tcp.close()
             http.close()
@@ -148,6 +153,8 @@ async def serve(
                 await asyncio.wait_for(ctx.activity.settled(), 2)
             ctx.activity.close()
             ctx.integrity.close()
+            if ctx.live_report is not None:
+                ctx.live_report.close()
             feed.flush()
             for session in list(ctx.sessions):
                 session.goodbye("The server is shutting down; reconnect in a moment.")
@@ -212,3 +219,12 @@ def run(settings: Settings) -> None:
         except (ValueError, OSError, StoreUnavailable) as exc:
             print(f"bidwire: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+
+
+async def _keep_missing_facts(store: Store) -> None:
+    try:
+        kept = await store.keep_missing_facts()
+    except StoreUnavailable:
+        return
+    if kept:
+        log.info("kept the report facts of %d closed lots", kept)

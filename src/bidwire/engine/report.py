@@ -14,6 +14,7 @@ import msgspec
 
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import Sale, SaleSpec
+from bidwire.engine.live_report import LiveFacts
 from bidwire.store.base import BidderTally, LotTally, Store
 
 EstimateBand = Literal["below", "within", "above"]
@@ -380,10 +381,24 @@ def _per_bidder(
     return reports
 
 
-async def sale_report(store: Store, sale: SaleSpec, now_ms: int) -> SaleReport:
-    """The report of ``sale`` as the store has it now."""
+async def sale_report(
+    store: Store, sale: SaleSpec, now_ms: int, live: LiveFacts | None = None
+) -> SaleReport:
+    """The report of ``sale`` as the store has it now; the open lots that ``live`` follows
+    from its facts instead of the store's counting (engine/live_report.py)."""
     entries = await store.catalog_lots(sale.lot_ids)
-    facts = await store.report_facts(sale.lot_ids)
+    if live is None:
+        facts = await store.report_facts(sale.lot_ids)
+    else:
+        facts, rest = live.split(sale.lot_ids)
+        if rest:
+            stored = await store.report_facts(rest)
+            facts.lots.extend(stored.lots)
+            facts.bidders.extend(stored.bidders)
+            minutes = dict(facts.minutes)
+            for minute, bids in stored.minutes:
+                minutes[minute] = minutes.get(minute, 0) + bids
+            facts.minutes = sorted(minutes.items())
     specs = [entry.spec for entry in entries]
     return build_report(sale, specs, facts.lots, facts.bidders, now_ms, facts.minutes)
 

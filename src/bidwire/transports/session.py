@@ -27,6 +27,7 @@ from bidwire.engine.activity import Activity
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.integrity import DEFAULT_THRESHOLD, Integrity, IntegrityPolicy
+from bidwire.engine.live_report import LiveFacts
 from bidwire.engine.queries import Queries
 from bidwire.engine.views import Snapshot
 from bidwire.errors import BidwireError, ClientError, Forbidden, NotAuthenticated, NotReading
@@ -89,6 +90,8 @@ class SessionContext:
     integrity_threshold: float = DEFAULT_THRESHOLD
     integrity: Integrity = field(init=False, repr=False)
     """Shill-bidding signals per sale (engine/integrity.py), followed live unless off."""
+    live_report: LiveFacts | None = field(init=False, default=None, repr=False)
+    """The open lots' report facts, followed as bids arrive unless off (engine/live_report.py)."""
 
     def __post_init__(self) -> None:
         self.notices = mine.NoticeDesk(
@@ -107,6 +110,10 @@ class SessionContext:
         )
         if self.house is not None:
             self.integrity.listen(self.house.bus)
+        if self.house is not None and self.live_integrity:
+            self.live_report = LiveFacts.of_house(self.house)
+            running = [i for i, lot in self.house.lots.items() if lot.status in ("open", "paused")]
+            self.live_report.listen(self.house.bus, running)
         self.feed.sale_listeners.append(self._on_sale_event)
 
     def _on_sale_event(self, event: SaleEvent) -> None:
@@ -695,7 +702,6 @@ class Session:
         codec.Watch: mine.on_watch,  # type: ignore[dict-item]
         codec.Notices: mine.on_notices,  # type: ignore[dict-item]
         codec.IntegrityAsk: on_integrity,  # type: ignore[dict-item]
-
         codec.HistoryRequest: bid_history.on_history,  # type: ignore[dict-item]
     }
 

@@ -462,7 +462,8 @@ async def report(sale_id: str, admin: AdminUser, ctx: Context) -> Response:
     sale = ctx.house.sales.get(sale_id)
     if sale is None:
         raise ApiError("unknown_sale", f"there is no sale {sale_id[:64]!r}")
-    return wire_json(await sale_report(ctx.house.store, sale.spec, ctx.clock.now_ms()))
+    now = ctx.clock.now_ms()
+    return wire_json(await sale_report(ctx.house.store, sale.spec, now, ctx.live_report))
 
 
 LATEST_MS = 2**53 - 1
