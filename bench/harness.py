@@ -18,6 +18,7 @@ prints one row per run and the median with its range, and writes everything to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -370,7 +371,11 @@ def contention_once(ns: argparse.Namespace) -> list[dict[str, Any]]:
     max_share_headroom = 10 if max_share else 0  # past the last maximum: the next rate is free
     with tempfile.TemporaryDirectory(prefix="bidwire-bench-") as tmp:
         cmd, _ = bidwire_with_catalog(ns, tmp, 1)
-        with Server(cmd, PORT_REGEX, cpu=ns.server_cpu) as server:
+        watching = getattr(ns, "watch", None)
+        with (
+            Server(cmd, PORT_REGEX, cpu=ns.server_cpu) as server,
+            watching(server) if watching is not None else contextlib.nullcontext(),
+        ):
             start = 100
             for rate in ns.rates:
                 r = run_scenario(

@@ -1,7 +1,9 @@
-"""What the live integrity signals (engine/integrity.py) cost the server: the harness's
-contention (bidders racing on one lot, closed loop) run with the listener on and off
-(``BIDWIRE_LIVE_INTEGRITY=1`` / ``0``, the same build), alternated in pairs on the same
-machine at the same time (it is noisy); server CPU at each offered rate and committed bids/s,
+"""What the live analytics cost the server: the harness's contention (bidders racing on one
+lot, closed loop) run with them on and off, alternated in pairs on the same machine at the same
+time (it is noisy). On: the live integrity listener (``BIDWIRE_LIVE_INTEGRITY=1``) and an admin
+watching, who asks each second what the analytics page and the integrity panel ask (the sale's
+report and its integrity signals); off: ``BIDWIRE_LIVE_INTEGRITY=0`` and nobody watching.
+Server CPU at each offered rate and committed bids/s,
 medians with ranges, and each pair's ratio on/off. Then, without a server, what scoring a sale
 costs when an admin reads it (``score_sale`` over a generated sale), since the admin page reads
 once a second while a sale runs.
@@ -13,11 +15,16 @@ once a second while a sale runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.client
+import json
 import os
 import random
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +37,87 @@ from bidwire.bus import Message  # noqa: E402
 from bidwire.domain.events import BidPlaced, LotClosed, LotOpened  # noqa: E402
 from bidwire.engine.integrity import Integrity, SaleTrack, score_sale  # noqa: E402
 
-KINDS = ("off", "on")
+KINDS = ("off", "on", "poll")
+"""off: nothing live, nobody watching; on: live analytics and an admin watching; poll, the
+control: nothing live, and the same connection asking /healthz at the same pace (what an
+HTTP client's asks cost a closed-loop contention whatever they ask)."""
 
 
-def contention(ns: argparse.Namespace, live: bool) -> list[dict[str, Any]]:
-    """One contention run (every rate in turn) with the live listener on or off: the server
-    inherits the environment, and the setting reads BIDWIRE_LIVE_INTEGRITY."""
-    os.environ["BIDWIRE_LIVE_INTEGRITY"] = "1" if live else "0"
+WATCH_PASSWORD = "bench watch pw"
+
+
+@contextlib.contextmanager
+def admin_watching(
+    server: harness.Server, paths: tuple[str, ...] | None = None
+) -> Iterator[dict[str, int]]:
+    """An admin with the analytics page and the integrity panel open: once a second, the
+    running sale's report and integrity signals (the page's own refetch pace), in a thread;
+    how many answers it got and how many failed."""
+    counts = {"asked": 0, "failed": 0}
+    stop = threading.Event()
+    # one kept-alive connection, as a browser's page keeps: a new TCP connection per ask
+    # cost the closed-loop contention more than the asks themselves
+    connection = http.client.HTTPConnection("127.0.0.1", server.ports[1], timeout=10)
+
+    def ask(path: str, token: str | None = None, body: bytes | None = None) -> Any:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        connection.request("POST" if body is not None else "GET", path, body, headers)
+        reply = connection.getresponse()
+        return json.loads(reply.read())
+
+    def watch() -> None:
+        login = json.dumps({"username": "admin", "password": WATCH_PASSWORD}).encode()
+        token = ask("/api/login", body=login)["token"]
+        sale = ask("/api/sales")["sales"][0]["sale"]
+        for _ in range(3600):  # bounded: an hour of seconds at most
+            if stop.wait(1.0):
+                return
+            asked = (f"/api/admin/sales/{sale}/report", f"/api/admin/sales/{sale}/integrity")
+            for path in paths or asked:
+                try:
+                    ask(path, token)
+                    counts["asked"] += 1
+                except (OSError, ValueError):
+                    counts["failed"] += 1
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
     try:
-        return harness.contention_once(ns)
+        yield counts
+    finally:
+        stop.set()
+        thread.join(15)
+        connection.close()
+
+
+def contention(ns: argparse.Namespace, kind: str) -> list[dict[str, Any]]:
+    """One contention run (every rate in turn) of one of KINDS: the server inherits the
+    environment (BIDWIRE_LIVE_INTEGRITY, the first admin's password); on, an admin watches
+    (``admin_watching``); poll, the control, asks /healthz instead."""
+    live = kind == "on"
+    paths = ("/healthz", "/healthz") if kind == "poll" else None
+    os.environ["BIDWIRE_LIVE_INTEGRITY"] = "1" if live else "0"
+    os.environ["BIDWIRE_ADMIN_PASSWORD"] = WATCH_PASSWORD
+    watched: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def watch(server: harness.Server) -> Iterator[None]:
+        with admin_watching(server, paths) as counts:
+            yield
+        watched.update(counts)
+
+    try:
+        runs = harness.contention_once(
+            argparse.Namespace(**vars(ns), watch=None if kind == "off" else watch)
+        )
     finally:
         os.environ.pop("BIDWIRE_LIVE_INTEGRITY", None)
+        os.environ.pop("BIDWIRE_ADMIN_PASSWORD", None)
+    for run in runs:
+        run["watched"] = dict(watched)
+    return runs
 
 
 def server_side(ns: argparse.Namespace) -> dict[str, Any]:
@@ -50,30 +127,30 @@ def server_side(ns: argparse.Namespace) -> dict[str, Any]:
         order = KINDS if pair % 2 == 0 else KINDS[::-1]  # neither always runs first
         for kind in order:
             try:
-                runs[kind].append(contention(ns, kind == "on"))
+                runs[kind].append(contention(ns, kind))
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 errors.append(f"pair {pair + 1} {kind}: {exc}")
                 print(errors[-1], file=sys.stderr)
     if not runs["off"] or not runs["on"]:
         return {"errors": errors}
-    summary = {kind: harness.summarize_contention(rs) for kind, rs in runs.items()}
+    summary = {kind: harness.summarize_contention(rs) for kind, rs in runs.items() if rs}
     ratios = []
     for i, rate in enumerate(ns.rates):
-        cpu = [
-            on[i]["server"]["cpu_fraction"] / max(off[i]["server"]["cpu_fraction"], 1e-9)
-            for off, on in zip(runs["off"], runs["on"], strict=False)
-        ]
-        bids = [
-            on[i]["bids"]["accepted_per_s"] / max(off[i]["bids"]["accepted_per_s"], 1e-9)
-            for off, on in zip(runs["off"], runs["on"], strict=False)
-        ]
-        ratios.append(
-            {
-                "rate": rate,
-                "cpu_on_over_off": harness.med(cpu),
-                "bids_on_over_off": harness.med(bids),
-            }
-        )
+        row: dict[str, Any] = {"rate": rate}
+        for kind in ("on", "poll"):
+            if not runs[kind]:
+                continue
+            cpu = [
+                run[i]["server"]["cpu_fraction"] / max(off[i]["server"]["cpu_fraction"], 1e-9)
+                for off, run in zip(runs["off"], runs[kind], strict=False)
+            ]
+            bids = [
+                run[i]["bids"]["accepted_per_s"] / max(off[i]["bids"]["accepted_per_s"], 1e-9)
+                for off, run in zip(runs["off"], runs[kind], strict=False)
+            ]
+            row[f"cpu_{kind}_over_off"] = harness.med(cpu)
+            row[f"bids_{kind}_over_off"] = harness.med(bids)
+        ratios.append(row)
     return {"summary": summary, "ratios": ratios, "runs": runs, "errors": errors}
 
 
@@ -197,15 +274,18 @@ def main(argv: list[str] | None = None) -> int:
         doc.update(server_side(ns))
         if "summary" in doc:
             for kind in KINDS:
-                print(f"live integrity {kind}:")
-                print(harness.print_contention(doc["summary"][kind]))
+                if kind in doc["summary"]:
+                    print(f"{kind}:")
+                    print(harness.print_contention(doc["summary"][kind]))
             for r in doc["ratios"]:
-                print(
-                    f"at {r['rate']:g} offered/s: server cpu on/off"
-                    f" {harness.cell_range(r['cpu_on_over_off'], '{:.3f}')},"
-                    " committed bids/s on/off"
-                    f" {harness.cell_range(r['bids_on_over_off'], '{:.3f}')}"
-                )
+                for kind in ("on", "poll"):
+                    if f"cpu_{kind}_over_off" in r:
+                        print(
+                            f"at {r['rate']:g} offered/s: server cpu {kind}/off"
+                            f" {harness.cell_range(r[f'cpu_{kind}_over_off'], '{:.3f}')},"
+                            f" committed bids/s {kind}/off"
+                            f" {harness.cell_range(r[f'bids_{kind}_over_off'], '{:.3f}')}"
+                        )
     harness.save(ns, "integrity-quick" if ns.quick else "integrity", doc)
     return 1 if doc.get("errors") and "summary" not in doc else 0
 
