@@ -17,7 +17,8 @@ starts on it as on one it wrote itself.
     python bench/bigstore.py PATH [--bids 1000000 --lots 10000 --sales 100 --seed 7]
 
 Then it counts and keeps every closed lot's report facts through the store, as a server
-does at each close (``keep_s``). Prints what it built and how long it took; ``build`` is what bench/pages.py calls.
+does at each close (``keep_s``). Prints what it built and how long it took; ``build`` is what
+bench/pages.py calls.
 """
 
 from __future__ import annotations
