@@ -53,7 +53,7 @@ from bidwire.domain.events import (
     SaleEnded,
 )
 from bidwire.errors import BadRequest, BidwireError, StoreUnavailable, UnknownSale
-from bidwire.store.base import EVENT_DECODER
+from bidwire.store.base import EVENT_DECODER, BidderPart, LotRun
 
 if TYPE_CHECKING:
     from bidwire.engine.house import AuctionHouse
@@ -287,6 +287,29 @@ class SaleTrack:
             track.closed_at = event.ts
             track.withdrawn = event.reason == "withdrawn"
             track.winner = event.winner if event.outcome == "sold" else None
+
+
+def track_of_facts(
+    sale_id: str, runs: Iterable[LotRun], parts: Iterable[BidderPart], quick_ms: int = QUICK_MS
+) -> SaleTrack:
+    """A sale's track from the store's counted facts (``Store.integrity_facts``): the same
+    sums ``SaleTrack.apply`` keeps, for scoring only."""
+    track = SaleTrack(sale_id, quick_ms)
+    for run in runs:
+        track.lots[run.lot_id] = LotTrack(
+            opened_at=run.opened_at,
+            closed_at=run.closed_at,
+            ends_at=run.ends_at,
+            winner=run.winner if run.outcome == "sold" else None,
+            withdrawn=run.reason == "withdrawn",
+        )
+    for part in parts:
+        lot = track.lots.setdefault(part.lot_id, LotTrack())
+        lot.parts[part.bidder] = _Part(part.bids, part.placed, part.quick, part.first, part.last)
+        lot.count += part.bids
+        if part.leads:
+            lot.leader, lot.leader_ts = part.bidder, part.last
+    return track
 
 
 def _clamp(x: float) -> float:
@@ -602,6 +625,17 @@ class Integrity:
                     break
         return track
 
+    async def _counted(self, sale_id: str) -> SaleTrack:
+        """The sale's sums as the store counts them (SQL), for a sale not followed live: an
+        ended one, or any with live integrity off. Not for following: no seqs, no bids kept."""
+        sale = self.house.sales.get(sale_id) or self.house.retired_sales.get(sale_id)
+        if sale is None:
+            raise UnknownSale(f"there is no sale {sale_id[:64]!r}")
+        runs, parts = await self.house.store.integrity_facts(
+            sale.spec.lot_ids, self.policy.quick_ms
+        )
+        return track_of_facts(sale_id, runs, parts, self.policy.quick_ms)
+
     async def report(self, sale_id: str) -> IntegrityReport:
         if sale_id not in self.house.sales and sale_id not in self.house.retired_sales:
             raise UnknownSale(f"there is no sale {sale_id[:64]!r}")
@@ -616,7 +650,7 @@ class Integrity:
         track = self._ended.get(sale_id)
         if track is None:
             try:
-                track = await self._read(sale_id)
+                track = await self._counted(sale_id)
             except BidwireError:
                 raise
             except Exception as exc:

@@ -150,6 +150,38 @@ class LotTally:
 
 
 @dataclass(frozen=True, slots=True)
+class BidderPart:
+    """One bidder on one lot, over the bids that stand (voided ones left out), in seq order:
+    what the integrity signals need (engine/integrity.py)."""
+
+    lot_id: str
+    bidder: str
+    bids: int
+    placed: int
+    """Of ``bids``, those placed by the bidder (not for a maximum)."""
+    quick: int
+    """Of ``placed``, those that took the lead from someone else within ``quick_ms``."""
+    first: int
+    last: int
+    leads: bool
+    """Their bid is the last that stands."""
+
+
+@dataclass(frozen=True, slots=True)
+class LotRun:
+    """A lot's opening, close, last deadline and outcome, for the integrity signals."""
+
+    lot_id: str
+    opened_at: int | None
+    closed_at: int | None
+    ends_at: int | None
+    """The deadline as the lot's last event that sets one left it."""
+    outcome: str | None
+    reason: str | None
+    winner: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class LotTerms:
     """A lot's catalogued money terms, what an across-sales report needs of its spec (read by
     the store without building every LotSpec)."""
@@ -267,6 +299,14 @@ class Catalog(Protocol):
 
     async def lot_terms(self, lot_ids: Sequence[str]) -> list[LotTerms]:
         """The money terms of ``lot_ids``, in that order (an unknown id is left out)."""
+        ...
+
+    async def integrity_facts(
+        self, lot_ids: Sequence[str], quick_ms: int
+    ) -> tuple[list[LotRun], list[BidderPart]]:
+        """Each lot's run and each bidder's part in it, counted by the store (SQL aggregates
+        and window functions in SQLite), for a sale's integrity signals when they are not
+        followed live; lots without events are left out."""
         ...
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None: ...

@@ -28,11 +28,13 @@ from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
 from bidwire.errors import Conflict, SeqConflict, StoreUnavailable
 from bidwire.store.base import (
+    BidderPart,
     BidderTally,
     BidTally,
     CatalogLot,
     ListingEntry,
     LotLog,
+    LotRun,
     LotTally,
     LotTerms,
     ReportFacts,
@@ -362,6 +364,54 @@ class MemoryStore(MemoryAccounts, MemoryActivity, MemoryHistory):
         facts = [await self.report_facts(group) for group in groups]
         names = [{row.bidder for row in found.bidders} for found in facts]
         return [len(group) for group in names], len(set().union(*names))
+
+    async def integrity_facts(
+        self, lot_ids: Sequence[str], quick_ms: int
+    ) -> tuple[list[LotRun], list[BidderPart]]:
+        """What the SQLite store's window functions give, counted over the lists."""
+        runs: list[LotRun] = []
+        parts: list[BidderPart] = []
+        for lot_id in sorted(set(lot_ids)):
+            stored = self.lots.get(lot_id)
+            if stored is None or not stored.events:
+                continue
+            events = stored.events
+            voided = {s for ev in events if isinstance(ev, BidVoided) for s in ev.voided}
+            standing = [ev for ev in events if isinstance(ev, BidPlaced) and ev.seq not in voided]
+            sums: dict[str, list[int]] = {}
+            before: BidPlaced | None = None
+            for ev in standing:
+                row = sums.setdefault(ev.bidder, [0, 0, 0, ev.ts, ev.ts])
+                row[0] += 1
+                if not ev.auto:
+                    row[1] += 1
+                    if before is not None and before.bidder != ev.bidder:
+                        row[2] += ev.ts - before.ts <= quick_ms
+                row[3], row[4] = min(row[3], ev.ts), max(row[4], ev.ts)
+                before = ev
+            leader = standing[-1].bidder if standing else None
+            parts.extend(
+                BidderPart(lot_id, who, row[0], row[1], row[2], row[3], row[4], who == leader)
+                for who, row in sorted(sums.items())
+            )
+            close = next((ev for ev in events if isinstance(ev, LotClosed)), None)
+            deadlines = [
+                ev.ends_at
+                for ev in events
+                if isinstance(ev, BidPlaced | BidVoided | LotOpened | LotExtended | LotResumed)
+            ]
+            runs.append(
+                LotRun(
+                    lot_id,
+                    min((ev.ts for ev in events if isinstance(ev, LotOpened)), default=None),
+                    close.ts if close else None,
+                    deadlines[-1] if deadlines else None,
+                    close.outcome if close else None,
+                    close.reason if close else None,
+                    close.winner if close else None,
+                )
+            )
+        return runs, parts
 
     async def lot_terms(self, lot_ids: Sequence[str]) -> list[LotTerms]:
         specs = [self.lots[lot_id].spec for lot_id in lot_ids if lot_id in self.lots]

@@ -46,11 +46,13 @@ from bidwire.store.base import (
     EVENT_DECODER,
     SALE_EVENT_DECODER,
     SNAPSHOT_ENCODER,
+    BidderPart,
     BidderTally,
     BidTally,
     CatalogLot,
     ListingEntry,
     LotLog,
+    LotRun,
     LotTally,
     LotTerms,
     ReportFacts,
@@ -1345,6 +1347,26 @@ class SqliteStore(SqliteAccounts, SqliteActivity, SqliteHistory):
         result: tuple[list[int], int] = await self._read(read)
         return result
 
+    async def integrity_facts(
+        self, lot_ids: Sequence[str], quick_ms: int
+    ) -> tuple[list[LotRun], list[BidderPart]]:
+        def read(conn: sqlite3.Connection) -> tuple[list[LotRun], list[BidderPart]]:
+            runs: list[LotRun] = []
+            parts: list[BidderPart] = []
+            for chunk in _chunks(lot_ids, COUNT_CHUNK):
+                marks = _marks(chunk)
+                cur = conn.execute(_INTEGRITY_PARTS.format(marks=marks), [*chunk, *chunk, quick_ms])
+                parts.extend(
+                    BidderPart(lot, who, n, placed, quick, first, last, bool(leads))
+                    for lot, who, n, placed, quick, first, last, leads in cur
+                )
+                cur = conn.execute(_INTEGRITY_RUNS.format(marks=marks), chunk)
+                runs.extend(LotRun(*row) for row in cur)
+            return runs, parts
+
+        result: tuple[list[LotRun], list[BidderPart]] = await self._read(read)
+        return result
+
     async def lot_terms(self, lot_ids: Sequence[str]) -> list[LotTerms]:
         def read(conn: sqlite3.Connection) -> list[LotTerms]:
             found: dict[str, LotTerms] = {}
@@ -1518,6 +1540,52 @@ live AS MATERIALIZED (
 ``report_sale_bidders`` (a row per sale and person), the other lots' from their bids. CROSS
 JOIN keeps the open lots outside, each read by the log's key (SQLite otherwise chose to scan
 every lot's events for the voids)."""
+
+_INTEGRITY_PARTS = """
+WITH voided AS MATERIALIZED (
+    SELECT e.lot_id || ' ' || CAST(j.value AS INTEGER) AS bid
+    FROM events e, json_each(json_extract(CAST(e.body AS TEXT), '$.voided')) j
+    WHERE e.stream = 'lot' AND e.type = 'bid_voided' AND e.lot_id IN ({marks})
+), standing AS (
+    SELECT lot_id, seq, ts,
+        json_extract(CAST(body AS TEXT), '$.bidder') AS bidder,
+        COALESCE(json_extract(CAST(body AS TEXT), '$.auto'), 0) AS auto
+    FROM events
+    WHERE stream = 'lot' AND type = 'bid_placed' AND lot_id IN ({marks})
+        AND lot_id || ' ' || seq NOT IN (SELECT bid FROM voided)
+), ordered AS (
+    SELECT lot_id, bidder, ts, auto,
+        LAG(bidder) OVER w AS before_bidder, LAG(ts) OVER w AS before_ts,
+        ROW_NUMBER() OVER (PARTITION BY lot_id ORDER BY seq DESC) AS from_last
+    FROM standing WINDOW w AS (PARTITION BY lot_id ORDER BY seq)
+)
+SELECT lot_id, bidder, COUNT(*), SUM(auto = 0),
+    SUM(auto = 0 AND before_bidder IS NOT NULL AND before_bidder != bidder
+        AND ts - before_ts <= ?),
+    MIN(ts), MAX(ts), MAX(from_last = 1)
+FROM ordered GROUP BY lot_id, bidder ORDER BY lot_id, bidder
+"""
+"""Each bidder's part in each lot over the bids that stand: bids, those they placed, those
+placed within quick_ms of someone else's (retaking the lead at once), first and last, and
+whether theirs is the last (engine/integrity.py's LotTrack.bid, in SQL)."""
+
+_INTEGRITY_RUNS = """
+SELECT l.lot_id,
+    (SELECT MIN(ts) FROM events WHERE stream = 'lot' AND lot_id = l.lot_id
+        AND type = 'lot_opened'),
+    (SELECT MIN(ts) FROM events WHERE stream = 'lot' AND lot_id = l.lot_id
+        AND type = 'lot_closed'),
+    (SELECT json_extract(CAST(body AS TEXT), '$.ends_at') FROM events
+        WHERE stream = 'lot' AND lot_id = l.lot_id AND type IN ('bid_placed', 'bid_voided',
+            'lot_opened', 'lot_extended', 'lot_resumed') ORDER BY seq DESC LIMIT 1),
+    json_extract(CAST(c.body AS TEXT), '$.outcome'),
+    json_extract(CAST(c.body AS TEXT), '$.reason'),
+    json_extract(CAST(c.body AS TEXT), '$.winner')
+FROM (SELECT lot_id FROM lot_state WHERE lot_id IN ({marks}) AND seq > 0) l
+    LEFT JOIN events c ON c.stream = 'lot' AND c.lot_id = l.lot_id AND c.type = 'lot_closed'
+ORDER BY l.lot_id
+"""
+"""Each lot's first opening, close, last deadline and outcome, read by the log's key."""
 
 READ_CHUNK = 500
 """Ids per ``IN (...)`` read: well under SQLite's 32,766 parameters."""
