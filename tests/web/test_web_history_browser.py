@@ -182,8 +182,14 @@ async def test_my_bids_and_a_sales_bids_in_the_page(browser: Any, width: str) ->
         # An anonymous sale, by its link, two bids to a page would be: the pseudonyms only.
         await page.goto(base + "/#history/sale/quiet")
         await page.wait_for_selector("[data-testid=history-view-row]")
-        quiet = " ".join(r["text"] for r in await rows(page))
-        assert "dan" not in quiet and all(p in quiet for p in pseudonyms)
+        quiet_rows = await rows(page)
+        quiet = " ".join(r["text"] for r in quiet_rows)
+        assert "dan" not in quiet
+        # bea's own bid is hers ("by you", by the pseudonym told to her page alone); dan's
+        # stays the pseudonym the public sees
+        assert [r["mine"] for r in quiet_rows] == [True, False], quiet_rows
+        assert "by you" in quiet_rows[0]["text"]
+        assert [p for p in pseudonyms if p in quiet_rows[1]["text"]], quiet_rows
         await page.goto(base + "/#history/sale/nowhere")
         await page.wait_for_function(
             "() => document.querySelector('.hv-status').innerText.includes('There is no sale')"
@@ -229,4 +235,15 @@ async def test_older_bids_come_a_page_at_a_time(browser: Any) -> None:
         await page.wait_for_selector("[data-testid=history-view-more]", state="hidden")
         shown = await rows(page)
         assert shown[0]["text"].startswith("$690.00") and shown[-1]["text"].startswith("$100.00")
+        await context.close()
+        # a newcomer who follows a history link reads it with no name asked on top; the
+        # name is asked when they close it for the saleroom
+        context = await browser.new_context(viewport=VIEWPORTS["phone"], locale="en-US")
+        page = await context.new_page()
+        await page.goto(base + "/#history/lot/vase")
+        await page.wait_for_selector("[data-testid=history-view-row]")
+        await page.wait_for_timeout(300)  # /api/info answered: the page would have asked by now
+        assert not await page.locator("#name-dialog").is_visible(), "no name needed to read"
+        await page.click("[data-testid=history-view-close]")
+        await page.wait_for_selector("#name-dialog", state="visible")
         await context.close()

@@ -1606,10 +1606,10 @@ function pastLinks(sale) {
   return links;
 }
 
-// A results page or a replay (results.js) needs no name: it is asked when the person goes to
-// the saleroom.
+// A results page, a replay (results.js) or a bid history (history.js) needs no name: it is asked
+// when the person goes to the saleroom.
 function onPastPage() {
-  return /^#(results|replay)\//.test(location.hash);
+  return /^#(results|replay|history)\//.test(location.hash);
 }
 function askNameInTheSaleroom() {
   const ask = () => {
@@ -1629,4 +1629,4 @@ function renderLotPastLinks(lot) {
   document.getElementById("lot-results").href = `#results/${encodeURIComponent(lot.sale)}`;
 }
 
-import("./history.js").then((m) => m.startHistory(currentLot)); // bid histories (#history/...)
+import("./history.js").then((m) => m.startHistory(currentLot, aliases)); // bid histories (#history/...)

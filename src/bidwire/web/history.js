@@ -8,6 +8,7 @@
 // startHistory are pure (no DOM): tests/web/js/history.test.mjs runs them in node.
 
 import { formatMoney } from "./money.js";
+import { isYou } from "./you.js";
 
 export const PAGE = 50;
 const ROUTE = /^#history\/(sale|lot|mine)(?:\/(.*))?$/;
@@ -58,10 +59,13 @@ export function normalise(route, page, lot = null) {
   return { bids: page.bids || [], next: page.next_before ?? null };
 }
 
-/** Who a row names: "you" for my own bids (all of them in my history). */
-export function whoWords(bid, scope, me) {
+/**
+ * Who a row names: "you" for my own bids (all of them in my history), by my name or, in an
+ * anonymous sale, by the pseudonym the server told this page alone (`aliases`, web/you.js).
+ */
+export function whoWords(bid, scope, me, aliases = null) {
   if (scope === "mine") return "you";
-  return me && bid.bidder === me ? "you" : bid.bidder;
+  return isYou(bid.bidder, me, aliases, bid.sale) ? "you" : bid.bidder;
 }
 
 /** The short notes of a row, in words. */
@@ -265,7 +269,7 @@ class HistoryView {
   }
 
   row(bid, route) {
-    const who = whoWords(bid, route.scope, this.me());
+    const who = whoWords(bid, route.scope, this.me(), this.aliases);
     const notes = notesOf(bid, route.scope);
     const item = el("li", { className: "hv-row", dataset: { testid: "history-view-row", lot: bid.lot, seq: String(bid.seq) } });
     if (bid.voided) item.classList.add("voided");
@@ -284,6 +288,8 @@ class HistoryView {
   }
 }
 
-export function startHistory(currentLot = () => null) {
-  return new HistoryView(currentLot);
+export function startHistory(currentLot = () => null, aliases = null) {
+  const view = new HistoryView(currentLot);
+  view.aliases = aliases; // app.js's: your pseudonym in each anonymous sale
+  return view;
 }

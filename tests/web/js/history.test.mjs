@@ -13,6 +13,7 @@ import {
   routeOf,
   whoWords,
 } from "../../../src/bidwire/web/history.js";
+import { Aliases } from "../../../src/bidwire/web/you.js";
 
 test("a route reads back, ids escaped", () => {
   for (const [scope, id] of [["sale", "spring"], ["lot", "a lot/with #odd?chars"], ["mine", null]]) {
@@ -53,6 +54,12 @@ test("rows say who, and what is special about a bid", () => {
   assert.equal(whoWords(bid, "sale", "bob"), "ann");
   assert.equal(whoWords(bid, "sale", null), "ann");
   assert.equal(whoWords(bid, "mine", null), "you");
+  // in an anonymous sale, the pseudonym this page was told is mine, in that sale only
+  const aliases = new Aliases();
+  aliases.learn("quiet", "Bidder 3F");
+  assert.equal(whoWords({ bidder: "Bidder 3F", sale: "quiet" }, "sale", "ann", aliases), "you");
+  assert.equal(whoWords({ bidder: "Bidder 3F", sale: "other" }, "sale", "ann", aliases), "Bidder 3F");
+  assert.equal(whoWords({ bidder: "Bidder 9C", sale: "quiet" }, "sale", "ann", aliases), "Bidder 9C");
   const notes = notesOf(bid, "mine");
   assert.deepEqual(notes.slice(0, 3), ["automatic", "voided", "others saw Bidder 3F"]);
   assert.match(notes[3], /^your maximum .*40/);
