@@ -159,8 +159,8 @@ def client(
 ) -> None:
     """Join the auction from the terminal: type an amount to bid, help, quit.
 
-    An amount bids on the lot on the block; help lists every command (login, name, mine,
-    history, max, buy, lots); quit leaves."""
+    An amount bids on the lot on the block; help lists every command
+    (login, name, mine, history, max, buy, lots); quit leaves."""
     from bidwire.client.terminal import main as client_main
 
     raise typer.Exit(client_main(host, port, name))
