@@ -920,37 +920,24 @@ HISTORY_COLUMNS = [
 
 
 def history_rows(bids: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A history's bids (engine/history.py's entries) as rows, like ``bid_rows``: amounts in
-    currency units, times ISO 8601 UTC (and ``ts``), and what only the table shows."""
+    """A history's bids (engine/history.py's entries) as rows: ``bid_rows``' with each bid's
+    lot title and sale beside its lot, and the pseudonym the public saw beside its bidder."""
     rows = []
     for bid in bids:
-        currency = str(bid.get("currency", ""))
-        notes = [
-            *(["automatic"] if bid.get("auto") else []),
-            *(["VOIDED"] if bid.get("voided") else []),
-            *([f"seen as {bid['alias']}"] if bid.get("alias") else []),
-        ]
-        rows.append(
-            {
-                "lot": bid["lot"],
-                "title": bid.get("title", ""),
-                "sale": bid.get("sale", ""),
-                "seq": bid["seq"],
-                "time": _iso(bid["ts"]),
-                "ts": bid["ts"],
-                "bidder": bid["bidder"],
-                "alias": bid.get("alias"),
-                "amount": _units(bid["amount"], currency),
-                "max_amount": _units(bid.get("max_amount"), currency),
-                "currency": currency,
-                "auto": bool(bid.get("auto")),
-                "voided": bool(bid.get("voided")),
-                "time_shown": _time(bid["ts"]),
-                "amount_shown": _money(bid["amount"], currency),
-                "max_amount_shown": _money(bid.get("max_amount"), currency),
-                "notes_shown": ", ".join(notes),
-            }
-        )
+        (base,) = bid_rows(bid["lot"], str(bid.get("currency", "")), [bid])
+        alias = bid.get("alias")
+        if alias:
+            base["notes_shown"] = ", ".join(
+                [*filter(None, [base["notes_shown"]]), f"seen as {alias}"]
+            )
+        row: dict[str, Any] = {}
+        for key, value in base.items():
+            row[key] = value
+            if key == "lot":
+                row.update(title=bid.get("title", ""), sale=bid.get("sale", ""))
+            elif key == "bidder":
+                row["alias"] = alias
+        rows.append(row)
     return rows
 
 
