@@ -2,6 +2,7 @@
 // Plain ES module like the saleroom. Every piece of text from the server goes in with
 // textContent, never as HTML, so a lot called "<script>..." is shown, not run.
 
+import { bindLogin } from "./login.js";
 import { formatMoney, inputValue, parseAmount } from "./money.js";
 
 const $ = (id) => document.getElementById(id);
@@ -625,24 +626,12 @@ async function start() {
   await refresh();
 }
 
-ui.loginForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = ui.loginForm.elements;
-  try {
-    await api("POST", "/api/login", { username: form.username.value.trim(), password: form.password.value });
-    form.password.value = "";
-    say("", "");
-    await start();
-  } catch (err) {
-    say(err.message.replace(/^body\.\w+: /, ""), "error");
-    form.password.select();
-  }
-});
-
-ui.logout.addEventListener("click", async () => {
-  await fetch("/api/logout", { method: "POST" }).catch(() => {});
-  say("You are logged out.", "ok");
-  await start();
+bindLogin({
+  form: ui.loginForm,
+  logout: ui.logout,
+  say,
+  login: (username, password) => api("POST", "/api/login", { username, password }),
+  start,
 });
 
 setInterval(refresh, 5000);

@@ -5,6 +5,7 @@
 // the server goes in with textContent (or as plotly data, which plotly escapes), never as HTML.
 
 import { Connection } from "./conn.js";
+import { bindLogin } from "./login.js";
 import { formatMoney, toUnits } from "./money.js";
 import {
   MAX_CHART_BIDS,
@@ -767,26 +768,16 @@ async function start() {
   await pick(saleId);
 }
 
-ui.loginForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = ui.loginForm.elements;
-  try {
-    await api("/api/login", "POST", { username: form.username.value.trim(), password: form.password.value });
-    form.password.value = "";
-    say("", "");
+bindLogin({
+  form: ui.loginForm,
+  logout: ui.logout,
+  say,
+  login: async (username, password) => {
+    await api("/api/login", "POST", { username, password });
     conn?.stop();
     conn = null; // the new cookie needs a new handshake
-    await start();
-  } catch (err) {
-    say(err.message.replace(/^body\.\w+: /, ""), "error");
-    form.password.select();
-  }
-});
-
-ui.logout.addEventListener("click", async () => {
-  await fetch("/api/logout", { method: "POST" }).catch(() => {});
-  say("You are logged out.", "ok");
-  await start();
+  },
+  start,
 });
 
 // A new theme (the system's) or width redraws the charts in its colours and layout.
