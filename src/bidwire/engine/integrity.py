@@ -36,6 +36,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
@@ -359,6 +360,7 @@ _Ranked = tuple[bool, float, str, tuple[float, ...], "_Acc"]
 """(not flagged, -score, bidder, the features in FEATURES' order, the sums): sorted as listed."""
 
 _WEIGHT_LIST = tuple(WEIGHTS[name] for name in FEATURES)
+_RANK = itemgetter(0, 1, 2)
 
 
 def _ranked(track: SaleTrack, now_ms: int, policy: IntegrityPolicy) -> list[_Ranked]:
@@ -400,19 +402,21 @@ def _ranked(track: SaleTrack, now_ms: int, policy: IntegrityPolicy) -> list[_Ran
                     acc.wins += closed
     ranked: list[_Ranked] = []
     threshold, min_bids = policy.threshold, policy.min_bids
+    w1, w2, w3, w4, w5, w6 = _WEIGHT_LIST
     for bidder, acc in accs.items():
         values = (
-            round(acc.ratio / acc.lots, 4),
-            round(acc.quick / acc.placed, 4) if acc.placed else 0.0,
-            round(acc.early / acc.timed, 4) if acc.timed else 0.0,
-            round(acc.late / acc.timed, 4) if acc.timed else 0.0,
-            round(acc.busy / acc.lots, 4),
-            round(1 - acc.won / acc.decided, 4) if acc.decided else 0.0,
+            v1 := round(acc.ratio / acc.lots, 4),
+            v2 := round(acc.quick / acc.placed, 4) if acc.placed else 0.0,
+            v3 := round(acc.early / acc.timed, 4) if acc.timed else 0.0,
+            v4 := round(acc.late / acc.timed, 4) if acc.timed else 0.0,
+            v5 := round(acc.busy / acc.lots, 4),
+            v6 := round(1 - acc.won / acc.decided, 4) if acc.decided else 0.0,
         )
-        score = round(sum(w * v for w, v in zip(_WEIGHT_LIST, values, strict=True)), 4)
+        # spelled out, in FEATURES' order: the weighted mean of the docs, a generator less
+        score = round(w1 * v1 + w2 * v2 + w3 * v3 + w4 * v4 + w5 * v5 + w6 * v6, 4)
         flagged = score >= threshold and acc.bids >= min_bids
         ranked.append((not flagged, -score, bidder, values, acc))
-    ranked.sort(key=lambda r: (r[0], r[1], r[2]))
+    ranked.sort(key=_RANK)
     return ranked
 
 
