@@ -17,18 +17,25 @@ from bidwire.domain.commands import Accepted, Actor, BuyNow, PlaceBid
 from bidwire.domain.events import BidPlaced, LotClosed, LotExtended
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
-from bidwire.engine.cluster import LEASE_MS, MARGIN_MS, Cluster, LocalForwarder
+from bidwire.engine.cluster import LEASE_MS, MARGIN_MS, Cluster
 from bidwire.engine.house import AuctionHouse
 from bidwire.store.memory import MemoryStore
 from bidwire.store.memory_leases import MemoryLeases
 from bidwire.transports.broadcast import Feed
+from bidwire.transports.nodes import Forwarder, MemoryHub
 from tests.engine.test_house import Recorder
 
 pytestmark = pytest.mark.timeout(30)
 
+ASK_TIMEOUT_MS = 100
+"""An ask to a dead node is answered unavailable this soon (real time: the hub is a loop hop)."""
+
 ANN, BOB, CAT = Actor("ann"), Actor("bob"), Actor("cat")
 SALE = SaleSpec("s", "Sale", ("a", "b"), gap_ms=2_000)
-LOTS = [LotSpec(id="a", title="A", starting_price=100), LotSpec(id="b", title="B")]
+LOTS = [
+    LotSpec(id="a", title="A", starting_price=100, buy_now=5_000),
+    LotSpec(id="b", title="B"),
+]
 
 
 @dataclass
@@ -37,6 +44,7 @@ class Node:
     house: AuctionHouse
     feed: Feed
     cluster: Cluster
+    forwarder: Forwarder
     seen: Recorder
     unfollow: Callable[[], None]
     """Stops its house hearing the bus (what a lost message is, for it)."""
@@ -50,6 +58,7 @@ class World:
         self.store = MemoryStore()
         self.bus = MemoryBus()
         self.leases = MemoryLeases(self.clock)
+        self.hub = MemoryHub()
         self.nodes: dict[str, Node] = {}
 
     async def start(self, name: str) -> Node:
@@ -58,16 +67,15 @@ class World:
         house = AuctionHouse(self.store, self.bus, feed.published, self.clock)
         await house.load()
         cluster = Cluster(house, self.leases, name, self.clock)
-        house.forwarder = LocalForwarder(cluster, {n: node.house for n, node in self.nodes.items()})
+        forwarder = Forwarder(name, cluster, house, timeout_ms=ASK_TIMEOUT_MS)
+        forwarder.mailbox = self.hub.join(name, forwarder.received)
+        house.forwarder = forwarder
         unfollow = self.bus.subscribe(house.follow)
         seen = Recorder()
         feed.subscribe_house(seen)
         await house.resume()
         house.start()
-        node = self.nodes[name] = Node(name, house, feed, cluster, seen, unfollow)
-        for other in self.nodes.values():  # every node reaches every other one
-            assert isinstance(other.house.forwarder, LocalForwarder)
-            other.house.forwarder.nodes = {n: o.house for n, o in self.nodes.items()}
+        node = self.nodes[name] = Node(name, house, feed, cluster, forwarder, seen, unfollow)
         return node
 
     async def step(self, *names: str) -> None:
@@ -178,9 +186,7 @@ async def test_when_the_owner_dies_another_takes_the_sale_with_a_fresh_window() 
     await n1.cluster.stop(release=False)
     await n1.house.stop()
     del world.nodes["n1"]
-    for node in (n2, n3):
-        assert isinstance(node.house.forwarder, LocalForwarder)
-        node.house.forwarder.nodes.pop("n1")
+    world.hub.cut.add("n1")
     world.clock.advance(LEASE_MS - 1)
     await world.step()
     assert n2.cluster.held == {} and n3.cluster.held == {}  # the lease still runs
@@ -273,3 +279,17 @@ async def test_a_node_that_let_a_sale_go_does_not_close_its_lots() -> None:
     n1.house.run_due()
     await world.settle()
     assert [type(e).__name__ for e in world.store.lots["a"].events] == ["LotOpened", "BidPlaced"]
+
+
+async def test_a_refusal_and_a_buy_now_come_back_through_the_forwarder() -> None:
+    world = await three_nodes()
+    _, n2, n3 = world.nodes.values()
+    low = await n2.house.place_bid(PlaceBid(ANN, "a", 50))
+    assert isinstance(low, Refusal) and (low.code, low.min_amount) == ("too_low", 100)
+    bought = await n3.house.buy_now(BuyNow(BOB, "a"))
+    assert isinstance(bought, LotClosed) and (bought.winner, bought.amount) == ("bob", 5_000)
+    await world.settle()
+    assert [type(e).__name__ for e in world.store.lots["a"].events] == ["LotOpened", "LotClosed"]
+    late = await n2.house.place_bid(PlaceBid(ANN, "a", 6_000))
+    assert isinstance(late, Refusal) and late.code == "lot_not_open"
+    assert world.nodes["n2"].forwarder.late == 0

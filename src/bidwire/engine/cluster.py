@@ -25,10 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from bidwire.clock import Clock
-from bidwire.domain.commands import BuyNow, PlaceBid
-from bidwire.domain.events import LotClosed
-from bidwire.domain.lot import Refusal
-from bidwire.engine.house import NO_OWNER, Answer, AuctionHouse
+from bidwire.engine.house import AuctionHouse
 
 log = logging.getLogger("bidwire.cluster")
 
@@ -194,35 +191,3 @@ class Cluster:
         if release:
             for sale_id in list(self.held):
                 await self._release(sale_id)
-
-
-class LocalForwarder:
-    """Forwarding between houses of one process (tests, and the shape a network forwarder
-    follows): the bid goes to the owner's house, which decides, keeps its request key and
-    answers; a node that is not the owner either answers ``unavailable``, never forwarding
-    a forwarded bid again (no ping-pong while a sale changes hands)."""
-
-    def __init__(self, cluster: Cluster, nodes: dict[str, AuctionHouse]) -> None:
-        self.cluster = cluster
-        self.nodes = nodes
-
-    def _owner(self, sale_id: str) -> AuctionHouse | None:
-        owner = self.cluster.owner_of(sale_id)
-        if owner is None or owner == self.cluster.node:
-            return None
-        return self.nodes.get(owner)
-
-    def bid(self, sale_id: str, command: PlaceBid, answer: Answer) -> None:
-        house = self._owner(sale_id)
-        if house is None:
-            answer(NO_OWNER)
-            return
-        loop = asyncio.get_running_loop()
-        loop.call_soon(house.offer_bid, command, answer, True)  # a hop, as over a network
-
-    async def buy_now(self, sale_id: str, command: BuyNow) -> LotClosed | Refusal:
-        house = self._owner(sale_id)
-        if house is None:
-            return NO_OWNER
-        await asyncio.sleep(0)
-        return await house.buy_now(command, forwarded=True)
