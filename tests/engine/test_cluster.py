@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import pytest
 
 from bidwire.bus.memory import MemoryBus
-from bidwire.clock import FakeClock
+from bidwire.clock import FakeClock, OffsetClock
 from bidwire.domain.commands import Accepted, Actor, BuyNow, PlaceBid
 from bidwire.domain.events import BidPlaced, LotClosed, LotExtended
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
-from bidwire.engine.cluster import LEASE_MS, MARGIN_MS, Cluster
+from bidwire.engine.cluster import LEASE_MS, MARGIN_MS, Cluster, clock_offset, clock_reading
 from bidwire.engine.house import AuctionHouse
 from bidwire.store.memory import MemoryStore
 from bidwire.store.memory_leases import MemoryLeases
@@ -61,12 +61,16 @@ class World:
         self.hub = MemoryHub()
         self.nodes: dict[str, Node] = {}
 
-    async def start(self, name: str) -> Node:
-        feed = Feed(self.clock)
+    async def start(self, name: str, skew_ms: int = 0) -> Node:
+        """A node whose own clock is ``skew_ms`` off the shared one (the database's); it
+        decides by its own clock set by the database's, as a node of a cluster does."""
+        own = OffsetClock(self.clock, skew_ms)
+        clock = OffsetClock(own, clock_offset([await clock_reading(own, self.leases)]))
+        feed = Feed(clock)
         feed.listen(self.bus)
-        house = AuctionHouse(self.store, self.bus, feed.published, self.clock)
+        house = AuctionHouse(self.store, self.bus, feed.published, clock)
         await house.load()
-        cluster = Cluster(house, self.leases, name, self.clock)
+        cluster = Cluster(house, self.leases, name, clock, synced=clock)
         forwarder = Forwarder(name, cluster, house, timeout_ms=ASK_TIMEOUT_MS)
         forwarder.mailbox = self.hub.join(name, forwarder.received)
         house.forwarder = forwarder
@@ -95,11 +99,11 @@ class World:
             node.house.run_due()
 
 
-async def three_nodes() -> World:
+async def three_nodes(skews: tuple[int, int, int] = (0, 0, 0)) -> World:
     world = World()
     await world.store.add_sale(SALE, LOTS)
-    for name in ("n1", "n2", "n3"):
-        await world.start(name)
+    for name, skew in zip(("n1", "n2", "n3"), skews, strict=True):
+        await world.start(name, skew)
     await world.step("n1")  # the first to step takes the free sale
     await world.step()
     return world
@@ -293,3 +297,47 @@ async def test_a_refusal_and_a_buy_now_come_back_through_the_forwarder() -> None
     late = await n2.house.place_bid(PlaceBid(ANN, "a", 6_000))
     assert isinstance(late, Refusal) and late.code == "lot_not_open"
     assert world.nodes["n2"].forwarder.late == 0
+
+
+def test_the_clock_offset_is_read_from_the_shortest_round_trip() -> None:
+    # (sent, database, back) in the node's ms: the database runs 5 s ahead
+    assert clock_offset([(1_000, 6_010, 1_020)]) == 5_000
+    assert clock_offset([(1_000, 6_300, 1_400), (2_000, 7_002, 2_004)]) == 5_000
+    assert clock_offset([(1_000, 6_000, 1_000), (2_000, 4_000, 2_000)]) == 2_000  # the newest
+
+
+async def test_a_node_whose_clock_jumps_is_set_right_at_its_next_step() -> None:
+    world = await three_nodes()
+    n1 = world.nodes["n1"]
+    synced = n1.house.clock
+    assert isinstance(synced, OffsetClock) and isinstance(synced.base, OffsetClock)
+    synced.base.offset_ms -= 3_000  # its own clock steps back 3 s
+    assert synced.now_ms() == world.clock.now_ms()  # never backwards: it waits instead
+    world.clock.advance(1_000)
+    assert synced.now_ms() == world.clock.now_ms() - 1_000
+    await n1.cluster.step()
+    assert synced.now_ms() == world.clock.now_ms()
+
+
+@pytest.mark.parametrize("skew_ms", [5_000, -5_000])
+async def test_a_node_with_a_skewed_clock_decides_by_the_databases(skew_ms: int) -> None:
+    world = await three_nodes((skew_ms, 0, 0))
+    n1, n2, _ = world.nodes.values()
+    assert n1.cluster.held == {"s": 1}  # the skewed node decides the sale
+    assert n1.house.clock.now_ms() == world.clock.now_ms()
+    placed = await n2.house.place_bid(PlaceBid(ANN, "a", 100))
+    assert isinstance(placed, Accepted) and placed.ts == world.clock.now_ms()
+    await world.settle()
+    world.clock.advance(10_000 - 1)
+    n1.house.run_due()
+    await world.settle()
+    assert n1.house.lots["a"].status == "open"  # not closed early by a fast clock
+    assert isinstance(await n2.house.place_bid(PlaceBid(BOB, "a", 125)), Accepted)
+    await world.settle()
+    world.clock.advance(10_000)
+    n1.house.run_due()
+    await world.settle()  # nor kept open by a slow one
+    closed = [e for e in world.store.lots["a"].events if isinstance(e, LotClosed)]
+    assert len(closed) == 1 and closed[0].winner == "bob"
+    late = await n2.house.place_bid(PlaceBid(ANN, "a", 200))
+    assert isinstance(late, Refusal) and late.code == "lot_not_open"

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from bidwire.clock import Clock
+from bidwire.clock import Clock, OffsetClock
 from bidwire.engine.house import AuctionHouse
 
 log = logging.getLogger("bidwire.cluster")
@@ -62,6 +62,26 @@ class Leases(Protocol):
     async def db_now_ms(self) -> int: ...
 
 
+CLOCK_SAMPLES = 5
+"""Readings of the database's clock kept; the one with the shortest round trip sets the offset."""
+
+
+def clock_offset(samples: Sequence[tuple[int, int, int]]) -> int:
+    """The offset of the database's clock from a node's, from readings (sent, database, back)
+    in ms: the reading with the shortest round trip, the database taken as read halfway
+    (NTP's rule; its error is at most half that round trip); of equal ones, the newest."""
+    sent, db, back = min(reversed(samples), key=lambda s: s[2] - s[0])
+    return db - (sent + back) // 2
+
+
+async def clock_reading(base: Clock, leases: Leases) -> tuple[int, int, int]:
+    """One reading of the database's clock: (sent, database, back), ``base`` being the node's
+    own. A node sets its clock by one before it reads it for anything (``clock_offset``)."""
+    sent = base.now_ms()
+    db = await leases.db_now_ms()
+    return sent, db, base.now_ms()
+
+
 class Cluster:
     """This node's part: it keeps the leases of the sales it decides, takes the free or
     expired ones of sales not ended, and knows who holds the others (``owners``)."""
@@ -76,6 +96,7 @@ class Cluster:
         lease_ms: int = LEASE_MS,
         renew_every_ms: int = RENEW_EVERY_MS,
         on_change: Callable[[str, str], None] | None = None,
+        synced: OffsetClock | None = None,
     ) -> None:
         if not 0 < renew_every_ms < lease_ms - MARGIN_MS:
             raise ValueError("renew more often than a lease lasts, less the margin")
@@ -94,6 +115,9 @@ class Cluster:
         self.owners: dict[str, str] = {}
         """Sale -> the node holding a live lease on it (at the last step)."""
         self.changes = 0
+        self.synced = synced
+        """The clock this node decides by, kept at the database's (None: not kept)."""
+        self._clock_samples: list[tuple[int, int, int]] = []
         house.owned = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -107,8 +131,10 @@ class Cluster:
         )
 
     async def step(self) -> None:
-        """One round: renew, let go what could not be renewed in time, read who holds what,
-        take what is free, release what has ended."""
+        """One round: the clock set by the database's, renew, let go what could not be renewed
+        in time, read who holds what, take what is free, release what has ended."""
+        if self.synced is not None:
+            await self._sync_clock(self.synced)
         for sale_id, epoch in list(self.held.items()):
             try:
                 kept = await self.leases.renew_lease(sale_id, self.node, epoch, self.lease_ms)
@@ -141,6 +167,11 @@ class Cluster:
             self.owners[sale.id] = self.node
             self._changed(sale.id, "taken")
             await self.house.adopt(sale.id)
+
+    async def _sync_clock(self, synced: OffsetClock) -> None:
+        reading = await clock_reading(synced.base, self.leases)
+        self._clock_samples = [*self._clock_samples[-(CLOCK_SAMPLES - 1) :], reading]
+        synced.offset_ms = clock_offset(self._clock_samples)
 
     def _let_go_if_late(self, sale_id: str) -> None:
         renewed = self._renewed_at.get(sale_id, 0)
