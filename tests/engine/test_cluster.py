@@ -341,3 +341,20 @@ async def test_a_node_with_a_skewed_clock_decides_by_the_databases(skew_ms: int)
     assert len(closed) == 1 and closed[0].winner == "bob"
     late = await n2.house.place_bid(PlaceBid(ANN, "a", 200))
     assert isinstance(late, Refusal) and late.code == "lot_not_open"
+
+
+async def test_a_sale_added_on_one_node_is_known_and_run_by_all() -> None:
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    later = SaleSpec("t", "Later", ("c",), gap_ms=2_000)
+    await n2.house.add_sale(later, [LotSpec(id="c", title="C", starting_price=10)])
+    await world.step()
+    assert {"t"} <= set(n1.house.sales) and {"t"} <= set(n3.house.sales)
+    owners = {n.cluster.owner_of("t") for n in (n1, n2, n3)}
+    assert len(owners) == 1 and None not in owners  # one node took it; all know which
+    placed = await n3.house.place_bid(PlaceBid(ANN, "c", 10))
+    assert isinstance(placed, Accepted), placed
+    await world.settle()
+    for node in (n1, n2, n3):
+        assert node.house.lots["c"].high_bidder == "ann"
+        assert any(m["type"] == "bid_placed" and m["lot"] == "c" for m in node.seen.messages)

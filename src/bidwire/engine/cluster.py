@@ -132,7 +132,8 @@ class Cluster:
 
     async def step(self) -> None:
         """One round: the clock set by the database's, renew, let go what could not be renewed
-        in time, read who holds what, take what is free, release what has ended."""
+        in time, learn the sales others added, read who holds what, take what is free,
+        release what has ended."""
         if self.synced is not None:
             await self._sync_clock(self.synced)
         for sale_id, epoch in list(self.held.items()):
@@ -148,6 +149,7 @@ class Cluster:
                     await self.house.adopt(sale_id)  # renewed after a let-go: still ours
             else:
                 self._lose(sale_id, "lost")
+        await self.house.learn_catalog()  # a sale another node added is one to run too
         rows = await self.leases.leases()
         now = await self.leases.db_now_ms()
         live = {row.sale_id: row.holder for row in rows if row.expires_at > now}

@@ -835,6 +835,34 @@ class AuctionHouse:
                 log.exception("sale %s: could not commit a takeover's extension", sale_id)
         self.run_due()
 
+    async def learn_catalog(self) -> list[str]:
+        """The sales another node added since this one loaded (a cluster: ``Cluster.step``
+        asks each beat), read from the store and followed; their ids."""
+        specs, entries = await self.store.catalog(closed=False)
+        new = [spec for spec in specs if spec.id not in self.sale_ids()]
+        if not new:
+            return []
+        ids = {spec.id for spec in new}
+        entries = [entry for entry in entries if entry.sale in ids]
+        logs = await self.store.lot_logs([entry.spec.id for entry in entries])
+        for spec in new:
+            sale = self.sales[spec.id] = _rebuild_sale(spec, await self.store.sale_log(spec.id))
+            if sale.started_at is not None:
+                self._announced.add(spec.id)
+            self.views.track_sale(spec, sale.seq)
+        open_ids = set()
+        for entry in entries:
+            logged = logs.get(entry.spec.id)
+            events, snapshot = (logged.events, logged.snapshot) if logged else ([], None)
+            stored = StoredLot(entry.spec, entry.sale, entry.mode, events, snapshot)
+            self._track(stored.rebuild(), stored.rebuild())
+            open_ids.add(entry.spec.id)
+        for spec in new:  # what the store has closed already stays there
+            for lot_id in spec.lot_ids:
+                if lot_id not in open_ids:
+                    self.closed.add(lot_id, spec.id)
+        return [spec.id for spec in new]
+
     def busy(self, sale_id: str) -> bool:
         """Whether any of the sale's commits is still in flight."""
         sale = self.sales.get(sale_id)
