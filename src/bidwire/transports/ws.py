@@ -344,7 +344,8 @@ async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
         return
     headers = []
     minted = None
-    if ctx.guests_allowed and not ctx.gate.live_guest(websocket.cookies.get(GUEST_COOKIE)):
+    cookie = websocket.cookies.get(GUEST_COOKIE)
+    if ctx.guests_allowed and not await ctx.gate.recall_guest(cookie):
         # The token of the guest session this connection may become, as the browser's cookie:
         # a reload or a reconnect then resumes that guest (gate.py: mint_token).
         minted = secrets.token_urlsafe(24)
