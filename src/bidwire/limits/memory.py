@@ -132,9 +132,14 @@ class MemoryLimits:
     def __init__(self) -> None:
         self.names = MemoryNames()
         self._throttles: dict[str, MemoryThrottle] = {}
+        self._rates: dict[tuple[float, int], TokenBucket] = {}
 
     def bid_rate(self, rate: float, burst: int) -> BidRate:
-        return TokenBucket(rate, burst)
+        """One bucket per rate, so two gates on one limits object share it (two nodes)."""
+        bucket = self._rates.get((rate, burst))
+        if bucket is None:
+            bucket = self._rates[rate, burst] = TokenBucket(rate, burst)
+        return bucket
 
     def throttle(self, name: str, limit: int, window_ms: int) -> Throttle:
         """One per name, so two services on one limits object count together (two nodes)."""

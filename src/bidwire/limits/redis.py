@@ -426,6 +426,12 @@ class RedisLimits:
             except (RedisError, OSError) as exc:
                 self.background.failed(exc)
 
+    def stop_renewing(self) -> None:
+        """Renew nothing from now on (what a node that dies does; tests)."""
+        if self._renewing is not None:
+            self._renewing.cancel()
+            self._renewing = None
+
     async def settled(self) -> None:
         for bucket in self._rates:
             await bucket.settled()
@@ -433,9 +439,7 @@ class RedisLimits:
 
     async def close(self) -> None:
         """Stop renewing (names this node holds expire by themselves) and close the client."""
-        if self._renewing is not None:
-            self._renewing.cancel()
-            self._renewing = None
+        self.stop_renewing()
         await self.settled()
         await self.client.aclose()
 
