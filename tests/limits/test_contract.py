@@ -7,7 +7,7 @@ import pytest
 from bidwire.limits import limits_url_for, open_limits
 from bidwire.limits.base import Recalled
 from bidwire.limits.redis import parse_url
-from tests.limits.conftest import Nodes
+from tests.limits.helpers import Nodes
 
 NOW = 1_700_000_000_000
 

@@ -19,7 +19,7 @@ from bidwire.errors import LimitsUnavailable, NotAuthenticated, RateLimited
 from bidwire.limits.base import Limits
 from bidwire.limits.redis import RedisLimits
 from bidwire.store import open_store
-from tests.limits.conftest import Nodes, redis_or_skip
+from tests.limits.helpers import Nodes, redis_or_skip
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 

@@ -327,7 +327,7 @@ class HashCost(TypedDict):
 FAST_HASH: HashCost = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 
 
-GATE_OPTIONS = ("guests_allowed", "bid_limiter")
+GATE_OPTIONS = ("guests_allowed", "bid_limiter", "limits")
 """Options of ``in_process`` that are the gate's, not the session context's."""
 
 
@@ -359,11 +359,13 @@ async def in_process(
     house = AuctionHouse(store, bus, feed.published, clock)
     for sale, lots in demo_catalog(Defaults()) if demo else ():
         await house.add_sale(sale, lots)
-    accounts = Accounts(store, clock, PasswordHasher(**FAST_HASH))
+    gate_options = {k: ctx_options.pop(k) for k in GATE_OPTIONS if k in ctx_options}
+    accounts = Accounts(
+        store, clock, PasswordHasher(**FAST_HASH), limits=gate_options.get("limits")
+    )
     await accounts.create_user("root", "root-password", "admin")
     admin = await accounts.login("root", "root-password", "test")
     bidder = await accounts.register("bea", "bea-password")
-    gate_options = {k: ctx_options.pop(k) for k in GATE_OPTIONS if k in ctx_options}
     ctx = SessionContext(house, feed, clock, Gate(clock, accounts, **gate_options), **ctx_options)
     app = create_app(ctx, catalog_defaults)
     try:
