@@ -85,22 +85,32 @@ if held[1] ~= ARGV[1] then return false end
 return {held[2], held[3]}
 """
 
-BUCKET = """
+BUCKETS = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[4])
-local state = redis.call('HMGET', KEYS[1], 'level', 'at')
-local level = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-if now > at then
-  level = math.min(burst, level + (now - at) * rate)
-  at = now
+local now = tonumber(ARGV[3])
+local ttl = math.ceil(2 * burst / rate) + 1000
+local out = {}
+for i, key in ipairs(KEYS) do
+  local state = redis.call('HMGET', key, 'level', 'at')
+  local level = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  if now > at then
+    level = math.min(burst, level + (now - at) * rate)
+    at = now
+  end
+  level = math.max(-burst, level - tonumber(ARGV[3 + i]))
+  redis.call('HSET', key, 'level', tostring(level), 'at', at)
+  redis.call('PEXPIRE', key, ttl)
+  out[2 * i - 1] = tostring(level)
+  out[2 * i] = at
 end
-level = math.max(-burst, level - tonumber(ARGV[3]))
-redis.call('HSET', KEYS[1], 'level', tostring(level), 'at', at)
-redis.call('PEXPIRE', KEYS[1], math.ceil(2 * burst / rate) + 1000)
-return {tostring(level), at}
+return out
 """
+"""Every user who bid since the last write, in one call: one command to build and parse per
+BUCKETS_PER_CALL users rather than one per user (a command costs the client ~10 µs)."""
+BUCKETS_PER_CALL = 500
+"""Users per call at most: the script holds Redis while it runs."""
 
 RESERVE = """
 local now = tonumber(ARGV[1])
@@ -285,7 +295,7 @@ class RedisRate:
         self.rate = rate
         self.burst = burst
         self._limits = limits
-        self._script = limits.client.register_script(BUCKET)
+        self._script = limits.client.register_script(BUCKETS)
         self._prefix = f"{limits.prefix}rate:"
         self._share: OrderedDict[str, tuple[float, int]] = OrderedDict()
         self._spent: dict[str, int] = {}
@@ -325,23 +335,27 @@ class RedisRate:
                     await asyncio.sleep(RETRY_MS / 1000)
                     continue
                 self._limits.background.failing = False
-                for key, (level, at) in zip(batch, replies, strict=True):
+                for key, level, at in zip(batch, replies[::2], replies[1::2], strict=True):
                     since = self._spent.get(key, 0)
                     self._share[key] = (float(level) - since, int(at))
         finally:
             self._sending = None
 
     async def _debit(self, batch: dict[str, int], now_ms: int) -> list[Any]:
+        """Every bucket after this node's spending: level, at, level, at... in batch order."""
         self.round_trips += 1
-        rate_per_ms = self.rate / 1000
+        head = [self.rate / 1000, self.burst, now_ms]
+        users = list(batch.items())
         async with self._limits.client.pipeline(transaction=False) as pipe:
-            for key, spent in batch.items():
+            for start in range(0, len(users), BUCKETS_PER_CALL):
+                chunk = users[start : start + BUCKETS_PER_CALL]
                 await self._script(
-                    keys=[self._prefix + _bounded(key)],
-                    args=[rate_per_ms, self.burst, spent, now_ms],
+                    keys=[self._prefix + _bounded(key) for key, _ in chunk],
+                    args=head + [spent for _, spent in chunk],
                     client=pipe,
                 )
-            return list(await pipe.execute())
+            replies = await pipe.execute()
+        return [value for reply in replies for value in reply]
 
     async def settled(self) -> None:
         while self._sending is not None:
