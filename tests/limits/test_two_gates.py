@@ -5,7 +5,10 @@ gates share one MemoryLimits, the same promises within one process."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -157,3 +160,83 @@ async def test_with_redis_down_names_fail_closed_and_rates_fall_back_to_the_node
                 await accounts.login("nobody", "wrong guess", "10.0.0.1")
     finally:
         await limits.close()
+
+
+class OwnRedis:
+    """A redis-server of this test's own (no persistence) on a free loopback port, to stop
+    and start again; only its own PID is ever ended."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.port = _closed_port()
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self.directory,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        probe = aioredis.from_url(self.url, socket_connect_timeout=1)
+        try:
+            for _ in range(100):
+                try:
+                    await probe.ping()
+                    return
+                except (OSError, aioredis.ConnectionError):
+                    await asyncio.sleep(0.05)
+            raise AssertionError("redis-server did not start")
+        finally:
+            await probe.aclose()
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await asyncio.wait_for(self.process.wait(), 10)
+
+
+@pytest.mark.timeout(30)
+async def test_after_a_redis_restart_each_node_claims_its_names_again(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("BIDWIRE_REQUIRE_SERVICES"):
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    server = OwnRedis(str(tmp_path))
+    await server.start()
+    clock = SystemClock()
+    made = [
+        RedisLimits(aioredis.from_url(server.url, socket_timeout=1), "t:", clock, refresh_ms=100)
+        for _ in range(2)
+    ]
+    try:
+        for limits in made:
+            limits.start()
+        a, b = gate(made[0], clock), gate(made[1], clock)
+        await a.guest("kim", "conn-kim")  # connected: renewed
+        await a.guest("lee", "conn-lee")
+        assert isinstance(a.bid(Actor("lee", "guest"), "lot", 100), PlaceBid)
+        a.leave("conn-lee")  # has bid: holds the name for a week, not renewed
+        await made[0].settled()
+        await asyncio.sleep(0.3)  # a renewal has seen this Redis
+        await server.stop()  # every key is gone with it
+        await server.start()
+        await asyncio.sleep(0.6)  # a's next renewals find a new Redis and claim all again
+        assert (await b.guest("kim", "conn-b1")).name == "kim-2"
+        assert (await b.guest("lee", "conn-b2")).name == "lee-2"
+    finally:
+        for limits in made:
+            await limits.close()
+        await server.stop()

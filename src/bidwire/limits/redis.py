@@ -27,6 +27,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -174,6 +175,16 @@ class _Background:
             await asyncio.wait(set(self.tasks))
 
 
+@dataclass(slots=True)
+class _Held:
+    owner: str
+    name: str
+    ttl_ms: int
+    until: int
+    live: bool
+    kept: bool
+
+
 class RedisNames:
     def __init__(self, limits: RedisLimits) -> None:
         self._limits = limits
@@ -182,11 +193,17 @@ class RedisNames:
         self._claim = self._client.register_script(CLAIM)
         self._release = self._client.register_script(RELEASE)
         self._recall = self._client.register_script(RECALL)
-        self.live: dict[str, tuple[str, str, int, bool]] = {}
-        """Claims this node renews: key -> (owner, name, ttl_ms, kept)."""
+        self.held: dict[str, _Held] = {}
+        """Every claim this node made and holds: the live ones it renews, and all of them it
+        makes again after Redis restarts (it may have lost them)."""
+        self._run_id: str | None = None
 
     def _keys(self, key: str, owner: str) -> list[str]:
         return [f"{self._prefix}name:{_bounded(key)}", f"{self._prefix}guest:{owner}"]
+
+    def _args(self, held: _Held, now_ms: int) -> list[str | int]:
+        ttl_ms = held.ttl_ms if held.live else max(1, held.until - now_ms)
+        return [held.owner, held.name, ttl_ms, now_ms + ttl_ms, "1" if held.kept else "0"]
 
     async def claim(
         self,
@@ -199,11 +216,9 @@ class RedisNames:
         live: bool,
         kept: bool = False,
     ) -> bool:
+        held = _Held(owner, name, ttl_ms, now_ms + ttl_ms, live, kept)
         try:
-            won = await self._claim(
-                keys=self._keys(key, owner),
-                args=[owner, name, ttl_ms, now_ms + ttl_ms, "1" if kept else "0"],
-            )
+            won = await self._claim(keys=self._keys(key, owner), args=self._args(held, now_ms))
         except (RedisError, OSError) as exc:
             self._limits.background.failed(exc)
             raise LimitsUnavailable(
@@ -211,14 +226,15 @@ class RedisNames:
                 " answering; try again in a moment, or log in"
             ) from None
         if won:
-            self._follow(key, owner, name, ttl_ms, live, kept)
+            self._follow(key, held)
         return bool(won)
 
-    def _follow(self, key: str, owner: str, name: str, ttl_ms: int, live: bool, kept: bool) -> None:
-        if live:
-            self.live[key] = (owner, name, ttl_ms, kept)
-        elif self.live.get(key, ("",))[0] == owner:
-            del self.live[key]
+    def _follow(self, key: str, held: _Held) -> None:
+        before = self.held.get(key)
+        if before is not None and before.owner == held.owner:
+            held.until = max(held.until, before.until)
+            held.kept = held.kept or before.kept
+        self.held[key] = held
 
     def extend(
         self,
@@ -231,17 +247,16 @@ class RedisNames:
         live: bool,
         kept: bool = False,
     ) -> None:
-        self._follow(key, owner, name, ttl_ms, live, kept)
+        held = _Held(owner, name, ttl_ms, now_ms + ttl_ms, live, kept)
+        self._follow(key, held)
         self._limits.background.run(
-            self._claim(
-                keys=self._keys(key, owner),
-                args=[owner, name, ttl_ms, now_ms + ttl_ms, "1" if kept else "0"],
-            )
+            self._claim(keys=self._keys(key, owner), args=self._args(held, now_ms))
         )
 
     def release(self, key: str, owner: str, until_ms: int | None = None) -> None:
-        if self.live.get(key, ("",))[0] == owner:
-            del self.live[key]
+        held = self.held.get(key)
+        if held is not None and held.owner == owner:
+            del self.held[key]
         self._limits.background.run(
             self._release(
                 keys=self._keys(key, owner), args=[owner, "" if until_ms is None else until_ms]
@@ -267,25 +282,32 @@ class RedisNames:
         return Recalled(held[0].decode(), held[1] == b"1")
 
     async def renew(self) -> int:
-        """Renew every live claim this node holds, in one pipeline; how many it still holds.
-        One lost (this node was cut off past the TTL and another took it) is dropped and said."""
-        if not self.live:
-            return 0
+        """Renew every live claim this node holds, and after a Redis restart every claim, in
+        one pipeline; how many were made. One lost (this node was cut off past the TTL and
+        another took it, or took it after a restart) is dropped, and said."""
         now = self._limits.clock.now_ms()
-        claims = list(self.live.items())
+        for key in [k for k, held in self.held.items() if not held.live and held.until <= now]:
+            del self.held[key]  # lapsed in Redis too
+        info = await self._client.info("server")
+        run_id = str(info.get("run_id", ""))
+        restarted = self._run_id is not None and run_id != self._run_id
+        self._run_id = run_id
+        claims = [(k, held) for k, held in self.held.items() if held.live or restarted]
+        if not claims:
+            return 0
+        if restarted:
+            log.warning("the shared limits' Redis restarted: claiming %d names again", len(claims))
         async with self._client.pipeline(transaction=False) as pipe:
-            for key, (owner, name, ttl_ms, kept) in claims:
+            for key, held in claims:
                 await self._claim(
-                    keys=self._keys(key, owner),
-                    args=[owner, name, ttl_ms, now + ttl_ms, "1" if kept else "0"],
-                    client=pipe,
+                    keys=self._keys(key, held.owner), args=self._args(held, now), client=pipe
                 )
             won = await pipe.execute()
-        for (key, (owner, name, _, _)), ok in zip(claims, won, strict=True):
-            if not ok and self.live.get(key, ("",))[0] == owner:
-                del self.live[key]
-                log.warning("the guest name %r was taken on another node while unrenewed", name)
-        return len(self.live)
+        for (key, held), ok in zip(claims, won, strict=True):
+            if not ok and self.held.get(key) is held:
+                del self.held[key]
+                log.warning("the guest name %r was taken on another node meanwhile", held.name)
+        return len(claims)
 
 
 class RedisRate:
