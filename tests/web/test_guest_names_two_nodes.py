@@ -6,6 +6,7 @@ WebSocket (its cookie) and over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from tests.limits.helpers import Nodes, nodes_over, redis_or_skip
-from web_helpers import TcpJson, WsJson, in_process, recv_until, serving
+from tests.limits.helpers import REDIS_URL, Nodes, drop_prefix, nodes_over, redis_or_skip
+from web_helpers import TcpJson, WsJson, in_process, recv_until, running_server, serving
 
 from bidwire.limits.redis import RedisLimits
 
@@ -116,3 +117,23 @@ async def test_with_the_shared_names_down_a_hello_is_told_unavailable() -> None:
                 assert reply.status_code == 503 and reply.json()["code"] == "unavailable"
     finally:
         await limits.close()
+
+
+async def test_serve_shares_names_through_the_limits_it_is_given() -> None:
+    """``app.serve``'s wiring: two whole servers on one limits URL (a Redis prefix)."""
+    probe = await redis_or_skip()
+    prefix = f"bidwire-test-{secrets.token_hex(6)}:"
+    url = f"{REDIS_URL}?prefix={prefix}"
+    try:
+        async with running_server(limits_url=url) as a, running_server(limits_url=url) as b:
+            joy = await TcpJson.connect(a.tcp)
+            assert (await ask(joy, {"type": "hello", "name": "joy"}, "welcome"))["user"] == "joy"
+            other = await TcpJson.connect(b.tcp)
+            assert (await ask(other, {"type": "hello", "name": "joy"}, "welcome"))["user"] == (
+                "joy-2"
+            )
+            await joy.close()
+            await other.close()
+    finally:
+        await drop_prefix(probe, prefix)
+        await probe.aclose()

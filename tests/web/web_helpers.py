@@ -55,7 +55,9 @@ class Ports:
 
 @contextlib.asynccontextmanager
 async def running_server(**overrides: Any) -> AsyncIterator[Ports]:
-    """The demo sale on a memory store; the first lot stays open for a minute."""
+    """The demo sale on a memory store; the first lot stays open for a minute. ``limits_url``
+    (not a setting): ``serve``'s shared limits, e.g. a Redis prefix another server uses too."""
+    limits_url: str | None = overrides.pop("limits_url", None)
     settings = Settings(
         **{
             "tcp_port": 0,
@@ -69,7 +71,9 @@ async def running_server(**overrides: Any) -> AsyncIterator[Ports]:
     )
     stop = asyncio.Event()
     ready: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve(settings, stop=stop, on_ready=ready.set_result))
+    task = asyncio.create_task(
+        serve(settings, stop=stop, on_ready=ready.set_result, limits_url=limits_url)
+    )
     started: set[asyncio.Future[Any]] = {task, ready}
     done, _ = await asyncio.wait(
         started, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
