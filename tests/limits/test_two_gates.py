@@ -240,3 +240,23 @@ async def test_after_a_redis_restart_each_node_claims_its_names_again(tmp_path: 
         for limits in made:
             await limits.close()
         await server.stop()
+
+
+async def test_a_made_up_name_another_node_holds_may_not_bid(nodes: Nodes) -> None:
+    clock = FakeClock()
+    limits_a, limits_b = nodes(clock), nodes(clock)
+    if not limits_b.shared:
+        pytest.skip("one node's made-up names are checked by its own registry only")
+    a, b = gate(limits_a, clock), gate(limits_b, clock)
+    a.rng.seed(7)
+    b.rng.seed(7)  # the same draws: b makes up a's name
+    mine = a.made_up_guest("conn-a")
+    await a.settled()
+    theirs = b.made_up_guest("conn-b")
+    assert theirs == mine  # given at once (text mode's greeting), claimed just after
+    await b.settled()
+    refused = b.bid(theirs, "lot", 100)
+    assert not isinstance(refused, PlaceBid) and refused.code == "forbidden"
+    assert isinstance(a.bid(mine, "lot", 100), PlaceBid)
+    renamed = await b.guest("ken", "conn-b")  # text mode's `name ken`
+    assert isinstance(b.bid(renamed, "lot", 100), PlaceBid)

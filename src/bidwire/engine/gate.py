@@ -259,6 +259,7 @@ class Gate:
         if self._by_name.get(old) is session:
             del self._by_name[old]
         session.actor = Actor(name, "guest")
+        session.contested = False  # a contested made-up name is left for one claimed anew
         self._by_name[name] = session
         if old and skeleton(old) != skeleton(name):  # renamed: the old name is free everywhere
             self.limits.names.release(skeleton(old), session.token_hash)
