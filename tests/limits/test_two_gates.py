@@ -145,6 +145,8 @@ async def test_with_redis_down_names_fail_closed_and_rates_fall_back_to_the_node
             await node.guest("frank", "conn")
         assert raised.value.code == "unavailable"
         assert node.names.holder("frank") is None  # not held here either
+        with pytest.raises(LimitsUnavailable):  # a token from elsewhere: not known now
+            await node.recall_guest("t" * 32)
         alice = Actor("alice", "bidder")
         results = []
         for _ in range(5):

@@ -106,6 +106,19 @@ async def test_with_the_shared_names_down_a_hello_is_told_unavailable() -> None:
             tcp = await TcpJson.connect(ports.tcp)
             refused = await ask(tcp, {"type": "hello", "name": "ivy"}, "error")
             assert refused["code"] == "unavailable" and "try again" in refused["message"]
+            # a token this server does not know may be another's: not known now, not "ended"
+            token = {"type": "hello", "guest_token": "t" * 32}
+            assert (await ask(tcp, token, "error"))["code"] == "unavailable"
+            # nor is a browser's cookie replaced by a new guest's while that cannot be known
+            from websockets.asyncio.client import connect
+
+            async with connect(
+                f"ws://127.0.0.1:{ports.http}/ws",
+                compression=None,
+                additional_headers={"Cookie": "bidwire_guest=" + "t" * 32},
+            ) as ws:
+                assert ws.response is not None
+                assert "set-cookie" not in ws.response.headers
             # accounts do not need the shared names: bea logs in and bids
             welcome = await ask(
                 tcp, {"type": "login", "username": "bea", "password": "bea-password"}, "welcome"

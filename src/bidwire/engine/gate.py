@@ -305,7 +305,8 @@ class Gate:
 
     async def recall_guest(self, token: str | None) -> bool:
         """Whether ``token`` is a live guest session's, here or (then it becomes one here too)
-        on another node of the house: a resume works on any node."""
+        on another node of the house: a resume works on any node. Raises LimitsUnavailable
+        when that cannot be known now."""
         if self._live(token) is not None:
             return True
         if not token or len(token) > MAX_GUEST_TOKEN:

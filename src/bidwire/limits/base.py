@@ -77,7 +77,9 @@ class NameClaims(Protocol):
         ...
 
     async def recall(self, owner: str) -> Recalled | None:
-        """The name ``owner`` holds now, if it still does (a resume on another node)."""
+        """The name ``owner`` holds now, if it still does (a resume on another node). Raises
+        LimitsUnavailable when the shared store does not answer: "not known" would end a
+        guest's session for it."""
         ...
 
 

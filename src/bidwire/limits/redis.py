@@ -276,7 +276,10 @@ class RedisNames:
             held = await self._recall(keys=[self._keys("", owner)[1]], args=[owner])
         except (RedisError, OSError) as exc:
             self._limits.background.failed(exc)
-            return None
+            raise LimitsUnavailable(
+                "guest sessions are shared by this house's servers and their store is not"
+                " answering; try again in a moment"
+            ) from None
         if not held:
             return None
         return Recalled(held[0].decode(), held[1] == b"1")

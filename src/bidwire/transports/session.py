@@ -492,10 +492,14 @@ class Session:
             return
         gate = self.ctx.gate
         # a guest session another node of the house made is this node's too from here on
-        if msg.guest_token and await gate.recall_guest(msg.guest_token):
-            actor = gate.resume_guest(msg.guest_token, self)
-        else:
-            actor = None
+        actor = None
+        if msg.guest_token:
+            try:
+                if await gate.recall_guest(msg.guest_token):
+                    actor = gate.resume_guest(msg.guest_token, self)
+            except BidwireError as err:
+                self._error(msg.id, err.code, str(err))
+                return
         if actor is None:
             if msg.guest_token and not msg.name.strip():
                 message = "your guest session has ended; say hello with a name"
