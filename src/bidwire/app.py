@@ -11,7 +11,6 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable
 
-from bidwire.accounts.limits import TokenBucket
 from bidwire.accounts.service import Accounts
 from bidwire.bus import open_bus
 from bidwire.catalog import Defaults, load_catalog
@@ -21,6 +20,7 @@ from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.views import Views
 from bidwire.errors import StoreUnavailable
+from bidwire.limits import limits_url_for, open_limits
 from bidwire.settings import Settings
 from bidwire.store import open_store
 from bidwire.store.base import Store
@@ -52,6 +52,7 @@ async def serve(
     clock: Clock | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[dict[str, int]], Awaitable[None] | None] | None = None,
+    limits_url: str | None = None,
 ) -> None:
     """Run until ``stop`` is set (or SIGTERM / Ctrl-C), then stop cleanly: no new bids, every
     queued commit finished, every client told."""
@@ -65,6 +66,8 @@ async def serve(
     async with (
         open_store(settings.store_url, synchronous=settings.synchronous, exclusive=True) as store,
         open_bus(BUS_URL) as bus,
+        # names, bid rates and login throttles for every node: the bus's Redis, if it has one
+        open_limits(limits_url or limits_url_for(BUS_URL), clock) as limits,
     ):
         views = Views()
         feed = Feed(clock, views, direct=direct_path())
@@ -82,13 +85,14 @@ async def serve(
             await demo.begin(now=all(s.ended_at is not None for s in house.sales.values()))
         await house.resume()
         house.start()
-        accounts = Accounts(store, clock)
+        accounts = Accounts(store, clock, limits=limits)
         await ensure_first_admin(accounts, settings)
         gate = Gate(
             clock,
             accounts,
             guests_allowed=settings.guests,
-            bid_limiter=TokenBucket(settings.bid_rate, settings.bid_burst),
+            bid_limiter=limits.bid_rate(settings.bid_rate, settings.bid_burst),
+            limits=limits,
         )
         await gate.load_guests()  # guests who bid keep their names across a restart
         ctx = SessionContext(

@@ -19,7 +19,9 @@
     └── ServerError                 our fault or our dependencies'
         ├── StoreUnavailable unavailable    the store cannot commit now
         │   └── StoreInUse   unavailable    another server holds the store (refused at start)
-        └── SeqConflict      unavailable    someone else appended first; reload and retry
+        ├── SeqConflict      unavailable    someone else appended first; reload and retry
+        └── LimitsUnavailable unavailable   the shared limits (Redis) do not answer: no new
+                                            guest name can be held on every node
 
 An ordinary refusal (a bid too low, a lot closed) is a result, not an exception:
 see :class:`bidwire.domain.lot.Refusal`.
@@ -107,6 +109,10 @@ class StoreInUse(StoreUnavailable):
 
 
 class SeqConflict(ServerError):
+    code = "unavailable"
+
+
+class LimitsUnavailable(ServerError):
     code = "unavailable"
 
 

@@ -105,7 +105,7 @@ async def _bidder(
 ) -> tuple[Actor, str | None]:
     """Who a bid or a buy-now is from (``gate.http_bidder``), and the token of the guest
     session it made, if it made one (then also set as the cookie)."""
-    session = None if user is not None else guest_session(request, guest_token)
+    session = None if user is not None else await guest_session(request, guest_token)
     actor, made = await ctx.gate.http_bidder(
         user, bidder, session, token_sent=guest_token is not None
     )
