@@ -36,7 +36,7 @@ def transport(name: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return ("bidwire_connections", (("transport", name),))
 
 
-async def test_metrics_count_real_bids_and_refusals_over_tcp_and_the_websocket() -> None:
+async def test_metrics_count_real_bids_and_refusals_over_tcp_the_websocket_and_http() -> None:
     async with (
         running_server(node_name="node-a") as ports,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports.http}", timeout=10) as http,
@@ -64,13 +64,15 @@ async def test_metrics_count_real_bids_and_refusals_over_tcp_and_the_websocket()
         await tcp.send({"type": "bid", "id": "t2", "lot": "no-such-lot", "amount": 100})
         unknown, _ = await recv_until(tcp, "bid_rejected")
         assert (low["code"], unknown["code"]) == ("too_low", "unknown_lot")
+        over_http = await http.post(f"/api/lots/{LOT}/bids", json={"amount": 1, "bidder": "hugo"})
+        assert (over_http.status_code, over_http.json()["code"]) == (409, "too_low")
 
         after, _ = await scrape(http)
         assert (
             after[("bidwire_bids_accepted_total", ())] - before[("bidwire_bids_accepted_total", ())]
             == 2
         )
-        assert after[code("too_low")] - before[code("too_low")] == 1
+        assert after[code("too_low")] - before[code("too_low")] == 2  # the wire's and HTTP's
         assert after[code("unknown_lot")] - before[code("unknown_lot")] == 1
         assert after[transport("tcp")] == 1
         assert after[transport("ws")] == 1
