@@ -151,6 +151,8 @@ class Gate:
     _writes: set[asyncio.Task[None]] = field(default_factory=set)
     _presets: dict[object, str] = field(default_factory=dict)
     """A connection -> the token its guest session will have (its browser's cookie already)."""
+    refused_bids: dict[str, int] = field(default_factory=dict)
+    """Bids refused here (no identity, the rate), by wire code: for /metrics."""
 
     # -- guests ------------------------------------------------------------------------------
 
@@ -623,6 +625,7 @@ class Gate:
         """The house's command for this bid, or why this bidder may not bid now."""
         refusal = self._may_bid(actor)
         if refusal is not None:
+            self.refused_bids[refusal.code] = self.refused_bids.get(refusal.code, 0) + 1
             return refusal
         assert actor is not None
         return PlaceBid(actor, lot, amount, max_amount, request_id)

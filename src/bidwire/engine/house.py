@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bidwire.bus import Bus, Message
-from bidwire.clock import Clock
+from bidwire.clock import Clock, work_timer
 from bidwire.domain.commands import Accepted, BuyNow, PlaceBid
 from bidwire.domain.events import (
     BidPlaced,
@@ -37,6 +37,7 @@ from bidwire.domain.sale import Sale, SaleSpec, plan
 from bidwire.engine.closed import ClosedLots
 from bidwire.engine.views import Views
 from bidwire.errors import BadRequest, ServerError, StoreUnavailable, UnknownLot, UnknownSale
+from bidwire.metrics import COMMIT_BUCKETS, Histogram
 from bidwire.store.base import EVENT_DECODER, Store, StoredLot, load_house
 
 log = logging.getLogger("bidwire.house")
@@ -198,6 +199,10 @@ class AuctionHouse:
         lease it holds (engine/cluster.py). The others it follows from the bus."""
         self.forwarder: Forwarder | None = None
         """Where a bid on a sale another node decides goes (engine/cluster.py)."""
+        self.refused_bids: dict[str, int] = {}
+        """Bids this house refused, by wire code (the gate counts its own): for /metrics."""
+        self.commit_latency = Histogram(COMMIT_BUCKETS)
+        """Seconds from each append to its future resolved, committed or failed."""
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -372,7 +377,7 @@ class AuctionHouse:
             return
         refusal = self._bid_refusal(command)
         if refusal is not None:
-            answer(refusal)
+            self._refuse(answer, refusal)
             return
         lot = self.lots.get(command.lot)
         if lot is None:  # closed, and kept in the store: the refusal names it
@@ -387,7 +392,7 @@ class AuctionHouse:
         now = self.clock.now_ms()
         bidding = lot.decide_bid(command.actor.name, command.amount, now, command.max_amount)
         if isinstance(bidding, Refusal):
-            answer(bidding)
+            self._refuse(answer, bidding)
             return
         keyed = None
         if key is not None:
@@ -408,6 +413,7 @@ class AuctionHouse:
                 log.error("bid on %s not stored: %r", lot_id, fault)
             if keyed is not None:
                 self._request_keys.pop(keyed.key, None)  # not placed: the key is free again
+            self._count_refusal(NOT_STORED.code)
             _settle(keyed, answer, NOT_STORED)
 
         stored.add_done_callback(committed)
@@ -446,12 +452,13 @@ class AuctionHouse:
         """A request_id seen before: the first bid's answer, once it has one; never a second
         bid, and never an answer made up for a different bid."""
         if not keyed.same_bid(command):
-            answer(
+            self._refuse(
+                answer,
                 Refusal(
                     "bad_request",
                     "this request_id was already used for a different bid (another lot or"
                     " amount); use a new request_id for a new bid",
-                )
+                ),
             )
         elif keyed.result is None:
             keyed.waiters.append(answer)
@@ -472,6 +479,13 @@ class AuctionHouse:
         keys[key] = keyed
         return keyed
 
+    def _refuse(self, answer: Answer, refusal: Refusal) -> None:
+        self._count_refusal(refusal.code)
+        answer(refusal)
+
+    def _count_refusal(self, code: str) -> None:
+        self.refused_bids[code] = self.refused_bids.get(code, 0) + 1
+
     def _bid_refusal(self, command: PlaceBid) -> Refusal | None:
         """Why this bid cannot be taken right now, if there is a reason."""
         return self._lot_refusal(command.lot)
@@ -490,7 +504,7 @@ class AuctionHouse:
         once it is read from the store."""
         kept = self.closed.cached(command.lot)
         if kept is not None:
-            answer(self._closed_refusal(kept, command))
+            self._refuse(answer, self._closed_refusal(kept, command))
             return
 
         async def read_then_refuse() -> None:
@@ -499,9 +513,9 @@ class AuctionHouse:
             except ServerError:
                 lot = None
             if lot is None:  # unreadable: it is closed all the same
-                answer(Refusal("lot_not_open", f"lot {command.lot[:64]!r} is closed"))
+                self._refuse(answer, Refusal("lot_not_open", f"lot {command.lot[:64]!r} is closed"))
             else:
-                answer(self._closed_refusal(lot, command))
+                self._refuse(answer, self._closed_refusal(lot, command))
 
         self._spawn(read_then_refuse())
 
@@ -521,14 +535,16 @@ class AuctionHouse:
         for event in events:
             lot.apply(event)
         self._inflight[lot.id] = self._inflight.get(lot.id, 0) + 1
+        began = work_timer()
         future = self.store.append(events, request_key, lot.snapshot())
-        future.add_done_callback(lambda f: self._committed(lot.id, events, f))
+        future.add_done_callback(lambda f: self._committed(lot.id, events, f, began))
         self._arm(lot)
         return future
 
     def _committed(
-        self, lot_id: str, events: Sequence[LotEvent], future: asyncio.Future[None]
+        self, lot_id: str, events: Sequence[LotEvent], future: asyncio.Future[None], began: float
     ) -> None:
+        self.commit_latency.observe(work_timer() - began)
         left = self._inflight[lot_id] - 1
         if left:
             self._inflight[lot_id] = left
@@ -1092,6 +1108,11 @@ class AuctionHouse:
     def lot_ids(self) -> set[str]:
         """Every lot's id, open or closed."""
         return {*self.lots, *self.closed}
+
+    @property
+    def pending_commits(self) -> int:
+        """Lot appends handed to the store and not yet resolved (its writer's queue)."""
+        return sum(self._inflight.values())
 
     def lot_count(self) -> int:
         return len(self.lots) + len(self.closed)

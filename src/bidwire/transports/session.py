@@ -31,6 +31,7 @@ from bidwire.engine.live_report import LiveFacts
 from bidwire.engine.queries import Queries
 from bidwire.engine.views import Snapshot
 from bidwire.errors import BidwireError, ClientError, Forbidden, NotAuthenticated, NotReading
+from bidwire.node import Node
 from bidwire.transports import activity as mine
 from bidwire.transports import history as bid_history
 from bidwire.transports.broadcast import Feed
@@ -92,6 +93,8 @@ class SessionContext:
     """Shill-bidding signals per sale (engine/integrity.py), followed live unless off."""
     live_report: LiveFacts | None = field(init=False, default=None, repr=False)
     """The open lots' report facts, followed as bids arrive unless off (engine/live_report.py)."""
+    node: Node = field(default_factory=Node)
+    """This node's name and the hooks /readyz and /metrics read (bidwire/metrics.py)."""
 
     def __post_init__(self) -> None:
         self.notices = mine.NoticeDesk(

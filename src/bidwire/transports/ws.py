@@ -245,6 +245,16 @@ class WsConnection:
 
     # -- Outlet ------------------------------------------------------------------------------
 
+    transport_kind = "ws"
+    """How /metrics counts this connection."""
+
+    @property
+    def queued_bytes(self) -> int:
+        """Replies queued here and bytes the transport holds (read by /metrics)."""
+        protocol = self._protocol
+        held = 0 if protocol is None else protocol.transport.get_write_buffer_size()
+        return self._queued + held
+
     @property
     def backed_up(self) -> bool:
         return self._backed_up

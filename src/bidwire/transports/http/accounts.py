@@ -37,6 +37,7 @@ async def info(request: Request, ctx: Context) -> ServerInfo:
         accounts=ctx.accounts is not None,
         me=Me(user=user.username, role=user.role) if user is not None else None,
         confirm_above=ctx.confirm_above,
+        node=ctx.node.name,
         ts=ctx.clock.now_ms(),
     )
 

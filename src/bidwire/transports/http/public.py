@@ -6,7 +6,6 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from bidwire.domain.commands import Actor
 from bidwire.domain.lot import Refusal
@@ -27,7 +26,6 @@ from bidwire.transports.http.models import (
     BuyNowRequest,
     GuestIn,
     GuestSession,
-    Health,
 )
 
 log = logging.getLogger("bidwire.http")
@@ -35,16 +33,6 @@ log = logging.getLogger("bidwire.http")
 MAX_PAGE = 200
 
 router = APIRouter()
-
-
-@router.get("/healthz", response_model=Health, responses=error_responses("unavailable"))
-async def healthz(ctx: Context) -> Health | JSONResponse:
-    if not ctx.house.accepting:
-        return error("unavailable", "the server is shutting down")
-    store_fault = ctx.house.store.fault()
-    if store_fault is not None:
-        return error("unavailable", store_fault)
-    return Health(status="ok", lots=ctx.house.lot_count(), ts=ctx.clock.now_ms())
 
 
 @router.get("/api/sales", responses=wire_schema(SalesPage, "Every sale with its lots."))
