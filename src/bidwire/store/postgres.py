@@ -192,7 +192,7 @@ class _Append:
     """It holds a bid or a buy: the clock must be before the deadline it found."""
     at_deadline: bool
     """It closes the lot at its deadline: the clock must be at or after it."""
-    rows: list[tuple[str, str, int, str, int, bytes, str | None]]
+    rows: list[tuple[str, str, int, str, int, bytes, bytes | None]]
 
 
 Run = Callable[[Conn], Awaitable[None]]
@@ -758,7 +758,7 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
         and commits job by job) when the appends do not chain or a row did not move."""
         lots: dict[str, _Merged] = {}
         sales: dict[str, list[int]] = {}
-        rows: list[tuple[str, str, int, str, int, bytes, str | None]] = []
+        rows: list[tuple[str, str, int, str, int, bytes, bytes | None]] = []
         for job in jobs:
             a = job.append
             assert a is not None
@@ -952,7 +952,7 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
                 str(type(ev).__struct_config__.tag),
                 ev.ts,
                 msgspec.json.encode(ev),
-                request_key if i == 0 else None,
+                request_key.encode() if i == 0 and request_key is not None else None,
             )
             for i, ev in enumerate(events)
         ]
@@ -1242,7 +1242,7 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
             for key, body in rows:
                 event = EVENT_DECODER.decode(body)
                 if isinstance(event, KEYED_EVENT_TYPES):
-                    keyed.append((str(key), event))
+                    keyed.append((bytes(key).decode(), event))
             return keyed
 
         result: list[tuple[str, KeyedEvent]] = await self._read(read)
@@ -1406,7 +1406,7 @@ _INSERT_ONE = (
 _INSERT_MERGED = (
     "INSERT INTO events (stream, lot_id, seq, type, ts, body, request_key)"
     " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[],"
-    " $6::bytea[], $7::text[])"
+    " $6::bytea[], $7::bytea[])"
 )
 
 

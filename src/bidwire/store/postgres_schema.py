@@ -5,6 +5,8 @@ Principles:
 - The same table and column names as SQLite, so a read ported from SQLite keeps its shape.
   Times and money are BIGINT (ms, minor units); flags SQLite keeps as 0/1 (``blocked``,
   ``revoked``, ``read``) stay INTEGER, so ``read = 0`` reads the same in both.
+- A request key is BYTEA (its UTF-8): keys join a bidder and their request id with a NUL,
+  which PostgreSQL's TEXT cannot hold.
 - Encoded events, snapshots and listing entries are BYTEA: the bytes stored are the bytes sent.
   ``event_doc(body)`` reads an event as JSONB for SQL (SQLite's ``json_extract(CAST(body AS
   TEXT), '$.x')`` is ``event_doc(body) ->> 'x'`` here); it is declared IMMUTABLE so that
@@ -62,7 +64,7 @@ MIGRATIONS: tuple[str, ...] = (
         type TEXT NOT NULL,
         ts BIGINT NOT NULL,
         body BYTEA NOT NULL,
-        request_key TEXT,
+        request_key BYTEA,
         PRIMARY KEY (stream, lot_id, seq)
     );
     CREATE UNIQUE INDEX events_request_key ON events(request_key)
