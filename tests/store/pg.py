@@ -32,7 +32,7 @@ async def why_not(dsn: str = SERVER) -> str | None:
         return "asyncpg is not installed"
     try:
         conn = await asyncpg.connect(dsn, timeout=CONNECT_S)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return f"PostgreSQL at {dsn} does not answer: {exc}"
     await conn.close()
     return None
@@ -82,9 +82,8 @@ async def _measure(rounds: int = 5) -> None:
     schema_ms = []
     for _ in range(rounds):
         start = time.perf_counter()
-        async with fresh_schema() as url:
-            async with open_store(url):
-                pass
+        async with fresh_schema() as url, open_store(url):
+            pass
         schema_ms.append((time.perf_counter() - start) * 1000)
     admin = await asyncpg.connect(SERVER)
     template = f"bw_test_tpl_{secrets.token_hex(4)}"

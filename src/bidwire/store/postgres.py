@@ -215,7 +215,7 @@ def _unavailable_errors() -> tuple[type[BaseException], ...]:
 
     return (
         OSError,
-        asyncio.TimeoutError,
+        TimeoutError,
         asyncpg.PostgresConnectionError,
         asyncpg.InterfaceError,
         asyncpg.exceptions.OperatorInterventionError,
