@@ -20,6 +20,7 @@ from bidwire.store.base import EVENT_DECODER
 from bidwire.store.history import HistoryCursor
 from bidwire.store.sqlite import connect, migrate
 from bidwire.store.sqlite_history import bidder_bids_sql, sale_bids_sql
+from tests.store.any_store import KINDS, store_of
 
 LOTS = [LotSpec(id="w", title="Watch"), LotSpec(id="v", title="Vase"), LotSpec("x", "Other")]
 SALE = SaleSpec("s", "Sale", ("w", "v"), mode="timed")
@@ -34,10 +35,9 @@ def bid(lot: str, seq: int, amount: int, who: str, ts: int) -> BidPlaced:
     return BidPlaced(lot, seq, amount, who, 90_000, amount + 10, ts, auto=amount % 2 == 1)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/t.db"
-    async with open_store(url) as opened_store:
+    async with store_of(request.param, tmp_path) as opened_store:
         await opened_store.add_sale(SALE, LOTS[:2])
         await opened_store.add_sale(OTHER, LOTS[2:])
         yield opened_store
