@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from bidwire.store import Store, open_store
+from bidwire.store.postgres import PostgresOptions
 from tests.store.pg import fresh_schema
 
 KINDS = ("memory", "sqlite", "postgres")
@@ -31,3 +33,18 @@ async def store_of(kind: str, tmp_path: Path) -> AsyncIterator[Store]:
     """A fresh store of ``kind``, opened."""
     async with store_url(kind, tmp_path) as url, open_store(url) as store:
         yield store
+
+
+@asynccontextmanager
+async def postgres_tables(url: str) -> AsyncIterator[Any]:
+    """A connection of its own to the tables of the PostgreSQL store at ``url`` (its schema
+    first on the search path), for a test to look at or change what the store keeps."""
+    import asyncpg
+
+    options = PostgresOptions.from_url(url)
+    settings = {"search_path": options.schema} if options.schema else {}
+    conn = await asyncpg.connect(options.dsn, timeout=5, server_settings=settings)
+    try:
+        yield conn
+    finally:
+        await conn.close()
