@@ -4,6 +4,7 @@ server does not answer, failed then in CI), dropped after."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from bidwire.store import Store, open_store
 from bidwire.store.postgres import PostgresOptions
-from tests.store.pg import fresh_schema
+from tests.store.pg import SERVER, fresh_schema, skip_or_fail, why_not
 
 KINDS = ("memory", "sqlite", "postgres")
 
@@ -48,3 +49,28 @@ async def postgres_tables(url: str) -> AsyncIterator[Any]:
         yield conn
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def icu_database(locale: str = "en") -> AsyncIterator[str]:
+    """The URL of a new database whose default collation is ICU's ``locale`` (where "a" sorts
+    before "B", unlike code points), dropped after: the only way to give text another default
+    order, as a schema cannot."""
+    import asyncpg
+
+    reason = await why_not()
+    if reason is not None:
+        skip_or_fail(reason)
+    name = f"bw_test_db_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(SERVER, timeout=5)
+    try:
+        await admin.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"
+            f" LOCALE_PROVIDER icu ICU_LOCALE '{locale}' LOCALE 'C.UTF-8'"
+        )
+        try:
+            yield SERVER.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import msgspec
@@ -20,7 +20,7 @@ from bidwire.store.base import EVENT_DECODER
 from bidwire.store.history import HistoryCursor
 from bidwire.store.sqlite import connect, migrate
 from bidwire.store.sqlite_history import bidder_bids_sql, sale_bids_sql
-from tests.store.any_store import KINDS, store_of
+from tests.store.any_store import KINDS, icu_database, store_of, store_url
 
 LOTS = [LotSpec(id="w", title="Watch"), LotSpec(id="v", title="Vase"), LotSpec("x", "Other")]
 SALE = SaleSpec("s", "Sale", ("w", "v"), mode="timed")
@@ -141,3 +141,36 @@ async def test_a_page_of_a_big_sale_reads_the_sale_not_the_log(tmp_path: Path) -
         assert len(first) == len(deep) == 51
         assert {msgspec.json.decode(b)["lot"] for b in first + deep} <= set(ids)
         assert cursor_of(deep[0]) < cursor_of(first[-1])
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres in an ICU database"])
+async def test_lots_order_by_code_point_whatever_the_databases_collation(
+    kind: str, tmp_path: Path
+) -> None:
+    """Ties of one ms order by lot as Python orders strings ("B" before "a"), and a cursor
+    means the same: PostgreSQL compares lots COLLATE "C", whose default collation here (ICU's
+    English) would put "a" first and so page the bids differently from the other stores."""
+    lots = [LotSpec("B", "Big"), LotSpec("a", "Small")]
+    where = icu_database() if kind.startswith("postgres") else store_url(kind, tmp_path)
+    async with where as url, open_store(url) as store:
+        await store.add_sale(SaleSpec("c", "Cases", ("B", "a"), mode="timed"), lots)
+        for lot in ("B", "a"):
+            first: list[LotEvent] = [opened(lot), bid(lot, 2, 100, "ann", 2_000)]
+            await store.append(first)
+            await store.append([bid(lot, 3, 200, "ann", 2_000)])
+        newest_first = [("a", 3), ("a", 2), ("B", 3), ("B", 2)]
+        reads: list[Callable[[HistoryCursor | None], Awaitable[list[bytes]]]] = [
+            lambda before: store.bids_of_lots(["B", "a"], before, 1),
+            lambda before: store.bids_placed_by("ann", before, 1),
+            lambda before: store.bids_by("ann", before, 1),
+        ]
+        for read in reads:
+            pages: list[tuple[str, int]] = []
+            before: HistoryCursor | None = None
+            for _ in range(6):
+                page = await read(before)
+                if not page:
+                    break
+                pages += keys(page)
+                before = cursor_of(page[-1])
+            assert pages == newest_first
