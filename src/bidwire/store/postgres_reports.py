@@ -43,6 +43,10 @@ COUNT_CHUNK = 200
 POSTGRES_READ_MIGRATIONS: tuple[str, ...] = ()
 
 DOC = "event_doc(e.body)"
+JSON = "convert_from(e.body, 'UTF8')::json"
+"""An event as JSON, for a read of one field or of several at once (``json_to_record``):
+measured on 20,000 bids, four ``event_doc(body) ->> 'x'`` per row (four JSONB parses) took
+260 to 850 ms, one ``json_to_record`` of the text 70 to 115 ms (a machine shared by others)."""
 
 VOIDED = """
 voided AS MATERIALIZED (
@@ -67,13 +71,15 @@ WHERE lot_id = ANY($1::text[]) ORDER BY lot_id COLLATE "C", bidder COLLATE "C"
 """
 
 REPORT_BIDS = f"""
-WITH {VOIDED}, fields AS (
-    SELECT e.lot_id, e.seq, e.type, e.ts,
-        {DOC} ->> 'bidder' AS bidder,
-        ({DOC} ->> 'amount')::bigint AS amount,
-        COALESCE(({DOC} ->> 'auto')::boolean, false) AS auto,
-        ({DOC} ->> 'ends_at')::bigint AS ends_at
+WITH {VOIDED}, windows AS MATERIALIZED (
+    SELECT id AS lot_id, (spec ->> 'extend_ms')::bigint AS extend_ms FROM lots
+    WHERE id = ANY($1::text[])
+), fields AS (
+    SELECT e.lot_id, e.seq, e.type, e.ts, d.bidder, d.amount, COALESCE(d.auto, false) AS auto,
+        d.ends_at
     FROM events e
+        CROSS JOIN LATERAL json_to_record({JSON}) AS d(bidder text, amount bigint, auto boolean,
+            ends_at bigint)
     WHERE e.stream = 'lot' AND e.lot_id = ANY($1::text[]) AND e.type IN ('lot_opened',
         'bid_placed', 'bid_voided', 'lot_extended', 'lot_resumed', 'lot_closed')
 ), timeline AS (
@@ -87,9 +93,8 @@ WITH {VOIDED}, fields AS (
 )
 SELECT e.lot_id, e.bidder, COUNT(*), COUNT(*) FILTER (WHERE e.auto),
     COUNT(*) FILTER (WHERE 10 * e.ts >= 10 * e.t1 - (e.t1 - e.t0)),
-    COUNT(*) FILTER (WHERE e.deadline - e.ts < (l.spec ->> 'extend_ms')::bigint),
-    MAX(e.amount)
-FROM timeline e JOIN lots l ON l.id = e.lot_id
+    COUNT(*) FILTER (WHERE e.deadline - e.ts < w.extend_ms), MAX(e.amount)
+FROM timeline e JOIN windows w ON w.lot_id = e.lot_id
 WHERE e.type = 'bid_placed' AND {STANDS}
 GROUP BY e.lot_id, e.bidder ORDER BY e.lot_id COLLATE "C", e.bidder COLLATE "C"
 """
@@ -110,7 +115,7 @@ FROM (
             PARTITION BY lot_id ORDER BY seq ROWS UNBOUNDED PRECEDING
         ) AS upto
         FROM (
-            SELECT e.lot_id, e.seq, e.type, e.ts, ({DOC} ->> 'ends_at')::bigint AS ends_at
+            SELECT e.lot_id, e.seq, e.type, e.ts, ({JSON} ->> 'ends_at')::bigint AS ends_at
             FROM events e WHERE e.stream = 'lot' AND e.lot_id = ANY($1::text[])
                 AND e.type IN ('lot_opened', 'bid_placed', 'lot_extended', 'lot_resumed')
         ) read
@@ -149,7 +154,7 @@ WITH live AS MATERIALIZED (
 ), names AS (
     SELECT sale_id, bidder FROM report_sale_bidders WHERE sale_id = ANY($1::text[])
     UNION ALL
-    SELECT c.sale_id, {DOC} ->> 'bidder'
+    SELECT c.sale_id, {JSON} ->> 'bidder'
     FROM live c JOIN events e ON e.stream = 'lot' AND e.lot_id = c.lot_id
         AND e.type = 'bid_placed'
     WHERE {STANDS}
@@ -161,9 +166,8 @@ NULL): the kept (closed) lots' from ``report_sale_bidders``, the others' from th
 
 INTEGRITY_PARTS = f"""
 WITH {VOIDED}, standing AS (
-    SELECT e.lot_id, e.seq, e.ts, {DOC} ->> 'bidder' AS bidder,
-        COALESCE(({DOC} ->> 'auto')::boolean, false) AS auto
-    FROM events e
+    SELECT e.lot_id, e.seq, e.ts, d.bidder, COALESCE(d.auto, false) AS auto
+    FROM events e CROSS JOIN LATERAL json_to_record({JSON}) AS d(bidder text, auto boolean)
     WHERE e.stream = 'lot' AND e.type = 'bid_placed' AND e.lot_id = ANY($1::text[]) AND {STANDS}
 ), ordered AS (
     SELECT lot_id, bidder, ts, auto,
