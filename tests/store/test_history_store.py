@@ -174,3 +174,40 @@ async def test_lots_order_by_code_point_whatever_the_databases_collation(
                 pages += keys(page)
                 before = cursor_of(page[-1])
             assert pages == newest_first
+
+
+async def test_a_name_or_lot_with_a_nul_finds_nothing_on_every_store(store: Store) -> None:
+    """PostgreSQL's text cannot hold a NUL, so no stored name or lot has one: a read asking
+    for one (a crafted URL or cursor) finds nothing there as on the other stores, instead of
+    a driver error that the history would turn into "cannot be read right now"."""
+    await log_the_lots(store)
+    odd = "ann\x00x"
+    assert await store.bids_placed_by(odd, None, 10) == []
+    assert await store.bids_by(odd, None, 10) == []
+    assert await store.bids_of_lots(["w\x00"], None, 10) == []
+    assert await store.voids_of(["v\x00"]) == []
+    assert keys(await store.bids_of_lots(["w\x00", "w"], None, 10)) == [("w", 3), ("w", 2)]
+    # a cursor whose lot has a NUL: strictly older than it, as Python compares the strings
+    sale = [cursor_of(body) for body in await store.bids_of_lots(["w", "v"], None, 10)]
+    ann = [cursor_of(body) for body in await store.bids_placed_by("ann", None, 10)]
+    for lot in ("v\x00", "w\x00", "\x00", "v\x00\x00z"):
+        before = (3_000, lot, 1)
+        page = await store.bids_of_lots(["w", "v"], before, 10)
+        assert [cursor_of(body) for body in page] == [c for c in sale if c < before], lot
+        page = await store.bids_placed_by("ann", before, 10)
+        assert [cursor_of(body) for body in page] == [c for c in ann if c < before], lot
+        page = await store.bids_by("ann", before, 10)
+        assert [cursor_of(body) for body in page] == [c for c in ann if c < before], lot
+    # the reports and activity reads alike
+    facts = await store.report_facts(["w\x00"])
+    assert (facts.lots, facts.bidders, facts.minutes) == ([], [], [])
+    assert await store.bidder_counts(["s\x00", "s"]) == ([0, 2], 2)
+    assert await store.integrity_facts(["w\x00"], 3_000) == ([], [])
+    assert await store.lot_terms(["w\x00", "w"]) == await store.lot_terms(["w"])
+    assert await store.won_by(odd, 10) == [] and await store.owed_by(odd) == {}
+    assert await store.best_bids(odd, ["w"], 0) == {}
+    assert await store.best_bids("ann", ["w\x00", "w"], 0) == {"w": 100}
+    assert await store.watches(odd) == [] and await store.watchers("w\x00") == []
+    await store.set_watch(odd, "w", True, 1)
+    assert await store.notices(odd, 10) == [] and await store.unread_notices(odd) == 0
+    assert await store.mark_notices_read(odd, None) == 0

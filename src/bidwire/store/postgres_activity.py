@@ -51,6 +51,32 @@ READS: dict[str, tuple[str, tuple[Any, ...]]] = {
 }
 """Every read of a person's events, with parameters, for the test of their plans."""
 
+FAR = 2**62
+"""Above every seq and id."""
+
+
+def storable(text: str) -> bool:
+    """Whether PostgreSQL's text can hold ``text``: it cannot hold a NUL, so no stored name or
+    id has one, and a read for one (a crafted URL) finds nothing, as on SQLite, instead of a
+    driver error that a caller would report as the store being unavailable."""
+    return "\x00" not in text
+
+
+def storable_ids(ids: Sequence[str]) -> list[str]:
+    """``ids`` once each, in order, less those no stored one can be (``storable``)."""
+    return [i for i in dict.fromkeys(ids) if storable(i)]
+
+
+def storable_cursor(before: tuple[int, str, int]) -> tuple[int, str, int]:
+    """The same bound as ``before`` with a lot that text can hold: a stored lot x (no NUL)
+    sorts before a lot L = P + NUL + ... exactly when x <= P (a longer x starting with P has a
+    character above NUL where L has the NUL), so (ts, L, seq) bounds as (ts, P, FAR) does."""
+    ts, lot, _ = before
+    if storable(lot):
+        return before
+    return ts, lot[: lot.index("\x00")], FAR
+
+
 USER_ID = "(SELECT id FROM users WHERE username = $1)"
 """The account's id (``username`` compares without case: its column's collation)."""
 
@@ -70,27 +96,36 @@ class PostgresActivity:
         return result
 
     async def bids_by(self, bidder: str, before: BidCursor | None, limit: int) -> list[bytes]:
+        if not storable(bidder):
+            return []
         if before is None:
             rows = await self._rows(BIDS_SQL, bidder, limit)
         else:
-            ts, lot_id, seq = before
+            ts, lot_id, seq = storable_cursor(before)
             rows = await self._rows(BIDS_BEFORE_SQL, bidder, ts, lot_id, seq, limit)
         return [bytes(row[0]) for row in rows]
 
     async def best_bids(self, bidder: str, lot_ids: Sequence[str], since_ms: int) -> dict[str, int]:
-        if not lot_ids:
+        ids = storable_ids(lot_ids)
+        if not ids or not storable(bidder):
             return {}
-        rows = await self._rows(BEST_SQL, bidder, since_ms, list(lot_ids))
+        rows = await self._rows(BEST_SQL, bidder, since_ms, ids)
         return {str(lot): int(best) for lot, best in rows if best is not None}
 
     async def won_by(self, winner: str, limit: int) -> list[bytes]:
+        if not storable(winner):
+            return []
         return [bytes(row[0]) for row in await self._rows(WON_SQL, winner, limit)]
 
     async def owed_by(self, winner: str) -> dict[str, int]:
+        if not storable(winner):
+            return {}
         rows = await self._rows(OWED_SQL, winner)
         return {str(currency): int(total) for currency, total in rows if total is not None}
 
     async def watches(self, username: str) -> list[str]:
+        if not storable(username):
+            return []
         rows = await self._rows(
             f"SELECT lot_id FROM watches WHERE user_id = {USER_ID}"
             ' ORDER BY since, lot_id COLLATE "C"',
@@ -99,6 +134,9 @@ class PostgresActivity:
         return [str(row[0]) for row in rows]
 
     async def set_watch(self, username: str, lot_id: str, on: bool, now_ms: int) -> None:
+        if not (storable(username) and storable(lot_id)):
+            return  # no account has such a name, no lot such an id
+
         async def run(conn: Any) -> None:
             if on:
                 await conn.execute(
@@ -118,6 +156,8 @@ class PostgresActivity:
         await self._submit(run)
 
     async def watchers(self, lot_id: str) -> list[str]:
+        if not storable(lot_id):
+            return []
         rows = await self._rows(
             "SELECT u.username FROM watches w JOIN users u ON u.id = w.user_id"
             " WHERE w.lot_id = $1 ORDER BY u.id",
@@ -132,6 +172,9 @@ class PostgresActivity:
             ids.clear()  # a job run again (alone, after its batch failed) starts afresh
             touched: set[int] = set()
             for notice in notices:
+                if not storable(notice.username):
+                    ids.append(None)
+                    continue
                 user_id = await conn.fetchval(
                     "SELECT id FROM users WHERE username = $1", notice.username
                 )
@@ -159,6 +202,8 @@ class PostgresActivity:
         return list(ids)
 
     async def notices(self, username: str, limit: int) -> list[NoticeRow]:
+        if not storable(username):
+            return []
         rows = await self._rows(
             f"SELECT id, read, body FROM notices WHERE user_id = {USER_ID}"
             " ORDER BY id DESC LIMIT $2",
@@ -168,6 +213,8 @@ class PostgresActivity:
         return [NoticeRow(int(i), bool(r), bytes(b)) for i, r, b in rows]
 
     async def unread_notices(self, username: str) -> int:
+        if not storable(username):
+            return 0
         rows = await self._rows(
             f"SELECT COUNT(*) FROM notices WHERE user_id = {USER_ID} AND read = 0", username
         )
@@ -175,12 +222,14 @@ class PostgresActivity:
 
     async def mark_notices_read(self, username: str, up_to: int | None) -> int:
         marked = [0]
+        if not storable(username):
+            return 0
 
         async def run(conn: Any) -> None:
             status = await conn.execute(
                 f"UPDATE notices SET read = 1 WHERE user_id = {USER_ID} AND read = 0 AND id <= $2",
                 username,
-                up_to if up_to is not None else 2**62,
+                up_to if up_to is not None else FAR,
             )
             marked[0] = int(status.split()[-1])  # "UPDATE n"
 

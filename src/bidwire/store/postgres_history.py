@@ -23,7 +23,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bidwire.store.history import HistoryCursor
-from bidwire.store.postgres_activity import BIDDER, NEWEST, OLDER
+from bidwire.store.postgres_activity import (
+    BIDDER,
+    NEWEST,
+    OLDER,
+    storable,
+    storable_cursor,
+    storable_ids,
+)
 
 SALE_BIDS_SQL = (
     "SELECT body FROM events WHERE stream = 'lot' AND type = 'bid_placed'"
@@ -43,7 +50,7 @@ def page_sql(where: str, before: HistoryCursor | None) -> tuple[str, tuple[Any, 
     the parameters after $1; the limit is the last."""
     if before is None:
         return where + NEWEST + "$2", ()
-    ts, lot_id, seq = before
+    ts, lot_id, seq = storable_cursor(before)
     return where + OLDER + NEWEST + "$5", (ts, lot_id, seq)
 
 
@@ -75,7 +82,7 @@ class PostgresHistory:
     async def bids_of_lots(
         self, lot_ids: Sequence[str], before: HistoryCursor | None, limit: int
     ) -> list[bytes]:
-        ids = list(dict.fromkeys(lot_ids))
+        ids = storable_ids(lot_ids)
         if not ids or limit <= 0:
             return []
         return await self._page(SALE_BIDS_SQL, ids, before, limit)
@@ -83,12 +90,12 @@ class PostgresHistory:
     async def bids_placed_by(
         self, bidder: str, before: HistoryCursor | None, limit: int
     ) -> list[bytes]:
-        if limit <= 0:
+        if limit <= 0 or not storable(bidder):
             return []
         return await self._page(BIDDER_BIDS_SQL, bidder, before, limit)
 
     async def voids_of(self, lot_ids: Sequence[str]) -> list[bytes]:
-        ids = list(dict.fromkeys(lot_ids))
+        ids = storable_ids(lot_ids)
         if not ids:
             return []
 

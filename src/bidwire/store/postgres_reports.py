@@ -31,6 +31,7 @@ from bidwire.store.base import (
     LotTerms,
     ReportFacts,
 )
+from bidwire.store.postgres_activity import storable_ids
 
 REPORT_FACTS_VERSION = 1
 """The shape of ``report_lots`` rows, as SQLite's (store/sqlite.py): a row of another version
@@ -291,7 +292,7 @@ class PostgresReports:
         """A closed lot's facts from ``report_lots``/``report_bidders`` (one row each); the
         others by the aggregates above over the lots' events, COUNT_CHUNK lots a statement.
         Those of lots closed since are kept for the next read."""
-        ids = list(dict.fromkeys(lot_ids))
+        ids = storable_ids(lot_ids)
         if not ids:
             return ReportFacts([], [])
 
@@ -388,14 +389,14 @@ class PostgresReports:
             await self._submit(run)
 
     async def bidder_counts(self, sale_ids: Sequence[str]) -> tuple[list[int], int]:
-        ids = list(sale_ids)
+        ids = storable_ids(sale_ids)
 
         async def read(conn: Any) -> list[Any]:
             return list(await conn.fetch(BIDDER_COUNTS, ids, REPORT_FACTS_VERSION))
 
         rows: list[Any] = await self._read(read)
-        place = {sale_id: n for n, sale_id in enumerate(ids)}
-        counts, overall = [0] * len(ids), 0
+        place = {sale_id: n for n, sale_id in enumerate(sale_ids)}
+        counts, overall = [0] * len(sale_ids), 0
         for sale_id, n in rows:
             if sale_id is None:
                 overall = int(n)
@@ -408,7 +409,7 @@ class PostgresReports:
     ) -> tuple[list[LotRun], list[BidderPart]]:
         runs: list[LotRun] = []
         parts: list[BidderPart] = []
-        for chunk in _chunks(list(dict.fromkeys(lot_ids)), COUNT_CHUNK):
+        for chunk in _chunks(storable_ids(lot_ids), COUNT_CHUNK):
 
             async def read(conn: Any, chunk: list[str] = chunk) -> tuple[list[Any], list[Any]]:
                 found = await conn.fetch(INTEGRITY_PARTS, chunk, quick_ms)
@@ -423,11 +424,12 @@ class PostgresReports:
         return runs, parts
 
     async def lot_terms(self, lot_ids: Sequence[str]) -> list[LotTerms]:
-        if not lot_ids:
+        ids = storable_ids(lot_ids)
+        if not ids:
             return []
 
         async def read(conn: Any) -> list[Any]:
-            return list(await conn.fetch(LOT_TERMS, list(lot_ids)))
+            return list(await conn.fetch(LOT_TERMS, ids))
 
         rows: list[Any] = await self._read(read)
         found = {row[0]: LotTerms(*row) for row in rows}
