@@ -8,11 +8,13 @@ Principles:
   ``json_extract``, ``COUNT(*) FILTER (WHERE ...)`` for ``SUM(cond)`` (a SUM of BIGINT is
   NUMERIC here, a Decimal in Python), and ``lot_id = ANY($1)`` for chunks of ``IN (?, ...)``.
 - Text is ordered and compared ``COLLATE "C"`` (code points), as SQLite and Python do: a
-  database made with another default collation would otherwise sort ``"B" < "a"`` apart.
+  database made with another default collation (ICU English, say) would sort "a" before "B".
 - A closed lot's facts never change: they are kept (``report_lots``, ``report_bidders``,
   ``report_sale_bidders``, migration 1 of store/postgres_schema.py) from their first read
   on, as SQLite keeps them, so a report across many sales reads a row per closed lot. Keeping
   is idempotent (an upsert), so two nodes keeping the same lot at once agree.
+- No index beyond the core's (store/postgres_schema.py) is needed: every read here goes by the
+  log's primary key (stream, lot_id, seq), which tests/store/test_postgres_plans.py checks.
 """
 
 from __future__ import annotations
@@ -40,8 +42,6 @@ is counted again."""
 COUNT_CHUNK = 200
 """Lots counted from their events in one statement: bounds one statement's work (200 lots of
 100 bids is 20,000 rows) while a report of thousands of open lots still takes few trips."""
-
-POSTGRES_READ_MIGRATIONS: tuple[str, ...] = ()
 
 DOC = "event_doc(e.body)"
 JSON = "convert_from(e.body, 'UTF8')::json"
