@@ -330,3 +330,15 @@ async def test_appends_queued_while_postgresql_is_down_fail_and_later_ones_commi
         await store.append([bid(2, 20)])  # tried at once: the writer connects afresh
         await store.append(sale_log)
         assert [e.seq for e in (await store.lot_log("w")).events] == [1, 2]
+
+
+async def test_a_close_queued_behind_an_extension_in_one_batch_waits_for_the_new_deadline(
+    clocked: PostgresStore,
+) -> None:
+    now = await clocked.db_now_ms()
+    await clocked.append([opened(ends_at=now - 1)])  # the deadline has come
+    extended = clocked.append([LotExtended("w", 2, now + 60_000, "test", 1)])
+    hammer = clocked.append([LotClosed("w", 3, "unsold", None, None, 1, "no_bids")])
+    results = await asyncio.gather(extended, hammer, return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], TooEarly)
+    assert [e.seq for e in (await clocked.lot_log("w")).events] == [1, 2]
