@@ -145,6 +145,23 @@ async def test_a_fault_in_a_batch_fails_only_its_own_append(store: PostgresStore
     assert (await store.lot_log("v")).events == other
 
 
+async def test_two_stores_racing_for_one_seq_store_it_once(url: str) -> None:
+    """Two nodes on one lot, no lease: each append moves the state row only from its seq, so
+    of two appends at the same seq exactly one commits, whatever the interleaving."""
+    async with open_store(url) as a_opened, open_store(url) as b_opened:
+        a, b = await catalogued(as_postgres(a_opened)), as_postgres(b_opened)
+        await a.append([opened()])
+        for seq in range(2, 42):
+            results = await asyncio.gather(
+                a.append([bid(seq, seq * 10)]),
+                b.append([bid(seq, seq * 10 + 1)]),
+                return_exceptions=True,
+            )
+            assert sorted(type(r).__name__ for r in results) == ["NoneType", "SeqConflict"]
+        events = (await b.lot_log("w")).events
+        assert [e.seq for e in events] == list(range(1, 42))
+
+
 # -- the fence ------------------------------------------------------------------------------
 
 

@@ -741,7 +741,7 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
         row = await conn.fetchrow(
             "SELECT seq, ends_at, clock_ms() FROM lot_state WHERE lot_id = $1", a.lot_id
         )
-        if row is None or int(row[0]) != a.expected:
+        if row is None or int(row[0]) != a.expected or row[1] is None:
             raise SeqConflict(f"lot {a.lot_id} is no longer at seq {a.expected}")
         ends_at, now = int(row[1]), int(row[2])
         if a.before_deadline and now >= ends_at:
