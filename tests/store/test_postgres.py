@@ -359,3 +359,34 @@ async def test_a_close_queued_behind_an_extension_in_one_batch_waits_for_the_new
     results = await asyncio.gather(extended, hammer, return_exceptions=True)
     assert results[0] is None and isinstance(results[1], TooEarly)
     assert [e.seq for e in (await clocked.lot_log("w")).events] == [1, 2]
+
+
+async def test_a_writer_connection_cut_by_the_server_is_replaced_at_the_next_commit(
+    store: PostgresStore, url: str
+) -> None:
+    """pg_terminate_backend on the writer's connection while idle: the next commit fails
+    unavailable (or, if the driver saw the close first, commits on a new one); the writer
+    lives on and the one after commits, with no restart. Five times: which of the two comes
+    first is a race (seen: the writer task died of the driver's "cannot switch to state",
+    leaving its batch unanswered)."""
+    import asyncpg
+
+    await store.append([opened()])
+    seq = 2
+    for _ in range(5):
+        writer = store._writer_conn
+        assert writer is not None
+        admin = await asyncpg.connect(url.split("?", 1)[0], timeout=5)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", writer.get_server_pid())
+        finally:
+            await admin.close()
+        try:
+            await asyncio.wait_for(store.append([bid(seq, seq * 10)]), 10)
+            seq += 1
+        except StoreUnavailable as exc:
+            assert "cannot be reached" in str(exc)
+        await asyncio.wait_for(store.append([bid(seq, seq * 10)]), 10)
+        seq += 1
+    assert [e.seq for e in (await store.lot_log("w")).events] == list(range(1, seq))
+    assert store.fault() is None

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ if TYPE_CHECKING:
     """The writer's own connection, or one of the pool's."""
 else:
     Conn = Any
+
+log = logging.getLogger("bidwire.store")
 
 MAX_BATCH = 2048
 """Jobs committed in one transaction at most; bounds a commit's latency under load."""
@@ -216,6 +219,9 @@ def _unavailable_errors() -> tuple[type[BaseException], ...]:
         asyncpg.InterfaceError,
         asyncpg.exceptions.OperatorInterventionError,
         asyncpg.exceptions.InsufficientResourcesError,
+        # a connection the server cut while it was idle can be left in a state where the
+        # next query fails so ("cannot switch to state ..."): it is gone as much as a reset one
+        asyncpg.exceptions.InternalClientError,
     )
 
 
@@ -584,6 +590,7 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
             conn.terminate()
 
     async def _write_loop(self) -> None:
+        batch: list[_Job] = []
         try:
             stopping = False
             while not stopping:
@@ -600,10 +607,24 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
                         stopping = True
                         break
                     batch.append(job)
-                await self._commit(batch)
+                try:
+                    await self._commit(batch)
+                except Exception as exc:
+                    # a driver state nothing in _commit foresaw: the batch fails, the
+                    # connection goes, and the writer lives on for the next batch
+                    log.exception("postgresql commit failed")
+                    self._drop_writer()
+                    for job in batch:
+                        job.error = job.error or StoreUnavailable(
+                            f"postgresql commit failed: {exc}"
+                        )
                 _resolve(batch)
+                batch = []
         finally:
             self._writing = False
+            for job in batch:  # cancelled mid-commit: its outcome is unknown, not acknowledged
+                if not job.future.done():
+                    job.future.set_exception(StoreUnavailable("the store is closed"))
             while not self._jobs.empty():  # closed under a queue: nobody waits forever
                 job = self._jobs.get_nowait()
                 if job is not None and not job.future.done():
