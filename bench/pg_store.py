@@ -2,14 +2,15 @@
 
 One open lot; bids decided by the domain (``Lot.decide_bid``, applied, snapshotted, with a
 request key each), appended with at most ``--inflight`` waiting for their commit (a new one is
-offered as each commits, as bidders answering each other would); every bid is durable
+offered as each commits, as bidders answering each other would), or with ``--rate`` offered at
+that rate whatever the commits do (open loop: batches grow with what queued); every bid is durable
 (synchronous_commit on) before it counts. ``--house`` offers them through AuctionHouse instead
 (decide, append, publish, ack), in rounds of ``--inflight`` as bench/append.py does on SQLite.
 Each run is bounded by ``--bids`` and ``--seconds``, in a schema of its own (``bw_bench_``),
 dropped after. Prints each run and the medians (min..max); writes JSON to bench/results/.
 
     python bench/pg_store.py [--dsn postgresql://postgres@127.0.0.1:5432/postgres]
-        [--bids 20000 --inflight 256 --runs 5 --seconds 20] [--house] [--db-clock]
+        [--bids 20000 --inflight 256 --runs 5 --seconds 20] [--rate 10000] [--house] [--db-clock]
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def store_url(dsn: str, schema: str, db_clock: bool) -> str:
 
 
 async def store_run(
-    dsn: str, bids: int, inflight: int, seconds: float, db_clock: bool
+    dsn: str, bids: int, inflight: int, seconds: float, db_clock: bool, rate: float = 0.0
 ) -> dict[str, float]:
     schema = f"bw_bench_{secrets.token_hex(4)}"
     try:
@@ -66,7 +67,7 @@ async def store_run(
             commits, appends = store.commits, store.appends
             latencies: list[float] = []
             done = asyncio.Event()
-            state = {"offered": 0, "committed": 0, "failed": 0}
+            state = {"offered": 0, "committed": 0, "failed": 0, "stopped": 0}
             deadline = time.perf_counter() + seconds
 
             def offer() -> None:
@@ -86,14 +87,29 @@ async def store_run(
                     return
                 latencies.append(time.perf_counter() - t0)
                 state["committed"] += 1
-                if state["offered"] < bids and time.perf_counter() < deadline:
+                if rate:
+                    if state["committed"] == state["offered"] and state["stopped"]:
+                        done.set()
+                elif state["offered"] < bids and time.perf_counter() < deadline:
                     offer()
                 elif state["committed"] == state["offered"]:
                     done.set()
 
             started = time.perf_counter()
-            for _ in range(min(inflight, bids)):
-                offer()
+            if rate:
+                # open loop: bids arrive at ``rate`` whatever the commits do, paced by the ms
+                state["stopped"] = 0
+                while state["offered"] < bids and time.perf_counter() < deadline:
+                    due = int((time.perf_counter() - started) * rate) - state["offered"]
+                    for _ in range(min(due, bids - state["offered"])):
+                        offer()
+                    await asyncio.sleep(0.001)
+                state["stopped"] = 1
+                if state["committed"] == state["offered"]:
+                    done.set()
+            else:
+                for _ in range(min(inflight, bids)):
+                    offer()
             await asyncio.wait_for(done.wait(), seconds + 30)
             wall = time.perf_counter() - started
             if state["failed"]:
@@ -185,14 +201,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inflight", type=int, default=256)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=20.0, help="at most, per run")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="offer bids at this rate (open loop), not a window"
+    )
     parser.add_argument("--house", action="store_true", help="through AuctionHouse.offer_bid")
     parser.add_argument("--db-clock", action="store_true", help="the database clock's check")
     parser.add_argument("--out-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
-    one = house_run if args.house else store_run
     runs = []
     for n in range(args.runs):
-        run = asyncio.run(one(args.dsn, args.bids, args.inflight, args.seconds, args.db_clock))
+        if args.house:
+            work = house_run(args.dsn, args.bids, args.inflight, args.seconds, args.db_clock)
+        else:
+            work = store_run(
+                args.dsn, args.bids, args.inflight, args.seconds, args.db_clock, args.rate
+            )
+        run = asyncio.run(work)
         shown = ", ".join(f"{k} {v:,.1f}" for k, v in run.items())
         print(f"run {n + 1}: {shown}")
         runs.append(run)
@@ -208,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: {s['median']:,.1f} ({s['min']:,.1f}..{s['max']:,.1f})")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    mode = "house" if args.house else "store"
+    mode = "house" if args.house else f"rate{args.rate:.0f}" if args.rate else "store"
     out = args.out_dir / f"pg-store-{mode}-{stamp}.json"
     config = {k: v for k, v in vars(args).items() if k not in ("out_dir", "dsn")}
     out.write_text(json.dumps({"config": config, "runs": runs, "summary": summary}, indent=2))

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
+from tests.store.pg import skip_or_fail
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 START_S = 20.0
@@ -32,7 +32,7 @@ def free_port() -> int:
 class OwnPostgres:
     def __init__(self) -> None:
         if not (BIN / "initdb").exists():
-            pytest.skip(f"no PostgreSQL server binaries in {BIN}")
+            skip_or_fail(f"no PostgreSQL server binaries in {BIN}")
         self.user: str | None = "postgres" if os.geteuid() == 0 else None
         self.dir = Path(tempfile.mkdtemp(prefix="bidwire-pg-"))
         self.data = self.dir / "data"

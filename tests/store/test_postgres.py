@@ -145,6 +145,23 @@ async def test_a_fault_in_a_batch_fails_only_its_own_append(store: PostgresStore
     assert (await store.lot_log("v")).events == other
 
 
+async def test_two_stores_racing_for_one_seq_store_it_once(url: str) -> None:
+    """Two nodes on one lot, no lease: each append moves the state row only from its seq, so
+    of two appends at the same seq exactly one commits, whatever the interleaving."""
+    async with open_store(url) as a_opened, open_store(url) as b_opened:
+        a, b = await catalogued(as_postgres(a_opened)), as_postgres(b_opened)
+        await a.append([opened()])
+        for seq in range(2, 42):
+            results = await asyncio.gather(
+                a.append([bid(seq, seq * 10)]),
+                b.append([bid(seq, seq * 10 + 1)]),
+                return_exceptions=True,
+            )
+            assert sorted(type(r).__name__ for r in results) == ["NoneType", "SeqConflict"]
+        events = (await b.lot_log("w")).events
+        assert [e.seq for e in events] == list(range(1, 42))
+
+
 # -- the fence ------------------------------------------------------------------------------
 
 
@@ -330,3 +347,46 @@ async def test_appends_queued_while_postgresql_is_down_fail_and_later_ones_commi
         await store.append([bid(2, 20)])  # tried at once: the writer connects afresh
         await store.append(sale_log)
         assert [e.seq for e in (await store.lot_log("w")).events] == [1, 2]
+
+
+async def test_a_close_queued_behind_an_extension_in_one_batch_waits_for_the_new_deadline(
+    clocked: PostgresStore,
+) -> None:
+    now = await clocked.db_now_ms()
+    await clocked.append([opened(ends_at=now - 1)])  # the deadline has come
+    extended = clocked.append([LotExtended("w", 2, now + 60_000, "test", 1)])
+    hammer = clocked.append([LotClosed("w", 3, "unsold", None, None, 1, "no_bids")])
+    results = await asyncio.gather(extended, hammer, return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], TooEarly)
+    assert [e.seq for e in (await clocked.lot_log("w")).events] == [1, 2]
+
+
+async def test_a_writer_connection_cut_by_the_server_is_replaced_at_the_next_commit(
+    store: PostgresStore, url: str
+) -> None:
+    """pg_terminate_backend on the writer's connection while idle: the next commit fails
+    unavailable (or, if the driver saw the close first, commits on a new one); the writer
+    lives on and the one after commits, with no restart. Five times: which of the two comes
+    first is a race (seen: the writer task died of the driver's "cannot switch to state",
+    leaving its batch unanswered)."""
+    import asyncpg
+
+    await store.append([opened()])
+    seq = 2
+    for _ in range(5):
+        writer = store._writer_conn
+        assert writer is not None
+        admin = await asyncpg.connect(url.split("?", 1)[0], timeout=5)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", writer.get_server_pid())
+        finally:
+            await admin.close()
+        try:
+            await asyncio.wait_for(store.append([bid(seq, seq * 10)]), 10)
+            seq += 1
+        except StoreUnavailable as exc:
+            assert "cannot be reached" in str(exc)
+        await asyncio.wait_for(store.append([bid(seq, seq * 10)]), 10)
+        seq += 1
+    assert [e.seq for e in (await store.lot_log("w")).events] == list(range(1, seq))
+    assert store.fault() is None

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ if TYPE_CHECKING:
     """The writer's own connection, or one of the pool's."""
 else:
     Conn = Any
+
+log = logging.getLogger("bidwire.store")
 
 MAX_BATCH = 2048
 """Jobs committed in one transaction at most; bounds a commit's latency under load."""
@@ -206,10 +209,6 @@ class _Job:
     error: BaseException | None = field(default=None)
 
 
-class _Fallback(Exception):
-    """The merged commit does not fit this batch: roll back to its savepoint, go job by job."""
-
-
 def _unavailable_errors() -> tuple[type[BaseException], ...]:
     import asyncpg
 
@@ -220,6 +219,9 @@ def _unavailable_errors() -> tuple[type[BaseException], ...]:
         asyncpg.InterfaceError,
         asyncpg.exceptions.OperatorInterventionError,
         asyncpg.exceptions.InsufficientResourcesError,
+        # a connection the server cut while it was idle can be left in a state where the
+        # next query fails so ("cannot switch to state ..."): it is gone as much as a reset one
+        asyncpg.exceptions.InternalClientError,
     )
 
 
@@ -588,6 +590,7 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
             conn.terminate()
 
     async def _write_loop(self) -> None:
+        batch: list[_Job] = []
         try:
             stopping = False
             while not stopping:
@@ -604,10 +607,24 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
                         stopping = True
                         break
                     batch.append(job)
-                await self._commit(batch)
+                try:
+                    await self._commit(batch)
+                except Exception as exc:
+                    # a driver state nothing in _commit foresaw: the batch fails, the
+                    # connection goes, and the writer lives on for the next batch
+                    log.exception("postgresql commit failed")
+                    self._drop_writer()
+                    for job in batch:
+                        job.error = job.error or StoreUnavailable(
+                            f"postgresql commit failed: {exc}"
+                        )
                 _resolve(batch)
+                batch = []
         finally:
             self._writing = False
+            for job in batch:  # cancelled mid-commit: its outcome is unknown, not acknowledged
+                if not job.future.done():
+                    job.future.set_exception(StoreUnavailable("the store is closed"))
             while not self._jobs.empty():  # closed under a queue: nobody waits forever
                 job = self._jobs.get_nowait()
                 if job is not None and not job.future.done():
@@ -618,12 +635,8 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
 
         try:
             conn = await self._writer()
-            async with conn.transaction():
-                live = await self._fence(conn, batch)
-                if len(live) == 1 and len(batch) == 1:
-                    await self._run(conn, live[0])  # a job's fault rolls back the whole
-                elif live:
-                    await self._commit_together(conn, live)
+            if not await self._commit_merged(conn, batch):
+                await self._commit_each(conn, batch)
             self.commits += 1
             self._fault = None
         except _job_faults() as fault:
@@ -638,23 +651,43 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
             for job in batch:
                 job.error = job.error or StoreUnavailable(f"postgresql commit failed: {exc}")
 
-    async def _commit_together(self, conn: Conn, jobs: list[_Job]) -> None:
+    async def _commit_merged(self, conn: Conn, batch: list[_Job]) -> bool:
+        """A batch of appends as one statement, its own transaction: one round trip and one
+        WAL flush for the lot rows, the sale rows, the events and the fence together. False,
+        with nothing stored, when it is not all appends, the appends do not chain, or a row
+        did not move (a seq, a deadline, a lease) or an event broke a key: then job by job."""
         import asyncpg
 
-        if all(job.append is not None for job in jobs):
-            try:
-                async with conn.transaction():  # a savepoint
-                    if not await self._merged(conn, jobs):
-                        raise _Fallback
+        appends = [job.append for job in batch]
+        if any(a is None for a in appends):
+            return False
+        chained = [a for a in appends if a is not None]
+        if self._held:
+            await self._learn_sales(conn, chained)
+        args = self._merged_args(chained)
+        if args is None:
+            return False
+        try:
+            await conn.execute(_MERGED, *args)
+        except (asyncpg.DivisionByZeroError, asyncpg.IntegrityConstraintViolationError):
+            return False
+        return True
+
+    async def _commit_each(self, conn: Conn, batch: list[_Job]) -> None:
+        """The batch in one transaction, the fence checked first, each job in its own
+        savepoint so that its fault (SeqConflict, Conflict, LeaseLost, the clock's) is its
+        own; a lone job needs none (its fault rolls the transaction back)."""
+        async with conn.transaction():
+            live = await self._fence(conn, batch)
+            if len(live) == 1 and len(batch) == 1:
+                await self._run(conn, live[0])
                 return
-            except (_Fallback, asyncpg.IntegrityConstraintViolationError):
-                pass
-        for job in jobs:
-            try:
-                async with conn.transaction():  # each its own savepoint: faults stay its own
-                    await self._run(conn, job)
-            except _job_faults() as fault:
-                job.error = _job_fault(fault)
+            for job in live:
+                try:
+                    async with conn.transaction():
+                        await self._run(conn, job)
+                except _job_faults() as fault:
+                    job.error = _job_fault(fault)
 
     async def _run(self, conn: Conn, job: _Job) -> None:
         if job.append is not None:
@@ -670,18 +703,8 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
         if not self._held:
             return batch
         appends = [job.append for job in batch if job.append is not None]
-        unknown = [
-            a.lot_id for a in appends if a.stream == "lot" and a.lot_id not in self._lot_sale
-        ]
-        if unknown:
-            rows = await conn.fetch(
-                "SELECT id, sale_id FROM lots WHERE id = ANY($1::text[])", list(set(unknown))
-            )
-            self._lot_sale.update((str(r[0]), str(r[1])) for r in rows)
-
-        def sale_of(a: _Append) -> str | None:
-            return a.lot_id if a.stream == "sale" else self._lot_sale.get(a.lot_id)
-
+        await self._learn_sales(conn, appends)
+        sale_of = self._sale_of
         fenced = {sale for a in appends if (sale := sale_of(a)) is not None and sale in self._held}
         if not fenced:
             return batch
@@ -739,7 +762,7 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
         row = await conn.fetchrow(
             "SELECT seq, ends_at, clock_ms() FROM lot_state WHERE lot_id = $1", a.lot_id
         )
-        if row is None or int(row[0]) != a.expected:
+        if row is None or int(row[0]) != a.expected or row[1] is None:
             raise SeqConflict(f"lot {a.lot_id} is no longer at seq {a.expected}")
         ends_at, now = int(row[1]), int(row[2])
         if a.before_deadline and now >= ends_at:
@@ -752,22 +775,35 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
             " this node's clock runs fast; the close was not stored"
         )
 
-    async def _merged(self, conn: Conn, jobs: list[_Job]) -> bool:
-        """Commit a batch of appends with one UPDATE of the lots' state rows, one of the
-        sales', and one INSERT of every event. False (the caller rolls back to its savepoint
-        and commits job by job) when the appends do not chain or a row did not move."""
+    async def _learn_sales(self, conn: Conn, appends: Sequence[_Append]) -> None:
+        """Each appended lot's sale, the fence's key (read once: a lot never changes sale)."""
+        unknown = {
+            a.lot_id for a in appends if a.stream == "lot" and a.lot_id not in self._lot_sale
+        }
+        if unknown:
+            rows = await conn.fetch(
+                "SELECT id, sale_id FROM lots WHERE id = ANY($1::text[])", sorted(unknown)
+            )
+            self._lot_sale.update((str(r[0]), str(r[1])) for r in rows)
+
+    def _sale_of(self, a: _Append) -> str | None:
+        return a.lot_id if a.stream == "sale" else self._lot_sale.get(a.lot_id)
+
+    def _merged_args(self, appends: Sequence[_Append]) -> list[Any] | None:
+        """The parameters of ``_MERGED`` for these appends: one move per lot (its first seq to
+        its last, its last snapshot, what the clock must find) and per sale, every event, and
+        the leases to find unchanged; None if a stream's appends do not chain."""
         lots: dict[str, _Merged] = {}
         sales: dict[str, list[int]] = {}
+        fence: dict[str, tuple[str, int]] = {}
         rows: list[tuple[str, str, int, str, int, bytes, bytes | None]] = []
-        for job in jobs:
-            a = job.append
-            assert a is not None
+        for a in appends:
             if a.stream == "sale":
                 known_sale = sales.get(a.lot_id)
                 if known_sale is None:
                     sales[a.lot_id] = [a.expected, a.last_seq]
                 elif known_sale[1] != a.expected:
-                    return False
+                    return None
                 else:
                     known_sale[1] = a.last_seq
             else:
@@ -775,49 +811,35 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
                 if known is None:
                     lots[a.lot_id] = _Merged.start(a, self.db_clock)
                 elif not known.then(a, self.db_clock):
-                    return False
+                    return None
+            if self._held:
+                sale = self._sale_of(a)
+                if sale is not None and sale in self._held:
+                    fence[sale] = self._held[sale]
             rows.extend(a.rows)
-        if lots:
-            m = list(lots.values())
-            status = await conn.execute(
-                _UPDATE_MERGED,
-                [x.lot_id for x in m],
-                [x.first for x in m],
-                [x.last for x in m],
-                [x.has_snapshot for x in m],
-                [x.snapshot for x in m],
-                [x.status for x in m],
-                [x.set_ends for x in m],
-                [x.ends_at for x in m],
-                [x.before_stored for x in m],
-                [x.at_stored for x in m],
-                [x.before_known for x in m],
-                [x.at_known for x in m],
-            )
-            if status != f"UPDATE {len(m)}":
-                return False
-        if sales:
-            ids = list(sales)
-            status = await conn.execute(
-                "UPDATE sales s SET seq = v.last FROM unnest($1::text[], $2::bigint[],"
-                " $3::bigint[]) AS v(id, first, last) WHERE s.id = v.id AND s.seq = v.first",
-                ids,
-                [sales[i][0] for i in ids],
-                [sales[i][1] for i in ids],
-            )
-            if status != f"UPDATE {len(ids)}":
-                return False
-        await conn.execute(
-            _INSERT_MERGED,
-            [r[0] for r in rows],
-            [r[1] for r in rows],
-            [r[2] for r in rows],
-            [r[3] for r in rows],
-            [r[4] for r in rows],
-            [r[5] for r in rows],
-            [r[6] for r in rows],
-        )
-        return True
+        m = list(lots.values())
+        ids = list(sales)
+        return [
+            [x.lot_id for x in m],
+            [x.first for x in m],
+            [x.last for x in m],
+            [x.has_snapshot for x in m],
+            [x.snapshot for x in m],
+            [x.status for x in m],
+            [x.set_ends for x in m],
+            [x.ends_at for x in m],
+            [x.before_stored for x in m],
+            [x.at_stored for x in m],
+            [x.before_known for x in m],
+            [x.at_known for x in m],
+            ids,
+            [sales[i][0] for i in ids],
+            [sales[i][1] for i in ids],
+            *([r[n] for r in rows] for n in range(7)),
+            list(fence),
+            [holder for holder, _ in fence.values()],
+            [epoch for _, epoch in fence.values()],
+        ]
 
     def _submit(self, run: Run, append: _Append | None = None) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -1380,33 +1402,54 @@ WHERE lot_id = $1 AND seq = $2
 """One lot's move from its seq, with the database clock's checks when asked (``$9``: a bid,
 before the deadline; ``$10``: a close at it, at or after)."""
 
-_UPDATE_MERGED = """
-WITH now AS (SELECT clock_ms() AS ms)
-UPDATE lot_state s SET seq = v.last,
-    snapshot = CASE WHEN v.has_snapshot THEN v.snapshot ELSE s.snapshot END,
-    status = COALESCE(v.status, s.status),
-    ends_at = CASE WHEN v.set_ends THEN v.ends_at ELSE s.ends_at END
-FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bool[], $5::bytea[], $6::text[],
-        $7::bool[], $8::bigint[], $9::bool[], $10::bool[], $11::bigint[], $12::bigint[])
-    AS v(lot_id, first, last, has_snapshot, snapshot, status, set_ends, ends_at,
-        before_stored, at_stored, before_known, at_known),
-    now
-WHERE s.lot_id = v.lot_id AND s.seq = v.first
-    AND (NOT v.before_stored OR s.ends_at IS NULL OR now.ms < s.ends_at)
-    AND (NOT v.at_stored OR s.ends_at IS NULL OR now.ms >= s.ends_at)
-    AND (v.before_known IS NULL OR now.ms < v.before_known)
-    AND (v.at_known IS NULL OR now.ms >= v.at_known)
+_MERGED = """
+WITH fence AS (
+    SELECT l.sale_id FROM leases l
+    JOIN unnest($23::text[], $24::text[], $25::bigint[]) AS f(sale_id, holder, epoch)
+        ON l.sale_id = f.sale_id AND l.holder = f.holder AND l.epoch = f.epoch
+    FOR SHARE OF l
+), now AS (
+    SELECT clock_ms() AS ms
+), moved AS (
+    UPDATE lot_state s SET seq = v.last,
+        snapshot = CASE WHEN v.has_snapshot THEN v.snapshot ELSE s.snapshot END,
+        status = COALESCE(v.status, s.status),
+        ends_at = CASE WHEN v.set_ends THEN v.ends_at ELSE s.ends_at END
+    FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bool[], $5::bytea[], $6::text[],
+            $7::bool[], $8::bigint[], $9::bool[], $10::bool[], $11::bigint[], $12::bigint[])
+        AS v(lot_id, first, last, has_snapshot, snapshot, status, set_ends, ends_at,
+            before_stored, at_stored, before_known, at_known),
+        now
+    WHERE s.lot_id = v.lot_id AND s.seq = v.first
+        AND (NOT v.before_stored OR s.ends_at IS NULL OR now.ms < s.ends_at)
+        AND (NOT v.at_stored OR s.ends_at IS NULL OR now.ms >= s.ends_at)
+        AND (v.before_known IS NULL OR now.ms < v.before_known)
+        AND (v.at_known IS NULL OR now.ms >= v.at_known)
+    RETURNING s.lot_id
+), sales_moved AS (
+    UPDATE sales s SET seq = v.last
+    FROM unnest($13::text[], $14::bigint[], $15::bigint[]) AS v(id, first, last)
+    WHERE s.id = v.id AND s.seq = v.first
+    RETURNING s.id
+), whole AS (
+    SELECT (SELECT count(*) FROM moved) = cardinality($1::text[])
+        AND (SELECT count(*) FROM sales_moved) = cardinality($13::text[])
+        AND (SELECT count(*) FROM fence) = cardinality($23::text[]) AS ok
+)
+INSERT INTO events (stream, lot_id, seq, type, ts, body, request_key)
+SELECT e.* FROM unnest($16::text[], $17::text[], $18::bigint[], $19::text[], $20::bigint[],
+        $21::bytea[], $22::bytea[]) AS e, whole
+WHERE 1 / CASE WHEN whole.ok THEN 1 ELSE 0 END = 1
 """
-"""Every lot of a batch moved at once, each only from its seq and within its deadlines."""
+"""A whole batch in one statement: each lot moved only from its seq and within its deadlines
+by the database's clock, each sale from its seq, the leases held found unchanged (and
+share-locked until the commit, so a takeover waits for it), then every event. When a row did
+not move the division by zero aborts the statement, and with it everything it changed: the
+store then goes job by job to tell each its own fault."""
 
 _INSERT_ONE = (
     "INSERT INTO events (stream, lot_id, seq, type, ts, body, request_key)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-)
-_INSERT_MERGED = (
-    "INSERT INTO events (stream, lot_id, seq, type, ts, body, request_key)"
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[],"
-    " $6::bytea[], $7::bytea[])"
 )
 
 
