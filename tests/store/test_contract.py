@@ -37,23 +37,9 @@ LOTS = [
 SALE = SaleSpec("s", "Sale", ("w", "v"), mode="live", gap_ms=1_500)
 
 
-NOT_YET_ON_POSTGRES = {
-    "test_a_sales_and_a_bidders_bids_read_back_newest_first": "store/postgres_history.py",
-    "test_report_facts_bidder_counts_and_lot_terms_agree_on_every_store": "postgres_reports.py",
-}
-"""Reads whose PostgreSQL port is a placeholder yet: expected to fail with NotImplementedError,
-strictly (the day they pass, this entry must go)."""
-
-
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "postgres":
-        port = NOT_YET_ON_POSTGRES.get(request.node.originalname)
-        if port is not None:
-            why = f"{port} is a placeholder"
-            request.applymarker(
-                pytest.mark.xfail(raises=NotImplementedError, strict=True, reason=why)
-            )
         async with fresh_schema() as url, open_store(url) as opened:
             await opened.add_sale(SALE, LOTS)
             yield opened
