@@ -19,6 +19,7 @@ from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.cluster import LEASE_MS, MARGIN_MS, Cluster, clock_offset, clock_reading
 from bidwire.engine.house import AuctionHouse
+from bidwire.errors import LeaseLost, TooLate
 from bidwire.store.memory import MemoryStore
 from bidwire.store.memory_leases import MemoryLeases
 from bidwire.transports.broadcast import Feed
@@ -358,3 +359,28 @@ async def test_a_sale_added_on_one_node_is_known_and_run_by_all() -> None:
     for node in (n1, n2, n3):
         assert node.house.lots["c"].high_bidder == "ann"
         assert any(m["type"] == "bid_placed" and m["lot"] == "c" for m in node.seen.messages)
+
+
+async def test_a_bid_the_databases_clock_finds_late_is_refused_as_late() -> None:
+    world = await three_nodes()
+    n2 = world.nodes["n2"]
+    world.store.fail_appends = TooLate("lot a's deadline has passed")
+    late = await n2.house.place_bid(PlaceBid(ANN, "a", 100))
+    assert isinstance(late, Refusal) and late.code == "lot_not_open"  # not "unavailable"
+    world.store.fail_appends = False
+    await world.settle()
+    assert world.nodes["n1"].house.lots["a"].high_amount is None  # read again: no bid
+
+
+async def test_an_owner_whose_append_meets_a_newer_lease_stops_deciding_at_once() -> None:
+    world = await three_nodes()
+    n1 = world.nodes["n1"]
+    world.store.fail_appends = LeaseLost("sale s is held by n2 now")
+    refused = await n1.house.place_bid(PlaceBid(ANN, "a", 100))
+    assert isinstance(refused, Refusal) and refused.code == "unavailable"
+    assert n1.house.owned == set()  # without waiting for its next lease step
+    world.store.fail_appends = False
+    await world.settle()
+    again = await n1.house.place_bid(PlaceBid(ANN, "a", 100))  # forwarded to the lease's holder
+    assert isinstance(again, Refusal) and again.code == "unavailable"
+    assert [type(e).__name__ for e in world.store.lots["a"].events] == ["LotOpened"]

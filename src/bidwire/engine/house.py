@@ -36,7 +36,15 @@ from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import Sale, SaleSpec, plan
 from bidwire.engine.closed import ClosedLots
 from bidwire.engine.views import Views
-from bidwire.errors import BadRequest, ServerError, StoreUnavailable, UnknownLot, UnknownSale
+from bidwire.errors import (
+    BadRequest,
+    LeaseLost,
+    ServerError,
+    StoreUnavailable,
+    TooLate,
+    UnknownLot,
+    UnknownSale,
+)
 from bidwire.metrics import COMMIT_BUCKETS, Histogram
 from bidwire.store.base import EVENT_DECODER, Store, StoredLot, load_house
 
@@ -409,12 +417,15 @@ class AuctionHouse:
                 # its bidder hears that it stands
                 asyncio.get_running_loop().call_soon(_settle, keyed, answer, decision)
                 return
-            if not isinstance(fault, ServerError):
+            refusal = NOT_STORED
+            if isinstance(fault, TooLate):  # the database's clock: it came after the deadline
+                refusal = Refusal(fault.code, "the lot closed before your bid reached it")
+            elif not isinstance(fault, ServerError):
                 log.error("bid on %s not stored: %r", lot_id, fault)
             if keyed is not None:
                 self._request_keys.pop(keyed.key, None)  # not placed: the key is free again
-            self._count_refusal(NOT_STORED.code)
-            _settle(keyed, answer, NOT_STORED)
+            self._count_refusal(refusal.code)
+            _settle(keyed, answer, refusal)
 
         stored.add_done_callback(committed)
 
@@ -553,6 +564,12 @@ class AuctionHouse:
             if self._drain_waiters:  # a truth test per commit; empty unless a reload waits
                 self._wake_drain_waiters(lot_id)
         if future.cancelled() or future.exception() is not None:
+            if isinstance(future.exception(), LeaseLost) and self.owned is not None:
+                # another node holds the sale now: stop deciding it at once (the lease step
+                # would notice within a second; every bid decided meanwhile would be refused)
+                lot = self.lots.get(lot_id)
+                if lot is not None:
+                    self.owned.discard(lot.sale)
             failures = self._failures.get(lot_id, 0) + 1
             self._failures[lot_id] = failures
             backoff = min(RETRY_FIRST_MS << min(failures - 1, 8), RETRY_MAX_MS)
