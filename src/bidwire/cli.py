@@ -85,6 +85,10 @@ def serve(
         str | None,
         typer.Option(help="Log lines: human (the default) or json, one object a line."),
     ] = None,
+    clock_skew_ms: Annotated[
+        int | None,
+        typer.Option(help="Tests of several nodes: run this node's clock this far off (0)."),
+    ] = None,
     catalog: Annotated[
         str | None, typer.Option(help="Sales and lots to run, from a .toml, .json or .csv file.")
     ] = None,

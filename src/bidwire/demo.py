@@ -24,6 +24,7 @@ import re
 from bidwire.catalog import Defaults, demo_catalog
 from bidwire.domain.sale import Sale, SaleSpec
 from bidwire.engine.house import AuctionHouse
+from bidwire.errors import BadRequest
 
 log = logging.getLogger("bidwire.demo")
 
@@ -76,7 +77,14 @@ class DemoRuns:
         assert number is not None
         title = DEMO_TITLE if number == 1 else f"{DEMO_TITLE}, run {number}"
         sale = dataclasses.replace(sale, title=title, starts_at=starts_at)
-        await self.house.add_sale(sale, lots)
+        try:
+            await self.house.add_sale(sale, lots)
+        except BadRequest:
+            if self.house.owned is None:
+                raise
+            # several nodes started on one store: another put this run on the block first
+            await self.house.learn_catalog()
+            return sale
         self.house.run_due()  # arms the scheduler for its start
         if starts_at is not None:  # the first goes on the block before the server listens
             log.info("demo run %d (%s) scheduled for %d ms", number, sale.id, starts_at)

@@ -24,6 +24,9 @@ def default_data_dir() -> Path:
     return Path(base) / "bidwire"
 
 
+MAX_CLOCK_SKEW_MS = 86_400_000
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -38,6 +41,9 @@ class Settings:
     port (``host:8000``)."""
     log_format: str = "human"
     """``human`` lines, or ``json``: one JSON object a line (bidwire/logs.py)."""
+    clock_skew_ms: int = 0
+    """For tests of several nodes: this node's own clock runs this far off the real one. On
+    several nodes it is set by the database's clock anyway (engine/cluster.py)."""
     data_dir: str = ""
     catalog: str = ""
     demo: bool = False
@@ -102,6 +108,8 @@ class Settings:
             raise ValueError(
                 f"log-format must be {' or '.join(LOG_FORMATS)}, not {self.log_format!r}"
             )
+        if abs(self.clock_skew_ms) > MAX_CLOCK_SKEW_MS:
+            raise ValueError(f"clock-skew-ms must be within ±{MAX_CLOCK_SKEW_MS} (a day)")
         if len(self.node_name) > MAX_NODE_NAME or not self.node_name.isprintable():
             raise ValueError(f"node-name must be at most {MAX_NODE_NAME} printable characters")
         if not re.fullmatch(r"[A-Za-z]{3}", self.currency):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bidwire.clock import Clock, OffsetClock
 from bidwire.engine.house import AuctionHouse
@@ -48,6 +48,7 @@ class LeaseInfo(Protocol):
     def expires_at(self) -> int: ...
 
 
+@runtime_checkable
 class Leases(Protocol):
     """What the store offers for leases (store/postgres.py; store/memory_leases.py)."""
 
@@ -107,7 +108,8 @@ class Cluster:
         self.lease_ms = lease_ms
         self.renew_every_ms = renew_every_ms
         self.on_change = on_change
-        """Told (sale, "taken" | "lost" | "released") at every change of this node's leases."""
+        """Told (sale, "acquired" | "renewed" | "lost" | "released") at every change of this
+        node's leases and every renewal (``metrics.lease_changed``)."""
         self.held: dict[str, int] = {}
         """Sale -> the epoch of its lease, for the sales this node decides."""
         self._renewed_at: dict[str, int] = {}
@@ -126,9 +128,19 @@ class Cluster:
 
     def holds_all(self) -> bool:
         """Whether every sale not ended has a live owner (``/readyz``'s "leases held")."""
-        return all(
-            sale.id in self.owners for sale in self.house.sales.values() if sale.ended_at is None
-        )
+        return self.fault() is None
+
+    def fault(self) -> str | None:
+        """Why some sale has no node deciding it, in words (``/readyz``), or None."""
+        orphans = [
+            sale.id
+            for sale in self.house.sales.values()
+            if sale.ended_at is None and sale.id not in self.owners
+        ]
+        if not orphans:
+            return None
+        shown = ", ".join(orphans[:5]) + (" and more" if len(orphans) > 5 else "")
+        return f"no node holds the lease of sale {shown} yet"
 
     async def step(self) -> None:
         """One round: the clock set by the database's, renew, let go what could not be renewed
@@ -145,6 +157,8 @@ class Cluster:
                 continue
             if kept:
                 self._renewed_at[sale_id] = self.clock.now_ms()
+                if self.on_change is not None:
+                    self.on_change(sale_id, "renewed")
                 if sale_id not in (self.house.owned or ()):
                     await self.house.adopt(sale_id)  # renewed after a let-go: still ours
             else:
@@ -167,7 +181,7 @@ class Cluster:
             self.held[sale.id] = taken
             self._renewed_at[sale.id] = self.clock.now_ms()
             self.owners[sale.id] = self.node
-            self._changed(sale.id, "taken")
+            self._changed(sale.id, "acquired")
             await self.house.adopt(sale.id)
 
     async def _sync_clock(self, synced: OffsetClock) -> None:
