@@ -19,6 +19,7 @@
     └── ServerError                 our fault or our dependencies'
         ├── StoreUnavailable unavailable    the store cannot commit now
         │   └── StoreInUse   unavailable    another server holds the store (refused at start)
+        ├── BusUnavailable   unavailable    the bus (Redis) did not answer at start
         └── SeqConflict      unavailable    someone else appended first; reload and retry
 
 An ordinary refusal (a bid too low, a lot closed) is a result, not an exception:
@@ -103,6 +104,10 @@ class StoreUnavailable(ServerError):
 
 
 class StoreInUse(StoreUnavailable):
+    code = "unavailable"
+
+
+class BusUnavailable(ServerError):
     code = "unavailable"
 
 

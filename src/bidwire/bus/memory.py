@@ -40,6 +40,9 @@ class MemoryBus:
 
         return unsubscribe
 
+    def watch_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return lambda: None  # nothing between publish and the handlers can lose a message
+
     def close(self) -> None:
         self._handlers = ()
 
