@@ -70,6 +70,10 @@ class InOrder:
             del self._dropped[sid]
         return out
 
+    def next_seq(self, stream: StreamKind, key: str) -> int:
+        """The seq this stream waits for next (what a reload from the store starts at)."""
+        return self._next.get((stream, key), 1)
+
     def forget(self, stream: StreamKind, key: str) -> None:
         """Keep nothing more of a stream that has ended (a closed lot's)."""
         sid = (stream, key)
