@@ -80,6 +80,18 @@ async def test_what_one_node_publishes_the_other_hears_in_order_and_itself_once(
         assert len(here.raw) == len(sent) + 1 and one.heard == 0
 
 
+async def test_two_nodes_given_one_url_with_a_node_name_still_hear_each_other(
+    shared: str,
+) -> None:
+    url = channel_url(shared, node="web")  # the cluster's one BIDWIRE_BUS, say
+    async with open_bus(url) as one, open_bus(url) as two:
+        assert isinstance(one, RedisBus) and isinstance(two, RedisBus)
+        assert one.node.startswith("web-") and one.node != two.node
+        there = Listener(two)
+        one.publish(opened("w"))
+        await there.until(1)
+
+
 async def test_a_full_queue_drops_its_oldest_and_never_waits(shared: str) -> None:
     url = channel_url(shared, max_queued="3")
     options = RedisBusOptions.from_url(url)

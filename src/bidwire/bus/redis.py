@@ -84,8 +84,8 @@ FRAME_DECODER: msgspec.json.Decoder[Frame] = msgspec.json.Decoder(Frame)
 @dataclass(frozen=True, slots=True)
 class RedisBusOptions:
     """What a ``redis://`` URL says beyond the server: ``?channel=`` (one per cluster: every
-    node of it names the same), ``max_queued=``, ``node=`` (the frames' sender id; random by
-    default), ``connect_seconds=``, ``ping_seconds=``."""
+    node of it names the same), ``max_queued=``, ``node=`` (a name put in front of the frames'
+    random sender id, for a person reading them), ``connect_seconds=``, ``ping_seconds=``."""
 
     server_url: str
     channel: str = "bidwire"
@@ -172,7 +172,10 @@ class RedisBus:
         self.client = client
         self.options = options
         self.channel = options.channel
-        self.node = options.node or secrets.token_hex(6)
+        # random per bus even when named: two nodes given the same URL (``node=`` included)
+        # must never take each other's frames for their own echo
+        token = secrets.token_hex(6)
+        self.node = f"{options.node}-{token}" if options.node else token
         self._head = b"[" + ENCODER.encode(self.node) + b",["
         self._handlers: tuple[Handler, ...] = ()
         self._lost: tuple[Callable[[], None], ...] = ()

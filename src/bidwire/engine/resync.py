@@ -32,6 +32,7 @@ from bidwire.store.base import EVENT_DECODER
 log = logging.getLogger("bidwire.resync")
 
 CHECK_SECONDS = 1.0
+MIN_ROUND_SECONDS = 0.05
 MAX_LOTS_PER_ROUND = 500
 PAGE = 256
 
@@ -86,10 +87,18 @@ class Resync:
             self._task = None
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poked.wait(), self.every)
+            # pokes come with messages: a gap the store cannot fill must not make a round of
+            # every message, so rounds are at least ``MIN_ROUND_SECONDS`` apart
+            wait = last + MIN_ROUND_SECONDS - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             self._poked.clear()
+            last = loop.time()
             try:
                 await self.check()
             except asyncio.CancelledError:

@@ -205,7 +205,7 @@ class Feed:
         """A committed event from the bus; held by the views if it follows a gap."""
         if self.published.accept(message):
             self._schedule_flush()
-        elif self.resync is not None and self.published.order.gaps():
+        elif self.resync is not None and self.published.order.has_gaps:
             self.resync.poke()  # held behind a missing seq: reload it now, not in a second
 
     def _schedule_flush(self) -> None:
