@@ -140,6 +140,32 @@ async def test_an_idle_subscription_does_not_spin(shared: str) -> None:
         assert used < 0.1, f"{used:.3f}s of CPU in 2s idle"
 
 
+async def test_a_cancel_redis_py_turns_into_an_error_still_ends_the_bus(
+    own_redis: OwnRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel that lands as a read times out leaves asyncio.timeout as a TimeoutError, which
+    the listen loop takes for a broken connection: close must not wait on the cancel alone."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    class Swallowing:
+        async def subscribe(self, channel: str) -> None:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                raise RedisConnectionError("a cancel turned into an error") from None
+
+        async def aclose(self) -> None:
+            pass
+
+    async with open_redis_bus(channel_url(own_redis.url, connect_seconds="1")) as bus:
+        monkeypatch.setattr(bus.client, "pubsub", Swallowing)
+        own_redis.kill()  # the subscription breaks; the next one is a Swallowing
+        await until(lambda: not bus.subscribed.is_set(), 3)
+        await asyncio.sleep(0.1)  # in Swallowing.subscribe now
+        started = time.monotonic()
+    assert time.monotonic() - started < 3
+
+
 # -- opening --------------------------------------------------------------------------------
 
 

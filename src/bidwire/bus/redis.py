@@ -186,6 +186,7 @@ class RedisBus:
         self.subscribed = asyncio.Event()
         """Set while the subscription is up (what the opener and tests wait for)."""
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
         self._last_heard = 0.0
         self.sent = 0
         """Events that reached Redis (counted per event, not per frame)."""
@@ -244,7 +245,7 @@ class RedisBus:
         backoff = Backoff()
         queue = self._queue
         batch: list[bytes] = []
-        while True:
+        while not self._closing:
             if not batch:
                 if not queue:
                     self._idle.set()
@@ -327,7 +328,7 @@ class RedisBus:
         backoff = Backoff()
         first = True
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closing:
             pubsub = self.client.pubsub()
             watchdog: asyncio.Task[None] | None = None
             try:
@@ -374,7 +375,9 @@ class RedisBus:
                 log.warning("bus subscription silent for %.1fs: connecting again", quiet)
                 connection = pubsub.connection
                 if connection is not None:
-                    await connection.disconnect()  # the listen loop's read fails: reconnect
+                    # nowait: waiting for the close while the listen loop still reads can
+                    # deadlock (redis-py #3941); the read fails, and the loop connects again
+                    await connection.disconnect(nowait=True)
                 return
             if quiet >= every:
                 with contextlib.suppress(Exception):  # a broken one: the listen loop sees it
@@ -399,11 +402,16 @@ class RedisBus:
     async def close(self) -> None:
         with contextlib.suppress(TimeoutError):  # what is queued goes out, if Redis answers
             await asyncio.wait_for(self.drained(), CLOSE_SECONDS)
+        # the flag as well as the cancel: a cancel that lands as a read's timeout fires comes
+        # out of asyncio.timeout as a TimeoutError, which the loops take for a broken
+        # connection; and the wait is bounded whatever a task does
+        self._closing = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=CLOSE_SECONDS)
+            for task in pending:
+                log.error("bus task %s did not stop within %ss", task.get_name(), CLOSE_SECONDS)
         self._tasks = []
         self._handlers = ()
         self._lost = ()
