@@ -30,6 +30,7 @@ from tests.bus.redis_helpers import OwnRedis, channel_url, free_port, require_re
 from tests.bus.test_contract import Listener, bid, opened
 
 WAIT = 5.0
+pytestmark = pytest.mark.timeout(30)  # a hang costs 30 s, not the suite's 120
 
 
 @pytest.fixture
