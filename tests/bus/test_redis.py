@@ -18,9 +18,11 @@ import pytest
 from bidwire.bus import Bus, open_bus
 from bidwire.bus.redis import Backoff, RedisBus, RedisBusOptions, connect, open_redis_bus
 from bidwire.clock import FakeClock
+from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.events import LotEvent, SalePaused
 from bidwire.domain.lot import Lot, LotSpec
 from bidwire.domain.sale import SaleSpec
+from bidwire.engine.house import AuctionHouse
 from bidwire.engine.views import Views
 from bidwire.errors import BusUnavailable
 from bidwire.store.memory import MemoryStore
@@ -344,6 +346,40 @@ async def test_a_lost_sale_event_is_reloaded_too(shared: str) -> None:
         await store.append([SalePaused("s", 1, "root", 5)])  # never published
         await until(lambda: ("s", 1) in node.recorder.seen, 3)
         node.feed.close()
+
+
+async def test_a_house_on_one_node_and_another_node_s_fan_out_show_one_stream(
+    shared: str,
+) -> None:
+    """The house publishes as it does on one node; the other node's watchers get the same
+    events in the same order, heard through Redis."""
+    url = channel_url(shared)
+    store, clock = MemoryStore(), FakeClock()
+    sale, spec = SaleSpec("s", "Sale", ("a",), mode="timed"), LotSpec("a", "A", opening_ms=60_000)
+    async with open_bus(url) as bus_a, open_bus(url) as bus_b:
+        feed_a = Feed(clock)
+        feed_a.listen(bus_a)
+        house = AuctionHouse(store, bus_a, feed_a.published, clock)
+        await house.load()
+        await house.add_sale(sale, [spec])
+        here = Recorder()
+        feed_a.subscribe_house(here)
+        there = Node(store, sale, spec)
+        there.listen(bus_b)
+        await house.resume()
+        house.start()
+        await until(lambda: ("a", 1) in here.seen)
+        for n in range(30):
+            clock.advance(100)
+            bidder = Actor(("ann", "bob")[n % 2])
+            placed = await house.place_bid(PlaceBid(bidder, "a", 100 + 100 * n))
+            assert isinstance(placed, Accepted)
+        await until(lambda: len(there.recorder.seen) >= len(here.seen) == 32)
+        assert there.recorder.seen == here.seen  # sale_started, lot_opened, 30 bids
+        assert here.lot_seqs("a") == list(range(1, 32))
+        await house.stop()
+        feed_a.close()
+        there.feed.close()
 
 
 # -- a Redis that goes away ------------------------------------------------------------------
