@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bidwire.bus import Bus, open_bus
+from bidwire.bus import Bus, Message, open_bus
 from bidwire.bus.redis import Backoff, RedisBus, RedisBusOptions, connect, open_redis_bus
 from bidwire.clock import FakeClock
 from bidwire.domain.commands import Accepted, Actor, PlaceBid
@@ -93,6 +93,23 @@ async def test_two_nodes_given_one_url_with_a_node_name_still_hear_each_other(
         there = Listener(two)
         one.publish(opened("w"))
         await there.until(1)
+
+
+async def test_an_event_published_by_a_handler_goes_out_after_the_one_it_heard(
+    shared: str,
+) -> None:
+    url = channel_url(shared)
+    async with open_bus(url) as one, open_bus(url) as two:
+
+        def answer(message: Message) -> None:
+            if message.seq == 1:
+                one.publish(bid("w", 2))  # as a listener might, inside the delivery
+
+        one.subscribe(answer)
+        there = Listener(two)
+        one.publish(opened("w"))
+        await there.until(2)
+        assert [m.seq for m in there.raw] == [1, 2]
 
 
 async def test_a_full_queue_drops_its_oldest_and_never_waits(shared: str) -> None:

@@ -227,10 +227,9 @@ class RedisBus:
     # -- out ---------------------------------------------------------------------------------
 
     def _send(self, message: Message) -> None:
-        self._deliver(message)
         queue = self._queue
         if len(queue) == queue.maxlen:
-            if not self.dropped % 1_000:  # the first of a run and every thousandth: not a flood
+            if not self.dropped % 1_000:  # the first and every thousandth after: not a flood
                 log.warning(
                     "bus queue full (%d): dropping the oldest; %d dropped so far",
                     len(queue),
@@ -240,6 +239,8 @@ class RedisBus:
         queue.append(ENCODER.encode(Envelope(*message)))
         self._idle.clear()
         self._wake.set()
+        # queued before the handlers run: one that publishes in turn queues after this one
+        self._deliver(message)
 
     async def _send_loop(self) -> None:
         backoff = Backoff()
