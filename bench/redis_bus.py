@@ -7,7 +7,9 @@ is what one core does sending and hearing at once, a bound below two nodes on tw
 
 - throughput: ``--events`` bid events published in bursts of ``--burst`` (the loop gets a turn
   between bursts, as between a server's commits), until the other bus has heard them all;
-- latency: ``--rate`` events a second for ``--seconds``, each one's publish-to-heard time.
+- latency: ``--rate`` events a second for ``--seconds``, each one's publish-to-heard time;
+- the once-a-second check (``engine/resync.py``): one round over ``--check-lots`` open lots of a
+  SQLite store with nothing missing, what each node pays every second to catch a lost last event.
 
 Bounded: each phase stops at ``--timeout`` seconds whatever happens.
 
@@ -23,6 +25,7 @@ import json
 import secrets
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +34,11 @@ from typing import Any
 from bidwire.bus import Message, open_bus
 from bidwire.bus.redis import RedisBus
 from bidwire.domain.events import BidPlaced, LotOpened
+from bidwire.domain.lot import Lot, LotSpec
+from bidwire.domain.sale import SaleSpec
+from bidwire.engine.resync import Resync
+from bidwire.engine.views import Views
+from bidwire.store.sqlite import SqliteStore
 
 BENCH = Path(__file__).resolve().parent
 
@@ -117,6 +125,37 @@ async def latency(url: str, rate: int, seconds: float, timeout: float) -> dict[s
         }
 
 
+async def check_round(lots: int, rounds: int = 5) -> dict[str, Any]:
+    """CPU and wall time of a Resync round over ``lots`` open lots, nothing to reload."""
+    ids = [f"l{n}" for n in range(lots)]
+    sale = SaleSpec("s", "S", tuple(ids), mode="timed")
+    specs = [LotSpec(i, i) for i in ids]
+    with tempfile.TemporaryDirectory() as tmp:
+        async with SqliteStore(f"{tmp}/check.db", synchronous="OFF") as store:
+            await store.add_sale(sale, specs)
+            views = Views()
+            views.track_sale(sale)
+            for spec in specs:
+                event = LotOpened(spec.id, 1, "s", spec.title, "", "USD", 100, 100, 10**12, 0)
+                await store.append([event])
+                lot = Lot(spec, "s", "timed")
+                lot.apply(event)
+                views.track(lot)
+            resync = Resync(store, views, views.accept, max_lots=lots)
+            walls, cpus = [], []
+            for _ in range(rounds):
+                wall, cpu = time.perf_counter(), time.process_time()
+                found = await resync.check()
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+                assert found == 0, f"{found} reloaded from a store with nothing missing"
+    return {
+        "lots": lots,
+        "round_ms": statistics.median(walls) * 1000,
+        "round_cpu_ms": statistics.median(cpus) * 1000,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
@@ -126,6 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=20.0)
+    parser.add_argument("--check-lots", type=int, default=500)
     parser.add_argument("--label", default="")
     parser.add_argument("--out-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
@@ -143,14 +183,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f" max {lat['max_ms']:.2f} ms ({lat['heard']}/{lat['events']} heard)"
         )
         runs.append({"throughput": put, "latency": lat})
+    check = asyncio.run(check_round(args.check_lots))
     summary = {
         "events_per_second": statistics.median(r["throughput"]["events_per_second"] for r in runs),
         "median_ms": statistics.median(r["latency"]["median_ms"] for r in runs),
         "p99_ms": statistics.median(r["latency"]["p99_ms"] for r in runs),
+        "check": check,
     }
     print(
         f"median of {args.runs}: {summary['events_per_second']:,.0f} events/s;"
-        f" latency median {summary['median_ms']:.2f} ms, p99 {summary['p99_ms']:.2f} ms"
+        f" latency median {summary['median_ms']:.2f} ms, p99 {summary['p99_ms']:.2f} ms;"
+        f" a check of {check['lots']} open lots on SQLite: {check['round_ms']:.1f} ms"
+        f" ({check['round_cpu_ms']:.1f} ms CPU)"
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     args.out_dir.mkdir(parents=True, exist_ok=True)

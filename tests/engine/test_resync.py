@@ -4,6 +4,7 @@ a store stand for a node that missed messages."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
@@ -126,3 +127,29 @@ async def test_a_store_that_fails_is_tried_again_the_next_round(
         resync.close()
     assert node.heard == [("w", 1)] and resync.failures == 1
     assert "reload from the store failed" in caplog.text
+
+
+async def test_a_store_that_tells_its_seqs_is_read_only_for_the_lots_behind() -> None:
+    lots = tuple(f"l{n}" for n in range(6))
+    node = Node(lots)
+    await node.add()
+    for lot in lots:
+        await node.commit(opened(lot))
+    await node.commit(bid("l3", 2), publish=False)  # the one lot behind
+    read: list[str] = []
+    store = node.store
+
+    class Seqs:
+        async def lot_seqs(self, lot_ids: Sequence[str]) -> dict[str, int]:
+            return {i: len(store.lots[i].events) for i in lot_ids}
+
+        async def events_since(self, lot_id: str, since_seq: int, limit: int) -> list[bytes]:
+            read.append(lot_id)
+            return await store.events_since(lot_id, since_seq, limit)
+
+        async def sale_log(self, sale_id: str) -> list[SaleEvent]:
+            return await store.sale_log(sale_id)
+
+    resync = Resync(Seqs(), node.views, node.hear)
+    assert await resync.check() == 1
+    assert read == ["l3"] and ("l3", 2) in node.published()

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 from bidwire.bus.base import Handler, lot_message, sale_message
 from bidwire.domain.events import SaleEvent
@@ -43,6 +43,14 @@ class StoredEvents(Protocol):
     async def events_since(self, lot_id: str, since_seq: int, limit: int) -> list[bytes]: ...
 
     async def sale_log(self, sale_id: str) -> list[SaleEvent]: ...
+
+
+class StoredSeqs(Protocol):
+    """What a store may offer besides: each lot's stored seq in one read. Then a round reads
+    the events of the lots that are behind only, instead of asking each lot (about 0.1 ms a
+    lot on SQLite, a thread hop each: 51 ms a round for 500 open lots, bench/redis_bus.py)."""
+
+    async def lot_seqs(self, lot_ids: Sequence[str]) -> dict[str, int]: ...
 
 
 class Resync:
@@ -119,6 +127,11 @@ class Resync:
             else:
                 await self._reload_sale(key)
         lots = self._lots_this_round()
+        seqs_of = getattr(self.store, "lot_seqs", None)
+        if seqs_of is not None and lots:
+            stored = await cast(StoredSeqs, self.store).lot_seqs(lots)
+            order = self.views.order
+            lots = [i for i in lots if stored.get(i, 0) >= order.next_seq("lot", i)]
         for lot_id in lots:
             view = self.views.lots.get(lot_id)
             if view is not None and ("lot", lot_id) not in gaps:
