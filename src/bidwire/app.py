@@ -6,21 +6,24 @@ import asyncio
 import contextlib
 import gc
 import logging
+import secrets
 import signal
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
 
-from bidwire import logs
+from bidwire import logs, metrics
 from bidwire.accounts.service import Accounts
 from bidwire.bus import open_bus
+from bidwire.bus.redis_mailbox import open_redis_mailbox
 from bidwire.catalog import Defaults, load_catalog
-from bidwire.clock import Clock, SystemClock
+from bidwire.clock import Clock, OffsetClock, SystemClock
 from bidwire.demo import DemoRuns
+from bidwire.engine.cluster import Cluster, Leases, clock_offset, clock_reading
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.views import Views
-from bidwire.errors import StoreUnavailable
+from bidwire.errors import BadRequest, BidwireError, StoreUnavailable
 from bidwire.limits import limits_url_for, open_limits
 from bidwire.node import Node, default_node_name
 from bidwire.settings import Settings
@@ -29,6 +32,7 @@ from bidwire.store.base import Store
 from bidwire.transports.broadcast import Feed
 from bidwire.transports.fanout import direct_path
 from bidwire.transports.http import start_http
+from bidwire.transports.nodes import Forwarder
 from bidwire.transports.session import SessionContext
 from bidwire.transports.tcp import start_tcp
 
@@ -56,24 +60,58 @@ async def serve(
 ) -> None:
     """Run until ``stop`` is set (or SIGTERM / Ctrl-C), then stop cleanly: no new bids, every
     queued commit finished, every client told."""
-    clock = clock or SystemClock()
+    clustered = not settings.bus.startswith("memory:")
+    if clock is None:
+        clock = SystemClock()
+        if settings.clock_skew_ms:
+            clock = OffsetClock(clock, settings.clock_skew_ms)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         # not available off the main thread or on some platforms: then Ctrl-C still works
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with (
-        open_store(settings.store_url, synchronous=settings.synchronous, exclusive=True) as store,
-        open_bus(settings.bus) as bus,
+    node_name = settings.node_name or default_node_name(settings.http_port)
+    if clustered and not settings.node_name and settings.http_port == 0:
+        node_name += f"-{secrets.token_hex(3)}"  # a lease holder's name must be its own
+    async with contextlib.AsyncExitStack() as stack:
+        store = await stack.enter_async_context(
+            open_store(settings.store_url, synchronous=settings.synchronous, exclusive=True)
+        )
+        bus = await stack.enter_async_context(open_bus(settings.bus))
         # names, bid rates and login throttles for every node: the bus's Redis, if it has one
-        open_limits(limits_url or limits_url_for(settings.bus), clock) as limits,
-    ):
+        limits = await stack.enter_async_context(
+            open_limits(limits_url or limits_url_for(settings.bus), clock)
+        )
+        leases: Leases | None = None
+        if clustered:
+            if not isinstance(store, Leases):
+                raise ValueError(
+                    "several nodes (a redis:// bus) share one postgresql:// store; "
+                    f"{logs.redact(settings.store_url)} is one node's"
+                )
+            leases = store
+            # every node decides by the database's time, set before anything reads a clock
+            clock = OffsetClock(clock, clock_offset([await clock_reading(clock, store)]))
         views = Views()
         feed = Feed(clock, views, direct=direct_path())
-        feed.listen(bus)
+        # several nodes: what the bus loses is reloaded from the store (engine/resync.py)
+        feed.listen(bus, store if clustered else None)
         house = AuctionHouse(store, bus, views, clock)
         await house.load()
+        cluster: Cluster | None = None
+        if leases is not None:
+            assert isinstance(clock, OffsetClock)
+            cluster = Cluster(house, leases, node_name, clock, synced=clock)
+            cluster.on_change = lambda sale, how: metrics.lease_changed(how)
+            forwarder = Forwarder(node_name, cluster, house)
+            mailbox = await stack.enter_async_context(open_redis_mailbox(settings.bus, node_name))
+            mailbox.handler = forwarder.received
+            forwarder.mailbox = mailbox
+            house.forwarder = forwarder
+            bus.subscribe(house.follow)
+            bus.watch_lost(house.follow_lost)
+            await cluster.step()  # the sales nobody holds are this node's before it listens
         defaults = catalog_defaults(settings)
         if not house.sales and settings.catalog:
             for sale, lots in load_catalog(settings.catalog, defaults):
@@ -105,8 +143,11 @@ async def serve(
             confirm_above=settings.confirm_above_minor,
             live_integrity=settings.live_integrity,
             integrity_threshold=settings.integrity_threshold,
-            node=Node(name=settings.node_name or default_node_name(settings.http_port)),
+            node=Node(name=node_name),
         )
+        if cluster is not None:
+            ctx.node.leases = cluster.fault
+            cluster.start()
         tls = tls_context(settings)
         tcp = await start_tcp(
             ctx,
@@ -130,7 +171,7 @@ async def serve(
             await house.stop()
             raise
         ports = {"tcp": tcp.sockets[0].getsockname()[1], "http": http.port}
-        if not settings.node_name:  # the port asked for may have been 0: now it is known
+        if not settings.node_name and not clustered:  # the port asked for may have been 0
             ctx.node.name = default_node_name(ports["http"])
         logs.set_node(ctx.node.name)
         logs.announce(
@@ -157,6 +198,8 @@ async def serve(
             logs.announce("bidwire stopping: no new bids; finishing commits")
             tcp.close()
             http.close()
+            if cluster is not None:  # what it held goes to the others at once
+                await cluster.stop(release=True)
             try:
                 await asyncio.wait_for(house.stop(), SHUTDOWN_GRACE_SECONDS)
             except TimeoutError:
@@ -193,7 +236,13 @@ async def ensure_first_admin(accounts: Accounts, settings: Settings) -> None:
     users = await accounts.store.list_users()
     if any(user.role == "admin" for user in users):
         return
-    user = await accounts.create_user(settings.admin_username, settings.admin_password, "admin")
+    try:
+        user = await accounts.create_user(settings.admin_username, settings.admin_password, "admin")
+    except BadRequest:
+        # several nodes started together on one store: another made the first admin first
+        if any(user.role == "admin" for user in await accounts.store.list_users()):
+            return
+        raise
     await accounts.store.audit(
         "startup", "create-user", f"{user.username} (admin)", accounts.clock.now_ms()
     )
@@ -229,7 +278,9 @@ def run(settings: Settings) -> None:
             runner.run(serve(settings, on_ready=lambda ports: gc.freeze()))
         except KeyboardInterrupt:
             pass
-        except (ValueError, OSError, StoreUnavailable) as exc:
+        except (ValueError, OSError, BidwireError) as exc:
+            # a bad setting, a port taken, a store or bus away, a first admin's password
+            # refused: said in words, no traceback
             logs.fatal(str(exc))
             raise SystemExit(2) from None
 

@@ -53,3 +53,9 @@ class OffsetClock:
             return self._last
         self._last = now
         return now
+
+
+def wall_seconds() -> float:
+    """Seconds since the epoch, for figures compared across processes (the bus's lag from a
+    publish on one node to the event heard on another); never for deciding anything."""
+    return time.time()

@@ -20,6 +20,7 @@
     └── ServerError                 our fault or our dependencies'
         ├── StoreUnavailable unavailable    the store cannot commit now
         │   └── StoreInUse   unavailable    another server holds the store (refused at start)
+        ├── BusUnavailable   unavailable    the bus (Redis) did not answer at start
         ├── SeqConflict      unavailable    someone else appended first; reload and retry
         ├── LimitsUnavailable unavailable   the shared limits (Redis) do not answer: no new
         │                                   guest name can be held on every node
@@ -116,6 +117,10 @@ class StoreUnavailable(ServerError):
 
 
 class StoreInUse(StoreUnavailable):
+    code = "unavailable"
+
+
+class BusUnavailable(ServerError):
     code = "unavailable"
 
 

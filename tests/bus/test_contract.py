@@ -22,14 +22,20 @@ from bidwire.domain.events import (
     SaleResumed,
     SaleStarted,
 )
+from tests.bus.redis_helpers import channel_url, require_redis
 
-BUS_URLS = ["memory://"]
+BUS_URLS = ["memory://", "redis://"]
+"""``redis://`` stands for the machine's Redis (tests/bus/redis_helpers.py), on a channel of the
+test's own."""
 WAIT_SECONDS = 2.0
 
 
 @pytest.fixture(params=BUS_URLS)
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
-    async with open_bus(request.param) as opened:
+    url = request.param
+    if url == "redis://":
+        url = channel_url(require_redis())
+    async with open_bus(url) as opened:
         yield opened
 
 
@@ -147,7 +153,7 @@ async def test_a_failing_subscriber_costs_the_others_nothing(bus: Bus) -> None:
 
 
 async def test_an_unknown_scheme_is_a_value_error_naming_it() -> None:
-    with pytest.raises(ValueError, match=r"'ftp'.*memory://"):
+    with pytest.raises(ValueError, match=r"'ftp'.*memory://.*redis://"):
         async with open_bus("ftp://x"):
             pass
 

@@ -384,3 +384,16 @@ async def test_an_owner_whose_append_meets_a_newer_lease_stops_deciding_at_once(
     again = await n1.house.place_bid(PlaceBid(ANN, "a", 100))  # forwarded to the lease's holder
     assert isinstance(again, Refusal) and again.code == "unavailable"
     assert [type(e).__name__ for e in world.store.lots["a"].events] == ["LotOpened"]
+
+
+async def test_a_follower_reads_everything_again_when_the_bus_may_have_lost_events() -> None:
+    world = await three_nodes()
+    n1, n2, _ = world.nodes.values()
+    n2.unfollow()  # its bus reconnects: what was sent meanwhile is gone, and no gap shows
+    assert isinstance(await n1.house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+    await world.settle()
+    world.bus.subscribe(n2.house.follow)
+    assert n2.house.lots["a"].seq == 1
+    n2.house.follow_lost()  # what the bus's watch_lost calls
+    await world.settle()
+    assert n2.house.lots["a"].seq == 2 and n2.house.lots["a"].high_bidder == "ann"

@@ -84,6 +84,9 @@ async def test_urls() -> None:
     with pytest.raises(ValueError, match="unknown limits scheme 'nope'"):
         open_limits("nope://x")
     assert limits_url_for("memory://") == "memory://"
-    assert limits_url_for("redis://h:1/0") == "redis://h:1/0"
+    assert limits_url_for("redis://h:1/0") == "redis://h:1/0?prefix=bidwire%3A"
+    # the bus's own options are not redis-py's; its channel keeps a cluster's keys apart
+    bus = "redis://h:1/0?channel=west&ping_seconds=2&socket_keepalive=true"
+    assert parse_url(limits_url_for(bus)) == ("redis://h:1/0?socket_keepalive=true", "west:")
     assert parse_url("redis://h:1/0?prefix=x:") == ("redis://h:1/0", "x:")
     assert parse_url("redis://h:1/0") == ("redis://h:1/0", "bidwire:")

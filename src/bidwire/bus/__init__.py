@@ -1,4 +1,5 @@
-"""Buses by URL: ``open_bus("memory://")`` (one node); ``redis://`` is the several-node one.
+"""Buses by URL: ``open_bus("memory://")`` (one node), ``open_bus("redis://host:6379/0")``
+(several nodes: ``bus/redis.py``, with ``?channel=NAME`` for the cluster's channel).
 
 Like ``open_store``: scheme dispatch, drivers imported lazily, an unknown scheme is a ValueError
 that names it. ``OPENERS`` is the hatch for tests: add a scheme that yields a bus of your own.
@@ -36,8 +37,18 @@ async def _open_memory(url: str) -> AsyncIterator[Bus]:
         bus.close()
 
 
+@asynccontextmanager
+async def _open_redis(url: str) -> AsyncIterator[Bus]:
+    from bidwire.bus.redis import open_redis_bus
+
+    async with open_redis_bus(url) as bus:
+        yield bus
+
+
 OPENERS: dict[str, Callable[[str], AbstractAsyncContextManager[Bus]]] = {
     "memory": _open_memory,
+    "redis": _open_redis,
+    "rediss": _open_redis,
 }
 
 

@@ -57,6 +57,12 @@ class Bus(Protocol):
         trip, what the bus last saw), or None. /readyz reports it."""
         ...
 
+    def watch_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """``callback`` is called when messages may have been lost without a gap to show it
+        (the bus reconnected): the subscriber reloads what it follows from the store. A bus
+        inside one process never calls it. Call the result to stop."""
+        ...
+
 
 def lot_message(event: LotEvent) -> Message:
     return Message("lot", event.lot, event.seq, event)

@@ -70,6 +70,15 @@ class InOrder:
             del self._dropped[sid]
         return out
 
+    @property
+    def has_gaps(self) -> bool:
+        """Whether ``gaps`` would name any (cheap: asked on every message held)."""
+        return bool(self._held or self._dropped)
+
+    def next_seq(self, stream: StreamKind, key: str) -> int:
+        """The seq this stream waits for next (what a reload from the store starts at)."""
+        return self._next.get((stream, key), 1)
+
     def forget(self, stream: StreamKind, key: str) -> None:
         """Keep nothing more of a stream that has ended (a closed lot's)."""
         sid = (stream, key)

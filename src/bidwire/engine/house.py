@@ -824,6 +824,19 @@ class AuctionHouse:
         if isinstance(event, LotClosed):
             self._retire(lot)
 
+    def follow_lost(self) -> None:
+        """The bus may have lost events without a gap to show it (it reconnected): every
+        followed lot and sale is read again from the store."""
+        if self.owned is None:
+            return
+        for lot in list(self.lots.values()):
+            if lot.sale not in self.owned and lot.id not in self._following_gap:
+                self._following_gap.add(lot.id)
+                self._spawn(self._reload(lot.id))
+        for sale_id in list(self.sales):
+            if sale_id not in self.owned:
+                self._spawn(self._reload_sale(sale_id, retry=False))
+
     async def adopt(self, sale_id: str) -> None:
         """Decide ``sale_id`` from now on (this node has just taken its lease): its stream and
         its open lots read again from the store, then resumed as after a restart, so a lot

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from bidwire.clock import Clock
 from bidwire.limits.base import BidRate, Limits, NameClaims, Recalled, Throttle
@@ -57,5 +57,12 @@ def open_limits(url: str, clock: Clock | None = None) -> AbstractAsyncContextMan
 
 
 def limits_url_for(bus_url: str) -> str:
-    """The limits that go with a bus: the bus's Redis when it has one, else one node's."""
-    return bus_url if urlsplit(bus_url).scheme in ("redis", "rediss") else "memory://"
+    """The limits that go with a bus: the bus's Redis when it has one (its keys prefixed by the
+    bus's channel, so two clusters on one Redis keep theirs apart), else one node's."""
+    if urlsplit(bus_url).scheme not in ("redis", "rediss"):
+        return "memory://"
+    from bidwire.bus.redis import RedisBusOptions
+
+    options = RedisBusOptions.from_url(bus_url)  # the bus's own options are not redis-py's
+    joiner = "&" if urlsplit(options.server_url).query else "?"
+    return f"{options.server_url}{joiner}{urlencode({'prefix': options.channel + ':'})}"

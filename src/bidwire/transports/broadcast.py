@@ -19,6 +19,7 @@ from bidwire.bus import Bus, Message
 from bidwire.clock import Clock, work_timer
 from bidwire.domain.events import SALE_EVENT_TYPES, SaleEvent
 from bidwire.domain.lot import Lot
+from bidwire.engine.resync import Resync, StoredEvents
 from bidwire.engine.views import Published, Snapshot, Views
 from bidwire.metrics import FANOUT_BUCKETS, Histogram
 from bidwire.transports.fanout import DirectPath, WriteEach
@@ -100,10 +101,17 @@ class Feed:
         self.sale_listeners: list[Callable[[SaleEvent], None]] = []
         """Told of each sale event once it has been handed to every subscriber."""
         self._flush_waiters: list[asyncio.Future[None]] = []
+        self.resync: Resync | None = None
+        self._unwatch: Callable[[], None] | None = None
 
-    def listen(self, bus: Bus) -> None:
-        """Hear every committed event from ``bus``, until ``close``."""
+    def listen(self, bus: Bus, store: StoredEvents | None = None) -> None:
+        """Hear every committed event from ``bus``, until ``close``. With ``store`` (a bus
+        shared by several nodes), what the bus loses is reloaded from it (engine/resync.py)."""
         self._unsubscribe = bus.subscribe(self.hear)
+        if store is not None:
+            self.resync = Resync(store, self.published, self.hear)
+            self._unwatch = bus.watch_lost(self.resync.poke)
+            self.resync.start()
 
     @property
     def views(self) -> dict[str, Lot]:
@@ -204,6 +212,8 @@ class Feed:
             if not self._flush_scheduled:  # one clock read per flush, not per event
                 self._oldest_heard = work_timer()
             self._schedule_flush()
+        elif self.resync is not None and self.published.order.has_gaps:
+            self.resync.poke()  # held behind a missing seq: reload it now, not in a second
 
     def _schedule_flush(self) -> None:
         """At once when idle, later under load: see FlushPacer."""
@@ -338,6 +348,11 @@ class Feed:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        if self.resync is not None:
+            self.resync.close()
         for handles in self._notices.values():
             for handle in handles:
                 handle.cancel()
