@@ -20,6 +20,8 @@ import http.client
 import json
 import os
 import random
+import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -92,6 +94,77 @@ def admin_watching(
         connection.close()
 
 
+@contextlib.contextmanager
+def profiled(ns: argparse.Namespace, server: harness.Server, kind: str) -> Iterator[None]:
+    """With ``--profile DIR``: py-spy samples the server for the run (raw folded stacks, one
+    file per kind and round), to compare where "on" spends what "poll" does not."""
+    if ns.profile is None:
+        yield
+        return
+    ns.profile.mkdir(parents=True, exist_ok=True)
+    out = ns.profile / f"{kind}-{len(list(ns.profile.glob(f'{kind}-*.txt'))) + 1}.txt"
+    spy = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(server.pid),
+            "--format",
+            "raw",
+            "--rate",
+            "250",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        try:
+            spy.wait(20)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+
+
+ANALYTICS_FRAMES = (
+    "bidwire/engine/integrity.py",
+    "bidwire/engine/live_report.py",
+    "bidwire/engine/report.py",
+    "bidwire/transports/http/integrity.py",
+    "bidwire/transports/http/admin.py",
+)
+"""A sampled stack through any of these is the analytics' own work: the listeners' per bid,
+and the admin's reads (the report, the integrity signals)."""
+HTTP_FRAME = "run_asgi"
+"""Any HTTP request's stack (the admin's asks in "on", /healthz in "poll")."""
+
+
+def profile_shares(directory: Path) -> dict[str, list[dict[str, float]]]:
+    """Per kind and round, from py-spy's raw folded stacks: the samples (CPU time sampled at
+    250 Hz), and the shares of them in the analytics' stacks and in HTTP requests."""
+    out: dict[str, list[dict[str, float]]] = {}
+    for path in sorted(directory.glob("*-*.txt")):
+        kind = path.stem.rsplit("-", 1)[0]
+        total = analytics = asks = 0
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            n = int(count)
+            total += n
+            analytics += n * any(frame in stack for frame in ANALYTICS_FRAMES)
+            asks += n * (HTTP_FRAME in stack)
+        if total:
+            out.setdefault(kind, []).append(
+                {"samples": total, "analytics": analytics / total, "http": asks / total}
+            )
+    return out
+
+
 def contention(ns: argparse.Namespace, kind: str) -> list[dict[str, Any]]:
     """One contention run (every rate in turn) of one of KINDS: the server inherits the
     environment (BIDWIRE_LIVE_INTEGRITY, the first admin's password); on, an admin watches
@@ -104,14 +177,16 @@ def contention(ns: argparse.Namespace, kind: str) -> list[dict[str, Any]]:
 
     @contextlib.contextmanager
     def watch(server: harness.Server) -> Iterator[None]:
-        with admin_watching(server, paths) as counts:
-            yield
-        watched.update(counts)
+        with profiled(ns, server, kind):
+            if kind == "off":
+                yield
+                return
+            with admin_watching(server, paths) as counts:
+                yield
+            watched.update(counts)
 
     try:
-        runs = harness.contention_once(
-            argparse.Namespace(**vars(ns), watch=None if kind == "off" else watch)
-        )
+        runs = harness.contention_once(argparse.Namespace(**vars(ns), watch=watch))
     finally:
         os.environ.pop("BIDWIRE_LIVE_INTEGRITY", None)
         os.environ.pop("BIDWIRE_ADMIN_PASSWORD", None)
@@ -235,6 +310,10 @@ def listener(ns: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def med_range(values: list[float]) -> str:
+    return f"{statistics.median(values):.2%} ({min(values):.2%}..{max(values):.2%})"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", type=int, default=3)
@@ -250,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", type=Path, default=BENCH / "results")
     p.add_argument("--quick", action="store_true", help="one short pair and a small sale")
     p.add_argument("--no-server", action="store_true", help="only the scoring, no server")
+    p.add_argument("--profile", type=Path, help="py-spy each server into this directory")
     ns = p.parse_args(argv)
     ns.sales = [(100, 10_000, 1_000), (1_000, 100_000, 5_000)]
     if ns.quick:
@@ -286,6 +366,15 @@ def main(argv: list[str] | None = None) -> int:
                             f" committed bids/s {kind}/off"
                             f" {harness.cell_range(r[f'bids_{kind}_over_off'], '{:.3f}')}"
                         )
+    if ns.profile is not None:
+        shares = doc["profile"] = profile_shares(ns.profile)
+        for kind, rounds in shares.items():
+            print(
+                f"profile {kind}: analytics {med_range([r['analytics'] for r in rounds])},"
+                f" HTTP requests {med_range([r['http'] for r in rounds])} of the server's"
+                f" samples ({len(rounds)} rounds, {sum(r['samples'] for r in rounds):,.0f}"
+                " samples)"
+            )
     harness.save(ns, "integrity-quick" if ns.quick else "integrity", doc)
     return 1 if doc.get("errors") and "summary" not in doc else 0
 

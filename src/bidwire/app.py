@@ -11,7 +11,7 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable
 
-from bidwire.accounts.limits import TokenBucket
+from bidwire import logs
 from bidwire.accounts.service import Accounts
 from bidwire.bus import open_bus
 from bidwire.catalog import Defaults, load_catalog
@@ -21,6 +21,8 @@ from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.views import Views
 from bidwire.errors import StoreUnavailable
+from bidwire.limits import limits_url_for, open_limits
+from bidwire.node import Node, default_node_name
 from bidwire.settings import Settings
 from bidwire.store import open_store
 from bidwire.store.base import Store
@@ -33,8 +35,6 @@ from bidwire.transports.tcp import start_tcp
 log = logging.getLogger("bidwire")
 
 SHUTDOWN_GRACE_SECONDS = 10.0
-BUS_URL = "memory://"
-"""One node; a redis:// bus (several nodes) comes with the cluster issue."""
 
 
 def catalog_defaults(settings: Settings) -> Defaults:
@@ -52,6 +52,7 @@ async def serve(
     clock: Clock | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[dict[str, int]], Awaitable[None] | None] | None = None,
+    limits_url: str | None = None,
 ) -> None:
     """Run until ``stop`` is set (or SIGTERM / Ctrl-C), then stop cleanly: no new bids, every
     queued commit finished, every client told."""
@@ -64,7 +65,9 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
     async with (
         open_store(settings.store_url, synchronous=settings.synchronous, exclusive=True) as store,
-        open_bus(BUS_URL) as bus,
+        open_bus(settings.bus) as bus,
+        # names, bid rates and login throttles for every node: the bus's Redis, if it has one
+        open_limits(limits_url or limits_url_for(settings.bus), clock) as limits,
     ):
         views = Views()
         feed = Feed(clock, views, direct=direct_path())
@@ -82,13 +85,14 @@ async def serve(
             await demo.begin(now=all(s.ended_at is not None for s in house.sales.values()))
         await house.resume()
         house.start()
-        accounts = Accounts(store, clock)
+        accounts = Accounts(store, clock, limits=limits)
         await ensure_first_admin(accounts, settings)
         gate = Gate(
             clock,
             accounts,
             guests_allowed=settings.guests,
-            bid_limiter=TokenBucket(settings.bid_rate, settings.bid_burst),
+            bid_limiter=limits.bid_rate(settings.bid_rate, settings.bid_burst),
+            limits=limits,
         )
         await gate.load_guests()  # guests who bid keep their names across a restart
         ctx = SessionContext(
@@ -101,6 +105,7 @@ async def serve(
             confirm_above=settings.confirm_above_minor,
             live_integrity=settings.live_integrity,
             integrity_threshold=settings.integrity_threshold,
+            node=Node(name=settings.node_name or default_node_name(settings.http_port)),
         )
         tls = tls_context(settings)
         tcp = await start_tcp(
@@ -125,11 +130,18 @@ async def serve(
             await house.stop()
             raise
         ports = {"tcp": tcp.sockets[0].getsockname()[1], "http": http.port}
-        print(
+        if not settings.node_name:  # the port asked for may have been 0: now it is known
+            ctx.node.name = default_node_name(ports["http"])
+        logs.set_node(ctx.node.name)
+        logs.announce(
             f"bidwire listening: tcp {settings.host}:{ports['tcp']}"
             f" http {settings.host}:{ports['http']}"
-            f" store {settings.store_url} ({house.lot_count()} lots)",
-            flush=True,
+            f" store {logs.redact(settings.store_url)} ({house.lot_count()} lots)",
+            tcp=ports["tcp"],
+            http=ports["http"],
+            store=logs.redact(settings.store_url),
+            bus=logs.redact(settings.bus),
+            lots=house.lot_count(),
         )
         if on_ready is not None:
             maybe = on_ready(ports)
@@ -142,7 +154,7 @@ async def serve(
             await stop.wait()
         finally:
             keeping.cancel()
-            print("bidwire stopping: no new bids; finishing commits", flush=True)
+            logs.announce("bidwire stopping: no new bids; finishing commits")
             tcp.close()
             http.close()
             try:
@@ -163,7 +175,7 @@ async def serve(
             await http.stop()
             with contextlib.suppress(TimeoutError):  # guests' last use, before the store closes
                 await asyncio.wait_for(gate.settled(), SHUTDOWN_GRACE_SECONDS)
-        print("bidwire stopped", flush=True)
+        logs.announce("bidwire stopped")
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -200,8 +212,9 @@ def run(settings: Settings) -> None:
     # thread needs it back after every statement. 1 ms instead of 5 bounds that wait (bench/).
     sys.setswitchinterval(0.001)
     gc.set_threshold(*GC_THRESHOLDS)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logs.setup(
+        "json" if settings.log_format == "json" else "human",
+        settings.node_name or default_node_name(settings.http_port),
     )
     try:
         import uvloop
@@ -217,7 +230,7 @@ def run(settings: Settings) -> None:
         except KeyboardInterrupt:
             pass
         except (ValueError, OSError, StoreUnavailable) as exc:
-            print(f"bidwire: {exc}", file=sys.stderr)
+            logs.fatal(str(exc))
             raise SystemExit(2) from None
 
 

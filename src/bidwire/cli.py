@@ -73,6 +73,18 @@ def serve(
         str | None,
         typer.Option(help="Where the default store lives (~/.local/share/bidwire)."),
     ] = None,
+    bus: Annotated[
+        str | None,
+        typer.Option(help="Bus URL: memory:// (one node, the default) or redis://HOST:6379."),
+    ] = None,
+    node_name: Annotated[
+        str | None,
+        typer.Option(help="This node's name in /api/info, /metrics and logs (host:http-port)."),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(help="Log lines: human (the default) or json, one object a line."),
+    ] = None,
     catalog: Annotated[
         str | None, typer.Option(help="Sales and lots to run, from a .toml, .json or .csv file.")
     ] = None,

@@ -21,6 +21,12 @@ def work_timer() -> float:
     return time.perf_counter()
 
 
+def wall_seconds() -> float:
+    """Seconds since the epoch as a float, to measure how long an event took between nodes
+    (the bus's lag, with whatever skew their clocks have); never for deciding anything."""
+    return time.time()
+
+
 class FakeClock:
     """A clock tests move by hand; it never moves by itself."""
 
@@ -35,3 +41,21 @@ class FakeClock:
 
     def set(self, now_ms: int) -> None:
         self._now = now_ms
+
+
+class OffsetClock:
+    """Another clock moved by ``offset_ms``: a node of a cluster keeps the offset to the
+    database's clock (engine/cluster.py measures it), so every node decides by one time. It
+    never goes backwards when the offset is corrected: a lot's times only rise."""
+
+    def __init__(self, base: Clock, offset_ms: int = 0) -> None:
+        self.base = base
+        self.offset_ms = offset_ms
+        self._last = 0
+
+    def now_ms(self) -> int:
+        now = self.base.now_ms() + self.offset_ms
+        if now < self._last:
+            return self._last
+        self._last = now
+        return now

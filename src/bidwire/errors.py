@@ -13,6 +13,7 @@
     │   ├── Forbidden        forbidden
     │   ├── RateLimited      rate_limited
     │   ├── NotClosed        not_closed     a replay of a lot that has not closed yet
+    │   ├── TooLate          lot_not_open   the database's clock says the lot's deadline passed
     │   ├── TooLarge         too_large      (this one closes the connection)
     │   ├── RequestTimeout   timeout        HTTP headers too slow (closes the connection)
     │   └── NotReading       not_reading    (so does this: replies piled up unread)
@@ -20,7 +21,11 @@
         ├── StoreUnavailable unavailable    the store cannot commit now
         │   └── StoreInUse   unavailable    another server holds the store (refused at start)
         ├── BusUnavailable   unavailable    the bus (Redis) did not answer at start
-        └── SeqConflict      unavailable    someone else appended first; reload and retry
+        ├── SeqConflict      unavailable    someone else appended first; reload and retry
+        ├── LimitsUnavailable unavailable   the shared limits (Redis) do not answer: no new
+        │                                   guest name can be held on every node
+        ├── LeaseLost        lease_lost     another node holds the sale now (a newer epoch)
+        └── TooEarly         too_early      the database's clock says the deadline has not come
 
 An ordinary refusal (a bid too low, a lot closed) is a result, not an exception:
 see :class:`bidwire.domain.lot.Refusal`.
@@ -83,6 +88,14 @@ class NotClosed(ClientError):
     code = "not_closed"
 
 
+class TooLate(ClientError):
+    """A bid (or a buy) the store refused because the database's clock, read in the append's
+    own statement, is at or past the lot's stored deadline: a node's clock ran slow, or the
+    bid crossed the hammer. The code is the domain's for a bid too late."""
+
+    code = "lot_not_open"
+
+
 class TooLarge(ClientError):
     code = "too_large"
 
@@ -113,6 +126,24 @@ class BusUnavailable(ServerError):
 
 class SeqConflict(ServerError):
     code = "unavailable"
+
+
+class LimitsUnavailable(ServerError):
+    code = "unavailable"
+
+
+class LeaseLost(ServerError):
+    """An append refused because the sale's lease row no longer has this node's holder and
+    epoch: another node took the sale (this one was paused or cut off past its lease)."""
+
+    code = "lease_lost"
+
+
+class TooEarly(ServerError):
+    """A close at the deadline the store refused because the database's clock says the
+    deadline has not come: this node's clock runs fast. Nothing was stored."""
+
+    code = "too_early"
 
 
 class CatalogError(ValueError):

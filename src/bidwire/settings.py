@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from bidwire.domain.money import parse_units
+from bidwire.logs import LOG_FORMATS
+
+MAX_NODE_NAME = 100
 
 
 def default_data_dir() -> Path:
@@ -28,6 +31,13 @@ class Settings:
     http_port: int = 8000
     store: str = ""
     """Store URL; empty means ``sqlite:///<data_dir>/bidwire.db``."""
+    bus: str = "memory://"
+    """Bus URL: ``memory://`` is one node; several nodes share a ``redis://`` one."""
+    node_name: str = ""
+    """This node's name in /api/info, /metrics and the logs; empty: the host name and the HTTP
+    port (``host:8000``)."""
+    log_format: str = "human"
+    """``human`` lines, or ``json``: one JSON object a line (bidwire/logs.py)."""
     data_dir: str = ""
     catalog: str = ""
     demo: bool = False
@@ -88,6 +98,12 @@ class Settings:
             raise ValueError("integrity-threshold must be more than 0 and at most 1")
         if self.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(
+                f"log-format must be {' or '.join(LOG_FORMATS)}, not {self.log_format!r}"
+            )
+        if len(self.node_name) > MAX_NODE_NAME or not self.node_name.isprintable():
+            raise ValueError(f"node-name must be at most {MAX_NODE_NAME} printable characters")
         if not re.fullmatch(r"[A-Za-z]{3}", self.currency):
             raise ValueError("currency must be a three-letter code such as USD or EUR")
         self.confirm_above_minor  # noqa: B018 (parsed now, so a bad amount stops the start)

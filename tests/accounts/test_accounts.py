@@ -20,12 +20,17 @@ from bidwire.accounts.service import (
 from bidwire.clock import FakeClock
 from bidwire.errors import BadRequest, Forbidden, NotAuthenticated, RateLimited
 from bidwire.store import open_store
+from tests.store.pg import fresh_schema
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)  # argon2id, test-cheap
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def accounts(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Accounts]:
+    if request.param == "postgres":
+        async with fresh_schema() as url, open_store(url) as store:
+            yield Accounts(store, FakeClock(), FAST)
+        return
     url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/a.db"
     async with open_store(url) as store:
         yield Accounts(store, FakeClock(), FAST)

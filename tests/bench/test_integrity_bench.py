@@ -41,3 +41,19 @@ def test_the_bench_runs_a_short_pair_on_and_off(tmp_path: Path) -> None:
     assert len(doc["runs"]["off"]) == len(doc["runs"]["on"]) == 1
     assert doc["ratios"][0]["cpu_on_over_off"]["median"] > 0
     assert doc["scoring"][0]["bids"] == 1_000
+
+
+def test_profile_shares_count_the_analytics_and_the_http_stacks(tmp_path: Path) -> None:
+    # py-spy's raw format: a folded stack, a space, its samples
+    loop = "run (bidwire/app.py:216);_run_once (asyncio/base_events.py:1922)"
+    ask = f"{loop};RequestResponseCycle.run_asgi (uvicorn/protocols/http/h11_impl.py:411)"
+    (tmp_path / "on-1.txt").write_text(
+        f"{loop};write (bidwire/transports/tcp.py:80) 90\n"
+        f"{loop};_heard (bidwire/engine/integrity.py:500) 4\n"
+        f"{ask};report_of (bidwire/engine/integrity.py:447) 5\n"
+        f"{ask};send (uvicorn/protocols/http/h11_impl.py:490) 1\n"
+    )
+    (tmp_path / "poll-1.txt").write_text(f"{loop};x (y.py:1) 98\n{ask};healthz (z.py:2) 2\n")
+    shares = integrity.profile_shares(tmp_path)
+    assert shares["on"] == [{"samples": 100, "analytics": 0.09, "http": 0.06}]
+    assert shares["poll"] == [{"samples": 100, "analytics": 0.0, "http": 0.02}]

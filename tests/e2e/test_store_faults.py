@@ -60,7 +60,7 @@ def failed_start(server: ServerProcess) -> tuple[int, str]:
     return server.proc.wait(timeout=10), server.output.decode(errors="replace").strip()
 
 
-async def test_a_deleted_store_refuses_bids_and_health_says_so(
+async def test_a_deleted_store_refuses_bids_and_readiness_says_so(
     server_factory: Any, tmp_path: Path
 ) -> None:
     server = server_factory("--catalog", one_lot(tmp_path), "--opening-seconds", "60")
@@ -73,10 +73,14 @@ async def test_a_deleted_store_refuses_bids_and_health_says_so(
     refused = await bob.request({"type": "bid", "id": 2, "lot": "w", "amount": 20_000})
     assert (refused["type"], refused.get("code")) == ("bid_rejected", "unavailable"), refused
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+        ready = await http.get("/readyz", timeout=10)
         health = await http.get("/healthz", timeout=10)
-    assert health.status_code == 503
-    assert health.json()["code"] == "unavailable"
-    assert "is gone" in health.json()["message"], health.json()
+    assert ready.status_code == 503
+    assert ready.json()["code"] == "unavailable"
+    (reason,) = ready.json()["reasons"]
+    assert reason.startswith("store: the store file ") and "is gone" in reason, reason
+    # alive all the same: the process answers, and a restart would not bring the file back
+    assert (health.status_code, health.json()["status"]) == (200, "ok")
     await ann.close()
     await bob.close()
 

@@ -34,9 +34,10 @@ from bidwire.engine.activity import (
 )
 from bidwire.engine.house import AuctionHouse
 from bidwire.errors import BadRequest, UnknownLot
-from bidwire.store import Store, open_store
+from bidwire.store import Store
 from bidwire.transports.broadcast import Feed
 from tests.engine.test_house import house_and_feed, settle
+from tests.store.any_store import KINDS, store_of
 
 ANN, BOB = Who("ann", True), Who("bob", False)
 NOTICE = msgspec.json.Decoder(Notice)
@@ -88,10 +89,9 @@ LOTS = [
 ]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 async def room(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Room]:
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/t.db"
-    async with open_store(url) as store:
+    async with store_of(request.param, tmp_path) as store:
         clock = FakeClock()
         house, feed = house_and_feed(store, clock)
         await house.load()

@@ -9,9 +9,11 @@ import pytest
 from bidwire.domain.events import BidPlaced, BidVoided, LotClosed, LotEvent, LotOpened
 from bidwire.engine.integrity import (
     FEATURES,
+    LISTED_BIDDERS,
     WEIGHTS,
     IntegrityPolicy,
     SaleTrack,
+    report_of,
     score_sale,
 )
 
@@ -261,3 +263,32 @@ def test_the_threshold_is_a_setting_and_must_be_finite() -> None:
     for bad in (0.0, 1.5, float("nan")):
         with pytest.raises(ValueError, match="threshold"):
             IntegrityPolicy(threshold=bad)
+
+
+def crowded_track(bidders: int) -> SaleTrack:
+    """One lot, the shill's three lots of SHILL_SALE, and ``bidders`` people bidding once each
+    on a lot of their own in between (never flagged: under min_bids)."""
+    plan: Plan = dict(SHILL_SALE)
+    plan["crowd"] = [(1_000 + 10 * i, f"p{i:04d}") for i in range(bidders)]
+    return track_of(plan)
+
+
+def test_a_report_lists_the_first_bidders_and_counts_them_all() -> None:
+    track = crowded_track(300)
+    now = end_of(SHILL_SALE) + 60_000
+    everyone = score_sale(track, now)
+    assert len(everyone) == 304
+    report = report_of(track, now, IntegrityPolicy(), live=True)
+    assert report.bidders_total == 304 and len(report.bidders) == LISTED_BIDDERS == 100
+    assert report.bidders == everyone[:100]  # the same order and the same figures
+    assert report.flagged == 1 and report.bidders[0].bidder == "sam"
+    few = report_of(track, now, IntegrityPolicy(), live=True, limit=3)
+    assert few.bidders == everyone[:3] and few.bidders_total == 304
+    assert score_sale(track, now, limit=5) == everyone[:5]
+
+
+def test_a_flagged_bidder_is_listed_however_many_score_higher_unflagged() -> None:
+    # flagged first: the listing never hides a flag behind higher unflagged scores
+    strict = IntegrityPolicy(min_bids=12)  # only sam bids 12 times
+    report = report_of(crowded_track(150), end_of(SHILL_SALE), strict, live=True, limit=1)
+    assert [b.bidder for b in report.bidders] == ["sam"] and report.flagged == 1

@@ -14,10 +14,11 @@ import pytest
 from bidwire.clock import FakeClock
 from bidwire.domain.events import BidPlaced
 from bidwire.engine.integrity import SaleTrack, score_sale, track_of_facts
-from bidwire.store import Store, open_store
+from bidwire.store import Store
 from bidwire.store.base import EVENT_DECODER
 from tests.engine.test_house import settle
 from tests.engine.test_live_report import LOTS, T0, bid_at_random, running_sale
+from tests.store.any_store import KINDS, store_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,14 +49,13 @@ def sums(track: SaleTrack) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("seed", [11, 12])
 async def test_the_stores_counted_sums_equal_the_live_ones(
     kind: str, seed: int, tmp_path: Path
 ) -> None:
-    url = "memory://" if kind == "memory" else f"sqlite:///{tmp_path}/i.db"
     clock, rng = FakeClock(T0), random.Random(seed)
-    async with open_store(url) as store:
+    async with store_of(kind, tmp_path) as store:
         house, feed, live = await running_sale(store, clock)
         live.close()
         await bid_at_random(house, feed, clock, rng, 25)

@@ -22,6 +22,7 @@ from bidwire.engine.report import sale_report
 from bidwire.store import Store, open_store
 from bidwire.transports.broadcast import Feed
 from tests.engine.test_house import house_and_feed, settle
+from tests.store.any_store import KINDS, store_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -69,14 +70,13 @@ async def bid_at_random(
     await settle(house, feed)
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_live_facts_equal_the_stores_count_while_a_sale_runs(
     kind: str, seed: int, tmp_path: Path
 ) -> None:
-    url = "memory://" if kind == "memory" else f"sqlite:///{tmp_path}/l.db"
     clock, rng = FakeClock(T0), random.Random(seed)
-    async with open_store(url) as store:
+    async with store_of(kind, tmp_path) as store:
         house, feed, live = await running_sale(store, clock)
         compared = 0
         for _ in range(6):
@@ -129,15 +129,14 @@ async def test_a_voided_lot_and_a_lot_met_mid_way_are_left_to_the_store() -> Non
         await house.stop()
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 async def test_lots_open_before_it_listened_are_caught_up_from_their_logs(
     kind: str, tmp_path: Path
 ) -> None:
     """As at a server's start on a store with open lots: their logs are read once, the bids
     heard meanwhile applied after, and from then on the facts are the store's to the bid."""
-    url = "memory://" if kind == "memory" else f"sqlite:///{tmp_path}/c.db"
     clock, rng = FakeClock(T0), random.Random(5)
-    async with open_store(url) as store:
+    async with store_of(kind, tmp_path) as store:
         house, feed, first = await running_sale(store, clock)
         first.close()
         await bid_at_random(house, feed, clock, rng, 12)

@@ -17,6 +17,8 @@ from bidwire.domain.sale import Sale, SaleSpec
 from bidwire.engine.report import build_report, sale_report, sales_report
 from bidwire.store import Store, open_store
 from bidwire.store.base import BidderTally, LotTally
+from tests.store.any_store import KINDS, postgres_tables, store_of
+from tests.store.pg import fresh_schema
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -69,10 +71,9 @@ SCRIPT: list[LotEvent] = [
 ]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/r.db"
-    async with open_store(url) as opened_store:
+    async with store_of(request.param, tmp_path) as opened_store:
         await opened_store.add_sale(SALE, LOTS)
         for event in SCRIPT:
             await opened_store.append([event])
@@ -465,3 +466,69 @@ async def test_sqlite_keeps_the_facts_a_store_from_before_lacks(tmp_path: Path) 
         finally:
             db.close()
         assert msgspec.to_builtins(await sale_report(sqlite_store, SALE, 1)) == first
+
+
+async def test_postgres_keeps_closed_lots_facts_and_remakes_an_old_version() -> None:
+    async with fresh_schema() as url, open_store(url) as pg_store, postgres_tables(url) as db:
+        await pg_store.add_sale(SALE, LOTS)
+        for event in SCRIPT:
+            await pg_store.append([event])
+        first = msgspec.to_builtins(await sale_report(pg_store, SALE, 1))
+        kept = await db.fetch("SELECT lot_id, bids FROM report_lots ORDER BY lot_id")
+        # the closed lots only: the desk has no events, none is open
+        assert [tuple(row) for row in kept] == [
+            ("chair", 0),
+            ("clock", 5),
+            ("lamp", 1),
+            ("rug", 0),
+            ("vase", 1),
+        ]
+        assert await db.fetchval("SELECT COUNT(*) FROM report_bidders") == 4
+        sale_bidders = await db.fetch("SELECT bidder FROM report_sale_bidders ORDER BY bidder")
+        assert [row[0] for row in sale_bidders] == ["ann", "bob", "dan"]
+        # a kept row that lies is what the next report reads (proof it is read) ...
+        await db.execute("UPDATE report_lots SET bids = 50 WHERE lot_id = 'clock'")
+        lied = await sale_report(pg_store, SALE, 1)
+        assert lied.per_lot[0].bids == 50
+        # ... unless it is of another version: then it is counted again and kept anew
+        await db.execute("UPDATE report_lots SET version = 0 WHERE lot_id = 'clock'")
+        assert msgspec.to_builtins(await sale_report(pg_store, SALE, 1)) == first
+        row = await db.fetchrow("SELECT version, bids FROM report_lots WHERE lot_id = 'clock'")
+        assert tuple(row) == (1, 5)
+
+
+async def test_postgres_keeps_a_lots_facts_once_its_close_commits() -> None:
+    async with fresh_schema() as url, open_store(url) as pg_store, postgres_tables(url) as db:
+        await pg_store.add_sale(SALE, LOTS)
+        for event in SCRIPT[:9]:  # the clock, up to its close; no report read at all
+            await pg_store.append([event])
+        kept: list[tuple[str, int]] = []
+        for _ in range(200):  # kept in the background: at most 2 s
+            kept = [tuple(r) for r in await db.fetch("SELECT lot_id, bids FROM report_lots")]
+            if kept:
+                break
+            await asyncio.sleep(0.01)
+        assert kept == [("clock", 5)]
+
+
+async def test_postgres_keeps_the_facts_a_store_from_before_lacks() -> None:
+    """Closed lots with no kept facts (a node that stopped before keeping them, or a bench's
+    direct inserts) get them from ``keep_missing_facts``, which the server runs at start."""
+    async with fresh_schema() as url, open_store(url) as pg_store, postgres_tables(url) as db:
+        await pg_store.add_sale(SALE, LOTS)
+        for event in SCRIPT:
+            await pg_store.append([event])
+        first = msgspec.to_builtins(await sale_report(pg_store, SALE, 1))
+        await db.execute("DELETE FROM report_lots; DELETE FROM report_bidders")
+        assert await pg_store.keep_missing_facts() == 5  # every closed lot, not the desk
+        kept = await db.fetch("SELECT lot_id, bids FROM report_lots ORDER BY lot_id")
+        assert [tuple(row) for row in kept] == [
+            ("chair", 0),
+            ("clock", 5),
+            ("lamp", 1),
+            ("rug", 0),
+            ("vase", 1),
+        ]
+        assert await db.fetchval("SELECT COUNT(*) FROM report_bidders") == 4
+        assert await pg_store.keep_missing_facts() == 0  # nothing is counted twice
+        assert msgspec.to_builtins(await sale_report(pg_store, SALE, 1)) == first

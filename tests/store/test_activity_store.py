@@ -18,6 +18,7 @@ from bidwire.store.activity import NewNotice
 from bidwire.store.base import EVENT_DECODER
 from bidwire.store.sqlite import MIGRATIONS, connect, migrate
 from bidwire.store.sqlite_activity import BIDS_WHERE, WON_WHERE
+from tests.store.any_store import KINDS, store_of, store_url
 
 LOTS = [LotSpec(id="w", title="Watch"), LotSpec(id="v", title="Vase", currency="EUR")]
 SALE = SaleSpec("s", "Sale", ("w", "v"), mode="timed")
@@ -35,10 +36,9 @@ async def append(store: Store, events: list[LotEvent]) -> None:
     await store.append(events)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/t.db"
-    async with open_store(url) as opened_store:
+    async with store_of(request.param, tmp_path) as opened_store:
         await opened_store.add_sale(SALE, LOTS)
         await opened_store.create_user("ann", "bidder", "x", 0)
         await opened_store.create_user("bob", "bidder", "x", 0)
@@ -156,13 +156,15 @@ def test_migration_11_indexes_the_bids_logged_before_it(tmp_path: Path) -> None:
     conn.close()
 
 
-async def test_watch_lists_and_inboxes_outlive_a_restart(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/r.db"
-    async with open_store(url) as first:
-        await first.add_sale(SALE, LOTS)
-        await first.create_user("ann", "bidder", "x", 0)
-        await first.set_watch("ann", "v", True, 1)
-        await first.add_notices([NewNotice("ann", 2, b'{"n":1}')], 10)
-    async with open_store(url) as again:
-        assert await again.watches("ann") == ["v"]
-        assert [(r.body, r.read) for r in await again.notices("ann", 10)] == [(b'{"n":1}', False)]
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_watch_lists_and_inboxes_outlive_a_restart(kind: str, tmp_path: Path) -> None:
+    async with store_url(kind, tmp_path) as url:
+        async with open_store(url) as first:
+            await first.add_sale(SALE, LOTS)
+            await first.create_user("ann", "bidder", "x", 0)
+            await first.set_watch("ann", "v", True, 1)
+            await first.add_notices([NewNotice("ann", 2, b'{"n":1}')], 10)
+        async with open_store(url) as again:
+            assert await again.watches("ann") == ["v"]
+            notices = await again.notices("ann", 10)
+            assert [(r.body, r.read) for r in notices] == [(b'{"n":1}', False)]

@@ -28,6 +28,7 @@ from bidwire.domain.sale import SaleSpec
 from bidwire.errors import BidwireError, Conflict, SeqConflict
 from bidwire.store import Catalog, EventLog, Store, load_house, open_store
 from bidwire.store.base import ListingEntry, LotLog, stored_lots
+from tests.store.pg import fresh_schema
 
 LOTS = [
     LotSpec(id="w", title="Watch", increment=FixedIncrement(7), reserve=900),
@@ -36,8 +37,13 @@ LOTS = [
 SALE = SaleSpec("s", "Sale", ("w", "v"), mode="live", gap_ms=1_500)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "postgres":
+        async with fresh_schema() as url, open_store(url) as opened:
+            await opened.add_sale(SALE, LOTS)
+            yield opened
+        return
     url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/t.db"
     async with open_store(url) as opened:
         await opened.add_sale(SALE, LOTS)
@@ -207,6 +213,7 @@ async def test_unknown_scheme_is_named() -> None:
 def test_the_store_is_the_union_of_the_log_the_catalog_and_the_accounts() -> None:
     from bidwire.accounts.records import AccountStore
     from bidwire.store.memory import MemoryStore
+    from bidwire.store.postgres import PostgresStore
     from bidwire.store.sqlite import SqliteStore
 
     parts = (EventLog, Catalog, AccountStore)
@@ -217,7 +224,7 @@ def test_the_store_is_the_union_of_the_log_the_catalog_and_the_accounts() -> Non
     assert {"sale_logs", "sale_log"} <= members[0]
     assert {"catalog", "add_sale", "save_specs"} <= members[1]
     assert "mark_sale" not in set().union(*members), "a sale changes by its events only"
-    for implementation in (MemoryStore, SqliteStore):
+    for implementation in (MemoryStore, SqliteStore, PostgresStore):
         missing = set().union(*members) - set(dir(implementation))
         assert not missing, f"{implementation.__name__} lacks {sorted(missing)}"
 

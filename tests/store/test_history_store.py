@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import msgspec
@@ -20,6 +20,7 @@ from bidwire.store.base import EVENT_DECODER
 from bidwire.store.history import HistoryCursor
 from bidwire.store.sqlite import connect, migrate
 from bidwire.store.sqlite_history import bidder_bids_sql, sale_bids_sql
+from tests.store.any_store import KINDS, icu_database, store_of, store_url
 
 LOTS = [LotSpec(id="w", title="Watch"), LotSpec(id="v", title="Vase"), LotSpec("x", "Other")]
 SALE = SaleSpec("s", "Sale", ("w", "v"), mode="timed")
@@ -34,10 +35,9 @@ def bid(lot: str, seq: int, amount: int, who: str, ts: int) -> BidPlaced:
     return BidPlaced(lot, seq, amount, who, 90_000, amount + 10, ts, auto=amount % 2 == 1)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/t.db"
-    async with open_store(url) as opened_store:
+    async with store_of(request.param, tmp_path) as opened_store:
         await opened_store.add_sale(SALE, LOTS[:2])
         await opened_store.add_sale(OTHER, LOTS[2:])
         yield opened_store
@@ -141,3 +141,73 @@ async def test_a_page_of_a_big_sale_reads_the_sale_not_the_log(tmp_path: Path) -
         assert len(first) == len(deep) == 51
         assert {msgspec.json.decode(b)["lot"] for b in first + deep} <= set(ids)
         assert cursor_of(deep[0]) < cursor_of(first[-1])
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres in an ICU database"])
+async def test_lots_order_by_code_point_whatever_the_databases_collation(
+    kind: str, tmp_path: Path
+) -> None:
+    """Ties of one ms order by lot as Python orders strings ("B" before "a"), and a cursor
+    means the same: PostgreSQL compares lots COLLATE "C", whose default collation here (ICU's
+    English) would put "a" first and so page the bids differently from the other stores."""
+    lots = [LotSpec("B", "Big"), LotSpec("a", "Small")]
+    where = icu_database() if kind.startswith("postgres") else store_url(kind, tmp_path)
+    async with where as url, open_store(url) as store:
+        await store.add_sale(SaleSpec("c", "Cases", ("B", "a"), mode="timed"), lots)
+        for lot in ("B", "a"):
+            first: list[LotEvent] = [opened(lot), bid(lot, 2, 100, "ann", 2_000)]
+            await store.append(first)
+            await store.append([bid(lot, 3, 200, "ann", 2_000)])
+        newest_first = [("a", 3), ("a", 2), ("B", 3), ("B", 2)]
+        reads: list[Callable[[HistoryCursor | None], Awaitable[list[bytes]]]] = [
+            lambda before: store.bids_of_lots(["B", "a"], before, 1),
+            lambda before: store.bids_placed_by("ann", before, 1),
+            lambda before: store.bids_by("ann", before, 1),
+        ]
+        for read in reads:
+            pages: list[tuple[str, int]] = []
+            before: HistoryCursor | None = None
+            for _ in range(6):
+                page = await read(before)
+                if not page:
+                    break
+                pages += keys(page)
+                before = cursor_of(page[-1])
+            assert pages == newest_first
+
+
+async def test_a_name_or_lot_with_a_nul_finds_nothing_on_every_store(store: Store) -> None:
+    """PostgreSQL's text cannot hold a NUL, so no stored name or lot has one: a read asking
+    for one (a crafted URL or cursor) finds nothing there as on the other stores, instead of
+    a driver error that the history would turn into "cannot be read right now"."""
+    await log_the_lots(store)
+    odd = "ann\x00x"
+    assert await store.bids_placed_by(odd, None, 10) == []
+    assert await store.bids_by(odd, None, 10) == []
+    assert await store.bids_of_lots(["w\x00"], None, 10) == []
+    assert await store.voids_of(["v\x00"]) == []
+    assert keys(await store.bids_of_lots(["w\x00", "w"], None, 10)) == [("w", 3), ("w", 2)]
+    # a cursor whose lot has a NUL: strictly older than it, as Python compares the strings
+    sale = [cursor_of(body) for body in await store.bids_of_lots(["w", "v"], None, 10)]
+    ann = [cursor_of(body) for body in await store.bids_placed_by("ann", None, 10)]
+    for lot in ("v\x00", "w\x00", "\x00", "v\x00\x00z"):
+        before = (3_000, lot, 1)
+        page = await store.bids_of_lots(["w", "v"], before, 10)
+        assert [cursor_of(body) for body in page] == [c for c in sale if c < before], lot
+        page = await store.bids_placed_by("ann", before, 10)
+        assert [cursor_of(body) for body in page] == [c for c in ann if c < before], lot
+        page = await store.bids_by("ann", before, 10)
+        assert [cursor_of(body) for body in page] == [c for c in ann if c < before], lot
+    # the reports and activity reads alike
+    facts = await store.report_facts(["w\x00"])
+    assert (facts.lots, facts.bidders, facts.minutes) == ([], [], [])
+    assert await store.bidder_counts(["s\x00", "s"]) == ([0, 2], 2)
+    assert await store.integrity_facts(["w\x00"], 3_000) == ([], [])
+    assert await store.lot_terms(["w\x00", "w"]) == await store.lot_terms(["w"])
+    assert await store.won_by(odd, 10) == [] and await store.owed_by(odd) == {}
+    assert await store.best_bids(odd, ["w"], 0) == {}
+    assert await store.best_bids("ann", ["w\x00", "w"], 0) == {"w": 100}
+    assert await store.watches(odd) == [] and await store.watchers("w\x00") == []
+    await store.set_watch(odd, "w", True, 1)
+    assert await store.notices(odd, 10) == [] and await store.unread_notices(odd) == 0
+    assert await store.mark_notices_read(odd, None) == 0

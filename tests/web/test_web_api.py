@@ -164,6 +164,8 @@ def test_openapi_and_docs_are_served(http: httpx.Client) -> None:
 
 OPERATIONS = [
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("GET", "/api/sales"),
     ("GET", "/api/lots"),
     ("GET", "/api/lots/{lot_id}"),

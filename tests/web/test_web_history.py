@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.store.any_store import KINDS, store_of
 from web_helpers import GuestTokens, InProcess, in_process
 
 from bidwire.domain.lot import LotSpec
@@ -28,8 +29,10 @@ QUIET = SaleSpec("quiet", "Quiet Sale", ("ring",), mode="timed", anonymous=True)
 @contextlib.asynccontextmanager
 async def server_on(kind: str, tmp_path: Path) -> AsyncIterator[InProcess]:
     async with contextlib.AsyncExitStack() as stack:
-        if kind == "sqlite":
-            store: Any = await stack.enter_async_context(SqliteStore(str(tmp_path / "h.db")))
+        if kind == "postgres":
+            store: Any = await stack.enter_async_context(store_of(kind, tmp_path))
+        elif kind == "sqlite":
+            store = await stack.enter_async_context(SqliteStore(str(tmp_path / "h.db")))
         else:
             store = MemoryStore()
         server = await stack.enter_async_context(in_process(demo=False, store=store))
@@ -91,7 +94,7 @@ def brief(bids: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     ]
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 async def test_histories_of_a_scripted_sale(kind: str, tmp_path: Path) -> None:
     async with (
         server_on(kind, tmp_path) as server,

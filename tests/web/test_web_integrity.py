@@ -69,6 +69,13 @@ async def test_the_integrity_route_is_for_admins_and_flags_the_shill() -> None:
             assert set(body["bidders"][0]["features"]) == set(body["weights"])
             expected = await server.ctx.integrity.report(sale)
             assert body["bidders"] == msgspec.to_builtins(expected.bidders)
+            assert body["bidders_total"] == len(body["bidders"])
+            first = (await admin.get(url, params={"limit": 1})).json()
+            assert [b["bidder"] for b in first["bidders"]] == ["sam"]
+            assert first["bidders_total"] == body["bidders_total"] and first["flagged"] == 1
+            for bad in (0, 10_001, "x"):
+                refused = await admin.get(url, params={"limit": bad})
+                assert (refused.status_code, refused.json()["code"]) == (422, "bad_request")
             missing = await admin.get("/api/admin/sales/nothing/integrity")
             assert (missing.status_code, missing.json()["code"]) == (404, "unknown_sale")
             schema = (await admin.get("/openapi.json")).json()
@@ -122,6 +129,12 @@ async def test_the_wire_answers_admins_and_refuses_everyone_else() -> None:
             answer = await reply_to(admin, "i")
             assert answer["type"] == "integrity"
             assert [b["bidder"] for b in answer["bidders"] if b["flagged"]] == ["sam"]
+            await admin.send({"type": "integrity", "sale": sale, "limit": 1, "id": "l"})
+            first = await reply_to(admin, "l")
+            assert [b["bidder"] for b in first["bidders"]] == ["sam"]
+            assert first["bidders_total"] == len(answer["bidders"]) > 1
+            await admin.send({"type": "integrity", "sale": sale, "limit": 0, "id": "z"})
+            assert (await reply_to(admin, "z"))["code"] == "bad_request"
             await admin.send({"type": "integrity", "sale": "nothing", "id": "x"})
             assert (await reply_to(admin, "x"))["code"] == "unknown_sale"
             await admin.send({"type": "integrity", "id": "y"})

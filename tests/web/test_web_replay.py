@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.store.any_store import KINDS, store_of
 from web_helpers import GuestTokens, InProcess, in_process
 
 from bidwire.domain.lot import LotSpec
@@ -30,8 +31,10 @@ QUIET = SaleSpec("quiet", "Quiet Sale", ("ring",), mode="timed", anonymous=True)
 @contextlib.asynccontextmanager
 async def server_on(kind: str, tmp_path: Path) -> AsyncIterator[InProcess]:
     async with contextlib.AsyncExitStack() as stack:
-        if kind == "sqlite":
-            store: Any = await stack.enter_async_context(SqliteStore(str(tmp_path / "r.db")))
+        if kind == "postgres":
+            store: Any = await stack.enter_async_context(store_of(kind, tmp_path))
+        elif kind == "sqlite":
+            store = await stack.enter_async_context(SqliteStore(str(tmp_path / "r.db")))
         else:
             store = MemoryStore()
         server = await stack.enter_async_context(in_process(demo=False, store=store))
@@ -89,7 +92,7 @@ async def scripted(server: InProcess, admin: Any, anyone: Any) -> dict[str, int]
     return {"voided": int(typo["seq"])}
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 async def test_a_closed_lots_replay_is_its_public_log_in_order(kind: str, tmp_path: Path) -> None:
     async with (
         server_on(kind, tmp_path) as server,
@@ -140,7 +143,7 @@ async def test_a_closed_lots_replay_is_its_public_log_in_order(kind: str, tmp_pa
         assert joined == events and pages > 2
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 async def test_an_anonymous_sales_replay_names_pseudonyms_and_hides_maximums(
     kind: str, tmp_path: Path
 ) -> None:
@@ -160,7 +163,7 @@ async def test_an_anonymous_sales_replay_names_pseudonyms_and_hides_maximums(
             assert replay["events"][-1]["winner"] == pseudonym(salt, "gus")
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 async def test_a_sales_replay_holds_its_closed_lots_in_pages_that_join_up(
     kind: str, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.store.any_store import KINDS, store_of
 from web_helpers import GuestTokens, InProcess, in_process
 
 from bidwire.domain.lot import LotSpec
@@ -49,8 +50,10 @@ QUIET = SaleSpec("quiet", "Quiet Sale", ("ring",), mode="timed", anonymous=True)
 @contextlib.asynccontextmanager
 async def server_on(kind: str, tmp_path: Path) -> AsyncIterator[InProcess]:
     async with contextlib.AsyncExitStack() as stack:
-        if kind == "sqlite":
-            store: Any = await stack.enter_async_context(SqliteStore(str(tmp_path / "r.db")))
+        if kind == "postgres":
+            store: Any = await stack.enter_async_context(store_of(kind, tmp_path))
+        elif kind == "sqlite":
+            store = await stack.enter_async_context(SqliteStore(str(tmp_path / "r.db")))
         else:
             store = MemoryStore()
         server = await stack.enter_async_context(in_process(demo=False, store=store))
@@ -115,7 +118,7 @@ def without_ids(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: {f: v for f, v in r.items() if f not in ("lot", "title")} for k, r in rows}
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 async def test_results_and_settlement_of_a_scripted_sale_equal_the_hand_figures(
     kind: str, tmp_path: Path
 ) -> None:

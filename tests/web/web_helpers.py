@@ -55,7 +55,9 @@ class Ports:
 
 @contextlib.asynccontextmanager
 async def running_server(**overrides: Any) -> AsyncIterator[Ports]:
-    """The demo sale on a memory store; the first lot stays open for a minute."""
+    """The demo sale on a memory store; the first lot stays open for a minute. ``limits_url``
+    (not a setting): ``serve``'s shared limits, e.g. a Redis prefix another server uses too."""
+    limits_url: str | None = overrides.pop("limits_url", None)
     settings = Settings(
         **{
             "tcp_port": 0,
@@ -69,7 +71,9 @@ async def running_server(**overrides: Any) -> AsyncIterator[Ports]:
     )
     stop = asyncio.Event()
     ready: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve(settings, stop=stop, on_ready=ready.set_result))
+    task = asyncio.create_task(
+        serve(settings, stop=stop, on_ready=ready.set_result, limits_url=limits_url)
+    )
     started: set[asyncio.Future[Any]] = {task, ready}
     done, _ = await asyncio.wait(
         started, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
@@ -327,7 +331,7 @@ class HashCost(TypedDict):
 FAST_HASH: HashCost = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 
 
-GATE_OPTIONS = ("guests_allowed", "bid_limiter")
+GATE_OPTIONS = ("guests_allowed", "bid_limiter", "limits")
 """Options of ``in_process`` that are the gate's, not the session context's."""
 
 
@@ -359,11 +363,13 @@ async def in_process(
     house = AuctionHouse(store, bus, feed.published, clock)
     for sale, lots in demo_catalog(Defaults()) if demo else ():
         await house.add_sale(sale, lots)
-    accounts = Accounts(store, clock, PasswordHasher(**FAST_HASH))
+    gate_options = {k: ctx_options.pop(k) for k in GATE_OPTIONS if k in ctx_options}
+    accounts = Accounts(
+        store, clock, PasswordHasher(**FAST_HASH), limits=gate_options.get("limits")
+    )
     await accounts.create_user("root", "root-password", "admin")
     admin = await accounts.login("root", "root-password", "test")
     bidder = await accounts.register("bea", "bea-password")
-    gate_options = {k: ctx_options.pop(k) for k in GATE_OPTIONS if k in ctx_options}
     ctx = SessionContext(house, feed, clock, Gate(clock, accounts, **gate_options), **ctx_options)
     app = create_app(ctx, catalog_defaults)
     try:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from bidwire.accounts.limits import SlidingWindow
 from bidwire.accounts.records import AccountStore, UserRecord, UserRole
 from bidwire.clock import Clock
 from bidwire.errors import BadRequest, Conflict, Forbidden, NotAuthenticated, RateLimited
+from bidwire.limits.base import Limits
+from bidwire.limits.memory import MemoryLimits
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$")
 MIN_PASSWORD, MAX_PASSWORD = 8, 256
@@ -59,12 +60,24 @@ class Session:
 
 
 class Accounts:
-    def __init__(self, store: AccountStore, clock: Clock, hasher: PasswordHasher | None = None):
+    def __init__(
+        self,
+        store: AccountStore,
+        clock: Clock,
+        hasher: PasswordHasher | None = None,
+        limits: Limits | None = None,
+    ):
         self.store = store
         self.clock = clock
         self.hasher = hasher or PasswordHasher()  # argon2id with the library's RFC 9106 defaults
-        self._per_account = SlidingWindow(LOGIN_FAILURES_PER_ACCOUNT, LOGIN_WINDOW_MS)
-        self._per_address = SlidingWindow(LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW_MS)
+        # shared by every node on a redis:// house: failures spread over nodes count together
+        shared: Limits = limits or MemoryLimits()
+        self._per_account = shared.throttle(
+            "login-account", LOGIN_FAILURES_PER_ACCOUNT, LOGIN_WINDOW_MS
+        )
+        self._per_address = shared.throttle(
+            "login-address", LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW_MS
+        )
         # a hash to verify against when the user does not exist, so timing does not tell;
         # made on first use, in a thread like every other hash (it takes tens of ms)
         self._decoy: str | None = None
@@ -88,12 +101,14 @@ class Accounts:
     async def login(self, username: str, password: str, address: str) -> Session:
         now = self.clock.now_ms()
         account_key = username.casefold()
-        if self._per_account.blocked(account_key, now) or self._per_address.blocked(address, now):
-            raise RateLimited("too many failed logins; wait a minute and try again")
         # Counted as a failure until it succeeds: logins sent at once must see each other,
-        # or every one of them gets past the check above and costs a hash.
-        self._per_account.hit(account_key, now)
-        self._per_address.hit(address, now)
+        # or every one of them gets past the check and costs a hash.
+        counted = await self._per_account.reserve(account_key, now)
+        at_address = await self._per_address.reserve(address, now) if counted else None
+        if counted is None or at_address is None:
+            if counted is not None:
+                await self._per_account.release(account_key, counted)
+            raise RateLimited("too many failed logins; wait a minute and try again")
         user = await self.store.get_user(username) if USERNAME.match(username) else None
         if user is None and self._decoy is None:
             self._decoy = await asyncio.to_thread(self.hasher.hash, secrets.token_hex(16))
@@ -104,8 +119,8 @@ class Accounts:
             raise NotAuthenticated("wrong username or password")
         if user.blocked:
             raise Forbidden("this account is blocked")
-        self._per_account.clear(account_key)
-        self._per_address.release(address, now)  # many people may share one address
+        await self._per_account.clear(account_key)
+        await self._per_address.release(address, at_address)  # many people share an address
         return await self._issue(user)
 
     def _verify(self, hashed: str, password: str) -> bool:

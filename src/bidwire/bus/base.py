@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Literal, NamedTuple, Protocol
 
 from bidwire.domain.events import LotEvent, SaleEvent
+from bidwire.metrics import Histogram
 
 StreamKind = Literal["lot", "sale"]
 
@@ -34,6 +35,11 @@ Handler = Callable[[Message], None]
 
 
 class Bus(Protocol):
+    lag: Histogram
+    """Seconds from an event's publish (on whichever node) to this bus handing it to the
+    subscribers here, for /metrics: a bus between nodes fills it as messages arrive; the
+    memory bus hands them over inside ``publish`` and leaves it empty (a lag of 0)."""
+
     def publish(self, event: LotEvent) -> None:
         """A committed lot event; its stream and seq are its own ``lot`` and ``seq``."""
         ...
@@ -50,6 +56,11 @@ class Bus(Protocol):
         """``callback`` is called when messages may have been lost without a gap to show it
         (the bus reconnected): the subscriber reloads what it follows from the store. A bus
         inside one process never calls it. Call the result to stop."""
+        ...
+
+    def fault(self) -> str | None:
+        """Why this bus cannot carry events between nodes now, for a person (cheap: no round
+        trip, what the bus last saw), or None. /readyz reports it."""
         ...
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from bidwire.bus.base import Handler, Message, sale_message
 from bidwire.domain.events import LotEvent, SaleEvent
+from bidwire.metrics import BUS_LAG_BUCKETS, Histogram
 
 log = logging.getLogger("bidwire.bus")
 
@@ -18,6 +19,9 @@ log = logging.getLogger("bidwire.bus")
 class MemoryBus:
     def __init__(self) -> None:
         self._handlers: tuple[Handler, ...] = ()
+        self.lag = Histogram(BUS_LAG_BUCKETS)
+        """Never filled: a message is heard in the call that publishes it."""
+        self._closed = False
 
     def publish(self, event: LotEvent) -> None:
         self._send(Message("lot", event.lot, event.seq, event))  # lot_message, one call less
@@ -43,8 +47,13 @@ class MemoryBus:
     def watch_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
         return lambda: None  # nothing between publish and the handlers can lose a message
 
+    def fault(self) -> str | None:
+        """Always ready while open: the bus is this process."""
+        return "the bus is closed" if self._closed else None
+
     def close(self) -> None:
         self._handlers = ()
+        self._closed = True
 
 
 def _where(message: Message) -> tuple[str, str, int]:

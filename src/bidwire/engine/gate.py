@@ -15,6 +15,10 @@ admission itself (design.md section 7). Principles:
   user cannot come back as a guest under their name either.
 - A taken name gets a suffix (``bob-2``) that skips names held now and registered names.
 - The bid rate is per identity, whichever transport the bids come by.
+- Several nodes: every name held here is also claimed in the shared limits (``limits/``,
+  keyed by its skeleton, owned by the session's token hash), so a name held on one node is
+  taken on all; a token another node made is recalled from there. The local registry still
+  answers first (no round trip for a name held here), and the claim fails closed.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from bidwire.clock import Clock
 from bidwire.domain.commands import Actor, BuyNow, PlaceBid
 from bidwire.domain.lot import Refusal
 from bidwire.domain.names import guest_name, skeleton, suffixed
-from bidwire.errors import BadRequest, Forbidden, NotAuthenticated
+from bidwire.errors import BadRequest, Forbidden, LimitsUnavailable, NotAuthenticated
+from bidwire.limits.base import BidRate, Limits
+from bidwire.limits.memory import MemoryLimits
 
 MAX_SUFFIX_TRIES = 50
 """Suffixes tried in order before a random one: bounds the lookups one hello can cost."""
@@ -51,6 +57,12 @@ ends (one that never bid first)."""
 TOUCH_STORE_MS = 3600 * 1000
 """A stored guest session's last use is written again at most this often (it expires in days)."""
 MAX_GUEST_TOKEN = 256
+NAME_TTL_MS = 30_000
+"""A connected guest's name in the shared limits lasts this long unless renewed (its node
+renews it every third of this): a node that dies frees its guests' names this long after."""
+KEPT_TTL_MS = GUEST_IDLE_MS + TOUCH_STORE_MS
+"""A guest that has bid holds its name in the shared limits this long after its last stored
+use, whichever node it used: its stored session lives as long (less an hour of unwritten use)."""
 
 log = logging.getLogger("bidwire.gate")
 
@@ -106,6 +118,10 @@ class GuestSession:
     free again at once), or HTTP_GUEST_IDLE_MS (made over HTTP)."""
     stored_at: int | None = None
     """``last_seen`` as last written to the store (None: not stored)."""
+    shared_until: int = 0
+    """Until when this node last made its name last in the shared limits."""
+    contested: bool = False
+    """A made-up name that another node's guest turned out to hold: it may not bid."""
 
 
 HttpGuest = GuestSession
@@ -117,9 +133,12 @@ class Gate:
     clock: Clock
     accounts: Accounts | None = None
     guests_allowed: bool = True
-    bid_limiter: TokenBucket = field(default_factory=lambda: TokenBucket(20.0, 40))
+    bid_limiter: BidRate = field(default_factory=lambda: TokenBucket(20.0, 40))
     rng: random.Random = field(default_factory=random.Random)
     names: NameRegistry = field(default_factory=NameRegistry)
+    limits: Limits = field(default_factory=MemoryLimits)
+    """Where names are claimed for every node (``memory://``: this one only)."""
+    name_ttl_ms: int = NAME_TTL_MS
     _guests: dict[str, GuestSession] = field(default_factory=dict)
     """Every live guest session, by its token's hash."""
     _by_name: dict[str, GuestSession] = field(default_factory=dict)
@@ -132,6 +151,8 @@ class Gate:
     _writes: set[asyncio.Task[None]] = field(default_factory=set)
     _presets: dict[object, str] = field(default_factory=dict)
     """A connection -> the token its guest session will have (its browser's cookie already)."""
+    refused_bids: dict[str, int] = field(default_factory=dict)
+    """Bids refused here (no identity, the rate), by wire code: for /metrics."""
 
     # -- guests ------------------------------------------------------------------------------
 
@@ -179,18 +200,71 @@ class Gate:
             candidate = name if n == 1 else suffixed(name, n)
             if n > 1 and await self._registered(candidate) is not None:
                 continue
-            if self.names.claim(candidate, session):
-                self._named(session, candidate)
+            if await self._take(candidate, session):
                 return session.actor
             if not suffix:
                 raise Forbidden(f"another guest is bidding as {name!r}; pick another name")
         return await self._claim(f"{name[:20]}-{self.rng.randrange(10**9)}", session, suffix)
 
+    async def _take(self, name: str, session: GuestSession) -> bool:
+        """Hold ``name`` for ``session`` here and on every node, or neither (a held name is
+        known here without a round trip; the shared claim raises LimitsUnavailable)."""
+        held = self.names.holder(name)
+        if held is not None and held is not session:
+            return False
+        if not await self._share_claim(session, name):
+            return False
+        if not self.names.claim(name, session):  # taken here while the claim was out
+            self.limits.names.release(skeleton(name), session.token_hash)
+            return False
+        self._named(session, name)
+        return True
+
+    async def _share_claim(self, session: GuestSession, name: str) -> bool:
+        ttl_ms, live = self._ttl(session)
+        now = self.clock.now_ms()
+        won = await self.limits.names.claim(
+            skeleton(name), session.token_hash, name, ttl_ms, now, live=live, kept=session.has_bid
+        )
+        if won:
+            session.shared_until = max(session.shared_until, now + ttl_ms)
+        return won
+
+    def _ttl(self, session: GuestSession) -> tuple[int, bool]:
+        """How long its name lasts in the shared limits, and whether this node renews it."""
+        if session.connections > 0:
+            return (KEPT_TTL_MS if session.has_bid else self.name_ttl_ms), True
+        if session.has_bid:
+            return KEPT_TTL_MS, False
+        return (session.linger_ms or self.name_ttl_ms), False
+
+    def _share(self, session: GuestSession) -> None:
+        """Its name's claim in the shared limits, made to fit its state now (in the
+        background: it holds the name already)."""
+        if not session.actor.name:
+            return
+        ttl_ms, live = self._ttl(session)
+        now = self.clock.now_ms()
+        session.shared_until = max(session.shared_until, now + ttl_ms)
+        self.limits.names.extend(
+            skeleton(session.actor.name),
+            session.token_hash,
+            session.actor.name,
+            ttl_ms,
+            now,
+            live=live,
+            kept=session.has_bid,
+        )
+
     def _named(self, session: GuestSession, name: str) -> None:
-        if self._by_name.get(session.actor.name) is session:
-            del self._by_name[session.actor.name]
+        old = session.actor.name
+        if self._by_name.get(old) is session:
+            del self._by_name[old]
         session.actor = Actor(name, "guest")
+        session.contested = False  # a contested made-up name is left for one claimed anew
         self._by_name[name] = session
+        if old and skeleton(old) != skeleton(name):  # renamed: the old name is free everywhere
+            self.limits.names.release(skeleton(old), session.token_hash)
 
     def made_up_guest(self, holder: object) -> Actor:
         """A made-up guest name (text mode's greeting): ``guest-1234``. No account can have
@@ -203,8 +277,21 @@ class Gate:
                 self._named(session, name)
                 self.leave(holder)
                 self._attach(holder, session)
+                if self.limits.shared:
+                    self._write(self._contest(session, name))
                 return session.actor
         raise AssertionError("unreachable")
+
+    async def _contest(self, session: GuestSession, name: str) -> None:
+        """A made-up name is given at once (text mode's greeting cannot wait); its shared
+        claim follows, and if another node's guest holds it, this one may not bid under it."""
+        try:
+            won = await self._share_claim(session, name)
+        except LimitsUnavailable:
+            won = False
+        if not won and session.actor.name == name:
+            session.contested = True
+            log.warning("the made-up guest name %r is held on another node", name)
 
     def resume_guest(self, token: str, holder: object) -> Actor | None:
         """Make the connection ``holder`` the guest whose live session ``token`` is (a hello's
@@ -217,6 +304,31 @@ class Gate:
             self._attach(holder, session)
         self._touch_store(session)
         return session.actor
+
+    async def recall_guest(self, token: str | None) -> bool:
+        """Whether ``token`` is a live guest session's, here or (then it becomes one here too)
+        on another node of the house: a resume works on any node. Raises LimitsUnavailable
+        when that cannot be known now."""
+        if self._live(token) is not None:
+            return True
+        if not token or len(token) > MAX_GUEST_TOKEN:
+            return False
+        key = token_hash(token)
+        recalled = await self.limits.names.recall(key)
+        if recalled is None or key in self._guests:
+            return key in self._guests
+        name, has_bid = recalled
+        now = self.clock.now_ms()
+        linger = GUEST_IDLE_MS if has_bid else HTTP_GUEST_IDLE_MS
+        session = GuestSession(Actor("", "guest"), key, now, token, has_bid, linger_ms=linger)
+        if not self.names.claim(name, session):
+            return False  # a session of this node holds it: this one is stale
+        self._named(session, name)
+        self._guests[key] = session
+        (self._kept if has_bid else self._idle)[key] = session
+        self._share(session)
+        self._trim()
+        return True
 
     def guest_token(self, holder: object) -> str | None:
         """The token of the guest session a connection is (what its welcome tells it)."""
@@ -246,6 +358,7 @@ class Gate:
         else:
             self._end(session)
             return
+        self._share(session)  # no longer renewed by this node: it lasts as its session does
         self._trim()
 
     def _new_session(self, linger_ms: int = 0, token: str | None = None) -> GuestSession:
@@ -261,6 +374,8 @@ class Gate:
         self._attached[holder] = session
         session.connections += 1
         session.last_seen = self.clock.now_ms()
+        if session.connections == 1:
+            self._share(session)  # renewed by this node while connected
 
     def _live(self, token: str | None) -> GuestSession | None:
         if not token or len(token) > MAX_GUEST_TOKEN:
@@ -271,7 +386,7 @@ class Gate:
             session.token = token
         return session
 
-    def _end(self, session: GuestSession) -> None:
+    def _end(self, session: GuestSession, *, expired: bool = False) -> None:
         key = session.token_hash
         if self._guests.get(key) is session:
             del self._guests[key]
@@ -280,6 +395,10 @@ class Gate:
         if self._by_name.get(session.actor.name) is session:
             del self._by_name[session.actor.name]
         self.names.release(session)
+        if session.actor.name:
+            # expired here: freed everywhere unless another node has used it since
+            until = session.shared_until if expired else None
+            self.limits.names.release(skeleton(session.actor.name), key, until)
         if session.connections:  # ended under live connections (rare): they are guests of none
             for holder in [h for h, s in self._attached.items() if s is session]:
                 del self._attached[holder]
@@ -297,23 +416,23 @@ class Gate:
                 oldest = next(iter(queue.values()))
                 if oldest.last_seen > now - idle_ms:
                     break
-                self._end(oldest)
+                self._end(oldest, expired=True)
 
     def _trim(self) -> None:
         while len(self._idle) + len(self._kept) > MAX_IDLE_GUESTS:
             queue = self._idle or self._kept
             self._end(next(iter(queue.values())))
 
-    def _pin(self, actor: Actor) -> None:
+    def _pin(self, session: GuestSession) -> None:
         """A guest has bid: its name is now its session's while the session lives."""
-        session = self._by_name.get(actor.name)
-        if session is None or session.has_bid:
+        if session.has_bid:
             return
         session.has_bid = True
         session.linger_ms = GUEST_IDLE_MS
         if self._idle.pop(session.token_hash, None) is not None:
             self._kept[session.token_hash] = session
         self._save(session)
+        self._share(session)
 
     # -- guest sessions in the store ---------------------------------------------------------
 
@@ -333,6 +452,18 @@ class Gate:
             )
             if key in self._guests or not self.names.claim(name, session):
                 continue
+            try:
+                ttl_ms = max(1, last_seen + KEPT_TTL_MS - now)
+                won = await self.limits.names.claim(
+                    skeleton(name), key, name, ttl_ms, now, live=False, kept=True
+                )
+            except LimitsUnavailable:
+                won = True  # the store says it is this guest's; it is shared once used again
+                log.warning("guest names are not shared yet: the shared limits do not answer")
+            if not won:  # it ended, and another node's guest holds the name now
+                self.names.release(session)
+                continue
+            session.shared_until = last_seen + KEPT_TTL_MS
             self._named(session, name)
             self._guests[key] = session
             self._kept[key] = session
@@ -383,11 +514,14 @@ class Gate:
         """The live guest session behind ``token``; using it keeps it alive."""
         session = self._live(token)
         if session is not None:
-            session.last_seen = self.clock.now_ms()
+            session.last_seen = now = self.clock.now_ms()
             for queue in (self._idle, self._kept):
                 if session.token_hash in queue:
                     queue.move_to_end(session.token_hash)
             self._touch_store(session)
+            ttl_ms, _ = self._ttl(session)
+            if session.shared_until - now < ttl_ms // 2:  # renewed at half its life, not per use
+                self._share(session)
         return session
 
     async def http_bidder(
@@ -449,6 +583,13 @@ class Gate:
         mine = holder if isinstance(holder, GuestSession) else self._attached.get(holder)
         if other is not None and other is not holder and other is not mine:
             raise BadRequest(f"a guest is bidding as {username!r} right now; pick another name")
+        elsewhere = await self.limits.names.holder(skeleton(username))
+        if (
+            other is None
+            and elsewhere is not None
+            and (mine is None or elsewhere != mine.token_hash)
+        ):
+            raise BadRequest(f"a guest is bidding as {username!r} right now; pick another name")
         issued = await self._accounts().register(username, password)
         actor = self.signed_in(issued.user, holder)
         if mine is not None and other is mine:
@@ -484,6 +625,7 @@ class Gate:
         """The house's command for this bid, or why this bidder may not bid now."""
         refusal = self._may_bid(actor)
         if refusal is not None:
+            self.refused_bids[refusal.code] = self.refused_bids.get(refusal.code, 0) + 1
             return refusal
         assert actor is not None
         return PlaceBid(actor, lot, amount, max_amount, request_id)
@@ -501,10 +643,15 @@ class Gate:
             return Refusal("not_authenticated", "say hello or log in first")
         if actor.role == "guest" and not self.guests_allowed:
             return Refusal("not_authenticated", "this server takes bids from accounts only")
+        session = self._by_name.get(actor.name) if actor.role == "guest" else None
+        if session is not None and session.contested:
+            return Refusal(
+                "forbidden", f"another guest of this house is {actor.name}; pick a name of your own"
+            )
         if not self.bid_limiter.take(actor.name, self.clock.now_ms()):
             return Refusal("rate_limited", "too many bids at once; slow down a little")
-        if actor.role == "guest":
-            self._pin(actor)
+        if session is not None:
+            self._pin(session)
         return None
 
     def identified(self, actor: Actor | None) -> bool:

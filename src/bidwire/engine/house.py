@@ -16,10 +16,10 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
-from bidwire.bus import Bus
-from bidwire.clock import Clock
+from bidwire.bus import Bus, Message
+from bidwire.clock import Clock, work_timer
 from bidwire.domain.commands import Accepted, BuyNow, PlaceBid
 from bidwire.domain.events import (
     BidPlaced,
@@ -36,13 +36,35 @@ from bidwire.domain.privacy import pseudonym
 from bidwire.domain.sale import Sale, SaleSpec, plan
 from bidwire.engine.closed import ClosedLots
 from bidwire.engine.views import Views
-from bidwire.errors import BadRequest, ServerError, StoreUnavailable, UnknownLot, UnknownSale
+from bidwire.errors import (
+    BadRequest,
+    LeaseLost,
+    ServerError,
+    StoreUnavailable,
+    TooLate,
+    UnknownLot,
+    UnknownSale,
+)
+from bidwire.metrics import COMMIT_BUCKETS, Histogram
 from bidwire.store.base import EVENT_DECODER, Store, StoredLot, load_house
 
 log = logging.getLogger("bidwire.house")
 
 Answer = Callable[[Accepted | Refusal], None]
 BuyAnswer = Callable[[LotClosed | Refusal], None]
+
+
+class Forwarder(Protocol):
+    """Carries a bid to the node that decides its sale, and its answer back."""
+
+    def bid(self, sale_id: str, command: PlaceBid, answer: Answer) -> None: ...
+
+    async def buy_now(self, sale_id: str, command: BuyNow) -> LotClosed | Refusal: ...
+
+
+NO_OWNER = Refusal(
+    "unavailable", "no server runs this sale at this moment (one is taking it over); bid again"
+)
 REQUEST_KEY_WINDOW_MS = 24 * 3600 * 1000
 """How long a request_id is remembered: a repeat within it is the same bid."""
 MAX_REQUEST_KEYS = 200_000
@@ -174,10 +196,21 @@ class AuctionHouse:
         self._spec_writes: set[str] = set()
         """Sales whose spec the store is writing (a start, new lots): one change at a time,
         so neither undoes the other, and the sale does not end meanwhile."""
+        self._following_gap: set[str] = set()
+        """Followed lots being read again after a gap on the bus."""
         self._sale_inflight: dict[str, int] = {}
         """Sale events queued and not yet settled, per sale (a reload waits for them)."""
         self.accepting = True
         self.accepted_bids = 0
+        self.owned: set[str] | None = None
+        """The sales this node decides: None, every one (one node); in a cluster, those whose
+        lease it holds (engine/cluster.py). The others it follows from the bus."""
+        self.forwarder: Forwarder | None = None
+        """Where a bid on a sale another node decides goes (engine/cluster.py)."""
+        self.refused_bids: dict[str, int] = {}
+        """Bids this house refused, by wire code (the gate counts its own): for /metrics."""
+        self.commit_latency = Histogram(COMMIT_BUCKETS)
+        """Seconds from each append to its future resolved, committed or failed."""
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -277,6 +310,8 @@ class AuctionHouse:
         now = self.clock.now_ms()
         waiting = []
         for lot in self.lots.values():
+            if self.owned is not None and lot.sale not in self.owned:
+                continue
             event = lot.decide_resume(now)
             if event is not None:
                 waiting.append(self._commit([event]))
@@ -337,7 +372,7 @@ class AuctionHouse:
         self.offer_bid(command, answer)
         return await answered
 
-    def offer_bid(self, command: PlaceBid, answer: Answer) -> None:
+    def offer_bid(self, command: PlaceBid, answer: Answer, forwarded: bool = False) -> None:
         """Decide a bid now; ``answer`` gets the refusal at once, or the bid once it is durable.
 
         Why a callback and not a coroutine: the answer comes from the commit's done callback,
@@ -350,16 +385,22 @@ class AuctionHouse:
             return
         refusal = self._bid_refusal(command)
         if refusal is not None:
-            answer(refusal)
+            self._refuse(answer, refusal)
             return
         lot = self.lots.get(command.lot)
         if lot is None:  # closed, and kept in the store: the refusal names it
             self._refuse_closed(command, answer)
             return
+        if self.owned is not None and lot.sale not in self.owned:
+            if forwarded:  # not sent on again: while a sale changes hands, it is refused
+                answer(NO_OWNER)
+            else:
+                self._forward(lot.sale, command, answer)
+            return
         now = self.clock.now_ms()
         bidding = lot.decide_bid(command.actor.name, command.amount, now, command.max_amount)
         if isinstance(bidding, Refusal):
-            answer(bidding)
+            self._refuse(answer, bidding)
             return
         keyed = None
         if key is not None:
@@ -376,15 +417,19 @@ class AuctionHouse:
                 # its bidder hears that it stands
                 asyncio.get_running_loop().call_soon(_settle, keyed, answer, decision)
                 return
-            if not isinstance(fault, ServerError):
+            refusal = NOT_STORED
+            if isinstance(fault, TooLate):  # the database's clock: it came after the deadline
+                refusal = Refusal(fault.code, "the lot closed before your bid reached it")
+            elif not isinstance(fault, ServerError):
                 log.error("bid on %s not stored: %r", lot_id, fault)
             if keyed is not None:
                 self._request_keys.pop(keyed.key, None)  # not placed: the key is free again
-            _settle(keyed, answer, NOT_STORED)
+            self._count_refusal(refusal.code)
+            _settle(keyed, answer, refusal)
 
         stored.add_done_callback(committed)
 
-    async def buy_now(self, command: BuyNow) -> LotClosed | Refusal:
+    async def buy_now(self, command: BuyNow, *, forwarded: bool = False) -> LotClosed | Refusal:
         """Buy-now closes the lot sold at its price, if it is still offered: decided here, on
         the lot's one writer, so a bid and a buy-now racing have one outcome."""
         refusal = self._lot_refusal(command.lot)
@@ -393,6 +438,10 @@ class AuctionHouse:
         lot = self.lots.get(command.lot)
         if lot is None:  # closed, and kept in the store
             return Refusal("lot_not_open", f"lot {command.lot[:64]!r} is closed")
+        if self.owned is not None and lot.sale not in self.owned:
+            if self.forwarder is None or forwarded:
+                return NO_OWNER
+            return await self.forwarder.buy_now(lot.sale, command)
         decision = lot.decide_buy_now(command.actor.name, self.clock.now_ms())
         if isinstance(decision, Refusal):
             return decision
@@ -403,16 +452,24 @@ class AuctionHouse:
         self.run_due()  # the sale's next lot may open now
         return decision
 
+    def _forward(self, sale_id: str, command: PlaceBid, answer: Answer) -> None:
+        """To the sale's node, which decides it, keeps its request key and answers it."""
+        if self.forwarder is None:
+            answer(NO_OWNER)
+        else:
+            self.forwarder.bid(sale_id, command, answer)
+
     def _repeat(self, keyed: KeyedBid, command: PlaceBid, answer: Answer) -> None:
         """A request_id seen before: the first bid's answer, once it has one; never a second
         bid, and never an answer made up for a different bid."""
         if not keyed.same_bid(command):
-            answer(
+            self._refuse(
+                answer,
                 Refusal(
                     "bad_request",
                     "this request_id was already used for a different bid (another lot or"
                     " amount); use a new request_id for a new bid",
-                )
+                ),
             )
         elif keyed.result is None:
             keyed.waiters.append(answer)
@@ -433,6 +490,13 @@ class AuctionHouse:
         keys[key] = keyed
         return keyed
 
+    def _refuse(self, answer: Answer, refusal: Refusal) -> None:
+        self._count_refusal(refusal.code)
+        answer(refusal)
+
+    def _count_refusal(self, code: str) -> None:
+        self.refused_bids[code] = self.refused_bids.get(code, 0) + 1
+
     def _bid_refusal(self, command: PlaceBid) -> Refusal | None:
         """Why this bid cannot be taken right now, if there is a reason."""
         return self._lot_refusal(command.lot)
@@ -451,7 +515,7 @@ class AuctionHouse:
         once it is read from the store."""
         kept = self.closed.cached(command.lot)
         if kept is not None:
-            answer(self._closed_refusal(kept, command))
+            self._refuse(answer, self._closed_refusal(kept, command))
             return
 
         async def read_then_refuse() -> None:
@@ -460,9 +524,9 @@ class AuctionHouse:
             except ServerError:
                 lot = None
             if lot is None:  # unreadable: it is closed all the same
-                answer(Refusal("lot_not_open", f"lot {command.lot[:64]!r} is closed"))
+                self._refuse(answer, Refusal("lot_not_open", f"lot {command.lot[:64]!r} is closed"))
             else:
-                answer(self._closed_refusal(lot, command))
+                self._refuse(answer, self._closed_refusal(lot, command))
 
         self._spawn(read_then_refuse())
 
@@ -482,14 +546,16 @@ class AuctionHouse:
         for event in events:
             lot.apply(event)
         self._inflight[lot.id] = self._inflight.get(lot.id, 0) + 1
+        began = work_timer()
         future = self.store.append(events, request_key, lot.snapshot())
-        future.add_done_callback(lambda f: self._committed(lot.id, events, f))
+        future.add_done_callback(lambda f: self._committed(lot.id, events, f, began))
         self._arm(lot)
         return future
 
     def _committed(
-        self, lot_id: str, events: Sequence[LotEvent], future: asyncio.Future[None]
+        self, lot_id: str, events: Sequence[LotEvent], future: asyncio.Future[None], began: float
     ) -> None:
+        self.commit_latency.observe(work_timer() - began)
         left = self._inflight[lot_id] - 1
         if left:
             self._inflight[lot_id] = left
@@ -498,6 +564,12 @@ class AuctionHouse:
             if self._drain_waiters:  # a truth test per commit; empty unless a reload waits
                 self._wake_drain_waiters(lot_id)
         if future.cancelled() or future.exception() is not None:
+            if isinstance(future.exception(), LeaseLost) and self.owned is not None:
+                # another node holds the sale now: stop deciding it at once (the lease step
+                # would notice within a second; every bid decided meanwhile would be refused)
+                lot = self.lots.get(lot_id)
+                if lot is not None:
+                    self.owned.discard(lot.sale)
             failures = self._failures.get(lot_id, 0) + 1
             self._failures[lot_id] = failures
             backoff = min(RETRY_FIRST_MS << min(failures - 1, 8), RETRY_MAX_MS)
@@ -533,6 +605,7 @@ class AuctionHouse:
         lot = stored.rebuild()
         self.views.reset(stored.rebuild())
         self._broken.discard(lot_id)
+        self._following_gap.discard(lot_id)
         if lot.status == "closed":
             self._retire(lot)
         else:
@@ -601,6 +674,8 @@ class AuctionHouse:
             lot = self.lots.get(lot_id)
             if lot is None:
                 continue  # closed since (withdrawn): nothing is due
+            if self.owned is not None and lot.sale not in self.owned:
+                continue  # its node closes it; armed again if this one adopts the sale
             if lot_id in self._broken:
                 continue  # re-armed by the reload
             if self._retry_at.get(lot_id, now) > now:
@@ -623,6 +698,8 @@ class AuctionHouse:
         wake: int | None = None
         for sale in self.sales.values():
             if sale.status in ("ended", "paused"):
+                continue
+            if self.owned is not None and sale.id not in self.owned:
                 continue
             if sale.started_at is None:
                 starts_at = sale.starts_at(now)
@@ -692,7 +769,7 @@ class AuctionHouse:
             self.run_due()  # now its first lots may open
         return True
 
-    async def _reload_sale(self, sale_id: str) -> None:
+    async def _reload_sale(self, sale_id: str, *, retry: bool = True) -> None:
         """After a failed commit the store is the truth: the sale is rebuilt from its stream
         once nothing more of it is in flight, and its step is retried a moment later."""
         while self._sale_inflight.get(sale_id):
@@ -704,8 +781,136 @@ class AuctionHouse:
             except Exception:
                 log.exception("reloading sale %s", sale_id)
                 await asyncio.sleep(0.5)
-        self.sales[sale_id] = _rebuild_sale(self.sales[sale_id].spec, events)
-        self._set_timer(self.clock.now_ms() + RETRY_MAX_MS)
+        sale = self.sales[sale_id] = _rebuild_sale(self.sales[sale_id].spec, events)
+        if sale.started_at is not None:
+            self._announced.add(sale_id)
+        if retry:
+            self._set_timer(self.clock.now_ms() + RETRY_MAX_MS)
+
+    # -- several nodes: following the sales others decide, taking one over ------------------
+
+    def follow(self, message: Message) -> None:
+        """A committed event from the bus (a bus handler, in a cluster): applied to this node's
+        copy of a sale another node decides, so reads, bids' refusals and a takeover start from
+        where it is. A repeat is dropped; a gap makes the lot or sale be read again from the
+        store, the truth (the bus may lose messages)."""
+        if message.stream == "sale":
+            sale = self.sales.get(message.key)
+            if sale is None or self.owned is None or sale.id in self.owned:
+                return
+            if message.seq <= sale.seq:
+                return
+            if message.seq != sale.seq + 1 or not isinstance(message.event, SaleEvent):
+                self._spawn(self._reload_sale(sale.id, retry=False))
+                return
+            sale.apply(message.event)
+            if isinstance(message.event, SaleStarted):
+                self._announced.add(sale.id)
+            elif isinstance(message.event, SaleEnded):
+                self.closed.sale_ended(sale.spec.lot_ids)
+            return
+        lot = self.lots.get(message.key)
+        if lot is None or self.owned is None or lot.sale in self.owned:
+            return
+        if message.seq <= lot.seq:
+            return
+        event = message.event
+        if message.seq != lot.seq + 1 or isinstance(event, SaleEvent):
+            if lot.id not in self._following_gap:
+                self._following_gap.add(lot.id)
+                self._spawn(self._reload(lot.id))
+            return
+        lot.apply(event)
+        if isinstance(event, LotClosed):
+            self._retire(lot)
+
+    async def adopt(self, sale_id: str) -> None:
+        """Decide ``sale_id`` from now on (this node has just taken its lease): its stream and
+        its open lots read again from the store, then resumed as after a restart, so a lot
+        whose deadline passed while nobody decided gets a fresh window, announced."""
+        sale = self.sales.get(sale_id)
+        if sale is None or self.owned is None or sale_id in self.owned:
+            return
+        self.owned.add(sale_id)
+        events = await self.store.sale_log(sale_id)
+        sale = self.sales[sale_id] = _rebuild_sale(sale.spec, events)
+        if sale.started_at is not None:
+            self._announced.add(sale_id)
+        open_ids = [lot_id for lot_id in sale.spec.lot_ids if lot_id in self.lots]
+        logs = await self.store.lot_logs(open_ids)
+        now = self.clock.now_ms()
+        waiting = []
+        for lot_id in open_ids:
+            old = self.lots[lot_id]
+            logged = logs.get(lot_id)
+            stored = StoredLot(
+                old.spec,
+                old.sale,
+                old.mode,
+                logged.events if logged else [],
+                logged.snapshot if logged else None,
+            )
+            lot = stored.rebuild()
+            self.views.reset(stored.rebuild())
+            if lot.status == "closed":
+                self._retire(lot)
+                continue
+            self.lots[lot_id] = lot
+            event = lot.decide_resume(now)
+            if event is not None:
+                waiting.append(self._commit([event]))
+            else:
+                self._arm(lot)
+        for future in waiting:
+            try:
+                await asyncio.shield(future)
+            except ServerError:
+                log.exception("sale %s: could not commit a takeover's extension", sale_id)
+        self.run_due()
+
+    async def learn_catalog(self) -> list[str]:
+        """The sales another node added since this one loaded (a cluster: ``Cluster.step``
+        asks each beat), read from the store and followed; their ids."""
+        specs, entries = await self.store.catalog(closed=False)
+        new = [spec for spec in specs if spec.id not in self.sale_ids()]
+        if not new:
+            return []
+        ids = {spec.id for spec in new}
+        entries = [entry for entry in entries if entry.sale in ids]
+        logs = await self.store.lot_logs([entry.spec.id for entry in entries])
+        for spec in new:
+            sale = self.sales[spec.id] = _rebuild_sale(spec, await self.store.sale_log(spec.id))
+            if sale.started_at is not None:
+                self._announced.add(spec.id)
+            self.views.track_sale(spec, sale.seq)
+        open_ids = set()
+        for entry in entries:
+            logged = logs.get(entry.spec.id)
+            events, snapshot = (logged.events, logged.snapshot) if logged else ([], None)
+            stored = StoredLot(entry.spec, entry.sale, entry.mode, events, snapshot)
+            self._track(stored.rebuild(), stored.rebuild())
+            open_ids.add(entry.spec.id)
+        for spec in new:  # what the store has closed already stays there
+            for lot_id in spec.lot_ids:
+                if lot_id not in open_ids:
+                    self.closed.add(lot_id, spec.id)
+        return [spec.id for spec in new]
+
+    def busy(self, sale_id: str) -> bool:
+        """Whether any of the sale's commits is still in flight."""
+        sale = self.sales.get(sale_id)
+        if sale is None:
+            return False
+        return sale_id in self._sale_inflight or any(
+            lot_id in self._inflight for lot_id in sale.spec.lot_ids
+        )
+
+    def release(self, sale_id: str) -> None:
+        """Stop deciding ``sale_id`` (its lease is lost or handed over): from now on its bids
+        are forwarded and its events followed. What is in flight the store refuses (a stale
+        lease), and each such lot is read again from it."""
+        if self.owned is not None:
+            self.owned.discard(sale_id)
 
     # -- admin operations: each is an event in the log, with who made it -------------------
 
@@ -920,6 +1125,11 @@ class AuctionHouse:
     def lot_ids(self) -> set[str]:
         """Every lot's id, open or closed."""
         return {*self.lots, *self.closed}
+
+    @property
+    def pending_commits(self) -> int:
+        """Lot appends handed to the store and not yet resolved (its writer's queue)."""
+        return sum(self._inflight.values())
 
     def lot_count(self) -> int:
         return len(self.lots) + len(self.closed)

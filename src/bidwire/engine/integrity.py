@@ -36,6 +36,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
@@ -96,6 +97,9 @@ QUICK_MS = 3_000
 MIN_BIDS = 3
 RAISED_AT = 0.5
 """A feature at or above this is one of those that raised a flagged score."""
+LISTED_BIDDERS = 100
+"""Bidders listed in a report unless asked for more (the flagged ones come first)."""
+MAX_LISTED_BIDDERS = 10_000
 MAX_KEPT_SALES = 16
 """Ended sales whose scores are kept in memory (they change no more); others are read again."""
 REFRESH_MS = 500
@@ -168,7 +172,13 @@ class IntegrityReport(msgspec.Struct, tag="integrity", tag_field="type", omit_de
         ),
     ]
     flagged: Annotated[int, msgspec.Meta(description="How many bidders are flagged.")]
-    bidders: list[BidderSignals]
+    bidders: Annotated[
+        list[BidderSignals],
+        msgspec.Meta(description="The first ``limit`` bidders (100 unless asked), flagged first."),
+    ]
+    bidders_total: Annotated[
+        int, msgspec.Meta(description="How many bidders the sale has, listed or not.")
+    ]
     ts: int
     id: str | int | None = None
 
@@ -338,11 +348,25 @@ class _Acc:
 
 
 def score_sale(
-    track: SaleTrack, now_ms: int, policy: IntegrityPolicy | None = None
+    track: SaleTrack, now_ms: int, policy: IntegrityPolicy | None = None, limit: int | None = None
 ) -> list[BidderSignals]:
-    """Every bidder's features and score, flagged first, then by score (highest first).
-    One pass over the (lot, bidder) sums, then one step per bidder."""
+    """Every bidder's features and score (the first ``limit`` only), flagged first, then by
+    score (highest first)."""
     policy = policy or IntegrityPolicy()
+    return [_signals(r, policy.raised_at) for r in _ranked(track, now_ms, policy)[:limit]]
+
+
+_Ranked = tuple[bool, float, str, tuple[float, ...], "_Acc"]
+"""(not flagged, -score, bidder, the features in FEATURES' order, the sums): sorted as listed."""
+
+_WEIGHT_LIST = tuple(WEIGHTS[name] for name in FEATURES)
+_RANK = itemgetter(0, 1, 2)
+
+
+def _ranked(track: SaleTrack, now_ms: int, policy: IntegrityPolicy) -> list[_Ranked]:
+    """One pass over the (lot, bidder) sums, then each bidder's features and score, ranked.
+    Only the numbers: the objects of a listing are built for the bidders listed (a sale of
+    1,000 bidders is listed 100 at a time, and building all cost most of a read)."""
     busiest = max((lot.count for lot in track.lots.values()), default=0)
     accs: dict[str, _Acc] = {}
     for lot in track.lots.values():
@@ -376,51 +400,63 @@ def score_sale(
                 if leader == bidder:
                     acc.won += 1
                     acc.wins += closed
-    out = []
-    threshold, min_bids, raised_at = policy.threshold, policy.min_bids, policy.raised_at
+    ranked: list[_Ranked] = []
+    threshold, min_bids = policy.threshold, policy.min_bids
+    w1, w2, w3, w4, w5, w6 = _WEIGHT_LIST
     for bidder, acc in accs.items():
-        values = {
-            "bidding_ratio": round(acc.ratio / acc.lots, 4),
-            "successive_outbidding": round(acc.quick / acc.placed, 4) if acc.placed else 0.0,
-            "early_bidding": round(acc.early / acc.timed, 4) if acc.timed else 0.0,
-            "last_bidding": round(acc.late / acc.timed, 4) if acc.timed else 0.0,
-            "auction_bids": round(acc.busy / acc.lots, 4),
-            "winning_ratio": round(1 - acc.won / acc.decided, 4) if acc.decided else 0.0,
-        }
-        score = round(sum(WEIGHTS[name] * values[name] for name in FEATURES), 4)
+        values = (
+            v1 := round(acc.ratio / acc.lots, 4),
+            v2 := round(acc.quick / acc.placed, 4) if acc.placed else 0.0,
+            v3 := round(acc.early / acc.timed, 4) if acc.timed else 0.0,
+            v4 := round(acc.late / acc.timed, 4) if acc.timed else 0.0,
+            v5 := round(acc.busy / acc.lots, 4),
+            v6 := round(1 - acc.won / acc.decided, 4) if acc.decided else 0.0,
+        )
+        # spelled out, in FEATURES' order: the weighted mean of the docs, a generator less
+        score = round(w1 * v1 + w2 * v2 + w3 * v3 + w4 * v4 + w5 * v5 + w6 * v6, 4)
         flagged = score >= threshold and acc.bids >= min_bids
-        raised = sorted(
-            (name for name in FEATURES if values[name] >= raised_at),
-            key=lambda name: -WEIGHTS[name] * values[name],
-        )
-        out.append(
-            BidderSignals(
-                bidder=bidder,
-                score=score,
-                flagged=flagged,
-                raised_by=raised,
-                features=IntegrityFeatures(**values),
-                bids=acc.bids,
-                lots=acc.lots,
-                wins=acc.wins,
-            )
-        )
-    out.sort(key=lambda s: (not s.flagged, -s.score, s.bidder))
-    return out
+        ranked.append((not flagged, -score, bidder, values, acc))
+    ranked.sort(key=_RANK)
+    return ranked
+
+
+def _signals(ranked: _Ranked, raised_at: float) -> BidderSignals:
+    not_flagged, minus_score, bidder, values, acc = ranked
+    named = dict(zip(FEATURES, values, strict=True))
+    raised = sorted(
+        (name for name in FEATURES if named[name] >= raised_at),
+        key=lambda name: -WEIGHTS[name] * named[name],
+    )
+    return BidderSignals(
+        bidder=bidder,
+        score=-minus_score,
+        flagged=not not_flagged,
+        raised_by=raised,
+        features=IntegrityFeatures(**named),
+        bids=acc.bids,
+        lots=acc.lots,
+        wins=acc.wins,
+    )
 
 
 def report_of(
-    track: SaleTrack, now_ms: int, policy: IntegrityPolicy, *, live: bool
+    track: SaleTrack,
+    now_ms: int,
+    policy: IntegrityPolicy,
+    *,
+    live: bool,
+    limit: int = LISTED_BIDDERS,
 ) -> IntegrityReport:
-    bidders = score_sale(track, now_ms, policy)
+    ranked = _ranked(track, now_ms, policy)
     return IntegrityReport(
         sale=track.sale,
         threshold=policy.threshold,
         min_bids=policy.min_bids,
         weights=dict(WEIGHTS),
         live=live,
-        flagged=sum(b.flagged for b in bidders),
-        bidders=bidders,
+        flagged=sum(not r[0] for r in ranked),
+        bidders=[_signals(r, policy.raised_at) for r in ranked[:limit]],
+        bidders_total=len(ranked),
         ts=now_ms,
     )
 
@@ -636,17 +672,25 @@ class Integrity:
         )
         return track_of_facts(sale_id, runs, parts, self.policy.quick_ms)
 
-    async def report(self, sale_id: str) -> IntegrityReport:
+    async def report(self, sale_id: str, limit: int = LISTED_BIDDERS) -> IntegrityReport:
+        if not 1 <= limit <= MAX_LISTED_BIDDERS:
+            raise BadRequest(f"limit must be between 1 and {MAX_LISTED_BIDDERS}")
         if sale_id not in self.house.sales and sale_id not in self.house.retired_sales:
             raise UnknownSale(f"there is no sale {sale_id[:64]!r}")
         now = self.house.clock.now_ms()
         track = self.tracks.get(sale_id)
         if track is not None:
             last = self._scored.get(sale_id)
-            if last is not None and 0 <= now - last.ts < REFRESH_MS:
-                return last
-            report = self._scored[sale_id] = report_of(track, now, self.policy, live=True)
-            return report
+            if (
+                last is not None
+                and 0 <= now - last.ts < REFRESH_MS
+                and (len(last.bidders) >= limit or len(last.bidders) == last.bidders_total)
+            ):
+                return _first(last, limit)
+            report = self._scored[sale_id] = report_of(
+                track, now, self.policy, live=True, limit=max(limit, LISTED_BIDDERS)
+            )
+            return _first(report, limit)
         track = self._ended.get(sale_id)
         if track is None:
             try:
@@ -661,7 +705,14 @@ class Integrity:
             sale = self.house.sales.get(sale_id) or self.house.retired_sales.get(sale_id)
             if sale is not None and sale.ended_at is not None:
                 self._keep(track)
-        return report_of(track, now, self.policy, live=False)
+        return report_of(track, now, self.policy, live=False, limit=limit)
+
+
+def _first(report: IntegrityReport, limit: int) -> IntegrityReport:
+    """A report with its first ``limit`` bidders (a reused one may list more)."""
+    if len(report.bidders) <= limit:
+        return report
+    return msgspec.structs.replace(report, bidders=report.bidders[:limit])
 
 
 def _decode(bodies: Iterable[bytes]) -> Iterable[LotEvent]:

@@ -1,4 +1,5 @@
-"""Stores by URL: ``open_store("sqlite:///path.db")`` or ``open_store("memory://")``.
+"""Stores by URL: ``open_store("sqlite:///path.db")``, ``open_store("postgresql://...")`` or
+``open_store("memory://")``.
 
 Drivers are imported lazily; an unknown scheme is a ValueError that names it.
 """

@@ -141,8 +141,14 @@ class MemoryStore(MemoryAccounts, MemoryActivity, MemoryHistory):
         self.snapshots: dict[str, LotSnapshot] = {}
         self.request_keys: dict[str, KeyedEvent] = {}
         self.listing: dict[str, ListingEntry] = {}
-        self.fail_appends = False
-        """Tests set this to see how the engine survives a store that cannot commit."""
+        self.fail_appends: bool | Exception = False
+        """Tests set this to see how the engine survives a store that cannot commit: True,
+        StoreUnavailable; an exception, that one (what another store refuses with)."""
+
+    def _failure(self) -> Exception:
+        if isinstance(self.fail_appends, Exception):
+            return self.fail_appends
+        return StoreUnavailable("the store is failing on purpose")
 
     async def catalog(self, *, closed: bool = True) -> tuple[list[SaleSpec], list[CatalogLot]]:
         lots = [
@@ -209,7 +215,7 @@ class MemoryStore(MemoryAccounts, MemoryActivity, MemoryHistory):
         stored = self.lots[first.lot]
         have = stored.events[-1].seq if stored.events else 0
         if self.fail_appends:
-            future.set_exception(StoreUnavailable("the store is failing on purpose"))
+            future.set_exception(self._failure())
         elif events[0].seq != have + 1:
             future.set_exception(SeqConflict(f"lot {stored.spec.id} is at seq {have}"))
         elif request_key is not None and request_key in self.request_keys:
@@ -229,7 +235,7 @@ class MemoryStore(MemoryAccounts, MemoryActivity, MemoryHistory):
         stored = self.sales[sale_id].events
         have = stored[-1].seq if stored else 0
         if self.fail_appends:
-            future.set_exception(StoreUnavailable("the store is failing on purpose"))
+            future.set_exception(self._failure())
         elif events[0].seq != have + 1:
             future.set_exception(SeqConflict(f"sale {sale_id} is at seq {have}"))
         else:

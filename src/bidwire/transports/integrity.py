@@ -30,7 +30,7 @@ async def on_integrity(session: Session, msg: codec.IntegrityAsk) -> None:
             integrity.follow(msg.sale, session, lambda data: _push(session, data))
         elif msg.follow is False:
             integrity.unfollow(session)
-        report = await integrity.report(msg.sale)
+        report = await integrity.report(msg.sale, msg.limit)
     except BidwireError as err:
         session._error(msg.id, err.code, str(err))
         return

@@ -31,6 +31,7 @@ from bidwire.engine.live_report import LiveFacts
 from bidwire.engine.queries import Queries
 from bidwire.engine.views import Snapshot
 from bidwire.errors import BidwireError, ClientError, Forbidden, NotAuthenticated, NotReading
+from bidwire.node import Node
 from bidwire.transports import activity as mine
 from bidwire.transports import history as bid_history
 from bidwire.transports.broadcast import Feed
@@ -92,6 +93,8 @@ class SessionContext:
     """Shill-bidding signals per sale (engine/integrity.py), followed live unless off."""
     live_report: LiveFacts | None = field(init=False, default=None, repr=False)
     """The open lots' report facts, followed as bids arrive unless off (engine/live_report.py)."""
+    node: Node = field(default_factory=Node)
+    """This node's name and the hooks /readyz and /metrics read (bidwire/metrics.py)."""
 
     def __post_init__(self) -> None:
         self.notices = mine.NoticeDesk(
@@ -491,7 +494,15 @@ class Session:
             self._error(msg.id, "bad_request", f"you are already {self.actor.name}")
             return
         gate = self.ctx.gate
-        actor = gate.resume_guest(msg.guest_token, self) if msg.guest_token else None
+        # a guest session another node of the house made is this node's too from here on
+        actor = None
+        if msg.guest_token:
+            try:
+                if await gate.recall_guest(msg.guest_token):
+                    actor = gate.resume_guest(msg.guest_token, self)
+            except BidwireError as err:
+                self._error(msg.id, err.code, str(err))
+                return
         if actor is None:
             if msg.guest_token and not msg.name.strip():
                 message = "your guest session has ended; say hello with a name"
@@ -499,7 +510,7 @@ class Session:
                 return
             try:
                 actor = await gate.guest(msg.name, self)
-            except ClientError as err:
+            except BidwireError as err:  # a client's fault, or the shared names are down
                 self._error(msg.id, err.code, str(err))
                 return
         self.actor = actor
@@ -942,7 +953,7 @@ class Session:
             return
         try:
             self.actor = await self.ctx.gate.guest(wanted, self)
-        except ClientError as err:
+        except BidwireError as err:
             self._say(f"You keep the name {self.actor.name}: {err}. [{err.code}]")
             return
         self._say(f"You are now {self.actor.name}.")

@@ -165,6 +165,14 @@ class TcpConnection(asyncio.Protocol):
 
     # -- Outlet ------------------------------------------------------------------------------
 
+    transport_kind = "tcp"
+    """How /metrics counts this connection."""
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes written and not yet taken by the peer's socket (read by /metrics)."""
+        return 0 if self.transport is None else self.transport.get_write_buffer_size()
+
     @property
     def backed_up(self) -> bool:
         """The peer is not reading: the session stops sending events (conflation)."""

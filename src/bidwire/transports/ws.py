@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from bidwire.accounts.records import UserRecord
-from bidwire.errors import ClientError
+from bidwire.errors import ClientError, LimitsUnavailable
 from bidwire.transports.fanout import DirectTarget
 from bidwire.transports.http.auth import (
     GUEST_COOKIE,
@@ -245,6 +245,16 @@ class WsConnection:
 
     # -- Outlet ------------------------------------------------------------------------------
 
+    transport_kind = "ws"
+    """How /metrics counts this connection."""
+
+    @property
+    def queued_bytes(self) -> int:
+        """Replies queued here and bytes the transport holds (read by /metrics)."""
+        protocol = self._protocol
+        held = 0 if protocol is None else protocol.transport.get_write_buffer_size()
+        return self._queued + held
+
     @property
     def backed_up(self) -> bool:
         return self._backed_up
@@ -344,7 +354,12 @@ async def websocket_endpoint(ctx: SessionContext, websocket: WebSocket) -> None:
         return
     headers = []
     minted = None
-    if ctx.guests_allowed and not ctx.gate.live_guest(websocket.cookies.get(GUEST_COOKIE)):
+    cookie = websocket.cookies.get(GUEST_COOKIE)
+    try:
+        live = await ctx.gate.recall_guest(cookie)
+    except LimitsUnavailable:
+        live = True  # not known now: keep the browser's cookie rather than replace its guest
+    if ctx.guests_allowed and not live:
         # The token of the guest session this connection may become, as the browser's cookie:
         # a reload or a reconnect then resumes that guest (gate.py: mint_token).
         minted = secrets.token_urlsafe(24)

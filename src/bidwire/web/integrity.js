@@ -106,19 +106,23 @@ function scoreBar(score, threshold) {
 
 export function render(report, sale) {
   const flagged = report.bidders.filter((b) => b.flagged);
-  ui.card.dataset.flagged = String(flagged.length);
+  // the server lists the first bidders (flagged first) and counts them all
+  const total = report.bidders_total ?? report.bidders.length;
+  const flaggedCount = report.flagged ?? flagged.length;
+  ui.card.dataset.flagged = String(flaggedCount);
   const running = sale && (sale.state === "running" || sale.state === "paused");
   const when = running ? "so far, updated every second" : "final";
-  if (!report.bidders.length) {
+  if (!total) {
     ui.summary.textContent = `No bids yet in this sale (${when}).`;
-  } else if (!flagged.length) {
-    ui.summary.textContent = `Nobody flagged among ${report.bidders.length} bidders (${when}).`;
+  } else if (!flaggedCount) {
+    ui.summary.textContent = `Nobody flagged among ${total} bidders (${when}).`;
   } else {
     const names = flagged.map((b) => b.bidder).join(", ");
-    const who = flagged.length === 1 ? "1 bidder flagged" : `${flagged.length} bidders flagged`;
-    ui.summary.textContent = `${who}: ${names} (${when}).`;
+    const more = flaggedCount > flagged.length ? ` and ${flaggedCount - flagged.length} more` : "";
+    const who = flaggedCount === 1 ? "1 bidder flagged" : `${flaggedCount} bidders flagged`;
+    ui.summary.textContent = `${who}: ${names}${more} (${when}).`;
   }
-  ui.summary.dataset.kind = flagged.length ? "error" : "ok";
+  ui.summary.dataset.kind = flaggedCount ? "error" : "ok";
   ui.rule.textContent =
     `A bidder is flagged at a score of ${report.threshold.toFixed(2)} or more with at least ` +
     `${report.min_bids} bids. The score weighs six signals of shill bidding from 0 to 1.`;
@@ -167,7 +171,9 @@ async function tick() {
       ui.rows.replaceChildren();
       return;
     }
-    const report = await getJson(`/api/admin/sales/${encodeURIComponent(sale.sale)}/integrity`);
+    const report = await getJson(
+      `/api/admin/sales/${encodeURIComponent(sale.sale)}/integrity?limit=${MAX_ROWS}`,
+    );
     render(report, sale);
     if (sale.state === "running" || sale.state === "paused") wait = POLL_RUNNING_MS;
   } catch (err) {

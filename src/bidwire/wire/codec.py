@@ -120,6 +120,8 @@ class IntegrityAsk(msgspec.Struct, tag="integrity", tag_field="type", frozen=Tru
     follow: bool | None = None
     """True: the answer, then a fresh ``integrity`` pushed as bids change it (at most twice a
     second) while the sale runs; False: stop; left out: the answer only."""
+    limit: int = 100
+    """Bidders listed in the answer, flagged ones first (1..10,000; pushes list 100)."""
 
 
 ClientMessage = (

@@ -37,6 +37,7 @@ async def info(request: Request, ctx: Context) -> ServerInfo:
         accounts=ctx.accounts is not None,
         me=Me(user=user.username, role=user.role) if user is not None else None,
         confirm_above=ctx.confirm_above,
+        node=ctx.node.name,
         ts=ctx.clock.now_ms(),
     )
 
@@ -57,7 +58,7 @@ async def register(
 ) -> LoggedIn:
     """Make a bidder account and log in: sets the HttpOnly ``bidwire_token`` cookie. Not a
     name a guest holds now (unless it is this browser's own guest session)."""
-    holder = guest_session(request, None) or object()
+    holder = await guest_session(request, None) or object()
     actor, token = await ctx.gate.register(body.username, body.password, holder)
     set_token_cookie(request, response, token)
     return LoggedIn(

@@ -12,7 +12,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from bidwire.catalog import Defaults
-from bidwire.transports.http import accounts, admin, integrity, me, public, replay, results, vendor
+from bidwire.node import registry_for
+from bidwire.transports.http import (
+    accounts,
+    admin,
+    integrity,
+    me,
+    ops,
+    public,
+    replay,
+    results,
+    vendor,
+)
 from bidwire.transports.http import history as bid_history
 from bidwire.transports.http.docs import add_docs
 from bidwire.transports.http.edge import BodyLimit, add_error_handlers, add_wire_schemas
@@ -84,10 +95,11 @@ def create_app(ctx: SessionContext, catalog_defaults: Defaults | None = None) ->
     # What the endpoints read through their dependencies (edge.context, admin.catalog_defaults).
     app.state.ctx = ctx
     app.state.catalog_defaults = catalog_defaults or Defaults()
+    app.state.metrics = registry_for(ctx)  # what /metrics writes (bidwire/metrics.py)
     app.add_middleware(BodyLimit)
     add_error_handlers(app)
     add_wire_schemas(app)
-    routers = (public.router, results.router, accounts.router, admin.router, me.router)
+    routers = (ops.router, public.router, results.router, accounts.router, admin.router, me.router)
     histories = (bid_history.router, bid_history.admin_router)  # bid histories (issue 13)
     for router in (
         *routers,

@@ -114,7 +114,7 @@ async def reader(request: Request) -> Reader:
         user = await current_user(request)
         if user is not None:
             return Reader(user.username, user.role == "admin")
-        session = guest_session(request, None)
+        session = await guest_session(request, None)
     except (ApiError, BidwireError):
         return Reader()
     return Reader(session.actor.name if session is not None else None)
@@ -156,14 +156,17 @@ def _set_cookie(
     )
 
 
-def guest_session(request: Request, token: str | None) -> GuestSession | None:
-    """The request's guest session: its body's token, or the cookie (from this site only)."""
+async def guest_session(request: Request, token: str | None) -> GuestSession | None:
+    """The request's guest session: its body's token, or the cookie (from this site only),
+    made here or on another node of the house."""
     gate = context(request).gate
     if token is not None:
+        await gate.recall_guest(token)
         return gate.http_guest_of(token)
     cookie = request.cookies.get(GUEST_COOKIE)
     if cookie is None:
         return None
     if foreign_origin(request):
         raise ApiError("forbidden", "a request from another site cannot use your guest session")
+    await gate.recall_guest(cookie)
     return gate.http_guest_of(cookie)

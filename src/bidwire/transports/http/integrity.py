@@ -3,9 +3,11 @@ renders. The router checks the admin role itself, as ``admin.router`` does."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from typing import Annotated
 
-from bidwire.engine.integrity import IntegrityReport
+from fastapi import APIRouter, Depends, Query, Response
+
+from bidwire.engine.integrity import LISTED_BIDDERS, MAX_LISTED_BIDDERS, IntegrityReport
 from bidwire.transports.http.admin import ADMIN_ERRORS, ADMIN_PREFIX
 from bidwire.transports.http.auth import require_admin
 from bidwire.transports.http.edge import Context, error_responses, wire_json, wire_schema
@@ -25,10 +27,18 @@ admin_router = APIRouter(
         **error_responses("unknown_sale", "bad_request"),
     },
 )
-async def integrity(sale_id: str, ctx: Context) -> Response:
+async def integrity(
+    sale_id: str,
+    ctx: Context,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=MAX_LISTED_BIDDERS, description="Bidders listed, flagged ones first."),
+    ] = LISTED_BIDDERS,
+) -> Response:
     """Shill-bidding signals of a sale (docs/protocol.md, "Integrity signals"): per bidder
     the six features of the literature (bidding ratio, successive outbidding, early bidding,
     last bidding, auction bids, winning ratio; each 0..1, higher more shill-like), their
     weighted score, whether it passes the threshold, and which features raised it. A running
-    sale is scored so far."""
-    return wire_json(await ctx.integrity.report(sale_id))
+    sale is scored so far. The first ``limit`` bidders are listed; ``bidders_total`` counts
+    them all and ``flagged`` every flagged one."""
+    return wire_json(await ctx.integrity.report(sale_id, limit))

@@ -21,7 +21,7 @@ async def _who(request: Request) -> Who:
     user = await current_user(request)
     if user is not None:
         return Who(user.username, True)
-    session = guest_session(request, None)
+    session = await guest_session(request, None)
     if session is None:
         raise ApiError("not_authenticated", "log in, or bid as a guest first")
     return Who(session.actor.name, False)

@@ -127,8 +127,30 @@ class GuestSession(BaseModel):
 
 
 class Health(BaseModel):
+    """Alive: the process answers. Says nothing of the store or the bus (that is /readyz)."""
+
     status: Literal["ok"]
     lots: int
+    node: str = Field(description="This node's name (--node-name).")
+    ts: int
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    node: str
+    ts: int
+
+
+class NotReady(BaseModel):
+    """503: send this node no clients now; ``reasons`` says why, each in words."""
+
+    code: Literal["unavailable"]
+    message: str
+    reasons: list[str] = Field(
+        description="Each thing not ready: the server shutting down, the store (it cannot"
+        " commit), the bus (it cannot carry events between nodes), the leases (not held)."
+    )
+    node: str
     ts: int
 
 
@@ -149,6 +171,7 @@ class ServerInfo(BaseModel):
         description="The house limit in minor units: clients ask the bidder to confirm any bid"
         " (amount or maximum) above it. Null: no house limit (--confirm-above).",
     )
+    node: str = Field(default="", description="The name of the node that answered.")
     ts: int
 
 

@@ -6,7 +6,6 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from bidwire.domain.commands import Actor
 from bidwire.domain.lot import Refusal
@@ -27,7 +26,6 @@ from bidwire.transports.http.models import (
     BuyNowRequest,
     GuestIn,
     GuestSession,
-    Health,
 )
 
 log = logging.getLogger("bidwire.http")
@@ -35,16 +33,6 @@ log = logging.getLogger("bidwire.http")
 MAX_PAGE = 200
 
 router = APIRouter()
-
-
-@router.get("/healthz", response_model=Health, responses=error_responses("unavailable"))
-async def healthz(ctx: Context) -> Health | JSONResponse:
-    if not ctx.house.accepting:
-        return error("unavailable", "the server is shutting down")
-    store_fault = ctx.house.store.fault()
-    if store_fault is not None:
-        return error("unavailable", store_fault)
-    return Health(status="ok", lots=ctx.house.lot_count(), ts=ctx.clock.now_ms())
 
 
 @router.get("/api/sales", responses=wire_schema(SalesPage, "Every sale with its lots."))
@@ -105,7 +93,7 @@ async def _bidder(
 ) -> tuple[Actor, str | None]:
     """Who a bid or a buy-now is from (``gate.http_bidder``), and the token of the guest
     session it made, if it made one (then also set as the cookie)."""
-    session = None if user is not None else guest_session(request, guest_token)
+    session = None if user is not None else await guest_session(request, guest_token)
     actor, made = await ctx.gate.http_bidder(
         user, bidder, session, token_sent=guest_token is not None
     )

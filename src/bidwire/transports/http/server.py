@@ -140,6 +140,11 @@ class HttpServer:
         port: int = self._server.servers[0].sockets[0].getsockname()[1]
         return port
 
+    def http_connections(self) -> int:
+        """Open HTTP connections; a WebSocket leaves this count when it upgrades (uvicorn
+        hands it to its WebSocket protocol) and is counted by its session instead."""
+        return sum(isinstance(c, H11Protocol) for c in self._server.server_state.connections)
+
     def close(self) -> None:
         """Stop accepting connections; the open ones stay until :meth:`stop`."""
         for server in self._server.servers:
@@ -197,4 +202,6 @@ async def start_http(
     if server.ready.exception() is not None:
         await task
         server.ready.result()
-    return HttpServer(server, task)
+    http = HttpServer(server, task)
+    ctx.node.http_connections = http.http_connections
+    return http

@@ -1,0 +1,223 @@
+"""Node to node: a bid on a sale another node decides goes to that node, and its answer back.
+
+Principles:
+- The owner decides as for its own clients (``offer_bid(..., forwarded=True)``): its request
+  keys make a repeat the same bid, whichever node it came through; the gate of the node the
+  client reached has already admitted it (identity, rate), and the owner trusts that node (the
+  nodes' channel is the cluster's own: a private Redis).
+- Nothing waits forever: an ask not answered within ``timeout_ms`` is answered ``unavailable``
+  (the owner may have died, or the bus lost the ask or its answer). The bid may still have been
+  placed: the bidder sees it in the lot's stream, and sending it again with its request_id
+  cannot place it twice.
+- A forwarded bid is never forwarded again: while a sale changes hands, it is refused.
+- The mailbox carries bytes to a node by name (``MemoryHub`` in one process, Redis pub/sub
+  across machines: bus/redis_mailbox.py); what is in them is this module's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+import msgspec
+
+from bidwire.domain.commands import Accepted, BuyNow, PlaceBid
+from bidwire.domain.events import LotClosed
+from bidwire.domain.lot import Refusal
+from bidwire.engine.house import NO_OWNER, Answer, AuctionHouse
+
+log = logging.getLogger("bidwire.nodes")
+
+ASK_TIMEOUT_MS = 2_000
+MAX_PENDING = 100_000
+"""Asks waiting for an answer at most; past it a new one is refused at once."""
+
+LATE = Refusal(
+    "unavailable",
+    "the server running this sale did not answer in time; bid again (the same request_id"
+    " cannot place it twice)",
+)
+
+
+class Ask(msgspec.Struct, array_like=True, frozen=True):
+    id: int
+    sender: str
+    bid: PlaceBid | None = None
+    buy: BuyNow | None = None
+
+
+class Reply(msgspec.Struct, array_like=True, frozen=True):
+    id: int
+    accepted: Accepted | None = None
+    closed: LotClosed | None = None
+    refused: tuple[str, str, int | None] | None = None
+
+
+class Letter(msgspec.Struct, array_like=True, frozen=True):
+    ask: Ask | None = None
+    reply: Reply | None = None
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(Letter).decode
+
+
+class Mailbox(Protocol):
+    def send(self, node: str, data: bytes) -> None:
+        """Queue ``data`` for ``node`` (at most once: it may be lost)."""
+        ...
+
+
+class Owners(Protocol):
+    def owner_of(self, sale_id: str) -> str | None: ...
+
+
+class Forwarder:
+    """This node's asks to other nodes and its answers to theirs (``received``)."""
+
+    def __init__(
+        self,
+        node: str,
+        owners: Owners,
+        house: AuctionHouse,
+        mailbox: Mailbox | None = None,
+        *,
+        timeout_ms: int = ASK_TIMEOUT_MS,
+    ) -> None:
+        self.node = node
+        self.owners = owners
+        self.house = house
+        self.mailbox = mailbox
+        """Set once the node's mailbox is open (it needs ``received`` as its handler)."""
+        self.timeout_ms = timeout_ms
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Callable[[Reply | None], None]] = {}
+        self.asked = 0
+        self.late = 0
+        """Asks answered ``unavailable`` because no answer came in time."""
+
+    # -- asking ----------------------------------------------------------------------------
+
+    def _ask(
+        self, sale_id: str, ask: Callable[[int], Ask], back: Callable[[Reply | None], None]
+    ) -> bool:
+        owner = self.owners.owner_of(sale_id)
+        if owner is None or owner == self.node or self.mailbox is None:
+            return False
+        if len(self._pending) >= MAX_PENDING:
+            return False
+        ask_id = next(self._ids)
+        self._pending[ask_id] = back
+        self.asked += 1
+        self.mailbox.send(owner, _encode(Letter(ask=ask(ask_id))))
+        asyncio.get_running_loop().call_later(self.timeout_ms / 1000, self._expire, ask_id)
+        return True
+
+    def bid(self, sale_id: str, command: PlaceBid, answer: Answer) -> None:
+        def back(reply: Reply | None) -> None:
+            if reply is None:
+                answer(LATE)
+            elif reply.accepted is not None:
+                answer(reply.accepted)
+            else:
+                answer(_refusal(reply))
+
+        if not self._ask(sale_id, lambda i: Ask(i, self.node, bid=command), back):
+            answer(NO_OWNER)
+
+    async def buy_now(self, sale_id: str, command: BuyNow) -> LotClosed | Refusal:
+        done: asyncio.Future[LotClosed | Refusal] = asyncio.get_running_loop().create_future()
+
+        def back(reply: Reply | None) -> None:
+            if done.done():
+                return
+            if reply is None:
+                done.set_result(LATE)
+            elif reply.closed is not None:
+                done.set_result(reply.closed)
+            else:
+                done.set_result(_refusal(reply))
+
+        if not self._ask(sale_id, lambda i: Ask(i, self.node, buy=command), back):
+            return NO_OWNER
+        return await done
+
+    def _expire(self, ask_id: int) -> None:
+        back = self._pending.pop(ask_id, None)
+        if back is not None:
+            self.late += 1
+            back(None)
+
+    # -- hearing ---------------------------------------------------------------------------
+
+    def received(self, data: bytes) -> None:
+        """A letter from another node (the mailbox's handler): an ask to decide, or a reply."""
+        try:
+            letter = _decode(data)
+        except msgspec.DecodeError:
+            log.warning("a letter that is not one of ours (%d bytes) was dropped", len(data))
+            return
+        if letter.reply is not None:
+            back = self._pending.pop(letter.reply.id, None)
+            if back is not None:  # else it came after its time: answered unavailable already
+                back(letter.reply)
+        elif letter.ask is not None:
+            self._answer(letter.ask)
+
+    def _answer(self, ask: Ask) -> None:
+        def reply(result: Accepted | LotClosed | Refusal) -> None:
+            if isinstance(result, Accepted):
+                out = Reply(ask.id, accepted=result)
+            elif isinstance(result, LotClosed):
+                out = Reply(ask.id, closed=result)
+            else:
+                out = Reply(ask.id, refused=(result.code, result.message, result.min_amount))
+            if self.mailbox is not None:
+                self.mailbox.send(ask.sender, _encode(Letter(reply=out)))
+
+        if ask.bid is not None:
+            self.house.offer_bid(ask.bid, reply, True)
+        elif ask.buy is not None:
+            buy = ask.buy
+
+            async def buying() -> None:
+                reply(await self.house.buy_now(buy, forwarded=True))
+
+            task = asyncio.ensure_future(buying())
+            task.add_done_callback(_log_failure)
+
+
+def _refusal(reply: Reply) -> Refusal:
+    if reply.refused is None:
+        return NO_OWNER
+    code, message, min_amount = reply.refused
+    return Refusal(code, message, min_amount)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a forwarded buy-now failed", exc_info=task.exception())
+
+
+class MemoryHub:
+    """Mailboxes of the nodes of one process: ``send`` hands the bytes to the node's handler
+    in a later loop turn (a hop, as over a network); ``cut`` makes a node unreachable."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Callable[[bytes], None]] = {}
+        self.cut: set[str] = set()
+
+    def join(self, node: str, handler: Callable[[bytes], None]) -> Mailbox:
+        self.handlers[node] = handler
+        hub = self
+
+        class Box:
+            def send(self, to: str, data: bytes) -> None:
+                target = hub.handlers.get(to)
+                if target is not None and to not in hub.cut and node not in hub.cut:
+                    asyncio.get_running_loop().call_soon(target, data)
+
+        return Box()

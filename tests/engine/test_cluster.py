@@ -1,0 +1,386 @@
+"""Several nodes in one process (engine/cluster.py): three houses on one memory store, one
+memory bus and in-memory leases, a fake clock. Who decides a sale, what the others do with its
+bids and events, and a takeover when its node dies. The same rules run over PostgreSQL and
+Redis in tests/e2e; here every step is driven by hand, so each outcome is exact."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from bidwire.bus.memory import MemoryBus
+from bidwire.clock import FakeClock, OffsetClock
+from bidwire.domain.commands import Accepted, Actor, BuyNow, PlaceBid
+from bidwire.domain.events import BidPlaced, LotClosed, LotExtended
+from bidwire.domain.lot import LotSpec, Refusal
+from bidwire.domain.sale import SaleSpec
+from bidwire.engine.cluster import LEASE_MS, MARGIN_MS, Cluster, clock_offset, clock_reading
+from bidwire.engine.house import AuctionHouse
+from bidwire.errors import LeaseLost, TooLate
+from bidwire.store.memory import MemoryStore
+from bidwire.store.memory_leases import MemoryLeases
+from bidwire.transports.broadcast import Feed
+from bidwire.transports.nodes import Forwarder, MemoryHub
+from tests.engine.test_house import Recorder
+
+pytestmark = pytest.mark.timeout(30)
+
+ASK_TIMEOUT_MS = 100
+"""An ask to a dead node is answered unavailable this soon (real time: the hub is a loop hop)."""
+
+ANN, BOB, CAT = Actor("ann"), Actor("bob"), Actor("cat")
+SALE = SaleSpec("s", "Sale", ("a", "b"), gap_ms=2_000)
+LOTS = [
+    LotSpec(id="a", title="A", starting_price=100, buy_now=5_000),
+    LotSpec(id="b", title="B"),
+]
+
+
+@dataclass
+class Node:
+    name: str
+    house: AuctionHouse
+    feed: Feed
+    cluster: Cluster
+    forwarder: Forwarder
+    seen: Recorder
+    unfollow: Callable[[], None]
+    """Stops its house hearing the bus (what a lost message is, for it)."""
+
+
+class World:
+    """The shared store, bus, leases and clock, and the nodes on them."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.store = MemoryStore()
+        self.bus = MemoryBus()
+        self.leases = MemoryLeases(self.clock)
+        self.hub = MemoryHub()
+        self.nodes: dict[str, Node] = {}
+
+    async def start(self, name: str, skew_ms: int = 0) -> Node:
+        """A node whose own clock is ``skew_ms`` off the shared one (the database's); it
+        decides by its own clock set by the database's, as a node of a cluster does."""
+        own = OffsetClock(self.clock, skew_ms)
+        clock = OffsetClock(own, clock_offset([await clock_reading(own, self.leases)]))
+        feed = Feed(clock)
+        feed.listen(self.bus)
+        house = AuctionHouse(self.store, self.bus, feed.published, clock)
+        await house.load()
+        cluster = Cluster(house, self.leases, name, clock, synced=clock)
+        forwarder = Forwarder(name, cluster, house, timeout_ms=ASK_TIMEOUT_MS)
+        forwarder.mailbox = self.hub.join(name, forwarder.received)
+        house.forwarder = forwarder
+        unfollow = self.bus.subscribe(house.follow)
+        seen = Recorder()
+        feed.subscribe_house(seen)
+        await house.resume()
+        house.start()
+        node = self.nodes[name] = Node(name, house, feed, cluster, forwarder, seen, unfollow)
+        return node
+
+    async def step(self, *names: str) -> None:
+        for name in names or list(self.nodes):
+            await self.nodes[name].cluster.step()
+        await self.settle()
+
+    async def settle(self) -> None:
+        for _ in range(3):  # a forwarded bid's hop, then its commit and publish
+            for node in self.nodes.values():
+                await asyncio.wait_for(node.house.settled(), 5)
+                await asyncio.wait_for(node.feed.flushed(), 5)
+            await asyncio.sleep(0)
+
+    def run_due(self) -> None:
+        for node in self.nodes.values():
+            node.house.run_due()
+
+
+async def three_nodes(skews: tuple[int, int, int] = (0, 0, 0)) -> World:
+    world = World()
+    await world.store.add_sale(SALE, LOTS)
+    for name, skew in zip(("n1", "n2", "n3"), skews, strict=True):
+        await world.start(name, skew)
+    await world.step("n1")  # the first to step takes the free sale
+    await world.step()
+    return world
+
+
+def bids_seen(node: Node, lot: str = "a") -> list[tuple[object, object]]:
+    return [
+        (m["seq"], m["amount"])
+        for m in node.seen.messages
+        if m["type"] == "bid_placed" and m["lot"] == lot
+    ]
+
+
+async def test_one_node_decides_a_sale_and_every_node_knows_which() -> None:
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    assert n1.cluster.held == {"s": 1} and n1.house.owned == {"s"}
+    assert n2.house.owned == set() and n3.house.owned == set()
+    assert {n.cluster.owner_of("s") for n in (n1, n2, n3)} == {"n1"}
+    # the sale started and its first lot opened on n1 alone; all three followed
+    for node in (n1, n2, n3):
+        assert node.house.sales["s"].started_at is not None
+        assert node.house.lots["a"].status == "open"
+        assert [m["type"] for m in node.seen.messages] == ["sale_started", "lot_opened"]
+    assert [e.seq for e in world.store.lots["a"].events] == [1]
+
+
+async def test_bids_at_every_node_are_decided_by_the_owner_in_one_stream() -> None:
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    results = await asyncio.gather(
+        *(
+            node.house.place_bid(PlaceBid(Actor(f"p{i}"), "a", 100 + 10 * i))
+            for i, node in enumerate([n2, n3, n1, n2, n3, n1, n2, n3, n2, n3])
+        )
+    )
+    await world.settle()
+    accepted = [r for r in results if isinstance(r, Accepted)]
+    assert len(accepted) >= 3, results
+    stored = [(e.seq, e.amount) for e in world.store.lots["a"].events if isinstance(e, BidPlaced)]
+    assert sorted((r.seq, r.amount) for r in accepted) == stored  # every ack is stored
+    for node in (n1, n2, n3):  # every node saw the same stream, and its copy follows
+        assert bids_seen(node) == list(stored)
+        assert node.house.lots["a"].seq == world.store.lots["a"].events[-1].seq
+        assert node.house.lots["a"].high_amount == stored[-1][1]
+
+
+async def test_a_request_id_forwarded_twice_is_one_bid() -> None:
+    world = await three_nodes()
+    _, n2, n3 = world.nodes.values()
+    first = await n2.house.place_bid(PlaceBid(ANN, "a", 150, request_id="k1"))
+    again = await n3.house.place_bid(PlaceBid(ANN, "a", 150, request_id="k1"))
+    await world.settle()
+    assert isinstance(first, Accepted) and again == first
+    assert len([e for e in world.store.lots["a"].events if isinstance(e, BidPlaced)]) == 1
+
+
+async def test_only_the_owner_closes_a_lot_and_the_followers_follow() -> None:
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    assert isinstance(await n2.house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+    await world.settle()
+    world.clock.advance(10_000)
+    for node in (n2, n3):  # past the deadline, the followers do nothing by themselves
+        node.house.run_due()
+    await world.settle()
+    assert n2.house.lots["a"].status == "open"
+    assert all(type(e).__name__ != "LotClosed" for e in world.store.lots["a"].events)
+    n1.house.run_due()
+    await world.settle()
+    closes = [e for e in world.store.lots["a"].events if type(e).__name__ == "LotClosed"]
+    assert len(closes) == 1
+    for node in (n1, n2, n3):
+        assert "a" not in node.house.lots  # closed, and left to the store
+        assert [m["type"] for m in node.seen.messages][-1] == "lot_closed"
+
+
+async def test_when_the_owner_dies_another_takes_the_sale_with_a_fresh_window() -> None:
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    assert isinstance(await n3.house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+    await world.settle()
+    # n1 dies: it renews nothing more and decides nothing more; nobody forwards to it
+    await n1.cluster.stop(release=False)
+    await n1.house.stop()
+    del world.nodes["n1"]
+    world.hub.cut.add("n1")
+    world.clock.advance(LEASE_MS - 1)
+    await world.step()
+    assert n2.cluster.held == {} and n3.cluster.held == {}  # the lease still runs
+    refused = await n2.house.place_bid(PlaceBid(BOB, "a", 200))
+    assert isinstance(refused, Refusal) and refused.code == "unavailable"
+    world.clock.advance(20_000)  # long past the lease, and past the lot's deadline
+    await world.step()
+    owner = next(n for n in (n2, n3) if n.cluster.held)
+    assert owner.cluster.held == {"s": 2}  # a new epoch
+    assert {n.cluster.owner_of("s") for n in (n2, n3)} == {owner.name}
+    extended = [e for e in world.store.lots["a"].events if isinstance(e, LotExtended)]
+    assert len(extended) == 1 and extended[0].reason == "restart"
+    assert extended[0].ends_at == world.clock.now_ms() + 10_000
+    for node in (n2, n3):  # announced to every node's watchers
+        assert node.seen.messages[-1]["type"] == "lot_extended"
+        assert node.house.lots["a"].ends_at == extended[0].ends_at
+    placed = await n3.house.place_bid(PlaceBid(BOB, "a", 200))
+    assert isinstance(placed, Accepted), placed
+    await world.settle()
+    world.clock.advance(10_000)
+    world.run_due()
+    await world.settle()
+    closes = [e for e in world.store.lots["a"].events if isinstance(e, LotClosed)]
+    assert len(closes) == 1 and closes[0].winner == "bob"
+
+
+async def test_a_clean_stop_hands_the_sale_over_at_once() -> None:
+    world = await three_nodes()
+    n1, n2, _ = world.nodes.values()
+    await n1.cluster.stop()  # releases: no wait for the lease to run out
+    assert n1.house.owned == set()
+    await world.step("n2")
+    assert n2.cluster.held == {"s": 2}
+
+
+async def test_a_node_that_cannot_renew_stops_deciding_before_its_lease_ends() -> None:
+    world = await three_nodes()
+    n1 = world.nodes["n1"]
+    real = world.leases.renew_lease
+
+    async def unreachable(sale_id: str, holder: str, epoch: int, ttl_ms: int) -> bool:
+        raise ConnectionError("the store does not answer")
+
+    world.leases.renew_lease = unreachable  # type: ignore[method-assign]
+    world.clock.advance(LEASE_MS - MARGIN_MS - 1)
+    await n1.cluster.step()
+    assert n1.house.owned == {"s"}  # still within its time
+    world.clock.advance(1)
+    await n1.cluster.step()
+    assert n1.house.owned == set()  # let go: its bids are no longer decided here
+    refused = await n1.house.place_bid(PlaceBid(ANN, "a", 100))
+    assert isinstance(refused, Refusal) and refused.code == "unavailable"
+    world.leases.renew_lease = real  # type: ignore[method-assign]
+    await n1.cluster.step()  # nobody took it meanwhile: renewed under the same epoch
+    assert n1.house.owned == {"s"} and n1.cluster.held == {"s": 1}
+    assert isinstance(await n1.house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+
+
+async def test_a_forwarded_bid_reaching_a_node_that_lost_the_sale_is_refused() -> None:
+    world = await three_nodes()
+    n1, n2, _ = world.nodes.values()
+    n1.house.release("s")  # as if its lease were lost, before n2 has heard
+    refused = await n2.house.place_bid(PlaceBid(ANN, "a", 100))
+    assert isinstance(refused, Refusal) and refused.code == "unavailable"
+    bought = await n2.house.buy_now(BuyNow(ANN, "a"))
+    assert isinstance(bought, Refusal) and bought.code == "unavailable"
+    assert [type(e).__name__ for e in world.store.lots["a"].events] == ["LotOpened"]
+
+
+async def test_a_follower_that_missed_an_event_reads_the_lot_again() -> None:
+    world = await three_nodes()
+    n1, n2, _ = world.nodes.values()
+    n2.unfollow()
+    assert isinstance(await n1.house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+    await world.settle()
+    world.bus.subscribe(n2.house.follow)
+    assert n2.house.lots["a"].seq == 1  # it missed the bid
+    assert isinstance(await n1.house.place_bid(PlaceBid(BOB, "a", 125)), Accepted)
+    await world.settle()  # seq 3 after 1: a gap, so the lot is read again
+    assert n2.house.lots["a"].seq == 3 and n2.house.lots["a"].high_bidder == "bob"
+
+
+async def test_a_node_that_let_a_sale_go_does_not_close_its_lots() -> None:
+    world = await three_nodes()
+    n1 = world.nodes["n1"]
+    assert isinstance(await n1.house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+    await world.settle()
+    n1.house.release("s")  # its wake for lot a's deadline is still queued
+    world.clock.advance(10_000)
+    n1.house.run_due()
+    await world.settle()
+    assert [type(e).__name__ for e in world.store.lots["a"].events] == ["LotOpened", "BidPlaced"]
+
+
+async def test_a_refusal_and_a_buy_now_come_back_through_the_forwarder() -> None:
+    world = await three_nodes()
+    _, n2, n3 = world.nodes.values()
+    low = await n2.house.place_bid(PlaceBid(ANN, "a", 50))
+    assert isinstance(low, Refusal) and (low.code, low.min_amount) == ("too_low", 100)
+    bought = await n3.house.buy_now(BuyNow(BOB, "a"))
+    assert isinstance(bought, LotClosed) and (bought.winner, bought.amount) == ("bob", 5_000)
+    await world.settle()
+    assert [type(e).__name__ for e in world.store.lots["a"].events] == ["LotOpened", "LotClosed"]
+    late = await n2.house.place_bid(PlaceBid(ANN, "a", 6_000))
+    assert isinstance(late, Refusal) and late.code == "lot_not_open"
+    assert world.nodes["n2"].forwarder.late == 0
+
+
+def test_the_clock_offset_is_read_from_the_shortest_round_trip() -> None:
+    # (sent, database, back) in the node's ms: the database runs 5 s ahead
+    assert clock_offset([(1_000, 6_010, 1_020)]) == 5_000
+    assert clock_offset([(1_000, 6_300, 1_400), (2_000, 7_002, 2_004)]) == 5_000
+    assert clock_offset([(1_000, 6_000, 1_000), (2_000, 4_000, 2_000)]) == 2_000  # the newest
+
+
+async def test_a_node_whose_clock_jumps_is_set_right_at_its_next_step() -> None:
+    world = await three_nodes()
+    n1 = world.nodes["n1"]
+    synced = n1.house.clock
+    assert isinstance(synced, OffsetClock) and isinstance(synced.base, OffsetClock)
+    synced.base.offset_ms -= 3_000  # its own clock steps back 3 s
+    assert synced.now_ms() == world.clock.now_ms()  # never backwards: it waits instead
+    world.clock.advance(1_000)
+    assert synced.now_ms() == world.clock.now_ms() - 1_000
+    await n1.cluster.step()
+    assert synced.now_ms() == world.clock.now_ms()
+
+
+@pytest.mark.parametrize("skew_ms", [5_000, -5_000])
+async def test_a_node_with_a_skewed_clock_decides_by_the_databases(skew_ms: int) -> None:
+    world = await three_nodes((skew_ms, 0, 0))
+    n1, n2, _ = world.nodes.values()
+    assert n1.cluster.held == {"s": 1}  # the skewed node decides the sale
+    assert n1.house.clock.now_ms() == world.clock.now_ms()
+    placed = await n2.house.place_bid(PlaceBid(ANN, "a", 100))
+    assert isinstance(placed, Accepted) and placed.ts == world.clock.now_ms()
+    await world.settle()
+    world.clock.advance(10_000 - 1)
+    n1.house.run_due()
+    await world.settle()
+    assert n1.house.lots["a"].status == "open"  # not closed early by a fast clock
+    assert isinstance(await n2.house.place_bid(PlaceBid(BOB, "a", 125)), Accepted)
+    await world.settle()
+    world.clock.advance(10_000)
+    n1.house.run_due()
+    await world.settle()  # nor kept open by a slow one
+    closed = [e for e in world.store.lots["a"].events if isinstance(e, LotClosed)]
+    assert len(closed) == 1 and closed[0].winner == "bob"
+    late = await n2.house.place_bid(PlaceBid(ANN, "a", 200))
+    assert isinstance(late, Refusal) and late.code == "lot_not_open"
+
+
+async def test_a_sale_added_on_one_node_is_known_and_run_by_all() -> None:
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    later = SaleSpec("t", "Later", ("c",), gap_ms=2_000)
+    await n2.house.add_sale(later, [LotSpec(id="c", title="C", starting_price=10)])
+    await world.step()
+    assert {"t"} <= set(n1.house.sales) and {"t"} <= set(n3.house.sales)
+    owners = {n.cluster.owner_of("t") for n in (n1, n2, n3)}
+    assert len(owners) == 1 and None not in owners  # one node took it; all know which
+    placed = await n3.house.place_bid(PlaceBid(ANN, "c", 10))
+    assert isinstance(placed, Accepted), placed
+    await world.settle()
+    for node in (n1, n2, n3):
+        assert node.house.lots["c"].high_bidder == "ann"
+        assert any(m["type"] == "bid_placed" and m["lot"] == "c" for m in node.seen.messages)
+
+
+async def test_a_bid_the_databases_clock_finds_late_is_refused_as_late() -> None:
+    world = await three_nodes()
+    n2 = world.nodes["n2"]
+    world.store.fail_appends = TooLate("lot a's deadline has passed")
+    late = await n2.house.place_bid(PlaceBid(ANN, "a", 100))
+    assert isinstance(late, Refusal) and late.code == "lot_not_open"  # not "unavailable"
+    world.store.fail_appends = False
+    await world.settle()
+    assert world.nodes["n1"].house.lots["a"].high_amount is None  # read again: no bid
+
+
+async def test_an_owner_whose_append_meets_a_newer_lease_stops_deciding_at_once() -> None:
+    world = await three_nodes()
+    n1 = world.nodes["n1"]
+    world.store.fail_appends = LeaseLost("sale s is held by n2 now")
+    refused = await n1.house.place_bid(PlaceBid(ANN, "a", 100))
+    assert isinstance(refused, Refusal) and refused.code == "unavailable"
+    assert n1.house.owned == set()  # without waiting for its next lease step
+    world.store.fail_appends = False
+    await world.settle()
+    again = await n1.house.place_bid(PlaceBid(ANN, "a", 100))  # forwarded to the lease's holder
+    assert isinstance(again, Refusal) and again.code == "unavailable"
+    assert [type(e).__name__ for e in world.store.lots["a"].events] == ["LotOpened"]

@@ -1,0 +1,132 @@
+"""Log lines: JSON objects on request, the human format by default, and the settings that pick
+them, the bus and the node's name."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from bidwire import logs
+from bidwire.settings import Settings
+
+
+@pytest.fixture
+def captured() -> Iterator[tuple[io.StringIO, logging.Logger]]:
+    """A logger of the test's own, through the formatter and filter ``logs.setup`` installs,
+    into a buffer; the process's format is put back after."""
+    saved = (logs.STATE.format, logs.STATE.node)
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.addFilter(logs.NodeFilter())
+    logger = logging.getLogger("bidwire.test-logs")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield buffer, logger
+    finally:
+        logger.removeHandler(handler)
+        logs.STATE.format, logs.STATE.node = saved
+
+
+def test_json_lines_carry_ts_level_logger_message_node_and_the_fields_given(
+    captured: tuple[io.StringIO, logging.Logger],
+) -> None:
+    buffer, logger = captured
+    logger.handlers[0].setFormatter(logs.formatter("json"))
+    logs.set_node("node-a")
+    logger.info("bid on %s refused", "w", extra={"lot": "w", "code": "too_low", "amount": 150})
+    logger.warning("odd value", extra={"what": object(), "ts": "not ours"})
+    try:
+        raise RuntimeError("boom\nsecond line")
+    except RuntimeError:
+        logger.exception("it failed")
+    lines = buffer.getvalue().splitlines()
+    assert len(lines) == 3  # a traceback stays inside its one line
+    first, second, third = (json.loads(line) for line in lines)
+    assert first["message"] == "bid on w refused"
+    assert (first["level"], first["logger"], first["node"]) == (
+        "info",
+        "bidwire.test-logs",
+        "node-a",
+    )
+    assert (first["lot"], first["code"], first["amount"]) == ("w", "too_low", 150)
+    assert isinstance(first["ts"], int) and first["ts"] > 1_700_000_000_000
+    assert second["level"] == "warning"
+    assert second["what"].startswith("<object object")  # what JSON cannot hold, as repr
+    assert isinstance(second["ts"], int)  # a field given cannot take the line's own keys
+    assert third["level"] == "error"
+    assert "RuntimeError: boom\nsecond line" in third["exc"]
+
+
+def test_the_human_format_names_the_node_and_appends_the_fields(
+    captured: tuple[io.StringIO, logging.Logger],
+) -> None:
+    buffer, logger = captured
+    logger.handlers[0].setFormatter(logs.formatter("human"))
+    logs.set_node("node-b")
+    logger.warning("lot %s reloaded", "w", extra={"seq": 7})
+    (line,) = buffer.getvalue().splitlines()
+    assert line.endswith(" WARNING bidwire.test-logs [node-b]: lot w reloaded seq=7"), line
+
+
+def test_announcements_are_plain_lines_unless_json(
+    captured: tuple[io.StringIO, logging.Logger],
+) -> None:
+    out = io.StringIO()
+    logs.STATE.format = "human"
+    logs.announce("bidwire listening: tcp 127.0.0.1:1", out, tcp=1)
+    logs.STATE.format = "json"
+    logs.STATE.node = "node-c"
+    logs.announce("bidwire listening: tcp 127.0.0.1:1", out, tcp=1)
+    human, as_json = out.getvalue().splitlines()
+    assert human == "bidwire listening: tcp 127.0.0.1:1"
+    line = json.loads(as_json)
+    assert (line["message"], line["tcp"], line["node"], line["level"]) == (
+        "bidwire listening: tcp 127.0.0.1:1",
+        1,
+        "node-c",
+        "info",
+    )
+
+
+def test_a_password_in_a_url_is_never_logged() -> None:
+    assert logs.redact("redis://:s3cret@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert logs.redact("postgresql://bid:pw@db/bidwire") == "postgresql://bid:***@db/bidwire"
+    assert logs.redact("sqlite:///tmp/x.db") == "sqlite:///tmp/x.db"
+    assert logs.redact("memory://") == "memory://"
+
+
+def test_the_bus_node_name_and_log_format_come_from_flags_or_the_environment() -> None:
+    default = Settings.build({}, env={})
+    assert (default.bus, default.node_name, default.log_format) == ("memory://", "", "human")
+    env = {
+        "BIDWIRE_BUS": "redis://127.0.0.1:6379/0",
+        "BIDWIRE_NODE_NAME": "node-1",
+        "BIDWIRE_LOG_FORMAT": "json",
+    }
+    built = Settings.build({}, env=env)
+    assert (built.bus, built.node_name, built.log_format) == (
+        "redis://127.0.0.1:6379/0",
+        "node-1",
+        "json",
+    )
+    flagged = Settings.build({"node_name": "node-2", "log_format": "human"}, env=env)
+    assert (flagged.node_name, flagged.log_format) == ("node-2", "human")
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        ({"log_format": "xml"}, "log-format must be human or json, not 'xml'"),
+        ({"node_name": "a" * 101}, "node-name must be at most 100 printable characters"),
+        ({"node_name": "tab\there"}, "node-name must be at most 100 printable characters"),
+    ],
+)
+def test_bad_operating_settings_are_refused_in_words(flags: dict[str, str], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        Settings.build(flags, env={})
