@@ -20,7 +20,7 @@ from bidwire.demo import DemoRuns
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.views import Views
-from bidwire.errors import StoreUnavailable
+from bidwire.errors import BusUnavailable, StoreUnavailable
 from bidwire.limits import limits_url_for, open_limits
 from bidwire.node import Node, default_node_name
 from bidwire.settings import Settings
@@ -71,7 +71,9 @@ async def serve(
     ):
         views = Views()
         feed = Feed(clock, views, direct=direct_path())
-        feed.listen(bus)
+        # a bus between nodes loses messages now and then: the fan-out reloads them from the
+        # store (engine/resync.py); on one node nothing can be lost between publish and it
+        feed.listen(bus, None if settings.bus.startswith("memory:") else store)
         house = AuctionHouse(store, bus, views, clock)
         await house.load()
         defaults = catalog_defaults(settings)
@@ -229,7 +231,7 @@ def run(settings: Settings) -> None:
             runner.run(serve(settings, on_ready=lambda ports: gc.freeze()))
         except KeyboardInterrupt:
             pass
-        except (ValueError, OSError, StoreUnavailable) as exc:
+        except (ValueError, OSError, StoreUnavailable, BusUnavailable) as exc:
             logs.fatal(str(exc))
             raise SystemExit(2) from None
 

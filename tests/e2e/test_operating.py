@@ -100,5 +100,6 @@ def test_a_bus_of_an_unknown_kind_is_refused_at_start_in_words(tmp_path: Path) -
     assert done.returncode == 2
     assert b"Traceback" not in done.stderr
     assert done.stderr.decode().strip() == (
-        "bidwire: unknown bus scheme 'nats' in 'nats://127.0.0.1:4222': use memory://"
+        "bidwire: unknown bus scheme 'nats' in 'nats://127.0.0.1:4222':"
+        " use memory:// or redis:// or rediss://"
     )
