@@ -60,7 +60,7 @@ async def serve(
 ) -> None:
     """Run until ``stop`` is set (or SIGTERM / Ctrl-C), then stop cleanly: no new bids, every
     queued commit finished, every client told."""
-    clustered = not settings.bus.startswith("memory:")
+    shared_bus = not settings.bus.startswith("memory:")
     if clock is None:
         clock = SystemClock()
         if settings.clock_skew_ms:
@@ -72,7 +72,7 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     node_name = settings.node_name or default_node_name(settings.http_port)
-    if clustered and not settings.node_name and settings.http_port == 0:
+    if shared_bus and not settings.node_name and settings.http_port == 0:
         node_name += f"-{secrets.token_hex(3)}"  # a lease holder's name must be its own
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(
@@ -83,20 +83,20 @@ async def serve(
         limits = await stack.enter_async_context(
             open_limits(limits_url or limits_url_for(settings.bus), clock)
         )
+        # several nodes: a bus between them and a store that keeps leases (postgresql://);
+        # a redis:// bus beside one node's store is one node that publishes there too
+        clustered = shared_bus and isinstance(store, Leases)
         leases: Leases | None = None
         if clustered:
-            if not isinstance(store, Leases):
-                raise ValueError(
-                    "several nodes (a redis:// bus) share one postgresql:// store; "
-                    f"{logs.redact(settings.store_url)} is one node's"
-                )
+            assert isinstance(store, Leases)
             leases = store
             # every node decides by the database's time, set before anything reads a clock
             clock = OffsetClock(clock, clock_offset([await clock_reading(clock, store)]))
         views = Views()
         feed = Feed(clock, views, direct=direct_path())
-        # several nodes: what the bus loses is reloaded from the store (engine/resync.py)
-        feed.listen(bus, store if clustered else None)
+        # a bus between nodes loses messages now and then: the fan-out reloads them from the
+        # store (engine/resync.py); on one node nothing can be lost between publish and it
+        feed.listen(bus, store if shared_bus else None)
         house = AuctionHouse(store, bus, views, clock)
         await house.load()
         cluster: Cluster | None = None

@@ -21,6 +21,12 @@ def work_timer() -> float:
     return time.perf_counter()
 
 
+def wall_seconds() -> float:
+    """Seconds since the epoch as a float, to measure how long an event took between nodes
+    (the bus's lag, with whatever skew their clocks have); never for deciding anything."""
+    return time.time()
+
+
 class FakeClock:
     """A clock tests move by hand; it never moves by itself."""
 
@@ -53,9 +59,3 @@ class OffsetClock:
             return self._last
         self._last = now
         return now
-
-
-def wall_seconds() -> float:
-    """Seconds since the epoch, for figures compared across processes (the bus's lag from a
-    publish on one node to the event heard on another); never for deciding anything."""
-    return time.time()

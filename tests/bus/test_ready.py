@@ -7,12 +7,12 @@ import pytest
 
 from bidwire.bus import open_bus
 from bidwire.bus.memory import MemoryBus
-from tests.bus.test_contract import BUS_URLS
+from tests.bus.test_contract import BUS_URLS, bus_url
 
 
 @pytest.mark.parametrize("url", BUS_URLS)
 async def test_an_open_bus_is_ready_and_has_a_lag_histogram(url: str) -> None:
-    async with open_bus(url) as bus:
+    async with open_bus(bus_url(url)) as bus:
         assert bus.fault() is None
         assert bus.lag.count >= 0
 

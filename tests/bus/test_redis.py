@@ -81,6 +81,10 @@ async def test_what_one_node_publishes_the_other_hears_in_order_and_itself_once(
         # its own frames come back from Redis too and are dropped: heard once, in publish
         await until(lambda: two.heard == len(sent) + 1)
         assert len(here.raw) == len(sent) + 1 and one.heard == 0
+        # /metrics' bus lag: every event heard from the other node, none of its own
+        assert two.lag.count == len(sent) + 1 and one.lag.count == 0
+        assert 0 <= two.lag.total / two.lag.count < 1.0
+        assert one.fault() is None and two.fault() is None
 
 
 async def test_two_nodes_given_one_url_with_a_node_name_still_hear_each_other(
@@ -140,7 +144,7 @@ async def test_a_frame_that_is_not_ours_is_counted_and_skipped(shared: str) -> N
     async with open_bus(url) as one, open_bus(url) as two:
         assert isinstance(two, RedisBus)
         there = Listener(two)
-        liar = msgspec.json.encode(["other", [["lot", "v", 9, opened("w")]]])
+        liar = msgspec.json.encode(["other", 0.0, [["lot", "v", 9, opened("w")]]])
         await two.client.publish(two.channel, b"not json")
         await two.client.publish(two.channel, liar)
         one.publish(opened("w"))
@@ -220,6 +224,19 @@ def test_the_options_leave_redis_its_own_and_take_ours() -> None:
     )
     assert options.server_url == "redis://h:7000/2?socket_keepalive=true"
     assert (options.channel, options.max_queued, options.node) == ("house", 10, "n1")
+
+
+def test_one_url_serves_the_bus_and_the_shared_limits_each_its_own_options() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from bidwire.limits import limits_url_for
+
+    url = "redis://h:7000/2?channel=house&prefix=house:&max_queued=10&socket_keepalive=true"
+    bus = RedisBusOptions.from_url(url)
+    assert bus.server_url == "redis://h:7000/2?socket_keepalive=true"  # redis-py refuses others
+    limits = urlsplit(limits_url_for(url))
+    assert limits.netloc == "h:7000" and limits.path == "/2"
+    assert parse_qs(limits.query) == {"prefix": ["house:"], "socket_keepalive": ["true"]}
 
 
 def test_backoff_doubles_to_its_cap_jittered_within_each_step() -> None:
@@ -416,9 +433,12 @@ async def test_a_restarted_redis_is_subscribed_again_and_the_loss_told(
         await there.until(1)
         own_redis.kill()
         await until(lambda: not two.subscribed.is_set(), 3)
+        down = two.fault()
+        assert down is not None and down.startswith("the bus's subscription to Redis is down")
         own_redis.start()
         await asyncio.wait_for(two.subscribed.wait(), 5)
         assert len(lost) == 1 and two.reconnects == 1
+        assert two.fault() is None  # /readyz is ready again
         one.publish(bid("w", 2))
         await there.until(2)
         assert [m.seq for m in there.passed] == [1, 2]
@@ -456,6 +476,7 @@ async def test_publishing_while_redis_is_down_neither_waits_nor_loses_order(
             one.publish(bid("w", seq))
         assert time.monotonic() - started < 0.1
         await asyncio.sleep(0.3)
+        assert one.fault() is not None and one.send_failures >= 1
         own_redis.start()
         await asyncio.wait_for(two.subscribed.wait(), 5)
         one.publish(bid("w", 50))
@@ -470,3 +491,4 @@ async def test_publishing_while_redis_is_down_neither_waits_nor_loses_order(
         if passed[-1] != 50:
             assert there.order.gaps()[("lot", "w")].start == passed[-1] + 1
         assert one.send_failures >= 1 and one.sent == 50
+        await until(lambda: one.fault() is None)  # its own subscription back, sends pass

@@ -24,7 +24,7 @@ async def test_the_bus_measures_its_lag_and_says_when_it_is_not_subscribed() -> 
         await heard.until(1)
         assert sum(two.lag.counts) == 1 and 0 <= two.lag.total < 5
         assert sum(one.lag.counts) == 0  # its own echo is not a lag
-    assert one.fault() == "the bus is not running"
+    assert one.fault() == "the bus is closed"
 
 
 async def test_letters_reach_the_node_named_and_no_other() -> None:

@@ -52,15 +52,15 @@ class Bus(Protocol):
         """Every message published from now on goes to ``handler``; call the result to stop."""
         ...
 
-    def fault(self) -> str | None:
-        """Why this bus cannot carry events between nodes now, for a person (cheap: no round
-        trip, what the bus last saw), or None. /readyz reports it."""
-        ...
-
     def watch_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
         """``callback`` is called when messages may have been lost without a gap to show it
         (the bus reconnected): the subscriber reloads what it follows from the store. A bus
         inside one process never calls it. Call the result to stop."""
+        ...
+
+    def fault(self) -> str | None:
+        """Why this bus cannot carry events between nodes now, for a person (cheap: no round
+        trip, what the bus last saw), or None. /readyz reports it."""
         ...
 
 

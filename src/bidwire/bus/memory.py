@@ -44,12 +44,12 @@ class MemoryBus:
 
         return unsubscribe
 
+    def watch_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return lambda: None  # nothing between publish and the handlers can lose a message
+
     def fault(self) -> str | None:
         """Always ready while open: the bus is this process."""
         return "the bus is closed" if self._closed else None
-
-    def watch_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
-        return lambda: None  # nothing between publish and the handlers can lose a message
 
     def close(self) -> None:
         self._handlers = ()

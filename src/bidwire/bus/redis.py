@@ -18,8 +18,9 @@ Principles:
   first (a reconnect) tells the ``watch_lost`` callbacks. A connection that goes quiet without
   breaking (a stopped server, a cut cable) is found by a ping it must answer.
 
-A frame is ``[node, [[stream, key, seq, event], ...]]`` in JSON, each event encoded once, when
-published (readable with ``redis-cli subscribe``).
+A frame is ``[node, sent, [[stream, key, seq, event], ...]]`` in JSON (``sent``: when its oldest
+event was published, seconds since the epoch, for the ``lag`` histogram), each event encoded
+once, when published (readable with ``redis-cli subscribe``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import msgspec
 
 from bidwire.bus.base import Handler, Message, StreamKind
-from bidwire.clock import wall_seconds
+from bidwire.clock import wall_seconds, work_timer
 from bidwire.domain.events import LotEvent, SaleEvent
 from bidwire.errors import BusUnavailable
 from bidwire.metrics import BUS_LAG_BUCKETS, Histogram
@@ -76,9 +77,8 @@ class Envelope(msgspec.Struct, array_like=True, frozen=True):
 
 class Frame(msgspec.Struct, array_like=True, frozen=True):
     node: str
+    sent: float
     events: list[Envelope]
-    sent: float = 0.0
-    """The sender's wall clock when it sent the frame (seconds): the bus's lag, for /metrics."""
 
 
 ENCODER = msgspec.json.Encoder()
@@ -105,7 +105,7 @@ class RedisBusOptions:
         theirs: list[tuple[str, str]] = []
         for name, value in parse_qsl(parts.query, keep_blank_values=True):
             if name in _OPTIONS:
-                ours[name] = value
+                ours[name] = value  # "prefix" among them: kept, never used here
             else:
                 theirs.append((name, value))  # redis-py's own (e.g. socket_keepalive)
         server = urlunsplit(parts._replace(query=urlencode(theirs)))
@@ -122,7 +122,10 @@ class RedisBusOptions:
         )
 
 
-_OPTIONS = {"channel", "max_queued", "node", "connect_seconds", "ping_seconds"}
+BUS_OPTIONS = frozenset({"channel", "max_queued", "node", "connect_seconds", "ping_seconds"})
+"""The bus's own query options: what any other user of the same URL (the shared limits) drops."""
+_OPTIONS = BUS_OPTIONS | {"prefix"}
+"""And the shared limits' key prefix (limits/redis.py), which a ``--bus`` URL carries for them."""
 
 
 def _number(url: str, given: dict[str, str], name: str, kind: type[Any], default: Any) -> Any:
@@ -180,7 +183,7 @@ class RedisBus:
         # must never take each other's frames for their own echo
         token = secrets.token_hex(6)
         self.node = f"{options.node}-{token}" if options.node else token
-        self._head = b"[" + ENCODER.encode(self.node) + b",["
+        self._head = b"[" + ENCODER.encode(self.node) + b","
         self._handlers: tuple[Handler, ...] = ()
         self._lost: tuple[Callable[[], None], ...] = ()
         self._queue: deque[bytes] = deque(maxlen=options.max_queued)
@@ -192,6 +195,13 @@ class RedisBus:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._last_heard = 0.0
+        self._oldest_at = 0.0
+        """When the oldest event in the queue was published (the frames' ``sent``)."""
+        self._send_fault: str | None = None
+        self._down_since: float | None = None
+        self.lag = Histogram(BUS_LAG_BUCKETS)
+        """Seconds from a publish on another node to its event handed to the handlers here
+        (its clock against ours: a skew shows in it)."""
         self.sent = 0
         """Events that reached Redis (counted per event, not per frame)."""
         self.frames_sent = 0
@@ -203,8 +213,6 @@ class RedisBus:
         self.reconnects = 0
         """Subscriptions made again after a broken one."""
         self.send_failures = 0
-        self.lag = Histogram(BUS_LAG_BUCKETS)
-        """Seconds from a frame's send on another node to its events heard here (/metrics)."""
 
     # -- the Bus protocol --------------------------------------------------------------------
 
@@ -222,13 +230,6 @@ class RedisBus:
 
         return unsubscribe
 
-    def fault(self) -> str | None:
-        if not self._tasks:
-            return "the bus is not running"
-        if not self.subscribed.is_set():
-            return "the bus is not subscribed to Redis (reconnecting)"
-        return None
-
     def watch_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
         self._lost += (callback,)
 
@@ -236,6 +237,15 @@ class RedisBus:
             self._lost = tuple(c for c in self._lost if c is not callback)
 
         return unwatch
+
+    def fault(self) -> str | None:
+        if self._closing:
+            return "the bus is closed"
+        if not self.subscribed.is_set():
+            since = self._down_since
+            down = "" if since is None else f" for {work_timer() - since:.1f}s"
+            return f"the bus's subscription to Redis is down{down}"
+        return self._send_fault
 
     # -- out ---------------------------------------------------------------------------------
 
@@ -249,6 +259,8 @@ class RedisBus:
                     self.dropped + 1,
                 )
             self.dropped += 1
+        if not queue:
+            self._oldest_at = wall_seconds()
         queue.append(ENCODER.encode(Envelope(*message)))
         self._idle.clear()
         self._wake.set()
@@ -268,26 +280,31 @@ class RedisBus:
                     continue
                 take = min(len(queue), MAX_SEND_EVENTS)
                 batch = [queue.popleft() for _ in range(take)]
+                sent = self._oldest_at
+                if queue:  # the rest's oldest is not known: at least as late as now
+                    self._oldest_at = wall_seconds()
             try:
-                await self._publish_frames(batch)
+                await self._publish_frames(batch, sent)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 # kept and sent again once Redis answers: a frame that did go out is heard
                 # twice by the others, and their seq check drops the repeats
                 self.send_failures += 1
+                self._send_fault = f"publishing to Redis fails ({_reason(exc)})"
                 delay = backoff.next()
                 log.warning("bus publish failed (%s); again in %.2fs", _reason(exc), delay)
                 await asyncio.sleep(delay)
                 continue
             self.sent += len(batch)
+            self._send_fault = None
             batch = []
             backoff.reset()
 
-    async def _publish_frames(self, batch: list[bytes]) -> None:
-        tail = b"]," + ENCODER.encode(wall_seconds()) + b"]"
+    async def _publish_frames(self, batch: list[bytes], sent: float) -> None:
+        head = self._head + ENCODER.encode(sent) + b",["
         frames = [
-            self._head + b",".join(batch[at : at + MAX_FRAME_EVENTS]) + tail
+            head + b",".join(batch[at : at + MAX_FRAME_EVENTS]) + b"]]"
             for at in range(0, len(batch), MAX_FRAME_EVENTS)
         ]
         if len(frames) == 1:
@@ -326,8 +343,7 @@ class RedisBus:
             self.bad_frames += 1
             log.warning("a bus frame that does not decode (%s): %r", exc, data[:80])
             return
-        if frame.sent:
-            self.lag.observe_many(max(0.0, wall_seconds() - frame.sent), len(frame.events))
+        self.lag.observe_many(max(0.0, wall_seconds() - frame.sent), len(frame.events))
         for env in frame.events:
             event = env.event
             own = event.sale if isinstance(event, SaleEvent) else event.lot
@@ -362,6 +378,7 @@ class RedisBus:
                         # its retries are on): from here on nothing is missed, before it might be
                         backoff.reset()
                         self.subscribed.set()
+                        self._down_since = None
                         if not first:
                             self._tell_lost()
                         first = False
@@ -369,6 +386,8 @@ class RedisBus:
                 raise
             except (RedisError, OSError) as exc:
                 self.subscribed.clear()
+                if self._down_since is None:
+                    self._down_since = work_timer()
                 if not first:
                     self.reconnects += 1
                 log.warning("bus subscription lost (%s); subscribing again", _reason(exc))
