@@ -50,7 +50,9 @@ WATCH_PASSWORD = "bench watch pw"
 
 @contextlib.contextmanager
 def admin_watching(
-    server: harness.Server, paths: tuple[str, ...] | None = None
+    server: harness.Server,
+    paths: tuple[str, ...] | None = None,
+    gate: threading.Event | None = None,
 ) -> Iterator[dict[str, int]]:
     """An admin with the analytics page and the integrity panel open: once a second, the
     running sale's report and integrity signals (the page's own refetch pace), in a thread;
@@ -76,6 +78,8 @@ def admin_watching(
         for _ in range(3600):  # bounded: an hour of seconds at most
             if stop.wait(1.0):
                 return
+            if gate is not None and not gate.is_set():
+                continue  # a phase without the admin (phased)
             asked = (f"/api/admin/sales/{sale}/report", f"/api/admin/sales/{sale}/integrity")
             for path in paths or asked:
                 try:
@@ -229,6 +233,81 @@ def server_side(ns: argparse.Namespace) -> dict[str, Any]:
     return {"summary": summary, "ratios": ratios, "runs": runs, "errors": errors}
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of ``pid`` so far, from the scheduler's own nanosecond count
+    (``/proc/PID/task/*/schedstat``: /proc/PID/stat's ticks are 10 ms, too coarse here)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def phased(ns: argparse.Namespace) -> dict[str, Any]:
+    """The same run with and without: one server, live analytics on, a contention of
+    ``--rates``' first rate for the whole run, and an admin watching (the report and the
+    integrity signals each second, over one kept-alive connection) in every other phase of
+    ``--phase-seconds``. Each pair of phases is compared: server CPU watching over not. The
+    listener's own cost, on in both, is measured apart (``listener``). Alternating within one
+    process takes out what differs between processes (the disk's fsync times, where the
+    kernel put the threads), which made separate runs differ by ±25%."""
+    os.environ["BIDWIRE_LIVE_INTEGRITY"] = "1"
+    os.environ["BIDWIRE_ADMIN_PASSWORD"] = WATCH_PASSWORD
+    phases: list[dict[str, float]] = []
+    watching = threading.Event()
+
+    @contextlib.contextmanager
+    def watch(server: harness.Server) -> Iterator[None]:
+        stop = threading.Event()
+
+        def drive() -> None:
+            stop.wait(ns.settle_seconds)  # the load starts, the first asks are made
+            for i in range(2 * ns.phases):
+                if i % 2 == 0:
+                    watching.set()
+                else:
+                    watching.clear()
+                cpu0, t0 = server_cpu_seconds(server.pid), time.monotonic()
+                if stop.wait(ns.phase_seconds):
+                    return
+                cpu1, t1 = server_cpu_seconds(server.pid), time.monotonic()
+                phases.append({"watching": float(i % 2 == 0), "cpu": (cpu1 - cpu0) / (t1 - t0)})
+            watching.clear()
+
+        driver = threading.Thread(target=drive, daemon=True)
+        with admin_watching(server, gate=watching):
+            driver.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                driver.join(5)
+
+    duration = ns.settle_seconds + 2 * ns.phases * ns.phase_seconds + 1
+    try:
+        runs = harness.contention_once(
+            argparse.Namespace(
+                **{**vars(ns), "duration": duration, "rates": ns.rates[:1]}, watch=watch
+            )
+        )
+    finally:
+        os.environ.pop("BIDWIRE_LIVE_INTEGRITY", None)
+        os.environ.pop("BIDWIRE_ADMIN_PASSWORD", None)
+    ratios = [
+        on["cpu"] / off["cpu"]
+        for on, off in zip(phases[0::2], phases[1::2], strict=False)
+        if off["cpu"] > 0
+    ]
+    return {
+        "phases": phases,
+        "ratios": ratios,
+        "ratio": harness.med(ratios),
+        "cpu_watching": harness.med([p["cpu"] for p in phases if p["watching"]]),
+        "cpu_not": harness.med([p["cpu"] for p in phases if not p["watching"]]),
+        "run": runs[0] if runs else None,
+    }
+
+
 def generated_sale(lots: int, bids: int, bidders: int, seed: int = 7) -> SaleTrack:
     """A closed sale of ``bids`` bids spread over ``lots`` lots by ``bidders`` people."""
     rng = random.Random(seed)
@@ -330,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="one short pair and a small sale")
     p.add_argument("--no-server", action="store_true", help="only the scoring, no server")
     p.add_argument("--profile", type=Path, help="py-spy each server into this directory")
+    p.add_argument("--phases", type=int, default=0, help="one server, watched every other phase")
+    p.add_argument("--phase-seconds", type=float, default=5.0)
+    p.add_argument("--settle-seconds", type=float, default=3.0)
     ns = p.parse_args(argv)
     ns.sales = [(100, 10_000, 1_000), (1_000, 100_000, 5_000)]
     if ns.quick:
@@ -350,7 +432,18 @@ def main(argv: list[str] | None = None) -> int:
             f" bidders: {harness.cell_range(s, '{:.2f}')} ms;"
             f" apply {row['apply_us_per_bid']} us/bid (building the events included)"
         )
-    if not ns.no_server:
+    if ns.phases:
+        phased_doc = doc["phased"] = phased(ns)
+        share = heard["cpu_share_at_1000_bids_s"]
+        ratio, cpu_not = phased_doc["ratio"], phased_doc["cpu_not"]["median"] or 1
+        print(
+            f"phased, {ns.phases} pairs of {ns.phase_seconds:g} s at {ns.rates[0]:g} bids/s:"
+            f" server cpu watching/not {harness.cell_range(ratio, '{:.3f}')};"
+            f" cpu {harness.cell_range(phased_doc['cpu_watching'], '{:.3f}')} watching,"
+            f" {harness.cell_range(phased_doc['cpu_not'], '{:.3f}')} not;"
+            f" the listener, on in both, {share / cpu_not:.2%} of the server's cpu"
+        )
+    elif not ns.no_server:
         doc.update(server_side(ns))
         if "summary" in doc:
             for kind in KINDS:

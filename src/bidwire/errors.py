@@ -25,6 +25,7 @@
         ├── LimitsUnavailable unavailable   the shared limits (Redis) do not answer: no new
         │                                   guest name can be held on every node
         ├── LeaseLost        lease_lost     another node holds the sale now (a newer epoch)
+        ├── NotOwner         unavailable    a change asked of a node that does not run the sale
         └── TooEarly         too_early      the database's clock says the deadline has not come
 
 An ordinary refusal (a bid too low, a lot closed) is a result, not an exception:
@@ -137,6 +138,13 @@ class LeaseLost(ServerError):
     epoch: another node took the sale (this one was paused or cut off past its lease)."""
 
     code = "lease_lost"
+
+
+class NotOwner(ServerError):
+    """A change to a sale (an admin's: pause, void, withdraw...) asked of a node of a cluster
+    that does not decide that sale: nothing was stored. Bids are forwarded; these are not yet."""
+
+    code = "unavailable"
 
 
 class TooEarly(ServerError):

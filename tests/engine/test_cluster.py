@@ -19,7 +19,7 @@ from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.cluster import LEASE_MS, MARGIN_MS, Cluster, clock_offset, clock_reading
 from bidwire.engine.house import AuctionHouse
-from bidwire.errors import LeaseLost, TooLate
+from bidwire.errors import LeaseLost, NotOwner, TooLate
 from bidwire.store.memory import MemoryStore
 from bidwire.store.memory_leases import MemoryLeases
 from bidwire.transports.broadcast import Feed
@@ -397,3 +397,17 @@ async def test_a_follower_reads_everything_again_when_the_bus_may_have_lost_even
     n2.house.follow_lost()  # what the bus's watch_lost calls
     await world.settle()
     assert n2.house.lots["a"].seq == 2 and n2.house.lots["a"].high_bidder == "ann"
+
+
+async def test_a_change_asked_of_a_node_that_does_not_run_the_sale_stores_nothing() -> None:
+    world = await three_nodes()
+    n2 = world.nodes["n2"]
+    with pytest.raises(NotOwner, match="run by another server"):
+        await n2.house.pause_sale("s", "admin")
+    with pytest.raises(NotOwner):
+        await n2.house.withdraw_lot("a", "admin")
+    assert [type(e).__name__ for e in world.store.lots["a"].events] == ["LotOpened"]
+    assert [type(e).__name__ for e in world.store.sales["s"].events] == ["SaleStarted"]
+    await world.nodes["n1"].house.pause_sale("s", "admin")  # the owner may
+    await world.settle()
+    assert n2.house.sales["s"].status == "paused"  # and the others follow it

@@ -39,6 +39,7 @@ from bidwire.engine.views import Views
 from bidwire.errors import (
     BadRequest,
     LeaseLost,
+    NotOwner,
     ServerError,
     StoreUnavailable,
     TooLate,
@@ -543,6 +544,8 @@ class AuctionHouse:
         self, events: Sequence[LotEvent], request_key: str | None = None
     ) -> asyncio.Future[None]:
         lot = self.lots[events[0].lot]
+        if self.owned is not None and lot.sale not in self.owned:
+            raise self._not_owner(lot.sale)
         for event in events:
             lot.apply(event)
         self._inflight[lot.id] = self._inflight.get(lot.id, 0) + 1
@@ -728,6 +731,8 @@ class AuctionHouse:
     def _commit_sale(self, sale: Sale, event: SaleEvent) -> asyncio.Task[bool]:
         """Apply a sale's decision at once (the next decision must see it) and queue it in the
         sale's stream; it is published once durable. The task says whether it was stored."""
+        if self.owned is not None and sale.id not in self.owned:
+            raise self._not_owner(sale.id)
         sale.apply(event)
         stored = self.store.append([event])
         self._sale_inflight[sale.id] = self._sale_inflight.get(sale.id, 0) + 1
@@ -908,6 +913,13 @@ class AuctionHouse:
                 if lot_id not in open_ids:
                     self.closed.add(lot_id, spec.id)
         return [spec.id for spec in new]
+
+    def _not_owner(self, sale_id: str) -> NotOwner:
+        """Why this node may not change a sale another node decides (only that node writes)."""
+        return NotOwner(
+            f"sale {sale_id[:64]!r} is run by another server of this house just now; nothing"
+            " was changed: ask again in a moment"
+        )
 
     def busy(self, sale_id: str) -> bool:
         """Whether any of the sale's commits is still in flight."""
