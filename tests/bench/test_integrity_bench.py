@@ -57,3 +57,28 @@ def test_profile_shares_count_the_analytics_and_the_http_stacks(tmp_path: Path) 
     shares = integrity.profile_shares(tmp_path)
     assert shares["on"] == [{"samples": 100, "analytics": 0.09, "http": 0.06}]
     assert shares["poll"] == [{"samples": 100, "analytics": 0.0, "http": 0.02}]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_phased_bench_compares_watched_and_unwatched_phases_of_one_server(
+    tmp_path: Path,
+) -> None:
+    argv = ["--quick", "--phases", "2", "--phase-seconds", "1.5", "--settle-seconds", "1"]
+    assert integrity.main([*argv, "--out-dir", str(tmp_path)]) == 0
+    (out,) = tmp_path.glob("integrity-quick-*.json")
+    phased = json.loads(out.read_text())["phased"]
+    assert [p["watching"] for p in phased["phases"]] == [1.0, 0.0, 1.0, 0.0]
+    assert all(p["cpu"] > 0 for p in phased["phases"])  # the server worked in every phase
+    assert len(phased["ratios"]) == 2 and phased["ratio"]["median"] > 0
+
+
+def test_a_servers_cpu_is_read_from_its_threads(tmp_path: Path) -> None:
+    import os
+    import time
+
+    before = integrity.server_cpu_seconds(os.getpid())
+    end = time.process_time() + 0.05
+    while time.process_time() < end:
+        pass
+    assert integrity.server_cpu_seconds(os.getpid()) - before >= 0.04
