@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from bidwire.cli import main
 from bidwire.domain.events import BidPlaced, LotEvent
@@ -27,10 +27,14 @@ def install(log: TextIO) -> None:
     committed = AuctionHouse._committed
 
     def stamped(
-        self: AuctionHouse, lot_id: str, events: list[LotEvent], future: asyncio.Future[None]
+        self: AuctionHouse,
+        lot_id: str,
+        events: list[LotEvent],
+        future: asyncio.Future[None],
+        *rest: Any,
     ) -> None:
         at = time.time()
-        committed(self, lot_id, events, future)
+        committed(self, lot_id, events, future, *rest)  # the rest: when the commit began
         if future.cancelled() or future.exception() is not None:
             return
         for event in events:
