@@ -115,6 +115,7 @@ def test_the_bus_node_name_and_log_format_come_from_flags_or_the_environment() -
         "node-1",
         "json",
     )
+    assert Settings.build({}, env={"BIDWIRE_CLOCK_SKEW_MS": "-5000"}).clock_skew_ms == -5_000
     flagged = Settings.build({"node_name": "node-2", "log_format": "human"}, env=env)
     assert (flagged.node_name, flagged.log_format) == ("node-2", "human")
 
@@ -125,6 +126,8 @@ def test_the_bus_node_name_and_log_format_come_from_flags_or_the_environment() -
         ({"log_format": "xml"}, "log-format must be human or json, not 'xml'"),
         ({"node_name": "a" * 101}, "node-name must be at most 100 printable characters"),
         ({"node_name": "tab\there"}, "node-name must be at most 100 printable characters"),
+        ({"clock_skew_ms": 86_400_001}, "clock-skew-ms must be within"),
+        ({"clock_skew_ms": -86_400_001}, "clock-skew-ms must be within"),
     ],
 )
 def test_bad_operating_settings_are_refused_in_words(flags: dict[str, str], words: str) -> None:
