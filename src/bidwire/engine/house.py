@@ -211,6 +211,10 @@ class AuctionHouse:
         self.sale_end_hooks: list[Callable[[Sale], Awaitable[None]]] = []
         """Awaited once a sale's end is stored and before it is published: what they add
         (the demo's next run) is there for whoever the end makes look."""
+        self.followed_end_hooks: list[Callable[[Sale], None]] = []
+        """Called when a sale another node decides is seen ended here (from the bus, or read
+        again after a gap): what the owner's end hooks did to the lists, each follower does
+        to its own (the demo's tidy)."""
         self._announced: set[str] = set()
         """Sales whose start is committed and published: only then do their lots open."""
         self._request_keys: OrderedDict[str, KeyedBid] = OrderedDict()
@@ -821,9 +825,15 @@ class AuctionHouse:
             except Exception:
                 log.exception("reloading sale %s", sale_id)
                 await asyncio.sleep(0.5)
-        sale = self.sales[sale_id] = _rebuild_sale(self.sales[sale_id].spec, events)
+        was = self.sales.get(sale_id)
+        if was is None:  # retired meanwhile (it had ended): nothing to read again
+            return
+        sale = self.sales[sale_id] = _rebuild_sale(was.spec, events)
         if sale.started_at is not None:
             self._announced.add(sale_id)
+        if was.ended_at is None and sale.ended_at is not None and not retry:
+            self.closed.sale_ended(sale.spec.lot_ids)  # a follower that missed the end
+            self._followed_end(sale)
         if retry:
             self._set_timer(self.clock.now_ms() + RETRY_MAX_MS)
 
@@ -848,6 +858,7 @@ class AuctionHouse:
                 self._announced.add(sale.id)
             elif isinstance(message.event, SaleEnded):
                 self.closed.sale_ended(sale.spec.lot_ids)
+                self._followed_end(sale)
             return
         lot = self.lots.get(message.key)
         if lot is None or self.owned is None or lot.sale in self.owned:
@@ -863,6 +874,13 @@ class AuctionHouse:
         lot.apply(event)
         if isinstance(event, LotClosed):
             self._retire(lot)
+
+    def _followed_end(self, sale: Sale) -> None:
+        for hook in list(self.followed_end_hooks):
+            try:
+                hook(sale)
+            except Exception:
+                log.exception("sale %s: a followed end's hook failed", sale.id)
 
     def follow_lost(self) -> None:
         """The bus may have lost events without a gap to show it (it reconnected): every
