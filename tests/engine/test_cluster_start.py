@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
 from bidwire.app import add_catalog
@@ -15,7 +16,9 @@ from bidwire.demo import DemoRuns
 from bidwire.domain.commands import Accepted, Actor, PlaceBid
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
+from bidwire.engine.activity import Activity, Who
 from bidwire.errors import BadRequest
+from tests.engine.test_activity import Told
 from tests.engine.test_cluster import World
 
 pytestmark = pytest.mark.timeout(30)
@@ -127,3 +130,38 @@ async def test_a_follower_that_missed_a_runs_end_tidies_when_it_reads_the_sale_a
     await world.settle()
     assert n2.house.sales["demo-2"].ended_at is not None
     assert "demo" in n2.house.retired_sales and "demo" not in n2.house.sales
+
+
+async def test_an_accounts_notice_is_kept_once_in_a_house_of_three_nodes() -> None:
+    # every node hears the sale's events and makes the notices (each tells the people
+    # connected to it), but only the node deciding the sale keeps them in the inbox
+    world = World()
+    await world.store.add_sale(*CATALOG[0])
+    for name in ("n1", "n2", "n3"):
+        await world.start(name)
+    await world.step()
+    await world.store.create_user("ann", "bidder", "x", world.clock.now_ms())
+    told = {name: Told() for name in world.nodes}
+    activities = {
+        name: Activity(node.house, lambda who: None, told[name])
+        for name, node in world.nodes.items()
+    }
+    for activity in activities.values():
+        activity.listen(world.bus)
+    n1, n2, n3 = world.nodes.values()
+    assert n1.house.owned == {"s"}
+    assert isinstance(await n2.house.place_bid(PlaceBid(Actor("ann"), "a", 100)), Accepted)
+    assert isinstance(await n3.house.place_bid(PlaceBid(Actor("bob"), "a", 150)), Accepted)
+    await world.settle()
+    for activity in activities.values():
+        await asyncio.wait_for(activity.settled(), 5)
+    inbox = await world.store.notices("ann", 10)
+    assert [msgspec.json.decode(row.body)["kind"] for row in inbox] == ["outbid"]  # one
+    ann = Who("ann", True)
+    for name in world.nodes:  # each node told its own connections of ann's, if any
+        assert told[name].of(ann) == [("outbid", "a")], name
+    kept_id = inbox[0].id
+    ids = {name: told[name].notices[0][1].notice_id for name in world.nodes}
+    assert ids == {"n1": kept_id, "n2": None, "n3": None}
+    for activity in activities.values():
+        activity.close()

@@ -580,10 +580,16 @@ class Activity:
     async def _send_all(self, decided: Sequence[Decided]) -> None:
         now = self.clock.now_ms()
         out: list[tuple[Who, Notice]] = []
+        keep: list[bool] = []
         for item in decided:
             lot = await self._lot(item.lot)
             if lot is None:
                 continue
+            # every node of a cluster hears the sale and tells its own connections; only the
+            # node deciding the sale keeps the notice in the inbox, or it would be kept once
+            # a node (its live copy on the others has no notice_id)
+            owned = self.house.owned
+            decides = owned is None or lot.sale in owned
             if item.to is not None:
                 people = [Who(item.to, await self._is_account(item.to))]
             else:
@@ -606,7 +612,8 @@ class Activity:
                 now,
             )
             out += [(who, notice) for who in people]
-        kept = [i for i, (who, _) in enumerate(out) if who.account]
+            keep += [decides and who.account for who in people]
+        kept = [i for i, kept_here in enumerate(keep) if kept_here]
         ids: list[int | None] = []
         if kept:
             try:
