@@ -16,7 +16,7 @@ from bidwire import logs, metrics
 from bidwire.accounts.service import Accounts
 from bidwire.bus import open_bus
 from bidwire.bus.redis_mailbox import open_redis_mailbox
-from bidwire.catalog import Defaults, load_catalog
+from bidwire.catalog import Catalog, Defaults, load_catalog
 from bidwire.clock import Clock, OffsetClock, SystemClock
 from bidwire.demo import DemoRuns
 from bidwire.engine.cluster import Cluster, Leases, clock_offset, clock_reading
@@ -114,8 +114,7 @@ async def serve(
             await cluster.step()  # the sales nobody holds are this node's before it listens
         defaults = catalog_defaults(settings)
         if not house.sales and settings.catalog:
-            for sale, lots in load_catalog(settings.catalog, defaults):
-                await house.add_sale(sale, lots)
+            await add_catalog(house, load_catalog(settings.catalog, defaults))
         elif settings.demo:
             # a fresh store, or every earlier sale is over: the samples go on the block again;
             # then run after run, each announced before it starts (bidwire/demo.py)
@@ -219,6 +218,24 @@ async def serve(
             with contextlib.suppress(TimeoutError):  # guests' last use, before the store closes
                 await asyncio.wait_for(gate.settled(), SHUTDOWN_GRACE_SECONDS)
         logs.announce("bidwire stopped")
+
+
+async def add_catalog(house: AuctionHouse, catalog: Catalog) -> None:
+    """Put a catalog's sales in the store at start. Several nodes of a cluster started on an
+    empty store each try to: a sale another node added first is refused by the store
+    (BadRequest), and learned from it instead; any other clash stops the start."""
+    for sale, lots in catalog:
+        if house.owned is not None and sale.id in house.sale_ids():
+            continue  # learned with an earlier one: that node has added this one too
+        try:
+            await house.add_sale(sale, lots)
+        except BadRequest:
+            if house.owned is None:
+                raise
+            await house.learn_catalog()
+            known = house.sales.get(sale.id)
+            if known is None or known.spec.lot_ids != sale.lot_ids:
+                raise  # not the same sale: an id of it is taken by another
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

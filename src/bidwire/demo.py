@@ -13,6 +13,8 @@ Principles:
   bids stay in the store (the audit trail; an admin still reads a lot's bids by its id), and a
   restart retires them again. Reusing one sale instead would have meant reopening closed lots.
 - A demo run is told by its id and title, so an admin's own sales are never touched.
+- Several nodes (a cluster): the node deciding a run adds the next in its end hook; the
+  others learn it from the store and tidy their own lists when they see a run end.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class DemoRuns:
         if now and not self._waiting():
             await self.next_run(None)
         self.house.sale_end_hooks.append(self._ended)
+        self.house.followed_end_hooks.append(self._followed_end)
 
     def runs(self) -> list[Sale]:
         return [s for s in self.house.sales.values() if run_number(s.spec) is not None]
@@ -69,6 +72,12 @@ class DemoRuns:
         assert sale.ended_at is not None
         await self.next_run(sale.ended_at + self.pause_ms)
         self.tidy()
+
+    def _followed_end(self, sale: Sale) -> None:
+        """Another node decides the runs (a cluster): it adds the next; this one keeps its
+        own lists as short as that node's."""
+        if run_number(sale.spec) is not None:
+            self.tidy()
 
     async def next_run(self, starts_at: int | None) -> SaleSpec:
         """The five items again, in a sale starting at ``starts_at`` (now if None)."""

@@ -141,8 +141,9 @@ class LeaseLost(ServerError):
 
 
 class NotOwner(ServerError):
-    """A change to a sale (an admin's: pause, void, withdraw...) asked of a node of a cluster
-    that does not decide that sale: nothing was stored. Bids are forwarded; these are not yet."""
+    """A change to a sale (an admin's: pause, void, withdraw...) that no node could make now:
+    the node asked does not decide the sale and could not hand it to the one that does (no node
+    holds it, the change came forwarded from another node, or the owner did not answer)."""
 
     code = "unavailable"
 
@@ -152,6 +153,37 @@ class TooEarly(ServerError):
     deadline has not come: this node's clock runs fast. Nothing was stored."""
 
     code = "too_early"
+
+
+_BY_CODE: dict[str, type[BidwireError]] = {
+    cls.code: cls
+    for cls in (
+        BadJson,
+        UnknownType,
+        BadRequest,
+        BadAmount,
+        UnknownLot,
+        UnknownSale,
+        NotAuthenticated,
+        Forbidden,
+        RateLimited,
+        NotClosed,
+        TooLate,
+        StoreUnavailable,
+        LeaseLost,
+        TooEarly,
+    )
+}
+
+
+def error_from_code(code: str, message: str) -> BidwireError:
+    """The error another node answered with, by its wire code and words: the class this code
+    names here (``unavailable`` is StoreUnavailable), so a transport shows it as if it were
+    this node's own; a code unknown here is a ServerError saying it."""
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        return ServerError(f"{message} ({code[:32]})")
+    return cls(message)
 
 
 class CatalogError(ValueError):

@@ -325,6 +325,39 @@ def test_a_buy_now_is_won_by_its_buyer() -> None:
     assert rules.settle() == [Decided("won", "a", "cy", 900, None)]
 
 
+def test_the_rules_drop_events_heard_twice_as_a_bus_between_nodes_may_repeat_them() -> None:
+    rules = NoticeRules()
+    opened = LotOpened("a", 1, "s", "A", "", "USD", 100, 100, 200_000, 0)
+    rules.apply(opened)
+    rules.apply(opened)
+    assert rules.settle() == [Decided("watched_opened", "a", None, None, 200_000)]  # once
+    ann = BidPlaced("a", 2, 100, "ann", 200_000, 110, 1)
+    rules.apply(ann)
+    rules.settle()
+    rules.apply(BidPlaced("a", 3, 200, "bob", 200_000, 210, 2))
+    assert rules.settle() == [Decided("outbid", "a", "ann", 200, None)]
+    rules.apply(ann)  # ann's old bid again, late: bob still leads, nobody was outbid
+    assert rules.settle() == []
+    assert rules.lots["a"].leader == "bob"
+    won = LotClosed("a", 4, "sold", "bob", 200, 5, "no_bids")
+    rules.apply(won)
+    assert rules.settle() == [Decided("won", "a", "bob", 200, None)]
+    for event in (won, opened, ann):  # after the close, nothing of the lot tells anyone
+        rules.apply(event)
+    assert rules.settle() == [] and "a" not in rules.lots
+
+
+def test_the_rules_go_on_from_the_newest_event_after_a_gap() -> None:
+    rules = NoticeRules()
+    rules.track("a", "ann", 100, 200_000, opening_ms=600_000, seq=5)
+    rules.apply(BidPlaced("a", 4, 90, "cy", 200_000, 100, 1))  # older than what we began at
+    assert rules.settle() == [] and rules.lots["a"].leader == "ann"
+    # seqs 6 and 7 never came (a bus lost them): 8 is taken as it stands
+    rules.apply(BidPlaced("a", 8, 300, "bob", 250_000, 310, 3))
+    assert rules.settle() == [Decided("outbid", "a", "ann", 300, None)]
+    assert rules.lots["a"].ends_at == 250_000 and rules.next_wake() == 190_000
+
+
 def test_guest_watch_lists_are_bounded() -> None:
     holders = {f"g{i}": object() for i in range(5)}
     guests = GuestWatches(holders.get, most=3)

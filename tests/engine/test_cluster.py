@@ -6,7 +6,7 @@ Redis in tests/e2e; here every step is driven by hand, so each outcome is exact.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -14,12 +14,19 @@ import pytest
 from bidwire.bus.memory import MemoryBus
 from bidwire.clock import FakeClock, OffsetClock
 from bidwire.domain.commands import Accepted, Actor, BuyNow, PlaceBid
-from bidwire.domain.events import BidPlaced, LotClosed, LotExtended
+from bidwire.domain.events import BidPlaced, BidVoided, LotClosed, LotExtended
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.cluster import LEASE_MS, MARGIN_MS, Cluster, clock_offset, clock_reading
 from bidwire.engine.house import AuctionHouse
-from bidwire.errors import LeaseLost, NotOwner, TooLate
+from bidwire.errors import (
+    BadRequest,
+    LeaseLost,
+    NotOwner,
+    ServerError,
+    TooLate,
+    UnknownSale,
+)
 from bidwire.store.memory import MemoryStore
 from bidwire.store.memory_leases import MemoryLeases
 from bidwire.transports.broadcast import Feed
@@ -72,7 +79,9 @@ class World:
         house = AuctionHouse(self.store, self.bus, feed.published, clock)
         await house.load()
         cluster = Cluster(house, self.leases, name, clock, synced=clock)
-        forwarder = Forwarder(name, cluster, house, timeout_ms=ASK_TIMEOUT_MS)
+        forwarder = Forwarder(
+            name, cluster, house, timeout_ms=ASK_TIMEOUT_MS, admin_timeout_ms=ASK_TIMEOUT_MS
+        )
         forwarder.mailbox = self.hub.join(name, forwarder.received)
         house.forwarder = forwarder
         unfollow = self.bus.subscribe(house.follow)
@@ -399,15 +408,128 @@ async def test_a_follower_reads_everything_again_when_the_bus_may_have_lost_even
     assert n2.house.lots["a"].seq == 2 and n2.house.lots["a"].high_bidder == "ann"
 
 
-async def test_a_change_asked_of_a_node_that_does_not_run_the_sale_stores_nothing() -> None:
+def types(events: Sequence[object]) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+async def test_a_sale_paused_resumed_and_cancelled_at_other_nodes_by_its_owner() -> None:
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    await n2.house.pause_sale("s", "admin")  # n1 decides the sale; n2 hands it the change
+    await world.settle()
+    assert types(world.store.sales["s"].events) == ["SaleStarted", "SalePaused"]
+    assert types(world.store.lots["a"].events) == ["LotOpened", "LotPaused"]
+    for node in (n1, n2, n3):
+        assert node.house.sales["s"].status == "paused"
+        assert node.house.lots["a"].status == "paused"
+    await n3.house.resume_sale("s", "admin")
+    await world.settle()
+    assert all(node.house.sales["s"].status == "running" for node in (n1, n2, n3))
+    await n2.house.cancel_sale("s", "admin")
+    await world.settle()
+    assert types(world.store.sales["s"].events)[-1] == "SaleEnded"
+    assert all(node.house.sales["s"].ended_at is not None for node in (n1, n2, n3))
+    assert "a" not in n3.house.lots  # withdrawn with the sale, and followed
+    actions = [(actor, action) for _, actor, action, _ in world.store.audit_entries]
+    assert actions == [
+        ("admin", "pause-sale"),
+        ("admin", "resume-sale"),
+        ("admin", "cancel-sale"),
+    ]  # audited once, by the owner, under the admin's name
+
+
+async def test_a_bid_voided_and_a_lot_withdrawn_at_another_node() -> None:
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    assert isinstance(await n2.house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+    assert isinstance(await n3.house.place_bid(PlaceBid(BOB, "a", 150)), Accepted)
+    await world.settle()
+    voided = await n3.house.void_bid("a", 3, "admin")
+    assert isinstance(voided, BidVoided) and voided.voided == [3]  # the owner's event, back
+    assert voided.bidder == "ann" and voided.amount == 100
+    await world.settle()
+    for node in (n1, n2, n3):
+        assert node.house.lots["a"].high_bidder == "ann"
+    await n2.house.withdraw_lot("a", "admin")
+    await world.settle()
+    closed = world.store.lots["a"].events[-1]
+    assert isinstance(closed, LotClosed) and closed.reason == "withdrawn"
+    assert all("a" not in node.house.lots for node in (n1, n2, n3))
+
+
+async def test_a_held_sale_started_lots_added_and_edited_at_other_nodes() -> None:
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    held = SaleSpec("h", "Held", ("c",), gap_ms=2_000, held=True)
+    await n1.house.add_sale(held, [LotSpec(id="c", title="C", starting_price=10)])
+    await world.step()
+    owner = next(n for n in (n1, n2, n3) if "h" in n.cluster.held)
+    other = next(n for n in (n1, n2, n3) if n is not owner)
+    edited = LotSpec(id="c", title="C, cleaned", starting_price=20, reserve=500)
+    await other.house.update_lot("c", edited, "admin")
+    assert owner.house.lots["c"].spec == edited
+    await other.house.add_lots("h", [LotSpec(id="d", title="D", starting_price=10)], "admin")
+    assert owner.house.sales["h"].spec.lot_ids == ("c", "d") and "d" in owner.house.lots
+    await world.step()  # the others read what changed in the catalog
+    for node in (n1, n2, n3):
+        assert node.house.lots["c"].spec == edited
+        assert node.house.sales["h"].spec.lot_ids == ("c", "d") and node.house.knows("d")
+    await other.house.start_sale("h", "admin")
+    await world.settle()
+    for node in (n1, n2, n3):
+        assert node.house.sales["h"].started_at is not None
+        assert node.house.lots["c"].status == "open"
+    placed = await other.house.place_bid(PlaceBid(ANN, "c", 20))  # at the edited price
+    assert isinstance(placed, Accepted), placed
+
+
+async def test_an_owners_refusal_comes_back_in_its_words() -> None:
     world = await three_nodes()
     n2 = world.nodes["n2"]
-    with pytest.raises(NotOwner, match="run by another server"):
+    with pytest.raises(BadRequest, match="has already started"):
+        await n2.house.start_sale("s", "admin")
+    await n2.house.pause_sale("s", "admin")
+    with pytest.raises(BadRequest) as again:
         await n2.house.pause_sale("s", "admin")
-    with pytest.raises(NotOwner):
+    assert again.value.code == "bad_request" and "not running" in str(again.value)
+    with pytest.raises(BadRequest, match="no standing bid"):
+        await n2.house.void_bid("a", 1, "admin")
+    with pytest.raises(UnknownSale):
+        await n2.house.pause_sale("nope", "admin")
+    assert n2.forwarder.late == 0
+
+
+async def test_a_change_asked_of_a_dead_owner_is_answered_unavailable_in_time() -> None:
+    world = await three_nodes()
+    n2 = world.nodes["n2"]
+    world.hub.cut.add("n1")  # n1 is gone; its lease has not run out, so n2 still asks it
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(NotOwner, match="did not answer in time") as late:
+        await n2.house.pause_sale("s", "admin")
+    assert late.value.code == "unavailable"
+    assert asyncio.get_running_loop().time() - started < 1.0  # the test's 100 ms, not forever
+    assert n2.forwarder.late == 1
+    assert types(world.store.sales["s"].events) == ["SaleStarted"]
+
+
+async def test_a_forwarded_change_reaching_a_node_that_lost_the_sale_is_refused() -> None:
+    world = await three_nodes()
+    n1, n2, _ = world.nodes.values()
+    n1.house.release("s")  # as if its lease were lost, before n2 has heard
+    with pytest.raises(ServerError, match="run by another server") as refused:
+        await n2.house.pause_sale("s", "admin")  # n1's refusal, in its words
+    assert refused.value.code == "unavailable"
+    with pytest.raises(ServerError, match="run by another server"):
         await n2.house.withdraw_lot("a", "admin")
-    assert [type(e).__name__ for e in world.store.lots["a"].events] == ["LotOpened"]
-    assert [type(e).__name__ for e in world.store.sales["s"].events] == ["SaleStarted"]
-    await world.nodes["n1"].house.pause_sale("s", "admin")  # the owner may
-    await world.settle()
-    assert n2.house.sales["s"].status == "paused"  # and the others follow it
+    assert types(world.store.lots["a"].events) == ["LotOpened"]
+    assert types(world.store.sales["s"].events) == ["SaleStarted"]
+    assert n2.forwarder.late == 0  # refused at once, not left to time out
+
+
+async def test_a_change_with_no_node_to_run_it_is_refused_at_once() -> None:
+    world = await three_nodes()
+    n2 = world.nodes["n2"]
+    n2.cluster.owners.clear()  # between leases: nobody holds the sale
+    with pytest.raises(NotOwner, match="no server runs this sale"):
+        await n2.house.pause_sale("s", "admin")
+    assert types(world.store.sales["s"].events) == ["SaleStarted"]

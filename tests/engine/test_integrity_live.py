@@ -4,9 +4,12 @@ log; and a restarted house that rebuilds a running sale's scores from its log.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 import pytest
 
+from bidwire.bus import Bus, Message
 from bidwire.clock import FakeClock
 from bidwire.domain.commands import Actor, PlaceBid
 from bidwire.domain.lot import LotSpec
@@ -180,6 +183,49 @@ async def test_a_running_sale_is_scored_at_most_twice_a_second() -> None:
     clock.advance(1)
     fresh = await integrity.report("s")
     assert fresh is not first and fresh.ts == clock.now_ms()
+    integrity.close()
+    await house.stop()
+    feed.close()
+
+
+class LossyBus:
+    """The bus between nodes as a follower may hear it: every message twice, and those
+    ``lost`` picks never (the house's own bus beneath)."""
+
+    def __init__(self, bus: Bus, lost: Callable[[int], bool]) -> None:
+        self.handlers: list[Callable[[Message], None]] = []
+        self.lost = lost
+        self.count = 0
+        bus.subscribe(self._relay)
+
+    def subscribe(self, handler: Callable[[Message], None]) -> Callable[[], None]:
+        self.handlers.append(handler)
+        return lambda: self.handlers.remove(handler)
+
+    def _relay(self, message: Message) -> None:
+        self.count += 1
+        if self.lost(self.count):
+            return
+        for handler in list(self.handlers):
+            handler(message)
+            handler(message)
+
+
+async def test_scores_heard_over_a_bus_that_repeats_and_loses_events_are_the_logs() -> None:
+    clock, store = FakeClock(T0), MemoryStore()
+    house, feed = await open_house(store, clock, SHILL_SALE)
+    bus = LossyBus(house.bus, lambda n: 20 <= n < 26)  # six events in the middle never come
+    integrity = Integrity(house)
+    integrity.listen(bus)  # type: ignore[arg-type]
+    await integrity.settled()
+    await play(house, feed, clock, timeline(SHILL_SALE))
+    await integrity.settled()
+    assert bus.count > 30 and "s" in integrity.tracks  # still followed live
+    clock.advance(1_000)  # past the last report's reuse
+    live = await integrity.report("s")
+    expected = score_sale(await logged_track(store, SHILL_SALE), clock.now_ms())
+    assert msgspec.to_builtins(live.bidders) == msgspec.to_builtins(expected)
+    assert [b.bidder for b in live.bidders if b.flagged] == ["sam"]
     integrity.close()
     await house.stop()
     feed.close()

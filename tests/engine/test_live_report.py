@@ -13,7 +13,7 @@ import pytest
 
 from bidwire.clock import FakeClock
 from bidwire.domain.commands import Actor, PlaceBid
-from bidwire.domain.events import BidPlaced
+from bidwire.domain.events import BidPlaced, LotClosed, LotOpened
 from bidwire.domain.lot import LotSpec
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.house import AuctionHouse
@@ -153,3 +153,23 @@ async def test_lots_open_before_it_listened_are_caught_up_from_their_logs(
         assert report_json(await sale_report(store, SALE, now, later)) == from_the_log
         later.close()
         await house.stop()
+
+
+def test_a_lot_left_to_the_store_is_never_followed_again_whatever_the_bus_repeats() -> None:
+    # a follower's bus may repeat an event and lose others (issue 14): a lot opened again by a
+    # repeated lot_opened, after its close or a gap, would count an opening and no bids
+    live = LiveFacts(lambda lot_id: 10_000)
+    opened = {
+        lot: LotOpened(lot, 1, "s", lot.upper(), "", "USD", 100, 100, T0 + 60_000, T0)
+        for lot in ("a", "b")
+    }
+    live.apply(opened["a"])
+    live.apply(BidPlaced("a", 2, 100, "ann", T0 + 60_000, 110, T0 + 1))
+    live.apply(opened["a"])  # a repeat: changes nothing
+    live.apply(LotClosed("a", 3, "sold", "ann", 100, T0 + 2, "no_bids"))
+    live.apply(opened["b"])
+    live.apply(BidPlaced("b", 3, 100, "bob", T0 + 60_000, 110, T0 + 3))  # seq 2 was lost
+    assert live.lots == {}
+    live.apply(opened["a"])
+    live.apply(opened["b"])
+    assert live.lots == {}  # both stay the store's to count

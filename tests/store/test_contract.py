@@ -25,7 +25,7 @@ from bidwire.domain.events import (
 from bidwire.domain.lot import Lot, LotSnapshot, LotSpec
 from bidwire.domain.money import FixedIncrement
 from bidwire.domain.sale import SaleSpec
-from bidwire.errors import BidwireError, Conflict, SeqConflict
+from bidwire.errors import BadRequest, BidwireError, Conflict, SeqConflict
 from bidwire.store import Catalog, EventLog, Store, load_house, open_store
 from bidwire.store.base import ListingEntry, LotLog, stored_lots
 from tests.store.pg import fresh_schema
@@ -71,6 +71,17 @@ async def test_lots_added_to_a_sale_come_back_at_its_end(store: Store) -> None:
     house = await load_house(store)
     assert [s.spec for s in house.sales] == [grown]
     assert [lot.spec for lot in house.lots] == [*LOTS, *more]
+
+
+async def test_a_sale_added_again_is_refused_as_a_bad_request(store: Store) -> None:
+    # several nodes starting on one empty store each add the catalog: the second must know
+    # the refusal for what it is (BadRequest, whichever store) to learn the sale instead
+    with pytest.raises(BadRequest, match="s"):
+        await store.add_sale(SALE, LOTS)
+    with pytest.raises(BadRequest):
+        await store.add_sale(SaleSpec("t", "Other", ("w",)), [LOTS[0]])  # a lot id taken
+    house = await load_house(store)
+    assert [s.spec for s in house.sales] == [SALE] and [lot.spec for lot in house.lots] == LOTS
 
 
 async def test_append_in_order_and_read_back(store: Store) -> None:

@@ -62,6 +62,8 @@ MAX_PAGE = 200
 WON_SHOWN = 100
 """The most recent wins listed (``owed`` counts them all)."""
 MAX_GUESTS = 10_000
+MAX_CLOSED_KEPT = 10_000
+"""Lots whose close the rules remember, so a repeat of any of their events tells no one."""
 """Guests whose watch lists are kept in memory (the least recently used go first)."""
 ACCOUNT_CACHE = 10_000
 """Names known to be (or not be) an account's, so a notice seldom asks the store."""
@@ -221,13 +223,21 @@ class _Tracked:
     warned: bool = False
     armed: int | None = None
     """When its end notice is queued for (one heap entry per deadline, not one per bid)."""
+    seq: int = 0
+    """The last event's: on a follower, the bus between nodes may repeat an event."""
 
 
 @dataclass(slots=True)
 class NoticeRules:
     """What is worth a notice, from the events in commit order and ``now_ms`` (no clock, no
     I/O). ``apply`` each event; ``settle`` once the loop turn's commits are in; ``due`` when
-    ``next_wake`` comes."""
+    ``next_wake`` comes.
+
+    On a node that follows another's sale the events come over a bus that may repeat one or
+    lose some: a repeat (a seq not above the lot's last, or any event of a lot closed) is
+    dropped, so nobody is told twice or told of a lead they no longer hold; after a gap the
+    next event is taken as it stands (each carries the lot's standing), and what the missing
+    ones would have told is not told."""
 
     ending_ms: int = ENDING_MS
     lots: dict[str, _Tracked] = field(default_factory=dict)
@@ -236,6 +246,8 @@ class NoticeRules:
     """Lots that moved this turn -> who led before the turn."""
     _pending: list[Decided] = field(default_factory=list)
     _wakes: list[tuple[int, str]] = field(default_factory=list)
+    _closed: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    """The lots closed lately, oldest first (a closed lot never opens again)."""
 
     def track(
         self,
@@ -244,21 +256,28 @@ class NoticeRules:
         amount: int | None,
         ends_at: int | None,
         opening_ms: int,
+        seq: int = 0,
     ) -> None:
-        """A lot open (or paused) before we listened (a start): its state as published, and
-        how long it opened for (its catalogue's window)."""
-        self.lots[lot] = _Tracked(leader, amount, ends_at, opening_ms > self.ending_ms)
+        """A lot open (or paused) before we listened (a start): its state as published at
+        ``seq``, and how long it opened for (its catalogue's window)."""
+        self.lots[lot] = _Tracked(leader, amount, ends_at, opening_ms > self.ending_ms, seq=seq)
         self._arm(lot)
 
     def apply(self, event: LotEvent) -> None:
         lot_id = event.lot
+        tracked = self.lots.get(lot_id)
+        if tracked is not None:
+            if event.seq <= tracked.seq:
+                return  # heard before
+            tracked.seq = event.seq
+        elif lot_id in self._closed:
+            return
         if isinstance(event, LotOpened):
             long = event.ends_at - event.ts > self.ending_ms
-            self.lots[lot_id] = _Tracked(None, None, event.ends_at, long)
+            self.lots[lot_id] = _Tracked(None, None, event.ends_at, long, seq=event.seq)
             self._pending.append(Decided("watched_opened", lot_id, None, None, event.ends_at))
             self._arm(lot_id)
             return
-        tracked = self.lots.get(lot_id)
         if tracked is None:
             return
         if isinstance(event, BidPlaced):
@@ -285,6 +304,9 @@ class NoticeRules:
             tracked.ends_at = None
         elif isinstance(event, LotClosed):
             del self.lots[lot_id]
+            self._closed[lot_id] = None
+            if len(self._closed) > MAX_CLOSED_KEPT:
+                self._closed.popitem(last=False)
             if event.outcome == "sold" and event.winner is not None:
                 self._pending.append(Decided("won", lot_id, event.winner, event.amount, None))
                 if lot_id in self._before:  # a bid and the close in one turn
@@ -479,7 +501,9 @@ class Activity:
             if lot.status in ("open", "paused"):
                 ends = lot.ends_at if lot.status == "open" else None
                 window = lot.spec.opening_ms
-                self.rules.track(lot.id, lot.high_bidder, lot.high_amount, ends, window)
+                self.rules.track(
+                    lot.id, lot.high_bidder, lot.high_amount, ends, window, seq=lot.seq
+                )
         self._unsubscribe = bus.subscribe(self._heard)
         self._arm()
 
@@ -556,10 +580,16 @@ class Activity:
     async def _send_all(self, decided: Sequence[Decided]) -> None:
         now = self.clock.now_ms()
         out: list[tuple[Who, Notice]] = []
+        keep: list[bool] = []
         for item in decided:
             lot = await self._lot(item.lot)
             if lot is None:
                 continue
+            # every node of a cluster hears the sale and tells its own connections; only the
+            # node deciding the sale keeps the notice in the inbox, or it would be kept once
+            # a node (its live copy on the others has no notice_id)
+            owned = self.house.owned
+            decides = owned is None or lot.sale in owned
             if item.to is not None:
                 people = [Who(item.to, await self._is_account(item.to))]
             else:
@@ -582,7 +612,8 @@ class Activity:
                 now,
             )
             out += [(who, notice) for who in people]
-        kept = [i for i, (who, _) in enumerate(out) if who.account]
+            keep += [decides and who.account for who in people]
+        kept = [i for i, kept_here in enumerate(keep) if kept_here]
         ids: list[int | None] = []
         if kept:
             try:

@@ -16,7 +16,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from bidwire.bus import Bus, Message
 from bidwire.clock import Clock, work_timer
@@ -47,12 +47,43 @@ from bidwire.errors import (
     UnknownSale,
 )
 from bidwire.metrics import COMMIT_BUCKETS, Histogram
-from bidwire.store.base import EVENT_DECODER, Store, StoredLot, load_house
+from bidwire.store.base import EVENT_DECODER, CatalogLot, Store, StoredLot, load_house
 
 log = logging.getLogger("bidwire.house")
 
 Answer = Callable[[Accepted | Refusal], None]
 BuyAnswer = Callable[[LotClosed | Refusal], None]
+
+
+AdminKind = Literal[
+    "start-sale",
+    "pause-sale",
+    "resume-sale",
+    "cancel-sale",
+    "void-bid",
+    "withdraw-lot",
+    "update-lot",
+    "add-lots",
+]
+"""An admin's change to one sale, named as the audit log names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdminOp:
+    """An admin's change as a value: what a node that does not decide the sale sends to the
+    one that does, which makes it as its own (``run_admin``) and audits it under ``by``."""
+
+    kind: AdminKind
+    by: str
+    target: str
+    """The sale's id (start, pause, resume, cancel, add lots) or the lot's (void, withdraw,
+    update)."""
+    at_ms: int | None = None
+    """start-sale: when (None: now)."""
+    seq: int = 0
+    """void-bid: the bid's seq."""
+    lots: tuple[LotSpec, ...] = ()
+    """update-lot: the lot's new spec; add-lots: the new lots."""
 
 
 class Forwarder(Protocol):
@@ -61,6 +92,10 @@ class Forwarder(Protocol):
     def bid(self, sale_id: str, command: PlaceBid, answer: Answer) -> None: ...
 
     async def buy_now(self, sale_id: str, command: BuyNow) -> LotClosed | Refusal: ...
+
+    async def admin(self, sale_id: str, op: AdminOp) -> BidVoided | None:
+        """The owner's answer: done (a void's event), or its error raised here."""
+        ...
 
 
 NO_OWNER = Refusal(
@@ -176,6 +211,10 @@ class AuctionHouse:
         self.sale_end_hooks: list[Callable[[Sale], Awaitable[None]]] = []
         """Awaited once a sale's end is stored and before it is published: what they add
         (the demo's next run) is there for whoever the end makes look."""
+        self.followed_end_hooks: list[Callable[[Sale], None]] = []
+        """Called when a sale another node decides is seen ended here (from the bus, or read
+        again after a gap): what the owner's end hooks did to the lists, each follower does
+        to its own (the demo's tidy)."""
         self._announced: set[str] = set()
         """Sales whose start is committed and published: only then do their lots open."""
         self._request_keys: OrderedDict[str, KeyedBid] = OrderedDict()
@@ -786,9 +825,15 @@ class AuctionHouse:
             except Exception:
                 log.exception("reloading sale %s", sale_id)
                 await asyncio.sleep(0.5)
-        sale = self.sales[sale_id] = _rebuild_sale(self.sales[sale_id].spec, events)
+        was = self.sales.get(sale_id)
+        if was is None:  # retired meanwhile (it had ended): nothing to read again
+            return
+        sale = self.sales[sale_id] = _rebuild_sale(was.spec, events)
         if sale.started_at is not None:
             self._announced.add(sale_id)
+        if was.ended_at is None and sale.ended_at is not None and not retry:
+            self.closed.sale_ended(sale.spec.lot_ids)  # a follower that missed the end
+            self._followed_end(sale)
         if retry:
             self._set_timer(self.clock.now_ms() + RETRY_MAX_MS)
 
@@ -813,6 +858,7 @@ class AuctionHouse:
                 self._announced.add(sale.id)
             elif isinstance(message.event, SaleEnded):
                 self.closed.sale_ended(sale.spec.lot_ids)
+                self._followed_end(sale)
             return
         lot = self.lots.get(message.key)
         if lot is None or self.owned is None or lot.sale in self.owned:
@@ -828,6 +874,13 @@ class AuctionHouse:
         lot.apply(event)
         if isinstance(event, LotClosed):
             self._retire(lot)
+
+    def _followed_end(self, sale: Sale) -> None:
+        for hook in list(self.followed_end_hooks):
+            try:
+                hook(sale)
+            except Exception:
+                log.exception("sale %s: a followed end's hook failed", sale.id)
 
     def follow_lost(self) -> None:
         """The bus may have lost events without a gap to show it (it reconnected): every
@@ -891,10 +944,11 @@ class AuctionHouse:
         asks each beat), read from the store and followed; their ids."""
         specs, entries = await self.store.catalog(closed=False)
         new = [spec for spec in specs if spec.id not in self.sale_ids()]
-        if not new:
-            return []
+        added = self._learn_changes(specs, entries)
         ids = {spec.id for spec in new}
-        entries = [entry for entry in entries if entry.sale in ids]
+        entries = [entry for entry in entries if entry.sale in ids] + added
+        if not entries and not new:
+            return []
         logs = await self.store.lot_logs([entry.spec.id for entry in entries])
         for spec in new:
             sale = self.sales[spec.id] = _rebuild_sale(spec, await self.store.sale_log(spec.id))
@@ -913,6 +967,35 @@ class AuctionHouse:
                 if lot_id not in open_ids:
                     self.closed.add(lot_id, spec.id)
         return [spec.id for spec in new]
+
+    def _learn_changes(
+        self, specs: Sequence[SaleSpec], entries: Sequence[CatalogLot]
+    ) -> list[CatalogLot]:
+        """What the owners of followed sales changed in the catalog (a start or schedule, lots
+        added, a lot edited): no event carries it, so it is read here, and a takeover starts
+        from it. Returns the lots added, to be tracked as a new sale's are."""
+        followed = {
+            spec.id: spec
+            for spec in specs
+            if spec.id in self.sales and self.owned is not None and spec.id not in self.owned
+        }
+        for sale_id, spec in followed.items():
+            if self.sales[sale_id].spec != spec and sale_id not in self._spec_writes:
+                self.sales[sale_id].spec = spec
+        added: list[CatalogLot] = []
+        for entry in entries:
+            if entry.sale not in followed:
+                continue
+            lot = self.lots.get(entry.spec.id)
+            if lot is None:
+                if not self.knows(entry.spec.id):
+                    added.append(entry)
+            elif lot.status == "scheduled" and lot.spec != entry.spec:
+                lot.spec = entry.spec
+                view = self.views.lots.get(lot.id)
+                if view is not None:
+                    view.spec = entry.spec
+        return added
 
     def _not_owner(self, sale_id: str) -> NotOwner:
         """Why this node may not change a sale another node decides (only that node writes)."""
@@ -991,10 +1074,15 @@ class AuctionHouse:
         await self._audit(by, "create-sale", f"{sale.id} ({len(lots)} lots)")
         self.run_due()
 
-    async def update_lot(self, lot_id: str, spec: LotSpec, by: str) -> None:
+    async def update_lot(
+        self, lot_id: str, spec: LotSpec, by: str, *, forwarded: bool = False
+    ) -> None:
         lot = await self._lot(lot_id)
         if spec.id != lot_id:
             raise BadRequest("a lot's id cannot change")
+        if self._elsewhere(lot.sale, forwarded):
+            await self._ask_owner(lot.sale, AdminOp("update-lot", by, lot_id, lots=(spec,)))
+            return
         if lot.status != "scheduled":
             raise BadRequest(f"{lot.spec.title} has opened; only lots not yet open can be edited")
         await self.store.save_specs(None, [spec])
@@ -1002,10 +1090,15 @@ class AuctionHouse:
         self.views.lots[lot_id].spec = spec
         await self._audit(by, "update-lot", lot_id)
 
-    async def add_lots(self, sale_id: str, lots: Sequence[LotSpec], by: str) -> None:
+    async def add_lots(
+        self, sale_id: str, lots: Sequence[LotSpec], by: str, *, forwarded: bool = False
+    ) -> None:
         """More lots at the end of a sale that has not ended: in a running live sale they open
         after its others, in a running timed sale at once."""
         sale = self._sale(sale_id)
+        if self._elsewhere(sale_id, forwarded):
+            await self._ask_owner(sale_id, AdminOp("add-lots", by, sale_id, lots=tuple(lots)))
+            return
         taken = [lot.id for lot in lots if self.knows(lot.id)]
         if taken:
             raise BadRequest(f"lot ids already in use: {', '.join(taken)}")
@@ -1046,9 +1139,14 @@ class AuctionHouse:
         """Every sale's id, listed or retired: the ids a new sale cannot take."""
         return {*self.sales, *self.retired_sales}
 
-    async def start_sale(self, sale_id: str, by: str, at_ms: int | None = None) -> None:
+    async def start_sale(
+        self, sale_id: str, by: str, at_ms: int | None = None, *, forwarded: bool = False
+    ) -> None:
         """Start a held sale now, or schedule it for ``at_ms``."""
         sale = self._sale(sale_id)
+        if self._elsewhere(sale_id, forwarded):
+            await self._ask_owner(sale_id, AdminOp("start-sale", by, sale_id, at_ms=at_ms))
+            return
         if sale.started_at is not None:
             raise BadRequest(f"sale {sale_id} has already started")
         spec = replace(sale.spec, held=False, starts_at=at_ms)
@@ -1068,8 +1166,11 @@ class AuctionHouse:
             raise BadRequest(decision.message)
         return decision
 
-    async def pause_sale(self, sale_id: str, by: str) -> None:
+    async def pause_sale(self, sale_id: str, by: str, *, forwarded: bool = False) -> None:
         sale = self._sale(sale_id)
+        if self._elsewhere(sale_id, forwarded):
+            await self._ask_owner(sale_id, AdminOp("pause-sale", by, sale_id))
+            return
         now = self.clock.now_ms()
         paused = self._decided(sale.decide_pause(now, by))
         pauses = [
@@ -1078,8 +1179,11 @@ class AuctionHouse:
         await self._commit_sale_change(sale, paused, list(pauses))
         await self._audit(by, "pause-sale", sale_id)
 
-    async def resume_sale(self, sale_id: str, by: str) -> None:
+    async def resume_sale(self, sale_id: str, by: str, *, forwarded: bool = False) -> None:
         sale = self._sale(sale_id)
+        if self._elsewhere(sale_id, forwarded):
+            await self._ask_owner(sale_id, AdminOp("resume-sale", by, sale_id))
+            return
         now = self.clock.now_ms()
         resumed = self._decided(sale.decide_resume(now, by))
         resumes = [
@@ -1091,8 +1195,11 @@ class AuctionHouse:
         await self._audit(by, "resume-sale", sale_id)
         self.run_due()
 
-    async def cancel_sale(self, sale_id: str, by: str) -> None:
+    async def cancel_sale(self, sale_id: str, by: str, *, forwarded: bool = False) -> None:
         sale = self._sale(sale_id)
+        if self._elsewhere(sale_id, forwarded):
+            await self._ask_owner(sale_id, AdminOp("cancel-sale", by, sale_id))
+            return
         now = self.clock.now_ms()
         ended = self._decided(sale.decide_end(now, "cancelled"))
         withdrawals = [
@@ -1103,7 +1210,9 @@ class AuctionHouse:
         await self._commit_sale_change(sale, ended, list(withdrawals))
         await self._audit(by, "cancel-sale", sale_id)
 
-    async def void_bid(self, lot_id: str, bid_seq: int, by: str) -> BidVoided:
+    async def void_bid(
+        self, lot_id: str, bid_seq: int, by: str, *, forwarded: bool = False
+    ) -> BidVoided:
         """An admin voids a bid of an open lot: the lot stands where its log without that bid
         (and the automatic bids it caused) decides, announced to all, audited."""
         while True:
@@ -1112,6 +1221,12 @@ class AuctionHouse:
             if lot is None:
                 closed = await self._lot(lot_id)  # UnknownLot if there is none
                 raise BadRequest(f"{closed.spec.title} is closed: its bids stand")
+            if self._elsewhere(lot.sale, forwarded):
+                op = AdminOp("void-bid", by, lot_id, seq=bid_seq)
+                voided = await self._ask_owner(lot.sale, op)
+                if voided is None:  # an owner that says done always sends its event
+                    raise StoreUnavailable("the bid's void was not confirmed; look again")
+                return voided
             bodies = await self.store.events_since(lot_id, 0, MAX_VOID_HISTORY)
             if (
                 lot is self.lots.get(lot_id)
@@ -1132,14 +1247,52 @@ class AuctionHouse:
         await self._audit(by, "void-bid", f"{lot_id} #{bid_seq} ({len(decision.voided)} bids)")
         return decision
 
-    async def withdraw_lot(self, lot_id: str, by: str) -> None:
+    async def withdraw_lot(self, lot_id: str, by: str, *, forwarded: bool = False) -> None:
         lot = await self._lot(lot_id)
+        if lot.status != "closed" and self._elsewhere(lot.sale, forwarded):
+            await self._ask_owner(lot.sale, AdminOp("withdraw-lot", by, lot_id))
+            return
         decision = lot.decide_withdraw(self.clock.now_ms(), by)
         if isinstance(decision, Refusal):
             raise BadRequest(decision.message)
         await self._commit_all([decision])
         await self._audit(by, "withdraw-lot", lot_id)
         self.run_due()
+
+    async def run_admin(self, op: AdminOp, *, forwarded: bool = False) -> BidVoided | None:
+        """Make ``op`` (one asked of another node: ``forwarded``, never sent on again)."""
+        if op.kind == "void-bid":
+            return await self.void_bid(op.target, op.seq, op.by, forwarded=forwarded)
+        if op.kind == "start-sale":
+            await self.start_sale(op.target, op.by, op.at_ms, forwarded=forwarded)
+        elif op.kind == "pause-sale":
+            await self.pause_sale(op.target, op.by, forwarded=forwarded)
+        elif op.kind == "resume-sale":
+            await self.resume_sale(op.target, op.by, forwarded=forwarded)
+        elif op.kind == "cancel-sale":
+            await self.cancel_sale(op.target, op.by, forwarded=forwarded)
+        elif op.kind == "withdraw-lot":
+            await self.withdraw_lot(op.target, op.by, forwarded=forwarded)
+        elif op.kind == "update-lot":
+            if len(op.lots) != 1:
+                raise BadRequest("a lot's edit carries exactly one lot")
+            await self.update_lot(op.target, op.lots[0], op.by, forwarded=forwarded)
+        else:
+            await self.add_lots(op.target, op.lots, op.by, forwarded=forwarded)
+        return None
+
+    def _elsewhere(self, sale_id: str, forwarded: bool) -> bool:
+        """Whether another node decides ``sale_id``, so this change goes there. One that came
+        from another node is never sent on: while a sale changes hands, it is refused."""
+        if self.owned is None or sale_id in self.owned:
+            return False
+        if forwarded or self.forwarder is None:
+            raise self._not_owner(sale_id)
+        return True
+
+    async def _ask_owner(self, sale_id: str, op: AdminOp) -> BidVoided | None:
+        assert self.forwarder is not None  # _elsewhere said so
+        return await self.forwarder.admin(sale_id, op)
 
     # -- reading -----------------------------------------------------------------------------
 

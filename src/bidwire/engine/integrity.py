@@ -274,12 +274,16 @@ class SaleTrack:
     quick_ms: int = QUICK_MS
     lots: dict[str, LotTrack] = field(default_factory=dict)
 
-    def apply(self, event: LotEvent) -> None:
+    def apply(self, event: LotEvent) -> bool:
+        """False if ``event`` came after a gap (events of the lot are missing before it: the
+        bus between nodes lost them); it is applied all the same, and the caller reads the
+        sale again from the log."""
         track = self.lots.get(event.lot)
         if track is None:
             track = self.lots[event.lot] = LotTrack()
         if event.seq <= track.seq:
-            return  # seen already (a start reads the log while the bus is heard)
+            return True  # seen already (a start reads the log while the bus is heard)
+        in_order = event.seq == track.seq + 1
         track.seq = event.seq
         if isinstance(event, BidPlaced | BidVoided | LotOpened | LotExtended | LotResumed):
             track.ends_at = event.ends_at
@@ -297,6 +301,7 @@ class SaleTrack:
             track.closed_at = event.ts
             track.withdrawn = event.reason == "withdrawn"
             track.winner = event.winner if event.outcome == "sold" else None
+        return in_order
 
 
 def track_of_facts(
@@ -545,7 +550,13 @@ class Integrity:
             return
         track = self.tracks.get(sale)
         if track is not None:
-            track.apply(lot_event)
+            if not track.apply(lot_event):
+                # events the bus lost (a follower's): the sale is read again from the log,
+                # what is heard meanwhile applied after, as when it was first followed
+                del self.tracks[sale]
+                self._scored.pop(sale, None)
+                self._load(sale)
+                return
             self.heard += 1
             if self._followers and sale in self._followers and sale not in self._push_due:
                 self._push_due[sale] = asyncio.get_running_loop().call_later(

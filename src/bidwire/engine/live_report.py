@@ -14,12 +14,16 @@ Principles:
   applied after; a gap in the seqs or a void (a void recounts what stands) leaves the lot to
   the store for good: correct first, cheap where it can be.
 - A closed lot is dropped at once: its facts are the store's from then on.
+- A lot left to the store is never followed again, whatever comes after: on a node following
+  another's sale the bus may repeat an event, and a repeated ``lot_opened`` would otherwise
+  start the lot over with an opening and no bids (remembered for the last ``MAX_LEFT``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -43,6 +47,8 @@ log = logging.getLogger("bidwire.live_report")
 
 MAX_FOLLOWED = 10_000
 """Open lots followed at once at most; past it, a new lot is left to the store."""
+MAX_LEFT = 10_000
+"""Lots left to the store remembered at most (the oldest forgotten first)."""
 CATCH_UP_PAGE = 5_000
 """Events read a page when a lot open before listening is caught up from its log."""
 
@@ -138,6 +144,8 @@ class LiveFacts:
         """Lots being read from the log -> the events heard meanwhile (applied after)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: Callable[[], None] | None = None
+        self._left: OrderedDict[str, None] = OrderedDict()
+        """Lots left to the store (closed, voided, a gap, met mid-way), oldest first."""
 
     @classmethod
     def of_house(cls, house: AuctionHouse) -> LiveFacts:
@@ -197,10 +205,18 @@ class LiveFacts:
             del self._catching_up[lot_id]
         for event in heard:
             if followed is None:
-                return
+                break
             followed = _step(followed, event)
         if followed is not None and len(self.lots) < MAX_FOLLOWED:
             self.lots[lot_id] = followed
+        else:
+            self._leave(lot_id)
+
+    def _leave(self, lot_id: str) -> None:
+        self.lots.pop(lot_id, None)
+        self._left[lot_id] = None
+        if len(self._left) > MAX_LEFT:
+            self._left.popitem(last=False)
 
     def _heard(self, message: Message) -> None:
         if message.stream == "lot":
@@ -213,15 +229,18 @@ class LiveFacts:
             return
         followed = self.lots.get(event.lot)
         if followed is None:
+            if event.lot in self._left:
+                return
             if event.seq != 1 or len(self.lots) >= MAX_FOLLOWED:
-                return  # met mid-way: the store counts it
+                self._leave(event.lot)  # met mid-way: the store counts it
+                return
             extend_ms = self.extend_ms_of(event.lot)
             if extend_ms is None:
                 return
             followed = OpenLotFacts(event.lot, extend_ms)
         stepped = _step(followed, event)
         if stepped is None:
-            self.lots.pop(event.lot, None)
+            self._leave(event.lot)
         else:
             self.lots[event.lot] = stepped
 

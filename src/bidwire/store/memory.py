@@ -26,7 +26,7 @@ from bidwire.domain.events import (
 from bidwire.domain.lot import LotSnapshot, LotSpec
 from bidwire.domain.names import skeleton
 from bidwire.domain.sale import SaleSpec
-from bidwire.errors import Conflict, SeqConflict, StoreUnavailable
+from bidwire.errors import BadRequest, Conflict, SeqConflict, StoreUnavailable
 from bidwire.store.base import (
     BidderPart,
     BidderTally,
@@ -190,7 +190,7 @@ class MemoryStore(MemoryAccounts, MemoryActivity, MemoryHistory):
 
     async def add_sale(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:
         if sale.id in self.sales or any(lot.id in self.lots for lot in lots):
-            raise ValueError(f"sale {sale.id} or one of its lots already exists")
+            raise BadRequest(f"cannot add sale {sale.id}: an id is already taken")
         self.sales[sale.id] = StoredSale(sale)
         for lot in lots:
             self.lots[lot.id] = StoredLot(lot, sale.id, sale.mode)

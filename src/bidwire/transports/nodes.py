@@ -10,6 +10,13 @@ Principles:
   placed: the bidder sees it in the lot's stream, and sending it again with its request_id
   cannot place it twice.
 - A forwarded bid is never forwarded again: while a sale changes hands, it is refused.
+- An admin's change to a sale (start, pause, resume, cancel; void a bid; withdraw, edit a lot;
+  add lots) goes to the owner the same way, so an auctioneer behind a load balancer need not
+  reach the node that decides the sale. The owner makes it as its own (audited under the
+  admin's name) and answers done, or the error's code and words, raised again at the asker
+  (``errors.error_from_code``). Not answered within ``admin_timeout_ms``: ``unavailable``,
+  saying the change may have been made (a pause asked again is refused "already paused",
+  never made twice).
 - The mailbox carries bytes to a node by name (``MemoryHub`` in one process, Redis pub/sub
   across machines: bus/redis_mailbox.py); what is in them is this module's.
 """
@@ -19,19 +26,23 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 import msgspec
 
 from bidwire.domain.commands import Accepted, BuyNow, PlaceBid
-from bidwire.domain.events import LotClosed
+from bidwire.domain.events import BidVoided, LotClosed
 from bidwire.domain.lot import Refusal
-from bidwire.engine.house import NO_OWNER, Answer, AuctionHouse
+from bidwire.engine.house import NO_OWNER, AdminKind, AdminOp, Answer, AuctionHouse
+from bidwire.errors import BidwireError, NotOwner, error_from_code
+from bidwire.store.base import lot_spec_from_record, lot_spec_to_record
 
 log = logging.getLogger("bidwire.nodes")
 
 ASK_TIMEOUT_MS = 2_000
+ADMIN_TIMEOUT_MS = 5_000
+"""An admin's change may read a lot's whole log (a void) or write specs: more time than a bid."""
 MAX_PENDING = 100_000
 """Asks waiting for an answer at most; past it a new one is refused at once."""
 
@@ -42,11 +53,39 @@ LATE = Refusal(
 )
 
 
+ADMIN_LATE = (
+    "the server running this sale did not answer in time; the change may have been made:"
+    " look at the sale before asking again"
+)
+
+
+FAILED = (
+    "the server running this sale could not make the change; look at the sale before asking again"
+)
+NO_ONE = (
+    "no server runs this sale at this moment (one is taking it over); nothing was changed:"
+    " ask again in a moment"
+)
+
+
+class AdminAsk(msgspec.Struct, array_like=True, frozen=True):
+    """An ``AdminOp`` in a letter: its lots as the store keeps specs (msgpack has no union of
+    the increment rules' two shapes)."""
+
+    kind: AdminKind
+    by: str
+    target: str
+    at_ms: int | None = None
+    seq: int = 0
+    lots: tuple[dict[str, Any], ...] = ()
+
+
 class Ask(msgspec.Struct, array_like=True, frozen=True):
     id: int
     sender: str
     bid: PlaceBid | None = None
     buy: BuyNow | None = None
+    admin: AdminAsk | None = None
 
 
 class Reply(msgspec.Struct, array_like=True, frozen=True):
@@ -54,6 +93,11 @@ class Reply(msgspec.Struct, array_like=True, frozen=True):
     accepted: Accepted | None = None
     closed: LotClosed | None = None
     refused: tuple[str, str, int | None] | None = None
+    done: bool = False
+    """An admin's change was made (with ``voided``, a void's event)."""
+    voided: BidVoided | None = None
+    failed: tuple[str, str] | None = None
+    """An admin's change refused or failed: the error's code and words."""
 
 
 class Letter(msgspec.Struct, array_like=True, frozen=True):
@@ -86,6 +130,7 @@ class Forwarder:
         mailbox: Mailbox | None = None,
         *,
         timeout_ms: int = ASK_TIMEOUT_MS,
+        admin_timeout_ms: int = ADMIN_TIMEOUT_MS,
     ) -> None:
         self.node = node
         self.owners = owners
@@ -93,8 +138,10 @@ class Forwarder:
         self.mailbox = mailbox
         """Set once the node's mailbox is open (it needs ``received`` as its handler)."""
         self.timeout_ms = timeout_ms
+        self.admin_timeout_ms = admin_timeout_ms
         self._ids = itertools.count(1)
         self._pending: dict[int, Callable[[Reply | None], None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.asked = 0
         self.late = 0
         """Asks answered ``unavailable`` because no answer came in time."""
@@ -102,7 +149,11 @@ class Forwarder:
     # -- asking ----------------------------------------------------------------------------
 
     def _ask(
-        self, sale_id: str, ask: Callable[[int], Ask], back: Callable[[Reply | None], None]
+        self,
+        sale_id: str,
+        ask: Callable[[int], Ask],
+        back: Callable[[Reply | None], None],
+        timeout_ms: int | None = None,
     ) -> bool:
         owner = self.owners.owner_of(sale_id)
         if owner is None or owner == self.node or self.mailbox is None:
@@ -113,7 +164,8 @@ class Forwarder:
         self._pending[ask_id] = back
         self.asked += 1
         self.mailbox.send(owner, _encode(Letter(ask=ask(ask_id))))
-        asyncio.get_running_loop().call_later(self.timeout_ms / 1000, self._expire, ask_id)
+        wait_ms = self.timeout_ms if timeout_ms is None else timeout_ms
+        asyncio.get_running_loop().call_later(wait_ms / 1000, self._expire, ask_id)
         return True
 
     def bid(self, sale_id: str, command: PlaceBid, answer: Answer) -> None:
@@ -144,6 +196,36 @@ class Forwarder:
         if not self._ask(sale_id, lambda i: Ask(i, self.node, buy=command), back):
             return NO_OWNER
         return await done
+
+    async def admin(self, sale_id: str, op: AdminOp) -> BidVoided | None:
+        """Have the sale's owner make ``op``; its error is raised here as its own."""
+        done: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+
+        def back(reply: Reply | None) -> None:
+            if not done.done():
+                done.set_result(reply)
+
+        letter = AdminAsk(
+            op.kind,
+            op.by,
+            op.target,
+            op.at_ms,
+            op.seq,
+            tuple(lot_spec_to_record(spec) for spec in op.lots),
+        )
+        asked = self._ask(
+            sale_id, lambda i: Ask(i, self.node, admin=letter), back, self.admin_timeout_ms
+        )
+        if not asked:
+            raise NotOwner(NO_ONE)
+        reply = await done
+        if reply is None:
+            raise NotOwner(ADMIN_LATE)
+        if reply.failed is not None:
+            raise error_from_code(*reply.failed)
+        if not reply.done:
+            raise NotOwner("the server running this sale answered something else; look again")
+        return reply.voided
 
     def _expire(self, ask_id: int) -> None:
         back = self._pending.pop(ask_id, None)
@@ -178,7 +260,9 @@ class Forwarder:
             if self.mailbox is not None:
                 self.mailbox.send(ask.sender, _encode(Letter(reply=out)))
 
-        if ask.bid is not None:
+        if ask.admin is not None:
+            self._spawn(self._run_admin(ask.sender, ask.id, ask.admin))
+        elif ask.bid is not None:
             self.house.offer_bid(ask.bid, reply, True)
         elif ask.buy is not None:
             buy = ask.buy
@@ -186,8 +270,35 @@ class Forwarder:
             async def buying() -> None:
                 reply(await self.house.buy_now(buy, forwarded=True))
 
-            task = asyncio.ensure_future(buying())
-            task.add_done_callback(_log_failure)
+            self._spawn(buying())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)  # held: a task only the loop refers to may be collected
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+
+    async def _run_admin(self, sender: str, ask_id: int, admin: AdminAsk) -> None:
+        """Make another node's admin change as this node's own; answer done or the error."""
+        try:
+            op = AdminOp(
+                admin.kind,
+                admin.by,
+                admin.target,
+                admin.at_ms,
+                admin.seq,
+                tuple(lot_spec_from_record(record) for record in admin.lots),
+            )
+            out = Reply(ask_id, done=True, voided=await self.house.run_admin(op, forwarded=True))
+        except BidwireError as exc:
+            out = Reply(ask_id, failed=(exc.code, str(exc)))
+        except (ValueError, TypeError, KeyError) as exc:  # a lot's spec that is not one
+            out = Reply(ask_id, failed=("bad_request", f"a lot sent is not valid: {exc}"))
+        except Exception:
+            log.exception("an admin change asked by %s failed", sender)
+            out = Reply(ask_id, failed=("unavailable", FAILED))
+        if self.mailbox is not None:
+            self.mailbox.send(sender, _encode(Letter(reply=out)))
 
 
 def _refusal(reply: Reply) -> Refusal:
@@ -199,7 +310,7 @@ def _refusal(reply: Reply) -> Refusal:
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("a forwarded buy-now failed", exc_info=task.exception())
+        log.error("a forwarded ask failed", exc_info=task.exception())
 
 
 class MemoryHub:
