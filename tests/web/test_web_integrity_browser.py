@@ -95,3 +95,30 @@ async def test_the_panel_flags_the_shill_live_and_says_why(browser: Any, tmp_pat
         assert "under the threshold" in await phone.inner_text(hal)
         assert phone_problems == []
         await asyncio.sleep(0)
+
+
+async def test_a_crowded_sale_lists_the_highest_hundred_and_says_so(
+    browser: Any, tmp_path: Path
+) -> None:
+    async with in_process(demo=False) as server, serving(server.ctx) as ports:
+        t0 = server.clock.now_ms()
+        await shill_sale(server, until=55_000)
+        house = server.ctx.house
+        server.clock.set(t0 + 56_000)
+        for i in range(120):  # a crowd bidding once each: more bidders than the panel lists
+            placed = await house.place_bid(
+                PlaceBid(Actor(f"p{i:03d}"), "a", house.lots["a"].min_amount())
+            )
+            assert not hasattr(placed, "code"), placed
+        await house.settled()
+        page, problems = await admin_page(browser, ports.http, DESKTOP)
+        rows = page.locator("[data-testid=integrity-rows] tr")
+        await page.wait_for_function(
+            "document.querySelectorAll('[data-testid=integrity-rows] tr').length === 100"
+        )
+        assert await rows.count() == 100
+        said = await page.inner_text("[data-testid=integrity-summary]")
+        assert "124 bidders" in said, said  # the count is of all, not of those listed
+        rule = await page.inner_text("#integrity-card")
+        assert "Listed: the 100 highest of 124 bidders, flagged first." in rule
+        assert problems == []

@@ -123,9 +123,13 @@ export function render(report, sale) {
     ui.summary.textContent = `${who}: ${names}${more} (${when}).`;
   }
   ui.summary.dataset.kind = flaggedCount ? "error" : "ok";
+  const shown = Math.min(report.bidders.length, MAX_ROWS);
+  const listed =
+    total > shown ? ` Listed: the ${shown} highest of ${total} bidders, flagged first.` : "";
   ui.rule.textContent =
     `A bidder is flagged at a score of ${report.threshold.toFixed(2)} or more with at least ` +
-    `${report.min_bids} bids. The score weighs six signals of shill bidding from 0 to 1.`;
+    `${report.min_bids} bids. The score weighs six signals of shill bidding from 0 to 1.` +
+    listed;
   const rows = report.bidders.slice(0, MAX_ROWS).map((b) => {
     const tr = el("tr");
     tr.dataset.bidder = b.bidder;
