@@ -111,6 +111,7 @@ async def serve(
             house.forwarder = forwarder
             bus.subscribe(house.follow)
             bus.watch_lost(house.follow_lost)
+            feed.also_reloaded(house.follow)  # a lost last event, found by the check
             await cluster.step()  # the sales nobody holds are this node's before it listens
         defaults = catalog_defaults(settings)
         if not house.sales and settings.catalog:

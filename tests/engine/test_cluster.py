@@ -11,10 +11,18 @@ from dataclasses import dataclass
 
 import pytest
 
+from bidwire.bus import Bus, Message
 from bidwire.bus.memory import MemoryBus
 from bidwire.clock import FakeClock, OffsetClock
 from bidwire.domain.commands import Accepted, Actor, BuyNow, PlaceBid
-from bidwire.domain.events import BidPlaced, BidVoided, LotClosed, LotExtended
+from bidwire.domain.events import (
+    BidPlaced,
+    BidVoided,
+    LotClosed,
+    LotEvent,
+    LotExtended,
+    SaleEvent,
+)
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.cluster import LEASE_MS, MARGIN_MS, Cluster, clock_offset, clock_reading
@@ -58,6 +66,31 @@ class Node:
     """Stops its house hearing the bus (what a lost message is, for it)."""
 
 
+class Tap:
+    """One node's view of the shared bus: ``muted``, it hears nothing (what a Redis that drops
+    messages is, for that node); publishing goes through as ever."""
+
+    def __init__(self, bus: MemoryBus) -> None:
+        self.bus = bus
+        self.muted = False
+        self.lag = bus.lag
+
+    def publish(self, event: LotEvent) -> None:
+        self.bus.publish(event)
+
+    def publish_sale(self, event: SaleEvent) -> None:
+        self.bus.publish_sale(event)
+
+    def subscribe(self, handler: Callable[[Message], None]) -> Callable[[], None]:
+        return self.bus.subscribe(lambda m: None if self.muted else handler(m))
+
+    def watch_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return lambda: None
+
+    def fault(self) -> str | None:
+        return None
+
+
 class World:
     """The shared store, bus, leases and clock, and the nodes on them."""
 
@@ -69,14 +102,17 @@ class World:
         self.hub = MemoryHub()
         self.nodes: dict[str, Node] = {}
 
-    async def start(self, name: str, skew_ms: int = 0) -> Node:
+    async def start(self, name: str, skew_ms: int = 0, *, tap: Tap | None = None) -> Node:
         """A node whose own clock is ``skew_ms`` off the shared one (the database's); it
-        decides by its own clock set by the database's, as a node of a cluster does."""
+        decides by its own clock set by the database's, as a node of a cluster does. With a
+        ``tap``, it hears the bus through it, and reloads from the store what it missed, as
+        ``serve`` wires a node on a shared bus."""
         own = OffsetClock(self.clock, skew_ms)
         clock = OffsetClock(own, clock_offset([await clock_reading(own, self.leases)]))
         feed = Feed(clock)
-        feed.listen(self.bus)
-        house = AuctionHouse(self.store, self.bus, feed.published, clock)
+        bus: Bus = tap if tap is not None else self.bus
+        feed.listen(bus, self.store if tap is not None else None)
+        house = AuctionHouse(self.store, bus, feed.published, clock)
         await house.load()
         cluster = Cluster(house, self.leases, name, clock, synced=clock)
         forwarder = Forwarder(
@@ -84,7 +120,9 @@ class World:
         )
         forwarder.mailbox = self.hub.join(name, forwarder.received)
         house.forwarder = forwarder
-        unfollow = self.bus.subscribe(house.follow)
+        unfollow = bus.subscribe(house.follow)
+        if tap is not None:
+            feed.also_reloaded(house.follow)
         seen = Recorder()
         feed.subscribe_house(seen)
         await house.resume()
@@ -533,3 +571,26 @@ async def test_a_change_with_no_node_to_run_it_is_refused_at_once() -> None:
     with pytest.raises(NotOwner, match="no server runs this sale"):
         await n2.house.pause_sale("s", "admin")
     assert types(world.store.sales["s"].events) == ["SaleStarted"]
+
+
+async def test_a_lost_last_event_reaches_a_followers_house_by_the_stores_check() -> None:
+    world = World()
+    await world.store.add_sale(SALE, LOTS)
+    await world.start("n1")
+    tap = Tap(world.bus)
+    n2 = await world.start("n2", tap=tap)
+    await world.step()
+    tap.muted = True  # n2 hears nothing of the bid: no later event will show a gap
+    n1 = world.nodes["n1"]
+    assert isinstance(await n1.house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+    await world.settle()
+    tap.muted = False
+    assert n2.house.lots["a"].seq == 1 and n2.feed.views["a"].seq == 1
+    assert n2.feed.resync is not None
+    try:
+        await n2.feed.resync.check()  # the once-a-second check of the stored seqs
+        await world.settle()
+        assert n2.feed.views["a"].seq == 2  # the fan-out's copy
+        assert n2.house.lots["a"].seq == 2 and n2.house.lots["a"].high_bidder == "ann"
+    finally:
+        n2.feed.close()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bidwire.bus import Bus, Message
+from bidwire.bus import Bus, Handler, Message
 from bidwire.clock import Clock, work_timer
 from bidwire.domain.events import SALE_EVENT_TYPES, SaleEvent
 from bidwire.domain.lot import Lot
@@ -102,6 +102,7 @@ class Feed:
         """Told of each sale event once it has been handed to every subscriber."""
         self._flush_waiters: list[asyncio.Future[None]] = []
         self.resync: Resync | None = None
+        self._also_reloaded: tuple[Handler, ...] = ()
         self._unwatch: Callable[[], None] | None = None
 
     def listen(self, bus: Bus, store: StoredEvents | None = None) -> None:
@@ -109,9 +110,19 @@ class Feed:
         shared by several nodes), what the bus loses is reloaded from it (engine/resync.py)."""
         self._unsubscribe = bus.subscribe(self.hear)
         if store is not None:
-            self.resync = Resync(store, self.published, self.hear)
+            self.resync = Resync(store, self.published, self._reloaded)
             self._unwatch = bus.watch_lost(self.resync.poke)
             self.resync.start()
+
+    def also_reloaded(self, handler: Handler) -> None:
+        """``handler`` hears too what the reload brings from the store (the house following
+        the sales other nodes decide: a lost last event reaches it within the check's second)."""
+        self._also_reloaded += (handler,)
+
+    def _reloaded(self, message: Message) -> None:
+        self.hear(message)
+        for handler in self._also_reloaded:
+            handler(message)
 
     @property
     def views(self) -> dict[str, Lot]:
