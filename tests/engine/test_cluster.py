@@ -594,3 +594,19 @@ async def test_a_lost_last_event_reaches_a_followers_house_by_the_stores_check()
         assert n2.house.lots["a"].seq == 2 and n2.house.lots["a"].high_bidder == "ann"
     finally:
         n2.feed.close()
+
+
+async def test_a_sale_nobody_holds_is_said_by_every_node_until_one_takes_it() -> None:
+    world = World()
+    await world.store.add_sale(SALE, LOTS)
+    n1 = await world.start("n1")
+    n2 = await world.start("n2")
+    # /readyz's "leases" reason: nobody has stepped yet, so nobody holds sale s
+    assert n1.cluster.fault() == "no node holds the lease of sale s yet"
+    await world.step("n1")
+    await world.step("n2")
+    assert n1.cluster.fault() is None and n2.cluster.fault() is None
+    await n1.cluster.stop(release=False)  # it dies with the lease
+    world.clock.advance(LEASE_MS)
+    await n2.cluster.step()
+    assert n2.cluster.fault() is None and n2.cluster.held == {"s": 2}
