@@ -11,6 +11,7 @@ import signal
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs, urlsplit
 
 from bidwire import logs, metrics
 from bidwire.accounts.service import Accounts
@@ -74,9 +75,10 @@ async def serve(
     node_name = settings.node_name or default_node_name(settings.http_port)
     if shared_bus and not settings.node_name and settings.http_port == 0:
         node_name += f"-{secrets.token_hex(3)}"  # a lease holder's name must be its own
+    store_url = cluster_store_url(settings.store_url) if shared_bus else settings.store_url
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(
-            open_store(settings.store_url, synchronous=settings.synchronous, exclusive=True)
+            open_store(store_url, synchronous=settings.synchronous, exclusive=True)
         )
         bus = await stack.enter_async_context(open_bus(settings.bus))
         # names, bid rates and login throttles for every node: the bus's Redis, if it has one
@@ -177,10 +179,10 @@ async def serve(
         logs.announce(
             f"bidwire listening: tcp {settings.host}:{ports['tcp']}"
             f" http {settings.host}:{ports['http']}"
-            f" store {logs.redact(settings.store_url)} ({house.lot_count()} lots)",
+            f" store {logs.redact(store_url)} ({house.lot_count()} lots)",
             tcp=ports["tcp"],
             http=ports["http"],
-            store=logs.redact(settings.store_url),
+            store=logs.redact(store_url),
             bus=logs.redact(settings.bus),
             lots=house.lot_count(),
         )
@@ -237,6 +239,15 @@ async def add_catalog(house: AuctionHouse, catalog: Catalog) -> None:
             known = house.sales.get(sale.id)
             if known is None or known.spec.lot_ids != sale.lot_ids:
                 raise  # not the same sale: an id of it is taken by another
+
+
+def cluster_store_url(url: str) -> str:
+    """A PostgreSQL store shared by nodes has the database's clock judge every deadline (a bid
+    before it, a close at or after it), unless the URL says otherwise (``db_clock=0``)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres") or "db_clock" in parse_qs(parts.query):
+        return url
+    return f"{url}{'&' if parts.query else '?'}db_clock=1"
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

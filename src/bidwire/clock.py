@@ -59,3 +59,8 @@ class OffsetClock:
             return self._last
         self._last = now
         return now
+
+    def not_before(self, ms: int) -> None:
+        """Never tell a time before ``ms`` again (a sale taken over: its last event's time,
+        told by another node's clock, which may run a little ahead of this one's)."""
+        self._last = max(self._last, ms)

@@ -610,3 +610,22 @@ async def test_a_sale_nobody_holds_is_said_by_every_node_until_one_takes_it() ->
     world.clock.advance(LEASE_MS)
     await n2.cluster.step()
     assert n2.cluster.fault() is None and n2.cluster.held == {"s": 2}
+
+
+async def test_a_node_whose_clock_is_behind_never_dates_a_taken_lot_before_its_last_bid() -> None:
+    world = await three_nodes(skews=(0, 0, 0))
+    n1, n2, _ = world.nodes.values()
+    owner = n1.house.clock
+    assert isinstance(owner, OffsetClock)
+    owner.offset_ms += 50  # the owner's offset read 50 ms long: its bid is dated ahead
+    assert isinstance(await n2.house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+    await world.settle()
+    last = world.store.lots["a"].events[-1].ts
+    assert last == world.clock.now_ms() + 50
+    await n1.cluster.stop()  # hands the sale over at once
+    await n2.house.adopt("s")  # what n2's lease step does once it has the lease
+    later = await n2.house.place_bid(PlaceBid(BOB, "a", 125))
+    assert isinstance(later, Accepted) and later.ts >= last
+    await world.settle()
+    stamps = [e.ts for e in world.store.lots["a"].events]
+    assert stamps == sorted(stamps)  # the lot's times only rise

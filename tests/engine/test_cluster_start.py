@@ -165,3 +165,13 @@ async def test_an_accounts_notice_is_kept_once_in_a_house_of_three_nodes() -> No
     assert ids == {"n1": kept_id, "n2": None, "n3": None}
     for activity in activities.values():
         activity.close()
+
+
+def test_a_store_shared_by_nodes_has_the_databases_clock_judge_deadlines() -> None:
+    from bidwire.app import cluster_store_url
+
+    base = "postgresql://postgres@127.0.0.1:5432/postgres"
+    assert cluster_store_url(base) == f"{base}?db_clock=1"
+    assert cluster_store_url(f"{base}?schema=x") == f"{base}?schema=x&db_clock=1"
+    assert cluster_store_url(f"{base}?db_clock=0") == f"{base}?db_clock=0"  # said otherwise
+    assert cluster_store_url("sqlite:///tmp/x.db") == "sqlite:///tmp/x.db"

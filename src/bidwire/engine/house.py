@@ -909,8 +909,8 @@ class AuctionHouse:
             self._announced.add(sale_id)
         open_ids = [lot_id for lot_id in sale.spec.lot_ids if lot_id in self.lots]
         logs = await self.store.lot_logs(open_ids)
-        now = self.clock.now_ms()
-        waiting = []
+        rebuilt: list[tuple[Lot, StoredLot]] = []
+        latest = max((e.ts for e in events[-1:]), default=0)
         for lot_id in open_ids:
             old = self.lots[lot_id]
             logged = logs.get(lot_id)
@@ -922,11 +922,21 @@ class AuctionHouse:
                 logged.snapshot if logged else None,
             )
             lot = stored.rebuild()
+            rebuilt.append((lot, stored))
+            latest = max(latest, lot.opened_at or 0, *(bid.ts for bid in lot.recent[-1:]))
+        # the last owner's times were its clock's: this one's may run a little behind, and a
+        # lot's ts only rises (OffsetClock; a plain clock has nothing to keep)
+        floor = getattr(self.clock, "not_before", None)
+        if floor is not None:
+            floor(latest)
+        now = self.clock.now_ms()
+        waiting = []
+        for lot, stored in rebuilt:
             self.views.reset(stored.rebuild())
             if lot.status == "closed":
                 self._retire(lot)
                 continue
-            self.lots[lot_id] = lot
+            self.lots[lot.id] = lot
             event = lot.decide_resume(now)
             if event is not None:
                 waiting.append(self._commit([event]))
