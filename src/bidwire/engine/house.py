@@ -185,6 +185,9 @@ class AuctionHouse:
         """Who waits for a lot's (or, under None, every lot's) commits to be answered."""
         self._broken: set[str] = set()
         self._failures: dict[str, int] = {}
+        self._outage: set[str] = set()
+        """Lots whose last commit failed because the store could not be reached: every bid
+        since was answered `unavailable`, so their deadline passing is not a sale."""
         """Commit failures in a row per lot; with ``_retry_at`` the backoff of its deadline."""
         self._retry_at: dict[str, int] = {}
         self._last_fault = ""
@@ -573,6 +576,8 @@ class AuctionHouse:
                 lot = self.lots.get(lot_id)
                 if lot is not None:
                     self.owned.discard(lot.sale)
+            if isinstance(future.exception(), StoreUnavailable):
+                self._outage.add(lot_id)
             failures = self._failures.get(lot_id, 0) + 1
             self._failures[lot_id] = failures
             backoff = min(RETRY_FIRST_MS << min(failures - 1, 8), RETRY_MAX_MS)
@@ -585,6 +590,7 @@ class AuctionHouse:
         if self._failures:  # a truth test per commit; the dicts are empty unless faults occur
             self._failures.pop(lot_id, None)
             self._retry_at.pop(lot_id, None)
+            self._outage.discard(lot_id)
         for event in events:
             self.bus.publish(event)
         if isinstance(events[-1], LotClosed):
@@ -684,6 +690,14 @@ class AuctionHouse:
             if self._retry_at.get(lot_id, now) > now:
                 self._arm(lot)  # an earlier wake than the backoff allows: wait for it
                 continue
+            if lot_id in self._outage:
+                # the store was away up to here, and the bidders with it: a fresh window, as
+                # after a restart, instead of a sale nobody could contest (tried again by the
+                # backoff until it commits)
+                extended = lot.decide_resume(now)
+                if extended is not None:
+                    self._commit([extended])
+                    continue
             closing = lot.decide_close(now)
             if closing is not None:
                 self._commit([closing])
