@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from bidwire.domain.commands import Accepted, PlaceBid
 from bidwire.domain.events import LotEvent, SaleEvent
 from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.house import RETRY_FIRST_MS, RETRY_MAX_MS, AuctionHouse, LogThrottle
-from bidwire.domain.commands import Accepted, PlaceBid
 from bidwire.errors import StoreUnavailable, TooLate
 from bidwire.transports.broadcast import Feed
 from tests.engine.test_house import ANN, BOB, lot_now, make_house, settle
