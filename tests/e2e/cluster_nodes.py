@@ -574,7 +574,7 @@ def check_closed_once_not_early(events: Sequence[StoredEvent], extend_ms: int) -
 
 
 def check_client_stream(
-    client: Client, lot: str, events: Sequence[StoredEvent]
+    client: Client, lot: str, events: Sequence[StoredEvent], who: str = "a client"
 ) -> list[dict[str, Any]]:
     """What one client heard of ``lot``: from its first snapshot or event on, every stored
     event in order (same seq, type, amount), no gap, no repeat, up to the close. Returns the
@@ -591,17 +591,17 @@ def check_client_stream(
         if m["type"] not in LOT_KINDS:
             continue
         if next_seq is not None:
-            assert m["seq"] == next_seq, f"{m} out of order (expected seq {next_seq})"
+            assert m["seq"] == next_seq, f"{who}: {m} out of order (expected seq {next_seq})"
         next_seq = m["seq"] + 1
         heard.append(m)
     by_seq = {e.seq: e for e in events}
     for m in heard:
         stored = by_seq.get(m["seq"])
-        assert stored is not None and stored.type == m["type"], f"heard {m}, stored {stored}"
+        assert stored is not None and stored.type == m["type"], f"{who} heard {m}, stored {stored}"
         if m["type"] == "bid_placed":
             assert stored.body["amount"] == m["amount"], f"heard {m}, stored {stored}"
     assert next_seq == events[-1].seq + 1, (
-        f"the client stopped at seq {None if next_seq is None else next_seq - 1},"
+        f"{who} stopped at seq {None if next_seq is None else next_seq - 1},"
         f" the store at {events[-1].seq}"
     )
     return heard
