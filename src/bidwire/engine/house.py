@@ -597,7 +597,9 @@ class AuctionHouse:
             # durable with its snapshot: from now on the store has it (engine/closed.py)
             self._retire(self.lots[lot_id])
 
-    async def _reload(self, lot_id: str) -> None:
+    async def _reload(self, lot_id: str, *, following: bool = False) -> None:
+        """The lot read again from the store: after a failed commit, or (``following``) a
+        follower's copy that missed events."""
         await self._drained(lot_id)  # what rode on the failed commit is answered first
         old = self.lots.get(lot_id)
         if old is None:  # its close was committed after all: the store has it
@@ -612,7 +614,10 @@ class AuctionHouse:
                 await asyncio.sleep(0.5)
         stored = StoredLot(old.spec, old.sale, old.mode, logged.events, logged.snapshot)
         lot = stored.rebuild()
-        self.views.reset(stored.rebuild())
+        if not following:
+            # this node's failed decision is undone in the views too; a follower's views are
+            # its fan-out's, which reloads what it missed itself and must not skip past it
+            self.views.reset(stored.rebuild())
         self._broken.discard(lot_id)
         self._following_gap.discard(lot_id)
         if lot.status == "closed":
@@ -623,7 +628,7 @@ class AuctionHouse:
         retry_at = self._retry_at.get(lot_id)
         if retry_at is not None and lot.status == "scheduled":
             self._set_timer(retry_at)  # a failed opening: the sale step runs again then
-        held = self._fault_log.allow(self.clock.now_ms())
+        held = None if following else self._fault_log.allow(self.clock.now_ms())
         if held is not None:
             log.warning(
                 "lot %s reloaded from the store at seq %d after a failed commit (%s)%s",
@@ -837,7 +842,7 @@ class AuctionHouse:
         if message.seq != lot.seq + 1 or isinstance(event, SaleEvent):
             if lot.id not in self._following_gap:
                 self._following_gap.add(lot.id)
-                self._spawn(self._reload(lot.id))
+                self._spawn(self._reload(lot.id, following=True))
             return
         lot.apply(event)
         if isinstance(event, LotClosed):
@@ -851,7 +856,7 @@ class AuctionHouse:
         for lot in list(self.lots.values()):
             if lot.sale not in self.owned and lot.id not in self._following_gap:
                 self._following_gap.add(lot.id)
-                self._spawn(self._reload(lot.id))
+                self._spawn(self._reload(lot.id, following=True))
         for sale_id in list(self.sales):
             if sale_id not in self.owned:
                 self._spawn(self._reload_sale(sale_id, retry=False))
