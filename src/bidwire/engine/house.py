@@ -888,7 +888,8 @@ class AuctionHouse:
                 logged.snapshot if logged else None,
             )
             lot = stored.rebuild()
-            self.views.reset(stored.rebuild())
+            # the views are left to the fan-out, which gets what the bus lost of the old
+            # owner's from the store: resetting them here skipped the watchers past it
             if lot.status == "closed":
                 self._retire(lot)
                 continue
