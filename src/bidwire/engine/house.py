@@ -609,6 +609,9 @@ class AuctionHouse:
             try:
                 logged = await self.store.lot_log(lot_id)
                 break
+            except StoreUnavailable as exc:  # an outage: said in words, tried again
+                log.warning("reloading lot %s: %s", lot_id, exc)
+                await asyncio.sleep(0.5)
             except Exception:
                 log.exception("reloading lot %s", lot_id)
                 await asyncio.sleep(0.5)
