@@ -393,6 +393,26 @@ def first_difference(seen: list[Any], expected: list[Any]) -> str:
 
 
 @contextlib.asynccontextmanager
+async def shared_bus() -> AsyncIterator[str]:
+    """A bus on the shared Redis on a channel of its own; the shared limits the nodes keep
+    under that channel's prefix (limits_url_for) are deleted after, and nothing else."""
+    import redis.asyncio as aioredis
+
+    base = require_redis()
+    channel = fresh_channel()
+    try:
+        yield f"{base}?channel={channel}"
+    finally:
+        client = aioredis.Redis.from_url(base)
+        try:
+            keys = [k async for k in client.scan_iter(match=f"{channel}:*", count=1_000)]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+
+@contextlib.asynccontextmanager
 async def schema_on(dsn: str) -> AsyncIterator[tuple[str, str]]:
     """A store URL in a fresh schema of ``dsn`` with the database's clock on, and the schema."""
     async with fresh_schema(dsn) as url:
@@ -465,7 +485,15 @@ async def test_a_postgres_restarted_mid_storm_answers_unavailable_then_recovers(
     schema = f"bw_test_{secrets.token_hex(6)}"
     store = with_query(own_postgres.dsn, f"schema={schema}&db_clock=1")
     reader = StoreReader(own_postgres.dsn, schema)
-    bus = f"{require_redis()}?channel={fresh_channel()}"
+    async with shared_bus() as bus:
+        await postgres_restarted(tmp_path, own_postgres, store, bus, reader)
+    with contextlib.suppress(Exception):
+        await drop_schema(own_postgres.dsn, schema)
+
+
+async def postgres_restarted(
+    tmp_path: Path, own_postgres: OwnPostgres, store: str, bus: str, reader: StoreReader
+) -> None:
     with nodes_on(tmp_path, store, bus) as nodes:
         first = nodes.start("n1", *node_args(tmp_path))
         assert await wait_for_owner(reader) == "n1"
@@ -508,8 +536,6 @@ async def test_a_postgres_restarted_mid_storm_answers_unavailable_then_recovers(
             assert "bidwire stopped" in printed, printed[-3000:]
             ours = tracebacks_logged_by(printed, "bidwire")
             assert not ours, f"{node.name}: " + "\n".join(ours)
-    with contextlib.suppress(Exception):
-        await drop_schema(own_postgres.dsn, schema)
 
 
 # -- 3. The owner's clock 5 s off -----------------------------------------------------------
@@ -521,8 +547,7 @@ async def test_an_owner_with_a_skewed_clock_neither_closes_early_nor_takes_a_lat
 ) -> None:
     from tests.store.pg import SERVER
 
-    bus = f"{require_redis()}?channel={fresh_channel()}"
-    async with schema_on(SERVER) as (store, schema):
+    async with shared_bus() as bus, schema_on(SERVER) as (store, schema):
         reader = StoreReader(SERVER, schema)
         with nodes_on(tmp_path, store, bus) as nodes:
             owner = nodes.start("skewed", *node_args(tmp_path, "--clock-skew-ms", str(skew_ms)))
