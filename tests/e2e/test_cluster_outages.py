@@ -477,22 +477,30 @@ def own_postgres() -> Iterator[OwnPostgres]:
         server.close()
 
 
+@pytest.mark.parametrize("down_s", [2.5, 5.0])
 async def test_a_postgres_restarted_mid_storm_answers_unavailable_then_recovers(
-    tmp_path: Path, own_postgres: OwnPostgres
+    tmp_path: Path, own_postgres: OwnPostgres, down_s: float
 ) -> None:
+    """Down for less than a lease (the owner keeps the sale) and for longer (it lets go, and
+    a node takes the sale when the store is back: a takeover right after an outage)."""
     reason = await why_not(own_postgres.dsn)
     assert reason is None, reason
     schema = f"bw_test_{secrets.token_hex(6)}"
     store = with_query(own_postgres.dsn, f"schema={schema}&db_clock=1")
     reader = StoreReader(own_postgres.dsn, schema)
     async with shared_bus() as bus:
-        await postgres_restarted(tmp_path, own_postgres, store, bus, reader)
+        await postgres_restarted(tmp_path, own_postgres, store, bus, reader, down_s)
     with contextlib.suppress(Exception):
         await drop_schema(own_postgres.dsn, schema)
 
 
 async def postgres_restarted(
-    tmp_path: Path, own_postgres: OwnPostgres, store: str, bus: str, reader: StoreReader
+    tmp_path: Path,
+    own_postgres: OwnPostgres,
+    store: str,
+    bus: str,
+    reader: StoreReader,
+    down_s: float,
 ) -> None:
     with nodes_on(tmp_path, store, bus) as nodes:
         first = nodes.start("n1", *node_args(tmp_path))
@@ -502,11 +510,11 @@ async def postgres_restarted(
         clients = await connect_clients(every, 3)
         storm = Storm(clients)
         began = now_ms()
-        running = asyncio.ensure_future(storm.run(14))
+        running = asyncio.ensure_future(storm.run(3 + down_s + 8.5))
         await asyncio.sleep(3)
         own_postgres.stop()
         down_from = now_ms()
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(down_s)
         own_postgres.start()
         up_at = now_ms()
         await running
@@ -523,6 +531,9 @@ async def postgres_restarted(
             a for a in inside if a.reply.get("type") == "bid_accepted"
         ]
         assert any(a.reply.get("code") == "unavailable" for a in inside)
+        back = [a.answered_ms - up_at for a in storm.accepted() if a.sent_ms >= up_at]
+        assert back, "no bid was accepted after PostgreSQL came back"
+        print(f"down {down_s:g} s: the first bid accepted {min(back)} ms after it answered")
         later = [a for a in storm.answers if a.sent_ms > up_at + 5_000]
         assert any(a.reply.get("type") == "bid_accepted" for a in later), (
             "bidding did not recover without restarting the nodes"
