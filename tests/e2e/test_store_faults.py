@@ -206,6 +206,8 @@ async def test_a_full_disk_neither_spins_nor_floods_the_log_and_the_sale_recover
         "3",
         "--lot-gap-seconds",
         "0.2",
+        "--extend-seconds",
+        "2",
         # no WAL pre-size, so the WAL grows with each commit and meets the full disk at once
         "--synchronous",
         "NORMAL",
@@ -233,6 +235,10 @@ async def test_a_full_disk_neither_spins_nor_floods_the_log_and_the_sale_recover
         assert not any(m["type"] == "lot_closed" for m in watcher.messages)
 
         filler.unlink()  # the space comes back
+        # its deadline passed while nothing could commit: a fresh window first, as after a
+        # restart (engine/house.py), then the close at its end
+        extended = await watcher.wait_for(lambda m: m["type"] == "lot_extended", timeout=10)
+        assert extended["lot"] == "a" and extended["reason"] == "restart"
         closed = await watcher.wait_for(lambda m: m["type"] == "lot_closed", timeout=10)
         assert closed["lot"] == "a"
         await watcher.wait_for(lambda m: m["type"] == "lot_opened" and m["lot"] == "b")

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from bidwire.domain.commands import Accepted, PlaceBid
 from bidwire.domain.events import LotEvent, SaleEvent
-from bidwire.domain.lot import LotSpec
+from bidwire.domain.lot import LotSpec, Refusal
 from bidwire.domain.sale import SaleSpec
 from bidwire.engine.house import RETRY_FIRST_MS, RETRY_MAX_MS, AuctionHouse, LogThrottle
-from bidwire.errors import StoreUnavailable
+from bidwire.errors import StoreUnavailable, TooLate
 from bidwire.transports.broadcast import Feed
-from tests.engine.test_house import lot_now, make_house, settle
+from tests.engine.test_house import ANN, BOB, lot_now, make_house, settle
 
 
 async def settled(house: AuctionHouse, feed: Feed | None) -> None:
@@ -58,7 +59,14 @@ async def test_a_close_that_cannot_commit_waits_longer_each_time_then_commits() 
     clock.advance(RETRY_MAX_MS)
     house.run_due()
     await settled(house, rec.feed)
-    assert len(attempts) == 3 and (await lot_now(house, "a")).status == "closed"
+    # the store was away at the deadline: the retries give a fresh window (the test below),
+    # and the lot closes at its end
+    assert attempts == ["LotClosed", "LotExtended", "LotExtended"]
+    assert "lot_extended" in rec.types() and "lot_closed" not in rec.types()
+    clock.advance(house.lots["a"].spec.extend_ms)
+    house.run_due()
+    await settled(house, rec.feed)
+    assert attempts[-1] == "LotClosed" and (await lot_now(house, "a")).status == "closed"
     assert "lot_closed" in rec.types()
 
 
@@ -101,3 +109,53 @@ async def test_a_sale_start_that_cannot_commit_opens_nothing_and_is_retried() ->
     await rec.wait_for(lambda m: m["type"] == "lot_opened", timeout=2)
     assert rec.types() == ["sale_started", "lot_opened"]
     assert [e.seq for e in store.sales["s"].events] == [1]
+
+
+async def test_a_deadline_passed_while_the_store_could_not_commit_gets_a_fresh_window() -> None:
+    """Bids refused `unavailable` up to the deadline: when the store is back the lot reopens
+    for a full window (as after a restart), not sold to whoever led before the outage."""
+    house, rec, clock, store = await make_house()
+    clock.advance(1_000)
+    assert isinstance(await house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+    await settled(house, rec.feed)
+    store.fail_appends = True
+    clock.advance(5_000)
+    refused = await house.place_bid(PlaceBid(BOB, "a", 200))  # bob is turned away
+    assert isinstance(refused, Refusal) and refused.code == "unavailable"
+    await settled(house, rec.feed)
+    ends_at = house.lots["a"].ends_at
+    assert ends_at is not None
+    clock.set(ends_at)
+    house.run_due()
+    await settled(house, rec.feed)
+    store.fail_appends = False
+    clock.advance(RETRY_MAX_MS)
+    house.run_due()
+    await settled(house, rec.feed)
+    lot = house.lots["a"]
+    assert lot.status == "open" and lot.ends_at == clock.now_ms() + lot.spec.extend_ms
+    assert "lot_closed" not in rec.types()
+    extended = rec.messages[-1]
+    assert extended["type"] == "lot_extended" and extended["reason"] == "restart"
+    assert isinstance(await house.place_bid(PlaceBid(BOB, "a", 200)), Accepted)
+
+
+async def test_a_late_bid_the_store_refused_gives_no_fresh_window() -> None:
+    """Only an outage reopens a lot: a bid the database's clock found late (TooLate) is a
+    refusal, and the lot closes at its deadline."""
+    house, rec, clock, store = await make_house()
+    clock.advance(1_000)
+    assert isinstance(await house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+    await settled(house, rec.feed)
+    store.fail_appends = TooLate("the database's clock says the deadline passed")
+    refused = await house.place_bid(PlaceBid(BOB, "a", 200))
+    assert isinstance(refused, Refusal) and refused.code == "lot_not_open"
+    await settled(house, rec.feed)
+    store.fail_appends = False
+    ends_at = house.lots["a"].ends_at
+    assert ends_at is not None
+    clock.set(ends_at + RETRY_MAX_MS)
+    house.run_due()
+    await settled(house, rec.feed)
+    assert (await lot_now(house, "a")).status == "closed"
+    assert "lot_extended" not in rec.types()

@@ -26,6 +26,7 @@ from typing import Protocol, runtime_checkable
 
 from bidwire.clock import Clock, OffsetClock
 from bidwire.engine.house import AuctionHouse
+from bidwire.errors import StoreUnavailable
 
 log = logging.getLogger("bidwire.cluster")
 
@@ -224,6 +225,8 @@ class Cluster:
         while True:
             try:
                 await self.step()
+            except StoreUnavailable as exc:  # an outage: said in words, tried at the next beat
+                log.warning("node %s: a lease step failed: %s", self.node, exc)
             except Exception:  # a step that failed is tried again at the next beat
                 log.exception("node %s: a lease step failed", self.node)
             await asyncio.sleep(self.renew_every_ms / 1000)

@@ -224,6 +224,9 @@ class AuctionHouse:
         """Who waits for a lot's (or, under None, every lot's) commits to be answered."""
         self._broken: set[str] = set()
         self._failures: dict[str, int] = {}
+        self._outage: set[str] = set()
+        """Lots whose last commit failed because the store could not be reached: every bid
+        since was answered `unavailable`, so their deadline passing is not a sale."""
         """Commit failures in a row per lot; with ``_retry_at`` the backoff of its deadline."""
         self._retry_at: dict[str, int] = {}
         self._last_fault = ""
@@ -612,6 +615,8 @@ class AuctionHouse:
                 lot = self.lots.get(lot_id)
                 if lot is not None:
                     self.owned.discard(lot.sale)
+            if isinstance(future.exception(), StoreUnavailable):
+                self._outage.add(lot_id)
             failures = self._failures.get(lot_id, 0) + 1
             self._failures[lot_id] = failures
             backoff = min(RETRY_FIRST_MS << min(failures - 1, 8), RETRY_MAX_MS)
@@ -624,13 +629,16 @@ class AuctionHouse:
         if self._failures:  # a truth test per commit; the dicts are empty unless faults occur
             self._failures.pop(lot_id, None)
             self._retry_at.pop(lot_id, None)
+            self._outage.discard(lot_id)
         for event in events:
             self.bus.publish(event)
         if isinstance(events[-1], LotClosed):
             # durable with its snapshot: from now on the store has it (engine/closed.py)
             self._retire(self.lots[lot_id])
 
-    async def _reload(self, lot_id: str) -> None:
+    async def _reload(self, lot_id: str, *, following: bool = False) -> None:
+        """The lot read again from the store: after a failed commit, or (``following``) a
+        follower's copy that missed events."""
         await self._drained(lot_id)  # what rode on the failed commit is answered first
         old = self.lots.get(lot_id)
         if old is None:  # its close was committed after all: the store has it
@@ -640,12 +648,18 @@ class AuctionHouse:
             try:
                 logged = await self.store.lot_log(lot_id)
                 break
+            except StoreUnavailable as exc:  # an outage: said in words, tried again
+                log.warning("reloading lot %s: %s", lot_id, exc)
+                await asyncio.sleep(0.5)
             except Exception:
                 log.exception("reloading lot %s", lot_id)
                 await asyncio.sleep(0.5)
         stored = StoredLot(old.spec, old.sale, old.mode, logged.events, logged.snapshot)
         lot = stored.rebuild()
-        self.views.reset(stored.rebuild())
+        if not following:
+            # this node's failed decision is undone in the views too; a follower's views are
+            # its fan-out's, which reloads what it missed itself and must not skip past it
+            self.views.reset(stored.rebuild())
         self._broken.discard(lot_id)
         self._following_gap.discard(lot_id)
         if lot.status == "closed":
@@ -656,7 +670,7 @@ class AuctionHouse:
         retry_at = self._retry_at.get(lot_id)
         if retry_at is not None and lot.status == "scheduled":
             self._set_timer(retry_at)  # a failed opening: the sale step runs again then
-        held = self._fault_log.allow(self.clock.now_ms())
+        held = None if following else self._fault_log.allow(self.clock.now_ms())
         if held is not None:
             log.warning(
                 "lot %s reloaded from the store at seq %d after a failed commit (%s)%s",
@@ -723,6 +737,14 @@ class AuctionHouse:
             if self._retry_at.get(lot_id, now) > now:
                 self._arm(lot)  # an earlier wake than the backoff allows: wait for it
                 continue
+            if lot_id in self._outage:
+                # the store was away up to here, and the bidders with it: a fresh window, as
+                # after a restart, instead of a sale nobody could contest (tried again by the
+                # backoff until it commits)
+                extended = lot.decide_resume(now)
+                if extended is not None:
+                    self._commit([extended])
+                    continue
             closing = lot.decide_close(now)
             if closing is not None:
                 self._commit([closing])
@@ -869,7 +891,7 @@ class AuctionHouse:
         if message.seq != lot.seq + 1 or isinstance(event, SaleEvent):
             if lot.id not in self._following_gap:
                 self._following_gap.add(lot.id)
-                self._spawn(self._reload(lot.id))
+                self._spawn(self._reload(lot.id, following=True))
             return
         lot.apply(event)
         if isinstance(event, LotClosed):
@@ -890,7 +912,7 @@ class AuctionHouse:
         for lot in list(self.lots.values()):
             if lot.sale not in self.owned and lot.id not in self._following_gap:
                 self._following_gap.add(lot.id)
-                self._spawn(self._reload(lot.id))
+                self._spawn(self._reload(lot.id, following=True))
         for sale_id in list(self.sales):
             if sale_id not in self.owned:
                 self._spawn(self._reload_sale(sale_id, retry=False))
@@ -909,7 +931,7 @@ class AuctionHouse:
             self._announced.add(sale_id)
         open_ids = [lot_id for lot_id in sale.spec.lot_ids if lot_id in self.lots]
         logs = await self.store.lot_logs(open_ids)
-        rebuilt: list[tuple[Lot, StoredLot]] = []
+        rebuilt: list[Lot] = []
         latest = max((e.ts for e in events[-1:]), default=0)
         for lot_id in open_ids:
             old = self.lots[lot_id]
@@ -922,7 +944,7 @@ class AuctionHouse:
                 logged.snapshot if logged else None,
             )
             lot = stored.rebuild()
-            rebuilt.append((lot, stored))
+            rebuilt.append(lot)
             latest = max(latest, lot.opened_at or 0, *(bid.ts for bid in lot.recent[-1:]))
         # the last owner's times were its clock's: this one's may run a little behind, and a
         # lot's ts only rises (OffsetClock; a plain clock has nothing to keep)
@@ -931,8 +953,9 @@ class AuctionHouse:
             floor(latest)
         now = self.clock.now_ms()
         waiting = []
-        for lot, stored in rebuilt:
-            self.views.reset(stored.rebuild())
+        for lot in rebuilt:
+            # the views are left to the fan-out, which gets what the bus lost of the old
+            # owner's from the store: resetting them here skipped the watchers past it
             if lot.status == "closed":
                 self._retire(lot)
                 continue

@@ -27,6 +27,7 @@ from typing import Protocol, cast
 from bidwire.bus.base import Handler, lot_message, sale_message
 from bidwire.domain.events import SaleEvent
 from bidwire.engine.views import Views
+from bidwire.errors import StoreUnavailable
 from bidwire.store.base import EVENT_DECODER
 
 log = logging.getLogger("bidwire.resync")
@@ -111,7 +112,12 @@ class Resync:
                 await self.check()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the store is down, say: the next round tries again
+            except StoreUnavailable as exc:  # an outage: said in words, tried the next round
+                self.failures += 1
+                log.warning(
+                    "reload from the store failed (%s); trying again in %ss", exc, self.every
+                )
+            except Exception:  # anything else: the next round tries again too
                 self.failures += 1
                 log.exception("reload from the store failed; trying again in %ss", self.every)
 

@@ -1,0 +1,130 @@
+"""Three real nodes on the local PostgreSQL and Redis (issue 14, "Show"): a bid storm through
+all of them, and nodes that die or freeze mid-storm (tests/e2e/cluster_nodes.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster_nodes import (
+    bidders_on,
+    check_acked_stored,
+    check_client_stream,
+    check_closed_once_not_early,
+    check_consecutive,
+    cluster_env,
+    storm,
+    wait_closed,
+    write_sale,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+LOT = "hot"
+SALE = "storm"
+EXTEND_S = 3
+
+
+def one_lot(tmp: Path) -> str:
+    return write_sale(
+        tmp,
+        [
+            {
+                "id": LOT,
+                "title": "Hot lot",
+                "starting_price": 1,
+                "extend_seconds": EXTEND_S,
+                "opening_seconds": 20,
+            }
+        ],
+        sale_id=SALE,
+    )
+
+
+async def test_three_nodes_one_stream_every_ack_stored_one_close(tmp_path: Path) -> None:
+    async with cluster_env(tmp_path) as env:
+        nodes = env.start(3, one_lot(tmp_path))
+        bidders = await bidders_on(nodes, 3, ws=True)
+        watchers = await bidders_on(nodes, 1, tag="w")
+        owner = await env.owner(SALE)
+        records = await storm(bidders, LOT, max_bids=600, seconds=6)
+        clients = [b.client for b in bidders + watchers]
+        await wait_closed(clients, LOT, EXTEND_S + 10)
+        events = await env.events(LOT)
+        check_consecutive(events)
+        acked = check_acked_stored(records, events)
+        close = check_closed_once_not_early(events, EXTEND_S * 1000)
+        for client in clients:
+            check_client_stream(client, LOT, events)
+        per_node = {
+            n.name: sum(1 for r in records if r.accepted and r.node == n.name) for n in nodes
+        }
+        print(
+            f"owner {owner.name}; {len(records)} bids sent, {acked} acknowledged"
+            f" {per_node}; {len(events)} events; closed {close.body['outcome']}"
+        )
+        assert all(count > 0 for count in per_node.values()), per_node
+        assert acked == sum(1 for e in events if e.type == "bid_placed")
+        for node in nodes:
+            assert "Traceback" not in node.log, node.log
+
+
+LEASE_S = 3.0
+"""engine/cluster.py's LEASE_MS: a dead owner's sales are free this long after its last
+renewal at most."""
+RESUME_MARGIN_S = 1.5
+"""Allowed on top of the lease and one lease step, for what lies between a lease taken and a
+bid accepted on a machine of 2 shared cores: the new owner reads the sale again from the store
+(adopt), and a bidder's bid in flight at the takeover was forwarded to the dead owner and is
+answered unavailable only at the ask's timeout; the storm sends it again 0.2 s later."""
+
+
+@pytest.mark.parametrize("fault", ["kill_owner", "kill_follower", "freeze_owner"])
+async def test_a_node_dies_or_freezes_mid_storm(tmp_path: Path, fault: str) -> None:
+    async with cluster_env(tmp_path) as env:
+        nodes = env.start(3, one_lot(tmp_path))
+        bidders = await bidders_on(nodes, 3)
+        watchers = await bidders_on(nodes, 1, tag="w")
+        owner = await env.owner(SALE)
+        victim = owner if fault != "kill_follower" else next(n for n in nodes if n is not owner)
+        survivors = [n for n in nodes if n is not victim]
+        running = asyncio.ensure_future(storm(bidders, LOT, max_bids=3_000, seconds=14, pace=0.05))
+        await asyncio.sleep(3)
+        hit = time.monotonic()
+        if fault == "freeze_owner":
+            victim.stop()
+            await asyncio.sleep(LEASE_S + 2)  # past its lease: another node takes the sale
+            victim.cont()
+        else:
+            victim.kill9()
+        records = await running
+        alive = [b for b in bidders + watchers if fault == "freeze_owner" or b.node != victim.name]
+        await wait_closed([b.client for b in alive], LOT, EXTEND_S + 15)
+        events = await env.events(LOT)
+        check_consecutive(events)
+        acked = check_acked_stored(records, events)
+        check_closed_once_not_early(events, EXTEND_S * 1000)
+        for b in alive:
+            check_client_stream(b.client, LOT, events, f"{b.name} on {b.node}")
+        resumed = [
+            r.answered - hit
+            for r in records
+            if r.accepted
+            and r.answered is not None
+            and r.answered > hit
+            and r.node in {n.name for n in survivors}
+        ]
+        assert resumed, "no bid accepted at a survivor after the fault"
+        new_owner = await env.owner(SALE)
+        print(
+            f"{fault}: owner {owner.name} -> {new_owner.name}; {len(records)} bids sent,"
+            f" {acked} acknowledged; first accepted at a survivor {min(resumed):.2f} s after"
+        )
+        if fault != "kill_follower":
+            assert new_owner is not victim
+            assert min(resumed) <= LEASE_S + 1 + RESUME_MARGIN_S
+        for node in survivors:
+            assert "Traceback" not in node.log, node.log
