@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -156,7 +157,8 @@ def layout(text: str) -> tuple[int, int]:
 
 def hot_once(ns: argparse.Namespace, shape: str) -> dict[str, Any]:
     count, served = layout(shape)
-    with nodes(ns, count) as (servers, schema):
+    load = os.getloadavg()  # this machine is shared: how busy it was, beside each run's figures
+    with nodes(ns, count) as (servers, schema), profiled(ns, servers):
         report = harness.run_scenario(
             [
                 "contention",
@@ -174,6 +176,7 @@ def hot_once(ns: argparse.Namespace, shape: str) -> dict[str, Any]:
         )
         report["nodes"] = count
         report["layout"] = shape
+        report["loadavg_1m_before"] = load[0]
         report["node_ports"] = [s.ports[0] for s in servers]
         time.sleep(0.5)  # the last commits' rows, for the count
         report["durable_check"] = {
@@ -225,6 +228,7 @@ def fanout_once(ns: argparse.Namespace, shape: str) -> dict[str, Any]:
     from loadgen import proc_cpu_seconds
 
     count, served = layout(shape)
+    load = os.getloadavg()
     with nodes(ns, count) as (servers, _), profiled(ns, servers):
         pids = [s.pid for s in servers]
         before = [proc_cpu_seconds(p) for p in pids]
@@ -255,6 +259,7 @@ def fanout_once(ns: argparse.Namespace, shape: str) -> dict[str, Any]:
         idle_fraction = idle / ns.idle
         report["nodes"] = count
         report["layout"] = shape
+        report["loadavg_1m_before"] = load[0]
         report["idle_cpu_fraction"] = round(idle_fraction, 4)
         report["cpu_us_per_event"] = round(cpu / max(events, 1) * 1e6, 3)
         net = cpu - idle_fraction * report["window_s"]
@@ -263,6 +268,7 @@ def fanout_once(ns: argparse.Namespace, shape: str) -> dict[str, Any]:
 
 
 HOT_COLS: list[tuple[str, tuple[str, ...], str]] = [
+    ("load 1m", ("loadavg_1m_before",), "{:.1f}"),
     ("offered/s", ("bids", "offered_per_s"), "{:.0f}"),
     ("committed/s", ("bids", "accepted_per_s"), "{:.0f}"),
     ("ack p50 ms", ("ack_ms", "p50"), "{:.2f}"),
@@ -273,6 +279,7 @@ HOT_COLS: list[tuple[str, tuple[str, ...], str]] = [
 ]
 
 FANOUT_COLS: list[tuple[str, tuple[str, ...], str]] = [
+    ("load 1m", ("loadavg_1m_before",), "{:.1f}"),
     ("accepted/s", ("bids", "accepted_per_s"), "{:.1f}"),
     ("events/s", ("events", "bid_events_per_s"), "{:.0f}"),
     ("missed", ("events", "missed"), "{:.0f}"),
@@ -388,7 +395,6 @@ def main(argv: list[str] | None = None) -> int:
     fan.add_argument("--bidders", type=int, default=6)
     fan.add_argument("--rate", type=float, default=50.0)
     fan.add_argument("--idle", type=float, default=2.0, help="seconds of idle CPU read first")
-    fan.add_argument("--profile", type=Path, default=None, help="py-spy every node, into here")
     for p in (hot, fan):
         p.add_argument("--duration", type=float, default=10.0)
         p.add_argument("--runs", type=int, default=3)
@@ -403,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--redis", default=REDIS)
         p.add_argument("--bidwire", type=Path, default=harness.BIDWIRE)
         p.add_argument("--out-dir", type=Path, default=BENCH / "results")
+        p.add_argument("--profile", type=Path, default=None, help="py-spy every node, into here")
     ns = parser.parse_args(argv)
     for shape in ns.layouts:
         try:
