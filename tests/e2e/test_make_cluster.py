@@ -265,8 +265,15 @@ async def test_three_nodes_behind_haproxy_take_bids_at_both_ports_and_ctrl_c_sto
         assert "Traceback" not in printed and printed.count("bidwire stopped") == 3
     finally:
         if proc.returncode is None:
-            proc.kill()  # the script only: its children are in groups of their own
-            await proc.wait()
+            # the script stops what it started (even mid-start, before it printed their PIDs);
+            # a SIGKILL would leave its children running, in process groups of their own
+            proc.send_signal(signal.SIGINT)
+            try:
+                async with asyncio.timeout(30):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
             for pid in script.pids().values():
                 if Path(f"/proc/{pid}").exists():
                     os.kill(pid, signal.SIGKILL)
