@@ -184,6 +184,17 @@ class FanoutConfig:
     timeout: float | None = None  # hard bound on the whole run; default derived from the above
     use_uvloop: bool = True
     acceptance_log: str | None = None  # the server's acceptance stamps (see Staleness)
+    # several nodes (bench/cluster.py): connection i goes to ports[i % len(ports)], watchers and
+    # bidders counted apart, and the servers' CPU is the sum over server_pids
+    ports: tuple[int, ...] = ()
+    server_pids: tuple[int, ...] = ()
+    bidder_port: int | None = None  # every bidder here (one node's order), watchers as above
+
+    def port_for(self, i: int) -> int:
+        return self.ports[i % len(self.ports)] if self.ports else self.port
+
+    def pids(self) -> tuple[int, ...]:
+        return self.server_pids or ((self.server_pid,) if self.server_pid else ())
 
     def hard_timeout(self) -> float:
         if self.timeout is not None:
@@ -686,7 +697,10 @@ async def fanout(cfg: FanoutConfig) -> dict[str, Any]:
     run = Run(cfg)
     pattern, parse = _target_parts(cfg)
     json_like = cfg.target in ("json", "ws")
-    ws_url = f"ws://{cfg.host}:{cfg.port}{cfg.ws_path}"
+
+    def ws_url(i: int) -> str:
+        return f"ws://{cfg.host}:{cfg.port_for(i)}{cfg.ws_path}"
+
     tasks: list[asyncio.Task[None]] = []
     wsconns: list[Any] = []
 
@@ -702,7 +716,10 @@ async def fanout(cfg: FanoutConfig) -> dict[str, Any]:
             from websockets.asyncio.client import connect
 
             b: Bidder = WsBidder(run, name)
-            ws = await connect(ws_url, compression=None, proxy=None, ping_interval=None)
+            url = (
+                f"ws://{cfg.host}:{cfg.bidder_port}{cfg.ws_path}" if cfg.bidder_port else ws_url(i)
+            )
+            ws = await connect(url, compression=None, proxy=None, ping_interval=None)
             b.ws = ws  # type: ignore[attr-defined]
             wsconns.append(ws)
             await ws.send(hello(name).decode().rstrip("\n"))
@@ -710,23 +727,24 @@ async def fanout(cfg: FanoutConfig) -> dict[str, Any]:
         else:
             mode = "json" if cfg.target == "json" else cfg.target
             b = Bidder(run, mode, name, pattern, parse)
-            await loop.create_connection(lambda: b, cfg.host, cfg.port)
+            await loop.create_connection(lambda: b, cfg.host, cfg.bidder_port or cfg.port_for(i))
         bidders.append(b)
 
     watchers = [Watcher(parse, b'"welcome"' if json_like else None) for _ in range(cfg.watchers)]
 
     def watcher_maker(i: int, w: Watcher) -> Callable[[], Any]:
         name = f"{cfg.name_prefix}-watcher{i}"
+        port = cfg.port_for(i)
         if cfg.target == "ws" and cfg.kernel_timestamps:
             return lambda: StampedWsWatcher(w, pattern).open(
-                cfg.host, cfg.port, hello(name), cfg.ws_path
+                cfg.host, port, hello(name), cfg.ws_path
             )
         if cfg.target == "ws":
 
             async def open_ws() -> None:
                 from websockets.asyncio.client import connect
 
-                ws = await connect(ws_url, compression=None, proxy=None, ping_interval=None)
+                ws = await connect(ws_url(i), compression=None, proxy=None, ping_interval=None)
                 wsconns.append(ws)
                 await ws.send(hello(name).decode().rstrip("\n"))
                 # A frame carries no newline: add one so the line-oriented scan applies as is.
@@ -736,9 +754,9 @@ async def fanout(cfg: FanoutConfig) -> dict[str, Any]:
             return open_ws
         greeting = hello(name) if cfg.target == "json" else None
         if cfg.kernel_timestamps:
-            return lambda: StampedWatcher(w, pattern).open(cfg.host, cfg.port, greeting)
+            return lambda: StampedWatcher(w, pattern).open(cfg.host, port, greeting)
         return lambda: loop.create_connection(
-            lambda: StreamWatcher(w, pattern, greeting), cfg.host, cfg.port
+            lambda: StreamWatcher(w, pattern, greeting), cfg.host, port
         )
 
     report: dict[str, Any] = {
@@ -789,7 +807,7 @@ async def fanout(cfg: FanoutConfig) -> dict[str, Any]:
         lines0 = sum(w.lines for w in watchers)
         bids0 = sum(w.bids for w in watchers)
         ru0, cpu0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
-        srv0 = proc_cpu_seconds(cfg.server_pid) if cfg.server_pid else 0.0
+        srv0 = [proc_cpu_seconds(pid) for pid in cfg.pids()]
         t0 = time.perf_counter()
         lag_max = lag_sum = 0.0
         total = int(cfg.rate * cfg.duration)
@@ -808,14 +826,18 @@ async def fanout(cfg: FanoutConfig) -> dict[str, Any]:
         window = t1 - t0
         cpu1, ru1 = time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
         server: dict[str, Any] | None = None
-        if cfg.server_pid:
-            srv1 = proc_cpu_seconds(cfg.server_pid)
+        if cfg.pids():
+            used = [
+                proc_cpu_seconds(pid) - before for pid, before in zip(cfg.pids(), srv0, strict=True)
+            ]
             server = {
-                "pid": cfg.server_pid,
-                "cpu_s": round(srv1 - srv0, 3),
-                "cpu_fraction": round((srv1 - srv0) / window, 3),
-                **proc_status(cfg.server_pid),
+                "pid": cfg.pids()[0],
+                "cpu_s": round(sum(used), 3),
+                "cpu_fraction": round(sum(used) / window, 3),
+                **proc_status(cfg.pids()[0]),
             }
+            if len(used) > 1:
+                server["cpu_s_each"] = [round(u, 3) for u in used]
         lines1 = sum(w.lines for w in watchers)
         bids1 = sum(w.bids for w in watchers)
 
@@ -1117,6 +1139,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--text-min-regex", default=d.text_min_regex)
     p.add_argument("--name-prefix", default=d.name_prefix)
     p.add_argument("--server-pid", type=int, default=None)
+    p.add_argument("--ports", default="", help="several nodes: connection i to port i %% n")
+    p.add_argument("--server-pids", default="", help="several nodes: their CPU summed")
+    p.add_argument("--bidder-port", type=int, default=None, help="several nodes: bidders here")
     p.add_argument("--timeout", type=float, default=None, help="hard bound on the whole run")
     p.add_argument("--no-uvloop", action="store_true")
     p.add_argument(
@@ -1161,6 +1186,9 @@ def main(argv: list[str] | None = None) -> int:
         use_uvloop=not args.no_uvloop,
         kernel_timestamps=not args.app_timestamps,
         acceptance_log=args.acceptance_log,
+        ports=tuple(int(x) for x in args.ports.split(",") if x),
+        server_pids=tuple(int(x) for x in args.server_pids.split(",") if x),
+        bidder_port=args.bidder_port,
     )
     report = run_fanout(cfg)
     print(format_report(report), flush=True)
