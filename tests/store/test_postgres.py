@@ -128,6 +128,28 @@ async def test_many_appends_commit_in_few_transactions_and_in_order(store: Postg
     assert store.commits - commits <= 10
 
 
+async def test_a_write_that_is_no_bid_leaves_its_batchs_bids_one_statement(
+    store: PostgresStore,
+) -> None:
+    # a guest's first bid also saves the guest: that write, in the bids' batch, made the whole
+    # batch go job by job (a savepoint each: a transaction id each on the rows)
+    await store.append([opened()])
+    await asyncio.sleep(0.05)  # the writer waits for the next batch
+    futures = [store.append([bid(seq, seq * 10)]) for seq in range(2, 202)]
+
+    async def save(conn: object) -> None:
+        await conn.execute(  # type: ignore[attr-defined]
+            "INSERT INTO guest_sessions (token_hash, name, last_seen) VALUES ('t', 'gus', 1)"
+        )
+
+    saved = store._submit(save)
+    futures += [store.append([bid(seq, seq * 10)]) for seq in range(202, 302)]
+    await asyncio.gather(saved, *futures)
+    assert [e.seq for e in (await store.lot_log("w")).events] == list(range(1, 302))
+    assert await store.kept_guests(0, 10) == [("t", "gus", 1)]
+    assert await transactions_that_wrote(store, "w") <= 4  # not 300
+
+
 async def test_a_fault_in_a_batch_fails_only_its_own_append(store: PostgresStore) -> None:
     await store.append([opened()])
     await store.append([bid(2, 20)], request_key="ann\x00used")

@@ -635,7 +635,16 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
 
         try:
             conn = await self._writer()
-            if not await self._commit_merged(conn, batch):
+            appends = [job for job in batch if job.append is not None]
+            others = [job for job in batch if job.append is None]
+            if appends and others:
+                # a guest's first bid saves the guest too: the bids stay one statement, and
+                # the other writes (other tables) commit beside them, before any is answered
+                if await self._commit_merged(conn, appends):
+                    await self._commit_others(conn, others)
+                else:
+                    await self._commit_each(conn, batch)
+            elif not await self._commit_merged(conn, batch):
                 await self._commit_each(conn, batch)
             self.commits += 1
             self._fault = None
@@ -672,6 +681,19 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
         except (asyncpg.DivisionByZeroError, asyncpg.IntegrityConstraintViolationError):
             return False
         return True
+
+    async def _commit_others(self, conn: Conn, others: list[_Job]) -> None:
+        """Writes that are not appends, after their batch's appends committed: each fault its
+        own job's (a lone job's too: it is not the batch's first)."""
+        try:
+            await self._commit_each(conn, others)
+        except _job_faults() as fault:
+            others[0].error = _job_fault(fault)
+        except _unavailable_errors() as exc:  # the appends are committed: only these failed
+            self._drop_writer()
+            error = self._lost(exc)
+            for job in others:
+                job.error = job.error or error
 
     async def _commit_each(self, conn: Conn, batch: list[_Job]) -> None:
         """The batch in one transaction, the fence checked first, each job in its own
