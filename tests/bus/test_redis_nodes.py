@@ -48,3 +48,6 @@ async def test_letters_reach_the_node_named_and_no_other() -> None:
         assert got["b"] == [b"to b %d" % i for i in range(50)]  # in order, once each
         assert got["a"] == [b"to a"]
         assert a.sent == 50 and b.sent == 2
+        assert a.messages < 50  # queued together, they went in fewer messages (bundles)
+        b._hear(b"B\xc1 not a bundle", got["b"].append)  # dropped in words, nothing heard
+        assert len(got["b"]) == 50

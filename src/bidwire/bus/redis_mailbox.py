@@ -1,8 +1,10 @@
 """Letters to a node by name, over Redis pub/sub: what carries forwarded bids and their
 answers between nodes (transports/nodes.py says what is in them).
 
-Each node subscribes to its own channel, ``<channel>:node:<name>``, on the bus's Redis; a
-letter to a node is a PUBLISH on that node's channel. At most once, like the bus: a letter to a
+Each node subscribes to its own channel, ``<channel>:node:<name>``, on the bus's Redis; the
+letters to a node are a PUBLISH on that node's channel, those queued together in one message
+(a bundle: Redis and the receiving node handle one message instead of many; under a storm of
+forwarded bids that was most of their cost). At most once, like the bus: a letter to a
 node that is down, or lost across a reconnect, is answered by the asker's timeout. Sending is
 synchronous into a bounded queue that one task drains (many letters to a round trip), and the
 subscription is supervised as the bus's is (reconnect with capped, jittered backoff).
@@ -18,6 +20,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from bidwire.bus.redis import Backoff, RedisBusOptions, connect
 from bidwire.errors import BusUnavailable
 
@@ -29,6 +33,12 @@ log = logging.getLogger("bidwire.nodes")
 MAX_QUEUED = 100_000
 """Letters waiting to go out at most; past it the oldest are dropped (their askers time out)."""
 MAX_BATCH = 1_024
+BUNDLE = b"B"
+"""A message of several letters starts with this byte, then their msgpack array (a letter
+alone is msgpack itself: an array, never this byte)."""
+
+_bundle = msgspec.msgpack.Encoder().encode
+_unbundle = msgspec.msgpack.Decoder(list[bytes]).decode
 
 
 def node_channel(channel: str, node: str) -> str:
@@ -46,6 +56,9 @@ class RedisMailbox:
         self.subscribed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.sent = 0
+        """Letters handed to Redis."""
+        self.messages = 0
+        """Redis messages they went in (fewer: letters queued together share one)."""
         self.received = 0
         self.dropped = 0
 
@@ -65,9 +78,10 @@ class RedisMailbox:
                     await self._wake.wait()
                     continue
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+            messages = _bundled(batch)
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
-                    for channel, data in batch:
+                    for channel, data in messages:
                         pipe.publish(channel, data)
                     await pipe.execute()
             except asyncio.CancelledError:
@@ -78,6 +92,7 @@ class RedisMailbox:
                 await asyncio.sleep(delay)
                 continue
             self.sent += len(batch)
+            self.messages += len(messages)
             batch = []
             backoff.reset()
 
@@ -95,11 +110,7 @@ class RedisMailbox:
                         backoff.reset()
                         self.subscribed.set()
                     elif raw["type"] == "message" and self.handler is not None:
-                        self.received += 1
-                        try:
-                            self.handler(raw["data"])
-                        except Exception:
-                            log.exception("a letter's handler failed")
+                        self._hear(raw["data"], self.handler)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -109,6 +120,21 @@ class RedisMailbox:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
             await asyncio.sleep(backoff.next())
+
+    def _hear(self, data: bytes, handler: Callable[[bytes], None]) -> None:
+        try:
+            letters = _unbundle(data[1:]) if data[:1] == BUNDLE else [data]
+        except msgspec.DecodeError:
+            log.warning(
+                "a bundle of letters that does not decode (%d bytes) was dropped", len(data)
+            )
+            return
+        for letter in letters:
+            self.received += 1
+            try:
+                handler(letter)
+            except Exception:
+                log.exception("a letter's handler failed")
 
     def start(self) -> None:
         self._tasks = [
@@ -123,6 +149,18 @@ class RedisMailbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+
+
+def _bundled(batch: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """One message per channel, in the order each was first written to (a node's letters keep
+    their order: they share one message, or follow each other in one pipeline)."""
+    by_channel: dict[str, list[bytes]] = {}
+    for channel, data in batch:
+        by_channel.setdefault(channel, []).append(data)
+    return [
+        (channel, letters[0] if len(letters) == 1 else BUNDLE + _bundle(letters))
+        for channel, letters in by_channel.items()
+    ]
 
 
 @asynccontextmanager
