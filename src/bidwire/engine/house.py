@@ -606,7 +606,7 @@ class AuctionHouse:
                 await asyncio.sleep(0.5)
         stored = StoredLot(old.spec, old.sale, old.mode, logged.events, logged.snapshot)
         lot = stored.rebuild()
-        self.views.reset(stored.rebuild())
+        self.views.reset(stored.rebuild(), logged.events)
         self._broken.discard(lot_id)
         self._following_gap.discard(lot_id)
         if lot.status == "closed":
@@ -869,7 +869,7 @@ class AuctionHouse:
                 logged.snapshot if logged else None,
             )
             lot = stored.rebuild()
-            self.views.reset(stored.rebuild())
+            self.views.reset(stored.rebuild(), stored.events)
             if lot.status == "closed":
                 self._retire(lot)
                 continue
