@@ -62,6 +62,10 @@ class Forwarder(Protocol):
 
     async def buy_now(self, sale_id: str, command: BuyNow) -> LotClosed | Refusal: ...
 
+    def owners_changed(self) -> None:
+        """Some sale has another owner now (the lease step): what waits on the old one."""
+        ...
+
 
 NO_OWNER = Refusal(
     "unavailable", "no server runs this sale at this moment (one is taking it over); bid again"
