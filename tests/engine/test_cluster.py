@@ -241,6 +241,28 @@ async def test_a_bid_waiting_on_a_dead_owner_is_answered_when_another_takes_the_
     assert isinstance(await n2.house.place_bid(command), Accepted)
 
 
+async def test_a_request_id_sent_again_after_a_takeover_is_the_same_bid() -> None:
+    """Its owner stored the bid and died before its answer reached the bidder: sent again,
+    through any node, to the new owner, it is the first bid's answer, not a second bid."""
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    command = PlaceBid(BOB, "a", 200, request_id="k1")
+    first = await n1.house.place_bid(command)
+    assert isinstance(first, Accepted)
+    await world.settle()
+    await n1.cluster.stop(release=False)
+    await n1.house.stop()
+    del world.nodes["n1"]
+    world.hub.cut.add("n1")
+    world.clock.advance(LEASE_MS + 1)
+    await world.step()
+    again = await n3.house.place_bid(command)
+    assert isinstance(again, Accepted), again
+    assert again.seq == first.seq
+    bids = [e for e in world.store.lots["a"].events if isinstance(e, BidPlaced)]
+    assert len(bids) == 1
+
+
 async def test_a_clean_stop_hands_the_sale_over_at_once() -> None:
     world = await three_nodes()
     n1, n2, _ = world.nodes.values()

@@ -861,6 +861,11 @@ class AuctionHouse:
         open_ids = [lot_id for lot_id in sale.spec.lot_ids if lot_id in self.lots]
         logs = await self.store.lot_logs(open_ids)
         now = self.clock.now_ms()
+        # the request keys the old owner stored: a bid it placed, sent again here after its
+        # answer was lost with it, is that bid's answer, not a second bid nor a refusal
+        since = now - REQUEST_KEY_WINDOW_MS
+        keys = await self.store.request_keys_since(since, MAX_REQUEST_KEYS)
+        now = self.clock.now_ms()
         waiting = []
         for lot_id in open_ids:
             old = self.lots[lot_id]
@@ -883,6 +888,10 @@ class AuctionHouse:
                 waiting.append(self._commit([event]))
             else:
                 self._arm(lot)
+        ours = set(sale.spec.lot_ids)
+        for key, own in reversed(keys):  # oldest first, as _remember keeps them
+            if own.lot in ours and key not in self._request_keys:
+                self._request_keys[key] = self._reloaded_key(key, own)
         for future in waiting:
             try:
                 await asyncio.shield(future)
