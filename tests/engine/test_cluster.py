@@ -256,11 +256,13 @@ async def test_a_request_id_sent_again_after_a_takeover_is_the_same_bid() -> Non
     world.hub.cut.add("n1")
     world.clock.advance(LEASE_MS + 1)
     await world.step()
-    again = await n3.house.place_bid(command)
+    assert isinstance(await n2.house.place_bid(PlaceBid(CAT, "a", 300)), Accepted)
+    await world.settle()
+    again = await n3.house.place_bid(command)  # outbid since: it must not bid again
     assert isinstance(again, Accepted), again
-    assert again.seq == first.seq
+    assert again == first
     bids = [e for e in world.store.lots["a"].events if isinstance(e, BidPlaced)]
-    assert len(bids) == 1
+    assert [(b.bidder, b.amount) for b in bids] == [("bob", 200), ("cat", 300)]
 
 
 async def test_a_clean_stop_hands_the_sale_over_at_once() -> None:
