@@ -133,3 +133,9 @@ async def test_a_node_dies_or_freezes_mid_storm(tmp_path: Path, fault: str) -> N
             assert min(resumed) <= LEASE_S + 1 + RESUME_MARGIN_S
         for node in survivors:
             assert "Traceback" not in node.log, node.log
+        if fault == "freeze_owner":
+            # woken, it learned it lost the sale; what it tried to store meanwhile (its lot's
+            # deadline passed while it slept) the fence refused: the store closed it once
+            assert f"sale {SALE} lost" in victim.log, victim.log
+            fenced = victim.log.count(f"no longer held by {victim.name}")
+            print(f"the woken owner's writes refused by the fence (logged): {fenced}")
