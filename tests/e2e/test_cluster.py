@@ -139,3 +139,21 @@ async def test_a_node_dies_or_freezes_mid_storm(tmp_path: Path, fault: str) -> N
             assert f"sale {SALE} lost" in victim.log, victim.log
             fenced = victim.log.count(f"no longer held by {victim.name}")
             print(f"the woken owner's writes refused by the fence (logged): {fenced}")
+
+
+async def test_three_nodes_started_at_once_on_an_empty_store_run_one_sale(
+    tmp_path: Path,
+) -> None:
+    async with cluster_env(tmp_path) as env:
+        nodes = env.start_together(3, one_lot(tmp_path))
+        bidders = await bidders_on(nodes, 1)
+        records = await storm(bidders, LOT, max_bids=30, seconds=5, pace=0.05)
+        await wait_closed([b.client for b in bidders], LOT, EXTEND_S + 10)
+        events = await env.events(LOT)
+        check_consecutive(events)
+        check_acked_stored(records, events)
+        check_closed_once_not_early(events, EXTEND_S * 1000)
+        sales = await env.events(SALE, stream="sale")
+        assert [e.type for e in sales].count("sale_started") == 1, sales
+        for node in nodes:
+            assert "Traceback" not in node.log, node.log
