@@ -157,3 +157,46 @@ async def test_three_nodes_started_at_once_on_an_empty_store_run_one_sale(
         assert [e.type for e in sales].count("sale_started") == 1, sales
         for node in nodes:
             assert "Traceback" not in node.log, node.log
+
+
+async def test_the_owner_killed_just_before_a_close_the_sale_goes_on_once(
+    tmp_path: Path,
+) -> None:
+    """Its lot's deadline passes while no node decides: the new owner gives a fresh window
+    (announced), closes it once and runs the next lot; the sale ends once."""
+    lots = [
+        {"id": LOT, "title": "Hot lot", "starting_price": 1, "extend_seconds": EXTEND_S},
+        {"id": "next", "title": "Next lot", "starting_price": 1, "opening_seconds": 3},
+    ]
+    async with cluster_env(tmp_path) as env:
+        nodes = env.start(3, write_sale(tmp_path, lots, sale_id=SALE))
+        owner = await env.owner(SALE)
+        survivors = [n for n in nodes if n is not owner]
+        bidders = await bidders_on(survivors, 1)
+        records = await storm(bidders, LOT, max_bids=6, seconds=5, pace=0.1)
+        assert any(r.accepted for r in records), records
+        await asyncio.sleep(EXTEND_S - 1)  # a second before the hammer
+        owner.kill9()
+        clients = [b.client for b in bidders]
+        await wait_closed(clients, LOT, LEASE_S + EXTEND_S + 10)
+        await wait_closed(clients, "next", LEASE_S + 15)
+        events = await env.events(LOT)
+        check_consecutive(events)
+        check_acked_stored(records, events)
+        check_closed_once_not_early(events, EXTEND_S * 1000)
+        restarts = [e for e in events if e.type == "lot_extended"]
+        assert [e.body["reason"] for e in restarts] == ["restart"], events
+        following = await env.events("next")
+        check_consecutive(following)
+        assert [e.type for e in following] == ["lot_opened", "lot_closed"], following
+        assert following[0].ts >= events[-1].ts
+        for _ in range(50):  # the sale's end follows its last lot's close
+            sale = [e.type for e in await env.events(SALE, stream="sale")]
+            if "sale_ended" in sale:
+                break
+            await asyncio.sleep(0.1)
+        assert sale.count("sale_started") == 1 and sale.count("sale_ended") == 1, sale
+        for b in bidders:
+            check_client_stream(b.client, LOT, events, f"{b.name} on {b.node}")
+        for node in survivors:
+            assert "Traceback" not in node.log, node.log
