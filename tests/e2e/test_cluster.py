@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bidwire.engine.cluster import LEASE_MS
+from bidwire.engine.cluster import LEASE_MS, RENEW_EVERY_MS
 from tests.e2e.cluster_nodes import (
     bidders_on,
     check_acked_stored,
@@ -84,7 +84,7 @@ before asks waiting on a dead owner were answered at the takeover (they waited t
 timeout), which this bound refuses."""
 
 
-@pytest.mark.parametrize("fault", ["kill_owner", "kill_follower", "freeze_owner"])
+@pytest.mark.parametrize("fault", ["kill_owner", "kill_follower", "freeze_owner", "stop_owner"])
 async def test_a_node_dies_or_freezes_mid_storm(tmp_path: Path, fault: str) -> None:
     async with cluster_env(tmp_path) as env:
         nodes = env.start(3, one_lot(tmp_path))
@@ -101,6 +101,8 @@ async def test_a_node_dies_or_freezes_mid_storm(tmp_path: Path, fault: str) -> N
             victim.stop()
             await asyncio.sleep(LEASE_S + 2)  # past its lease: another node takes the sale
             victim.cont()
+        elif fault == "stop_owner":
+            await asyncio.to_thread(victim.terminate)  # SIGTERM: its leases handed back
         else:
             victim.kill9()
         records = await running
@@ -131,6 +133,8 @@ async def test_a_node_dies_or_freezes_mid_storm(tmp_path: Path, fault: str) -> N
         if fault != "kill_follower":
             assert after.holder != victim.name and after.epoch > before.epoch
             assert min(resumed) <= LEASE_S + 1 + RESUME_MARGIN_S
+        if fault == "stop_owner":  # released at once: taken at a survivor's next step
+            assert min(resumed) <= RENEW_EVERY_MS / 1000 + RESUME_MARGIN_S
         for node in survivors:
             assert "Traceback" not in node.log, node.log
         if fault == "freeze_owner":
