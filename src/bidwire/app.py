@@ -10,7 +10,7 @@ import secrets
 import signal
 import ssl
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from bidwire import logs, metrics
 from bidwire.accounts.service import Accounts
@@ -19,11 +19,13 @@ from bidwire.bus.redis_mailbox import open_redis_mailbox
 from bidwire.catalog import Defaults, load_catalog
 from bidwire.clock import Clock, OffsetClock, SystemClock
 from bidwire.demo import DemoRuns
+from bidwire.domain.lot import LotSpec
+from bidwire.domain.sale import SaleSpec
 from bidwire.engine.cluster import Cluster, Leases, clock_offset, clock_reading
 from bidwire.engine.gate import Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.views import Views
-from bidwire.errors import BadRequest, BidwireError, StoreUnavailable
+from bidwire.errors import BadRequest, BidwireError, Conflict, StoreUnavailable
 from bidwire.limits import limits_url_for, open_limits
 from bidwire.node import Node, default_node_name
 from bidwire.settings import Settings
@@ -114,8 +116,7 @@ async def serve(
             await cluster.step()  # the sales nobody holds are this node's before it listens
         defaults = catalog_defaults(settings)
         if not house.sales and settings.catalog:
-            for sale, lots in load_catalog(settings.catalog, defaults):
-                await house.add_sale(sale, lots)
+            await add_catalog(house, load_catalog(settings.catalog, defaults), cluster is not None)
         elif settings.demo:
             # a fresh store, or every earlier sale is over: the samples go on the block again;
             # then run after run, each announced before it starts (bidwire/demo.py)
@@ -283,6 +284,24 @@ def run(settings: Settings) -> None:
             # refused: said in words, no traceback
             logs.fatal(str(exc))
             raise SystemExit(2) from None
+
+
+async def add_catalog(
+    house: AuctionHouse, sales: Iterable[tuple[SaleSpec, list[LotSpec]]], clustered: bool
+) -> None:
+    """The catalog's sales into an empty store. Nodes of a cluster started at once on an empty
+    store each find it empty: a sale another added first is learned from the store, not a
+    failed start (one of three nodes started together stopped so)."""
+    taken = False
+    for sale, lots in sales:
+        try:
+            await house.add_sale(sale, lots)
+        except Conflict:
+            if not clustered:
+                raise
+            taken = True
+    if taken:
+        await house.learn_catalog()
 
 
 async def _keep_missing_facts(store: Store) -> None:
