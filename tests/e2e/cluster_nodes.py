@@ -70,12 +70,20 @@ class Node:
         self._lock = threading.Lock()
         self._drain: threading.Thread | None = None
         self.stopped = False
+        self.failed: Exception | None = None
 
     def start(self, timeout: float = 30.0) -> Node:
         self.server.start(timeout)
         self._drain = threading.Thread(target=self._read, daemon=True)
         self._drain.start()
         return self
+
+    def start_quietly(self) -> None:
+        """``start`` in a thread: what failed is kept in ``failed``."""
+        try:
+            self.start()
+        except Exception as exc:
+            self.failed = exc
 
     def _read(self) -> None:
         proc = self.server.proc
@@ -170,7 +178,37 @@ class ClusterEnv:
             started.append(self.start_node(f"n{i}", catalog, *own, common=common))
         return started
 
+    def start_together(
+        self,
+        n: int,
+        catalog: str | None = None,
+        *,
+        common: Sequence[str] = ("--bid-rate", "1000", "--bid-burst", "1000"),
+    ) -> list[Node]:
+        """Nodes n1..nN started at the same moment, as a deployment starts them: each may find
+        the store empty and load the catalog."""
+        first = len(self.nodes) + 1
+        nodes = [self._node(f"n{i}", catalog, common=common) for i in range(first, first + n)]
+        threads = [threading.Thread(target=node.start_quietly) for node in nodes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        for node in nodes:
+            if node.failed is not None:
+                raise node.failed
+        return nodes
+
     def start_node(
+        self,
+        name: str,
+        catalog: str | None,
+        *args: str,
+        common: Sequence[str] = ("--bid-rate", "1000", "--bid-burst", "1000"),
+    ) -> Node:
+        return self._node(name, catalog, *args, common=common).start()
+
+    def _node(
         self,
         name: str,
         catalog: str | None,
@@ -193,7 +231,7 @@ class ClusterEnv:
         )
         node = Node(name, server)
         self.nodes.append(node)
-        return node.start()
+        return node
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)

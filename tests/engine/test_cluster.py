@@ -265,6 +265,53 @@ async def test_when_the_owner_dies_another_takes_the_sale_with_a_fresh_window() 
     assert len(closes) == 1 and closes[0].winner == "bob"
 
 
+async def test_a_bid_waiting_on_a_dead_owner_is_answered_when_another_takes_the_sale() -> None:
+    """Not at its ask's timeout (2 s in a node): its bidder sends it again to the new owner at
+    once, so bidding resumes within the lease plus one step (tests/e2e/test_cluster.py)."""
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    await n1.cluster.stop(release=False)
+    await n1.house.stop()
+    del world.nodes["n1"]
+    world.hub.cut.add("n1")
+    n2.forwarder.timeout_ms = 60_000  # what the hub's real time would answer is out of play
+    answers: list[Accepted | Refusal] = []
+    command = PlaceBid(BOB, "a", 200, request_id="k1")
+    n2.house.offer_bid(command, answers.append)
+    await world.settle()
+    assert answers == []  # waiting on n1
+    world.clock.advance(LEASE_MS + 1)
+    await world.step()
+    assert n1.name not in {n.cluster.owner_of("s") for n in (n2, n3)}
+    assert len(answers) == 1 and isinstance(answers[0], Refusal), answers
+    assert answers[0].code == "unavailable" and "request_id" in answers[0].message
+    assert isinstance(await n2.house.place_bid(command), Accepted)
+
+
+async def test_a_request_id_sent_again_after_a_takeover_is_the_same_bid() -> None:
+    """Its owner stored the bid and died before its answer reached the bidder: sent again,
+    through any node, to the new owner, it is the first bid's answer, not a second bid."""
+    world = await three_nodes()
+    n1, n2, n3 = world.nodes.values()
+    command = PlaceBid(BOB, "a", 200, request_id="k1")
+    first = await n1.house.place_bid(command)
+    assert isinstance(first, Accepted)
+    await world.settle()
+    await n1.cluster.stop(release=False)
+    await n1.house.stop()
+    del world.nodes["n1"]
+    world.hub.cut.add("n1")
+    world.clock.advance(LEASE_MS + 1)
+    await world.step()
+    assert isinstance(await n2.house.place_bid(PlaceBid(CAT, "a", 300)), Accepted)
+    await world.settle()
+    again = await n3.house.place_bid(command)  # outbid since: it must not bid again
+    assert isinstance(again, Accepted), again
+    assert again == first
+    bids = [e for e in world.store.lots["a"].events if isinstance(e, BidPlaced)]
+    assert [(b.bidder, b.amount) for b in bids] == [("bob", 200), ("cat", 300)]
+
+
 async def test_a_clean_stop_hands_the_sale_over_at_once() -> None:
     world = await three_nodes()
     n1, n2, _ = world.nodes.values()

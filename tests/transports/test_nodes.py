@@ -66,3 +66,29 @@ async def test_what_is_not_a_letter_is_dropped_and_logged(caplog: pytest.LogCapt
     fwd.received(b"\x93not a letter")
     fwd.received(b"")
     assert box.sent == [] and "dropped" in caplog.text
+
+
+async def test_an_ask_to_an_owner_gone_is_answered_at_once_and_its_reply_dropped() -> None:
+    owners = {"s": "owner", "t": "owner"}
+
+    class Moving:
+        def owner_of(self, sale_id: str) -> str | None:
+            return owners.get(sale_id)
+
+    box = Outbox()
+    fwd = Forwarder("me", Moving(), None, box, timeout_ms=60_000)  # type: ignore[arg-type]
+    moved: list[Accepted | Refusal] = []
+    stays: list[Accepted | Refusal] = []
+    fwd.bid("s", PlaceBid(Actor("ann"), "a", 100), moved.append)
+    fwd.bid("t", PlaceBid(Actor("bob"), "b", 100), stays.append)
+    fwd.owners_changed()
+    assert moved == [] and stays == []  # nobody moved: both wait
+    owners["s"] = "other"
+    fwd.owners_changed()
+    assert len(moved) == 1 and isinstance(moved[0], Refusal) and moved[0].code == "unavailable"
+    assert stays == [] and fwd.moved == 1
+    ask = box.sent[0][1].ask
+    assert ask is not None
+    late = Accepted("a", 2, 100, None, True, FakeClock().now_ms())
+    fwd.received(msgspec.msgpack.encode(Letter(reply=Reply(ask.id, accepted=late))))
+    assert len(moved) == 1  # not answered twice

@@ -168,7 +168,9 @@ class Cluster:
         rows = await self.leases.leases()
         now = await self.leases.db_now_ms()
         live = {row.sale_id: row.holder for row in rows if row.expires_at > now}
-        self.owners = live
+        before, self.owners = self.owners, live
+        if live != before:
+            self._owners_changed()
         for sale in list(self.house.sales.values()):
             if sale.ended_at is not None:
                 if sale.id in self.held and not self.house.busy(sale.id):
@@ -184,6 +186,11 @@ class Cluster:
             self.owners[sale.id] = self.node
             self._changed(sale.id, "acquired")
             await self.house.adopt(sale.id)
+            self._owners_changed()  # after adopt: a bid sent again finds the sale as stored
+
+    def _owners_changed(self) -> None:
+        if self.house.forwarder is not None:  # asks waiting on an owner gone are answered
+            self.house.forwarder.owners_changed()
 
     async def _sync_clock(self, synced: OffsetClock) -> None:
         reading = await clock_reading(synced.base, self.leases)

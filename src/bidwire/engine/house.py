@@ -97,6 +97,10 @@ class Forwarder(Protocol):
         """The owner's answer: done (a void's event), or its error raised here."""
         ...
 
+    def owners_changed(self) -> None:
+        """Some sale has another owner now (the lease step): what waits on the old one."""
+        ...
+
 
 NO_OWNER = Refusal(
     "unavailable", "no server runs this sale at this moment (one is taking it over); bid again"
@@ -659,7 +663,7 @@ class AuctionHouse:
         if not following:
             # this node's failed decision is undone in the views too; a follower's views are
             # its fan-out's, which reloads what it missed itself and must not skip past it
-            self.views.reset(stored.rebuild())
+            self.views.reset(stored.rebuild(), logged.events)
         self._broken.discard(lot_id)
         self._following_gap.discard(lot_id)
         if lot.status == "closed":
@@ -931,6 +935,10 @@ class AuctionHouse:
             self._announced.add(sale_id)
         open_ids = [lot_id for lot_id in sale.spec.lot_ids if lot_id in self.lots]
         logs = await self.store.lot_logs(open_ids)
+        # the request keys the old owner stored: a bid it placed, sent again here after its
+        # answer was lost with it, is that bid's answer, not a second bid nor a refusal
+        since = self.clock.now_ms() - REQUEST_KEY_WINDOW_MS
+        keys = await self.store.request_keys_since(since, MAX_REQUEST_KEYS)
         rebuilt: list[Lot] = []
         latest = max((e.ts for e in events[-1:]), default=0)
         for lot_id in open_ids:
@@ -965,6 +973,10 @@ class AuctionHouse:
                 waiting.append(self._commit([event]))
             else:
                 self._arm(lot)
+        ours = set(sale.spec.lot_ids)
+        for key, own in reversed(keys):  # oldest first, as _remember keeps them
+            if own.lot in ours and key not in self._request_keys:
+                self._request_keys[key] = self._reloaded_key(key, own)
         for future in waiting:
             try:
                 await asyncio.shield(future)

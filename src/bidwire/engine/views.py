@@ -18,7 +18,7 @@ No asyncio and no clock: the caller passes ``now_ms``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
@@ -188,6 +188,11 @@ class Views:
         self.order = InOrder()
         self._rings: dict[str, deque[tuple[int, bytes, bytes]]] = {}
         self._queued: list[Message] = []
+        self.woken: Callable[[], None] | None = None
+        """Called when a ``reset`` queued events or found the store ahead: the feed flushes,
+        and reloads from the store if it ``catches_up``."""
+        self.catches_up = False
+        """Whether the feed reloads from the store what it did not hear (several nodes)."""
 
     # -- what there is -----------------------------------------------------------------------
 
@@ -207,8 +212,23 @@ class Views:
         self._rings.setdefault(lot.id, deque(maxlen=RING_SIZE))
         self._queued += self.order.expect("lot", lot.id, lot.seq + 1)
 
-    def reset(self, lot: Lot) -> None:
-        """After a failed commit: the store's state is the truth again."""
+    def reset(self, lot: Lot, events: Sequence[LotEvent] = ()) -> None:
+        """After a failed commit or a reload: the store's state is the truth again. What the
+        store has and this node has not yet published goes out in order, from ``events`` (the
+        store's, after its snapshot) or, on a node that ``catches_up``, from its reload by seq
+        (told by ``woken``); nothing queued is dropped. In a cluster another node committed
+        those events: jumping over them left this node's clients a gap. Only on one node, when
+        the events do not reach back to what was published, is the view replaced."""
+        view = self.lots.get(lot.id)
+        if view is not None:
+            expected = self.order.next_seq("lot", lot.id)
+            missed = [e for e in events if e.seq >= expected]
+            covered = lot.seq < expected or bool(missed and missed[0].seq == expected)
+            if covered or self.catches_up:
+                queued = [self.accept(Message("lot", e.lot, e.seq, e)) for e in missed]
+                if self.woken is not None and (any(queued) or not covered):
+                    self.woken()
+                return
         self._queued = [m for m in self._queued if m.stream != "lot" or m.key != lot.id]
         self.track(lot)
 

@@ -1056,8 +1056,8 @@ class PostgresStore(PostgresAccounts, PostgresActivity, PostgresHistory, Postgre
 
         try:
             await self._submit(run)
-        except Conflict as exc:
-            raise BadRequest(f"cannot add sale {sale.id}: an id is already taken ({exc})") from None
+        except Conflict as exc:  # still a Conflict: nodes started at once each add the catalog
+            raise Conflict(f"cannot add sale {sale.id}: an id is already taken ({exc})") from None
         self._lot_sale.update((lot.id, sale.id) for lot in lots)
 
     async def add_lots(self, sale: SaleSpec, lots: Sequence[LotSpec]) -> None:

@@ -81,6 +81,7 @@ class Feed:
     ) -> None:
         self.clock = clock
         self.published = Views() if published is None else published
+        self.published.woken = self._woken
         self._flush_scheduled = False
         self._unsubscribe: Callable[[], None] | None = None
         self.pacer = FlushPacer()
@@ -110,6 +111,7 @@ class Feed:
         shared by several nodes), what the bus loses is reloaded from it (engine/resync.py)."""
         self._unsubscribe = bus.subscribe(self.hear)
         if store is not None:
+            self.published.catches_up = True
             self.resync = Resync(store, self.published, self._reloaded)
             self._unwatch = bus.watch_lost(self.resync.poke)
             self.resync.start()
@@ -225,6 +227,13 @@ class Feed:
             self._schedule_flush()
         elif self.resync is not None and self.published.order.has_gaps:
             self.resync.poke()  # held behind a missing seq: reload it now, not in a second
+
+    def _woken(self) -> None:
+        """The house read a lot again (views.reset): send what that found, and fetch from the
+        store now what this node has not heard yet."""
+        self._schedule_flush()
+        if self.resync is not None:
+            self.resync.poke()
 
     def _schedule_flush(self) -> None:
         """At once when idle, later under load: see FlushPacer."""
