@@ -676,3 +676,15 @@ async def test_a_node_whose_clock_is_behind_never_dates_a_taken_lot_before_its_l
     await world.settle()
     stamps = [e.ts for e in world.store.lots["a"].events]
     assert stamps == sorted(stamps)  # the lot's times only rise
+
+
+async def test_every_lease_change_is_told_for_the_metrics() -> None:
+    world = World()
+    await world.store.add_sale(SALE, LOTS)
+    n1 = await world.start("n1")
+    told: list[tuple[str, str]] = []
+    n1.cluster.on_change = lambda sale, how: told.append((sale, how))
+    await world.step("n1")
+    await world.step("n1")
+    await n1.cluster.stop()
+    assert told == [("s", "acquired"), ("s", "renewed"), ("s", "released")]
