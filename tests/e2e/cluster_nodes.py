@@ -30,14 +30,14 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.bus.redis_helpers import fresh_channel, require_redis
-from tests.e2e.conftest import JsonClient, ServerProcess
+from tests.e2e.conftest import JsonClient, Received, ServerProcess
 from tests.store.pg import SERVER, fresh_schema
 
 LOT_KINDS = ("lot_opened", "bid_placed", "lot_extended", "lot_closed", "lot_paused", "lot_resumed")
@@ -343,14 +343,14 @@ async def cluster_env(tmp: Path) -> AsyncIterator[ClusterEnv]:
 # -- clients -------------------------------------------------------------------------------------
 
 
-class WsClient:
+class WsClient(Received):
     """The web page's connection: JSON frames on ``/ws``, with JsonClient's interface."""
+
+    LOT_KINDS = LOT_KINDS
 
     def __init__(self, ws: Any) -> None:
         self.ws = ws
-        self.messages: list[dict[str, Any]] = []
-        self._arrived = asyncio.Event()
-        self._task = asyncio.ensure_future(self._read())
+        super().__init__()
 
     @classmethod
     async def connect(cls, http_port: int, name: str | None = None) -> WsClient:
@@ -374,37 +374,8 @@ class WsClient:
                 self._arrived.set()
         self._arrived.set()
 
-    @property
-    def closed(self) -> bool:
-        return self._task.done()
-
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(message))
-
-    async def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0, start: int = 0
-    ) -> dict[str, Any]:
-        async def scan() -> dict[str, Any]:
-            index = start
-            while True:
-                while index < len(self.messages):
-                    if predicate(self.messages[index]):
-                        return self.messages[index]
-                    index += 1
-                if self.closed:
-                    raise ConnectionError("closed before the message came")
-                self._arrived.clear()
-                await self._arrived.wait()
-
-        return await asyncio.wait_for(scan(), timeout)
-
-    async def request(self, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
-        start = len(self.messages)
-        await self.send(message)
-        return await self.wait_for(lambda m: m.get("id") == message["id"], timeout, start)
-
-    def lot_events(self, lot: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m.get("lot") == lot and m["type"] in LOT_KINDS]
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

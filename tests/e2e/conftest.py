@@ -134,43 +134,26 @@ def check_stream(received: bytes, lot: str) -> list[dict[str, Any]]:
     return messages
 
 
-class JsonClient:
-    """A JSON-lines client that keeps every message it receives."""
+class Received:
+    """What a client heard, kept whole: waiting for a message, a request's answer, a lot's
+    events. A subclass reads its connection in ``_read`` and says how it ``send``s."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+    LOT_KINDS: tuple[str, ...] = ("lot_opened", "bid_placed", "lot_extended", "lot_closed")
+
+    def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self._arrived = asyncio.Event()
         self._task = asyncio.ensure_future(self._read())
 
-    @classmethod
-    async def connect(cls, port: int, name: str | None = None) -> JsonClient:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**20)
-        client = cls(reader, writer)
-        if name is not None:
-            await client.send({"type": "hello", "name": name})
-            await client.wait_for(lambda m: m["type"] == "welcome")
-        return client
-
     async def _read(self) -> None:
-        while True:
-            line = await self.reader.readline()
-            if not line:
-                break
-            if line.lstrip().startswith(b"{"):
-                self.messages.append(json.loads(line))
-                self._arrived.set()
-        self._arrived.set()
+        raise NotImplementedError
+
+    async def send(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     @property
     def closed(self) -> bool:
         return self._task.done()
-
-    async def send(self, message: dict[str, Any] | bytes) -> None:
-        data = message if isinstance(message, bytes) else json.dumps(message).encode() + b"\n"
-        self.writer.write(data)
-        await self.writer.drain()
 
     async def wait_for(
         self, predicate: Any, timeout: float = 10.0, start: int = 0
@@ -195,8 +178,40 @@ class JsonClient:
         return await self.wait_for(lambda m: m.get("id") == message["id"], timeout, start)
 
     def lot_events(self, lot: str) -> list[dict[str, Any]]:
-        kinds = ("lot_opened", "bid_placed", "lot_extended", "lot_closed")
-        return [m for m in self.messages if m.get("lot") == lot and m["type"] in kinds]
+        return [m for m in self.messages if m.get("lot") == lot and m["type"] in self.LOT_KINDS]
+
+
+class JsonClient(Received):
+    """A JSON-lines client that keeps every message it receives."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        super().__init__()
+
+    @classmethod
+    async def connect(cls, port: int, name: str | None = None) -> JsonClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**20)
+        client = cls(reader, writer)
+        if name is not None:
+            await client.send({"type": "hello", "name": name})
+            await client.wait_for(lambda m: m["type"] == "welcome")
+        return client
+
+    async def _read(self) -> None:
+        while True:
+            line = await self.reader.readline()
+            if not line:
+                break
+            if line.lstrip().startswith(b"{"):
+                self.messages.append(json.loads(line))
+                self._arrived.set()
+        self._arrived.set()
+
+    async def send(self, message: dict[str, Any] | bytes) -> None:
+        data = message if isinstance(message, bytes) else json.dumps(message).encode() + b"\n"
+        self.writer.write(data)
+        await self.writer.drain()
 
     async def close(self) -> None:
         self.writer.close()
