@@ -27,7 +27,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -114,6 +114,13 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(Letter).decode
 
 
+class _Waiting(NamedTuple):
+    back: Callable[[Reply | None], None]
+    sale_id: str
+    owner: str
+    """The node the ask went to."""
+
+
 class Mailbox(Protocol):
     def send(self, node: str, data: bytes) -> None:
         """Queue ``data`` for ``node`` (at most once: it may be lost)."""
@@ -145,10 +152,9 @@ class Forwarder:
         self.timeout_ms = timeout_ms
         self.admin_timeout_ms = admin_timeout_ms
         self._ids = itertools.count(1)
-        self._pending: dict[int, Callable[[Reply | None], None]] = {}
+        self._pending: dict[int, _Waiting] = {}
+        """Ask -> who hears its answer, its sale and the node it went to (``owners_changed``)."""
         self._tasks: set[asyncio.Task[None]] = set()
-        self._asked_of: dict[int, tuple[str, str]] = {}
-        """Ask -> (its sale, the node it went to), for ``owners_changed``."""
         self.asked = 0
         self.late = 0
         """Asks answered ``unavailable`` because no answer came in time."""
@@ -170,8 +176,7 @@ class Forwarder:
         if len(self._pending) >= MAX_PENDING:
             return False
         ask_id = next(self._ids)
-        self._pending[ask_id] = back
-        self._asked_of[ask_id] = (sale_id, owner)
+        self._pending[ask_id] = _Waiting(back, sale_id, owner)
         self.asked += 1
         self.mailbox.send(owner, _encode(Letter(ask=ask(ask_id))))
         wait_ms = self.timeout_ms if timeout_ms is None else timeout_ms
@@ -238,11 +243,10 @@ class Forwarder:
         return reply.voided
 
     def _expire(self, ask_id: int) -> None:
-        self._asked_of.pop(ask_id, None)
-        back = self._pending.pop(ask_id, None)
-        if back is not None:
+        waiting = self._pending.pop(ask_id, None)
+        if waiting is not None:
             self.late += 1
-            back(None)
+            waiting.back(None)
 
     def owners_changed(self) -> None:
         """The lease step found a sale's owner changed: each ask waiting on a node that no
@@ -250,13 +254,11 @@ class Forwarder:
         again to the new owner at once (a dead owner's bids waited the whole 2 s: bidding
         resumed 4.4 s after a kill, tests/e2e/test_cluster.py). Its answer, if it comes, is
         dropped as a late one's is."""
-        for ask_id, (sale_id, owner) in list(self._asked_of.items()):
-            if self.owners.owner_of(sale_id) != owner:
-                del self._asked_of[ask_id]
-                back = self._pending.pop(ask_id, None)
-                if back is not None:
-                    self.moved += 1
-                    back(Reply(ask_id, refused=(MOVED.code, MOVED.message, None)))
+        for ask_id, waiting in list(self._pending.items()):
+            if self.owners.owner_of(waiting.sale_id) != waiting.owner:
+                del self._pending[ask_id]
+                self.moved += 1
+                waiting.back(Reply(ask_id, refused=(MOVED.code, MOVED.message, None)))
 
     # -- hearing ---------------------------------------------------------------------------
 
@@ -268,10 +270,9 @@ class Forwarder:
             log.warning("a letter that is not one of ours (%d bytes) was dropped", len(data))
             return
         if letter.reply is not None:
-            self._asked_of.pop(letter.reply.id, None)
-            back = self._pending.pop(letter.reply.id, None)
-            if back is not None:  # else it came after its time: answered unavailable already
-                back(letter.reply)
+            waiting = self._pending.pop(letter.reply.id, None)
+            if waiting is not None:  # else it came after its time: answered unavailable already
+                waiting.back(letter.reply)
         elif letter.ask is not None:
             self._answer(letter.ask)
 
