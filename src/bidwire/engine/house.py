@@ -47,7 +47,14 @@ from bidwire.errors import (
     UnknownSale,
 )
 from bidwire.metrics import COMMIT_BUCKETS, Histogram
-from bidwire.store.base import EVENT_DECODER, CatalogLot, Store, StoredLot, load_house
+from bidwire.store.base import (
+    EVENT_DECODER,
+    CatalogLot,
+    Store,
+    StoredLot,
+    load_house,
+    stored_lot,
+)
 
 log = logging.getLogger("bidwire.house")
 
@@ -943,15 +950,7 @@ class AuctionHouse:
         latest = max((e.ts for e in events[-1:]), default=0)
         for lot_id in open_ids:
             old = self.lots[lot_id]
-            logged = logs.get(lot_id)
-            stored = StoredLot(
-                old.spec,
-                old.sale,
-                old.mode,
-                logged.events if logged else [],
-                logged.snapshot if logged else None,
-            )
-            lot = stored.rebuild()
+            lot = stored_lot(CatalogLot(old.spec, old.sale, old.mode), logs.get(lot_id)).rebuild()
             rebuilt.append(lot)
             latest = max(latest, lot.opened_at or 0, *(bid.ts for bid in lot.recent[-1:]))
         # the last owner's times were its clock's: this one's may run a little behind, and a
@@ -1002,9 +1001,7 @@ class AuctionHouse:
             self.views.track_sale(spec, sale.seq)
         open_ids = set()
         for entry in entries:
-            logged = logs.get(entry.spec.id)
-            events, snapshot = (logged.events, logged.snapshot) if logged else ([], None)
-            stored = StoredLot(entry.spec, entry.sale, entry.mode, events, snapshot)
+            stored = stored_lot(entry, logs.get(entry.spec.id))
             self._track(stored.rebuild(), stored.rebuild())
             open_ids.add(entry.spec.id)
         for spec in new:  # what the store has closed already stays there

@@ -345,7 +345,7 @@ async def load_house(
     sale_logs = await store.sale_logs()
     sales = [StoredSale(spec, sale_logs.get(spec.id, [])) for spec in specs]
     logs = await store.lot_logs(None if closed else [lot.spec.id for lot in lots])
-    stored = [_stored(lot, logs.get(lot.spec.id)) for lot in lots]
+    stored = [stored_lot(lot, logs.get(lot.spec.id)) for lot in lots]
     keys = await store.request_keys_since(keys_since_ms, keys_limit)
     return StoredHouse(sales, stored, keys[::-1])
 
@@ -355,10 +355,12 @@ async def stored_lots(store: Store, lot_ids: Sequence[str]) -> list[StoredLot]:
     out): what the house reads of a closed lot when it is asked for one."""
     entries = await store.catalog_lots(lot_ids)
     logs = await store.lot_logs([entry.spec.id for entry in entries])
-    return [_stored(entry, logs.get(entry.spec.id)) for entry in entries]
+    return [stored_lot(entry, logs.get(entry.spec.id)) for entry in entries]
 
 
-def _stored(entry: CatalogLot, log: LotLog | None) -> StoredLot:
+def stored_lot(entry: CatalogLot, log: LotLog | None) -> StoredLot:
+    """A lot as the store has it: its catalog entry, its snapshot and the events after it
+    (none read: as it was added)."""
     log = log or LotLog()
     return StoredLot(entry.spec, entry.sale, entry.mode, log.events, log.snapshot)
 
