@@ -121,4 +121,19 @@ async def test_a_crowded_sale_lists_the_highest_hundred_and_says_so(
         assert "124 bidders" in said, said  # the count is of all, not of those listed
         rule = await page.inner_text("#integrity-card")
         assert "Listed: the 100 highest of 124 bidders, flagged first." in rule
+        shots = Path(os.environ.get("BIDWIRE_SHOTS") or tmp_path)
+        shots.mkdir(parents=True, exist_ok=True)
+        await page.evaluate(
+            "window.scrollTo(0, document.getElementById('integrity-card').offsetTop - 70)"
+        )
+        await page.screenshot(path=str(shots / "integrity-crowded-desktop.png"))
         assert problems == []
+        phone, phone_problems = await admin_page(browser, ports.http, PHONE)
+        await phone.wait_for_function(
+            "document.querySelectorAll('[data-testid=integrity-rows] tr').length === 100"
+        )
+        await phone.evaluate(
+            "window.scrollTo(0, document.getElementById('integrity-card').offsetTop - 70)"
+        )
+        await phone.screenshot(path=str(shots / "integrity-crowded-phone.png"))
+        assert phone_problems == []
