@@ -145,6 +145,9 @@ async def stop_and_go(transport: str) -> None:
     feed.leave_house(published)
     lot = str(opened["lot"])
     ctx = SessionContext(house, feed, clock, Gate(clock))
+    # Asked before connecting: the WebSocket client says hello from a thread while this loop
+    # runs, so the session may join the direct path before a later ask would be made.
+    joining = feed.on_direct()
     if transport == "tcp":
         tcp = await start_tcp(ctx, "127.0.0.1", 0)
         reader = small_socket(tcp.sockets[0].getsockname()[1])
@@ -153,7 +156,7 @@ async def stop_and_go(transport: str) -> None:
         http = await start_http(ctx, "127.0.0.1", 0)
         reader = await asyncio.to_thread(ws_client, http.port)
     reader.setblocking(False)
-    joined = await asyncio.wait_for(feed.on_direct(), 5)  # the reader, once it said hello
+    joined = await asyncio.wait_for(joining, 5)  # the reader, once it said hello
     (session,) = ctx.sessions
     assert joined is session
     outlet = session.outlet

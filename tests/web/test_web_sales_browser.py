@@ -131,8 +131,13 @@ async def a_past_sale(r: Room) -> None:
 
 
 def local_time(ms: int) -> str:
-    """A time as the page's locale (en-US in these tests) shows hours and minutes."""
-    return datetime.fromtimestamp(ms / 1000).strftime("%I:%M %p").lstrip("0")
+    """A time as the page's locale (en-US in these tests) shows it: hours and minutes, and the
+    day before them when it is not today (a sale 12 minutes away at 23:50 starts tomorrow)."""
+    at = datetime.fromtimestamp(ms / 1000)
+    time = at.strftime("%I:%M %p").lstrip("0")
+    if at.date() == datetime.now().date():
+        return time
+    return f"{at:%a}, {at:%b} {at.day} {time}"
 
 
 async def text(page: Any, selector: str) -> str:
