@@ -166,6 +166,9 @@ async def test_the_admin_page_lays_out_without_overlaps_or_split_words(
         context, page, problems = await log_in(browser, d, viewport)
         await page.screenshot(path=str(d.shots / f"{size}-admin.png"), full_page=True)
         assert_laid_out(await layout_problems(page), f"{size}: the admin page")
+        # The header names the site beside "Administration", logged in and on a phone too.
+        assert await page.locator(".topbar .brand-mark").is_visible()
+        assert await page.locator(".topbar .brand-name").is_visible()
         # With a lot's edit form and the bids of a lot open, and the audit log filled in.
         await page.click("tr[data-lot=antique-vase] button:has-text('Edit')")
         await page.wait_for_selector("[data-testid=edit-reserve]")

@@ -247,6 +247,8 @@ async def test_a_guest_reads_results_without_a_name_and_an_unknown_lot_is_said_i
         await page.wait_for_selector("[data-testid=results-table]")
         await page.wait_for_timeout(300)  # /api/info answered: the page would have asked by now
         assert not await page.locator("#name-dialog").is_visible(), "no name needed to read"
+        # no live link without a name, and the top bar says so rather than "Connecting…"
+        assert await text_of(page, "conn") == "Reading only"
         await page.goto(f"http://127.0.0.1:{ports.http}/#replay/lot/nope")
         await page.wait_for_selector("[data-testid=past-error]")
         assert "There is no lot" in await text_of(page, "past-error")
@@ -259,3 +261,72 @@ async def test_a_guest_reads_results_without_a_name_and_an_unknown_lot_is_said_i
         await page.wait_for_selector("#name-dialog", state="visible")
         assert await page.locator("main.layout").is_visible()
         await page.close()
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+async def test_a_replay_skips_a_quiet_hour_and_says_so_unless_told_not_to(
+    browser: Any, width: str
+) -> None:
+    """An hour's lot whose only bids come 50 minutes in: at 10x it would show a still countdown
+    for five minutes; it skips the stretch, says how long it skipped, and plays the bids and
+    the last seconds of the countdown as they happened. Unticked, the hour plays in full."""
+    async with in_process(demo=False) as server, serving(server.ctx) as ports:
+        house = server.ctx.house
+        hour = {**TIMED, "opening_ms": 60 * MINUTE}
+        desk = LotSpec("desk", "Oak Desk", **hour)  # type: ignore[arg-type]
+        await house.add_sale(SaleSpec("late", "Late Sale", ("desk",), mode="timed"), [desk])
+        house.start()
+        await settled(server)
+        tokens = GuestTokens()
+        async with server.client() as anyone:
+            server.clock.advance(50 * MINUTE)
+            await bid(anyone, tokens, "desk", "gus", 1_000)
+            server.clock.advance(5_000)
+            await bid(anyone, tokens, "desk", "ivy", 1_500)
+            server.clock.advance(10 * MINUTE)
+            house.run_due()
+            await settled(server)
+        base = f"http://127.0.0.1:{ports.http}"
+        context = await browser.new_context(viewport=VIEWPORTS[width], locale="en-US")
+        page = await context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        await page.goto(base + "/#replay/lot/desk")
+        await page.wait_for_selector("[data-testid=replay-controls]")
+        assert await page.locator("[data-testid=replay-skip]").is_checked()
+        await page.click("[data-testid=replay-speed][data-speed='10']")
+        await page.click("[data-testid=replay-play]")
+        # 50 minutes of nothing: skipped within a second of the opening's first 5 s (0.5 s at 10x)
+        await page.wait_for_function(
+            "() => document.querySelector('[data-testid=replay-skipped]')"
+            ".innerText.includes('Skipped')",
+            timeout=3_000,
+        )
+        said = await text_of(page, "replay-skipped")
+        assert said == "Skipped 49:45 with nothing happening.", said
+        await shot(page, f"{width}-replay-skipped")
+        await page.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=replay-bid]').length == 2",
+            timeout=5_000,
+        )
+        # the bids played as they happened: ivy's 5 s after gus's, then the window counts down
+        countdown = await text_of(page, "replay-countdown")
+        assert countdown.startswith("9:"), countdown  # the lot's hour is past 50 min: 9:5x left
+        await page.wait_for_function(
+            "() => document.querySelector('[data-testid=replay-countdown]').innerText === 'Closed'",
+            timeout=8_000,
+        )
+        assert await text_of(page, "replay-state") == "Sold to ivy"
+
+        # Unticked: the hour plays as it was, the countdown only a few seconds in at 50x.
+        await page.click("[data-testid=replay-skip]")
+        await page.click("[data-testid=replay-restart]")
+        await page.click("[data-testid=replay-speed][data-speed='50']")
+        await page.click("[data-testid=replay-play]")
+        await page.wait_for_timeout(1_500)
+        countdown = await text_of(page, "replay-countdown")
+        assert countdown.startswith("58:") or countdown.startswith("59:"), countdown
+        assert await page.locator("[data-testid=replay-bid]").count() == 0
+        assert problems == []
+        await context.close()

@@ -1612,6 +1612,9 @@ function onPastPage() {
   return /^#(results|replay|history)\//.test(location.hash);
 }
 function askNameInTheSaleroom() {
+  // Reading a past sale needs no name and no live link: say so, not "Connecting…" forever.
+  ui.conn.dataset.state = "idle";
+  ui.connText.textContent = "Reading only";
   const ask = () => {
     if (onPastPage()) return;
     window.removeEventListener("hashchange", ask);

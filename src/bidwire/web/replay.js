@@ -197,6 +197,37 @@ function focusOf(lots) {
   return open ?? moved ?? lots[0] ?? null;
 }
 
+/**
+ * Quiet stretches: a gap of over QUIET_GAP_MS between two events of the log (a lot open for an
+ * hour with its first bid at the end, the pause between two lots of a sale) is skipped while
+ * playing, so a replay at 10x does not sit still for minutes. The replay shows SHOW_AFTER_MS of
+ * the stretch after the event before it and the last SHOW_BEFORE_MS before the next event (a
+ * default bidding window's countdown), and jumps over the rest. Gaps of a lot's closing
+ * countdown (10 s by default) are well under QUIET_GAP_MS and always play as they happened.
+ */
+export const QUIET_GAP_MS = 30_000;
+export const SHOW_AFTER_MS = 5_000;
+export const SHOW_BEFORE_MS = 10_000;
+
+/** Where to jump from virtual time t to skip a quiet stretch, and how long it skips; or null
+ *  when t is not inside the skippable middle of one. */
+export function quietJump(tl, t) {
+  const { events } = tl;
+  let lo = 0;
+  let hi = events.length; // the first event later than t
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (events[mid].ts <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo === 0 || lo === events.length) return null;
+  const before = events[lo - 1].ts;
+  const next = events[lo].ts;
+  const to = next - SHOW_BEFORE_MS;
+  if (next - before <= QUIET_GAP_MS || t < before + SHOW_AFTER_MS || t >= to) return null;
+  return { to, skipped: to - t };
+}
+
 /** A speed clamped to 1x..50x (anything else, such as NaN, is 1x). */
 export function clampSpeed(speed) {
   const n = Number(speed);

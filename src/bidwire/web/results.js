@@ -11,11 +11,12 @@
 // module only fetches, draws and wires the controls. Nothing here is a rule of bidding.
 
 import { formatMoney } from "./money.js";
-import { ReplayClock, SPEEDS, formatElapsed, formatLeft, stateAt, timeline } from "./replay.js";
+import { QUIET_GAP_MS, ReplayClock, SPEEDS, formatElapsed, formatLeft, quietJump, stateAt, timeline } from "./replay.js";
 
 const RESULTS_ROUTE = /^#results\/(.+)$/;
 const REPLAY_ROUTE = /^#replay\/(lot|sale)\/(.+)$/;
 const PAGE_LIMIT = 20_000; // events asked per replay page (the server's most)
+const SKIPPED_SHOWN_MS = 4_000; // how long "Skipped 49:45 with nothing happening." stays
 const MAX_PAGES = 25; // a replay of up to 500,000 events; past that the page says it stopped
 const DEFAULT_SPEED = 10;
 const BIDS_SHOWN = 12;
@@ -346,6 +347,9 @@ class PastViews {
     const at = el("span", { class: "replay-at", dataset: { testid: "replay-at" } });
     const stage = el("section", { class: "card replay-stage", dataset: { testid: "replay-stage" }, "aria-live": "off" });
     const list = kind === "sale" ? el("ol", { class: "replay-lots", dataset: { testid: "replay-lots" } }) : null;
+    const skip = el("input", { type: "checkbox", dataset: { testid: "replay-skip" } });
+    skip.checked = true;
+    const skipped = el("span", { class: "replay-skipped", role: "status", dataset: { testid: "replay-skipped" } });
 
     play.addEventListener("click", () => {
       const now = performance.now();
@@ -402,10 +406,16 @@ class PastViews {
         { class: "card replay-controls", dataset: { testid: "replay-controls" } },
         el("div", { class: "replay-row" }, play, restart, speeds),
         el("div", { class: "replay-row replay-time" }, scrub, el("span", { class: "replay-times" }, elapsed, at)),
+        el(
+          "div",
+          { class: "replay-row replay-quiet" },
+          el("label", { class: "replay-skip" }, skip, ` Skip quiet stretches (over ${QUIET_GAP_MS / 1000} s with nothing happening)`),
+          skipped,
+        ),
       ),
       el("div", { class: `replay-body replay-body-${kind}` }, stage, list),
     );
-    return { play, scrub, elapsed, at, stage, list };
+    return { play, scrub, elapsed, at, stage, list, skip, skipped };
   }
 
   draw() {
@@ -415,7 +425,17 @@ class PastViews {
     if (!replay) return;
     const now = performance.now();
     const { clock, tl, ui } = replay;
-    const t = clock.at(now);
+    let t = clock.at(now);
+    const jump = clock.playing && ui.skip.checked ? quietJump(tl, t) : null;
+    if (jump) {
+      clock.seek(jump.to, now);
+      t = jump.to;
+      ui.skipped.textContent = `Skipped ${formatLeft(jump.skipped)} with nothing happening.`;
+      replay.skippedUntil = now + SKIPPED_SHOWN_MS;
+    } else if (replay.skippedUntil && now > replay.skippedUntil) {
+      ui.skipped.textContent = "";
+      replay.skippedUntil = 0;
+    }
     replay.shown = stateAt(tl, t, replay.shown);
     const shown = replay.shown;
     const finished = clock.finished(now);

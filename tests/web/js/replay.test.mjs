@@ -6,7 +6,11 @@ import { test } from "node:test";
 import {
   ReplayClock,
   clampSpeed,
+  QUIET_GAP_MS,
+  SHOW_AFTER_MS,
+  SHOW_BEFORE_MS,
   formatLeft,
+  quietJump,
   remaining,
   stateAt,
   timeline,
@@ -182,6 +186,37 @@ test("the clock runs at its speed, pauses, resumes, seeks and stops at the end",
   assert.equal(clock.at(14_000), T0, "playing at the end plays from the start");
   clock.restart(14_500);
   assert.equal(clock.at(14_500), T0);
+});
+
+test("a quiet stretch is skipped from its first seconds to the last before the next event", () => {
+  // an hour's lot with its only bid 50 minutes in: 50 minutes of nothing after the opening
+  const events = [
+    { type: "lot_opened", lot: "desk", seq: 1, ends_at: T0 + 3_600_000, min_amount: 100, ts: T0 },
+    { type: "bid_placed", lot: "desk", seq: 2, amount: 100, bidder: "ann", ends_at: T0 + 3_600_000,
+      min_amount: 110, ts: T0 + 3_000_000 },
+    { type: "bid_placed", lot: "desk", seq: 3, amount: 110, bidder: "bob", ends_at: T0 + 3_600_000,
+      min_amount: 120, ts: T0 + 3_000_000 + QUIET_GAP_MS },
+    { type: "lot_closed", lot: "desk", seq: 4, outcome: "sold", winner: "bob", amount: 110,
+      reason: "hammer", ts: T0 + 3_600_000 },
+  ];
+  const tl = timeline([{ lot: "desk", title: "Desk", currency: "USD", voided: [], events }]);
+  assert.equal(quietJump(tl, T0), null, "the opening itself is shown");
+  assert.equal(quietJump(tl, T0 + SHOW_AFTER_MS - 1), null, "and the first seconds after it");
+  const jump = quietJump(tl, T0 + SHOW_AFTER_MS);
+  assert.deepEqual(jump, { to: T0 + 3_000_000 - SHOW_BEFORE_MS, skipped: 3_000_000 - SHOW_AFTER_MS - SHOW_BEFORE_MS });
+  assert.equal(quietJump(tl, jump.to), null, "the last seconds before the bid play");
+  assert.equal(quietJump(tl, T0 + 3_000_000 + 20_000), null, "a gap of exactly QUIET_GAP_MS is not quiet");
+  const closing = quietJump(tl, T0 + 3_000_000 + QUIET_GAP_MS + SHOW_AFTER_MS);
+  assert.equal(closing.to, T0 + 3_600_000 - SHOW_BEFORE_MS, "the countdown's last seconds to the close play");
+  assert.equal(quietJump(tl, T0 + 3_600_000), null, "nothing after the last event");
+});
+
+test("a lot's closing countdown is never skipped: its gaps are shorter than a quiet stretch", () => {
+  const tl = timeline([vaseLot()]);
+  // the vase: opened, 60 s of nothing, closed: quiet; a 10 s window after a bid is not
+  assert.ok(quietJump(tl, T0 + 30_000 + SHOW_AFTER_MS));
+  const bids = timeline([clockLot()]);
+  for (let t = T0 + 55_000; t < T0 + 70_000; t += 500) assert.equal(quietJump(bids, t), null);
 });
 
 test("a speed outside 1x..50x is brought back into it", () => {
