@@ -799,17 +799,38 @@ def _headline(data: dict[str, Any]) -> str:
         median = format_amount(data["median_hammer"], data["currency"])
         parts.append(f"mean {mean}, median {median}")
     parts.append(
-        f"{data['bids']} bids ({data['auto_share']:.0%} automatic) by"
-        f" {data['unique_bidders']} bidders"
+        f"{_count(data['bids'], 'bid')} ({data['auto_share']:.0%} automatic) by"
+        f" {_count(data['unique_bidders'], 'bidder')}"
     )
     parts.append(
         f"sniping: {data['sniping_share']:.0%} in the final 10%,"
         f" {data['sniping_extend_share']:.0%} in the extend window;"
-        f" {data['extensions']} extensions"
+        f" {_count(data['extensions'], 'extension')}"
     )
     if data["mean_time_to_sell_ms"] is not None:
         parts.append(f"mean time to sell {_duration(data['mean_time_to_sell_ms'])}")
     return "; ".join(parts)
+
+
+def _count(n: int, word: str) -> str:
+    """ "1 bid", "2 bids": a report read by people says it as they would."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# How a lot's result reads in the table, in the saleroom's words, short enough for 80 columns
+# ("bought in": the reserve was not met and the house keeps the lot).
+RESULT_WORDS = {
+    "hammer": "sold",
+    "buy_now": "bought now",
+    "reserve_not_met": "bought in",
+    "no_bids": "no bids",
+    "withdrawn": "withdrawn",
+}
+
+
+def _numbers_column(table: Table, heading: str) -> None:
+    """A right-aligned figure on one line: its heading and value never cut to "Bidd…"."""
+    table.add_column(heading, justify="right", no_wrap=True)
 
 
 def _duration(ms: int) -> str:
@@ -825,35 +846,40 @@ def sales_table(data: dict[str, Any]) -> Table:
     """The terminal's view of the across-sales report: a row per sale, the totals below."""
     from datetime import UTC, datetime
 
+    from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     from bidwire.domain.money import format_amount
 
     table = Table(
-        title=f"{len(data['sales'])} sales", caption="totals: " + _headline(data["totals"])
+        title=_count(len(data["sales"]), "sale"),
+        caption="totals: " + _headline(data["totals"]),
+        box=box.SIMPLE_HEAD,  # no rules between columns: 80 columns hold every figure whole
+        collapse_padding=True,
+        show_edge=False,
     )
-    numbers = ("Lots", "Sold", "Sold %", "Hammer", "Bids", "Bidders")
-    table.add_column("Sale")
-    table.add_column("Title")
-    table.add_column("Started", min_width=10, no_wrap=True)  # a date cut short says nothing
-    for heading in numbers:
-        table.add_column(heading, justify="right")
+    rows = []
     for row in data["sales"]:
-        hammer = ", ".join(
+        started = datetime.fromtimestamp(row["started_at"] / 1000, UTC)
+        figures = (row["lots"], row["sold"], f"{row['sell_through_lots']:.0%}")
+        hammer = "\n".join(  # a line per currency: the column stays narrow
             format_amount(t["hammer_total"], t["currency"]) for t in row["by_currency"]
         )
-        started = datetime.fromtimestamp(row["started_at"] / 1000, UTC)
-        table.add_row(
-            row["sale"],
-            row["title"],
-            started.strftime("%Y-%m-%d"),
-            str(row["lots"]),
-            str(row["sold"]),
-            f"{row['sell_through_lots']:.0%}",
-            hammer,
-            str(row["bids"]),
-            str(row["unique_bidders"]),
+        counts = (row["bids"], row["unique_bidders"])
+        rows.append(
+            [escape(row["sale"]), escape(row["title"]), started.strftime("%Y-%m-%d")]
+            + [str(f) for f in figures]
+            + [hammer]
+            + [str(c) for c in counts]
         )
+    table.add_column("Sale", overflow="fold")  # an id is typed again: folded, never cut
+    table.add_column("Title", overflow="fold")
+    table.add_column("Started", min_width=10, no_wrap=True)  # a date cut short says nothing
+    for heading in ("Lots", "Sold", "Sold %", "Hammer", "Bids", "Bidders"):
+        _numbers_column(table, heading)
+    for cells in rows:
+        table.add_row(*cells)
     if data["next_from"] is not None:
         table.caption = f"{table.caption}\nmore sales: --from {data['next_from']}"
     return table
@@ -861,6 +887,8 @@ def sales_table(data: dict[str, Any]) -> Table:
 
 def report_table(data: dict[str, Any]) -> Table:
     """The terminal's view of a report: a line of totals, then one row per lot."""
+    from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     from bidwire.domain.money import format_amount
@@ -869,23 +897,53 @@ def report_table(data: dict[str, Any]) -> Table:
         return "" if amount is None else format_amount(amount, currency)
 
     caption = f"{_headline(data)}; the top bidder placed {data['top_bidder_share']:.0%} of the bids"
-    table = Table(title=f"{data['title']} ({data['sale']})", caption=caption)
-    numbers = ("Hammer", "Bids", "Bidders")
-    headings = ("Lot", "Title", "Result", "Winner", "Hammer", "Bids", "Bidders", "Estimate")
-    for heading in (*headings, "Reserve"):
-        table.add_column(heading, justify="right" if heading in numbers else "left")
-    for row in data["per_lot"]:
-        table.add_row(
-            row["lot"],
-            row["title"],
-            row["reason"] or row["outcome"],
-            row["winner"] or "",
-            money(row["hammer"], row["currency"]),
-            str(row["bids"]),
-            str(row["bidders"]),
-            row["estimate"] or "",
-            row["reserve_band"] or "",
-        )
+    table = Table(
+        title=escape(f"{data['title']} ({data['sale']})"),
+        caption=caption,
+        box=box.SIMPLE_HEAD,  # no rules between columns: 80 columns hold every figure whole
+        collapse_padding=True,
+        show_edge=False,
+    )
+    lots = data["per_lot"]
+    one_currency = data["currency"]  # None when the sale mixes currencies
+    extra = [
+        (k, h)
+        for k, h in (("estimate", "Estimate"), ("reserve_band", "Reserve"))
+        if any(r[k] for r in lots)
+    ]
+
+    def hammer(row: dict[str, Any]) -> str:
+        if row["hammer"] is None:
+            return ""
+        if one_currency is None:
+            return format_amount(row["hammer"], row["currency"])
+        return format_amount(row["hammer"], row["currency"]).removesuffix(f" {one_currency}")
+
+    rows = [
+        [
+            f"{escape(row['title'])}\n[dim]{escape(row['lot'])}[/dim]"
+            if row["title"] != row["lot"]
+            else escape(row["lot"]),
+            RESULT_WORDS.get(row["reason"] or "", row["outcome"]),
+            escape(row["winner"] or ""),
+            hammer(row),
+            f"{row['bids']} by {row['bidders']}" if row["bids"] else "0",
+            *(row[k] or "" for k, _ in extra),
+        ]
+        for row in lots
+    ]
+    # Every figure whole on one line; the lot (its title, its id under it) and the winner take
+    # what is left and fold (an id is what a command takes: folded, never cut). The estimate
+    # and reserve columns only when a lot has one. So a sale fits 80 columns.
+    table.add_column("Lot", overflow="fold")
+    table.add_column("Result", no_wrap=True)
+    table.add_column("Winner", overflow="fold")
+    _numbers_column(table, "Hammer" if one_currency is None else f"Hammer {one_currency}")
+    _numbers_column(table, "Bids")
+    for _, heading in extra:
+        table.add_column(heading, no_wrap=True)
+    for cells in rows:
+        table.add_row(*cells)
     return table
 
 

@@ -26,6 +26,7 @@ PASSWORD = "first admin pw"
 def report(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIDWIRE_")}
     env["BIDWIRE_ADMIN_PASSWORD"] = PASSWORD
+    env["COLUMNS"] = "80"  # the terminal a table must fit
     url = f"http://127.0.0.1:{server.http_port}"
     return subprocess.run(
         [sys.executable, "-m", "bidwire", "report", *args, "--url", url],
@@ -52,6 +53,14 @@ def http_report(server: Any, sale_id: str) -> dict[str, Any]:
     with urllib.request.urlopen(asked, timeout=10) as reply:
         body: dict[str, Any] = json.loads(reply.read())
     return body
+
+
+def fits_80_columns(printed: str, headings: tuple[str, ...]) -> None:
+    """Every heading whole, nothing cut to "…" or past the right edge."""
+    assert "…" not in printed, printed
+    assert max(len(line) for line in printed.splitlines()) <= 80, printed
+    heading_line = next(line for line in printed.splitlines() if headings[0] in line)
+    assert " ".join(heading_line.split()) == " ".join(headings), heading_line
 
 
 def without_ts(data: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +108,8 @@ async def test_report_as_a_table_as_json_and_as_csv(server_factory: Any, tmp_pat
     table = report(server, sale_id)
     assert table.returncode == 0, table.stderr
     assert "clock" in table.stdout and "vera" not in table.stdout  # nobody has won yet
-    assert "1 bids" in table.stdout, table.stdout
+    assert "1 bid (" in table.stdout and "by 1 bidder;" in table.stdout, table.stdout
+    fits_80_columns(table.stdout, ("Lot", "Result", "Winner", "Hammer USD", "Bids"))
     unknown = report(server, "nothing")
     assert unknown.returncode == 1 and "unknown_sale" in unknown.stderr
     assert "Traceback" not in unknown.stderr
@@ -154,6 +164,8 @@ async def test_report_all_across_sales_as_table_json_and_csv(
     table = report(server, "--all", "--from", "2000-01-01")
     assert table.returncode == 0, table.stderr
     assert sale_id in table.stdout and "totals:" in table.stdout
+    sales_headings = ("Sale", "Title", "Started", "Lots", "Sold", "Sold %", "Hammer", "Bids")
+    fits_80_columns(table.stdout, (*sales_headings, "Bidders"))
     future = report(server, "--all", "--from", "2999-01-01", "--json")
     assert json.loads(future.stdout)["sales"] == []
     bad = report(server, "--all", "--from", "soon")
