@@ -130,12 +130,13 @@ async def a_past_sale(r: Room) -> None:
     assert r.house.sales["morning"].status == "ended"
 
 
-def local_time(ms: int) -> str:
+def local_time(ms: int, now_ms: int) -> str:
     """A time as the page's locale (en-US in these tests) shows it: hours and minutes, and the
-    day before them when it is not today (a sale 12 minutes away at 23:50 starts tomorrow)."""
+    day before them when it is not the day of ``now_ms``, the server's clock the page keeps (a
+    sale 12 minutes away at 23:50 starts tomorrow). The server's clock is the test's own."""
     at = datetime.fromtimestamp(ms / 1000)
     time = at.strftime("%I:%M %p").lstrip("0")
-    if at.date() == datetime.now().date():
+    if at.date() == datetime.fromtimestamp(now_ms / 1000).date():
         return time
     return f"{at:%a}, {at:%b} {at.day} {time}"
 
@@ -206,7 +207,7 @@ async def test_two_running_sales_are_told_apart_and_past_sales_fold(
         # The upcoming sale, with when it starts in words, and its lots with their estimates.
         upcoming = await text(page, "[data-testid=upcoming-sales]")
         assert "Spring sale" in upcoming
-        assert f"Starts at {local_time(spring_at)}, in 12 minutes" in upcoming, upcoming
+        assert f"Starts at {local_time(spring_at, r.now)}, in 12 minutes" in upcoming, upcoming
         assert "Estimate $800–$1,200" in upcoming, upcoming
 
         # The past sale: named, folded, and its results there once opened.
@@ -261,7 +262,7 @@ async def test_with_no_sale_running_no_old_lot_is_shown_as_current(
         )
         await r.close_all()
         await wait_text(page, "[data-testid=idle-title]", "The sale has ended")
-        words = f"Next sale: Spring sale, starts at {local_time(spring_at)}, in 12 minutes."
+        words = f"Next sale: Spring sale, starts at {local_time(spring_at, r.now)}, in 12 minutes."
         await wait_text(page, "[data-testid=next-sale]", words)
         assert "Noon sale has ended: 0 of 1 lot sold" in await text(page, "[data-testid=idle-text]")
         assert await page.is_hidden("[data-testid=lot-title]")
