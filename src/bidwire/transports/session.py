@@ -24,7 +24,7 @@ from bidwire.domain.events import LotClosed, SaleEvent, SaleStarted
 from bidwire.domain.lot import Lot, Refusal
 from bidwire.domain.money import format_amount, parse_units
 from bidwire.engine.activity import Activity
-from bidwire.engine.gate import Gate
+from bidwire.engine.gate import GUEST_IDLE_MS, Gate
 from bidwire.engine.house import AuctionHouse
 from bidwire.engine.integrity import DEFAULT_THRESHOLD, Integrity, IntegrityPolicy
 from bidwire.engine.live_report import LiveFacts
@@ -44,6 +44,7 @@ log = logging.getLogger("bidwire.session")
 MAX_INBOX = 256
 """Messages queued from one peer before we stop reading from it (backpressure, not loss)."""
 MAX_SUBSCRIBED_LOTS = 1_000
+GUEST_KEPT_DAYS = GUEST_IDLE_MS // 86_400_000  # how long a guest who bid keeps its name
 
 
 class Outlet(Protocol):
@@ -227,6 +228,7 @@ class Session:
         self._pumping = False
         self._paused = False
         self._password_for: str | None = None
+        self._told_code: str | None = None  # the guest token text mode gave for 'resume'
         self._text_leading: set[str] = set()
         """Text mode: the lots this person led after the last batch (to say when that ends)."""
         ctx.sessions.add(self)
@@ -920,6 +922,8 @@ class Session:
                     self._say(f"Your bids now go to {chosen.spec.title}.")
         elif command.verb == "name":
             await self._rename(command.arg)
+        elif command.verb == "resume":
+            await self._text_resume(command.arg)
         elif command.verb == "login":
             if self.ctx.accounts is None:
                 self._say("This server has no accounts. [bad_request]")
@@ -957,6 +961,53 @@ class Session:
             self._say(f"You keep the name {self.actor.name}: {err}. [{err.code}]")
             return
         self._say(f"You are now {self.actor.name}.")
+        for sale_id in self._alias_sales():
+            self.tell_alias(sale_id)
+
+    def _tell_resume_code(self) -> None:
+        """A text-mode guest who has bid keeps the name for days: say, once per guest session,
+        how to come back as it after a lost connection (a web page keeps its code in a cookie;
+        a terminal has only what it was told)."""
+        if self.mode != "text" or self.actor is None or self.actor.role != "guest":
+            return
+        token = self.ctx.gate.guest_token(self)
+        if token is None or token == self._told_code:
+            return
+        self._told_code = token
+        self._say(
+            f"Your name {self.actor.name} is kept for you for {GUEST_KEPT_DAYS} days. If the"
+            f" connection drops, connect again and type: resume {token}"
+        )
+
+    async def _text_resume(self, code: str) -> None:
+        """``resume CODE``: be again the guest the code was given for, with its bids and lead."""
+        if self.actor is not None and self.actor.role != "guest":
+            self._say(
+                f"You are {self.actor.name}, logged in; 'resume' is for guests. [bad_request]"
+            )
+            return
+        if not code:
+            self._say("Type resume and the code you were given after your first bid. [bad_request]")
+            return
+        gate = self.ctx.gate
+        try:
+            actor = gate.resume_guest(code, self) if await gate.recall_guest(code) else None
+        except BidwireError as err:  # the shared names cannot be asked now
+            self._say(f"Cannot resume now: {err}. [{err.code}]")
+            return
+        if actor is None:
+            self._say(
+                "That code is no guest's here: it may be mistyped, or the guest has ended"
+                f" (a guest who bid is kept {GUEST_KEPT_DAYS} days). [{NotAuthenticated.code}]"
+            )
+            return
+        self.actor = actor
+        self._told_code = code
+        self._say(f"Welcome back, {actor.name}!")
+        for view in self.ctx.feed.views.values():
+            if view.status != "closed" and view.high_bidder == actor.name:
+                high = format_amount(view.high_amount or 0, view.spec.currency)
+                self._say(f"You lead on {view.spec.title} at {high}.")
         for sale_id in self._alias_sales():
             self.tell_alias(sale_id)
 
@@ -1035,6 +1086,7 @@ class Session:
                 f"Bid placed: {shown} on {title}, but another bidder's maximum"
                 " is higher: you have been outbid."
             )
+        self._tell_resume_code()
 
     async def _text_buy(self) -> None:
         lot_id = self._target_lot()
@@ -1052,3 +1104,4 @@ class Session:
             f"Bought now: {view.spec.title} is yours for"
             f" {format_amount(result.amount, view.spec.currency)}."
         )
+        self._tell_resume_code()

@@ -26,7 +26,8 @@ HELP = (
     " 'max 400' leaves a maximum: the house bids for you, as little as keeps you leading,"
     " never above it (nobody else sees it); 'buy' buys the lot at its buy-now price, while"
     " offered; 'lots' lists the open lots; 'lot ID' picks the lot you bid on; 'name NEW'"
-    " changes your name; 'login NAME' signs in; 'history' shows the bids on the lot, 'history"
+    " changes your name; 'login NAME' signs in; 'resume CODE' comes back as the guest you were"
+    " (the code is given after your first bid); 'history' shows the bids on the lot, 'history"
     " SALE' a sale's, 'history mine' yours ('history more': older ones); 'help' shows this;"
     " 'quit' leaves."
 )
@@ -36,8 +37,7 @@ HELP = (
 class TextCommand:
     verb: str
     """``bid``, ``max``, ``buy``, ``quit``, ``help``, ``lots``, ``lot``, ``name``, ``login``,
-    ``history``,
-    ``empty`` or ``unknown``."""
+    ``resume``, ``history``, ``empty`` or ``unknown``."""
     arg: str = ""
 
 
@@ -53,7 +53,7 @@ def parse_line(line: str) -> TextCommand:
         return TextCommand("help")
     if verb in ("lots", "list"):
         return TextCommand("lots")
-    if verb in ("lot", "name", "login", "history"):
+    if verb in ("lot", "name", "login", "history", "resume"):
         return TextCommand(verb, rest.strip())
     if verb in ("bid", "max"):
         return TextCommand(verb, rest.strip())
