@@ -70,7 +70,7 @@ def test_every_column_of_a_sale_fits_80_columns_with_nothing_cut() -> None:
     assert max(len(line) for line in printed.splitlines()) <= 80, printed
     heads = "Lot Result Winner Hammer USD Bids Estimate Reserve"
     assert any(" ".join(line.split()) == heads for line in printed.splitlines()), printed
-    assert "margaret.featherstonehaughgus" == column(table, "Winner"), printed
+    assert column(table, "Winner") == "margaret.featherstonehaughgus", printed
     assert "lot-17-georgian-silver-tea-service" in column(table, "Lot"), printed
     assert "2,500,000.00" in printed and "Spring Sale of Fine [Art]" in printed
     for words in ("sold", "bought in", "withdrawn", "bought now"):

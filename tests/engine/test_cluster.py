@@ -35,6 +35,7 @@ from bidwire.errors import (
     TooLate,
     UnknownSale,
 )
+from bidwire.store.base import LotLog
 from bidwire.store.memory import MemoryStore
 from bidwire.store.memory_leases import MemoryLeases
 from bidwire.transports.broadcast import Feed
@@ -688,3 +689,39 @@ async def test_every_lease_change_is_told_for_the_metrics() -> None:
     await world.step("n1")
     await n1.cluster.stop()
     assert told == [("s", "acquired"), ("s", "renewed"), ("s", "released")]
+
+
+async def test_a_bid_decided_while_a_taken_sale_is_read_is_kept_by_the_new_owner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``adopt`` marks the sale this node's before it reads the sale's lots from the store (a
+    bid arriving meanwhile is decided here, not sent round to an owner that is gone). A bid
+    decided and committed after that read must outlive it: the new owner keeps the later lot,
+    and the next bid is decided on it (before the fix: on the lot as read, one seq behind)."""
+    world = await three_nodes()
+    n1, n2, _ = world.nodes.values()
+    assert isinstance(await n2.house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
+    await world.settle()
+    await n1.cluster.stop()  # hands the sale over at once
+    real = world.store.lot_logs
+    during: list[Accepted | Refusal] = []
+
+    async def read_then_bid(lot_ids: Sequence[str] | None = None) -> dict[str, LotLog]:
+        read = await real(lot_ids)  # what the store held when read...
+        if not during:  # ...then a bid at n2, decided and committed before adopt goes on
+            during.append(await n2.house.place_bid(PlaceBid(CAT, "a", 300)))
+        return read
+
+    monkeypatch.setattr(world.store, "lot_logs", read_then_bid)
+    await n2.house.adopt("s")  # what n2's lease step does once it has the lease
+    monkeypatch.setattr(world.store, "lot_logs", real)
+    assert len(during) == 1 and isinstance(during[0], Accepted), during
+    await world.settle()
+    stored = world.store.lots["a"].events
+    kept = n2.house.lots["a"]
+    assert (kept.seq, kept.high_bidder, kept.high_amount) == (stored[-1].seq, "cat", 300)
+    later = await n2.house.place_bid(PlaceBid(BOB, "a", 400))
+    assert isinstance(later, Accepted), later
+    await world.settle()
+    seqs = [e.seq for e in world.store.lots["a"].events]
+    assert seqs == list(range(1, len(seqs) + 1))

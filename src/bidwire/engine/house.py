@@ -176,6 +176,8 @@ RETRY_MAX_MS = 1_000
 a close that cannot commit (a full disk) must not spin the scheduler."""
 
 FAULT_LOG_INTERVAL_MS = 1_000
+TAKEOVER_READS = 5
+"""A taken-over lot is read again at most this often while bids decided here move it on."""
 MAX_VOID_HISTORY = 100_000
 """A void reads the lot's whole log; a lot with more events than this is refused one."""
 
@@ -940,18 +942,15 @@ class AuctionHouse:
         sale = self.sales[sale_id] = _rebuild_sale(sale.spec, events)
         if sale.started_at is not None:
             self._announced.add(sale_id)
-        open_ids = [lot_id for lot_id in sale.spec.lot_ids if lot_id in self.lots]
-        logs = await self.store.lot_logs(open_ids)
         # the request keys the old owner stored: a bid it placed, sent again here after its
         # answer was lost with it, is that bid's answer, not a second bid nor a refusal
         since = self.clock.now_ms() - REQUEST_KEY_WINDOW_MS
         keys = await self.store.request_keys_since(since, MAX_REQUEST_KEYS)
-        rebuilt: list[Lot] = []
+        open_ids = [lot_id for lot_id in sale.spec.lot_ids if lot_id in self.lots]
+        rebuilt = await self._read_taken(open_ids)
+        # from here to the end of the takeover nothing awaits: no bid comes in between
         latest = max((e.ts for e in events[-1:]), default=0)
-        for lot_id in open_ids:
-            old = self.lots[lot_id]
-            lot = stored_lot(CatalogLot(old.spec, old.sale, old.mode), logs.get(lot_id)).rebuild()
-            rebuilt.append(lot)
+        for lot in rebuilt:
             latest = max(latest, lot.opened_at or 0, *(bid.ts for bid in lot.recent[-1:]))
         # the last owner's times were its clock's: this one's may run a little behind, and a
         # lot's ts only rises (OffsetClock; a plain clock has nothing to keep)
@@ -982,6 +981,34 @@ class AuctionHouse:
             except ServerError:
                 log.exception("sale %s: could not commit a takeover's extension", sale_id)
         self.run_due()
+
+    async def _read_taken(self, lot_ids: list[str]) -> list[Lot]:
+        """A taken-over sale's open lots as stored. This node decides them from the moment it
+        took the lease, reads included: a lot whose copy here moved past what was read (a bid
+        decided here meanwhile, committed after the read) is read again once its commits are
+        in, until a pass finds none behind; one still moving after that keeps its copy here,
+        which holds its own bids (a commit that conflicts reloads it, as ever)."""
+        taken: dict[str, Lot] = {}
+        behind = lot_ids
+        for _ in range(TAKEOVER_READS):
+            for lot_id in behind:
+                await self._drained(lot_id)
+            logs = await self.store.lot_logs(behind)
+            for lot_id in behind:
+                old = self.lots.get(lot_id)
+                if old is None:  # closed meanwhile, by this node: retired with its close
+                    taken.pop(lot_id, None)
+                    continue
+                catalog = CatalogLot(old.spec, old.sale, old.mode)
+                taken[lot_id] = stored_lot(catalog, logs.get(lot_id)).rebuild()
+            behind = [
+                i for i, lot in taken.items() if i in self.lots and lot.seq < self.lots[i].seq
+            ]
+            if not behind:
+                break
+        for lot_id in behind:
+            taken[lot_id] = self.lots[lot_id]
+        return [taken[i] for i in lot_ids if i in taken and i in self.lots]
 
     async def learn_catalog(self) -> list[str]:
         """The sales another node added since this one loaded (a cluster: ``Cluster.step``
