@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import statistics
 import subprocess
@@ -40,6 +41,7 @@ async def measure(path: str, repeat: int, snapshots: int) -> dict[str, Any]:
     from bidwire.engine.queries import Queries
     from bidwire.store.sqlite import SqliteStore
     from bidwire.transports.broadcast import Feed
+    from bidwire.transports.http.edge import GZIP_LEVEL
 
     async def answer(page: Any) -> Any:
         # coroutines since closed lots are read from the store; plain calls before
@@ -62,6 +64,11 @@ async def measure(path: str, repeat: int, snapshots: int) -> dict[str, Any]:
                 times.append(time.perf_counter() - started)
             out[f"{name}_s"] = statistics.median(times)
             out[f"{name}_bytes"] = len(body)
+            # what GET sends a client that takes gzip (transports/http/edge.py, in a thread)
+            started = time.perf_counter()
+            packed = gzip.compress(body, GZIP_LEVEL, mtime=0)
+            out[f"{name}_gzip_s"] = time.perf_counter() - started
+            out[f"{name}_gzip_bytes"] = len(packed)
         out["lots_listed"] = len(page.lots)
         sale = next(iter(house.sales.values()))
         closed = list(sale.spec.lot_ids[:snapshots])
@@ -103,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
             runs.append(run)
             print(
                 f"run {n + 1}: sales {run['sales_s'] * 1000:.0f} ms, lots"
-                f" {run['lots_s'] * 1000:.0f} ms ({run['sales_bytes']:,} bytes), a closed"
+                f" {run['lots_s'] * 1000:.0f} ms ({run['sales_bytes']:,} bytes, gzipped"
+                f" {run['sales_gzip_bytes']:,} in {run['sales_gzip_s'] * 1000:.0f} ms), a closed"
                 f" lot's snapshot {run['closed_snapshot_ms']:.3f} ms"
             )
     summary = {
@@ -112,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
             "min": min(r[key] for r in runs),
             "max": max(r[key] for r in runs),
         }
-        for key in ("sales_s", "lots_s", "closed_snapshot_ms")
+        for key in ("sales_s", "lots_s", "sales_gzip_s", "sales_gzip_bytes", "closed_snapshot_ms")
     }
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -464,6 +464,48 @@ async def test_a_redis_restarted_mid_storm_loses_nothing_a_client_sees(tmp_path:
         redis.kill()
 
 
+async def test_a_lot_that_closes_while_redis_is_down_is_seen_closed_once_by_everyone(
+    tmp_path: Path,
+) -> None:
+    """The hammer falls while the bus is down: the owner commits the close to the store (the
+    truth) and cannot tell the other nodes; once Redis is back they read it, so every client on
+    every node sees the lot close once, after its last bid's window, and nothing is lost."""
+    from tests.store.pg import SERVER
+
+    redis = OwnRedis(tmp_path)
+    redis.start()
+    try:
+        async with schema_on(SERVER) as (store, schema):
+            reader = StoreReader(SERVER, schema)
+            bus = f"{redis.url}?channel={fresh_channel()}"
+            with nodes_on(tmp_path, store, bus) as nodes:
+                first = nodes.start("n1", *node_args(tmp_path))
+                assert await wait_for_owner(reader) == "n1"
+                others = [nodes.start(f"n{i}") for i in (2, 3)]
+                every = [first, *others]
+                clients = await connect_clients(every, 2)
+                storm = Storm(clients)
+                await storm.run(3)
+                assert storm.accepted(), storm.codes()
+                redis.kill()  # the last bid's window (EXTEND_S) runs out with the bus down
+                await asyncio.sleep(EXTEND_S + 1.5)
+                stored = await reader.lot_events(LOT)
+                assert stored[-1]["type"] == "lot_closed", "the owner did not close it"
+                redis.start()
+                await wait_closed(clients)
+                await asyncio.sleep(1.5)  # a later reload would show a second close
+                stored = await reader.lot_events(LOT)
+                check_against_store(stored, clients, storm.accepted())
+                last_bid = max(e["ts"] for e in stored if e["type"] == "bid_placed")
+                assert stored[-1]["ts"] >= last_bid + EXTEND_S * 1000, "closed early"
+                for _, client in clients:
+                    await client.close()
+                for node in every:
+                    no_traceback(node)
+    finally:
+        redis.kill()
+
+
 # -- 2. PostgreSQL restarted mid-storm ------------------------------------------------------
 
 

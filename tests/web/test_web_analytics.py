@@ -12,6 +12,7 @@ import pytest
 from web_helpers import ROOT, in_process
 
 from bidwire.transports.http import vendor
+from bidwire.transports.http.edge import accepts_gzip
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -97,4 +98,4 @@ def test_the_gzip_check_reads_the_header_as_browsers_write_it() -> None:
         ("gzip;q=0", False),
         ("deflate", False),
     ]:
-        assert vendor._accepts_gzip(Asked(value)) is gz, value  # type: ignore[arg-type]
+        assert accepts_gzip(Asked(value)) is gz, value  # type: ignore[arg-type]

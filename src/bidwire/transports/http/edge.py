@@ -3,6 +3,8 @@ statuses, the ``{code, message}`` answers and their handlers, and the body limit
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import json
 import logging
 from collections.abc import Mapping
@@ -90,6 +92,32 @@ def wire_schema(shape: type[msgspec.Struct], description: str) -> dict[int | str
 
 def wire_json(value: msgspec.Struct) -> Response:
     return Response(msgspec.json.encode(value), media_type="application/json")
+
+
+GZIP_FROM_BYTES = 64 * 1024
+"""A listing at least this large goes gzipped to a client that accepts it: the sales of a big
+house (10,000 lots) are 4.3 MB of JSON, about a tenth of that packed, on a phone's link."""
+GZIP_LEVEL = 5  # most of level 9's gain for a third of its time
+
+
+def accepts_gzip(request: Request) -> bool:
+    offered = request.headers.get("accept-encoding", "")
+    for part in offered.split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*") and params.replace(" ", "") != "q=0":
+            return True
+    return False
+
+
+async def wire_json_packed(value: msgspec.Struct, request: Request) -> Response:
+    """``wire_json``, gzipped (in a thread: the loop keeps serving bids) when it is large and
+    the client takes gzip."""
+    body = msgspec.json.encode(value)
+    if len(body) < GZIP_FROM_BYTES or not accepts_gzip(request):
+        return Response(body, media_type="application/json", headers={"vary": "accept-encoding"})
+    packed = await asyncio.to_thread(gzip.compress, body, GZIP_LEVEL, mtime=0)
+    headers = {"content-encoding": "gzip", "vary": "accept-encoding"}
+    return Response(packed, media_type="application/json", headers=headers)
 
 
 def add_wire_schemas(app: FastAPI) -> None:

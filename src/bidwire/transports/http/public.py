@@ -18,7 +18,14 @@ from bidwire.transports.http.auth import (
     guest_session,
     set_guest_cookie,
 )
-from bidwire.transports.http.edge import Context, error, error_responses, wire_json, wire_schema
+from bidwire.transports.http.edge import (
+    Context,
+    error,
+    error_responses,
+    wire_json,
+    wire_json_packed,
+    wire_schema,
+)
 from bidwire.transports.http.models import (
     BidAccepted,
     BidRequest,
@@ -36,16 +43,20 @@ router = APIRouter()
 
 
 @router.get("/api/sales", responses=wire_schema(SalesPage, "Every sale with its lots."))
-async def sales(ctx: Context, who: ReaderOf) -> Response:
+async def sales(request: Request, ctx: Context, who: ReaderOf) -> Response:
     """Every sale with its lots in order, each lot in its published state (the leader's
-    maximum only to that leader and admins)."""
-    return wire_json(await ctx.queries.sales(viewer=who.name, maxima=who.admin))
+    maximum only to that leader and admins). Gzipped when large and the client takes it."""
+    listing = await ctx.queries.sales(viewer=who.name, maxima=who.admin)
+    return await wire_json_packed(listing, request)
 
 
 @router.get("/api/lots", responses=wire_schema(LotsPage, "Every lot in its published state."))
-async def lots(ctx: Context, who: ReaderOf) -> Response:
-    """Every lot in its published state (the leader's maximum only to them and admins)."""
-    return wire_json(await ctx.queries.lots(viewer=who.name, maxima=who.admin))
+async def lots(request: Request, ctx: Context, who: ReaderOf) -> Response:
+    """Every lot in its published state (the leader's maximum only to them and admins).
+    Gzipped when large and the client takes it."""
+    return await wire_json_packed(
+        await ctx.queries.lots(viewer=who.name, maxima=who.admin), request
+    )
 
 
 @router.get(

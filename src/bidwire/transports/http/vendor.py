@@ -20,7 +20,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from bidwire.transports.http.edge import error
+from bidwire.transports.http.edge import accepts_gzip, error
 
 PLOTLY_URL = "/vendor/plotly.min.js"
 MAX_AGE_S = 86_400
@@ -66,15 +66,6 @@ def _plotly() -> _Asset | None:
 _PLOTLY = _plotly()
 
 
-def _accepts_gzip(request: Request) -> bool:
-    offered = request.headers.get("accept-encoding", "")
-    for part in offered.split(","):
-        name, _, params = part.strip().partition(";")
-        if name.strip().lower() in ("gzip", "*") and params.replace(" ", "") != "q=0":
-            return True
-    return False
-
-
 @router.get(PLOTLY_URL)
 async def plotly_js(request: Request) -> Response:
     asset = _PLOTLY
@@ -93,7 +84,7 @@ async def plotly_js(request: Request) -> Response:
     if asset.etag in (tag.strip() for tag in request.headers.get("if-none-match", "").split(",")):
         return Response(status_code=304, headers=headers)
     plain, packed = await asset.bodies()
-    if _accepts_gzip(request):
+    if accepts_gzip(request):
         headers["content-encoding"] = "gzip"
         return Response(packed, media_type=asset.media_type, headers=headers)
     return Response(plain, media_type=asset.media_type, headers=headers)
