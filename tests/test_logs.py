@@ -133,3 +133,42 @@ def test_the_bus_node_name_and_log_format_come_from_flags_or_the_environment() -
 def test_bad_operating_settings_are_refused_in_words(flags: dict[str, str], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         Settings.build(flags, env={})
+
+
+def test_asyncpgs_reconnect_failures_are_one_line_and_other_errors_keep_their_traceback() -> None:
+    """PostgreSQL away: asyncpg's pool logs each failed reconnect with a traceback of its own
+    internals; the server's log says it in one line. Anything else keeps its traceback."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logs.formatter("human"))
+    handler.addFilter(logs.NodeFilter())
+    handler.addFilter(logs.OutageInOneLine())
+    pool = logging.getLogger("asyncpg.pool")
+    pool.addHandler(handler)
+    saved = pool.propagate
+    pool.propagate = False
+
+    def failed(error: BaseException) -> None:
+        try:
+            raise error
+        except BaseException:
+            pool.warning("Failed to restore the pool connection floor; retrying", exc_info=True)
+
+    try:
+        failed(ConnectionRefusedError(111, "Connection refused"))
+        failed(ConnectionResetError(104, "Connection reset by peer"))
+        away = buffer.getvalue()
+        assert "Traceback" not in away, away
+        lines = away.splitlines()
+        assert len(lines) == 2, away
+        assert lines[0].endswith(
+            "Failed to restore the pool connection floor; retrying: [Errno 111] Connection refused"
+        ), lines[0]
+        assert lines[1].endswith("[Errno 104] Connection reset by peer"), lines[1]
+        buffer.truncate(0)
+        buffer.seek(0)
+        failed(ValueError("a bug"))
+        assert "Traceback" in buffer.getvalue() and "ValueError: a bug" in buffer.getvalue()
+    finally:
+        pool.removeHandler(handler)
+        pool.propagate = saved

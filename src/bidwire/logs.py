@@ -48,6 +48,36 @@ class NodeFilter(logging.Filter):
         return True
 
 
+OUTAGE_ERRORS = ("PostgresConnectionError", "CannotConnectNowError")
+"""asyncpg's own errors (by class name: logs imports no driver) that mean the server is away
+or not yet up again ("the database system is starting up")."""
+
+
+def _outage(error: BaseException) -> bool:
+    if isinstance(error, (OSError, TimeoutError)):
+        return True
+    return any(cls.__name__ in OUTAGE_ERRORS for cls in type(error).__mro__)
+
+
+class OutageInOneLine(logging.Filter):
+    """asyncpg's pool logs each failed reconnect while PostgreSQL is away with a traceback of
+    its own internals ("Failed to restore the pool connection floor; retrying"). The outage is
+    expected and bidwire says it in words already: the pool's line keeps its words and gains
+    the error's, without the traceback. Any other error it logs keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("asyncpg") or not record.exc_info:
+            return True
+        error = record.exc_info[1]
+        if error is None or not _outage(error):
+            return True
+        record.msg = f"{record.getMessage()}: {error or type(error).__name__}"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = given_fields(record)
@@ -91,6 +121,7 @@ def setup(fmt: LogFormat, node: str, stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(formatter(fmt))
     handler.addFilter(NodeFilter())
+    handler.addFilter(OutageInOneLine())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
