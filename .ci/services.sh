@@ -22,9 +22,13 @@ install_postgres() {
     apt-get update -qq && apt-get install -y -qq postgresql || return 1
     # A fresh install asks a password of TCP clients; the tests connect as postgres without
     # one on loopback, as the project's machines are set up (trust, 127.0.0.1 only).
-    local hba
-    hba="/etc/postgresql/$(pg_version)/main/pg_hba.conf"
-    sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+    trust_loopback "/etc/postgresql/$(pg_version)/main/pg_hba.conf"
+    # the package may have started the cluster already: it reads the file again on a reload
+    service postgresql reload >/dev/null 2>&1 ||
+        pg_ctlcluster --skip-systemctl-redirect "$(pg_version)" main reload >/dev/null 2>&1 || true
+}
+trust_loopback() {
+    sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$1"
 }
 install_redis() { apt-get update -qq && apt-get install -y -qq redis-server redis-tools; }
 

@@ -96,3 +96,42 @@ def test_the_machine_s_services_are_seen_as_they_are(tmp_path: Path) -> None:
             )
             theirs = ping.stdout.strip() == "PONG"
         assert ours == theirs, check
+
+
+DEBIAN_HBA = """\
+# Database administrative login by Unix domain socket
+local   all             postgres                                peer
+
+# TYPE  DATABASE        USER            ADDRESS                 METHOD
+
+# "local" is for Unix domain socket connections only
+local   all             all                                     peer
+# IPv4 local connections:
+host    all             all             127.0.0.1/32            scram-sha-256
+# IPv6 local connections:
+host    all             all             ::1/128                 scram-sha-256
+# Allow replication connections from localhost, by a user that
+# has the replication privilege.
+local   replication     all                                     peer
+host    replication     all             127.0.0.1/32            scram-sha-256
+host    replication     all             ::1/128                 scram-sha-256
+"""
+
+
+def test_a_fresh_installs_hba_trusts_loopback_tcp_and_nothing_else(tmp_path: Path) -> None:
+    """What install_postgres does to Debian's pg_hba.conf (as PostgreSQL 15 installs it): the
+    tests' TCP connections from 127.0.0.1 and ::1 need no password; the socket, replication
+    and every other address keep their methods."""
+    hba = tmp_path / "pg_hba.conf"
+    hba.write_text(DEBIAN_HBA)
+    done = ensure(tmp_path, "", f"trust_loopback {hba}")
+    assert done.returncode == 0, done.stderr
+    changed = [
+        (before, after)
+        for before, after in zip(DEBIAN_HBA.splitlines(), hba.read_text().splitlines(), strict=True)
+        if before != after
+    ]
+    assert [after.split() for _, after in changed] == [
+        ["host", "all", "all", "127.0.0.1/32", "trust"],
+        ["host", "all", "all", "::1/128", "trust"],
+    ], changed
