@@ -190,6 +190,7 @@ async def test_the_charts_the_figures_and_a_live_bid(browser: Any, width: str) -
             await page.wait_for_selector("[data-testid=analytics][data-renders]", timeout=10_000)
             await page.wait_for_selector("[data-testid=live][data-state=live]", timeout=10_000)
             assert await page.input_value("[data-testid=sale-pick]") == "evening"
+            assert await page.is_hidden("[data-testid=currency-row]"), "one currency: no pick"
 
             # the figures the report gives, as a person reads them
             assert await figure(page, "sell_through_lots") == "50%"  # 2 sold of 4 offered
@@ -502,3 +503,67 @@ async def test_the_sale_picker_switches_sales_and_keeps_the_choice_in_the_addres
             assert await page.input_value("[data-testid=sale-pick]") == "morning"
             assert problems == [], problems
             await context.close()
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+async def test_a_sale_in_two_currencies_draws_its_money_one_currency_at_a_time(
+    browser: Any, width: str
+) -> None:
+    """Three lots in dollars, two in yen: one axis cannot hold $250 and ¥40,000, so the price
+    and estimate charts draw the dollars (the most lots) until the yen are picked."""
+    async with in_process(demo=False) as server, serving(server.ctx) as ports:
+        house = server.ctx.house
+
+        def priced(lot: str, title: str, currency: str, low: int, high: int) -> LotSpec:
+            return LotSpec(
+                lot, title, currency=currency, starting_price=low // 2,
+                opening_ms=30 * MINUTE, estimate_low=low, estimate_high=high,
+            )  # fmt: skip
+
+        both = [
+            priced("desk", "Oak Desk", "USD", 20_000, 30_000),
+            priced("fan", "Folding Fan", "JPY", 30_000, 50_000),
+            priced("cup", "Tea Cup", "USD", 4_000, 6_000),
+            priced("bowl", "Raku Bowl", "JPY", 80_000, 120_000),
+            priced("map", "Old Map", "USD", 10_000, 15_000),
+        ]
+        world = SaleSpec("world", "World sale", tuple(x.id for x in both), mode="timed")
+        await house.add_sale(world, both)
+        house.start()
+        await settled(server)
+        base = f"http://127.0.0.1:{ports.http}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as anyone:
+            bidders = Bidders(anyone)
+            for lot in both:
+                await bidders.bid(lot.id, "ann", lot.starting_price)
+                server.clock.advance(5_000)
+            await settled(server)
+        context, page, problems = await open_page(
+            browser, base, VIEWPORTS[width], server.admin_token
+        )
+        await page.wait_for_selector("[data-testid=analytics][data-renders]", timeout=10_000)
+        assert await page.is_visible("[data-testid=currency-row]")
+        options = await page.locator("[data-testid=currency-pick] option").all_inner_texts()
+        assert options == ["USD (3 lots)", "JPY (2 lots)"], options
+        note = await page.inner_text("[data-testid=currency-note]")
+        assert note == "This sale is in 2 currencies; the JPY lots are a pick away.", note
+        axis = "id => document.querySelector(`[data-testid=${id}] .ytitle`)?.textContent"
+        assert await page.evaluate(axis, "estimate-chart") == "Amount (USD)"
+        assert await page.evaluate(axis, "price-chart") == "Price (USD)"
+        drawn = await legend(page)
+        assert all(t in drawn for t in ("Oak Desk", "Tea Cup", "Old Map")), drawn
+        assert "Folding Fan" not in drawn and "Raku Bowl" not in drawn, drawn
+        assert await page.evaluate(f"({POINTS})('price-chart')") == 3  # a bid on each USD lot
+        assert await page.evaluate(WIDER) <= 0, "the page scrolls sideways"
+        await shot(page, f"{width}-analytics-currencies")
+
+        await page.select_option("[data-testid=currency-pick]", "JPY")
+        await page.wait_for_function(
+            f"() => ({axis})('estimate-chart') === 'Amount (JPY)'", timeout=5_000
+        )
+        assert await page.evaluate(axis, "price-chart") == "Price (JPY)"
+        drawn = await legend(page)
+        assert "Folding Fan" in drawn and "Raku Bowl" in drawn and "Oak Desk" not in drawn
+        assert await page.evaluate(f"({POINTS})('price-chart')") == 2
+        assert problems == [], problems
+        await context.close()

@@ -37,6 +37,9 @@ const ui = {
   sell: $("sell-chart"),
   minute: $("minute-chart"),
   estimate: $("estimate-chart"),
+  currencyRow: $("currency-row"),
+  currencyPick: $("currency-pick"),
+  currencyNote: $("currency-note"),
   lots: $("lots"),
   more: $("lots-more"),
   loginForm: $("login-form"),
@@ -383,7 +386,41 @@ function units(minor, currency) {
 }
 
 function currencyOf() {
-  return report.currency || null;
+  return report.currency || chartCurrency;
+}
+
+// A sale in several currencies: one axis cannot hold 100 USD and 15,000 JPY, so the money
+// charts (price over time, hammer against estimate) draw one currency at a time, picked here.
+let chartCurrency = null;
+
+/** [currency, lots] of the sale's lots, the most lots first (then as the catalog has them). */
+function lotCurrencies() {
+  const counts = new Map();
+  for (const row of report.per_lot) counts.set(row.currency, (counts.get(row.currency) || 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]);
+}
+
+function renderCurrencies() {
+  const currencies = lotCurrencies();
+  ui.currencyRow.hidden = currencies.length < 2;
+  if (currencies.length < 2) {
+    chartCurrency = null;
+    return;
+  }
+  if (!currencies.some(([c]) => c === chartCurrency)) chartCurrency = currencies[0][0];
+  const options = currencies.map(([c, n]) => {
+    const option = el("option", `${c} (${n} lot${n === 1 ? "" : "s"})`, { value: c });
+    option.selected = c === chartCurrency;
+    return option;
+  });
+  ui.currencyPick.replaceChildren(...options);
+  const others = currencies.filter(([c]) => c !== chartCurrency).map(([c]) => c).join(", ");
+  ui.currencyNote.textContent = `This sale is in ${currencies.length} currencies; the ${others} lots are a pick away.`;
+}
+
+/** The rows a money chart draws: those in the picked currency when the sale has several. */
+function inChartCurrency(rows) {
+  return chartCurrency ? rows.filter((row) => row.currency === chartCurrency) : rows;
 }
 
 function moneyAxis(title) {
@@ -391,7 +428,7 @@ function moneyAxis(title) {
 }
 
 function drawPrice(colors) {
-  const rows = report.per_lot;
+  const rows = inChartCurrency(report.per_lot);
   const withBids = rows
     .map((row) => ({ row, series: priceSeries([...(histories.get(row.lot)?.bySeq.values() || [])]) }))
     .filter(({ series }) => series.ts.length);
@@ -527,8 +564,8 @@ function shortTitle(title) {
   return title.length > 22 ? `${title.slice(0, 21)}…` : title;
 }
 
-function drawEstimate(colors, rows) {
-  const shown = rows.filter((r) => r.estimate_low !== null || r.estimate_high !== null || r.hammer !== null);
+function drawEstimate(colors, allRows) {
+  const shown = inChartCurrency(allRows).filter((r) => r.estimate_low !== null || r.estimate_high !== null || r.hammer !== null);
   if (!shown.length) {
     empty(ui.estimate, "No lot has an estimate or a hammer yet.");
     return;
@@ -684,6 +721,7 @@ function render() {
   if (!report) return;
   const rows = lotRows(report, lotsById);
   renderFacts();
+  renderCurrencies();
   showLive();
   renderFigures();
   renderLots(rows);
@@ -728,6 +766,10 @@ async function pick(id) {
 }
 
 ui.pick.addEventListener("change", () => pick(ui.pick.value));
+ui.currencyPick.addEventListener("change", () => {
+  chartCurrency = ui.currencyPick.value;
+  render();
+});
 
 async function start() {
   let info = null;
