@@ -158,6 +158,11 @@ async def two_bidders(
         timeout=1.0,
     )
     assert "You are leading" in await ann.text("[data-testid=standing]")
+    # a plain bid of hers would be refused (against herself): the form says a maximum is the way
+    assert "You lead: a plain bid now would only bid against yourself" in await ann.text(
+        "[data-testid=max-hint]"
+    )
+    assert "With a maximum, the house bids for you" in await bob.text("[data-testid=max-hint]")
 
     # bob outbids; ann is told, and her countdown jumps back up.
     await asyncio.sleep(1.5)  # let the clock run down a little, so the reset shows
@@ -171,6 +176,7 @@ async def two_bidders(
     await sees_price(ann, second, within=1.0)
     assert "by bob" in await ann.text("[data-testid=leader]")
     assert "You are leading" in await bob.text("[data-testid=standing]")
+    assert "With a maximum, the house bids for you" in await ann.text("[data-testid=max-hint]")
     assert int(await ann.attr("[data-testid=countdown]", "data-remaining-ms")) > ann_left
     snapshot = await server_lot(http)
     for bidder in (ann, bob):

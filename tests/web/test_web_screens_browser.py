@@ -215,7 +215,8 @@ TOPBAR_FITS = """() => {
   const name = document.querySelector('.brand-name');
   return document.documentElement.scrollWidth <= innerWidth
     && box('.brand-name').right <= box('.topbar-right').left
-    && name.scrollWidth <= name.clientWidth;
+    && name.scrollWidth <= name.clientWidth
+    && box('.conn-dot').width >= 8;  // the link's dot, not squeezed out of its pill
 }"""
 
 

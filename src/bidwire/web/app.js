@@ -779,6 +779,19 @@ function followMinimum(lot, open) {
   followedMin = { lot: lot.lot, min: lot.min_amount, open };
 }
 
+const MAX_HINT = "With a maximum, the house bids for you: only as much as it takes to keep you ahead, never above it. Only you see it.";
+
+/** Under the bid box: what a maximum does, or, to a leader, that a maximum is the way higher
+ *  (a plain bid of theirs is refused: it would only bid against themselves). */
+function maxHintWords(lot) {
+  const high = lot.high_bid;
+  if (!high || !isYou(high.bidder, me(), aliases, lot.sale)) return MAX_HINT;
+  if (leadingMax(lot, me()) !== null) {
+    return "You lead with a maximum. To go higher, leave a higher maximum; a plain bid would only bid against yourself.";
+  }
+  return "You lead: a plain bid now would only bid against yourself. To go higher only if someone outbids you, leave a maximum: the house bids for you, never above it. Only you see it.";
+}
+
 function renderForm(lot) {
   const why = whyNoBid(lot);
   const open = lot.state === "open";
@@ -789,6 +802,7 @@ function renderForm(lot) {
   ui.amount.disabled = !editable;
   ui.maxAmount.disabled = !editable;
   ui.maxHint.hidden = !open;
+  ui.maxHint.textContent = maxHintWords(lot);
   ui.maxPrefix.textContent = currencySymbol(lot.currency);
   ui.bidButton.disabled = !can;
   const offered = open && lot.buy_now !== null && lot.buy_now !== undefined;
