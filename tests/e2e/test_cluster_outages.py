@@ -411,7 +411,25 @@ async def schema_on(dsn: str) -> AsyncIterator[tuple[str, str]]:
 # -- 1. Redis restarted mid-storm -----------------------------------------------------------
 
 
-async def test_a_redis_restarted_mid_storm_loses_nothing_a_client_sees(tmp_path: Path) -> None:
+@dataclass
+class OnOwnRedis:
+    """Three nodes (n1 the owner) on a Redis of the test's own, clients on each."""
+
+    redis: OwnRedis
+    reader: StoreReader
+    nodes: list[Node]
+    clients: list[tuple[str, JsonClient]]
+
+    async def stop(self) -> None:
+        """Every client closed, every node stopped in order with no traceback printed."""
+        for _, client in self.clients:
+            await client.close()
+        for node in self.nodes:
+            no_traceback(node)
+
+
+@contextlib.asynccontextmanager
+async def on_own_redis(tmp_path: Path, clients_each: int) -> AsyncIterator[OnOwnRedis]:
     from tests.store.pg import SERVER
 
     redis = OwnRedis(tmp_path)
@@ -423,33 +441,34 @@ async def test_a_redis_restarted_mid_storm_loses_nothing_a_client_sees(tmp_path:
             with nodes_on(tmp_path, store, bus) as nodes:
                 first = nodes.start("n1", *node_args(tmp_path))
                 assert await wait_for_owner(reader) == "n1"
-                others = [nodes.start(f"n{i}") for i in (2, 3)]
-                every = [first, *others]
-                clients = await connect_clients(every, 3)
-                storm = Storm(clients)
-                running = asyncio.ensure_future(storm.run(12))
-                await asyncio.sleep(3)
-                redis.kill()
-                killed_at = len(storm.answers)
-                await asyncio.sleep(2)
-                redis.start()
-                await running
-                await wait_closed(clients)
-                await asyncio.sleep(1.5)  # a reload round after the close reaches everyone
-                stored = await reader.lot_events(LOT)
-                print("answers", storm.codes(), "killed at", killed_at, "stored", len(stored))
-                check_against_store(stored, clients, storm.accepted())
-                assert len(storm.accepted()) >= 20
-                after = [a for a in storm.answers[killed_at:] if a.node != "n1"]
-                assert any(a.reply.get("type") == "bid_accepted" for a in after[-20:]), (
-                    "bidding through the other nodes did not come back after Redis did"
-                )
-                for _, client in clients:
-                    await client.close()
-                for node in every:
-                    no_traceback(node)
+                every = [first, *(nodes.start(f"n{i}") for i in (2, 3))]
+                clients = await connect_clients(every, clients_each)
+                yield OnOwnRedis(redis, reader, every, clients)
     finally:
         redis.kill()
+
+
+async def test_a_redis_restarted_mid_storm_loses_nothing_a_client_sees(tmp_path: Path) -> None:
+    async with on_own_redis(tmp_path, 3) as room:
+        storm = Storm(room.clients)
+        running = asyncio.ensure_future(storm.run(12))
+        await asyncio.sleep(3)
+        room.redis.kill()
+        killed_at = len(storm.answers)
+        await asyncio.sleep(2)
+        room.redis.start()
+        await running
+        await wait_closed(room.clients)
+        await asyncio.sleep(1.5)  # a reload round after the close reaches everyone
+        stored = await room.reader.lot_events(LOT)
+        print("answers", storm.codes(), "killed at", killed_at, "stored", len(stored))
+        check_against_store(stored, room.clients, storm.accepted())
+        assert len(storm.accepted()) >= 20
+        after = [a for a in storm.answers[killed_at:] if a.node != "n1"]
+        assert any(a.reply.get("type") == "bid_accepted" for a in after[-20:]), (
+            "bidding through the other nodes did not come back after Redis did"
+        )
+        await room.stop()
 
 
 async def test_a_lot_that_closes_while_redis_is_down_is_seen_closed_once_by_everyone(
@@ -458,40 +477,22 @@ async def test_a_lot_that_closes_while_redis_is_down_is_seen_closed_once_by_ever
     """The hammer falls while the bus is down: the owner commits the close to the store (the
     truth) and cannot tell the other nodes; once Redis is back they read it, so every client on
     every node sees the lot close once, after its last bid's window, and nothing is lost."""
-    from tests.store.pg import SERVER
-
-    redis = OwnRedis(tmp_path)
-    redis.start()
-    try:
-        async with schema_on(SERVER) as (store, schema):
-            reader = StoreReader(SERVER, schema)
-            bus = f"{redis.url}?channel={fresh_channel()}"
-            with nodes_on(tmp_path, store, bus) as nodes:
-                first = nodes.start("n1", *node_args(tmp_path))
-                assert await wait_for_owner(reader) == "n1"
-                others = [nodes.start(f"n{i}") for i in (2, 3)]
-                every = [first, *others]
-                clients = await connect_clients(every, 2)
-                storm = Storm(clients)
-                await storm.run(3)
-                assert storm.accepted(), storm.codes()
-                redis.kill()  # the last bid's window (EXTEND_S) runs out with the bus down
-                await asyncio.sleep(EXTEND_S + 1.5)
-                stored = await reader.lot_events(LOT)
-                assert stored[-1]["type"] == "lot_closed", "the owner did not close it"
-                redis.start()
-                await wait_closed(clients)
-                await asyncio.sleep(1.5)  # a later reload would show a second close
-                stored = await reader.lot_events(LOT)
-                check_against_store(stored, clients, storm.accepted())
-                last_bid = max(e["ts"] for e in stored if e["type"] == "bid_placed")
-                assert stored[-1]["ts"] >= last_bid + EXTEND_S * 1000, "closed early"
-                for _, client in clients:
-                    await client.close()
-                for node in every:
-                    no_traceback(node)
-    finally:
-        redis.kill()
+    async with on_own_redis(tmp_path, 2) as room:
+        storm = Storm(room.clients)
+        await storm.run(3)
+        assert storm.accepted(), storm.codes()
+        room.redis.kill()  # the last bid's window (EXTEND_S) runs out with the bus down
+        await asyncio.sleep(EXTEND_S + 1.5)
+        stored = await room.reader.lot_events(LOT)
+        assert stored[-1]["type"] == "lot_closed", "the owner did not close it"
+        room.redis.start()
+        await wait_closed(room.clients)
+        await asyncio.sleep(1.5)  # a later reload would show a second close
+        stored = await room.reader.lot_events(LOT)
+        check_against_store(stored, room.clients, storm.accepted())
+        last_bid = max(e["ts"] for e in stored if e["type"] == "bid_placed")
+        assert stored[-1]["ts"] >= last_bid + EXTEND_S * 1000, "closed early"
+        await room.stop()
 
 
 # -- 2. PostgreSQL restarted mid-storm ------------------------------------------------------
