@@ -137,6 +137,29 @@ def test_the_figure_has_three_panels_with_the_lots_in_them() -> None:
     assert len(over_time.patches) == 3  # one bar per minute
 
 
+def test_a_sale_in_two_currencies_draws_the_money_of_the_one_with_more_lots() -> None:
+    """One axis cannot hold $25 and ¥9,000: the price and estimate panels draw the dollars
+    (two lots of three), say what they leave out, and the bids over time count every bid."""
+    given = report()
+    given["per_lot"][1]["currency"] = "JPY"  # the desk, in yen
+    figure = draw(chart_data(given, HISTORIES, ESTIMATES))
+    prices, estimates, over_time = figure.axes[:3]
+    assert "(USD lots; 1 in JPY not drawn)" in prices.get_title(loc="left")
+    assert "(USD lots; 1 in JPY not drawn)" in estimates.get_title(loc="left")
+    assert prices.get_ylabel() == "price (USD)"
+    assert estimates.get_xlabel() == "hammer (USD)"
+    ticks = [t.get_text() for t in estimates.get_yticklabels()]
+    assert ticks == ["Brass carriage clock", "Silver teapot – withdrawn"]
+    legend = prices.get_legend()
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()] == ["Brass carriage clock"]
+    assert "3 bids, per minute" in over_time.get_title(loc="left")
+    # one currency: nothing said, every lot drawn
+    assert "not drawn" not in draw(chart_data(report(), HISTORIES, ESTIMATES)).axes[0].get_title(
+        loc="left"
+    )
+
+
 def test_money_axes_turn_logarithmic_when_one_lot_dwarfs_the_others() -> None:
     given = report()
     assert draw(chart_data(given, HISTORIES, ESTIMATES)).axes[1].get_xscale() == "linear"

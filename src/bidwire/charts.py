@@ -233,6 +233,20 @@ def _money_scale(set_scale: Any, amounts: Sequence[int]) -> None:
         set_scale("log")
 
 
+def one_currency(lots: Sequence[LotChart]) -> tuple[list[LotChart], str]:
+    """The lots the money panels draw, and what their headings add. A sale in several
+    currencies draws those of the one with the most lots (the first in the catalogue on a
+    tie): one axis cannot hold $250 and ¥40,000. The table, --json and --csv keep every lot."""
+    counts: dict[str, int] = {}
+    for lot in lots:
+        counts[lot.currency] = counts.get(lot.currency, 0) + 1
+    if len(counts) < 2:
+        return list(lots), ""
+    main = max(counts, key=lambda c: counts[c])  # max keeps the first of equals
+    others = ", ".join(f"{n} in {c}" for c, n in counts.items() if c != main)
+    return [lot for lot in lots if lot.currency == main], f" ({main} lots; {others} not drawn)"
+
+
 def draw(data: ChartData) -> Any:
     """The figure (a matplotlib ``Figure`` on the Agg canvas; nothing shown on a screen)."""
     from matplotlib import dates
@@ -240,7 +254,8 @@ def draw(data: ChartData) -> Any:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    rows = data.lots[:MAX_ROWS]
+    money, money_note = one_currency(data.lots)
+    rows = money[:MAX_ROWS]
     estimate_height = max(2.6, (0.3 if len(rows) <= 40 else 0.2) * len(rows) + 1.2)
     figure = Figure(figsize=(11, 3.6 + estimate_height + 3.0), layout="constrained")
     FigureCanvasAgg(figure)
@@ -255,10 +270,10 @@ def draw(data: ChartData) -> Any:
         axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
 
     # 1. price over time, per lot: a step line (a price holds until the next bid)
-    busiest = sorted(data.lots, key=lambda lot: -len(lot.prices))[:MAX_LINES]
+    busiest = sorted(money, key=lambda lot: -len(lot.prices))[:MAX_LINES]
     coloured = {lot.lot for lot in busiest if lot.prices}
     drawn = 0
-    for lot in data.lots:
+    for lot in money:
         if not lot.prices:
             continue
         xs = [_when(p.ts) for p in lot.prices]
@@ -270,12 +285,12 @@ def draw(data: ChartData) -> Any:
             prices.step(xs, ys, where="post", linewidth=0.7, color="#bbbbbb", zorder=1)
         drawn += 1
     others = drawn - len(coloured)
-    heading = "Price over time, per lot (bids that count)"
+    heading = f"Price over time, per lot (bids that count){money_note}"
     if others > 0:
         heading += f": the {len(coloured)} busiest in colour, {others} more in grey"
     prices.set_title(heading, loc="left", fontsize=11)
-    _money_scale(prices.set_yscale, [p.amount for lot in data.lots for p in lot.prices])
-    prices.set_ylabel(_money_label(data.lots))
+    _money_scale(prices.set_yscale, [p.amount for lot in money for p in lot.prices])
+    prices.set_ylabel(_money_label(money))
     time_axis(prices)
     prices.grid(True, alpha=0.3)
     if coloured:
@@ -311,8 +326,9 @@ def draw(data: ChartData) -> Any:
     heading = (
         f"Hammer against estimate: sell-through {share} ({data.sold} of {data.offered} offered)"
     )
-    if len(data.lots) > len(rows):
-        heading += f"; the first {len(rows)} of {len(data.lots)} lots"
+    if len(money) > len(rows):
+        heading += f"; the first {len(rows)} of {len(money)} lots"
+    heading += money_note
     estimates.set_title(heading, loc="left", fontsize=11)
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
