@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.store.pg_server import OwnPostgres
 
 
 @pytest.fixture
@@ -36,3 +39,14 @@ def certificate(tmp_path: Path) -> tuple[str, str]:
         timeout=60,
     )
     return str(cert), str(key)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    """A PostgreSQL server of the test's own (tests/store/pg_server.py), to stop and start."""
+    server = OwnPostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

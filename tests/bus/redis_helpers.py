@@ -127,3 +127,17 @@ class OwnRedis:
         """A stopped process cannot be killed cleanly from a test's teardown otherwise."""
         if self.paused and self.process is not None:
             self.resume()
+
+
+async def delete_keys(url: str, pattern: str) -> None:
+    """Delete the keys matching ``pattern`` on the Redis at ``url`` (what a test's channel
+    left: its shared limits' keys), and nothing else."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [k async for k in client.scan_iter(match=pattern, count=1_000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.bus.redis_helpers import fresh_channel, require_redis
+from tests.bus.redis_helpers import delete_keys, fresh_channel, require_redis
 from tests.e2e.conftest import JsonClient, Received, ServerProcess
 from tests.store.pg import SERVER, fresh_schema
 
@@ -318,8 +318,6 @@ class Lease:
 async def cluster_env(tmp: Path) -> AsyncIterator[ClusterEnv]:
     """A fresh schema, channel and limits prefix; every node started ended after, then the
     schema dropped and the prefix's keys deleted."""
-    import redis.asyncio as aioredis
-
     redis_url = require_redis()
     prefix = f"bidwire-test-{secrets.token_hex(6)}:"
     async with fresh_schema() as url:
@@ -331,13 +329,7 @@ async def cluster_env(tmp: Path) -> AsyncIterator[ClusterEnv]:
         finally:
             for node in env.nodes:
                 node.cleanup()
-            client = aioredis.Redis.from_url(redis_url)
-            try:
-                keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1_000)]
-                if keys:
-                    await client.delete(*keys)
-            finally:
-                await client.aclose()
+            await delete_keys(redis_url, f"{prefix}*")
 
 
 # -- clients -------------------------------------------------------------------------------------

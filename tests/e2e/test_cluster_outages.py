@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.bus.redis_helpers import OwnRedis, fresh_channel, require_redis
+from tests.bus.redis_helpers import OwnRedis, delete_keys, fresh_channel, require_redis
 from tests.e2e.conftest import JsonClient, ServerProcess, check_stream, write_catalog
 from tests.store.pg import drop_schema, fresh_schema, why_not, with_query
 from tests.store.pg_server import OwnPostgres
@@ -384,20 +384,12 @@ def first_difference(seen: list[Any], expected: list[Any]) -> str:
 async def shared_bus() -> AsyncIterator[str]:
     """A bus on the shared Redis on a channel of its own; the shared limits the nodes keep
     under that channel's prefix (limits_url_for) are deleted after, and nothing else."""
-    import redis.asyncio as aioredis
-
     base = require_redis()
     channel = fresh_channel()
     try:
         yield f"{base}?channel={channel}"
     finally:
-        client = aioredis.Redis.from_url(base)
-        try:
-            keys = [k async for k in client.scan_iter(match=f"{channel}:*", count=1_000)]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
+        await delete_keys(base, f"{channel}:*")
 
 
 @contextlib.asynccontextmanager
@@ -496,16 +488,6 @@ async def test_a_lot_that_closes_while_redis_is_down_is_seen_closed_once_by_ever
 
 
 # -- 2. PostgreSQL restarted mid-storm ------------------------------------------------------
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[OwnPostgres]:
-    server = OwnPostgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.mark.parametrize("down_s", [2.5, 5.0])

@@ -23,9 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
-from tests.bus.redis_helpers import free_port, require_redis
+from tests.bus.redis_helpers import delete_keys, free_port, require_redis
 from tests.e2e.conftest import JsonClient, write_catalog
 from tests.store.pg import SERVER, drop_schema, skip_or_fail, why_not
 
@@ -159,13 +158,7 @@ async def cluster_names() -> AsyncIterator[str]:
         yield name
     finally:
         await drop_schema(SERVER, name)
-        client = redis.Redis.from_url(redis_url)
-        try:
-            keys = list(client.scan_iter(match=f"{name}:*", count=1_000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        await delete_keys(redis_url, f"{name}:*")
 
 
 async def bid_until_accepted(send: Any, amount: int) -> dict[str, Any]:

@@ -8,32 +8,25 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
-from tests.bus.redis_helpers import free_port, fresh_channel, require_redis
+from tests.bus.redis_helpers import delete_keys, free_port, fresh_channel, require_redis
 from tests.e2e.conftest import JsonClient, ServerProcess, write_catalog
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def prefix() -> Iterator[str]:
+async def prefix() -> AsyncIterator[str]:
     """A key prefix for the server's shared limits, and the removal of what it made."""
     url = require_redis()
     mine = f"bidwire-test-{secrets.token_hex(6)}:"
     yield mine
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{mine}*", count=1_000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    await delete_keys(url, f"{mine}*")
 
 
 async def test_a_node_on_a_redis_bus_serves_and_is_ready(tmp_path: Path, prefix: str) -> None:

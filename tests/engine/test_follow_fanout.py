@@ -10,15 +10,16 @@ import pytest
 
 from bidwire.bus.base import lot_message
 from bidwire.domain.commands import Accepted, PlaceBid
-from tests.engine.test_cluster import ANN, BOB, bids_seen, three_nodes
+from tests.engine.test_cluster import ANN, BOB, World, bids_seen, three_nodes
 
 pytestmark = pytest.mark.timeout(30)
 
 
-async def lost_then_back(follow_lost: bool) -> list[tuple[object, object]]:
-    world = await three_nodes()
-    n1, n2, _ = world.nodes.values()
-    n2.unfollow()  # n2's connection to the bus drops: its house and its fan-out miss a bid
+async def n2_misses_a_bid(world: World) -> None:
+    """n2's connection to the bus drops while n1 takes a bid (its house and its fan-out miss
+    it), then comes back."""
+    n1, n2 = world.nodes["n1"], world.nodes["n2"]
+    n2.unfollow()
     unsubscribe = n2.feed._unsubscribe
     assert unsubscribe is not None
     unsubscribe()
@@ -26,6 +27,12 @@ async def lost_then_back(follow_lost: bool) -> list[tuple[object, object]]:
     await world.settle()
     world.bus.subscribe(n2.house.follow)
     n2.feed.listen(world.bus)
+
+
+async def lost_then_back(follow_lost: bool) -> list[tuple[object, object]]:
+    world = await three_nodes()
+    n1, n2, _ = world.nodes.values()
+    await n2_misses_a_bid(world)
     if follow_lost:
         n2.house.follow_lost()  # what the bus's watch_lost calls on reconnecting
     assert isinstance(await n1.house.place_bid(PlaceBid(BOB, "a", 125)), Accepted)
@@ -53,14 +60,7 @@ async def test_a_takeover_does_not_skip_the_new_owners_watchers() -> None:
     n1, n2, n3 = world.nodes.values()
     n3.unfollow()
     n3.feed.close()
-    n2.unfollow()
-    unsubscribe = n2.feed._unsubscribe
-    assert unsubscribe is not None
-    unsubscribe()
-    assert isinstance(await n1.house.place_bid(PlaceBid(ANN, "a", 100)), Accepted)
-    await world.settle()
-    world.bus.subscribe(n2.house.follow)
-    n2.feed.listen(world.bus)
+    await n2_misses_a_bid(world)
     await n1.cluster.stop(release=False)  # n1 dies
     await n1.house.stop()
     del world.nodes["n1"], world.nodes["n3"]

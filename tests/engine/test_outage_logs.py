@@ -11,12 +11,10 @@ import logging
 import pytest
 
 from bidwire.domain.commands import PlaceBid
-from bidwire.engine.resync import Resync
 from bidwire.errors import StoreUnavailable
-from tests.bus.test_contract import opened
 from tests.engine.test_cluster import three_nodes
 from tests.engine.test_house import ANN, make_house
-from tests.engine.test_resync import Node
+from tests.engine.test_resync import reloaded_after_one_failure
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -30,28 +28,7 @@ def said(caplog: pytest.LogCaptureFixture, words: str) -> list[logging.LogRecord
 async def test_the_fan_outs_reload_says_the_store_is_away_in_words(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    node = Node(("w",))
-    await node.add()
-    await node.commit(opened("w"), publish=False)
-    real = node.store.events_since
-    calls = 0
-
-    async def away_once(lot_id: str, since_seq: int, limit: int) -> list[bytes]:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise StoreUnavailable(AWAY)
-        return await real(lot_id, since_seq, limit)
-
-    node.store.events_since = away_once  # type: ignore[method-assign]
-    resync = Resync(node.store, node.views, node.hear, every=0.05)
-    resync.start()
-    try:
-        async with asyncio.timeout(3):
-            while not node.published():
-                await asyncio.sleep(0.01)
-    finally:
-        resync.close()
+    await reloaded_after_one_failure(StoreUnavailable(AWAY))
     records = said(caplog, AWAY)
     assert records and all(r.exc_info is None and r.levelno == logging.WARNING for r in records)
 
@@ -82,16 +59,17 @@ async def test_the_houses_reload_of_a_lot_says_the_store_is_away_in_words(
     assert reloading and all(r.exc_info is None for r in reloading)
 
 
-async def test_a_lease_step_says_the_store_is_away_in_words(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def lease_steps_failing_with(
+    caplog: pytest.LogCaptureFixture, error: Exception
+) -> list[logging.LogRecord]:
+    """n1's lease steps, every one meeting ``error`` from the leases: what they logged."""
     world = await three_nodes()
     n1 = world.nodes["n1"]
 
-    async def away() -> list[object]:
-        raise StoreUnavailable(AWAY)
+    async def failing() -> list[object]:
+        raise error
 
-    world.leases.leases = away  # type: ignore[method-assign,assignment]
+    world.leases.leases = failing  # type: ignore[method-assign,assignment]
     n1.cluster.renew_every_ms = 10
     n1.cluster.start()
     try:
@@ -100,26 +78,18 @@ async def test_a_lease_step_says_the_store_is_away_in_words(
                 await asyncio.sleep(0.01)
     finally:
         await n1.cluster.stop(release=False)
-    records = said(caplog, "lease step")
+    return said(caplog, "lease step")
+
+
+async def test_a_lease_step_says_the_store_is_away_in_words(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    records = await lease_steps_failing_with(caplog, StoreUnavailable(AWAY))
     assert all(r.exc_info is None and AWAY in r.getMessage() for r in records)
 
 
 async def test_anything_else_that_fails_a_lease_step_keeps_its_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    world = await three_nodes()
-    n1 = world.nodes["n1"]
-
-    async def broken() -> list[object]:
-        raise RuntimeError("a bug")
-
-    world.leases.leases = broken  # type: ignore[method-assign,assignment]
-    n1.cluster.renew_every_ms = 10
-    n1.cluster.start()
-    try:
-        async with asyncio.timeout(3):
-            while not said(caplog, "lease step"):
-                await asyncio.sleep(0.01)
-    finally:
-        await n1.cluster.stop(release=False)
-    assert said(caplog, "lease step")[0].exc_info is not None
+    records = await lease_steps_failing_with(caplog, RuntimeError("a bug"))
+    assert records[0].exc_info is not None

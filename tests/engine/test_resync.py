@@ -100,23 +100,23 @@ async def test_a_gap_the_store_cannot_fill_does_not_make_rounds_back_to_back() -
     assert 2 <= resync.rounds <= 6
 
 
-async def test_a_store_that_fails_is_tried_again_the_next_round(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def reloaded_after_one_failure(error: Exception) -> tuple[Node, Resync]:
+    """A lot whose opening was stored but never published; the store's first read for the
+    resync fails with ``error``: until the next round has published it."""
     node = Node(("w",))
     await node.add()
     await node.commit(opened("w"), publish=False)
     calls = 0
     real = node.store.events_since
 
-    async def flaky(lot_id: str, since_seq: int, limit: int) -> list[bytes]:
+    async def once_failing(lot_id: str, since_seq: int, limit: int) -> list[bytes]:
         nonlocal calls
         calls += 1
         if calls == 1:
-            raise OSError("the store is away")
+            raise error
         return await real(lot_id, since_seq, limit)
 
-    node.store.events_since = flaky  # type: ignore[method-assign]
+    node.store.events_since = once_failing  # type: ignore[method-assign]
     resync = Resync(node.store, node.views, node.hear, every=0.05)
     resync.start()
     try:
@@ -125,6 +125,13 @@ async def test_a_store_that_fails_is_tried_again_the_next_round(
                 await asyncio.sleep(0.01)
     finally:
         resync.close()
+    return node, resync
+
+
+async def test_a_store_that_fails_is_tried_again_the_next_round(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    node, resync = await reloaded_after_one_failure(OSError("the store is away"))
     assert node.heard == [("w", 1)] and resync.failures == 1
     assert "reload from the store failed" in caplog.text
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -315,16 +315,6 @@ async def test_a_store_that_cannot_reach_postgresql_says_so_in_words() -> None:
     with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{port}.*cannot be reached"):
         async with open_store(f"postgresql://postgres@127.0.0.1:{port}/postgres"):
             pass
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[OwnPostgres]:
-    server = OwnPostgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 async def test_postgresql_down_is_unavailable_and_back_is_recovered_without_a_restart(
